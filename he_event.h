@@ -1,0 +1,579 @@
+/*
+ * evhappy: Happy Eyeballs v2 (RFC 8305) connection racing for libevent.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifndef EVHAPPY_HE_EVENT_H_INCLUDED_
+#define EVHAPPY_HE_EVENT_H_INCLUDED_
+
+/** @file he_event.h
+
+  Happy Eyeballs v2 for libevent.
+
+  An evhappy context resolves a name's AAAA and A records in parallel, sorts
+  the addresses (RFC 6724), interleaves the families and races non-blocking
+  connects on staggered timers.  The first TCP handshake to complete wins; it
+  is handed back on the caller's bufferevent (the drop-in for
+  bufferevent_socket_connect_hostname()) or as a bare socket.  Every other
+  socket is closed.
+
+  Callbacks never run from inside the call that started the work: the first
+  thing a race does happens on the next turn of the event loop.  If a start
+  call fails (it returns -1 or NULL with errno set), no callback ever runs.
+
+  A context and its races belong to one event_base and must be used from the
+  thread that runs it.
+ */
+
+#include <event2/util.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EVHAPPY_BUILDING_) && defined(__GNUC__)
+#define EVHAPPY_EXPORT_ __attribute__((visibility("default")))
+#else
+#define EVHAPPY_EXPORT_
+#endif
+
+/** @name Version */
+/**@{*/
+#define EVHAPPY_VERSION_MAJOR 0
+#define EVHAPPY_VERSION_MINOR 1
+#define EVHAPPY_VERSION_PATCH 0
+#define EVHAPPY_VERSION_STRING "0.1.0"
+/**@}*/
+
+/**
+  Return the version of the library that is running, which may differ from
+  EVHAPPY_VERSION_STRING, the version this program was compiled against.
+
+  @return a static string "X.Y.Z"
+ */
+EVHAPPY_EXPORT_ const char *evhappy_get_version(void);
+
+/** @name Defaults (RFC 8305 section 8) */
+/**@{*/
+/** Connection Attempt Delay, in milliseconds. */
+#define EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS 250
+/** Resolution Delay: how long a positive A answer waits for AAAA. */
+#define EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS 50
+/** Overall timeout, DNS and connect together. */
+#define EVHAPPY_DEFAULT_TIMEOUT_MS 30000
+/** How many connection attempts may be in flight at once.  When this many
+    attempts are running, the next starts only when one of them fails. */
+#define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 8
+/** Shortest time between two attempt starts (RFC 8305 section 5). */
+#define EVHAPPY_MIN_ATTEMPT_GAP_MS 10
+/**@}*/
+
+/** An evhappy context: settings for the races of one event_base. Opaque. */
+struct evhappy;
+/** One race started with evhappy_start_connection(). Opaque. */
+struct evhappy_request;
+/** How a race ended; valid only during the evhappy_connect_cb. Opaque. */
+struct evhappy_report;
+
+/**
+  Make a new context.
+
+  @param base the event_base the races run on; must not be NULL
+  @param dns_base the evdns_base used to resolve names, or NULL to resolve
+    with the system resolver (getaddrinfo() on helper threads, so /etc/hosts
+    and nsswitch apply and the event loop never blocks)
+  @return a new context, or NULL with errno set (EINVAL for a NULL base,
+    ENOMEM)
+ */
+EVHAPPY_EXPORT_ struct evhappy *evhappy_new(struct event_base *base,
+    struct evdns_base *dns_base);
+
+/**
+  Free a context.  Every race it still runs is cancelled: its sockets are
+  closed, its DNS queries cancelled, and its callbacks are not called; a
+  bufferevent it was racing for gets no event.  May be called from inside any
+  evhappy callback; the memory is then released when that callback returns.
+
+  evdns reports the cancellation of a query on the next loop turn; run the
+  loop once more (EVLOOP_NONBLOCK) before freeing the event_base if queries
+  were outstanding, or their small records are not reclaimed.
+
+  @param he the context; NULL is ignored
+ */
+EVHAPPY_EXPORT_ void evhappy_free(struct evhappy *he);
+
+/** @name Settings (RFC 8305 section 8)
+
+  Every setter returns 0, or -1 with errno EINVAL when the value is out of
+  range (the old value stays).  A NULL timeval restores the default.  New
+  settings apply to races started afterwards.
+ */
+/**@{*/
+
+/**
+  Set the Connection Attempt Delay: how long an attempt runs alone before the
+  next one starts.
+
+  @param he the context
+  @param tv 10 ms .. 2 s; NULL for the default, 250 ms
+  @return 0 on success, -1 with errno EINVAL
+ */
+EVHAPPY_EXPORT_ int evhappy_set_connection_attempt_delay(struct evhappy *he,
+    const struct timeval *tv);
+
+/**
+  Set the Resolution Delay: how long a positive A answer waits for the AAAA
+  answer before connecting starts over IPv4.
+
+  @param he the context
+  @param tv 0 .. 1 s; NULL for the default, 50 ms
+  @return 0 on success, -1 with errno EINVAL
+ */
+EVHAPPY_EXPORT_ int evhappy_set_resolution_delay(struct evhappy *he,
+    const struct timeval *tv);
+
+/**
+  Set the First Address Family Count: how many addresses of the preferred
+  family are tried before the first of the other family.
+
+  @param he the context
+  @param count 1 or more; default 1
+  @return 0 on success, -1 with errno EINVAL
+ */
+EVHAPPY_EXPORT_ int evhappy_set_first_address_family_count(struct evhappy *he,
+    int count);
+
+/**
+  Set the overall timeout, which covers resolution and connecting together.
+  When it runs out the race fails with ETIMEDOUT.
+
+  @param he the context
+  @param tv more than zero; NULL for the default, 30 s
+  @return 0 on success, -1 with errno EINVAL
+ */
+EVHAPPY_EXPORT_ int evhappy_set_timeout(struct evhappy *he,
+    const struct timeval *tv);
+
+/**
+  Cap the number of connection attempts in flight at once.  With the cap
+  reached, the next attempt starts only when a running one fails.
+
+  @param he the context
+  @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (8)
+  @return 0 on success, -1 with errno EINVAL
+ */
+EVHAPPY_EXPORT_ int evhappy_set_max_attempts_in_flight(struct evhappy *he,
+    int n);
+
+/**
+  Set the local addresses to bind before connecting.  An attempt binds to the
+  first address of its own family that binds; when the list has none of that
+  family, the attempt fails with EADDRNOTAVAIL and the race goes on.  Ports in
+  the list are used as given (0 lets the kernel choose).
+
+  @param he the context
+  @param list the addresses; copied.  NULL clears: no bind.
+  @return 0 on success, -1 with errno ENOMEM (the old list stays)
+ */
+EVHAPPY_EXPORT_ int evhappy_set_local_addrinfo(struct evhappy *he,
+    const struct evutil_addrinfo *list);
+
+/**
+  Make the sockets of connection attempts.
+
+  @param ai the address the socket will connect to
+  @param arg the pointer given to evhappy_set_socket_factory()
+  @return a new socket for ai's family (the library makes it non-blocking and
+    close-on-exec), or -1 with errno set: that attempt then fails with that
+    errno and the race goes on
+ */
+typedef evutil_socket_t (*evhappy_socket_factory_cb)(
+    const struct evutil_addrinfo *ai, void *arg);
+
+/**
+  Replace socket() for the connection attempts of later races.
+
+  @param he the context
+  @param cb the factory, or NULL to restore socket()
+  @param arg passed to cb
+ */
+EVHAPPY_EXPORT_ void evhappy_set_socket_factory(struct evhappy *he,
+    evhappy_socket_factory_cb cb, void *arg);
+
+/**
+  Turn the connection history on or off.
+
+  The history (RFC 8305 section 4: remembered RTTs and broken paths) is not
+  built yet: it is off, enabling it fails with ENOSYS, and disabling it
+  succeeds.
+
+  @param he the context
+  @param enabled 0 or 1
+  @return 0 on success; -1 with errno ENOSYS for 1, EINVAL for other values
+ */
+EVHAPPY_EXPORT_ int evhappy_set_history(struct evhappy *he, int enabled);
+
+/**
+  Forget the connection history.  Call it when the network changes.  While
+  the history is not built, this does nothing.
+
+  @param he the context
+ */
+EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
+
+/**@}*/
+
+/** @name Tracing */
+/**@{*/
+
+/** What a trace event reports. */
+enum evhappy_trace_kind {
+	EVHAPPY_TRACE_DNS_QUERY,	/**< a query for one family was sent */
+	EVHAPPY_TRACE_DNS_ANSWER,	/**< one family's answer (or error) arrived */
+	EVHAPPY_TRACE_ATTEMPT_START,	/**< a connection attempt started */
+	EVHAPPY_TRACE_ATTEMPT_FAILED,	/**< an attempt failed; error is its errno */
+	EVHAPPY_TRACE_ATTEMPT_WON,	/**< an attempt's handshake completed first */
+	EVHAPPY_TRACE_ATTEMPT_CANCELLED,/**< a running attempt was closed */
+	EVHAPPY_TRACE_DONE		/**< the race ended; error 0 on success */
+};
+
+/** One step of a race, as the trace callback sees it. */
+struct evhappy_trace {
+	enum evhappy_trace_kind kind;
+	struct timeval elapsed;		/**< since the race began */
+	int family;			/**< AF_INET / AF_INET6, or 0 */
+	const struct sockaddr *addr;	/**< attempt address, or NULL */
+	ev_socklen_t addrlen;
+	int error;			/**< errno or EVUTIL_EAI_*, 0 if none */
+	int naddrs;			/**< DNS_ANSWER: how many addresses */
+};
+
+/**
+  A trace callback.  The event and what it points to are valid only during
+  the call.  The callback may cancel the race it is told about or free the
+  context.
+
+  @param ev the step
+  @param arg the pointer given to evhappy_set_trace_cb()
+ */
+typedef void (*evhappy_trace_cb)(const struct evhappy_trace *ev, void *arg);
+
+/**
+  Watch every step of later races.
+
+  @param he the context
+  @param cb the callback, or NULL to remove it
+  @param arg passed to cb
+ */
+EVHAPPY_EXPORT_ void evhappy_set_trace_cb(struct evhappy *he,
+    evhappy_trace_cb cb, void *arg);
+
+/**
+  The name of a trace kind, such as "attempt-start".
+
+  @param kind the kind
+  @return a static string; "unknown" for a value out of range
+ */
+EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
+    enum evhappy_trace_kind kind);
+
+/**@}*/
+
+/** @name Racing on a bufferevent (the drop-in) */
+/**@{*/
+
+/**
+  Resolve a name and race connections to it on a bufferevent.
+
+  bev is a socket bufferevent made with fd -1 (bufferevent_socket_new()), an
+  OpenSSL socket bufferevent made with fd -1 and BUFFEREVENT_SSL_CONNECTING,
+  or a filter over one of those; the race connects the socket at the bottom.
+
+  Exactly one event later reaches bev's event callback, never from inside
+  this call: BEV_EVENT_CONNECTED (the winning socket is bufferevent_getfd(),
+  data written before is sent; for OpenSSL after the TLS handshake), or
+  BEV_EVENT_ERROR with EVUTIL_SOCKET_ERROR() set to the failure's errno: the
+  common errno when every attempt failed with the same one, else the errno of
+  the first attempt (the most preferred address); ETIMEDOUT when the overall
+  timeout ran out; EHOSTUNREACH when the name gave no address, and then
+  evhappy_get_dns_error() says why.
+
+  bufferevent_free(bev) during the race is safe: within one attempt delay the
+  race stops, every socket it opened is closed and nobody is called.
+
+  @param he the context
+  @param bev the bufferevent
+  @param family AF_UNSPEC, or AF_INET / AF_INET6 to use only that family
+  @param hostname a name, an IPv4 or IPv6 literal, or "[v6-literal]"; a
+    literal is not resolved
+  @param port 1 .. 65535
+  @return 0 when the race started; -1 with errno EINVAL (bad argument, or an
+    unsupported bufferevent kind), EISCONN (bev already has a socket) or
+    ENOMEM, and then no event ever comes
+ */
+EVHAPPY_EXPORT_ int evhappy_connect_hostname(struct evhappy *he,
+    struct bufferevent *bev, int family, const char *hostname, int port);
+
+/**
+  Race connections to a list of addresses on a bufferevent.  The list keeps
+  its order (it is interleaved by family, not sorted) and is copied.  Events
+  are as for evhappy_connect_hostname().
+
+  @param he the context
+  @param bev the bufferevent, as for evhappy_connect_hostname()
+  @param addrs the addresses; SOCK_STREAM entries of family AF_INET or
+    AF_INET6 are used, others skipped
+  @return 0 when the race started; -1 with errno EINVAL (NULL or empty list,
+    no usable address, bad bufferevent), EISCONN or ENOMEM
+ */
+EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
+    struct bufferevent *bev, const struct evutil_addrinfo *addrs);
+
+/**
+  The DNS error of the last race on bev.
+
+  @param bev the bufferevent
+  @return the EVUTIL_EAI_* code when the last race on bev failed because the
+    name could not be resolved; 0 otherwise.  Valid until the next connect
+    on bev.
+ */
+EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
+
+/**
+  The one-line replacement for bufferevent_socket_connect_hostname(): same
+  arguments, same -1 cases, default settings, and a private context that
+  lives as long as the race.
+
+  @param bev the bufferevent, as for evhappy_connect_hostname()
+  @param dns_base an evdns_base, or NULL for the system resolver (which, as
+    in libevent, may not block the loop: here it never does)
+  @param family AF_UNSPEC, AF_INET or AF_INET6
+  @param hostname as for evhappy_connect_hostname()
+  @param port 1 .. 65535
+  @return 0 when the race started, -1 with errno set
+ */
+EVHAPPY_EXPORT_ int evhappy_socket_connect_hostname(struct bufferevent *bev,
+    struct evdns_base *dns_base, int family, const char *hostname, int port);
+
+/**
+  The DNS error of the last evhappy_socket_connect_hostname() on bev, as
+  bufferevent_socket_get_dns_error() gives it for libevent's call.
+
+  @param bev the bufferevent
+  @return an EVUTIL_EAI_* code, or 0
+ */
+EVHAPPY_EXPORT_ int evhappy_socket_get_dns_error(struct bufferevent *bev);
+
+/**@}*/
+
+/** @name Racing to a socket (aiohappyeyeballs' start_connection) */
+/**@{*/
+
+/**
+  Called exactly once when a race ends, from the event loop.
+
+  @param fd the connected non-blocking socket, which the callee now owns; or
+    -1 when the race failed
+  @param report how the race went; valid only during the call
+  @param arg the pointer given when the race started
+ */
+typedef void (*evhappy_connect_cb)(evutil_socket_t fd,
+    const struct evhappy_report *report, void *arg);
+
+/**
+  Race connections to a list of addresses.  The list keeps its order (it is
+  interleaved, not sorted) and is copied.
+
+  @param he the context
+  @param addrs the addresses
+  @param cb called once with the result; never after evhappy_request_cancel()
+  @param arg passed to cb
+  @return the request, or NULL with errno EINVAL (NULL argument, empty list)
+    or ENOMEM, and then cb never runs
+ */
+EVHAPPY_EXPORT_ struct evhappy_request *evhappy_start_connection(
+    struct evhappy *he, const struct evutil_addrinfo *addrs,
+    evhappy_connect_cb cb, void *arg);
+
+/**
+  Resolve a name (AAAA and A in parallel, RFC 8305 section 3) and race
+  connections to its addresses.
+
+  @param he the context
+  @param family AF_UNSPEC, AF_INET or AF_INET6
+  @param hostname as for evhappy_connect_hostname()
+  @param port 1 .. 65535
+  @param cb called once with the result; never after evhappy_request_cancel()
+  @param arg passed to cb
+  @return the request, or NULL with errno EINVAL or ENOMEM, and then cb never
+    runs
+ */
+EVHAPPY_EXPORT_ struct evhappy_request *evhappy_resolve_and_connect(
+    struct evhappy *he, int family, const char *hostname, int port,
+    evhappy_connect_cb cb, void *arg);
+
+/**
+  Cancel a race: its sockets are closed and its callback will not run.  May
+  be called from inside any evhappy callback, and again before control
+  returns to the event loop.  Once the loop has run after the cancel, or
+  once the callback has returned, the handle is gone.
+
+  @param req the request; NULL is ignored
+ */
+EVHAPPY_EXPORT_ void evhappy_request_cancel(struct evhappy_request *req);
+
+/**@}*/
+
+/** @name The report */
+/**@{*/
+
+/**
+  @param r the report
+  @return 0 on success; otherwise the errno of the failure (see
+    evhappy_connect_hostname()), ETIMEDOUT when the overall timeout ran out
+    (also during resolution: then the DNS error is EVUTIL_EAI_AGAIN),
+    EHOSTUNREACH when resolution gave no address
+ */
+EVHAPPY_EXPORT_ int evhappy_report_error(const struct evhappy_report *r);
+
+/**
+  @param r the report
+  @return the EVUTIL_EAI_* code when resolution failed, else 0
+ */
+EVHAPPY_EXPORT_ int evhappy_report_dns_error(const struct evhappy_report *r);
+
+/**
+  @param r the report
+  @return how many connection attempts started
+ */
+EVHAPPY_EXPORT_ int evhappy_report_attempt_count(
+    const struct evhappy_report *r);
+
+/**
+  One connection attempt, in the order attempts started.  Any output pointer
+  may be NULL.
+
+  @param r the report
+  @param i 0 .. evhappy_report_attempt_count() - 1
+  @param addr the address it connected to
+  @param error its errno; 0 for the winner; ECANCELED for an attempt closed
+    because another won or the race ended
+  @param started when it started, since the race began
+  @param ended when it ended, since the race began
+  @return 0, or -1 with errno EINVAL when i is out of range
+ */
+EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
+    int i, struct sockaddr_storage *addr, int *error,
+    struct timeval *started, struct timeval *ended);
+
+/**
+  Write one line a person can read, naming every address tried and how it
+  ended, such as "connected to 127.0.0.1:80 in 251 ms; tried [::1]:80
+  (cancelled after 251 ms), 127.0.0.1:80 (won after 251 ms)".
+
+  @param r the report
+  @param buf where to write; always NUL-terminated when len > 0
+  @param len the size of buf
+  @return the length the whole line needs, as snprintf() returns it, or -1
+ */
+EVHAPPY_EXPORT_ int evhappy_report_format(const struct evhappy_report *r,
+    char *buf, size_t len);
+
+/**@}*/
+
+/** @name Address lists
+
+  Lists made by these functions are freed with evhappy_addrinfo_free().
+  Functions that edit a list take a pointer to it and free what they remove.
+ */
+/**@{*/
+
+/**
+  Make a one-entry list (aiohappyeyeballs' addr_to_addr_infos).
+
+  @param sa an AF_INET or AF_INET6 address (sin6_scope_id is kept)
+  @param len its length
+  @return one SOCK_STREAM/IPPROTO_TCP entry; NULL for a NULL sa, or with
+    errno EINVAL (bad family or length) or ENOMEM
+ */
+EVHAPPY_EXPORT_ struct evutil_addrinfo *evhappy_addrinfo_from_sockaddr(
+    const struct sockaddr *sa, ev_socklen_t len);
+
+/**
+  Copy a list (addresses, flags, types and canonical name).
+
+  @param list the list; may come from evutil_getaddrinfo() or evdns
+  @return the copy; NULL for an empty list, or with errno ENOMEM
+ */
+EVHAPPY_EXPORT_ struct evutil_addrinfo *evhappy_addrinfo_dup(
+    const struct evutil_addrinfo *list);
+
+/**
+  Free a list made by these functions.
+
+  @param list the list; NULL is ignored
+ */
+EVHAPPY_EXPORT_ void evhappy_addrinfo_free(struct evutil_addrinfo *list);
+
+/**
+  Interleave address families (RFC 8305 section 4): count entries of the
+  first family, then one of the next, and so on; families come in the order
+  of their first appearance, and each family keeps its order.
+
+  @param list the list, reordered in place
+  @param first_address_family_count 1 or more
+  @return 0, or -1 with errno EINVAL when the count is below 1 or list is NULL
+ */
+EVHAPPY_EXPORT_ int evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
+    int first_address_family_count);
+
+/**
+  Sort destinations by RFC 6724 section 6 with the default policy table
+  (rules 1, 2, 5, 6, 8, 9 and 10).  The source address for each destination
+  is learned with a UDP connect() and getsockname(), which sends nothing;
+  destinations with no route sort last.  Ties keep their order.
+
+  @param list the list, reordered in place
+  @return 0, or -1 with errno EINVAL (NULL) or ENOMEM
+ */
+EVHAPPY_EXPORT_ int evhappy_addrinfo_sort(struct evutil_addrinfo **list);
+
+/**
+  Drop the first entries of each family (aiohappyeyeballs'
+  pop_addr_infos_interleave).
+
+  @param list the list, edited in place
+  @param interleave how many of each family to drop; 0 or less means 1
+  @return how many entries were removed, or -1 with errno EINVAL (NULL)
+ */
+EVHAPPY_EXPORT_ int evhappy_addrinfo_pop_interleave(
+    struct evutil_addrinfo **list, int interleave);
+
+/**
+  Remove every entry equal to sa (aiohappyeyeballs' remove_addr_infos):
+  same family, address bytes, port, and for IPv6 scope id, so a written-out
+  IPv6 address matches its compressed form.
+
+  @param list the list, edited in place
+  @param sa the address
+  @param len its length
+  @return how many were removed; 0 with errno ENOENT when none; -1 with
+    errno EINVAL for bad arguments
+ */
+EVHAPPY_EXPORT_ int evhappy_addrinfo_remove(struct evutil_addrinfo **list,
+    const struct sockaddr *sa, ev_socklen_t len);
+
+/**@}*/
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVHAPPY_HE_EVENT_H_INCLUDED_ */

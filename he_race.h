@@ -1,0 +1,135 @@
+/*
+ * The race's decisions, with no I/O and no clock of its own.
+ *
+ * The glue (he_event.c) feeds it events with the current time: the race
+ * began, a DNS answer came, an attempt failed or connected, the timer fired.
+ * The core answers with actions in its queue: start attempt N, close attempt
+ * N, the race is done.  It also says when it next wants to be woken.  Tests
+ * drive it with a fake clock (tests/check_race_sm.c), so every timing rule
+ * of RFC 8305 sections 3 to 5 is checked without sleeping.
+ *
+ * Times are microseconds on any monotonic clock.
+ */
+#ifndef EVHAPPY_HE_RACE_H_INCLUDED_
+#define EVHAPPY_HE_RACE_H_INCLUDED_
+
+#include <stdint.h>
+#include <event2/util.h>
+
+#define HE_NEVER INT64_MAX
+
+/** The families the race resolves, as indexes into per-family arrays. */
+enum he_fam { HE_FAM_V6 = 0, HE_FAM_V4 = 1, HE_NFAM = 2 };
+
+enum he_attempt_state {
+	HE_ATTEMPT_RUNNING,
+	HE_ATTEMPT_FAILED,	/* error holds the errno */
+	HE_ATTEMPT_WON,
+	HE_ATTEMPT_CANCELLED	/* closed because the race ended; ECANCELED */
+};
+
+struct he_attempt {
+	struct evutil_addrinfo *ai;	/* one entry, owned */
+	enum he_attempt_state state;
+	int error;
+	int64_t started, ended;
+};
+
+enum he_action_kind {
+	HE_ACT_START,	/* open a socket for attempt `attempt` and connect */
+	HE_ACT_CLOSE,	/* close attempt `attempt`: it lost or the race ended */
+	HE_ACT_DONE	/* the race is over: see winner / error / dns_error */
+};
+
+struct he_action {
+	enum he_action_kind kind;
+	int attempt;
+};
+
+/** The settings the decisions depend on, in microseconds. */
+struct he_race_config {
+	int64_t attempt_delay;
+	int64_t resolution_delay;
+	int64_t min_gap;	/* shortest time between two starts */
+	int64_t timeout;	/* overall, from he_race_begin() */
+	int first_family_count;
+	int max_in_flight;
+	/* When set, addresses of DNS answers are sorted with it (RFC 6724)
+	 * before they join the untried ones; a caller's list is never sorted. */
+	int (*sort)(struct evutil_addrinfo **list);
+};
+
+struct he_race {
+	struct he_race_config cfg;
+	int64_t began, deadline;
+
+	/* resolution */
+	int dns_pending[HE_NFAM];	/* a query for that family is out */
+	int dns_error[HE_NFAM];		/* its EVUTIL_EAI_* result */
+	int64_t resolution_wait_until;	/* A came first: wait for AAAA */
+
+	/* untried addresses, in the order they will be tried */
+	struct evutil_addrinfo *untried;
+
+	struct he_attempt *attempts;
+	int nattempts, attempts_cap;
+	int in_flight;
+	int64_t last_start;
+	int last_family;		/* of the last start, AF_* or 0 */
+	int kicks;			/* failures not yet answered by a start */
+
+	/* the outcome, once done */
+	int done;
+	int winner;			/* attempt index, or -1 */
+	int error;			/* errno, 0 on success */
+	int dns_failure;		/* EVUTIL_EAI_* when resolution failed */
+
+	/* actions for the glue, in order */
+	struct he_action *actions;
+	int nactions, actions_cap, actions_head;
+	int oom;			/* an allocation failed: the race fails with ENOMEM */
+};
+
+/** Set up a race; nothing starts until he_race_begin(). */
+void he_race_init_(struct he_race *r, const struct he_race_config *cfg);
+/** Free what the race owns (addresses, attempts, queued actions). */
+void he_race_clear_(struct he_race *r);
+
+/** Say that a query for this family will be answered with he_race_dns_answer_(). */
+void he_race_expect_dns_(struct he_race *r, enum he_fam fam);
+
+/** Add addresses known from the start (a caller's list, a literal); takes
+    ownership of list.  Call before he_race_begin_(). */
+void he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list);
+
+/** The race begins at `now`: the first attempt may start. */
+void he_race_begin_(struct he_race *r, int64_t now);
+
+/** One family's answer: list (owned, may be NULL) or eai_error != 0. */
+void he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
+    struct evutil_addrinfo *list, int eai_error);
+
+/** An attempt failed, at once (socket, bind, connect) or later. */
+void he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
+    int error);
+
+/** An attempt's handshake completed.  Returns 1 when it won; 0 when the race
+    was already decided (the glue must then close that socket itself). */
+int he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt);
+
+/** The timer the core asked for fired (early or late is fine). */
+void he_race_timer_(struct he_race *r, int64_t now);
+
+/** Stop: close every running attempt, no DONE action. */
+void he_race_cancel_(struct he_race *r, int64_t now);
+
+/** When the core next wants he_race_timer_(), or HE_NEVER. */
+int64_t he_race_next_wakeup_(const struct he_race *r);
+
+/** Take the next action; returns 0 when there is none. */
+int he_race_next_action_(struct he_race *r, struct he_action *out);
+
+/** Which family index an address family maps to, or -1. */
+int he_fam_of_(int af);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * The lab: an in-process fake DNS server and local listeners that refuse,
+ * accept, or swallow SYNs (a black hole).  `evhappy --demo` and the tests
+ * use it; nothing here reaches outside the machine.
+ */
+#ifndef EVHAPPY_HE_LAB_H_INCLUDED_
+#define EVHAPPY_HE_LAB_H_INCLUDED_
+
+#include <event2/event.h>
+#include <event2/dns.h>
+#include <event2/util.h>
+
+/** What the fake server does with a query for one name and type. */
+enum he_lab_dns_mode {
+	HE_LAB_ANSWER,		/* the records added with he_lab_dns_add(); none: NOERROR, empty */
+	HE_LAB_NXDOMAIN,
+	HE_LAB_SERVFAIL,
+	HE_LAB_DROP		/* never answer */
+};
+
+struct he_lab_dns;
+
+/** Start a fake DNS server on 127.0.0.1, a free UDP port.  Names not
+    configured get NXDOMAIN at once.  Returns NULL on failure. */
+struct he_lab_dns *he_lab_dns_new(struct event_base *base);
+void he_lab_dns_free(struct he_lab_dns *d);
+/** The server's address as "127.0.0.1:PORT", for evdns_base_nameserver_ip_add(). */
+const char *he_lab_dns_address(const struct he_lab_dns *d);
+
+/** Add one record: type is EVDNS_TYPE_A or EVDNS_TYPE_AAAA, addr a literal
+    of that family.  Several calls give several records.  0 or -1. */
+int he_lab_dns_add(struct he_lab_dns *d, const char *name, int type,
+    const char *addr);
+/** How the server treats (name, type): mode, and the delay in ms before it
+    answers (the delay applies to every mode but DROP).  0 or -1. */
+int he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
+    enum he_lab_dns_mode mode, int delay_ms);
+/** How many queries for (name, type) arrived so far. */
+int he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type);
+
+/** An evdns_base that asks only this server: no hosts file, no search
+    domains, one try, short timeout.  Free with evdns_base_free(b, 1). */
+struct evdns_base *he_lab_dns_client(struct he_lab_dns *d,
+    struct event_base *base);
+
+/** A listener on addr (a literal; port 0 picks one), non-blocking, that
+    accepts normally.  *port gets the port.  Returns the fd or -1. */
+evutil_socket_t he_lab_listen(const char *addr, int *port);
+
+/** A port on addr where connects are refused: a socket bound there but not
+    listening (so nobody else takes it).  Close the returned fd when done. */
+evutil_socket_t he_lab_refuser(const char *addr, int *port);
+
+/** A black hole: a listener whose accept queue is full, so the kernel drops
+    new SYNs and a connect there neither succeeds nor fails for a long time. */
+struct he_lab_blackhole;
+struct he_lab_blackhole *he_lab_blackhole_new(const char *addr, int *port);
+void he_lab_blackhole_free(struct he_lab_blackhole *b);
+
+/** Whether ::1 can be bound, listened on and connected to here. */
+int he_lab_ipv6_loopback_works(void);
+
+#endif
