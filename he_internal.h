@@ -45,4 +45,125 @@ typedef int (*he_gai_fn)(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
 void he_resolve_set_gai_hook_(he_gai_fn fn);
 
+/* ---- contexts and requests (he_event.c) ---- */
+
+struct he_query;	/* one family's outstanding lookup (he_resolve.c) */
+
+/** What a race is started with; copied from the context at the start. */
+struct he_settings {
+	struct he_race_config race;
+	struct evutil_addrinfo *local;		/* owned copy, or NULL */
+	evhappy_socket_factory_cb factory;
+	void *factory_arg;
+	evhappy_trace_cb trace;
+	void *trace_arg;
+};
+
+struct evhappy {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct he_settings set;
+	struct evhappy_request *requests;	/* every live request */
+	int busy;		/* evhappy callbacks running right now */
+	int dying;		/* evhappy_free() ran inside a callback */
+	int autofree;		/* evhappy_socket_connect_hostname()'s own */
+};
+
+/** One connection attempt's socket. */
+struct he_slot {
+	evutil_socket_t fd;
+	struct event *ev;
+};
+
+struct evhappy_report {
+	const struct evhappy_request *req;
+};
+
+struct evhappy_request {
+	struct evhappy *he;
+	struct evhappy_request *prev, *next;
+	struct he_settings set;
+	struct he_race race;
+	struct he_slot *slots;
+	int nslots;
+	struct event *timer;		/* the core's wake-ups */
+	struct event *defer;		/* begin on the next turn; later, reap */
+	int64_t began, ended;
+
+	/* what the winner is handed to */
+	evhappy_connect_cb cb;
+	void *cb_arg;
+	struct bufferevent *bev;	/* bufferevent races: we hold a ref */
+	struct event *watch;		/* notices bufferevent_free() */
+
+	/* resolution */
+	char *host;
+	int port;
+	int family;
+	struct he_query *queries[HE_NFAM];
+
+	int busy;		/* inside one of this request's callbacks */
+	int started;		/* the deferred begin has run */
+	int finished;		/* the outcome was delivered (or is being) */
+	int cancelled;		/* cancelled, freed with its context, or its bev was freed */
+	int torn_down;		/* sockets, queries and timers released */
+};
+
+/** Monotonic microseconds. */
+int64_t he_now_(void);
+
+/** Make a request of either kind; it begins on the next loop turn.
+    hostname NULL: addrs are the caller's list.  NULL with errno on error. */
+struct evhappy_request *he_request_new_(struct evhappy *he,
+    const struct evutil_addrinfo *addrs, int family, const char *hostname,
+    int port);
+/** Start the request made by he_request_new_ (activates its begin). */
+void he_request_launch_(struct evhappy_request *req);
+/** Free a request that never launched. */
+void he_request_discard_(struct evhappy_request *req);
+
+/** Callback-protocol helpers: every libevent callback of a request runs
+    between these, so user callbacks may cancel or free safely. */
+void he_request_enter_(struct evhappy_request *req);
+void he_request_leave_(struct evhappy_request *req);
+/** Cancel without telling anyone (the bufferevent was freed, or evhappy_free). */
+void he_request_abort_(struct evhappy_request *req);
+/** Whether callbacks may still go on: not cancelled, context not dying. */
+int he_request_live_(const struct evhappy_request *req);
+
+/** Report a step to the trace callback, if any. */
+void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
+    int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
+    int naddrs);
+
+/** A family's answer reached the loop (list owned, may be NULL). */
+void he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
+    struct evutil_addrinfo *list, int eai_error);
+
+/** Start a race whose winner goes to bev (he_bev.c checks bev first). */
+int he_start_bev_race_(struct evhappy *he, struct bufferevent *bev,
+    const struct evutil_addrinfo *addrs, int family, const char *hostname,
+    int port);
+
+/* ---- resolution (he_resolve.c) ---- */
+
+/** Send the queries for req->host (req->family restricts); answers come
+    through he_request_dns_answer_, possibly before this returns. */
+int he_resolve_start_(struct evhappy_request *req);
+/** Cancel what is still outstanding; no answer comes after this. */
+void he_resolve_cancel_(struct evhappy_request *req);
+
+/** Parse a literal ("1.2.3.4", "::1", "[::1]") into a one-entry list.
+    Returns 1 and *out for a literal, 0 for a name, -1 (EINVAL) for a
+    bracketed non-IPv6. */
+int he_parse_literal_(const char *host, int port,
+    struct evutil_addrinfo **out);
+
+/* ---- bufferevents (he_bev.c) ---- */
+
+/** The race's outcome for a bufferevent race. */
+void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
+/** Whether the user freed req->bev (then our reference was the last). */
+int he_bev_gone_(struct evhappy_request *req);
+
 #endif

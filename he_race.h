@@ -76,7 +76,7 @@ struct he_race {
 	int in_flight;
 	int64_t last_start;
 	int last_family;		/* of the last start, AF_* or 0 */
-	int kicks;			/* failures not yet answered by a start */
+	int failed_since_start;		/* a failure may pull the next start forward */
 
 	/* the outcome, once done */
 	int done;

@@ -1,0 +1,700 @@
+/*
+ * Address lists: copying, interleaving by family (RFC 8305 section 4),
+ * sorting by destination address selection (RFC 6724 section 6), and the
+ * list edits aiohappyeyeballs offers.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#include "he_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+/*
+ * Every entry of a list made here is a single allocation holding the
+ * addrinfo, its address and its canonical name, so an entry is freed, and
+ * a list relinked, without knowing how it was made.  The addrinfo comes
+ * first: a pointer to it is a pointer to the allocation.
+ */
+struct he_ai_node {
+	struct evutil_addrinfo ai;
+	struct sockaddr_storage ss;
+	char canonname[];
+};
+
+/* RFC 6724 section 3.1 scope values that matter here. */
+#define HE_SCOPE_LINK 0x2
+#define HE_SCOPE_SITE 0x5
+#define HE_SCOPE_GLOBAL 0xe
+
+/* Rule 9 compares common prefixes only up to the source's prefix length,
+ * which getsockname() does not tell; 64 bits is the length of nearly every
+ * IPv6 subnet, and glibc, Go and others assume it too. */
+#define HE_RULE9_MAX_PREFIX 64
+
+/* How a port with no meaning is replaced for a UDP connect(): BSD kernels
+ * refuse port 0.  The probe sends nothing, so any port does. */
+#define HE_PROBE_PORT 9
+
+/* ---- single entries ---------------------------------------------------- */
+
+/* The size of a complete address of sa's family when len holds one; else
+ * 0 with errno EINVAL. */
+static ev_socklen_t
+sockaddr_size(const struct sockaddr *sa, ev_socklen_t len)
+{
+	ev_socklen_t need = 0;
+
+	if (len >= offsetof(struct sockaddr, sa_family) + sizeof(sa->sa_family)) {
+		if (sa->sa_family == AF_INET)
+			need = sizeof(struct sockaddr_in);
+		else if (sa->sa_family == AF_INET6)
+			need = sizeof(struct sockaddr_in6);
+	}
+	if (!need || len < need) {
+		errno = EINVAL;
+		return 0;
+	}
+	return need;
+}
+
+/* One zeroed entry with a copy of the address and the name; NULL with errno
+ * set on failure. */
+static struct evutil_addrinfo *
+node_new(const struct sockaddr *sa, size_t salen, const char *canonname)
+{
+	size_t namelen = canonname ? strlen(canonname) + 1 : 0;
+	struct he_ai_node *n;
+
+	/* sockaddr_storage holds any address; a longer one is corrupt */
+	if (salen > sizeof(n->ss)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n) + namelen);
+	if (!n) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (sa) {
+		memcpy(&n->ss, sa, salen);
+		n->ai.ai_addr = (struct sockaddr *)&n->ss;
+		n->ai.ai_addrlen = salen;
+	}
+	if (canonname) {
+		memcpy(n->canonname, canonname, namelen);
+		n->ai.ai_canonname = n->canonname;
+	}
+	return &n->ai;
+}
+
+static void
+node_free(struct evutil_addrinfo *ai)
+{
+	free(ai);	/* the whole node: see struct he_ai_node */
+}
+
+static struct evutil_addrinfo *
+node_dup(const struct evutil_addrinfo *src)
+{
+	struct evutil_addrinfo *ai;
+
+	ai = node_new(src->ai_addr, src->ai_addr ? src->ai_addrlen : 0,
+	    src->ai_canonname);
+	if (!ai)
+		return NULL;
+	ai->ai_flags = src->ai_flags;
+	ai->ai_family = src->ai_family;
+	ai->ai_socktype = src->ai_socktype;
+	ai->ai_protocol = src->ai_protocol;
+	return ai;
+}
+
+struct evutil_addrinfo *
+he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len)
+{
+	struct evutil_addrinfo *ai;
+	ev_socklen_t size;
+
+	if (!sa)
+		return NULL;
+	size = sockaddr_size(sa, len);
+	if (!size)
+		return NULL;
+	/* only the family's own bytes: len may be a sockaddr_storage's */
+	ai = node_new(sa, size, NULL);
+	if (!ai)
+		return NULL;
+	ai->ai_family = sa->sa_family;
+	ai->ai_socktype = SOCK_STREAM;
+	ai->ai_protocol = IPPROTO_TCP;
+	return ai;
+}
+
+struct evutil_addrinfo *
+evhappy_addrinfo_from_sockaddr(const struct sockaddr *sa, ev_socklen_t len)
+{
+	return he_addrinfo_new_(sa, len);
+}
+
+int
+he_sockaddr_equal_(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4, *b4;
+	const struct sockaddr_in6 *a6, *b6;
+
+	if (!a || !b || a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)a;
+		b4 = (const struct sockaddr_in *)b;
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		a6 = (const struct sockaddr_in6 *)a;
+		b6 = (const struct sockaddr_in6 *)b;
+		return a6->sin6_port == b6->sin6_port &&
+		    a6->sin6_scope_id == b6->sin6_scope_id &&
+		    !memcmp(&a6->sin6_addr, &b6->sin6_addr,
+			sizeof(a6->sin6_addr));
+	}
+	return 0;
+}
+
+static int
+sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return -1;
+}
+
+static void
+sockaddr_set_port(struct sockaddr *sa, int port)
+{
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+}
+
+/* ---- whole lists --------------------------------------------------------- */
+
+struct evutil_addrinfo *
+evhappy_addrinfo_dup(const struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo *head = NULL, **tail = &head, *ai;
+	int err;
+
+	for (; list; list = list->ai_next) {
+		ai = node_dup(list);
+		if (!ai)
+			goto err;
+		*tail = ai;
+		tail = &ai->ai_next;
+	}
+	return head;
+err:
+	err = errno;
+	evhappy_addrinfo_free(head);
+	errno = err;
+	return NULL;
+}
+
+void
+evhappy_addrinfo_free(struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo *next;
+
+	for (; list; list = next) {
+		next = list->ai_next;
+		node_free(list);
+	}
+}
+
+struct evutil_addrinfo *
+he_addrinfo_concat_(struct evutil_addrinfo *a, struct evutil_addrinfo *b)
+{
+	struct evutil_addrinfo *t = a;
+
+	if (!a)
+		return b;
+	while (t->ai_next)
+		t = t->ai_next;
+	t->ai_next = b;
+	return a;
+}
+
+void
+he_addrinfo_set_port_(struct evutil_addrinfo *list, int port)
+{
+	for (; list; list = list->ai_next)
+		sockaddr_set_port(list->ai_addr, port);
+}
+
+/* Unlink *from and append it at *tail; returns the new tail. */
+static struct evutil_addrinfo **
+move_to(struct evutil_addrinfo **from, struct evutil_addrinfo **tail)
+{
+	struct evutil_addrinfo *ai = *from;
+
+	*from = ai->ai_next;
+	ai->ai_next = NULL;
+	*tail = ai;
+	return &ai->ai_next;
+}
+
+/* ---- interleaving (RFC 8305 section 4) ----------------------------------- */
+
+/* Move every entry of one family to *tail, in order; returns the new tail. */
+static struct evutil_addrinfo **
+move_family(struct evutil_addrinfo **from, int family,
+    struct evutil_addrinfo **tail)
+{
+	while (*from) {
+		if ((*from)->ai_family == family)
+			tail = move_to(from, tail);
+		else
+			from = &(*from)->ai_next;
+	}
+	return tail;
+}
+
+/* Reorder so each family's entries are together, families in the order of
+ * their first appearance, each in its own order. */
+static struct evutil_addrinfo *
+group_by_family(struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo *out = NULL, **tail = &out;
+
+	while (list)
+		tail = move_family(&list, list->ai_family, tail);
+	return out;
+}
+
+/* One turn of the alternation: move the first entry of every family of a
+ * grouped list to *tail.  Groups stay together and in order, so the next
+ * turn sees the families in their order of first appearance again. */
+static struct evutil_addrinfo **
+take_turn(struct evutil_addrinfo **grouped, struct evutil_addrinfo **tail)
+{
+	int family = 0, started = 0;
+
+	while (*grouped) {
+		if (started && (*grouped)->ai_family == family) {
+			grouped = &(*grouped)->ai_next;
+			continue;
+		}
+		started = 1;
+		family = (*grouped)->ai_family;
+		tail = move_to(grouped, tail);
+	}
+	return tail;
+}
+
+int
+evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
+    int first_address_family_count)
+{
+	struct evutil_addrinfo *grouped, *out = NULL, **tail = &out;
+	int lead = first_address_family_count - 1;
+	int first;
+
+	if (!list || first_address_family_count < 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	grouped = group_by_family(*list);
+	/* the first turn takes one more of the first family */
+	first = grouped ? grouped->ai_family : 0;
+	while (lead-- > 0 && grouped && grouped->ai_family == first)
+		tail = move_to(&grouped, tail);
+	while (grouped)
+		tail = take_turn(&grouped, tail);
+	*list = out;
+	return 0;
+}
+
+/* ---- editing -------------------------------------------------------------- */
+
+/* How many entries of family the list holds, counting no further than max. */
+static int
+count_family(const struct evutil_addrinfo *list, int family, int max)
+{
+	int n = 0;
+
+	for (; list && n < max; list = list->ai_next)
+		if (list->ai_family == family)
+			n++;
+	return n;
+}
+
+int
+evhappy_addrinfo_pop_interleave(struct evutil_addrinfo **list, int interleave)
+{
+	struct evutil_addrinfo *gone = NULL, **gone_tail = &gone, **pp;
+	int n = 0;
+
+	if (!list) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (interleave <= 0)
+		interleave = 1;
+	/* what is removed so far tells how many of each family went */
+	for (pp = list; *pp; ) {
+		if (count_family(gone, (*pp)->ai_family, interleave) <
+		    interleave) {
+			gone_tail = move_to(pp, gone_tail);
+			n++;
+		} else {
+			pp = &(*pp)->ai_next;
+		}
+	}
+	evhappy_addrinfo_free(gone);
+	return n;
+}
+
+/* Whether an entry holds the address sa (whose size is known good). */
+static int
+entry_is(const struct evutil_addrinfo *ai, const struct sockaddr *sa)
+{
+	if (!ai->ai_addr || ai->ai_addr->sa_family != sa->sa_family)
+		return 0;
+	/* a foreign list may hold a short address: never read past it */
+	if (sockaddr_size(ai->ai_addr, ai->ai_addrlen) == 0)
+		return 0;
+	return he_sockaddr_equal_(ai->ai_addr, sa);
+}
+
+int
+evhappy_addrinfo_remove(struct evutil_addrinfo **list,
+    const struct sockaddr *sa, ev_socklen_t len)
+{
+	struct evutil_addrinfo *ai, **pp = list;
+	int n = 0;
+
+	if (!list || !sa || !sockaddr_size(sa, len)) {
+		errno = EINVAL;
+		return -1;
+	}
+	while ((ai = *pp) != NULL) {
+		if (entry_is(ai, sa)) {
+			*pp = ai->ai_next;
+			node_free(ai);
+			n++;
+		} else {
+			pp = &ai->ai_next;
+		}
+	}
+	if (!n)
+		errno = ENOENT;
+	return n;
+}
+
+/* ---- RFC 6724 destination address selection ------------------------------ */
+
+/* The default policy table of RFC 6724 section 2.1. */
+struct he_policy {
+	uint8_t prefix[16];
+	int len, precedence, label;
+};
+
+static const struct he_policy he_policy_table[] = {
+	{ { 0,0,0,0, 0,0,0,0, 0,0,0,0, 0,0,0,1 }, 128, 50, 0 },	/* ::1/128 */
+	{ { 0 }, 0, 40, 1 },						/* ::/0 */
+	{ { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff }, 96, 35, 4 },		/* ::ffff:0:0/96 */
+	{ { 0x20, 0x02 }, 16, 30, 2 },					/* 2002::/16 */
+	{ { 0x20, 0x01, 0, 0 }, 32, 5, 5 },				/* 2001::/32 */
+	{ { 0xfc }, 7, 3, 13 },						/* fc00::/7 */
+	{ { 0 }, 96, 1, 3 },						/* ::/96 */
+	{ { 0xfe, 0xc0 }, 10, 1, 11 },					/* fec0::/10 */
+	{ { 0x3f, 0xfe }, 16, 1, 12 },					/* 3ffe::/16 */
+};
+
+/* How many leading bits a and b share, counting no further than max. */
+static int
+common_prefix(const uint8_t *a, const uint8_t *b, int max)
+{
+	int bits = 0;
+	unsigned x;
+
+	while (bits < max) {
+		x = (unsigned)(a[bits / 8] ^ b[bits / 8]);
+		if (x) {
+			while (!(x & 0x80)) {
+				x <<= 1;
+				bits++;
+			}
+			break;
+		}
+		bits += 8;
+	}
+	return bits < max ? bits : max;
+}
+
+/* The longest matching prefix of the policy table. */
+static const struct he_policy *
+policy_of(const uint8_t *a)
+{
+	const struct he_policy *p, *best = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(he_policy_table) / sizeof(*p); i++) {
+		p = &he_policy_table[i];
+		if (common_prefix(a, p->prefix, p->len) == p->len &&
+		    (!best || p->len > best->len))
+			best = p;
+	}
+	return best;	/* ::/0 always matches */
+}
+
+static int
+is_v4mapped(const uint8_t *a)
+{
+	static const uint8_t mapped[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
+
+	return !memcmp(a, mapped, sizeof(mapped));
+}
+
+/* RFC 6724 section 3.2: IPv4 loopback and autoconfiguration addresses are
+ * link-local; every other IPv4 address, private ones too, is global. */
+static int
+scope_of_v4(const uint8_t *a)
+{
+	if (a[0] == 127 || (a[0] == 169 && a[1] == 254))
+		return HE_SCOPE_LINK;
+	return HE_SCOPE_GLOBAL;
+}
+
+static int
+scope_of(const uint8_t *a)
+{
+	static const uint8_t loopback[16] = { 0,0,0,0, 0,0,0,0,
+	    0,0,0,0, 0,0,0,1 };
+
+	if (a[0] == 0xff)
+		return a[1] & 0x0f;	/* multicast: the scope field */
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return HE_SCOPE_LINK;
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)
+		return HE_SCOPE_SITE;
+	if (!memcmp(a, loopback, sizeof(loopback)))
+		return HE_SCOPE_LINK;
+	if (is_v4mapped(a))
+		return scope_of_v4(a + 12);
+	return HE_SCOPE_GLOBAL;
+}
+
+/* The address as IPv6 bytes, IPv4 as ::ffff:a.b.c.d (section 2.1); returns
+ * 0 for an address that is neither or too short. */
+static int
+to_v6(const struct sockaddr *sa, ev_socklen_t len, uint8_t *out)
+{
+	if (!sa || !sockaddr_size(sa, len))
+		return 0;
+	if (sa->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return 1;
+	}
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	return 1;
+}
+
+/* What the rules compare about one destination and its source. */
+struct he_sort_key {
+	struct evutil_addrinfo *ai;
+	int usable;			/* a source was found (rule 1) */
+	int scope, precedence, label;	/* of the destination */
+	int src_scope, src_label;
+	int v6;				/* destination and source are IPv6 */
+	int prefix;			/* their common prefix, capped */
+};
+
+static void
+key_init(struct he_sort_key *k, struct evutil_addrinfo *ai,
+    he_source_fn source, void *arg)
+{
+	struct sockaddr_storage src;
+	const struct he_policy *p;
+	uint8_t d[16], s[16];
+
+	memset(k, 0, sizeof(*k));
+	k->ai = ai;
+	if (!to_v6(ai->ai_addr, ai->ai_addrlen, d))
+		return;
+	memset(&src, 0, sizeof(src));
+	if (source(ai->ai_addr, ai->ai_addrlen, &src, arg) < 0 ||
+	    !to_v6((struct sockaddr *)&src, sizeof(src), s))
+		return;
+	p = policy_of(d);
+	k->usable = 1;
+	k->scope = scope_of(d);
+	k->precedence = p->precedence;
+	k->label = p->label;
+	k->src_scope = scope_of(s);
+	k->src_label = policy_of(s)->label;
+	k->v6 = ai->ai_addr->sa_family == AF_INET6 && src.ss_family == AF_INET6;
+	k->prefix = common_prefix(d, s, HE_RULE9_MAX_PREFIX);
+}
+
+/* 1 when only a holds, -1 when only b holds, else 0. */
+static int
+prefer(int a, int b)
+{
+	return (a && !b) - (b && !a);
+}
+
+/* Positive when a goes before b, negative when b goes first, 0 to keep
+ * their order (rule 10).  Rules 3, 4 and 7 need facts about the source (a
+ * deprecated, home or tunnel address) that getsockname() does not tell. */
+static int
+key_cmp(const struct he_sort_key *a, const struct he_sort_key *b)
+{
+	int r;
+
+	/* rule 1; with no source the other rules have nothing to compare */
+	r = prefer(a->usable, b->usable);
+	if (r || !a->usable)
+		return r;
+	r = prefer(a->scope == a->src_scope, b->scope == b->src_scope);
+	if (!r)		/* rule 5 after rule 2 */
+		r = prefer(a->label == a->src_label, b->label == b->src_label);
+	if (r)
+		return r;
+	if (a->precedence != b->precedence)			/* rule 6 */
+		return a->precedence > b->precedence ? 1 : -1;
+	if (a->scope != b->scope)				/* rule 8 */
+		return a->scope < b->scope ? 1 : -1;
+	if (a->v6 && b->v6 && a->prefix != b->prefix)		/* rule 9 */
+		return a->prefix > b->prefix ? 1 : -1;
+	return 0;
+}
+
+/* Insertion sort: stable, and the lists are short. */
+static void
+keys_sort(struct he_sort_key *k, size_t n)
+{
+	struct he_sort_key t;
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		t = k[i];
+		for (j = i; j > 0 && key_cmp(&t, &k[j - 1]) > 0; j--)
+			k[j] = k[j - 1];
+		k[j] = t;
+	}
+}
+
+static size_t
+list_length(const struct evutil_addrinfo *list)
+{
+	size_t n = 0;
+
+	for (; list; list = list->ai_next)
+		n++;
+	return n;
+}
+
+int
+he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
+    void *arg)
+{
+	struct he_sort_key *keys;
+	struct evutil_addrinfo *ai;
+	size_t n, i;
+	int err = errno;
+
+	if (!list || !source) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = list_length(*list);
+	if (n < 2)
+		return 0;
+	keys = calloc(n, sizeof(*keys));
+	if (!keys) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (i = 0, ai = *list; ai; ai = ai->ai_next, i++)
+		key_init(&keys[i], ai, source, arg);
+	keys_sort(keys, n);
+	for (i = 0; i < n; i++)
+		keys[i].ai->ai_next = i + 1 < n ? keys[i + 1].ai : NULL;
+	*list = keys[0].ai;
+	free(keys);
+	errno = err;	/* failed probes mean "no route", not failure */
+	return 0;
+}
+
+static evutil_socket_t
+udp_socket(int family)
+{
+#ifdef SOCK_CLOEXEC
+	/* no window in which a fork()ing thread could inherit it */
+	return socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+#else
+	evutil_socket_t fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+
+	if (fd >= 0)
+		evutil_make_socket_closeonexec(fd);
+	return fd;
+#endif
+}
+
+int
+he_source_by_udp_connect_(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct sockaddr_storage to;
+	ev_socklen_t size, srclen = sizeof(*src);
+	evutil_socket_t fd = -1;
+	int r = -1, err;
+
+	(void)arg;
+	if (!dst || !src) {
+		errno = EINVAL;
+		goto end;
+	}
+	size = sockaddr_size(dst, dstlen);
+	if (!size)
+		goto end;
+	memcpy(&to, dst, size);
+	if (sockaddr_port((struct sockaddr *)&to) == 0)
+		sockaddr_set_port((struct sockaddr *)&to, HE_PROBE_PORT);
+	fd = udp_socket(dst->sa_family);
+	if (fd < 0)
+		goto end;
+	/* a UDP connect() only picks the route and the source address */
+	if (connect(fd, (struct sockaddr *)&to, size) < 0 ||
+	    getsockname(fd, (struct sockaddr *)src, &srclen) < 0)
+		goto end;
+	r = 0;
+end:
+	if (fd >= 0) {
+		err = errno;
+		evutil_closesocket(fd);
+		errno = err;
+	}
+	return r;
+}
+
+int
+evhappy_addrinfo_sort(struct evutil_addrinfo **list)
+{
+	return he_addrinfo_sort_with_(list, he_source_by_udp_connect_, NULL);
+}

@@ -1,0 +1,1069 @@
+/*
+ * Tests of the address lists (he_addrinfo.c): copying, interleaving by
+ * family (RFC 8305 section 4), RFC 6724 sorting and the list edits.
+ */
+#include "he_internal.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/*
+ * Interleaving tables are written as in RFC 8305: "6a" is 2001:db8::a,
+ * "4a" is 192.0.2.1, "4b" 192.0.2.2 and so on.
+ */
+static struct evutil_addrinfo *
+toks(const char *spec)
+{
+	struct evutil_addrinfo *list = NULL, *ai;
+	char addr[32];
+
+	for (; *spec; spec++) {
+		if (*spec == ' ')
+			continue;
+		if (spec[0] == '6')
+			snprintf(addr, sizeof(addr), "2001:db8::%c", spec[1]);
+		else
+			snprintf(addr, sizeof(addr), "192.0.2.%d",
+			    spec[1] - 'a' + 1);
+		ai = he_test_ai(addr, 80);
+		ck_assert_ptr_nonnull(ai);
+		list = he_test_append(list, ai);
+		spec++;
+	}
+	return list;
+}
+
+/* A list back in the notation of toks(). */
+static const char *
+toks_str(const struct evutil_addrinfo *list)
+{
+	static char buf[256];
+	const struct sockaddr_in6 *sin6;
+	const struct sockaddr_in *sin;
+	size_t n = 0;
+	int c;
+
+	buf[0] = '\0';
+	for (; list; list = list->ai_next) {
+		if (list->ai_family == AF_INET6) {
+			sin6 = (const struct sockaddr_in6 *)list->ai_addr;
+			c = 'a' + sin6->sin6_addr.s6_addr[15] - 0xa;
+		} else {
+			sin = (const struct sockaddr_in *)list->ai_addr;
+			c = 'a' + ((const unsigned char *)&sin->sin_addr)[3] - 1;
+		}
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%c%c", n ? " " : "",
+		    list->ai_family == AF_INET6 ? '6' : '4', c);
+	}
+	return buf;
+}
+
+/* A list of the space-separated addresses, all on the given port. */
+static struct evutil_addrinfo *
+addrs(const char *spec, int port)
+{
+	struct evutil_addrinfo *list = NULL, *ai;
+	char addr[64];
+	size_t len;
+
+	while (*spec) {
+		len = strcspn(spec, " ");
+		ck_assert_uint_lt(len, sizeof(addr));
+		memcpy(addr, spec, len);
+		addr[len] = '\0';
+		ai = he_test_ai(addr, port);
+		ck_assert_msg(ai != NULL, "bad test address %s", addr);
+		list = he_test_append(list, ai);
+		spec += len;
+		spec += strspn(spec, " ");
+	}
+	return list;
+}
+
+/* The addresses of a list, space-separated, in inet_ntop() form. */
+static const char *
+addrs_str(const struct evutil_addrinfo *list)
+{
+	static char buf[512];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (; list; list = list->ai_next)
+		n += snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? " " : "",
+		    he_test_addr_str(list->ai_addr));
+	return buf;
+}
+
+static int
+list_len(const struct evutil_addrinfo *list)
+{
+	int n = 0;
+
+	for (; list; list = list->ai_next)
+		n++;
+	return n;
+}
+
+/* Fill ss with an address literal (port 0); 0 on success. */
+static int
+parse_sa(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static struct sockaddr_in6
+sin6_of(const char *s, int port, uint32_t scope)
+{
+	struct sockaddr_in6 sin6;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons((uint16_t)port);
+	sin6.sin6_scope_id = scope;
+	ck_assert_int_eq(inet_pton(AF_INET6, s, &sin6.sin6_addr), 1);
+	return sin6;
+}
+
+static struct sockaddr_in
+sin_of(const char *s, int port)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	ck_assert_int_eq(inet_pton(AF_INET, s, &sin.sin_addr), 1);
+	return sin;
+}
+
+/* ---- a source lookup that answers what a routing table would ------------- */
+
+struct route {
+	const char *dst;
+	const char *src;	/* NULL: no route */
+};
+
+struct routes {
+	const struct route *r;
+	int n;
+	int calls;
+};
+
+static int
+same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->sa_family != b->ss_family)
+		return 0;
+	if (a->sa_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((const struct sockaddr_in *)b)->sin_addr, 4);
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	    &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+static int
+fake_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct routes *rt = arg;
+	struct sockaddr_storage d;
+	int i;
+
+	rt->calls++;
+	for (i = 0; i < rt->n; i++) {
+		ck_assert_int_eq(parse_sa(rt->r[i].dst, &d), 0);
+		if (!same_addr(dst, &d))
+			continue;
+		if (!rt->r[i].src)
+			break;
+		ck_assert_int_eq(parse_sa(rt->r[i].src, src), 0);
+		return 0;
+	}
+	errno = ENETUNREACH;
+	return -1;
+}
+
+/* Sort `input` with the routes and give the result as addrs_str(). */
+static const char *
+sorted(const char *input, const struct route *r, int n)
+{
+	struct routes rt = { r, n, 0 };
+	struct evutil_addrinfo *list = addrs(input, 443);
+	static char buf[512];
+
+	errno = 0;
+	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
+	ck_assert_int_eq(errno, 0);
+	ck_assert_int_eq(rt.calls, list_len(list));
+	snprintf(buf, sizeof(buf), "%s", addrs_str(list));
+	evhappy_addrinfo_free(list);
+	return buf;
+}
+
+/* ---- from_sockaddr and he_addrinfo_new_ ----------------------------------- */
+
+START_TEST(test_from_sockaddr_v4)
+{
+	struct sockaddr_in sin = sin_of("192.0.2.7", 8080);
+	struct evutil_addrinfo *ai;
+
+	ai = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
+	    sizeof(sin));
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_int_eq(ai->ai_family, AF_INET);
+	ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+	ck_assert_int_eq(ai->ai_protocol, IPPROTO_TCP);
+	ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in));
+	ck_assert_ptr_null(ai->ai_next);
+	ck_assert_ptr_null(ai->ai_canonname);
+	/* a copy: the caller's address may change afterwards */
+	ck_assert_ptr_ne(ai->ai_addr, (struct sockaddr *)&sin);
+	ck_assert(he_sockaddr_equal_(ai->ai_addr, (struct sockaddr *)&sin));
+	sin.sin_port = htons(1);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port),
+	    8080);
+	evhappy_addrinfo_free(ai);
+}
+END_TEST
+
+START_TEST(test_from_sockaddr_v6_keeps_scope)
+{
+	struct sockaddr_in6 sin6 = sin6_of("fe80::1", 443, 7);
+	struct sockaddr_in6 *got;
+	struct evutil_addrinfo *ai;
+
+	ai = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin6,
+	    sizeof(sin6));
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_int_eq(ai->ai_family, AF_INET6);
+	ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+	ck_assert_int_eq(ai->ai_protocol, IPPROTO_TCP);
+	ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in6));
+	got = (struct sockaddr_in6 *)ai->ai_addr;
+	ck_assert_uint_eq(got->sin6_scope_id, 7);
+	ck_assert_int_eq(ntohs(got->sin6_port), 443);
+	ck_assert_str_eq(he_test_addr_str(ai->ai_addr), "fe80::1");
+	evhappy_addrinfo_free(ai);
+}
+END_TEST
+
+START_TEST(test_from_sockaddr_storage_len)
+{
+	/* callers often pass a sockaddr_storage and its size */
+	struct sockaddr_storage ss;
+	struct sockaddr_in sin = sin_of("198.51.100.1", 80);
+	struct evutil_addrinfo *ai;
+
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &sin, sizeof(sin));
+	ai = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&ss, sizeof(ss));
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in));
+	ck_assert(he_sockaddr_equal_(ai->ai_addr, (struct sockaddr *)&sin));
+	evhappy_addrinfo_free(ai);
+}
+END_TEST
+
+START_TEST(test_from_sockaddr_null)
+{
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(NULL, 16));
+	ck_assert_int_eq(errno, 0);
+}
+END_TEST
+
+START_TEST(test_from_sockaddr_bad)
+{
+	struct sockaddr_in sin = sin_of("192.0.2.1", 80);
+	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
+	struct sockaddr_un sun;
+
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
+	    (struct sockaddr *)&sin, sizeof(sin) - 1));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
+	    (struct sockaddr *)&sin6, sizeof(struct sockaddr_in)));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
+	    (struct sockaddr *)&sin, 0));
+	ck_assert_int_eq(errno, EINVAL);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, "/tmp/x");
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
+	    (struct sockaddr *)&sun, sizeof(sun)));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_new_concat_set_port)
+{
+	struct sockaddr_in sin = sin_of("192.0.2.1", 1);
+	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 2, 0);
+	struct evutil_addrinfo *a, *b, *list, *ai;
+
+	a = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
+	b = he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6));
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(a->ai_socktype, SOCK_STREAM);
+	ck_assert_int_eq(b->ai_protocol, IPPROTO_TCP);
+
+	ck_assert_ptr_eq(he_addrinfo_concat_(NULL, NULL), NULL);
+	ck_assert_ptr_eq(he_addrinfo_concat_(NULL, b), b);
+	ck_assert_ptr_eq(he_addrinfo_concat_(a, NULL), a);
+	list = he_addrinfo_concat_(a, b);
+	ck_assert_ptr_eq(list, a);
+	ck_assert_ptr_eq(a->ai_next, b);
+	list = he_addrinfo_concat_(list, toks("4c 6d"));
+	ck_assert_str_eq(toks_str(list), "4a 6a 4c 6d");
+
+	he_addrinfo_set_port_(list, 8443);
+	for (ai = list; ai; ai = ai->ai_next) {
+		const struct sockaddr_in *p = (const void *)ai->ai_addr;
+		const struct sockaddr_in6 *p6 = (const void *)ai->ai_addr;
+		ck_assert_int_eq(ntohs(ai->ai_family == AF_INET ?
+		    p->sin_port : p6->sin6_port), 8443);
+	}
+	evhappy_addrinfo_free(list);
+	evhappy_addrinfo_free(NULL);
+}
+END_TEST
+
+START_TEST(test_sockaddr_equal)
+{
+	struct sockaddr_in a = sin_of("192.0.2.1", 80);
+	struct sockaddr_in b = sin_of("192.0.2.1", 80);
+	struct sockaddr_in6 m = sin6_of("::ffff:192.0.2.1", 80, 0);
+	struct sockaddr_in6 x = sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001",
+	    80, 0);
+	struct sockaddr_in6 y = sin6_of("2001:db8::1", 80, 0);
+
+	ck_assert(he_sockaddr_equal_((struct sockaddr *)&a,
+	    (struct sockaddr *)&b));
+	/* bytes that do not take part (sin_zero) do not matter */
+	memset(b.sin_zero, 0x5a, sizeof(b.sin_zero));
+	ck_assert(he_sockaddr_equal_((struct sockaddr *)&a,
+	    (struct sockaddr *)&b));
+	b.sin_port = htons(81);
+	ck_assert(!he_sockaddr_equal_((struct sockaddr *)&a,
+	    (struct sockaddr *)&b));
+	/* the same IPv4 host, but another family */
+	ck_assert(!he_sockaddr_equal_((struct sockaddr *)&a,
+	    (struct sockaddr *)&m));
+	ck_assert(he_sockaddr_equal_((struct sockaddr *)&x,
+	    (struct sockaddr *)&y));
+	y.sin6_scope_id = 1;
+	ck_assert(!he_sockaddr_equal_((struct sockaddr *)&x,
+	    (struct sockaddr *)&y));
+	ck_assert(!he_sockaddr_equal_(NULL, (struct sockaddr *)&y));
+	ck_assert(!he_sockaddr_equal_((struct sockaddr *)&y, NULL));
+}
+END_TEST
+
+/* ---- dup -------------------------------------------------------------------- */
+
+START_TEST(test_dup_deep_copy)
+{
+	struct sockaddr_in6 s6 = sin6_of("2001:db8::5", 53, 3);
+	struct sockaddr_in s4 = sin_of("192.0.2.5", 53);
+	struct evutil_addrinfo a, b, *copy;
+	char name[] = "host.example";
+
+	/* a list made by hand, the way a resolver makes one */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.ai_flags = EVUTIL_AI_CANONNAME;
+	a.ai_family = AF_INET6;
+	a.ai_socktype = SOCK_DGRAM;
+	a.ai_protocol = IPPROTO_UDP;
+	a.ai_addr = (struct sockaddr *)&s6;
+	a.ai_addrlen = sizeof(s6);
+	a.ai_canonname = name;
+	a.ai_next = &b;
+	b.ai_family = AF_INET;
+	b.ai_socktype = SOCK_STREAM;
+	b.ai_protocol = IPPROTO_TCP;
+	b.ai_addr = (struct sockaddr *)&s4;
+	b.ai_addrlen = sizeof(s4);
+
+	copy = evhappy_addrinfo_dup(&a);
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_int_eq(list_len(copy), 2);
+	ck_assert_int_eq(copy->ai_flags, EVUTIL_AI_CANONNAME);
+	ck_assert_int_eq(copy->ai_family, AF_INET6);
+	ck_assert_int_eq(copy->ai_socktype, SOCK_DGRAM);
+	ck_assert_int_eq(copy->ai_protocol, IPPROTO_UDP);
+	ck_assert_int_eq(copy->ai_addrlen, sizeof(s6));
+	ck_assert_ptr_ne(copy->ai_addr, a.ai_addr);
+	ck_assert(he_sockaddr_equal_(copy->ai_addr, a.ai_addr));
+	ck_assert_ptr_ne(copy->ai_canonname, name);
+	ck_assert_str_eq(copy->ai_canonname, "host.example");
+	ck_assert_ptr_null(copy->ai_next->ai_canonname);
+	ck_assert_int_eq(copy->ai_next->ai_family, AF_INET);
+	ck_assert(he_sockaddr_equal_(copy->ai_next->ai_addr, a.ai_next->ai_addr));
+	ck_assert_ptr_null(copy->ai_next->ai_next);
+
+	/* the copy shares nothing with the original */
+	name[0] = 'X';
+	s6.sin6_port = htons(1);
+	s4.sin_port = htons(1);
+	ck_assert_str_eq(copy->ai_canonname, "host.example");
+	ck_assert_str_eq(addrs_str(copy), "2001:db8::5 192.0.2.5");
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)copy->ai_next->ai_addr)->sin_port),
+	    53);
+	ck_assert_uint_eq(((struct sockaddr_in6 *)copy->ai_addr)->sin6_scope_id, 3);
+	evhappy_addrinfo_free(copy);
+}
+END_TEST
+
+START_TEST(test_dup_of_getaddrinfo)
+{
+	struct evutil_addrinfo hints, *res = NULL, *copy;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_NUMERICHOST;
+	ck_assert_int_eq(evutil_getaddrinfo("127.0.0.1", "443", &hints, &res),
+	    0);
+	copy = evhappy_addrinfo_dup(res);
+	evutil_freeaddrinfo(res);	/* the copy outlives the original */
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_int_eq(list_len(copy), 1);
+	ck_assert_int_eq(copy->ai_socktype, SOCK_STREAM);
+	ck_assert_str_eq(he_test_addr_str(copy->ai_addr), "127.0.0.1");
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)copy->ai_addr)->sin_port),
+	    443);
+	evhappy_addrinfo_free(copy);
+}
+END_TEST
+
+START_TEST(test_dup_independent_free)
+{
+	struct evutil_addrinfo *orig = toks("6a 4a 6b"), *copy;
+
+	copy = evhappy_addrinfo_dup(orig);
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_ptr_ne(copy, orig);
+	evhappy_addrinfo_free(orig);
+	ck_assert_str_eq(toks_str(copy), "6a 4a 6b");
+	/* and a copy may be edited like any list of ours */
+	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(&copy, 1), 2);
+	ck_assert_str_eq(toks_str(copy), "6b");
+	evhappy_addrinfo_free(copy);
+}
+END_TEST
+
+START_TEST(test_dup_empty)
+{
+	errno = 0;
+	ck_assert_ptr_null(evhappy_addrinfo_dup(NULL));
+	ck_assert_int_eq(errno, 0);
+}
+END_TEST
+
+/* ---- interleave --------------------------------------------------------------- */
+
+static const struct {
+	const char *in;
+	int count;
+	const char *out;
+} interleave_cases[] = {
+	{ "6a 6b 4a 4b", 1, "6a 4a 6b 4b" },
+	{ "6a 6b 6c 4a", 1, "6a 4a 6b 6c" },
+	{ "4a 6a 4b", 1, "4a 6a 4b" },
+	{ "6a 6b 6c", 1, "6a 6b 6c" },
+	{ "4a", 1, "4a" },
+	{ "6a 6b 6c 4a", 2, "6a 6b 4a 6c" },
+	/* the order of families is that of their first appearance, each turn */
+	{ "6a 4a 4b 6b", 1, "6a 4a 6b 4b" },
+	{ "4a 4b 4c 6a 6b 6c", 1, "4a 6a 4b 6b 4c 6c" },
+	{ "4a 4b 4c 4d 6a 6b", 3, "4a 4b 4c 6a 4d 6b" },
+	/* a count beyond the first family takes all of it */
+	{ "6a 6b 4a 4b", 5, "6a 6b 4a 4b" },
+	{ "4a 4b 4c 6a", 2, "4a 4b 6a 4c" },
+};
+
+START_TEST(test_interleave_table)
+{
+	struct evutil_addrinfo *list = toks(interleave_cases[_i].in);
+
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&list,
+	    interleave_cases[_i].count), 0);
+	ck_assert_msg(!strcmp(toks_str(list), interleave_cases[_i].out),
+	    "interleave(%s, %d) gave %s, want %s", interleave_cases[_i].in,
+	    interleave_cases[_i].count, toks_str(list),
+	    interleave_cases[_i].out);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_interleave_relinks_in_place)
+{
+	struct evutil_addrinfo *list = toks("6a 6b 4a 4b");
+	struct evutil_addrinfo *n6a = list, *n6b = list->ai_next;
+	struct evutil_addrinfo *n4a = n6b->ai_next, *n4b = n4a->ai_next;
+
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&list, 1), 0);
+	ck_assert_ptr_eq(list, n6a);
+	ck_assert_ptr_eq(n6a->ai_next, n4a);
+	ck_assert_ptr_eq(n4a->ai_next, n6b);
+	ck_assert_ptr_eq(n6b->ai_next, n4b);
+	ck_assert_ptr_null(n4b->ai_next);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_interleave_empty_and_bad)
+{
+	struct evutil_addrinfo *list = NULL, *one = toks("6a 4a");
+
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&list, 1), 0);
+	ck_assert_ptr_null(list);
+
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_interleave(NULL, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&one, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&one, -3), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_str_eq(toks_str(one), "6a 4a");
+	evhappy_addrinfo_free(one);
+}
+END_TEST
+
+/* ---- pop_interleave ----------------------------------------------------------- */
+
+static const struct {
+	const char *in;
+	int interleave;
+	int removed;
+	const char *out;
+} pop_cases[] = {
+	{ "6a 6b 4a 4b", 1, 2, "6b 4b" },
+	{ "6a 6b 6c 4a", 2, 3, "6c" },
+	{ "4a 6a 4b 6b 4c", 1, 2, "4b 6b 4c" },
+	{ "6a 6b 4a", 0, 2, "6b" },	/* 0 or less means 1 */
+	{ "6a 6b 4a", -5, 2, "6b" },
+	{ "6a 6b 6c", 1, 1, "6b 6c" },
+	{ "6a 4a", 3, 2, "" },
+	{ "", 1, 0, "" },
+};
+
+START_TEST(test_pop_interleave_table)
+{
+	struct evutil_addrinfo *list = toks(pop_cases[_i].in);
+
+	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(&list,
+	    pop_cases[_i].interleave), pop_cases[_i].removed);
+	ck_assert_msg(!strcmp(toks_str(list), pop_cases[_i].out),
+	    "pop(%s, %d) left %s, want %s", pop_cases[_i].in,
+	    pop_cases[_i].interleave, toks_str(list), pop_cases[_i].out);
+	if (!*pop_cases[_i].out)
+		ck_assert_ptr_null(list);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_pop_interleave_bad)
+{
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(NULL, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* ---- remove -------------------------------------------------------------------- */
+
+START_TEST(test_remove_written_out_v6)
+{
+	struct evutil_addrinfo *list = addrs("2001:0db8:0000:0000:0000:0000:0000:0001 "
+	    "192.0.2.1 2001:db8::1 2001:db8::2", 80);
+	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
+
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&sin6, sizeof(sin6)), 2);
+	ck_assert_str_eq(addrs_str(list), "192.0.2.1 2001:db8::2");
+	evhappy_addrinfo_free(list);
+
+	/* and the other way round */
+	list = addrs("2001:db8::1 192.0.2.1", 80);
+	sin6 = sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001", 80, 0);
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&sin6, sizeof(sin6)), 1);
+	ck_assert_str_eq(addrs_str(list), "192.0.2.1");
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_remove_v4_head_and_tail)
+{
+	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.1",
+	    443);
+	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
+	    sizeof(sin)), 2);
+	ck_assert_str_eq(addrs_str(list), "2001:db8::1");
+	ck_assert_ptr_null(list->ai_next);
+	evhappy_addrinfo_free(list);
+
+	list = addrs("192.0.2.1", 443);
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
+	    sizeof(sin)), 1);
+	ck_assert_ptr_null(list);
+}
+END_TEST
+
+START_TEST(test_remove_scope_mismatch)
+{
+	struct sockaddr_in6 entry = sin6_of("fe80::1", 80, 2);
+	struct sockaddr_in6 other = sin6_of("fe80::1", 80, 3);
+	struct evutil_addrinfo *list;
+
+	list = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&entry,
+	    sizeof(entry));
+	ck_assert_ptr_nonnull(list);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&other, sizeof(other)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_nonnull(list);
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&entry, sizeof(entry)), 1);
+	ck_assert_ptr_null(list);
+}
+END_TEST
+
+START_TEST(test_remove_port_mismatch)
+{
+	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1", 80);
+	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 443, 0);
+
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
+	    sizeof(sin)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_str_eq(addrs_str(list), "192.0.2.1 2001:db8::1");
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_remove_enoent_and_bad)
+{
+	struct evutil_addrinfo *list = addrs("192.0.2.1", 80), *empty = NULL;
+	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct sockaddr_in6 mapped = sin6_of("::ffff:192.0.2.1", 80, 0);
+	struct sockaddr_un sun;
+
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
+	    sizeof(sin)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	/* an IPv4-mapped address is another family */
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
+	    (struct sockaddr *)&mapped, sizeof(mapped)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&empty, (struct sockaddr *)&sin,
+	    sizeof(sin)), 0);
+	ck_assert_int_eq(errno, ENOENT);
+
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(NULL, (struct sockaddr *)&sin,
+	    sizeof(sin)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, NULL, sizeof(sin)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
+	    sizeof(sin) - 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sun,
+	    sizeof(sun)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_str_eq(addrs_str(list), "192.0.2.1");
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+/* ---- sort: the examples of RFC 6724 section 10.2 -------------------------------- */
+
+/*
+ * Each example lists the two destinations in the order the RFC's result
+ * gives them, each with the source address the RFC says it gets.  The test
+ * sorts them in both input orders, so rule 10 (keep the order) alone cannot
+ * pass it.
+ */
+static const struct {
+	const char *rule;
+	struct route first, second;
+	const char *want;	/* evhappy's order */
+} rfc_examples[] = {
+	{ "prefer matching scope",
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    { "198.51.100.121", "169.254.13.78" },
+	    "2001:db8:1::1 198.51.100.121" },
+	{ "prefer matching scope",
+	    { "198.51.100.121", "198.51.100.117" },
+	    { "2001:db8:1::1", "fe80::1" },
+	    "198.51.100.121 2001:db8:1::1" },
+	{ "prefer higher precedence",
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    { "10.1.2.3", "10.1.2.4" },
+	    "2001:db8:1::1 10.1.2.3" },
+	{ "prefer smaller scope",
+	    { "fe80::1", "fe80::2" },
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    "fe80::1 2001:db8:1::1" },
+	/* RFC: 2001:db8:1::1 (from the home address 2001:db8:3::1) before
+	 * fe80::1 (from the care-of address fe80::2), by rule 4.  A source
+	 * lookup cannot tell home from care-of addresses, so rule 4 is not
+	 * applied and rule 8 decides: documented in he_event.h. */
+	{ "prefer home address (rule 4 not applied)",
+	    { "fe80::1", "fe80::2" },
+	    { "2001:db8:1::1", "2001:db8:3::1" },
+	    "fe80::1 2001:db8:1::1" },
+	/* RFC: 2001:db8:1::1 before fe80::1 because fe80::2 is deprecated,
+	 * by rule 3.  getsockname() does not say that a source address is
+	 * deprecated, so rule 8 decides here too. */
+	{ "avoid deprecated addresses (rule 3 not applied)",
+	    { "fe80::1", "fe80::2" },
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    "fe80::1 2001:db8:1::1" },
+	{ "longest matching prefix",
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    { "2001:db8:3ffe::1", "2001:db8:3f44::2" },
+	    "2001:db8:1::1 2001:db8:3ffe::1" },
+	{ "prefer matching label",
+	    { "2002:c633:6401::1", "2002:c633:6401::2" },
+	    { "2001:db8:1::1", "2002:c633:6401::2" },
+	    "2002:c633:6401::1 2001:db8:1::1" },
+	{ "prefer higher precedence",
+	    { "2001:db8:1::1", "2001:db8:1::2" },
+	    { "2002:c633:6401::1", "2002:c633:6401::2" },
+	    "2001:db8:1::1 2002:c633:6401::1" },
+};
+
+START_TEST(test_sort_rfc6724_examples)
+{
+	struct route r[2];
+	char in[128];
+
+	r[0] = rfc_examples[_i].first;
+	r[1] = rfc_examples[_i].second;
+	snprintf(in, sizeof(in), "%s %s", r[0].dst, r[1].dst);
+	ck_assert_msg(!strcmp(sorted(in, r, 2), rfc_examples[_i].want),
+	    "example %d (%s), given %s: got %s", _i + 1, rfc_examples[_i].rule,
+	    in, sorted(in, r, 2));
+	snprintf(in, sizeof(in), "%s %s", r[1].dst, r[0].dst);
+	ck_assert_msg(!strcmp(sorted(in, r, 2), rfc_examples[_i].want),
+	    "example %d (%s), given %s: got %s", _i + 1, rfc_examples[_i].rule,
+	    in, sorted(in, r, 2));
+}
+END_TEST
+
+/* ---- sort: the other rules ---------------------------------------------------------- */
+
+START_TEST(test_sort_unreachable_last)
+{
+	static const struct route r[] = {
+		{ "2001:db8::1", NULL },
+		{ "2001:db8::2", "2001:db8::99" },
+		{ "192.0.2.1", NULL },
+		{ "192.0.2.2", "192.0.2.99" },
+	};
+
+	/* rule 1 outranks rule 6, which would put IPv6 first */
+	ck_assert_str_eq(sorted("2001:db8::1 192.0.2.2", r, 4),
+	    "192.0.2.2 2001:db8::1");
+	/* the unreachable ones keep their order among themselves */
+	ck_assert_str_eq(sorted("2001:db8::1 192.0.2.1 192.0.2.2 2001:db8::2",
+	    r, 4), "2001:db8::2 192.0.2.2 2001:db8::1 192.0.2.1");
+	ck_assert_str_eq(sorted("192.0.2.1 2001:db8::1", r, 4),
+	    "192.0.2.1 2001:db8::1");
+}
+END_TEST
+
+START_TEST(test_sort_stable_ties)
+{
+	static const struct route r[] = {
+		{ "2001:db8::3", "2001:db8::99" },
+		{ "2001:db8::1", "2001:db8::99" },
+		{ "2001:db8::2", "2001:db8::99" },
+		{ "192.0.2.3", "192.0.2.99" },
+		{ "192.0.2.1", "192.0.2.99" },
+	};
+
+	ck_assert_str_eq(sorted("2001:db8::3 2001:db8::1 2001:db8::2", r, 5),
+	    "2001:db8::3 2001:db8::1 2001:db8::2");
+	ck_assert_str_eq(sorted("2001:db8::2 2001:db8::3 2001:db8::1", r, 5),
+	    "2001:db8::2 2001:db8::3 2001:db8::1");
+	/* IPv6 leads (rule 6) and each family keeps its own order */
+	ck_assert_str_eq(sorted("192.0.2.3 2001:db8::1 192.0.2.1 2001:db8::3",
+	    r, 5), "2001:db8::1 2001:db8::3 192.0.2.3 192.0.2.1");
+}
+END_TEST
+
+START_TEST(test_sort_rule9_capped_and_v6_only)
+{
+	static const struct route r[] = {
+		/* 79 bits shared with the source */
+		{ "2001:db8::1:0:0:1", "2001:db8::2" },
+		/* 126 bits shared: no better once capped at 64 */
+		{ "2001:db8::1", "2001:db8::2" },
+		/* IPv4 pairs: 10.0/16 shares more with its source, unused */
+		{ "10.55.0.1", "10.99.0.2" },
+		{ "10.0.0.1", "10.0.0.2" },
+	};
+
+	ck_assert_str_eq(sorted("2001:db8::1:0:0:1 2001:db8::1", r, 4),
+	    "2001:db8::1:0:0:1 2001:db8::1");
+	ck_assert_str_eq(sorted("2001:db8::1 2001:db8::1:0:0:1", r, 4),
+	    "2001:db8::1 2001:db8::1:0:0:1");
+	ck_assert_str_eq(sorted("10.55.0.1 10.0.0.1", r, 4),
+	    "10.55.0.1 10.0.0.1");
+	ck_assert_str_eq(sorted("10.0.0.1 10.55.0.1", r, 4),
+	    "10.0.0.1 10.55.0.1");
+}
+END_TEST
+
+START_TEST(test_sort_policy_and_scopes)
+{
+	static const struct route r[] = {
+		{ "::1", "::1" },
+		{ "127.0.0.1", "127.0.0.1" },
+		{ "fd00::1", "fd00::2" },		/* ULA: precedence 3 */
+		{ "192.0.2.1", "192.0.2.2" },		/* IPv4: 35 */
+		{ "fec0::1", "fec0::2" },		/* site-local, scope 5 */
+		{ "2001:db8::1", "2001:db8::2" },	/* global, scope 14 */
+		{ "ff02::1", "fe80::2" },		/* multicast, scope 2 */
+		{ "ff0e::1", "2001:db8::2" },		/* multicast, scope 14 */
+	};
+
+	/* ::1 outranks 127.0.0.1: precedence 50 over 35 */
+	ck_assert_str_eq(sorted("127.0.0.1 ::1", r, 8), "::1 127.0.0.1");
+	/* the default table puts IPv4 above unique local addresses */
+	ck_assert_str_eq(sorted("fd00::1 192.0.2.1", r, 8),
+	    "192.0.2.1 fd00::1");
+	/* rule 8: site-local scope is smaller than global (equal precedence
+	 * would need equal labels: fec0::/10 has its own, so rule 6 decides
+	 * first: 40 over 1) */
+	ck_assert_str_eq(sorted("fec0::1 2001:db8::1", r, 8),
+	    "2001:db8::1 fec0::1");
+	/* multicast scope comes from the address: link-local before global */
+	ck_assert_str_eq(sorted("ff0e::1 ff02::1", r, 8), "ff02::1 ff0e::1");
+}
+END_TEST
+
+START_TEST(test_sort_short_and_bad)
+{
+	static const struct route r[] = { { "192.0.2.1", "192.0.2.2" } };
+	struct routes rt = { r, 1, 0 };
+	struct evutil_addrinfo *list = NULL;
+
+	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
+	ck_assert_ptr_null(list);
+	ck_assert_int_eq(evhappy_addrinfo_sort(&list), 0);
+	ck_assert_ptr_null(list);
+	list = addrs("192.0.2.1", 80);
+	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
+	ck_assert_str_eq(addrs_str(list), "192.0.2.1");
+	evhappy_addrinfo_free(list);
+
+	errno = 0;
+	ck_assert_int_eq(evhappy_addrinfo_sort(NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_sort_relinks_in_place)
+{
+	static const struct route r[] = {
+		{ "192.0.2.1", "192.0.2.2" },
+		{ "2001:db8::1", "2001:db8::2" },
+	};
+	struct routes rt = { r, 2, 0 };
+	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1", 80);
+	struct evutil_addrinfo *v4 = list, *v6 = list->ai_next;
+
+	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
+	ck_assert_ptr_eq(list, v6);
+	ck_assert_ptr_eq(v6->ai_next, v4);
+	ck_assert_ptr_null(v4->ai_next);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+/* ---- sort with the kernel's answers ------------------------------------------------ */
+
+START_TEST(test_source_by_udp_connect)
+{
+	struct sockaddr_in dst = sin_of("127.0.0.1", 0);
+	struct sockaddr_in6 ll = sin6_of("fe80::1", 80, 0);
+	struct sockaddr_storage src;
+	int fds = he_test_count_fds();
+
+	ck_assert_int_ge(fds, 0);
+	ck_assert_int_eq(he_source_by_udp_connect_((struct sockaddr *)&dst,
+	    sizeof(dst), &src, NULL), 0);
+	ck_assert_int_eq(src.ss_family, AF_INET);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&src),
+	    "127.0.0.1");
+	/* a link-local destination without an interface has no route */
+	ck_assert_int_eq(he_source_by_udp_connect_((struct sockaddr *)&ll,
+	    sizeof(ll), &src, NULL), -1);
+	errno = 0;
+	ck_assert_int_eq(he_source_by_udp_connect_((struct sockaddr *)&dst,
+	    3, &src, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(he_test_count_fds(), fds);
+}
+END_TEST
+
+START_TEST(test_sort_real_loopback)
+{
+	struct sockaddr_in6 lo6 = sin6_of("::1", 80, 0);
+	struct sockaddr_storage src;
+	struct evutil_addrinfo *list = addrs("127.0.0.1 ::1", 80);
+	int fds = he_test_count_fds();
+	int have_v6;
+
+	ck_assert_int_ge(fds, 0);
+	ck_assert_int_eq(evhappy_addrinfo_sort(&list), 0);
+	ck_assert_int_eq(he_test_count_fds(), fds);	/* no probe left open */
+	ck_assert_int_eq(list_len(list), 2);
+	have_v6 = he_source_by_udp_connect_((struct sockaddr *)&lo6,
+	    sizeof(lo6), &src, NULL) == 0;
+	if (have_v6)
+		ck_assert_str_eq(addrs_str(list), "::1 127.0.0.1");
+	else
+		ck_assert_str_eq(addrs_str(list), "127.0.0.1 ::1");
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+START_TEST(test_sort_real_unreachable_last)
+{
+	struct evutil_addrinfo *list = addrs("fe80::1 127.0.0.1", 80);
+	int fds = he_test_count_fds();
+
+	ck_assert_int_eq(evhappy_addrinfo_sort(&list), 0);
+	ck_assert_str_eq(addrs_str(list), "127.0.0.1 fe80::1");
+	ck_assert_int_eq(he_test_count_fds(), fds);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+/* ---- the suite ---------------------------------------------------------------------- */
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static Suite *
+addrinfo_suite(void)
+{
+	Suite *s = suite_create("addrinfo");
+	TCase *tc;
+
+	tc = tcase_create("single");
+	tcase_add_test(tc, test_from_sockaddr_v4);
+	tcase_add_test(tc, test_from_sockaddr_v6_keeps_scope);
+	tcase_add_test(tc, test_from_sockaddr_storage_len);
+	tcase_add_test(tc, test_from_sockaddr_null);
+	tcase_add_test(tc, test_from_sockaddr_bad);
+	tcase_add_test(tc, test_new_concat_set_port);
+	tcase_add_test(tc, test_sockaddr_equal);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dup");
+	tcase_add_test(tc, test_dup_deep_copy);
+	tcase_add_test(tc, test_dup_of_getaddrinfo);
+	tcase_add_test(tc, test_dup_independent_free);
+	tcase_add_test(tc, test_dup_empty);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("interleave");
+	tcase_add_loop_test(tc, test_interleave_table, 0,
+	    N_OF(interleave_cases));
+	tcase_add_test(tc, test_interleave_relinks_in_place);
+	tcase_add_test(tc, test_interleave_empty_and_bad);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("edit");
+	tcase_add_loop_test(tc, test_pop_interleave_table, 0, N_OF(pop_cases));
+	tcase_add_test(tc, test_pop_interleave_bad);
+	tcase_add_test(tc, test_remove_written_out_v6);
+	tcase_add_test(tc, test_remove_v4_head_and_tail);
+	tcase_add_test(tc, test_remove_scope_mismatch);
+	tcase_add_test(tc, test_remove_port_mismatch);
+	tcase_add_test(tc, test_remove_enoent_and_bad);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sort");
+	tcase_add_loop_test(tc, test_sort_rfc6724_examples, 0,
+	    N_OF(rfc_examples));
+	tcase_add_test(tc, test_sort_unreachable_last);
+	tcase_add_test(tc, test_sort_stable_ties);
+	tcase_add_test(tc, test_sort_rule9_capped_and_v6_only);
+	tcase_add_test(tc, test_sort_policy_and_scopes);
+	tcase_add_test(tc, test_sort_short_and_bad);
+	tcase_add_test(tc, test_sort_relinks_in_place);
+	tcase_add_test(tc, test_source_by_udp_connect);
+	tcase_add_test(tc, test_sort_real_loopback);
+	tcase_add_test(tc, test_sort_real_unreachable_last);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(addrinfo_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,649 @@
+/*
+ * The lab: an in-process fake DNS server and local listeners that refuse,
+ * accept, or swallow SYNs.  Everything binds to loopback literals the
+ * caller gives; nothing here reaches outside the machine.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#include "he_lab.h"
+
+#include <event2/event.h>
+#include <event2/dns.h>
+#include <event2/dns_struct.h>
+#include <event2/util.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+/* Long enough for any DNS name (255 octets) and its terminator. */
+#define HE_LAB_NAME_MAX 256
+/* TTL of every answer: the clients under test keep no cache, any will do. */
+#define HE_LAB_TTL 60
+/* A black hole needs one or two finished handshakes in its accept queue
+   (Linux 6.x with backlog 0: one); needing more means SYNs are not
+   dropped here at all. */
+#define HE_LAB_FILLERS_MAX 8
+/* A loopback handshake takes well under a millisecond: a filler still
+   connecting after this long has had its SYN dropped. */
+#define HE_LAB_FILLER_WAIT_MS 100
+
+/* One (name, type) the server knows about. */
+struct he_lab_entry {
+	struct he_lab_entry *next;
+	char name[HE_LAB_NAME_MAX];	/* lower case, no trailing dot */
+	int type;
+	/* 0 when the entry only exists to count queries for an unknown
+	   (name, type): it answers NXDOMAIN, or NODATA if another type of
+	   the name is configured. */
+	int configured;
+	enum he_lab_dns_mode mode;
+	int delay_ms;
+	int queries;
+	unsigned char *addrs;		/* naddrs packed addresses */
+	int naddrs;
+	int cap;
+};
+
+/* A query whose answer waits for its delay to pass. */
+struct he_lab_pending {
+	struct he_lab_pending *prev, *next;
+	struct he_lab_dns *dns;
+	struct evdns_server_request *req;
+	struct he_lab_entry *entry;
+	struct event *timer;
+};
+
+struct he_lab_dns {
+	struct event_base *base;
+	struct evdns_server_port *port;
+	struct he_lab_entry *entries;
+	struct he_lab_pending *pending;
+	char address[32];
+};
+
+struct he_lab_blackhole {
+	evutil_socket_t listener;
+	int nfillers;
+	evutil_socket_t fillers[HE_LAB_FILLERS_MAX];
+};
+
+/* ------------------------------------------------------------------------ */
+/* The fake DNS server */
+
+/* Names compare case-insensitively and with or without the root dot, as
+   resolvers treat them; normalising once makes every lookup a strcmp. */
+static int
+name_normalize(const char *in, char *out)
+{
+	size_t i, len;
+
+	if (!in)
+		return -1;
+	len = strlen(in);
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= HE_LAB_NAME_MAX)
+		return -1;
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+static int
+type_addrlen(int type)
+{
+	if (type == EVDNS_TYPE_A)
+		return 4;
+	if (type == EVDNS_TYPE_AAAA)
+		return 16;
+	return 0;
+}
+
+static struct he_lab_entry *
+entry_find(const struct he_lab_dns *d, const char *norm, int type)
+{
+	struct he_lab_entry *e;
+
+	for (e = d->entries; e; e = e->next)
+		if (e->type == type && !strcmp(e->name, norm))
+			return e;
+	return NULL;
+}
+
+static struct he_lab_entry *
+entry_get(struct he_lab_dns *d, const char *norm, int type)
+{
+	struct he_lab_entry *e = entry_find(d, norm, type);
+
+	if (e)
+		return e;
+	if (!(e = calloc(1, sizeof(*e))))
+		return NULL;
+	memcpy(e->name, norm, strlen(norm) + 1);
+	e->type = type;
+	e->mode = HE_LAB_ANSWER;
+	e->next = d->entries;
+	d->entries = e;
+	return e;
+}
+
+/* Whether the name exists for some type: then a type it lacks is NODATA,
+   not NXDOMAIN. */
+static int
+name_configured(const struct he_lab_dns *d, const char *norm)
+{
+	const struct he_lab_entry *e;
+
+	for (e = d->entries; e; e = e->next)
+		if (e->configured && !strcmp(e->name, norm))
+			return 1;
+	return 0;
+}
+
+static void
+respond(struct evdns_server_request *req, int rcode)
+{
+	evdns_server_request_set_flags(req, EVDNS_FLAGS_AA);
+	/* On -1 (format error, or a send that would block) libevent keeps
+	   neither the request nor a reference to it: drop it or it leaks. */
+	if (evdns_server_request_respond(req, rcode) < 0)
+		evdns_server_request_drop(req);
+}
+
+static void
+answer(struct evdns_server_request *req, const struct he_lab_entry *e)
+{
+	/* Reply with the name as asked, so the answer matches the question
+	   whatever its case. */
+	const char *qname = req->questions[0]->name;
+	int i, alen = type_addrlen(e->type);
+
+	switch (e->mode) {
+	case HE_LAB_NXDOMAIN:
+		respond(req, DNS_ERR_NOTEXIST);
+		return;
+	case HE_LAB_SERVFAIL:
+		respond(req, DNS_ERR_SERVERFAILED);
+		return;
+	case HE_LAB_DROP:
+		evdns_server_request_drop(req);
+		return;
+	case HE_LAB_ANSWER:
+		break;
+	}
+	/* One call per record: the add_*_reply functions put n addresses
+	   into a single RR of n*4 (n*16) bytes, which no client parses. */
+	for (i = 0; i < e->naddrs; i++) {
+		const unsigned char *a = e->addrs + (size_t)i * alen;
+		int r = e->type == EVDNS_TYPE_A ?
+		    evdns_server_request_add_a_reply(req, qname, 1, a,
+			HE_LAB_TTL) :
+		    evdns_server_request_add_aaaa_reply(req, qname, 1, a,
+			HE_LAB_TTL);
+		if (r < 0) {
+			respond(req, DNS_ERR_SERVERFAILED);
+			return;
+		}
+	}
+	respond(req, DNS_ERR_NONE);
+}
+
+static void
+pending_free(struct he_lab_pending *p)
+{
+	struct he_lab_dns *d = p->dns;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	event_free(p->timer);
+	free(p);
+}
+
+static void
+pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct he_lab_pending *p = arg;
+	struct evdns_server_request *req = p->req;
+	struct he_lab_entry *e = p->entry;
+
+	(void)fd;
+	(void)what;
+	pending_free(p);
+	/* The entry's current settings: a test may change them while the
+	   answer waits. */
+	answer(req, e);
+}
+
+static int
+pending_add(struct he_lab_dns *d, struct evdns_server_request *req,
+    struct he_lab_entry *e)
+{
+	struct he_lab_pending *p;
+	struct timeval tv;
+
+	if (!(p = calloc(1, sizeof(*p))))
+		return -1;
+	p->timer = evtimer_new(d->base, pending_cb, p);
+	tv.tv_sec = e->delay_ms / 1000;
+	tv.tv_usec = (e->delay_ms % 1000) * 1000;
+	if (!p->timer || evtimer_add(p->timer, &tv) < 0) {
+		if (p->timer)
+			event_free(p->timer);
+		free(p);
+		return -1;
+	}
+	p->dns = d;
+	p->req = req;
+	p->entry = e;
+	p->next = d->pending;
+	if (p->next)
+		p->next->prev = p;
+	d->pending = p;
+	return 0;
+}
+
+static void
+server_cb(struct evdns_server_request *req, void *arg)
+{
+	struct he_lab_dns *d = arg;
+	const struct evdns_server_question *q;
+	struct he_lab_entry *e;
+	char norm[HE_LAB_NAME_MAX];
+
+	/* evdns asks one question per query; anything else is not ours. */
+	if (req->nquestions != 1) {
+		respond(req, DNS_ERR_FORMAT);
+		return;
+	}
+	q = req->questions[0];
+	if (name_normalize(q->name, norm) < 0) {
+		respond(req, DNS_ERR_NOTEXIST);
+		return;
+	}
+	/* Unknown pairs get an entry too, so that he_lab_dns_queries()
+	   counts them; it stays unconfigured. */
+	e = entry_get(d, norm, q->type);
+	if (e)
+		e->queries++;
+	if (!e || !e->configured) {
+		respond(req, name_configured(d, norm) ?
+		    DNS_ERR_NONE : DNS_ERR_NOTEXIST);
+		return;
+	}
+	if (e->mode == HE_LAB_DROP) {
+		evdns_server_request_drop(req);
+		return;
+	}
+	if (e->delay_ms > 0) {
+		if (pending_add(d, req, e) < 0)
+			respond(req, DNS_ERR_SERVERFAILED);
+		return;
+	}
+	answer(req, e);
+}
+
+struct he_lab_dns *
+he_lab_dns_new(struct event_base *base)
+{
+	struct he_lab_dns *d = NULL;
+	struct sockaddr_in sin;
+	ev_socklen_t len = sizeof(sin);
+	evutil_socket_t fd = -1;
+
+	if (!base)
+		return NULL;
+	if (!(d = calloc(1, sizeof(*d))))
+		goto err;
+	d->base = base;
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+		goto err;
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_socket_closeonexec(fd) < 0)
+		goto err;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		goto err;
+	evutil_snprintf(d->address, sizeof(d->address), "127.0.0.1:%d",
+	    (int)ntohs(sin.sin_port));
+	/* The _with_base variant: plain evdns_add_server_port() would
+	   register its event with libevent's deprecated global base. */
+	d->port = evdns_add_server_port_with_base(base, fd, 0, server_cb, d);
+	if (!d->port)
+		goto err;
+	/* The port owns the socket from here on. */
+	return d;
+err:
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	free(d);
+	return NULL;
+}
+
+void
+he_lab_dns_free(struct he_lab_dns *d)
+{
+	struct he_lab_entry *e, *next;
+
+	if (!d)
+		return;
+	/* Each request holds a reference to the port: drop them first so
+	   that closing the port frees it and its socket. */
+	while (d->pending) {
+		struct evdns_server_request *req = d->pending->req;
+		pending_free(d->pending);
+		evdns_server_request_drop(req);
+	}
+	if (d->port)
+		evdns_close_server_port(d->port);
+	for (e = d->entries; e; e = next) {
+		next = e->next;
+		free(e->addrs);
+		free(e);
+	}
+	free(d);
+}
+
+const char *
+he_lab_dns_address(const struct he_lab_dns *d)
+{
+	return d->address;
+}
+
+int
+he_lab_dns_add(struct he_lab_dns *d, const char *name, int type,
+    const char *addr)
+{
+	struct he_lab_entry *e;
+	unsigned char buf[16];
+	char norm[HE_LAB_NAME_MAX];
+	int alen = type_addrlen(type);
+
+	if (!d || !addr || !alen || name_normalize(name, norm) < 0)
+		return -1;
+	if (evutil_inet_pton(type == EVDNS_TYPE_A ? AF_INET : AF_INET6,
+		addr, buf) != 1)
+		return -1;
+	if (!(e = entry_get(d, norm, type)))
+		return -1;
+	if (e->naddrs == e->cap) {
+		int cap = e->cap ? e->cap * 2 : 4;
+		unsigned char *n = realloc(e->addrs, (size_t)cap * alen);
+		if (!n)
+			return -1;
+		e->addrs = n;
+		e->cap = cap;
+	}
+	memcpy(e->addrs + (size_t)e->naddrs * alen, buf, alen);
+	e->naddrs++;
+	e->configured = 1;
+	return 0;
+}
+
+int
+he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
+    enum he_lab_dns_mode mode, int delay_ms)
+{
+	struct he_lab_entry *e;
+	char norm[HE_LAB_NAME_MAX];
+
+	if (!d || type <= 0 || type > 65535 || delay_ms < 0 ||
+	    name_normalize(name, norm) < 0)
+		return -1;
+	if (mode != HE_LAB_ANSWER && mode != HE_LAB_NXDOMAIN &&
+	    mode != HE_LAB_SERVFAIL && mode != HE_LAB_DROP)
+		return -1;
+	if (!(e = entry_get(d, norm, type)))
+		return -1;
+	e->mode = mode;
+	e->delay_ms = delay_ms;
+	e->configured = 1;
+	return 0;
+}
+
+int
+he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type)
+{
+	const struct he_lab_entry *e;
+	char norm[HE_LAB_NAME_MAX];
+
+	if (!d || name_normalize(name, norm) < 0)
+		return 0;
+	e = entry_find(d, norm, type);
+	return e ? e->queries : 0;
+}
+
+struct evdns_base *
+he_lab_dns_client(struct he_lab_dns *d, struct event_base *base)
+{
+	struct evdns_base *b;
+
+	/* Flags 0: no resolv.conf, no hosts file, no search list. */
+	if (!d || !base || !(b = evdns_base_new(base, 0)))
+		return NULL;
+	/* One try of one second: a dropped query fails after about 1 s
+	   (so does SERVFAIL, which evdns turns into a timeout at once),
+	   and no case randomisation to surprise the name table. */
+	if (evdns_base_nameserver_ip_add(b, d->address) != 0 ||
+	    evdns_base_set_option(b, "timeout:", "1") != 0 ||
+	    evdns_base_set_option(b, "attempts:", "1") != 0 ||
+	    evdns_base_set_option(b, "randomize-case:", "0") != 0) {
+		evdns_base_free(b, 0);
+		return NULL;
+	}
+	return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listeners */
+
+/* A socket for the literal addr (port 0 unless addr names one), bound,
+   non-blocking and close-on-exec.  *port gets the bound port. */
+static evutil_socket_t
+bound_socket(const char *addr, int reuse, int *port)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), on = 1;
+	ev_socklen_t slen;
+	evutil_socket_t fd = -1;
+
+	if (!addr)
+		goto err;
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) < 0)
+		goto err;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+		goto err;
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_socket_closeonexec(fd) < 0)
+		goto err;
+	if (reuse && evutil_make_listen_socket_reuseable(fd) < 0)
+		goto err;
+	/* So that [::] never also takes the IPv4 port, and a test's v6
+	   listener is a v6 listener only. */
+	if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+		IPV6_V6ONLY, (void *)&on, sizeof(on)) < 0)
+		goto err;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+		goto err;
+	slen = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) < 0)
+		goto err;
+	if (port)
+		*port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+err:
+	if (fd >= 0) {
+		int e = errno;
+		evutil_closesocket(fd);
+		errno = e;
+	}
+	return -1;
+}
+
+evutil_socket_t
+he_lab_listen(const char *addr, int *port)
+{
+	evutil_socket_t fd = bound_socket(addr, 1, port);
+
+	if (fd >= 0 && listen(fd, 16) < 0) {
+		int e = errno;
+		evutil_closesocket(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+evutil_socket_t
+he_lab_refuser(const char *addr, int *port)
+{
+	/* No SO_REUSEADDR: with it another socket could bind the same
+	   port and start listening there. */
+	return bound_socket(addr, 0, port);
+}
+
+/* Connect the non-blocking fd to sa and wait up to ms for the handshake.
+   1 connected, 0 still pending, -1 failed (errno says why). */
+static int
+connect_wait(evutil_socket_t fd, const struct sockaddr *sa, ev_socklen_t len,
+    int ms)
+{
+	struct pollfd pfd;
+	int err = 0, r;
+	ev_socklen_t elen = sizeof(err);
+
+	if (connect(fd, sa, len) == 0)
+		return 1;
+	if (errno != EINPROGRESS)
+		return -1;
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	pfd.revents = 0;
+	do
+		r = poll(&pfd, 1, ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, (void *)&err, &elen) < 0 ||
+	    err) {
+		errno = err;
+		return -1;
+	}
+	return 1;
+}
+
+/* A non-blocking socket connecting to the listener fd, and how it went
+   after ms (see connect_wait).  *out gets the socket unless it failed. */
+static int
+connect_to_listener(evutil_socket_t lfd, int ms, evutil_socket_t *out)
+{
+	struct sockaddr_storage ss;
+	ev_socklen_t len = sizeof(ss);
+	evutil_socket_t fd;
+	int r;
+
+	*out = -1;
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_socket_closeonexec(fd) < 0) {
+		evutil_closesocket(fd);
+		return -1;
+	}
+	r = connect_wait(fd, (struct sockaddr *)&ss, len, ms);
+	if (r < 0) {
+		int e = errno;
+		evutil_closesocket(fd);
+		errno = e;
+		return -1;
+	}
+	*out = fd;
+	return r;
+}
+
+struct he_lab_blackhole *
+he_lab_blackhole_new(const char *addr, int *port)
+{
+	struct he_lab_blackhole *b;
+	int i;
+
+	if (!(b = calloc(1, sizeof(*b))))
+		return NULL;
+	b->listener = bound_socket(addr, 1, port);
+	/* Backlog 0: Linux queues one finished handshake and then drops
+	   every SYN (tcp_abort_on_overflow=0), so the peer's connect just
+	   keeps retransmitting.  Nobody ever accepts. */
+	if (b->listener < 0 || listen(b->listener, 0) < 0)
+		goto err;
+	/* Fill the accept queue.  Each filler must finish its handshake
+	   before the next, or we would not know the queue is full; the
+	   first one left pending proves it is. */
+	for (i = 0; i < HE_LAB_FILLERS_MAX; i++) {
+		evutil_socket_t fd;
+		int r = connect_to_listener(b->listener,
+		    HE_LAB_FILLER_WAIT_MS, &fd);
+		if (r < 0)
+			goto err;
+		b->fillers[b->nfillers++] = fd;
+		if (r == 0)
+			return b;
+	}
+	/* Every filler got in: this kernel does not drop SYNs here. */
+	errno = EAGAIN;
+err:
+	he_lab_blackhole_free(b);
+	return NULL;
+}
+
+void
+he_lab_blackhole_free(struct he_lab_blackhole *b)
+{
+	int i, e = errno;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->nfillers; i++)
+		evutil_closesocket(b->fillers[i]);
+	if (b->listener >= 0)
+		evutil_closesocket(b->listener);
+	free(b);
+	errno = e;
+}
+
+int
+he_lab_ipv6_loopback_works(void)
+{
+	evutil_socket_t lfd, fd = -1;
+	int ok;
+
+	if ((lfd = he_lab_listen("::1", NULL)) < 0)
+		return 0;
+	ok = connect_to_listener(lfd, 1000, &fd) == 1;
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	evutil_closesocket(lfd);
+	return ok;
+}
