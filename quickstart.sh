@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Quick start on Debian 12 (as root, or with the packages already there):
 #   ./quickstart.sh         install what is missing, build, run `evhappy --demo`
 #   ./quickstart.sh check   install what is missing, build, run the test suite
@@ -32,25 +32,45 @@ fi
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi
-if [ ! -f Makefile ] || [ configure -nt Makefile ]; then
-	./configure --enable-werror >/dev/null
-fi
-make -j"$(nproc)" >/dev/null
+
+# Builds go out of tree, so several can live side by side.
+build() {	# build DIR [configure args...]
+	dir=$1; shift
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/Makefile" ]; then
+		(cd "$dir" && ../configure --enable-werror "$@" >/dev/null)
+	fi
+	make -C "$dir" -s -j"$(nproc)" >/dev/null
+}
+
+summaries() {	# each Check runner's summary line, and the logs of failures
+	for log in "$1"/tests/*.log; do
+		[ -f "$log" ] || continue
+		grep -H -E '^[0-9]+%: Checks:|^[0-9]+ passed, [0-9]+ failed' "$log" || true
+		if grep -q -E '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+			echo "=== $log"; tail -40 "$log"
+		fi
+	done
+}
+
+run_checks() {	# run_checks DIR: the whole suite in DIR
+	rc=0
+	make -C "$1" -s -j"$(nproc)" check || rc=$?
+	summaries "$1"
+	return $rc
+}
+
+build build
 
 if [ "$mode" = check ]; then
-	rc=0
-	make -j"$(nproc)" check || rc=$?
-	# Each Check runner's summary line ("100%: Checks: N, Failures: 0, ...")
-	for log in tests/*.log; do
-		[ -f "$log" ] || continue
-		grep -H -E '^[0-9]+%: Checks:' "$log" || true
-	done
-	if [ $rc -ne 0 ]; then
-		for log in tests/*.log; do
-			grep -q -E '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null && { echo "=== $log"; tail -50 "$log"; }
-		done
-	fi
-	exit $rc
+	echo "== test suite"
+	run_checks build
+	echo "== test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	build build-asan CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
+	run_checks build-asan
+	echo "quickstart: all tests passed"
+	exit 0
 fi
 
-exec ./tools/evhappy --demo
+exec ./build/tools/evhappy --demo

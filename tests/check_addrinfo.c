@@ -17,6 +17,8 @@
 
 /* ---- helpers --------------------------------------------------------------- */
 
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /*
  * Interleaving tables are written as in RFC 8305: "6a" is 2001:db8::a,
  * "4a" is 192.0.2.1, "4b" 192.0.2.2 and so on.
@@ -192,6 +194,8 @@ fake_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	int i;
 
 	rt->calls++;
+	ck_assert_uint_eq(dstlen, dst->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	for (i = 0; i < rt->n; i++) {
 		ck_assert_int_eq(parse_sa(rt->r[i].dst, &d), 0);
 		if (!same_addr(dst, &d))
@@ -298,7 +302,7 @@ START_TEST(test_from_sockaddr_bad)
 {
 	struct sockaddr_in sin = sin_of("192.0.2.1", 80);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
-	struct sockaddr_un sun;
+	struct sockaddr_un un;
 
 	errno = 0;
 	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
@@ -313,12 +317,12 @@ START_TEST(test_from_sockaddr_bad)
 	    (struct sockaddr *)&sin, 0));
 	ck_assert_int_eq(errno, EINVAL);
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	strcpy(sun.sun_path, "/tmp/x");
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	strcpy(un.sun_path, "/tmp/x");
 	errno = 0;
 	ck_assert_ptr_null(evhappy_addrinfo_from_sockaddr(
-	    (struct sockaddr *)&sun, sizeof(sun)));
+	    (struct sockaddr *)&un, sizeof(un)));
 	ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
@@ -326,7 +330,7 @@ END_TEST
 START_TEST(test_new_concat_set_port)
 {
 	struct sockaddr_in sin = sin_of("192.0.2.1", 1);
-	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 2, 0);
+	struct sockaddr_in6 sin6 = sin6_of("2001:db8::a", 2, 0);
 	struct evutil_addrinfo *a, *b, *list, *ai;
 
 	a = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
@@ -690,7 +694,7 @@ START_TEST(test_remove_enoent_and_bad)
 	struct evutil_addrinfo *list = addrs("192.0.2.1", 80), *empty = NULL;
 	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
 	struct sockaddr_in6 mapped = sin6_of("::ffff:192.0.2.1", 80, 0);
-	struct sockaddr_un sun;
+	struct sockaddr_un un;
 
 	errno = 0;
 	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
@@ -717,11 +721,11 @@ START_TEST(test_remove_enoent_and_bad)
 	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
 	    sizeof(sin) - 1), -1);
 	ck_assert_int_eq(errno, EINVAL);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
 	errno = 0;
-	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sun,
-	    sizeof(sun)), -1);
+	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&un,
+	    sizeof(un)), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_str_eq(addrs_str(list), "192.0.2.1");
 	evhappy_addrinfo_free(list);
@@ -876,24 +880,31 @@ START_TEST(test_sort_policy_and_scopes)
 		{ "127.0.0.1", "127.0.0.1" },
 		{ "fd00::1", "fd00::2" },		/* ULA: precedence 3 */
 		{ "192.0.2.1", "192.0.2.2" },		/* IPv4: 35 */
-		{ "fec0::1", "fec0::2" },		/* site-local, scope 5 */
-		{ "2001:db8::1", "2001:db8::2" },	/* global, scope 14 */
-		{ "ff02::1", "fe80::2" },		/* multicast, scope 2 */
-		{ "ff0e::1", "2001:db8::2" },		/* multicast, scope 14 */
+		{ "10.0.0.1", "10.0.0.2" },
+		{ "fec0::1", "fec0::2" },		/* site-local: 1 */
+		{ "3ffe::1", "3ffe::2" },		/* 6bone: 1 */
+		{ "ff02::1", "fe80::2" },
+		{ "ff0e::1", "2001:db8::2" },
 	};
+	const int n = N_OF(r);
 
-	/* ::1 outranks 127.0.0.1: precedence 50 over 35 */
-	ck_assert_str_eq(sorted("127.0.0.1 ::1", r, 8), "::1 127.0.0.1");
-	/* the default table puts IPv4 above unique local addresses */
-	ck_assert_str_eq(sorted("fd00::1 192.0.2.1", r, 8),
+	/* rule 6: ::1 (50) over 127.0.0.1 (35) */
+	ck_assert_str_eq(sorted("127.0.0.1 ::1", r, n), "::1 127.0.0.1");
+	/* rule 6: the default table puts IPv4 above unique local addresses */
+	ck_assert_str_eq(sorted("fd00::1 192.0.2.1", r, n),
 	    "192.0.2.1 fd00::1");
-	/* rule 8: site-local scope is smaller than global (equal precedence
-	 * would need equal labels: fec0::/10 has its own, so rule 6 decides
-	 * first: 40 over 1) */
-	ck_assert_str_eq(sorted("fec0::1 2001:db8::1", r, 8),
-	    "2001:db8::1 fec0::1");
-	/* multicast scope comes from the address: link-local before global */
-	ck_assert_str_eq(sorted("ff0e::1 ff02::1", r, 8), "ff02::1 ff0e::1");
+	/* rule 8: 127/8 is link-local (RFC 6724 section 3.2) */
+	ck_assert_str_eq(sorted("192.0.2.1 127.0.0.1", r, n),
+	    "127.0.0.1 192.0.2.1");
+	/* but private IPv4 addresses are global: no reordering */
+	ck_assert_str_eq(sorted("192.0.2.1 10.0.0.1", r, n),
+	    "192.0.2.1 10.0.0.1");
+	ck_assert_str_eq(sorted("10.0.0.1 192.0.2.1", r, n),
+	    "10.0.0.1 192.0.2.1");
+	/* rule 8: site-local before global, at equal precedence */
+	ck_assert_str_eq(sorted("3ffe::1 fec0::1", r, n), "fec0::1 3ffe::1");
+	/* rule 8: a multicast scope comes from the address */
+	ck_assert_str_eq(sorted("ff0e::1 ff02::1", r, n), "ff02::1 ff0e::1");
 }
 END_TEST
 
@@ -997,8 +1008,6 @@ START_TEST(test_sort_real_unreachable_last)
 END_TEST
 
 /* ---- the suite ---------------------------------------------------------------------- */
-
-#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *
 addrinfo_suite(void)

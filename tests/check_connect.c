@@ -1,0 +1,1818 @@
+/*
+ * Loopback integration tests of the race: real sockets against the lab's
+ * listeners, refusers and black holes, through both front ends
+ * (evhappy_start_connection and the bufferevent drop-in).
+ *
+ * Every test counts the process's fds before it starts and after it has
+ * freed everything (and run the loop once more), and they must match.
+ *
+ * Timing windows can be widened for slow runs (valgrind) with HE_TEST_SLOW=1.
+ */
+#include "he_event.h"
+#include "he_lab.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+static int have_v6;
+
+/* --- helpers -------------------------------------------------------------- */
+
+static int
+slow_factor(void)
+{
+	const char *s = getenv("HE_TEST_SLOW");
+	return (s && *s && strcmp(s, "0") != 0) ? 5 : 1;
+}
+
+/* An upper time bound, widened under HE_TEST_SLOW. */
+#define UP(ms) ((int64_t)(ms) * slow_factor())
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+}
+
+/* Run the loop for at most ms, or until *flag becomes non-zero. */
+static void
+run_until(struct event_base *base, int64_t ms, const int *flag)
+{
+	struct event *t = evtimer_new(base, tick_cb, NULL);
+	int64_t end = he_test_now_ms() + ms;
+
+	ck_assert_ptr_nonnull(t);
+	while (!(flag && *flag)) {
+		int64_t left = end - he_test_now_ms();
+		struct timeval tv;
+		if (left <= 0)
+			break;
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+		evtimer_add(t, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(t);
+}
+
+static int64_t
+tv_ms(const struct timeval *tv)
+{
+	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
+}
+
+static int64_t
+tv_us(const struct timeval *tv)
+{
+	return (int64_t)tv->tv_sec * 1000000 + tv->tv_usec;
+}
+
+static int
+sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return -1;
+}
+
+/* The local (peer == 0) or remote address of a socket. */
+static int
+fd_addr(evutil_socket_t fd, int peer, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+	memset(ss, 0, sizeof(*ss));
+	return peer ? getpeername(fd, (struct sockaddr *)ss, &len) :
+	    getsockname(fd, (struct sockaddr *)ss, &len);
+}
+
+/* Accept one connection on a non-blocking listener within ms, or -1. */
+static evutil_socket_t
+accept_within(evutil_socket_t lfd, int ms)
+{
+	struct pollfd p;
+	p.fd = lfd;
+	p.events = POLLIN;
+	p.revents = 0;
+	if (poll(&p, 1, ms) <= 0)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+static int
+is_nonblocking(evutil_socket_t fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl != -1 && (fl & O_NONBLOCK);
+}
+
+static int
+is_cloexec(evutil_socket_t fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+	return fl != -1 && (fl & FD_CLOEXEC);
+}
+
+static struct evutil_addrinfo *
+ai2(const char *a, int pa, const char *b, int pb)
+{
+	struct evutil_addrinfo *l = he_test_ai(a, pa);
+	ck_assert_ptr_nonnull(l);
+	if (b) {
+		struct evutil_addrinfo *m = he_test_ai(b, pb);
+		ck_assert_ptr_nonnull(m);
+		l = he_test_append(l, m);
+	}
+	return l;
+}
+
+/* Set while a start call runs: no callback may run then. */
+static int g_in_call;
+
+/* --- the test fixture: base + context + fd accounting ---------------------- */
+
+struct fx {
+	int fds0;
+	struct event_base *base;
+	struct evhappy *he;
+};
+
+static void
+fx_begin(struct fx *f)
+{
+	f->fds0 = he_test_count_fds();
+	ck_assert_int_ge(f->fds0, 0);
+	f->base = event_base_new();
+	ck_assert_ptr_nonnull(f->base);
+	f->he = evhappy_new(f->base, NULL);
+	ck_assert_ptr_nonnull(f->he);
+}
+
+/* Call after every lab object has been freed. */
+static void
+fx_end(struct fx *f)
+{
+	if (f->he)
+		evhappy_free(f->he);
+	f->he = NULL;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	event_base_free(f->base);
+	f->base = NULL;
+	ck_assert_int_eq(he_test_count_fds(), f->fds0);
+}
+
+/* --- what the connect callback saw ----------------------------------------- */
+
+#define MAXATT 8
+
+struct res {
+	int calls;
+	int inside;			/* calls made from inside a start call */
+	evutil_socket_t fd;
+	int64_t t;			/* he_test_now_ms() at the call */
+	int error, dns_error, natt;
+	int att_rc[MAXATT];
+	struct sockaddr_storage addr[MAXATT];
+	int aerr[MAXATT];
+	struct timeval started[MAXATT], ended[MAXATT];
+	int null_out_rc;		/* attempt 0 with NULL outputs */
+	int oob_rc, oob_errno;		/* attempt natt */
+	int neg_rc, neg_errno;		/* attempt -1 */
+	int fmt_len;
+	char fmt[1024];
+	int fmt_null_len;		/* (NULL, 0) */
+	int fmt_small_len;
+	char fmt_small[8];
+	int fmt_zero_len;		/* (buf, 0) must not write */
+	char fmt_zero;
+	struct evhappy **free_he;	/* evhappy_free(*free_he) in the callback */
+	struct evhappy_request **cancel_req; /* cancel after return (ignored) */
+};
+
+static void
+res_init(struct res *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->fd = -2;
+}
+
+static void
+conn_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct res *x = arg;
+	int i;
+
+	x->calls++;
+	if (g_in_call)
+		x->inside++;
+	x->t = he_test_now_ms();
+	x->fd = fd;
+	x->error = evhappy_report_error(r);
+	x->dns_error = evhappy_report_dns_error(r);
+	x->natt = evhappy_report_attempt_count(r);
+	for (i = 0; i < x->natt && i < MAXATT; i++) {
+		x->aerr[i] = -12345;
+		x->att_rc[i] = evhappy_report_attempt(r, i, &x->addr[i],
+		    &x->aerr[i], &x->started[i], &x->ended[i]);
+	}
+	x->null_out_rc = x->natt > 0 ?
+	    evhappy_report_attempt(r, 0, NULL, NULL, NULL, NULL) : 0;
+	errno = 0;
+	x->oob_rc = evhappy_report_attempt(r, x->natt, NULL, NULL, NULL, NULL);
+	x->oob_errno = errno;
+	errno = 0;
+	x->neg_rc = evhappy_report_attempt(r, -1, NULL, NULL, NULL, NULL);
+	x->neg_errno = errno;
+
+	memset(x->fmt, 'X', sizeof(x->fmt));
+	x->fmt_len = evhappy_report_format(r, x->fmt, sizeof(x->fmt));
+	x->fmt_null_len = evhappy_report_format(r, NULL, 0);
+	memset(x->fmt_small, 'X', sizeof(x->fmt_small));
+	x->fmt_small_len = evhappy_report_format(r, x->fmt_small,
+	    sizeof(x->fmt_small));
+	x->fmt_zero = 'Z';
+	x->fmt_zero_len = evhappy_report_format(r, &x->fmt_zero, 0);
+
+	if (x->free_he && *x->free_he) {
+		evhappy_free(*x->free_he);
+		*x->free_he = NULL;
+	}
+}
+
+/* The report is self-consistent and well-formed. */
+static void
+check_report_common(const struct res *x)
+{
+	int i;
+
+	ck_assert_int_eq(x->calls, 1);
+	ck_assert_int_eq(x->inside, 0);
+	ck_assert_int_ge(x->natt, 0);
+	ck_assert_int_le(x->natt, MAXATT);
+	for (i = 0; i < x->natt; i++) {
+		ck_assert_int_eq(x->att_rc[i], 0);
+		ck_assert(x->addr[i].ss_family == AF_INET ||
+		    x->addr[i].ss_family == AF_INET6);
+		ck_assert_int_ge(tv_us(&x->ended[i]), tv_us(&x->started[i]));
+		if (i > 0)	/* attempts are listed in the order they started */
+			ck_assert_int_ge(tv_us(&x->started[i]),
+			    tv_us(&x->started[i - 1]));
+	}
+	if (x->natt > 0)
+		ck_assert_int_eq(x->null_out_rc, 0);
+	ck_assert_int_eq(x->oob_rc, -1);
+	ck_assert_int_eq(x->oob_errno, EINVAL);
+	ck_assert_int_eq(x->neg_rc, -1);
+	ck_assert_int_eq(x->neg_errno, EINVAL);
+
+	/* snprintf's convention */
+	ck_assert_int_gt(x->fmt_len, 0);
+	ck_assert_int_lt(x->fmt_len, (int)sizeof(x->fmt));
+	ck_assert_int_eq((int)strlen(x->fmt), x->fmt_len);
+	ck_assert_ptr_null(strchr(x->fmt, '\n'));
+	ck_assert_int_eq(x->fmt_null_len, x->fmt_len);
+	ck_assert_int_eq(x->fmt_small_len, x->fmt_len);
+	ck_assert_int_eq(x->fmt_small[sizeof(x->fmt_small) - 1], '\0');
+	if (x->fmt_len >= (int)sizeof(x->fmt_small))
+		ck_assert(memcmp(x->fmt_small, x->fmt,
+		    sizeof(x->fmt_small) - 1) == 0);
+	else
+		ck_assert_str_eq(x->fmt_small, x->fmt);
+	ck_assert_int_eq(x->fmt_zero_len, x->fmt_len);
+	ck_assert_int_eq(x->fmt_zero, 'Z');
+}
+
+/* The formatted line names this address and port. */
+static void
+check_format_names(const struct res *x, const char *addr, int port)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", port);
+	ck_assert_msg(strstr(x->fmt, addr) != NULL,
+	    "report line \"%s\" does not name %s", x->fmt, addr);
+	ck_assert_msg(strstr(x->fmt, p) != NULL,
+	    "report line \"%s\" does not name port %s", x->fmt, p);
+}
+
+static void
+check_attempt(const struct res *x, int i, const char *addr, int port,
+    int error)
+{
+	char want[64];
+
+	ck_assert_int_lt(i, x->natt);
+	snprintf(want, sizeof(want), "%s", addr);
+	ck_assert_str_eq(he_test_addr_str((const struct sockaddr *)&x->addr[i]),
+	    want);
+	ck_assert_int_eq(sa_port(&x->addr[i]), port);
+	ck_assert_msg(x->aerr[i] == error, "attempt %d: error %d (%s), want %d (%s)",
+	    i, x->aerr[i], strerror(x->aerr[i]), error, strerror(error));
+}
+
+/* --- what a bufferevent's event callback saw ------------------------------ */
+
+struct bres {
+	int calls;
+	int inside;
+	short what;
+	int err;
+	int64_t t;
+	evutil_socket_t fd;
+	int dns;
+};
+
+static void
+bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct bres *b = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	b->calls++;
+	if (g_in_call)
+		b->inside++;
+	b->what = what;
+	b->err = err;
+	b->t = he_test_now_ms();
+	b->fd = bufferevent_getfd(bev);
+	b->dns = evhappy_get_dns_error(bev);
+}
+
+/* --- what the trace callback saw ------------------------------------------ */
+
+#define MAXTR 64
+
+struct tres {
+	int n;
+	int inside;
+	enum evhappy_trace_kind kind[MAXTR];
+	int64_t us[MAXTR];
+	int err[MAXTR];
+	int family[MAXTR];
+	int has_addr[MAXTR];
+	int port[MAXTR];
+	/* actions */
+	int cancel_on_start;
+	struct evhappy_request **req;
+	int req_was_null;
+	int free_on_start;
+	struct evhappy **he;
+	int sleep_on_first_start_ms;
+	int starts;
+};
+
+static void
+trace_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct tres *t = arg;
+
+	if (g_in_call)
+		t->inside++;
+	if (t->n < MAXTR) {
+		t->kind[t->n] = ev->kind;
+		t->us[t->n] = tv_us(&ev->elapsed);
+		t->err[t->n] = ev->error;
+		t->family[t->n] = ev->family;
+		t->has_addr[t->n] = ev->addr != NULL;
+		t->port[t->n] = -1;
+		if (ev->addr) {
+			struct sockaddr_storage ss;
+			memset(&ss, 0, sizeof(ss));
+			memcpy(&ss, ev->addr, ev->addrlen < sizeof(ss) ?
+			    ev->addrlen : sizeof(ss));
+			t->port[t->n] = sa_port(&ss);
+		}
+		t->n++;
+	}
+	if (ev->kind != EVHAPPY_TRACE_ATTEMPT_START)
+		return;
+	t->starts++;
+	if (t->starts == 1 && t->sleep_on_first_start_ms)
+		sleep_ms(t->sleep_on_first_start_ms);
+	if (t->starts == 1 && t->cancel_on_start) {
+		if (!t->req || !*t->req) {
+			t->req_was_null++;
+		} else {
+			evhappy_request_cancel(*t->req);
+			evhappy_request_cancel(*t->req);	/* twice is safe */
+		}
+	}
+	if (t->starts == 1 && t->free_on_start && t->he && *t->he) {
+		evhappy_free(*t->he);
+		*t->he = NULL;
+	}
+}
+
+static int
+trace_count(const struct tres *t, enum evhappy_trace_kind k)
+{
+	int i, n = 0;
+	for (i = 0; i < t->n; i++)
+		if (t->kind[i] == k)
+			n++;
+	return n;
+}
+
+static int
+trace_index(const struct tres *t, enum evhappy_trace_kind k)
+{
+	int i;
+	for (i = 0; i < t->n; i++)
+		if (t->kind[i] == k)
+			return i;
+	return -1;
+}
+
+/* --- start helpers (with the "inside the call" flag) ----------------------- */
+
+static struct evhappy_request *
+start(struct evhappy *he, const struct evutil_addrinfo *l, struct res *x)
+{
+	struct evhappy_request *req;
+
+	g_in_call = 1;
+	req = evhappy_start_connection(he, l, conn_cb, x);
+	g_in_call = 0;
+	ck_assert_msg(req != NULL, "evhappy_start_connection: %s",
+	    strerror(errno));
+	ck_assert_int_eq(x->calls, 0);
+	return req;
+}
+
+static struct bufferevent *
+bev_start(struct fx *f, const struct evutil_addrinfo *l, struct bres *b)
+{
+	struct bufferevent *bev;
+	int rc;
+
+	bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, b);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	g_in_call = 1;
+	rc = evhappy_connect_addrinfo(f->he, bev, l);
+	g_in_call = 0;
+	ck_assert_msg(rc == 0, "evhappy_connect_addrinfo: %s", strerror(errno));
+	ck_assert_int_eq(b->calls, 0);
+	return bev;
+}
+
+/* --- black hole first, open second: the second wins after the delay -------- */
+
+/* _i: 1 = [::1 black hole, 127.0.0.1 open] (the issue), 0 = both IPv4 */
+START_TEST(test_blackhole_then_open)
+{
+	const char *bha = _i ? "::1" : "127.0.0.1";
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd, acc;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct sockaddr_storage ss, ss2;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new(bha, &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2(bha, bhport, "127.0.0.1", lport);
+
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);	/* the list was copied */
+	run_until(f.base, UP(2000), &x.calls);
+
+	el = x.t - t0;
+	check_report_common(&x);
+	ck_assert_msg(el >= 250 && el <= UP(400),
+	    "IPv4 won after %lld ms, want 250..400", (long long)el);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.error, 0);
+	ck_assert_int_eq(x.dns_error, 0);
+	ck_assert(is_nonblocking(x.fd));
+	ck_assert_int_eq(fd_addr(x.fd, 1, &ss), 0);
+	ck_assert_int_eq(ss.ss_family, AF_INET);
+	ck_assert_int_eq(sa_port(&ss), lport);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.1");
+
+	ck_assert_int_eq(x.natt, 2);
+	check_attempt(&x, 0, bha, bhport, ECANCELED);
+	check_attempt(&x, 1, "127.0.0.1", lport, 0);
+	ck_assert_int_le(tv_ms(&x.started[0]), UP(50));
+	ck_assert_int_ge(tv_ms(&x.started[1]), 249);
+	ck_assert_int_le(tv_ms(&x.started[1]), UP(400));
+	ck_assert_int_ge(tv_ms(&x.ended[0]), tv_ms(&x.started[1]));
+	check_format_names(&x, bha, bhport);
+	check_format_names(&x, "127.0.0.1", lport);
+
+	/* the listener got exactly the winner */
+	acc = accept_within(lfd, 1000);
+	ck_assert_int_ge(acc, 0);
+	ck_assert_int_eq(fd_addr(acc, 1, &ss), 0);
+	ck_assert_int_eq(fd_addr(x.fd, 0, &ss2), 0);
+	ck_assert_int_eq(sa_port(&ss), sa_port(&ss2));
+
+	/* nothing but the winner is left open */
+	run_until(f.base, 20, NULL);
+	close(acc);
+	close(x.fd);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* The same race on a bufferevent: one CONNECTED, early data is sent. */
+START_TEST(test_bev_blackhole_then_open)
+{
+	const char *bha = _i ? "::1" : "127.0.0.1";
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd, acc;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct bres b;
+	struct bufferevent *bev;
+	struct sockaddr_storage ss, ss2;
+	char buf[64];
+	size_t got = 0;
+	int64_t t0, el, end;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new(bha, &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2(bha, bhport, "127.0.0.1", lport);
+
+	memset(&b, 0, sizeof(b));
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	/* written before the connection exists */
+	ck_assert_int_eq(bufferevent_write(bev, "early-data", 10), 0);
+	t0 = he_test_now_ms();
+	g_in_call = 1;
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	g_in_call = 0;
+	ck_assert_int_eq(b.calls, 0);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &b.calls);
+
+	el = b.t - t0;
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(b.inside, 0);
+	ck_assert_msg(b.what == BEV_EVENT_CONNECTED, "event 0x%x", b.what);
+	ck_assert_msg(el >= 250 && el <= UP(400),
+	    "CONNECTED after %lld ms, want 250..400", (long long)el);
+	ck_assert_int_ge(b.fd, 0);
+	ck_assert_int_eq(bufferevent_getfd(bev), b.fd);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	ck_assert_int_eq(fd_addr(b.fd, 1, &ss), 0);
+	ck_assert_int_eq(ss.ss_family, AF_INET);
+	ck_assert_int_eq(sa_port(&ss), lport);
+
+	/* the data reaches the server over the winner */
+	acc = accept_within(lfd, 1000);
+	ck_assert_int_ge(acc, 0);
+	ck_assert_int_eq(fd_addr(acc, 1, &ss), 0);
+	ck_assert_int_eq(fd_addr(b.fd, 0, &ss2), 0);
+	ck_assert_int_eq(sa_port(&ss), sa_port(&ss2));
+	end = he_test_now_ms() + UP(1000);
+	while (got < 10 && he_test_now_ms() < end) {
+		ssize_t n;
+		run_until(f.base, 10, NULL);
+		n = recv(acc, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			break;
+	}
+	ck_assert_int_eq((int)got, 10);
+	ck_assert(memcmp(buf, "early-data", 10) == 0);
+
+	/* still exactly one event */
+	run_until(f.base, 50, NULL);
+	ck_assert_int_eq(b.calls, 1);
+
+	bufferevent_free(bev);
+	run_until(f.base, 10, NULL);
+	close(acc);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- a refused port, then an open one: no waiting for the delay ----------- */
+
+/* _i: 1 = [::1 refused, 127.0.0.1 open], 0 = both IPv4 */
+START_TEST(test_refused_then_open)
+{
+	const char *ra = _i ? "::1" : "127.0.0.1";
+	struct fx f;
+	evutil_socket_t rfd, lfd;
+	int rport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct sockaddr_storage ss;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	rfd = he_lab_refuser(ra, &rport);
+	ck_assert_int_ge(rfd, 0);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2(ra, rport, "127.0.0.1", lport);
+
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+
+	el = x.t - t0;
+	check_report_common(&x);
+	ck_assert_msg(el <= UP(50), "won after %lld ms, want < 50",
+	    (long long)el);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.error, 0);
+	ck_assert_int_eq(fd_addr(x.fd, 1, &ss), 0);
+	ck_assert_int_eq(sa_port(&ss), lport);
+	ck_assert_int_eq(x.natt, 2);
+	check_attempt(&x, 0, ra, rport, ECONNREFUSED);
+	check_attempt(&x, 1, "127.0.0.1", lport, 0);
+	/* RFC 8305 section 5: never two starts within 10 ms */
+	ck_assert_int_ge(tv_us(&x.started[1]) - tv_us(&x.started[0]), 9500);
+
+	close(x.fd);
+	close(lfd);
+	close(rfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- every address refused ----------------------------------------------- */
+
+/* _i: 1 = one IPv6 and one IPv4 refuser, 0 = two IPv4 refusers */
+START_TEST(test_all_refused)
+{
+	const char *a1 = _i ? "::1" : "127.0.0.1";
+	struct fx f;
+	evutil_socket_t r1, r2;
+	int p1 = 0, p2 = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct bres b;
+	struct bufferevent *bev;
+	int64_t t0;
+
+	fx_begin(&f);
+	r1 = he_lab_refuser(a1, &p1);
+	ck_assert_int_ge(r1, 0);
+	r2 = he_lab_refuser("127.0.0.1", &p2);
+	ck_assert_int_ge(r2, 0);
+	l = ai2(a1, p1, "127.0.0.1", p2);
+
+	/* bare socket */
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	run_until(f.base, UP(2000), &x.calls);
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, ECONNREFUSED);
+	ck_assert_int_eq(x.dns_error, 0);
+	ck_assert_int_le(x.t - t0, UP(100));
+	ck_assert_int_eq(x.natt, 2);
+	check_attempt(&x, 0, a1, p1, ECONNREFUSED);
+	check_attempt(&x, 1, "127.0.0.1", p2, ECONNREFUSED);
+	check_format_names(&x, a1, p1);
+	check_format_names(&x, "127.0.0.1", p2);
+
+	/* bufferevent */
+	memset(&b, 0, sizeof(b));
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &b.calls);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(b.inside, 0);
+	ck_assert_msg((b.what & BEV_EVENT_ERROR) &&
+	    !(b.what & BEV_EVENT_CONNECTED), "event 0x%x", b.what);
+	ck_assert_msg(b.err == ECONNREFUSED, "socket error %d (%s)", b.err,
+	    strerror(b.err));
+	ck_assert_int_eq(b.dns, 0);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	run_until(f.base, 30, NULL);
+	ck_assert_int_eq(b.calls, 1);
+	bufferevent_free(bev);
+
+	close(r1);
+	close(r2);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- the overall timeout --------------------------------------------------- */
+
+START_TEST(test_timeout)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	int bhport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct bres b;
+	struct bufferevent *bev;
+	struct timeval tv = { 0, 300000 };
+	int64_t t0, el;
+	int fds_mid;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	l = ai2("127.0.0.1", bhport, NULL, 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	fds_mid = he_test_count_fds();
+
+	/* both kinds at once, on the same context */
+	res_init(&x);
+	memset(&b, 0, sizeof(b));
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(1000), &x.calls);
+	if (!b.calls)
+		run_until(f.base, UP(200), &b.calls);
+
+	el = x.t - t0;
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, ETIMEDOUT);
+	ck_assert_int_eq(x.dns_error, 0);
+	ck_assert_msg(el >= 300 && el <= UP(450), "ETIMEDOUT after %lld ms",
+	    (long long)el);
+	ck_assert_int_eq(x.natt, 1);
+	/* closed because the race ended */
+	ck_assert(x.aerr[0] == ETIMEDOUT || x.aerr[0] == ECANCELED);
+
+	el = b.t - t0;
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_msg((b.what & BEV_EVENT_ERROR) &&
+	    !(b.what & BEV_EVENT_CONNECTED), "event 0x%x", b.what);
+	ck_assert_msg(b.err == ETIMEDOUT, "socket error %d (%s)", b.err,
+	    strerror(b.err));
+	ck_assert_int_eq(b.dns, 0);
+	ck_assert_msg(el >= 300 && el <= UP(450), "ETIMEDOUT after %lld ms",
+	    (long long)el);
+	bufferevent_free(bev);
+	run_until(f.base, 10, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- the report line ------------------------------------------------------ */
+
+START_TEST(test_report_format)
+{
+	struct fx f;
+	evutil_socket_t rfd, lfd;
+	int rport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+
+	fx_begin(&f);
+	rfd = he_lab_refuser("127.0.0.1", &rport);
+	ck_assert_int_ge(rfd, 0);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", rport, "127.0.0.1", lport);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	check_format_names(&x, "127.0.0.1", rport);
+	check_format_names(&x, "127.0.0.1", lport);
+	/* the small buffer got the head of the line */
+	ck_assert_int_gt(x.fmt_len, (int)sizeof(x.fmt_small));
+	ck_assert_int_eq((int)strlen(x.fmt_small), (int)sizeof(x.fmt_small) - 1);
+
+	close(x.fd);
+	close(lfd);
+	close(rfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- bufferevent_free during the race ------------------------------------- */
+
+START_TEST(test_bev_free_during_race)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh1, *bh2;
+	int p1 = 0, p2 = 0;
+	struct evutil_addrinfo *l;
+	struct bres b;
+	struct bufferevent *bev;
+	int fds_mid;
+
+	fx_begin(&f);
+	bh1 = he_lab_blackhole_new("127.0.0.1", &p1);
+	ck_assert_ptr_nonnull(bh1);
+	bh2 = he_lab_blackhole_new("127.0.0.1", &p2);
+	ck_assert_ptr_nonnull(bh2);
+	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
+	fds_mid = he_test_count_fds();
+
+	memset(&b, 0, sizeof(b));
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, 100, NULL);
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_gt(he_test_count_fds(), fds_mid);	/* racing */
+	bufferevent_free(bev);
+	/* within one attempt delay (+ margin) every socket is closed */
+	run_until(f.base, UP(400), NULL);
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+
+	he_lab_blackhole_free(bh1);
+	he_lab_blackhole_free(bh2);
+	fx_end(&f);
+	ck_assert_int_eq(b.calls, 0);
+}
+END_TEST
+
+/* --- evhappy_free with races pending --------------------------------------- */
+
+/* _i: 0 = after 100 ms of racing, 1 = before the loop ever ran */
+START_TEST(test_free_context_pending)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct bres b;
+	struct bufferevent *bev;
+	int fds_mid;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	/* the open listener comes after the delay: the race is still on at 100 ms */
+	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
+	fds_mid = he_test_count_fds();
+
+	res_init(&x);
+	memset(&b, 0, sizeof(b));
+	start(f.he, l, &x);
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	if (_i == 0) {
+		run_until(f.base, 100, NULL);
+		ck_assert_int_gt(he_test_count_fds(), fds_mid);
+	}
+	ck_assert_int_eq(x.calls, 0);
+	ck_assert_int_eq(b.calls, 0);
+	evhappy_free(f.he);
+	f.he = NULL;
+	run_until(f.base, UP(400), NULL);
+	ck_assert_int_eq(x.calls, 0);
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_eq(bufferevent_getfd(bev), -1);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	bufferevent_free(bev);
+	run_until(f.base, 10, NULL);
+	ck_assert_int_eq(b.calls, 0);
+
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- cancel and free from inside callbacks --------------------------------- */
+
+START_TEST(test_cancel_in_trace)
+{
+	struct fx f;
+	evutil_socket_t lfd;
+	int lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct tres t;
+	struct evhappy_request *req;
+	int fds_mid;
+
+	fx_begin(&f);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", lport, NULL, 0);
+	memset(&t, 0, sizeof(t));
+	t.cancel_on_start = 1;
+	t.req = &req;
+	req = NULL;
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	fds_mid = he_test_count_fds();
+
+	res_init(&x);
+	req = start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	ck_assert_int_eq(t.n, 0);	/* not from inside the call */
+	run_until(f.base, UP(400), NULL);
+	ck_assert_int_eq(t.inside, 0);
+	ck_assert_int_eq(t.req_was_null, 0);
+	ck_assert_int_eq(t.starts, 1);
+	ck_assert_int_eq(x.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+
+	close(lfd);
+	fx_end(&f);
+}
+END_TEST
+
+START_TEST(test_free_in_trace)
+{
+	struct fx f;
+	evutil_socket_t lfd;
+	int lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct bres b;
+	struct tres t;
+	struct bufferevent *bev;
+	int fds_mid;
+
+	fx_begin(&f);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", lport, NULL, 0);
+	memset(&t, 0, sizeof(t));
+	t.free_on_start = 1;
+	t.he = &f.he;
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	fds_mid = he_test_count_fds();
+
+	res_init(&x);
+	memset(&b, 0, sizeof(b));
+	start(f.he, l, &x);
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(400), NULL);
+	ck_assert_ptr_null(f.he);
+	ck_assert_int_eq(x.calls, 0);
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	bufferevent_free(bev);
+
+	close(lfd);
+	fx_end(&f);
+}
+END_TEST
+
+START_TEST(test_free_in_connect_cb)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l1, *l2;
+	struct res x1, x2;
+	int fds_mid;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l1 = ai2("127.0.0.1", lport, NULL, 0);
+	l2 = ai2("127.0.0.1", bhport, NULL, 0);
+	fds_mid = he_test_count_fds();
+
+	res_init(&x1);
+	res_init(&x2);
+	x1.free_he = &f.he;
+	start(f.he, l1, &x1);
+	start(f.he, l2, &x2);	/* still racing when the context goes */
+	evhappy_addrinfo_free(l1);
+	evhappy_addrinfo_free(l2);
+	run_until(f.base, UP(1000), &x1.calls);
+	ck_assert_int_eq(x1.calls, 1);
+	ck_assert_ptr_null(f.he);
+	ck_assert_int_ge(x1.fd, 0);
+	close(x1.fd);
+	run_until(f.base, UP(400), NULL);
+	ck_assert_int_eq(x1.calls, 1);
+	ck_assert_int_eq(x2.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* The trace of a whole race: refused, black hole, open. */
+START_TEST(test_trace_sequence)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t rfd, lfd;
+	int rport = 0, bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct tres t;
+	int i, iwon, idone;
+
+	fx_begin(&f);
+	rfd = he_lab_refuser("127.0.0.1", &rport);
+	ck_assert_int_ge(rfd, 0);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = he_test_append(ai2("127.0.0.1", rport, "127.0.0.1", bhport),
+	    ai2("127.0.0.1", lport, NULL, 0));
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	ck_assert_int_eq(t.n, 0);
+	run_until(f.base, UP(2000), &x.calls);
+	run_until(f.base, 20, NULL);	/* let DONE arrive if it comes later */
+
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.natt, 3);
+	check_attempt(&x, 0, "127.0.0.1", rport, ECONNREFUSED);
+	check_attempt(&x, 1, "127.0.0.1", bhport, ECANCELED);
+	check_attempt(&x, 2, "127.0.0.1", lport, 0);
+
+	ck_assert_int_eq(t.inside, 0);
+	ck_assert_int_lt(t.n, MAXTR);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START), 3);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_FAILED), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_WON), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_CANCELLED), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DONE), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY), 0);
+	ck_assert_int_eq(t.kind[0], EVHAPPY_TRACE_ATTEMPT_START);
+	idone = trace_index(&t, EVHAPPY_TRACE_DONE);
+	iwon = trace_index(&t, EVHAPPY_TRACE_ATTEMPT_WON);
+	ck_assert_int_eq(idone, t.n - 1);
+	ck_assert_int_lt(iwon, idone);
+	ck_assert_int_eq(t.err[idone], 0);
+	ck_assert_int_eq(t.err[iwon], 0);
+	ck_assert_int_eq(t.port[iwon], lport);
+	i = trace_index(&t, EVHAPPY_TRACE_ATTEMPT_FAILED);
+	ck_assert_int_eq(t.err[i], ECONNREFUSED);
+	ck_assert_int_eq(t.port[i], rport);
+	i = trace_index(&t, EVHAPPY_TRACE_ATTEMPT_CANCELLED);
+	ck_assert_int_eq(t.port[i], bhport);
+	for (i = 0; i < t.n; i++) {
+		if (t.kind[i] != EVHAPPY_TRACE_DONE) {
+			ck_assert(t.has_addr[i]);
+			ck_assert_int_eq(t.family[i], AF_INET);
+		}
+		if (i > 0)
+			ck_assert_msg(t.us[i] >= t.us[i - 1],
+			    "trace %d (%s) at %lld us, before %lld us", i,
+			    evhappy_trace_kind_name(t.kind[i]),
+			    (long long)t.us[i], (long long)t.us[i - 1]);
+	}
+	/* the win came after the attempt delay */
+	ck_assert_int_ge(t.us[iwon], 250000);
+
+	close(x.fd);
+	close(lfd);
+	close(rfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- never from inside the start call -------------------------------------- */
+
+static evutil_socket_t
+factory_fail_all(const struct evutil_addrinfo *ai, void *arg)
+{
+	int *calls = arg;
+	(void)ai;
+	(*calls)++;
+	errno = EMFILE;
+	return -1;
+}
+
+START_TEST(test_not_inside_start)
+{
+	struct fx f;
+	evutil_socket_t rfd;
+	int rport = 0, fcalls = 0;
+	struct evutil_addrinfo *l;
+	struct res x1, x2;
+	struct bres b1, b2;
+	struct tres t;
+	struct bufferevent *bev1, *bev2;
+
+	fx_begin(&f);
+	rfd = he_lab_refuser("127.0.0.1", &rport);
+	ck_assert_int_ge(rfd, 0);
+	l = ai2("127.0.0.1", rport, NULL, 0);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+
+	/* refused (may fail inside connect() itself) */
+	res_init(&x1);
+	memset(&b1, 0, sizeof(b1));
+	start(f.he, l, &x1);
+	bev1 = bev_start(&f, l, &b1);
+	ck_assert_int_eq(t.n, 0);
+	run_until(f.base, UP(500), &x1.calls);
+	if (!b1.calls)
+		run_until(f.base, UP(500), &b1.calls);
+	ck_assert_int_eq(x1.calls, 1);
+	ck_assert_int_eq(x1.inside, 0);
+	ck_assert_int_eq(x1.error, ECONNREFUSED);
+	ck_assert_int_eq(b1.calls, 1);
+	ck_assert_int_eq(b1.inside, 0);
+	ck_assert_int_eq(b1.err, ECONNREFUSED);
+
+	/* the socket cannot even be made: fails synchronously */
+	evhappy_set_socket_factory(f.he, factory_fail_all, &fcalls);
+	res_init(&x2);
+	memset(&b2, 0, sizeof(b2));
+	start(f.he, l, &x2);
+	bev2 = bev_start(&f, l, &b2);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(500), &x2.calls);
+	if (!b2.calls)
+		run_until(f.base, UP(500), &b2.calls);
+	check_report_common(&x2);
+	ck_assert_int_eq(x2.fd, -1);
+	ck_assert_int_eq(x2.error, EMFILE);
+	ck_assert_int_eq(x2.natt, 1);
+	check_attempt(&x2, 0, "127.0.0.1", rport, EMFILE);
+	ck_assert_int_eq(b2.calls, 1);
+	ck_assert_int_eq(b2.inside, 0);
+	ck_assert_msg(b2.what & BEV_EVENT_ERROR, "event 0x%x", b2.what);
+	ck_assert_int_eq(b2.err, EMFILE);
+	ck_assert_int_eq(fcalls, 2);
+	ck_assert_int_eq(t.inside, 0);
+
+	run_until(f.base, 30, NULL);
+	ck_assert_int_eq(x1.calls + x2.calls + b1.calls + b2.calls, 4);
+	bufferevent_free(bev1);
+	bufferevent_free(bev2);
+	close(rfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- two attempts that complete at nearly the same time --------------------- */
+
+START_TEST(test_near_tie)
+{
+	struct fx f;
+	evutil_socket_t l1, l2, lfds[2];
+	int p1 = 0, p2 = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct tres t;
+	struct timeval d = { 0, 10000 };
+	struct sockaddr_storage win, peer;
+	int i, accepted = 0, alive = 0, closed = 0, fds_mid;
+
+	fx_begin(&f);
+	l1 = he_lab_listen("127.0.0.1", &p1);
+	ck_assert_int_ge(l1, 0);
+	l2 = he_lab_listen("127.0.0.1", &p2);
+	ck_assert_int_ge(l2, 0);
+	lfds[0] = l1;
+	lfds[1] = l2;
+	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
+	/* Hold the loop past the 10 ms delay right after the first attempt
+	 * starts, so the second is due before the first is seen connected. */
+	memset(&t, 0, sizeof(t));
+	t.sleep_on_first_start_ms = 25;
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	fds_mid = he_test_count_fds();
+
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(1000), &x.calls);
+	run_until(f.base, 50, NULL);
+
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.error, 0);
+	ck_assert_int_ge(x.natt, 1);
+	ck_assert_int_le(x.natt, 2);
+	ck_assert_int_le(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_WON), 1);
+	ck_assert_int_eq(fd_addr(x.fd, 0, &win), 0);
+	/* only the winner is open on our side */
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+
+	/* on the server side: the winner's peer is alive, any other closed */
+	for (i = 0; i < 2; i++) {
+		evutil_socket_t a;
+		while ((a = accept_within(lfds[i], 50)) >= 0) {
+			char c;
+			ssize_t n;
+			accepted++;
+			ck_assert_int_eq(fd_addr(a, 1, &peer), 0);
+			n = recv(a, &c, 1, MSG_DONTWAIT);
+			if (sa_port(&peer) == sa_port(&win)) {
+				ck_assert(n == -1 && (errno == EAGAIN ||
+				    errno == EWOULDBLOCK));
+				alive++;
+			} else {
+				ck_assert(n == 0 || (n == -1 &&
+				    errno == ECONNRESET));
+				closed++;
+			}
+			close(a);
+		}
+	}
+	ck_assert_int_eq(alive, 1);
+	ck_assert_int_le(closed, x.natt - 1);
+	if (x.natt == 2)
+		fprintf(stderr, "check_connect: near tie: 2 attempts, %d "
+		    "accepted, %d loser(s) closed\n", accepted, closed);
+
+	run_until(f.base, 50, NULL);
+	ck_assert_int_eq(x.calls, 1);
+	close(x.fd);
+	close(l1);
+	close(l2);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- local address binding ------------------------------------------------- */
+
+/* [::1 open, 127.0.0.1 open] with only 127.0.0.1 to bind: IPv6 can't. */
+START_TEST(test_local_addr_v6_unavailable)
+{
+	struct fx f;
+	evutil_socket_t l6, l4;
+	int p6 = 0, p4 = 0;
+	struct evutil_addrinfo *l, *local;
+	struct res x;
+	struct sockaddr_storage ss;
+
+	fx_begin(&f);
+	l6 = he_lab_listen("::1", &p6);
+	ck_assert_int_ge(l6, 0);
+	l4 = he_lab_listen("127.0.0.1", &p4);
+	ck_assert_int_ge(l4, 0);
+	l = ai2("::1", p6, "127.0.0.1", p4);
+	local = ai2("127.0.0.1", 0, NULL, 0);
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, local), 0);
+	evhappy_addrinfo_free(local);	/* copied */
+
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.natt, 2);
+	check_attempt(&x, 0, "::1", p6, EADDRNOTAVAIL);
+	check_attempt(&x, 1, "127.0.0.1", p4, 0);
+	ck_assert_int_le(tv_ms(&x.ended[1]), UP(100));
+	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.1");
+	ck_assert_int_eq(fd_addr(x.fd, 1, &ss), 0);
+	ck_assert_int_eq(sa_port(&ss), p4);
+
+	close(x.fd);
+	close(l6);
+	close(l4);
+	fx_end(&f);
+}
+END_TEST
+
+static int
+can_bind(const char *addr)
+{
+	struct sockaddr_in sin;
+	int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	if (s < 0)
+		return 0;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	ok = bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(s);
+	return ok;
+}
+
+/* The bind is really used: 127.0.0.2 as the source of a 127.0.0.1 connect. */
+START_TEST(test_local_addr_v4_used)
+{
+	struct fx f;
+	evutil_socket_t lfd;
+	int lport = 0;
+	struct evutil_addrinfo *l, *local;
+	struct res x;
+	struct sockaddr_storage ss;
+
+	if (!can_bind("127.0.0.2")) {
+		fprintf(stderr, "check_connect: 127.0.0.2 not bindable, "
+		    "test_local_addr_v4_used skipped\n");
+		return;
+	}
+	fx_begin(&f);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", lport, NULL, 0);
+	/* IPv6 entries are skipped for an IPv4 attempt; the first v4 one binds */
+	local = ai2("::1", 0, "127.0.0.2", 0);
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, local), 0);
+	evhappy_addrinfo_free(local);
+
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.2");
+	close(x.fd);
+
+	/* NULL clears: no bind, the kernel picks 127.0.0.1 */
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, NULL), 0);
+	l = ai2("127.0.0.1", lport, NULL, 0);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.1");
+	close(x.fd);
+
+	close(lfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- the socket factory ---------------------------------------------------- */
+
+struct factory_state {
+	int calls;
+	int v6_calls, v4_calls;
+	int bad_ai;
+};
+
+static evutil_socket_t
+factory_no_v6(const struct evutil_addrinfo *ai, void *arg)
+{
+	struct factory_state *s = arg;
+
+	s->calls++;
+	if (!ai || !ai->ai_addr || ai->ai_family != ai->ai_addr->sa_family)
+		s->bad_ai++;
+	if (ai && ai->ai_family == AF_INET6) {
+		s->v6_calls++;
+		errno = EMFILE;
+		return -1;
+	}
+	s->v4_calls++;
+	/* a plain blocking socket: the library makes it non-blocking */
+	return socket(ai->ai_family, SOCK_STREAM, IPPROTO_TCP);
+}
+
+START_TEST(test_socket_factory)
+{
+	struct fx f;
+	evutil_socket_t lfd;
+	int lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct factory_state s;
+	struct sockaddr_storage ss;
+
+	fx_begin(&f);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	/* the IPv6 address is never connected to: the factory fails first */
+	l = ai2("::1", 9, "127.0.0.1", lport);
+	memset(&s, 0, sizeof(s));
+	evhappy_set_socket_factory(f.he, factory_no_v6, &s);
+
+	res_init(&x);
+	start(f.he, l, &x);
+	ck_assert_int_eq(s.calls, 0);
+	run_until(f.base, UP(2000), &x.calls);
+	check_report_common(&x);
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_int_eq(x.error, 0);
+	ck_assert_int_eq(x.natt, 2);
+	check_attempt(&x, 0, "::1", 9, EMFILE);
+	check_attempt(&x, 1, "127.0.0.1", lport, 0);
+	ck_assert_int_le(tv_ms(&x.ended[1]), UP(100));
+	ck_assert_int_eq(s.calls, 2);	/* once per attempt */
+	ck_assert_int_eq(s.v6_calls, 1);
+	ck_assert_int_eq(s.v4_calls, 1);
+	ck_assert_int_eq(s.bad_ai, 0);
+	ck_assert(is_nonblocking(x.fd));
+	ck_assert(is_cloexec(x.fd));
+	ck_assert_int_eq(fd_addr(x.fd, 1, &ss), 0);
+	ck_assert_int_eq(sa_port(&ss), lport);
+	close(x.fd);
+
+	/* NULL restores socket() */
+	evhappy_set_socket_factory(f.he, NULL, NULL);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	ck_assert_int_eq(s.calls, 2);
+	ck_assert_int_eq(x.calls, 1);
+	if (x.fd >= 0)
+		close(x.fd);
+
+	close(lfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- settings --------------------------------------------------------------- */
+
+#define EXPECT_FAIL(call, e) do {					\
+	errno = 0;							\
+	ck_assert_int_eq((call), -1);					\
+	ck_assert_msg(errno == (e), "%s: errno %d, want %d", #call,	\
+	    errno, (e));						\
+} while (0)
+
+static struct timeval
+tvu(long sec, long usec)
+{
+	struct timeval tv;
+	tv.tv_sec = (time_t)sec;
+	tv.tv_usec = (suseconds_t)usec;
+	return tv;
+}
+
+START_TEST(test_settings_ranges)
+{
+	struct fx f;
+	struct timeval tv;
+
+	fx_begin(&f);
+
+	/* Connection Attempt Delay: 10 ms .. 2 s */
+	tv = tvu(0, 9999);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	tv = tvu(2, 1);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	tv = tvu(-1, 0);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	tv = tvu(0, 0);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	tv = tvu(0, 10000);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &tv), 0);
+	tv = tvu(2, 0);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &tv), 0);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, NULL), 0);
+
+	/* Resolution Delay: 0 .. 1 s */
+	tv = tvu(1, 1);
+	EXPECT_FAIL(evhappy_set_resolution_delay(f.he, &tv), EINVAL);
+	tv = tvu(-1, 0);
+	EXPECT_FAIL(evhappy_set_resolution_delay(f.he, &tv), EINVAL);
+	tv = tvu(0, -1);
+	EXPECT_FAIL(evhappy_set_resolution_delay(f.he, &tv), EINVAL);
+	tv = tvu(0, 0);
+	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
+	tv = tvu(1, 0);
+	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
+	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, NULL), 0);
+
+	/* First Address Family Count: >= 1 */
+	EXPECT_FAIL(evhappy_set_first_address_family_count(f.he, 0), EINVAL);
+	EXPECT_FAIL(evhappy_set_first_address_family_count(f.he, -1), EINVAL);
+	ck_assert_int_eq(evhappy_set_first_address_family_count(f.he, 1), 0);
+	ck_assert_int_eq(evhappy_set_first_address_family_count(f.he, 2), 0);
+	ck_assert_int_eq(evhappy_set_first_address_family_count(f.he, 100), 0);
+	ck_assert_int_eq(evhappy_set_first_address_family_count(f.he, 1), 0);
+
+	/* timeout: > 0 */
+	tv = tvu(0, 0);
+	EXPECT_FAIL(evhappy_set_timeout(f.he, &tv), EINVAL);
+	tv = tvu(-1, 0);
+	EXPECT_FAIL(evhappy_set_timeout(f.he, &tv), EINVAL);
+	tv = tvu(0, 1);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	tv = tvu(3600, 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, NULL), 0);
+
+	/* attempts in flight: >= 1 */
+	EXPECT_FAIL(evhappy_set_max_attempts_in_flight(f.he, 0), EINVAL);
+	EXPECT_FAIL(evhappy_set_max_attempts_in_flight(f.he, -3), EINVAL);
+	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 1), 0);
+	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he,
+	    EVHAPPY_DEFAULT_MAX_IN_FLIGHT), 0);
+
+	/* history is not built yet */
+	EXPECT_FAIL(evhappy_set_history(f.he, 1), ENOSYS);
+	ck_assert_int_eq(evhappy_set_history(f.he, 0), 0);
+	EXPECT_FAIL(evhappy_set_history(f.he, 2), EINVAL);
+	EXPECT_FAIL(evhappy_set_history(f.he, -1), EINVAL);
+	evhappy_clear_history(f.he);
+
+	/* NULL clears / restores */
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, NULL), 0);
+	evhappy_set_socket_factory(f.he, NULL, NULL);
+	evhappy_set_trace_cb(f.he, NULL, NULL);
+
+	fx_end(&f);
+}
+END_TEST
+
+/* A rejected delay keeps the old one; NULL restores 250 ms. */
+START_TEST(test_settings_attempt_delay_kept)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct timeval tv;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
+
+	tv = tvu(0, 60000);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &tv), 0);
+	tv = tvu(0, 5000);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	tv = tvu(3, 0);
+	EXPECT_FAIL(evhappy_set_connection_attempt_delay(f.he, &tv), EINVAL);
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	run_until(f.base, UP(2000), &x.calls);
+	el = x.t - t0;
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_msg(el >= 60 && el <= UP(200), "won after %lld ms, want 60",
+	    (long long)el);
+	close(x.fd);
+
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, NULL), 0);
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	el = x.t - t0;
+	ck_assert_int_ge(x.fd, 0);
+	ck_assert_msg(el >= 250 && el <= UP(400), "won after %lld ms, want 250",
+	    (long long)el);
+	close(x.fd);
+
+	run_until(f.base, 10, NULL);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* A rejected timeout keeps the old one. */
+START_TEST(test_settings_timeout_kept)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	int bhport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct timeval tv;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	l = ai2("127.0.0.1", bhport, NULL, 0);
+	tv = tvu(0, 200000);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	tv = tvu(0, 0);
+	EXPECT_FAIL(evhappy_set_timeout(f.he, &tv), EINVAL);
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	el = x.t - t0;
+	ck_assert_int_eq(x.calls, 1);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, ETIMEDOUT);
+	ck_assert_msg(el >= 200 && el <= UP(350), "ETIMEDOUT after %lld ms",
+	    (long long)el);
+
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* One attempt in flight: the stagger timer does not start a second. */
+START_TEST(test_settings_max_in_flight)
+{
+	struct fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct timeval tv = { 0, 300000 }, d = { 0, 50000 };
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	lfd = he_lab_listen("127.0.0.1", &lport);
+	ck_assert_int_ge(lfd, 0);
+	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
+	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 1), 0);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &x.calls);
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, ETIMEDOUT);
+	ck_assert_int_eq(x.natt, 1);
+	check_format_names(&x, "127.0.0.1", bhport);
+
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* The caller's order is kept (not sorted) and interleaved by the count;
+ * with mixed errors the race reports the first attempt's. */
+START_TEST(test_settings_family_count)
+{
+	struct fx f;
+	evutil_socket_t r1, r2;
+	int p1 = 0, p2 = 0, k;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct factory_state s;
+
+	fx_begin(&f);
+	r1 = he_lab_refuser("127.0.0.1", &p1);
+	ck_assert_int_ge(r1, 0);
+	r2 = he_lab_refuser("127.0.0.1", &p2);
+	ck_assert_int_ge(r2, 0);
+	/* the factory fails IPv6 with EMFILE, so ::1 needs no listener */
+	memset(&s, 0, sizeof(s));
+	evhappy_set_socket_factory(f.he, factory_no_v6, &s);
+	l = he_test_append(ai2("127.0.0.1", p1, "127.0.0.1", p2),
+	    ai2("::1", 7, NULL, 0));
+
+	for (k = 1; k <= 2; k++) {
+		ck_assert_int_eq(evhappy_set_first_address_family_count(f.he, k),
+		    0);
+		res_init(&x);
+		start(f.he, l, &x);
+		run_until(f.base, UP(2000), &x.calls);
+		check_report_common(&x);
+		ck_assert_int_eq(x.fd, -1);
+		ck_assert_int_eq(x.natt, 3);
+		/* not all the same: the first attempt's errno */
+		ck_assert_int_eq(x.error, ECONNREFUSED);
+		check_attempt(&x, 0, "127.0.0.1", p1, ECONNREFUSED);
+		if (k == 1) {
+			check_attempt(&x, 1, "::1", 7, EMFILE);
+			check_attempt(&x, 2, "127.0.0.1", p2, ECONNREFUSED);
+		} else {
+			check_attempt(&x, 1, "127.0.0.1", p2, ECONNREFUSED);
+			check_attempt(&x, 2, "::1", 7, EMFILE);
+		}
+	}
+	evhappy_addrinfo_free(l);
+
+	close(r1);
+	close(r2);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- the suite -------------------------------------------------------------- */
+
+static Suite *
+connect_suite(void)
+{
+	Suite *s = suite_create("connect");
+	TCase *tc;
+	int nv = have_v6 ? 2 : 1;	/* loop tests: _i 1 is the IPv6 case */
+
+	tc = tcase_create("race");
+	tcase_set_timeout(tc, 20);
+	tcase_add_loop_test(tc, test_blackhole_then_open, 0, nv);
+	tcase_add_loop_test(tc, test_bev_blackhole_then_open, 0, nv);
+	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
+	tcase_add_loop_test(tc, test_all_refused, 0, nv);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_report_format);
+	tcase_add_test(tc, test_near_tie);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lifetime");
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_bev_free_during_race);
+	tcase_add_loop_test(tc, test_free_context_pending, 0, 2);
+	tcase_add_test(tc, test_cancel_in_trace);
+	tcase_add_test(tc, test_free_in_trace);
+	tcase_add_test(tc, test_free_in_connect_cb);
+	tcase_add_test(tc, test_trace_sequence);
+	tcase_add_test(tc, test_not_inside_start);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("options");
+	tcase_set_timeout(tc, 20);
+	if (have_v6)
+		tcase_add_test(tc, test_local_addr_v6_unavailable);
+	tcase_add_test(tc, test_local_addr_v4_used);
+	tcase_add_test(tc, test_socket_factory);
+	tcase_add_test(tc, test_settings_ranges);
+	tcase_add_test(tc, test_settings_attempt_delay_kept);
+	tcase_add_test(tc, test_settings_timeout_kept);
+	tcase_add_test(tc, test_settings_max_in_flight);
+	tcase_add_test(tc, test_settings_family_count);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	have_v6 = he_lab_ipv6_loopback_works();
+	if (!have_v6)
+		fprintf(stderr, "check_connect: no IPv6 loopback, "
+		    "the IPv6 cases are skipped\n");
+	sr = srunner_create(connect_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
