@@ -34,15 +34,15 @@ struct he_ai_node {
 #define HE_SCOPE_GLOBAL 0xe
 
 /* Rule 9 compares common prefixes only up to the source's prefix length,
- * which getsockname() does not tell; 64 bits is the length of nearly every
- * IPv6 subnet, and glibc, Go and others assume it too. */
+ * which getsockname() does not tell.  64 bits is the prefix of nearly every
+ * IPv6 subnet; Go's resolver assumes it too. */
 #define HE_RULE9_MAX_PREFIX 64
 
 /* How a port with no meaning is replaced for a UDP connect(): BSD kernels
  * refuse port 0.  The probe sends nothing, so any port does. */
 #define HE_PROBE_PORT 9
 
-/* ---- single entries ---------------------------------------------------- */
+/* ---- single entries ----------------------------------------------------- */
 
 /* The size of a complete address of sa's family when len holds one; else
  * 0 with errno EINVAL. */
@@ -51,7 +51,9 @@ sockaddr_size(const struct sockaddr *sa, ev_socklen_t len)
 {
 	ev_socklen_t need = 0;
 
-	if (len >= offsetof(struct sockaddr, sa_family) + sizeof(sa->sa_family)) {
+	/* the family may be read only when len covers it */
+	if (len >= offsetof(struct sockaddr, sa_family) +
+	    sizeof(sa->sa_family)) {
 		if (sa->sa_family == AF_INET)
 			need = sizeof(struct sockaddr_in);
 		else if (sa->sa_family == AF_INET6)
@@ -189,7 +191,7 @@ sockaddr_set_port(struct sockaddr *sa, int port)
 		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
 }
 
-/* ---- whole lists --------------------------------------------------------- */
+/* ---- whole lists -------------------------------------------------------- */
 
 struct evutil_addrinfo *
 evhappy_addrinfo_dup(const struct evutil_addrinfo *list)
@@ -255,7 +257,7 @@ move_to(struct evutil_addrinfo **from, struct evutil_addrinfo **tail)
 	return &ai->ai_next;
 }
 
-/* ---- interleaving (RFC 8305 section 4) ----------------------------------- */
+/* ---- interleaving (RFC 8305 section 4) ---------------------------------- */
 
 /* Move every entry of one family to *tail, in order; returns the new tail. */
 static struct evutil_addrinfo **
@@ -326,7 +328,7 @@ evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
 	return 0;
 }
 
-/* ---- editing -------------------------------------------------------------- */
+/* ---- editing ------------------------------------------------------------ */
 
 /* How many entries of family the list holds, counting no further than max. */
 static int
@@ -403,7 +405,7 @@ evhappy_addrinfo_remove(struct evutil_addrinfo **list,
 	return n;
 }
 
-/* ---- RFC 6724 destination address selection ------------------------------ */
+/* ---- RFC 6724 destination address selection ----------------------------- */
 
 /* The default policy table of RFC 6724 section 2.1. */
 struct he_policy {
@@ -412,15 +414,24 @@ struct he_policy {
 };
 
 static const struct he_policy he_policy_table[] = {
-	{ { 0,0,0,0, 0,0,0,0, 0,0,0,0, 0,0,0,1 }, 128, 50, 0 },	/* ::1/128 */
-	{ { 0 }, 0, 40, 1 },						/* ::/0 */
-	{ { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff }, 96, 35, 4 },		/* ::ffff:0:0/96 */
-	{ { 0x20, 0x02 }, 16, 30, 2 },					/* 2002::/16 */
-	{ { 0x20, 0x01, 0, 0 }, 32, 5, 5 },				/* 2001::/32 */
-	{ { 0xfc }, 7, 3, 13 },						/* fc00::/7 */
-	{ { 0 }, 96, 1, 3 },						/* ::/96 */
-	{ { 0xfe, 0xc0 }, 10, 1, 11 },					/* fec0::/10 */
-	{ { 0x3f, 0xfe }, 16, 1, 12 },					/* 3ffe::/16 */
+	/* ::1/128 */
+	{ { 0,0,0,0, 0,0,0,0, 0,0,0,0, 0,0,0,1 }, 128, 50, 0 },
+	/* ::/0 */
+	{ { 0 }, 0, 40, 1 },
+	/* ::ffff:0:0/96 */
+	{ { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff }, 96, 35, 4 },
+	/* 2002::/16 */
+	{ { 0x20, 0x02 }, 16, 30, 2 },
+	/* 2001::/32 */
+	{ { 0x20, 0x01, 0, 0 }, 32, 5, 5 },
+	/* fc00::/7 */
+	{ { 0xfc }, 7, 3, 13 },
+	/* ::/96 */
+	{ { 0 }, 96, 1, 3 },
+	/* fec0::/10 */
+	{ { 0xfe, 0xc0 }, 10, 1, 11 },
+	/* 3ffe::/16 */
+	{ { 0x3f, 0xfe }, 16, 1, 12 },
 };
 
 /* How many leading bits a and b share, counting no further than max. */
@@ -536,15 +547,15 @@ key_init(struct he_sort_key *k, struct evutil_addrinfo *ai,
 	k->ai = ai;
 	if (!to_v6(ai->ai_addr, ai->ai_addrlen, d))
 		return;
+	p = policy_of(d);
+	k->scope = scope_of(d);
+	k->precedence = p->precedence;
+	k->label = p->label;
 	memset(&src, 0, sizeof(src));
 	if (source(ai->ai_addr, ai->ai_addrlen, &src, arg) < 0 ||
 	    !to_v6((struct sockaddr *)&src, sizeof(src), s))
 		return;
-	p = policy_of(d);
 	k->usable = 1;
-	k->scope = scope_of(d);
-	k->precedence = p->precedence;
-	k->label = p->label;
 	k->src_scope = scope_of(s);
 	k->src_label = policy_of(s)->label;
 	k->v6 = ai->ai_addr->sa_family == AF_INET6 && src.ss_family == AF_INET6;
@@ -566,14 +577,16 @@ key_cmp(const struct he_sort_key *a, const struct he_sort_key *b)
 {
 	int r;
 
-	/* rule 1; with no source the other rules have nothing to compare */
+	/* rule 1; the other rules need sources, so destinations without one
+	 * keep their given order among themselves */
 	r = prefer(a->usable, b->usable);
 	if (r || !a->usable)
 		return r;
 	r = prefer(a->scope == a->src_scope, b->scope == b->src_scope);
-	if (!r)		/* rule 5 after rule 2 */
-		r = prefer(a->label == a->src_label, b->label == b->src_label);
-	if (r)
+	if (r)							/* rule 2 */
+		return r;
+	r = prefer(a->label == a->src_label, b->label == b->src_label);
+	if (r)							/* rule 5 */
 		return r;
 	if (a->precedence != b->precedence)			/* rule 6 */
 		return a->precedence > b->precedence ? 1 : -1;

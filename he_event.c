@@ -774,9 +774,8 @@ usable_copy(const struct evutil_addrinfo *addrs)
 			continue;
 		one = he_addrinfo_new_(addrs->ai_addr,
 		    (ev_socklen_t)addrs->ai_addrlen);
-		if (!one) {
+		if (!one) {	/* errno: ENOMEM, or EINVAL for a bad entry */
 			evhappy_addrinfo_free(out);
-			errno = ENOMEM;
 			return NULL;
 		}
 		out = he_addrinfo_concat_(out, one);

@@ -303,7 +303,9 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
   common errno when every attempt failed with the same one, else the errno of
   the first attempt (the most preferred address); ETIMEDOUT when the overall
   timeout ran out; EHOSTUNREACH when the name gave no address, and then
-  evhappy_get_dns_error() says why.
+  evhappy_get_dns_error() says why; EIO in the rare case that libevent
+  refused the winning socket (bufferevent_setfd() or
+  bufferevent_socket_connect() failed).
 
   bufferevent_free(bev) during the race is safe: within one attempt delay the
   race stops, every socket it opened is closed and nobody is called.
@@ -328,8 +330,8 @@ EVHAPPY_EXPORT_ int evhappy_connect_hostname(struct evhappy *he,
 
   @param he the context
   @param bev the bufferevent, as for evhappy_connect_hostname()
-  @param addrs the addresses; SOCK_STREAM entries of family AF_INET or
-    AF_INET6 are used, others skipped
+  @param addrs the addresses; entries of family AF_INET or AF_INET6 whose
+    socktype is SOCK_STREAM or 0 are used, others skipped
   @return 0 when the race started; -1 with errno EINVAL (NULL or empty list,
     no usable address, bad bufferevent), EISCONN or ENOMEM
  */
@@ -342,7 +344,9 @@ EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
   @param bev the bufferevent
   @return the EVUTIL_EAI_* code when the last race on bev failed because the
     name could not be resolved; 0 otherwise.  Valid until the next connect
-    on bev.
+    on bev.  libevent has no room for it in the bufferevent, so the last 64
+    such errors are kept in a table: with more failed bufferevents unread,
+    the oldest reads 0.
  */
 EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
 
@@ -395,8 +399,8 @@ typedef void (*evhappy_connect_cb)(evutil_socket_t fd,
   @param addrs the addresses
   @param cb called once with the result; never after evhappy_request_cancel()
   @param arg passed to cb
-  @return the request, or NULL with errno EINVAL (NULL argument, empty list)
-    or ENOMEM, and then cb never runs
+  @return the request, or NULL with errno EINVAL (NULL argument, or a list
+    with no usable address) or ENOMEM, and then cb never runs
  */
 EVHAPPY_EXPORT_ struct evhappy_request *evhappy_start_connection(
     struct evhappy *he, const struct evutil_addrinfo *addrs,
@@ -464,7 +468,8 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt_count(
   @param i 0 .. evhappy_report_attempt_count() - 1
   @param addr the address it connected to
   @param error its errno; 0 for the winner; ECANCELED for an attempt closed
-    because another won or the race ended
+    because another won or the race was cancelled; ETIMEDOUT for one cut
+    short by the overall timeout
   @param started when it started, since the race began
   @param ended when it ended, since the race began
   @return 0, or -1 with errno EINVAL when i is out of range
@@ -510,7 +515,8 @@ EVHAPPY_EXPORT_ struct evutil_addrinfo *evhappy_addrinfo_from_sockaddr(
   Copy a list (addresses, flags, types and canonical name).
 
   @param list the list; may come from evutil_getaddrinfo() or evdns
-  @return the copy; NULL for an empty list, or with errno ENOMEM
+  @return the copy; NULL for an empty list, or with errno ENOMEM (or
+    EINVAL for an entry whose address does not fit a sockaddr_storage)
  */
 EVHAPPY_EXPORT_ struct evutil_addrinfo *evhappy_addrinfo_dup(
     const struct evutil_addrinfo *list);
@@ -538,7 +544,10 @@ EVHAPPY_EXPORT_ int evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
   Sort destinations by RFC 6724 section 6 with the default policy table
   (rules 1, 2, 5, 6, 8, 9 and 10).  The source address for each destination
   is learned with a UDP connect() and getsockname(), which sends nothing;
-  destinations with no route sort last.  Ties keep their order.
+  destinations with no route sort last.  Ties keep their order.  Rules 3, 4
+  and 7 (deprecated and home source addresses, native transport) need facts
+  a socket does not tell, so they are not applied; rule 9 compares IPv6
+  prefixes up to 64 bits, as the usual source prefix length.
 
   @param list the list, reordered in place
   @return 0, or -1 with errno EINVAL (NULL) or ENOMEM

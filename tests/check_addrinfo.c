@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -62,7 +62,7 @@ toks_str(const struct evutil_addrinfo *list)
 			c = 'a' + sin6->sin6_addr.s6_addr[15] - 0xa;
 		} else {
 			sin = (const struct sockaddr_in *)list->ai_addr;
-			c = 'a' + ((const unsigned char *)&sin->sin_addr)[3] - 1;
+			c = 'a' + ntohl(sin->sin_addr.s_addr) % 256 - 1;
 		}
 		n += snprintf(buf + n, sizeof(buf) - n, "%s%c%c", n ? " " : "",
 		    list->ai_family == AF_INET6 ? '6' : '4', c);
@@ -104,6 +104,14 @@ addrs_str(const struct evutil_addrinfo *list)
 		n += snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? " " : "",
 		    he_test_addr_str(list->ai_addr));
 	return buf;
+}
+
+static int
+port_of(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
 
 static int
@@ -160,7 +168,7 @@ sin_of(const char *s, int port)
 	return sin;
 }
 
-/* ---- a source lookup that answers what a routing table would ------------- */
+/* ---- a source lookup that answers what a routing table would ------------ */
 
 struct route {
 	const char *dst;
@@ -226,7 +234,7 @@ sorted(const char *input, const struct route *r, int n)
 	return buf;
 }
 
-/* ---- from_sockaddr and he_addrinfo_new_ ----------------------------------- */
+/* ---- from_sockaddr and he_addrinfo_new_ --------------------------------- */
 
 START_TEST(test_from_sockaddr_v4)
 {
@@ -246,8 +254,7 @@ START_TEST(test_from_sockaddr_v4)
 	ck_assert_ptr_ne(ai->ai_addr, (struct sockaddr *)&sin);
 	ck_assert(he_sockaddr_equal_(ai->ai_addr, (struct sockaddr *)&sin));
 	sin.sin_port = htons(1);
-	ck_assert_int_eq(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port),
-	    8080);
+	ck_assert_int_eq(port_of(ai->ai_addr), 8080);
 	evhappy_addrinfo_free(ai);
 }
 END_TEST
@@ -267,7 +274,7 @@ START_TEST(test_from_sockaddr_v6_keeps_scope)
 	ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in6));
 	got = (struct sockaddr_in6 *)ai->ai_addr;
 	ck_assert_uint_eq(got->sin6_scope_id, 7);
-	ck_assert_int_eq(ntohs(got->sin6_port), 443);
+	ck_assert_int_eq(port_of(ai->ai_addr), 443);
 	ck_assert_str_eq(he_test_addr_str(ai->ai_addr), "fe80::1");
 	evhappy_addrinfo_free(ai);
 }
@@ -350,12 +357,8 @@ START_TEST(test_new_concat_set_port)
 	ck_assert_str_eq(toks_str(list), "4a 6a 4c 6d");
 
 	he_addrinfo_set_port_(list, 8443);
-	for (ai = list; ai; ai = ai->ai_next) {
-		const struct sockaddr_in *p = (const void *)ai->ai_addr;
-		const struct sockaddr_in6 *p6 = (const void *)ai->ai_addr;
-		ck_assert_int_eq(ntohs(ai->ai_family == AF_INET ?
-		    p->sin_port : p6->sin6_port), 8443);
-	}
+	for (ai = list; ai; ai = ai->ai_next)
+		ck_assert_int_eq(port_of(ai->ai_addr), 8443);
 	evhappy_addrinfo_free(list);
 	evhappy_addrinfo_free(NULL);
 }
@@ -366,8 +369,8 @@ START_TEST(test_sockaddr_equal)
 	struct sockaddr_in a = sin_of("192.0.2.1", 80);
 	struct sockaddr_in b = sin_of("192.0.2.1", 80);
 	struct sockaddr_in6 m = sin6_of("::ffff:192.0.2.1", 80, 0);
-	struct sockaddr_in6 x = sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001",
-	    80, 0);
+	struct sockaddr_in6 x =
+	    sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001", 80, 0);
 	struct sockaddr_in6 y = sin6_of("2001:db8::1", 80, 0);
 
 	ck_assert(he_sockaddr_equal_((struct sockaddr *)&a,
@@ -392,12 +395,13 @@ START_TEST(test_sockaddr_equal)
 }
 END_TEST
 
-/* ---- dup -------------------------------------------------------------------- */
+/* ---- dup ---------------------------------------------------------------- */
 
 START_TEST(test_dup_deep_copy)
 {
 	struct sockaddr_in6 s6 = sin6_of("2001:db8::5", 53, 3);
 	struct sockaddr_in s4 = sin_of("192.0.2.5", 53);
+	const struct sockaddr_in6 *got6;
 	struct evutil_addrinfo a, b, *copy;
 	char name[] = "host.example";
 
@@ -432,7 +436,7 @@ START_TEST(test_dup_deep_copy)
 	ck_assert_str_eq(copy->ai_canonname, "host.example");
 	ck_assert_ptr_null(copy->ai_next->ai_canonname);
 	ck_assert_int_eq(copy->ai_next->ai_family, AF_INET);
-	ck_assert(he_sockaddr_equal_(copy->ai_next->ai_addr, a.ai_next->ai_addr));
+	ck_assert(he_sockaddr_equal_(copy->ai_next->ai_addr, b.ai_addr));
 	ck_assert_ptr_null(copy->ai_next->ai_next);
 
 	/* the copy shares nothing with the original */
@@ -441,9 +445,10 @@ START_TEST(test_dup_deep_copy)
 	s4.sin_port = htons(1);
 	ck_assert_str_eq(copy->ai_canonname, "host.example");
 	ck_assert_str_eq(addrs_str(copy), "2001:db8::5 192.0.2.5");
-	ck_assert_int_eq(ntohs(((struct sockaddr_in *)copy->ai_next->ai_addr)->sin_port),
-	    53);
-	ck_assert_uint_eq(((struct sockaddr_in6 *)copy->ai_addr)->sin6_scope_id, 3);
+	ck_assert_int_eq(port_of(copy->ai_next->ai_addr), 53);
+	ck_assert_int_eq(port_of(copy->ai_addr), 53);
+	got6 = (const struct sockaddr_in6 *)copy->ai_addr;
+	ck_assert_uint_eq(got6->sin6_scope_id, 3);
 	evhappy_addrinfo_free(copy);
 }
 END_TEST
@@ -464,8 +469,7 @@ START_TEST(test_dup_of_getaddrinfo)
 	ck_assert_int_eq(list_len(copy), 1);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_STREAM);
 	ck_assert_str_eq(he_test_addr_str(copy->ai_addr), "127.0.0.1");
-	ck_assert_int_eq(ntohs(((struct sockaddr_in *)copy->ai_addr)->sin_port),
-	    443);
+	ck_assert_int_eq(port_of(copy->ai_addr), 443);
 	evhappy_addrinfo_free(copy);
 }
 END_TEST
@@ -494,7 +498,7 @@ START_TEST(test_dup_empty)
 }
 END_TEST
 
-/* ---- interleave --------------------------------------------------------------- */
+/* ---- interleave --------------------------------------------------------- */
 
 static const struct {
 	const char *in;
@@ -514,6 +518,9 @@ static const struct {
 	/* a count beyond the first family takes all of it */
 	{ "6a 6b 4a 4b", 5, "6a 6b 4a 4b" },
 	{ "4a 4b 4c 6a", 2, "4a 4b 6a 4c" },
+	/* families are taken apart first, wherever their entries stand */
+	{ "6a 6b 4a 6c 4b", 1, "6a 4a 6b 4b 6c" },
+	{ "6a 4a 6b 6c", 2, "6a 6b 4a 6c" },
 };
 
 START_TEST(test_interleave_table)
@@ -567,7 +574,7 @@ START_TEST(test_interleave_empty_and_bad)
 }
 END_TEST
 
-/* ---- pop_interleave ----------------------------------------------------------- */
+/* ---- pop_interleave ----------------------------------------------------- */
 
 static const struct {
 	const char *in;
@@ -608,12 +615,13 @@ START_TEST(test_pop_interleave_bad)
 }
 END_TEST
 
-/* ---- remove -------------------------------------------------------------------- */
+/* ---- remove ------------------------------------------------------------- */
 
 START_TEST(test_remove_written_out_v6)
 {
-	struct evutil_addrinfo *list = addrs("2001:0db8:0000:0000:0000:0000:0000:0001 "
-	    "192.0.2.1 2001:db8::1 2001:db8::2", 80);
+	struct evutil_addrinfo *list =
+	    addrs("2001:0db8:0000:0000:0000:0000:0000:0001 "
+		"192.0.2.1 2001:db8::1 2001:db8::2", 80);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
 
 	ck_assert_int_eq(evhappy_addrinfo_remove(&list,
@@ -706,8 +714,8 @@ START_TEST(test_remove_enoent_and_bad)
 	    (struct sockaddr *)&mapped, sizeof(mapped)), 0);
 	ck_assert_int_eq(errno, ENOENT);
 	errno = 0;
-	ck_assert_int_eq(evhappy_addrinfo_remove(&empty, (struct sockaddr *)&sin,
-	    sizeof(sin)), 0);
+	ck_assert_int_eq(evhappy_addrinfo_remove(&empty,
+	    (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(errno, ENOENT);
 
 	errno = 0;
@@ -732,7 +740,7 @@ START_TEST(test_remove_enoent_and_bad)
 }
 END_TEST
 
-/* ---- sort: the examples of RFC 6724 section 10.2 -------------------------------- */
+/* ---- sort: the examples of RFC 6724 section 10.2 ------------------------ */
 
 /*
  * Each example lists the two destinations in the order the RFC's result
@@ -808,7 +816,7 @@ START_TEST(test_sort_rfc6724_examples)
 }
 END_TEST
 
-/* ---- sort: the other rules ---------------------------------------------------------- */
+/* ---- sort: the other rules ---------------------------------------------- */
 
 START_TEST(test_sort_unreachable_last)
 {
@@ -850,26 +858,19 @@ START_TEST(test_sort_stable_ties)
 }
 END_TEST
 
-START_TEST(test_sort_rule9_capped_and_v6_only)
+START_TEST(test_sort_rule9_capped)
 {
 	static const struct route r[] = {
 		/* 79 bits shared with the source */
 		{ "2001:db8::1:0:0:1", "2001:db8::2" },
 		/* 126 bits shared: no better once capped at 64 */
 		{ "2001:db8::1", "2001:db8::2" },
-		/* IPv4 pairs: 10.0/16 shares more with its source, unused */
-		{ "10.55.0.1", "10.99.0.2" },
-		{ "10.0.0.1", "10.0.0.2" },
 	};
 
-	ck_assert_str_eq(sorted("2001:db8::1:0:0:1 2001:db8::1", r, 4),
+	ck_assert_str_eq(sorted("2001:db8::1:0:0:1 2001:db8::1", r, 2),
 	    "2001:db8::1:0:0:1 2001:db8::1");
-	ck_assert_str_eq(sorted("2001:db8::1 2001:db8::1:0:0:1", r, 4),
+	ck_assert_str_eq(sorted("2001:db8::1 2001:db8::1:0:0:1", r, 2),
 	    "2001:db8::1 2001:db8::1:0:0:1");
-	ck_assert_str_eq(sorted("10.55.0.1 10.0.0.1", r, 4),
-	    "10.55.0.1 10.0.0.1");
-	ck_assert_str_eq(sorted("10.0.0.1 10.55.0.1", r, 4),
-	    "10.0.0.1 10.55.0.1");
 }
 END_TEST
 
@@ -883,6 +884,7 @@ START_TEST(test_sort_policy_and_scopes)
 		{ "10.0.0.1", "10.0.0.2" },
 		{ "fec0::1", "fec0::2" },		/* site-local: 1 */
 		{ "3ffe::1", "3ffe::2" },		/* 6bone: 1 */
+		{ "169.254.1.1", "169.254.13.78" },
 		{ "ff02::1", "fe80::2" },
 		{ "ff0e::1", "2001:db8::2" },
 	};
@@ -896,6 +898,9 @@ START_TEST(test_sort_policy_and_scopes)
 	/* rule 8: 127/8 is link-local (RFC 6724 section 3.2) */
 	ck_assert_str_eq(sorted("192.0.2.1 127.0.0.1", r, n),
 	    "127.0.0.1 192.0.2.1");
+	/* rule 8: so is 169.254/16 */
+	ck_assert_str_eq(sorted("192.0.2.1 169.254.1.1", r, n),
+	    "169.254.1.1 192.0.2.1");
 	/* but private IPv4 addresses are global: no reordering */
 	ck_assert_str_eq(sorted("192.0.2.1 10.0.0.1", r, n),
 	    "192.0.2.1 10.0.0.1");
@@ -905,6 +910,19 @@ START_TEST(test_sort_policy_and_scopes)
 	ck_assert_str_eq(sorted("3ffe::1 fec0::1", r, n), "fec0::1 3ffe::1");
 	/* rule 8: a multicast scope comes from the address */
 	ck_assert_str_eq(sorted("ff0e::1 ff02::1", r, n), "ff02::1 ff0e::1");
+}
+END_TEST
+
+START_TEST(test_sort_loopback_scope)
+{
+	/* Made-up sources, so that rule 2 alone tells ::1 is link-local in
+	 * scope: rule 5 would prefer the other destination. */
+	static const struct route r[] = {
+		{ "::1", "fe80::2" },
+		{ "2001:db8::1", "fe80::2" },
+	};
+
+	ck_assert_str_eq(sorted("2001:db8::1 ::1", r, 2), "::1 2001:db8::1");
 }
 END_TEST
 
@@ -947,7 +965,7 @@ START_TEST(test_sort_relinks_in_place)
 }
 END_TEST
 
-/* ---- sort with the kernel's answers ------------------------------------------------ */
+/* ---- sort with the kernel's answers ------------------------------------- */
 
 START_TEST(test_source_by_udp_connect)
 {
@@ -1007,7 +1025,7 @@ START_TEST(test_sort_real_unreachable_last)
 }
 END_TEST
 
-/* ---- the suite ---------------------------------------------------------------------- */
+/* ---- the suite ---------------------------------------------------------- */
 
 static Suite *
 addrinfo_suite(void)
@@ -1054,8 +1072,9 @@ addrinfo_suite(void)
 	    N_OF(rfc_examples));
 	tcase_add_test(tc, test_sort_unreachable_last);
 	tcase_add_test(tc, test_sort_stable_ties);
-	tcase_add_test(tc, test_sort_rule9_capped_and_v6_only);
+	tcase_add_test(tc, test_sort_rule9_capped);
 	tcase_add_test(tc, test_sort_policy_and_scopes);
+	tcase_add_test(tc, test_sort_loopback_scope);
 	tcase_add_test(tc, test_sort_short_and_bad);
 	tcase_add_test(tc, test_sort_relinks_in_place);
 	tcase_add_test(tc, test_source_by_udp_connect);

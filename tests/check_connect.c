@@ -1811,7 +1811,7 @@ main(void)
 		fprintf(stderr, "check_connect: no IPv6 loopback, "
 		    "the IPv6 cases are skipped\n");
 	sr = srunner_create(connect_suite());
-	srunner_run_all(sr, CK_NORMAL);
+	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -1,0 +1,475 @@
+/*
+ * Bad input: every start function returns -1 or NULL with errno set, and
+ * then no callback ever runs and no fd is left behind.  Also the small
+ * functions around the API (version, trace kind names, NULL no-ops).
+ */
+#include "he_event.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+/* --- helpers -------------------------------------------------------------- */
+
+static int cb_calls;
+static int bev_calls;
+
+static void
+conn_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	(void)r; (void)arg;
+	cb_calls++;
+	if (fd >= 0)
+		close(fd);
+}
+
+static void
+trace_cb(const struct evhappy_trace *ev, void *arg)
+{
+	(void)ev; (void)arg;
+	cb_calls++;
+}
+
+static void
+bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev; (void)what; (void)arg;
+	bev_calls++;
+}
+
+#define EXPECT_FAIL(call, e) do {					\
+	errno = 0;							\
+	ck_assert_int_eq((call), -1);					\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
+
+#define EXPECT_NULL(call, e) do {					\
+	errno = 0;							\
+	ck_assert_ptr_null((void *)(call));				\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
+
+struct fx {
+	int fds0;
+	struct event_base *base;
+	struct evhappy *he;
+};
+
+static void
+fx_begin(struct fx *f)
+{
+	cb_calls = 0;
+	bev_calls = 0;
+	f->fds0 = he_test_count_fds();
+	ck_assert_int_ge(f->fds0, 0);
+	f->base = event_base_new();
+	ck_assert_ptr_nonnull(f->base);
+	f->he = evhappy_new(f->base, NULL);
+	ck_assert_ptr_nonnull(f->he);
+	evhappy_set_trace_cb(f->he, trace_cb, NULL);
+}
+
+/* Run the loop 100 ms: nothing may happen. */
+static void
+fx_quiet(struct fx *f)
+{
+	he_test_run_for(f->base, 100);
+	ck_assert_int_eq(cb_calls, 0);
+	ck_assert_int_eq(bev_calls, 0);
+}
+
+static void
+fx_end(struct fx *f)
+{
+	if (f->he)
+		evhappy_free(f->he);
+	f->he = NULL;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	event_base_free(f->base);
+	f->base = NULL;
+	ck_assert_int_eq(cb_calls, 0);
+	ck_assert_int_eq(bev_calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), f->fds0);
+}
+
+static struct bufferevent *
+new_bev(struct fx *f)
+{
+	struct bufferevent *bev;
+
+	bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, NULL);
+	return bev;
+}
+
+/* An entry of the given family and socket type, with a zeroed address of
+ * that family (AF_UNIX: a path).  Freed with free_raw(). */
+static struct evutil_addrinfo *
+raw_entry(int family, int socktype, struct evutil_addrinfo *next)
+{
+	struct evutil_addrinfo *ai = calloc(1, sizeof(*ai));
+	struct sockaddr_storage *ss = calloc(1, sizeof(*ss));
+
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_ptr_nonnull(ss);
+	ss->ss_family = (sa_family_t)family;
+	ai->ai_family = family;
+	ai->ai_socktype = socktype;
+	ai->ai_addr = (struct sockaddr *)ss;
+	switch (family) {
+	case AF_UNIX: {
+		struct sockaddr_un *su = (struct sockaddr_un *)ss;
+		strcpy(su->sun_path, "/nonexistent/evhappy.sock");
+		ai->ai_addrlen = sizeof(*su);
+		break;
+	}
+	case AF_INET: {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_port = htons(9);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ai->ai_protocol = socktype == SOCK_DGRAM ? IPPROTO_UDP :
+		    IPPROTO_TCP;
+		ai->ai_addrlen = sizeof(*sin);
+		break;
+	}
+	default:
+		ai->ai_addr = NULL;
+		free(ss);
+		break;
+	}
+	ai->ai_next = next;
+	return ai;
+}
+
+static void
+free_raw(struct evutil_addrinfo *ai)
+{
+	while (ai) {
+		struct evutil_addrinfo *next = ai->ai_next;
+		free(ai->ai_addr);
+		free(ai);
+		ai = next;
+	}
+}
+
+/* --- the context ------------------------------------------------------------ */
+
+START_TEST(test_new_null_base)
+{
+	int fds0 = he_test_count_fds();
+
+	EXPECT_NULL(evhappy_new(NULL, NULL), EINVAL);
+	ck_assert_int_eq(he_test_count_fds(), fds0);
+}
+END_TEST
+
+START_TEST(test_null_noops)
+{
+	int fds0 = he_test_count_fds();
+
+	evhappy_request_cancel(NULL);
+	evhappy_free(NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds0);
+}
+END_TEST
+
+START_TEST(test_version)
+{
+	const char *v = evhappy_get_version();
+	char want[32];
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v, EVHAPPY_VERSION_STRING);
+	snprintf(want, sizeof(want), "%d.%d.%d", EVHAPPY_VERSION_MAJOR,
+	    EVHAPPY_VERSION_MINOR, EVHAPPY_VERSION_PATCH);
+	ck_assert_str_eq(v, want);
+}
+END_TEST
+
+START_TEST(test_trace_kind_names)
+{
+	static const enum evhappy_trace_kind kinds[] = {
+		EVHAPPY_TRACE_DNS_QUERY, EVHAPPY_TRACE_DNS_ANSWER,
+		EVHAPPY_TRACE_ATTEMPT_START, EVHAPPY_TRACE_ATTEMPT_FAILED,
+		EVHAPPY_TRACE_ATTEMPT_WON, EVHAPPY_TRACE_ATTEMPT_CANCELLED,
+		EVHAPPY_TRACE_DONE
+	};
+	const size_t n = sizeof(kinds) / sizeof(kinds[0]);
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		const char *a = evhappy_trace_kind_name(kinds[i]);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_int_gt((int)strlen(a), 0);
+		ck_assert_str_ne(a, "unknown");
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(a, evhappy_trace_kind_name(kinds[j]));
+	}
+	ck_assert_str_eq(evhappy_trace_kind_name(
+	    (enum evhappy_trace_kind)(EVHAPPY_TRACE_DONE + 1)), "unknown");
+	ck_assert_str_eq(evhappy_trace_kind_name((enum evhappy_trace_kind)99),
+	    "unknown");
+	ck_assert_str_eq(evhappy_trace_kind_name((enum evhappy_trace_kind)-1),
+	    "unknown");
+}
+END_TEST
+
+/* --- the bufferevent front end ------------------------------------------------ */
+
+START_TEST(test_connect_hostname_bad_args)
+{
+	struct fx f;
+	struct bufferevent *bev;
+
+	fx_begin(&f);
+	bev = new_bev(&f);
+
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNIX, "localhost",
+	    80), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, 12345, "127.0.0.1",
+	    80), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, "127.0.0.1",
+	    0), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, "127.0.0.1",
+	    65536), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, "127.0.0.1",
+	    -1), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_INET, NULL, 80),
+	    EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, NULL, AF_INET, "127.0.0.1",
+	    80), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(NULL, bev, AF_INET, "127.0.0.1",
+	    80), EINVAL);
+
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNIX,
+	    "localhost", 80), EINVAL);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC,
+	    "127.0.0.1", 0), EINVAL);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC,
+	    "127.0.0.1", 65536), EINVAL);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_INET6, NULL,
+	    80), EINVAL);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(NULL, NULL, AF_INET,
+	    "127.0.0.1", 80), EINVAL);
+
+	/* nothing was started on bev */
+	ck_assert_int_eq(bufferevent_getfd(bev), -1);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), 0);
+	fx_quiet(&f);
+	bufferevent_free(bev);
+	fx_end(&f);
+}
+END_TEST
+
+START_TEST(test_connect_addrinfo_bad_lists)
+{
+	struct fx f;
+	struct bufferevent *bev;
+	struct evutil_addrinfo *unix_only, *empty, *dgram_only, *good;
+
+	fx_begin(&f);
+	bev = new_bev(&f);
+	unix_only = raw_entry(AF_UNIX, SOCK_STREAM,
+	    raw_entry(AF_UNIX, SOCK_STREAM, NULL));
+	empty = raw_entry(AF_UNSPEC, 0, NULL);	/* an entry with no address */
+	dgram_only = raw_entry(AF_INET, SOCK_DGRAM, NULL);
+	good = he_test_ai("127.0.0.1", 9);
+	ck_assert_ptr_nonnull(good);
+
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, NULL), EINVAL);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, empty), EINVAL);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, unix_only), EINVAL);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, dgram_only), EINVAL);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, NULL, good), EINVAL);
+	EXPECT_FAIL(evhappy_connect_addrinfo(NULL, bev, good), EINVAL);
+	ck_assert_int_eq(bufferevent_getfd(bev), -1);
+
+	EXPECT_NULL(evhappy_start_connection(f.he, NULL, conn_cb, NULL),
+	    EINVAL);
+	EXPECT_NULL(evhappy_start_connection(f.he, empty, conn_cb, NULL),
+	    EINVAL);
+	EXPECT_NULL(evhappy_start_connection(f.he, unix_only, conn_cb, NULL),
+	    EINVAL);
+	EXPECT_NULL(evhappy_start_connection(f.he, dgram_only, conn_cb, NULL),
+	    EINVAL);
+	EXPECT_NULL(evhappy_start_connection(NULL, good, conn_cb, NULL),
+	    EINVAL);
+	EXPECT_NULL(evhappy_start_connection(f.he, good, NULL, NULL), EINVAL);
+
+	fx_quiet(&f);
+	free_raw(unix_only);
+	free_raw(empty);
+	free_raw(dgram_only);
+	evhappy_addrinfo_free(good);
+	bufferevent_free(bev);
+	fx_end(&f);
+}
+END_TEST
+
+/* A bufferevent_pair is not a kind the race can connect. */
+START_TEST(test_unsupported_bev_kind)
+{
+	struct fx f;
+	struct bufferevent *pair[2];
+	struct evutil_addrinfo *good;
+
+	fx_begin(&f);
+	ck_assert_int_eq(bufferevent_pair_new(f.base, BEV_OPT_CLOSE_ON_FREE,
+	    pair), 0);
+	bufferevent_setcb(pair[0], NULL, NULL, bev_event_cb, NULL);
+	bufferevent_setcb(pair[1], NULL, NULL, bev_event_cb, NULL);
+	good = he_test_ai("127.0.0.1", 9);
+	ck_assert_ptr_nonnull(good);
+
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, pair[0], good), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, pair[0], AF_UNSPEC,
+	    "127.0.0.1", 9), EINVAL);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(pair[1], NULL, AF_UNSPEC,
+	    "127.0.0.1", 9), EINVAL);
+
+	fx_quiet(&f);
+	evhappy_addrinfo_free(good);
+	bufferevent_free(pair[0]);
+	bufferevent_free(pair[1]);
+	fx_end(&f);
+}
+END_TEST
+
+/* A socket bufferevent that already has a socket. */
+START_TEST(test_bev_already_has_fd)
+{
+	struct fx f;
+	struct bufferevent *bev;
+	struct evutil_addrinfo *good;
+	evutil_socket_t s;
+
+	fx_begin(&f);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	evutil_make_socket_nonblocking(s);
+	bev = bufferevent_socket_new(f.base, s, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, NULL);
+	good = he_test_ai("127.0.0.1", 9);
+	ck_assert_ptr_nonnull(good);
+
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, good), EISCONN);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
+	    "127.0.0.1", 9), EISCONN);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC,
+	    "127.0.0.1", 9), EISCONN);
+	ck_assert_int_eq(bufferevent_getfd(bev), s);	/* left alone */
+
+	fx_quiet(&f);
+	evhappy_addrinfo_free(good);
+	bufferevent_free(bev);	/* closes s */
+	fx_end(&f);
+}
+END_TEST
+
+/* --- the socket front end ----------------------------------------------------- */
+
+START_TEST(test_resolve_and_connect_bad_args)
+{
+	struct fx f;
+
+	fx_begin(&f);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_UNIX, "localhost", 80,
+	    conn_cb, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, -1, "localhost", 80,
+	    conn_cb, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_UNSPEC, "127.0.0.1",
+	    0, conn_cb, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_UNSPEC, "127.0.0.1",
+	    65536, conn_cb, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_INET, NULL, 80,
+	    conn_cb, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_INET, "127.0.0.1",
+	    80, NULL, NULL), EINVAL);
+	EXPECT_NULL(evhappy_resolve_and_connect(NULL, AF_INET, "127.0.0.1",
+	    80, conn_cb, NULL), EINVAL);
+	fx_quiet(&f);
+	fx_end(&f);
+}
+END_TEST
+
+/* Bad calls leave a context fully usable. */
+START_TEST(test_context_usable_after_bad_calls)
+{
+	struct fx f;
+	struct bufferevent *bev;
+	struct evhappy_request *req;
+	struct evutil_addrinfo *good;
+
+	fx_begin(&f);
+	bev = new_bev(&f);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, NULL), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, "x", 0),
+	    EINVAL);
+
+	/* a real (well-formed) race, cancelled at once: still no callback */
+	good = he_test_ai("127.0.0.1", 9);
+	ck_assert_ptr_nonnull(good);
+	req = evhappy_start_connection(f.he, good, conn_cb, NULL);
+	ck_assert_ptr_nonnull(req);
+	evhappy_request_cancel(req);
+	evhappy_request_cancel(req);	/* again, before the loop runs */
+	evhappy_addrinfo_free(good);
+
+	fx_quiet(&f);
+	bufferevent_free(bev);
+	fx_end(&f);
+}
+END_TEST
+
+static Suite *
+api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tc = tcase_create("basics");
+	tcase_add_test(tc, test_new_null_base);
+	tcase_add_test(tc, test_null_noops);
+	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_trace_kind_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bad_input");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_connect_hostname_bad_args);
+	tcase_add_test(tc, test_connect_addrinfo_bad_lists);
+	tcase_add_test(tc, test_unsupported_bev_kind);
+	tcase_add_test(tc, test_bev_already_has_fd);
+	tcase_add_test(tc, test_resolve_and_connect_bad_args);
+	tcase_add_test(tc, test_context_usable_after_bad_calls);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(api_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

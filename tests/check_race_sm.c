@@ -1,0 +1,1355 @@
+/*
+ * The race core (he_race.c) on a fake clock: table-driven timing tests.
+ *
+ * No sockets, no sleeping.  Each row of the table below is a scenario: the
+ * settings, the addresses (known from the start, or arriving by DNS at given
+ * times), and how each address's connection attempt ends.  A small
+ * discrete-event simulator plays the row against the core exactly as the
+ * glue (he_event.c) would:
+ *
+ *   - it keeps a fake `now` and calls he_race_begin_() at T0;
+ *   - it delivers DNS answers and attempt outcomes at their times, and calls
+ *     he_race_timer_() at he_race_next_wakeup_() when that comes first;
+ *   - after every call it drains he_race_next_action_(): a START records
+ *     (address, time) and schedules that address's scripted outcome; an
+ *     outcome "fails at once" is reported from inside the START, the way a
+ *     bind() or socket() failure is; a CLOSE marks the attempt closed; DONE
+ *     records the end;
+ *   - it stops when nothing remains to deliver.  Events still scheduled
+ *     after DONE (or after a cancel) are delivered too: the core must ignore
+ *     them and queue nothing more.
+ *
+ * Events due at the same instant are delivered in the order they were
+ * scheduled (DNS answers, AAAA before A, and a cancel before any attempt's
+ * outcome; outcomes in the order their attempts started), and the timer
+ * after them.
+ *
+ * Every row then checks the exact starts (address@ms since the race began),
+ * the winner, the errno, the DNS error, the attempts closed, when the race
+ * ended, and that exactly one DONE came (none after a cancel).  Every row
+ * also checks the invariants of RFC 8305 section 5 as he_race.txt states
+ * them: two starts are never less than the minimum gap (10 ms) apart, no
+ * more than max_in_flight attempts run, and a running attempt is closed only
+ * when the race ends (the stagger never cancels anything).
+ *
+ * The semantics tested are those of he_race.txt; the table is their worked
+ * examples.
+ */
+#include "he_internal.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+/* ----------------------------------------------------------------------- */
+/* Addresses: short labels for documentation addresses. */
+
+static const struct {
+	const char *label, *addr;
+} addr_table[] = {
+	{ "6a", "2001:db8::a" }, { "6b", "2001:db8::b" },
+	{ "6c", "2001:db8::c" }, { "6d", "2001:db8::d" },
+	{ "4a", "192.0.2.1" }, { "4b", "192.0.2.2" },
+	{ "4c", "192.0.2.3" }, { "4d", "192.0.2.4" },
+};
+#define N_ADDRS ((int)(sizeof(addr_table) / sizeof(addr_table[0])))
+#define TEST_PORT 443
+
+/** The address for a label, or NULL. */
+static const char *
+addr_of_label(const char *label, size_t len)
+{
+	int i;
+
+	for (i = 0; i < N_ADDRS; i++)
+		if (strlen(addr_table[i].label) == len &&
+		    !strncmp(addr_table[i].label, label, len))
+			return addr_table[i].addr;
+	return NULL;
+}
+
+/** The label of an attempt's address, or "??". */
+static const char *
+label_of_ai(const struct evutil_addrinfo *ai)
+{
+	const char *s;
+	int i;
+
+	if (!ai || !ai->ai_addr)
+		return "??";
+	s = he_test_addr_str(ai->ai_addr);
+	for (i = 0; i < N_ADDRS; i++)
+		if (!strcmp(addr_table[i].addr, s))
+			return addr_table[i].label;
+	return "??";
+}
+
+/** A list for "6a 6b 4a" (NULL for ""), port TEST_PORT. */
+static struct evutil_addrinfo *
+make_list(const char *labels)
+{
+	struct evutil_addrinfo *list = NULL, *ai;
+	const char *p = labels, *addr;
+	size_t len;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, " ");
+		if (!len)
+			break;
+		addr = addr_of_label(p, len);
+		ck_assert_msg(addr != NULL, "unknown label in \"%s\"", labels);
+		ai = he_test_ai(addr, TEST_PORT);
+		ck_assert_msg(ai != NULL, "he_test_ai(%s) failed", addr);
+		list = he_test_append(list, ai);
+		p += len;
+	}
+	return list;
+}
+
+/**
+ * The deterministic stand-in for RFC 6724 sorting in DNS rows: a stable
+ * sort that puts IPv6 before IPv4.  (The real sort asks the kernel for
+ * source addresses; the core only needs "some order".)
+ */
+static int sort_calls;
+
+static int
+fake_sort_v6_first(struct evutil_addrinfo **list)
+{
+	struct evutil_addrinfo *v6 = NULL, **t6 = &v6;
+	struct evutil_addrinfo *v4 = NULL, **t4 = &v4;
+	struct evutil_addrinfo *ai, *next;
+
+	sort_calls++;
+	for (ai = *list; ai; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (ai->ai_family == AF_INET6) {
+			*t6 = ai;
+			t6 = &ai->ai_next;
+		} else {
+			*t4 = ai;
+			t4 = &ai->ai_next;
+		}
+	}
+	*t6 = v4;
+	*list = v6;
+	return 0;
+}
+
+/* ----------------------------------------------------------------------- */
+/* The table's vocabulary. */
+
+/** Times in rows are milliseconds after the race began.  0 in a setting
+    means "the default"; MS0 means an explicit 0 ms. */
+#define MS0 (-1)
+
+enum dns_kind { DNS_NOT_ASKED = 0, DNS_ANSWERS, DNS_SILENT };
+
+struct dns_script {
+	enum dns_kind kind;
+	int at;			/* ms */
+	const char *addrs;	/* labels; "" for an empty answer */
+	int eai;		/* EVUTIL_EAI_* or 0 */
+};
+/* One family's query and how it is answered. */
+#define ANSWER(t, labels)	{ DNS_ANSWERS, (t), (labels), 0 }
+#define EMPTY(t)		{ DNS_ANSWERS, (t), "", 0 }
+#define DNS_ERROR(t, eai)	{ DNS_ANSWERS, (t), "", (eai) }
+#define NO_ANSWER		{ DNS_SILENT, 0, NULL, 0 }
+
+enum outcome_kind { HANGS = 0, CONNECTS, FAILS, FAILS_AT_ONCE };
+
+struct outcome {
+	const char *label;
+	enum outcome_kind kind;
+	int after;		/* ms after the attempt started */
+	int err;
+};
+/* How an address's attempt ends; an address not listed hangs. */
+#define CONNECT(label, t)	{ (label), CONNECTS, (t), 0 }
+#define FAIL(label, t, e)	{ (label), FAILS, (t), (e) }
+#define FAIL_NOW(label, e)	{ (label), FAILS_AT_ONCE, 0, (e) }
+
+#define MAX_OUTCOMES 8
+
+struct row {
+	const char *name;
+
+	/* settings, ms (0: default; MS0: zero) */
+	int attempt_delay;	/* default 250 */
+	int resolution_delay;	/* default 50 */
+	int timeout;		/* default 30000 */
+	int family_count;	/* default 1 */
+	int max_in_flight;	/* default EVHAPPY_DEFAULT_MAX_IN_FLIGHT */
+
+	/* the addresses */
+	const char *known;	/* the caller's list, in its order */
+	struct dns_script aaaa, a;
+	struct outcome out[MAX_OUTCOMES];
+	int cancel_at;		/* he_race_cancel_() at this ms (0: never) */
+
+	/* what must happen */
+	const char *starts;	/* "6a@0 4a@10": address@ms, in start order */
+	const char *winner;	/* label, or NULL */
+	int error;		/* the race's errno */
+	int dns_failure;	/* EVUTIL_EAI_* */
+	const char *closed;	/* CLOSE actions, in order */
+	int done_at;		/* ms of DONE (or of the cancel) */
+	int late_connects;	/* handshakes reported after the race was won */
+};
+
+/* Defaults (RFC 8305 section 8, he_event.h). */
+#define DEF_ATTEMPT_DELAY	EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS
+#define DEF_RESOLUTION_DELAY	EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS
+#define DEF_TIMEOUT		EVHAPPY_DEFAULT_TIMEOUT_MS
+#define MIN_GAP			EVHAPPY_MIN_ATTEMPT_GAP_MS
+
+/* ----------------------------------------------------------------------- */
+/* THE TABLE */
+
+static const struct row rows[] = {
+
+	/* --- aiohappyeyeballs' scenarios, on a caller's list ------------- */
+
+	{ .name = "single address connects",
+	  .known = "4a",
+	  .out = { CONNECT("4a", 20) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 20 },
+
+	{ .name = "single address connects in the instant it starts",
+	  .known = "6a",
+	  .out = { CONNECT("6a", 0) },
+	  .starts = "6a@0", .winner = "6a", .closed = "", .done_at = 0 },
+
+	{ .name = "first IPv6 refused: IPv4 starts at the minimum gap",
+	  .known = "6a 4a",
+	  .out = { FAIL("6a", 5, ECONNREFUSED), CONNECT("4a", 20) },
+	  .starts = "6a@0 4a@10", .winner = "4a", .closed = "", .done_at = 30 },
+
+	{ .name = "a failure after the minimum gap starts the next at once",
+	  .known = "6a 4a",
+	  .out = { FAIL("6a", 100, ECONNREFUSED), CONNECT("4a", 20) },
+	  .starts = "6a@0 4a@100", .winner = "4a", .closed = "",
+	  .done_at = 120 },
+
+	{ .name = "first hangs: second starts at the attempt delay and wins",
+	  .known = "6a 4a",
+	  .out = { CONNECT("4a", 20) },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .done_at = 270 },
+
+	{ .name = "the stagger does not cancel: the first still wins late",
+	  .known = "6a 4a",
+	  .out = { CONNECT("6a", 300) },
+	  .starts = "6a@0 4a@250", .winner = "6a", .closed = "4a",
+	  .done_at = 300 },
+
+	{ .name = "first address family count 2: both IPv6 before IPv4",
+	  .family_count = 2,
+	  .known = "6a 6b 4a",
+	  .out = { CONNECT("4a", 10) },
+	  .starts = "6a@0 6b@250 4a@500", .winner = "4a", .closed = "6a 6b",
+	  .done_at = 510 },
+
+	{ .name = "first address family count 1: families alternate",
+	  .known = "6a 6b 4a",
+	  .out = { CONNECT("6b", 10) },
+	  .starts = "6a@0 4a@250 6b@500", .winner = "6b", .closed = "6a 4a",
+	  .done_at = 510 },
+
+	{ .name = "a caller's list keeps its order (IPv4 first), never sorted",
+	  .known = "4a 6a 4b 6b",
+	  .out = { CONNECT("6b", 10) },
+	  .starts = "4a@0 6a@250 4b@500 6b@750", .winner = "6b",
+	  .closed = "4a 6a 4b", .done_at = 760 },
+
+	{ .name = "all refused: the errno they share",
+	  .known = "6a 6b 4a",
+	  .out = { FAIL("6a", 5, ECONNREFUSED), FAIL("6b", 5, ECONNREFUSED),
+		   FAIL("4a", 5, ECONNREFUSED) },
+	  .starts = "6a@0 4a@10 6b@20", .error = ECONNREFUSED, .closed = "",
+	  .done_at = 25 },
+
+	{ .name = "different errnos: the first attempt's",
+	  .known = "6a 4a",
+	  .out = { FAIL("6a", 5, ENETUNREACH), FAIL("4a", 5, ECONNREFUSED) },
+	  .starts = "6a@0 4a@10", .error = ENETUNREACH, .closed = "",
+	  .done_at = 15 },
+
+	{ .name = "different errnos: the first attempt's, though it failed last",
+	  .known = "6a 4a",
+	  .out = { FAIL("6a", 400, EHOSTUNREACH), FAIL("4a", 20, ECONNREFUSED) },
+	  .starts = "6a@0 4a@250", .error = EHOSTUNREACH, .closed = "",
+	  .done_at = 400 },
+
+	{ .name = "every bind fails at once: starts 10 ms apart, EADDRNOTAVAIL",
+	  .known = "6a 6b 4a",
+	  .out = { FAIL_NOW("6a", EADDRNOTAVAIL), FAIL_NOW("6b", EADDRNOTAVAIL),
+		   FAIL_NOW("4a", EADDRNOTAVAIL) },
+	  .starts = "6a@0 4a@10 6b@20", .error = EADDRNOTAVAIL, .closed = "",
+	  .done_at = 20 },
+
+	{ .name = "no local IPv6 address: IPv6 fails at once, IPv4 wins",
+	  .known = "6a 6b 4a 4b",
+	  .out = { FAIL_NOW("6a", EADDRNOTAVAIL), FAIL_NOW("6b", EADDRNOTAVAIL),
+		   CONNECT("4a", 30) },
+	  .starts = "6a@0 4a@10", .winner = "4a", .closed = "", .done_at = 40 },
+
+	{ .name = "no local IPv6 address, first IPv4 hangs: second IPv4 wins",
+	  .known = "6a 6b 4a 4b",
+	  .out = { FAIL_NOW("6a", EADDRNOTAVAIL), FAIL_NOW("6b", EADDRNOTAVAIL),
+		   CONNECT("4b", 5) },
+	  .starts = "6a@0 4a@10 6b@260 4b@270", .winner = "4b", .closed = "4a",
+	  .done_at = 275 },
+
+	{ .name = "the socket factory fails (EMFILE): the race goes on",
+	  .known = "6a 4a",
+	  .out = { FAIL_NOW("6a", EMFILE), CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@10", .winner = "4a", .closed = "", .done_at = 15 },
+
+	{ .name = "the only address fails at once: done in the same instant",
+	  .known = "6a",
+	  .out = { FAIL_NOW("6a", EACCES) },
+	  .starts = "6a@0", .error = EACCES, .closed = "", .done_at = 0 },
+
+	{ .name = "four handshakes complete in one instant: one winner",
+	  .known = "6a 6b 4a 4b",
+	  .out = { CONNECT("6a", 800), CONNECT("4a", 550), CONNECT("6b", 300),
+		   CONNECT("4b", 50) },
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .winner = "6a",
+	  .closed = "4a 6b 4b", .done_at = 800, .late_connects = 3 },
+
+	/* --- the stagger -------------------------------------------------- */
+
+	{ .name = "a failure while another runs starts the next at once",
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("4a", 50, ECONNREFUSED), CONNECT("6b", 10) },
+	  .starts = "6a@0 4a@250 6b@300", .winner = "6b", .closed = "6a",
+	  .done_at = 310 },
+
+	{ .name = "the attempt delay counts from the last start",
+	  .known = "6a 4a 6b", .timeout = 1000,
+	  .out = { FAIL("6a", 100, ECONNREFUSED) },
+	  .starts = "6a@0 4a@100 6b@350", .error = ETIMEDOUT,
+	  .closed = "4a 6b", .done_at = 1000 },
+
+	{ .name = "two failures within one gap earn one early start",
+	  .known = "6a 4a 6b 4b 6c", .timeout = 1000,
+	  .out = { FAIL("6a", 505, ECONNREFUSED), FAIL("4a", 256, ECONNREFUSED) },
+	  .starts = "6a@0 4a@250 6b@500 4b@510 6c@760", .error = ETIMEDOUT,
+	  .closed = "6b 4b 6c", .done_at = 1000 },
+
+	{ .name = "attempt delay 10 ms: a start every 10 ms",
+	  .attempt_delay = 10,
+	  .known = "6a 4a 6b 4b",
+	  .out = { CONNECT("4b", 1) },
+	  .starts = "6a@0 4a@10 6b@20 4b@30", .winner = "4b",
+	  .closed = "6a 4a 6b", .done_at = 31 },
+
+	{ .name = "attempt delay 2 s",
+	  .attempt_delay = 2000,
+	  .known = "6a 4a",
+	  .out = { CONNECT("4a", 1) },
+	  .starts = "6a@0 4a@2000", .winner = "4a", .closed = "6a",
+	  .done_at = 2001 },
+
+	/* --- attempts in flight ------------------------------------------- */
+
+	{ .name = "max 2 in flight: the third never starts while both hang",
+	  .max_in_flight = 2, .timeout = 1000,
+	  .known = "6a 4a 6b 4b",
+	  .starts = "6a@0 4a@250", .error = ETIMEDOUT, .closed = "6a 4a",
+	  .done_at = 1000 },
+
+	{ .name = "max 2 in flight: a failure makes room, the third starts at once",
+	  .max_in_flight = 2, .timeout = 2000,
+	  .known = "6a 4a 6b 4b",
+	  .out = { FAIL("6a", 700, ECONNREFUSED) },
+	  .starts = "6a@0 4a@250 6b@700", .error = ETIMEDOUT, .closed = "4a 6b",
+	  .done_at = 2000 },
+
+	{ .name = "max 1 in flight: one at a time, whatever the attempt delay",
+	  .max_in_flight = 1,
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("6a", 400, ECONNREFUSED), CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@400", .winner = "4a", .closed = "",
+	  .done_at = 405 },
+
+	/* --- the overall timeout ------------------------------------------ */
+
+	{ .name = "timeout: every attempt hangs, all closed, ETIMEDOUT",
+	  .timeout = 1000,
+	  .known = "6a 4a 6b 4b",
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .error = ETIMEDOUT,
+	  .closed = "6a 4a 6b 4b", .done_at = 1000 },
+
+	{ .name = "timeout: no attempt starts at the deadline",
+	  .timeout = 1000,
+	  .known = "6a 4a 6b 4b 6c",
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .error = ETIMEDOUT,
+	  .closed = "6a 4a 6b 4b", .done_at = 1000 },
+
+	{ .name = "timeout: a handshake just before the deadline wins",
+	  .timeout = 1000,
+	  .known = "6a",
+	  .out = { CONNECT("6a", 999) },
+	  .starts = "6a@0", .winner = "6a", .closed = "", .done_at = 999 },
+
+	{ .name = "timeout during resolution: ETIMEDOUT, EAI_AGAIN, no attempt",
+	  .timeout = 1000,
+	  .aaaa = NO_ANSWER, .a = NO_ANSWER,
+	  .starts = "", .error = ETIMEDOUT, .dns_failure = EVUTIL_EAI_AGAIN,
+	  .closed = "", .done_at = 1000 },
+
+	{ .name = "timeout with A failed and AAAA silent: EAI_AGAIN",
+	  .timeout = 1000,
+	  .aaaa = NO_ANSWER, .a = DNS_ERROR(10, EVUTIL_EAI_FAIL),
+	  .starts = "", .error = ETIMEDOUT, .dns_failure = EVUTIL_EAI_AGAIN,
+	  .closed = "", .done_at = 1000 },
+
+	{ .name = "timeout after an address was known: no DNS error",
+	  .timeout = 1000,
+	  .aaaa = NO_ANSWER, .a = ANSWER(0, "4a"),
+	  .starts = "4a@50", .error = ETIMEDOUT, .closed = "4a",
+	  .done_at = 1000 },
+
+	{ .name = "timeout waiting for AAAA after IPv4 failed: ETIMEDOUT",
+	  .timeout = 1000,
+	  .aaaa = NO_ANSWER, .a = ANSWER(0, "4a"),
+	  .out = { FAIL("4a", 10, ECONNREFUSED) },
+	  .starts = "4a@50", .error = ETIMEDOUT, .closed = "",
+	  .done_at = 1000 },
+
+	/* --- resolution delay (RFC 8305 section 3) ------------------------ */
+
+	{ .name = "A first: wait the resolution delay, then IPv4",
+	  .aaaa = ANSWER(500, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 10) },
+	  .starts = "4a@50", .winner = "4a", .closed = "", .done_at = 60 },
+
+	{ .name = "AAAA within the resolution delay: IPv6 first",
+	  .aaaa = ANSWER(20, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 10) },
+	  .starts = "6a@20 4a@270", .winner = "4a", .closed = "6a",
+	  .done_at = 280 },
+
+	{ .name = "AAAA empty during the wait: IPv4 at once",
+	  .aaaa = EMPTY(10), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@10", .winner = "4a", .closed = "", .done_at = 15 },
+
+	{ .name = "AAAA NODATA during the wait: IPv4 at once",
+	  .aaaa = DNS_ERROR(10, EVUTIL_EAI_NODATA), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@10", .winner = "4a", .closed = "", .done_at = 15 },
+
+	{ .name = "AAAA failed before A: IPv4 at once",
+	  .aaaa = DNS_ERROR(0, EVUTIL_EAI_FAIL), .a = ANSWER(5, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@5", .winner = "4a", .closed = "", .done_at = 10 },
+
+	{ .name = "resolution delay 0: IPv4 at once",
+	  .resolution_delay = MS0,
+	  .aaaa = NO_ANSWER, .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 5 },
+
+	{ .name = "resolution delay 200: AAAA at 150 still goes first",
+	  .resolution_delay = 200,
+	  .aaaa = ANSWER(150, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "6a@150", .winner = "6a", .closed = "", .done_at = 155 },
+
+	{ .name = "AAAA first: IPv6 starts without waiting for A",
+	  .aaaa = ANSWER(0, "6a 6b"), .a = ANSWER(30, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .winner = "4b",
+	  .closed = "6a 4a 6b", .done_at = 755 },
+
+	{ .name = "A after IPv6 started, family count 2: IPv4 comes next",
+	  .family_count = 2,
+	  .aaaa = ANSWER(0, "6a 6b 6c"), .a = ANSWER(30, "4a"),
+	  .out = { CONNECT("6c", 5) },
+	  .starts = "6a@0 4a@250 6b@500 6c@750", .winner = "6c",
+	  .closed = "6a 4a 6b", .done_at = 755 },
+
+	{ .name = "both answers in one instant, family count 2",
+	  .family_count = 2,
+	  .aaaa = ANSWER(0, "6a 6b"), .a = ANSWER(0, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .winner = "4b",
+	  .closed = "6a 4a 6b", .done_at = 755 },
+
+	{ .name = "family count 2 on answers sorted together",
+	  .family_count = 2,
+	  .aaaa = ANSWER(20, "6a 6b"), .a = ANSWER(0, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "6a@20 6b@270 4a@520 4b@770", .winner = "4b",
+	  .closed = "6a 6b 4a", .done_at = 775 },
+
+	/* --- a late answer joins the race --------------------------------- */
+
+	{ .name = "late AAAA joins the race at the attempt delay",
+	  .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@50 6a@300", .winner = "6a", .closed = "4a",
+	  .done_at = 305 },
+
+	{ .name = "late AAAA after IPv4 failed: starts when it arrives",
+	  .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { FAIL("4a", 10, ECONNREFUSED), CONNECT("6a", 5) },
+	  .starts = "4a@50 6a@100", .winner = "6a", .closed = "",
+	  .done_at = 105 },
+
+	{ .name = "late AAAA interleaves with the IPv4 left",
+	  .timeout = 1000,
+	  .aaaa = ANSWER(100, "6a 6b"), .a = ANSWER(0, "4a 4b"),
+	  .starts = "4a@50 6a@300 4b@550 6b@800", .error = ETIMEDOUT,
+	  .closed = "4a 6a 4b 6b", .done_at = 1000 },
+
+	{ .name = "IPv4 failed, AAAA pending: wait for it, then its errno",
+	  .aaaa = ANSWER(300, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { FAIL("4a", 10, ECONNREFUSED), FAIL("6a", 10, ECONNREFUSED) },
+	  .starts = "4a@50 6a@300", .error = ECONNREFUSED, .closed = "",
+	  .done_at = 310 },
+
+	{ .name = "IPv4 failed, AAAA empty later: done when it arrives",
+	  .aaaa = EMPTY(300), .a = ANSWER(0, "4a"),
+	  .out = { FAIL("4a", 10, ECONNREFUSED) },
+	  .starts = "4a@50", .error = ECONNREFUSED, .closed = "",
+	  .done_at = 300 },
+
+	/* --- resolution fails ---------------------------------------------- */
+
+	{ .name = "NXDOMAIN for both: EHOSTUNREACH, EAI_NONAME",
+	  .aaaa = DNS_ERROR(5, EVUTIL_EAI_NONAME),
+	  .a = DNS_ERROR(8, EVUTIL_EAI_NONAME),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_NONAME,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "both fail: the A answer's error",
+	  .aaaa = DNS_ERROR(5, EVUTIL_EAI_NONAME),
+	  .a = DNS_ERROR(8, EVUTIL_EAI_FAIL),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_FAIL,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "A empty, AAAA failed: the AAAA answer's error",
+	  .aaaa = DNS_ERROR(8, EVUTIL_EAI_FAIL), .a = EMPTY(5),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_FAIL,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "both empty: EAI_NONAME (EAI_NODATA is not portable)",
+	  .aaaa = EMPTY(5), .a = EMPTY(8),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_NONAME,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "IPv4 only query fails: EHOSTUNREACH, its error",
+	  .a = DNS_ERROR(5, EVUTIL_EAI_NONAME),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_NONAME,
+	  .closed = "", .done_at = 5 },
+
+	{ .name = "IPv6 only query: the second address after a failure",
+	  .aaaa = ANSWER(5, "6a 6b"),
+	  .out = { FAIL("6a", 20, ECONNREFUSED), CONNECT("6b", 5) },
+	  .starts = "6a@5 6b@25", .winner = "6b", .closed = "", .done_at = 30 },
+
+	{ .name = "AAAA NXDOMAIN, IPv4 refused: the errno, no DNS error",
+	  .aaaa = DNS_ERROR(0, EVUTIL_EAI_NONAME), .a = ANSWER(5, "4a"),
+	  .out = { FAIL("4a", 5, ECONNREFUSED) },
+	  .starts = "4a@5", .error = ECONNREFUSED, .closed = "", .done_at = 10 },
+
+	/* --- cancel ---------------------------------------------------------- */
+
+	{ .name = "cancel mid-race: running attempts closed, no DONE",
+	  .known = "6a 4a 6b", .cancel_at = 300,
+	  .starts = "6a@0 4a@250", .error = ECANCELED, .closed = "6a 4a",
+	  .done_at = 300 },
+
+	{ .name = "cancel after a failure: only the running attempt closed",
+	  .known = "6a 4a 6b", .cancel_at = 100,
+	  .out = { FAIL("6a", 5, ECONNREFUSED) },
+	  .starts = "6a@0 4a@10", .error = ECANCELED, .closed = "4a",
+	  .done_at = 100 },
+
+	{ .name = "cancel during resolution: nothing starts, even on answers",
+	  .aaaa = ANSWER(200, "6a"), .a = NO_ANSWER, .cancel_at = 100,
+	  .starts = "", .error = ECANCELED, .closed = "", .done_at = 100 },
+
+	{ .name = "cancel during the resolution delay",
+	  .aaaa = NO_ANSWER, .a = ANSWER(0, "4a"), .cancel_at = 20,
+	  .starts = "", .error = ECANCELED, .closed = "", .done_at = 20 },
+
+	{ .name = "cancel at the instant of the race's beginning",
+	  .known = "6a 4a", .cancel_at = MS0,
+	  .starts = "6a@0", .error = ECANCELED, .closed = "6a", .done_at = 0 },
+};
+#define N_ROWS ((int)(sizeof(rows) / sizeof(rows[0])))
+
+/* ----------------------------------------------------------------------- */
+/* The simulator. */
+
+#define T0 ((int64_t)7000 * 1000000)	/* the race begins at 7000 s */
+#define US(ms) ((int64_t)(ms) * 1000)
+#define MAX_EVENTS 64
+#define MAX_ATTEMPTS 32
+
+enum ev_kind { EV_DNS, EV_OUTCOME, EV_CANCEL };
+
+struct sim_event {
+	int64_t at;
+	int seq;
+	enum ev_kind kind;
+	enum he_fam fam;		/* EV_DNS */
+	const struct dns_script *dns;	/* EV_DNS */
+	int attempt;			/* EV_OUTCOME */
+	const struct outcome *out;	/* EV_OUTCOME */
+};
+
+enum sim_attempt_state { SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED };
+
+struct sim {
+	const struct row *row;
+	struct he_race r;
+	int64_t now;
+	int64_t min_gap;
+	int max_in_flight;
+
+	struct sim_event ev[MAX_EVENTS];
+	int nev, seq;
+
+	int nstarts;
+	int64_t start_at[MAX_ATTEMPTS];
+	enum sim_attempt_state st[MAX_ATTEMPTS];
+	const struct outcome *out_of[MAX_ATTEMPTS];
+
+	char starts[512], closed[256];
+	int ndone, nclosed, winner, late_connects;
+	int cancelling, ended;
+	int64_t ended_at;
+};
+
+static void
+sim_fail(const struct sim *s, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ck_abort_msg("row \"%s\" at %lld us after begin: %s", s->row->name,
+	    (long long)(s->now - T0), buf);
+}
+
+#define SIM_CHECK(s, cond, ...) \
+	do { if (!(cond)) sim_fail((s), __VA_ARGS__); } while (0)
+
+static int
+ms_setting(int v, int def)
+{
+	if (v == MS0)
+		return 0;
+	return v ? v : def;
+}
+
+static void
+fmt_ms(char *buf, size_t len, int64_t us)
+{
+	if (us % 1000 == 0)
+		snprintf(buf, len, "%lld", (long long)(us / 1000));
+	else
+		snprintf(buf, len, "%lld.%03lld", (long long)(us / 1000),
+		    (long long)(us % 1000));
+}
+
+static void
+append_word(char *buf, size_t len, const char *word)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, len - n, "%s%s", n ? " " : "", word);
+}
+
+static void
+sim_schedule(struct sim *s, struct sim_event *e)
+{
+	SIM_CHECK(s, s->nev < MAX_EVENTS, "too many events");
+	e->seq = s->seq++;
+	s->ev[s->nev++] = *e;
+}
+
+/** The next event due (earliest time, then earliest scheduled), or -1. */
+static int
+sim_next_event(const struct sim *s)
+{
+	int i, best = -1;
+
+	for (i = 0; i < s->nev; i++)
+		if (best < 0 || s->ev[i].at < s->ev[best].at ||
+		    (s->ev[i].at == s->ev[best].at &&
+		     s->ev[i].seq < s->ev[best].seq))
+			best = i;
+	return best;
+}
+
+static const struct outcome *
+outcome_of(const struct row *row, const char *label)
+{
+	static const struct outcome hangs = { NULL, HANGS, 0, 0 };
+	int i;
+
+	for (i = 0; i < MAX_OUTCOMES && row->out[i].label; i++)
+		if (!strcmp(row->out[i].label, label))
+			return &row->out[i];
+	return &hangs;
+}
+
+static int
+sim_running(const struct sim *s)
+{
+	int i, n = 0;
+
+	for (i = 0; i < s->nstarts; i++)
+		n += s->st[i] == SA_RUNNING;
+	return n;
+}
+
+static void sim_drain(struct sim *s);
+
+static void
+sim_on_start(struct sim *s, int i)
+{
+	const struct he_attempt *at;
+	const struct outcome *o;
+	const char *label;
+	char word[64], t[32];
+
+	SIM_CHECK(s, i == s->nstarts, "START %d, expected attempt %d", i,
+	    s->nstarts);
+	SIM_CHECK(s, i < s->r.nattempts && i < MAX_ATTEMPTS,
+	    "START %d out of range (nattempts %d)", i, s->r.nattempts);
+	at = &s->r.attempts[i];
+	label = label_of_ai(at->ai);
+	SIM_CHECK(s, at->state == HE_ATTEMPT_RUNNING,
+	    "START %d (%s) in state %d", i, label, (int)at->state);
+	SIM_CHECK(s, at->started == s->now, "START %d (%s): started %lld",
+	    i, label, (long long)(at->started - T0));
+	SIM_CHECK(s, sim_running(s) < s->max_in_flight,
+	    "START %d (%s) with %d attempts already running (max %d)", i,
+	    label, sim_running(s), s->max_in_flight);
+	if (i > 0)
+		SIM_CHECK(s, s->now - s->start_at[i - 1] >= s->min_gap,
+		    "START %d (%s) only %lld us after the previous start", i,
+		    label, (long long)(s->now - s->start_at[i - 1]));
+
+	fmt_ms(t, sizeof(t), s->now - T0);
+	snprintf(word, sizeof(word), "%s@%s", label, t);
+	append_word(s->starts, sizeof(s->starts), word);
+	s->start_at[i] = s->now;
+	s->st[i] = SA_RUNNING;
+	o = outcome_of(s->row, label);
+	s->out_of[i] = o;
+	s->nstarts++;
+
+	switch (o->kind) {
+	case HANGS:
+		break;
+	case FAILS_AT_ONCE:
+		/* socket()/bind()/connect() failed inside the START: the glue
+		   reports it before it takes the next action. */
+		s->st[i] = SA_FAILED;
+		he_race_attempt_failed_(&s->r, s->now, i, o->err);
+		break;
+	case CONNECTS:
+	case FAILS: {
+		struct sim_event e;
+		memset(&e, 0, sizeof(e));
+		e.at = s->now + US(o->after);
+		e.kind = EV_OUTCOME;
+		e.attempt = i;
+		e.out = o;
+		sim_schedule(s, &e);
+		break;
+	}
+	}
+}
+
+/** Take every queued action, as the glue does after each call. */
+static void
+sim_drain(struct sim *s)
+{
+	struct he_action a;
+	int closes = 0, done = 0;
+
+	while (he_race_next_action_(&s->r, &a)) {
+		SIM_CHECK(s, s->ndone == 0, "action %d after DONE", (int)a.kind);
+		SIM_CHECK(s, !s->ended || s->cancelling,
+		    "action %d after the race was cancelled", (int)a.kind);
+		switch (a.kind) {
+		case HE_ACT_START:
+			SIM_CHECK(s, !s->cancelling, "START during cancel");
+			sim_on_start(s, a.attempt);
+			break;
+		case HE_ACT_CLOSE:
+			SIM_CHECK(s, a.attempt >= 0 && a.attempt < s->nstarts,
+			    "CLOSE %d: never started", a.attempt);
+			SIM_CHECK(s, s->st[a.attempt] == SA_RUNNING,
+			    "CLOSE %d: not running (state %d)", a.attempt,
+			    (int)s->st[a.attempt]);
+			s->st[a.attempt] = SA_CLOSED;
+			append_word(s->closed, sizeof(s->closed),
+			    label_of_ai(s->r.attempts[a.attempt].ai));
+			s->nclosed++;
+			closes++;
+			break;
+		case HE_ACT_DONE:
+			SIM_CHECK(s, !s->cancelling, "DONE during cancel");
+			SIM_CHECK(s, s->r.done, "DONE but r->done is 0");
+			s->ndone++;
+			s->ended = 1;
+			s->ended_at = s->now;
+			done++;
+			break;
+		default:
+			sim_fail(s, "unknown action kind %d", (int)a.kind);
+		}
+	}
+	SIM_CHECK(s, closes == 0 || done || s->cancelling,
+	    "%d attempt(s) closed while the race goes on", closes);
+}
+
+static void
+sim_deliver(struct sim *s, const struct sim_event *e)
+{
+	int won;
+
+	switch (e->kind) {
+	case EV_DNS:
+		he_race_dns_answer_(&s->r, s->now, e->fam,
+		    e->dns->eai ? NULL : make_list(e->dns->addrs), e->dns->eai);
+		break;
+	case EV_CANCEL:
+		SIM_CHECK(s, !s->ended, "the race ended before the cancel");
+		s->cancelling = 1;
+		he_race_cancel_(&s->r, s->now);
+		sim_drain(s);
+		s->cancelling = 0;
+		s->ended = 1;
+		s->ended_at = s->now;
+		return;
+	case EV_OUTCOME:
+		if (e->out->kind == FAILS) {
+			if (s->st[e->attempt] == SA_RUNNING)
+				s->st[e->attempt] = SA_FAILED;
+			he_race_attempt_failed_(&s->r, s->now, e->attempt,
+			    e->out->err);
+			break;
+		}
+		won = he_race_attempt_connected_(&s->r, s->now, e->attempt);
+		if (won) {
+			SIM_CHECK(s, !s->ended,
+			    "attempt %d won after the race ended", e->attempt);
+			SIM_CHECK(s, s->st[e->attempt] == SA_RUNNING,
+			    "attempt %d won but it was closed", e->attempt);
+			SIM_CHECK(s, s->winner < 0, "a second winner: %d after %d",
+			    e->attempt, s->winner);
+			s->winner = e->attempt;
+			s->st[e->attempt] = SA_WON;
+		} else {
+			SIM_CHECK(s, s->ended || s->st[e->attempt] != SA_RUNNING,
+			    "running attempt %d connected but did not win",
+			    e->attempt);
+			s->late_connects++;
+		}
+		break;
+	}
+	sim_drain(s);
+}
+
+static void
+sim_run(struct sim *s, const struct row *row)
+{
+	struct he_race_config cfg;
+	struct sim_event e;
+	int iter, idle_timers = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->row = row;
+	s->winner = -1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = US(ms_setting(row->attempt_delay, DEF_ATTEMPT_DELAY));
+	cfg.resolution_delay =
+	    US(ms_setting(row->resolution_delay, DEF_RESOLUTION_DELAY));
+	cfg.min_gap = US(MIN_GAP);
+	cfg.timeout = US(ms_setting(row->timeout, DEF_TIMEOUT));
+	cfg.first_family_count = ms_setting(row->family_count, 1);
+	cfg.max_in_flight =
+	    ms_setting(row->max_in_flight, EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
+	/* Always set: a caller's list must not be sorted with it anyway. */
+	cfg.sort = fake_sort_v6_first;
+	s->min_gap = cfg.min_gap;
+	s->max_in_flight = cfg.max_in_flight;
+
+	he_race_init_(&s->r, &cfg);
+	if (row->known)
+		he_race_add_known_(&s->r, make_list(row->known));
+
+	memset(&e, 0, sizeof(e));
+	e.kind = EV_DNS;
+	if (row->aaaa.kind != DNS_NOT_ASKED)
+		he_race_expect_dns_(&s->r, HE_FAM_V6);
+	if (row->a.kind != DNS_NOT_ASKED)
+		he_race_expect_dns_(&s->r, HE_FAM_V4);
+	if (row->aaaa.kind == DNS_ANSWERS) {
+		e.at = T0 + US(row->aaaa.at);
+		e.fam = HE_FAM_V6;
+		e.dns = &row->aaaa;
+		sim_schedule(s, &e);
+	}
+	if (row->a.kind == DNS_ANSWERS) {
+		e.at = T0 + US(row->a.at);
+		e.fam = HE_FAM_V4;
+		e.dns = &row->a;
+		sim_schedule(s, &e);
+	}
+	if (row->cancel_at) {
+		memset(&e, 0, sizeof(e));
+		e.kind = EV_CANCEL;
+		e.at = T0 + US(ms_setting(row->cancel_at, 0));
+		sim_schedule(s, &e);
+	}
+
+	s->now = T0;
+	he_race_begin_(&s->r, s->now);
+	sim_drain(s);
+
+	for (iter = 0;; iter++) {
+		int64_t wake = he_race_next_wakeup_(&s->r);
+		int i = sim_next_event(s);
+
+		SIM_CHECK(s, iter < 10000, "the simulation does not settle");
+		if (s->ended)
+			SIM_CHECK(s, wake == HE_NEVER,
+			    "next wakeup %lld after the race ended",
+			    (long long)(wake - T0));
+		if (i < 0 && wake == HE_NEVER)
+			break;
+		if (i >= 0 && (wake == HE_NEVER || s->ev[i].at <= wake)) {
+			e = s->ev[i];
+			s->ev[i] = s->ev[--s->nev];
+			if (e.at > s->now)
+				s->now = e.at;
+			sim_deliver(s, &e);
+			idle_timers = 0;
+		} else {
+			int before = s->nstarts + s->nclosed + s->ndone;
+			if (wake > s->now)
+				s->now = wake;
+			he_race_timer_(&s->r, s->now);
+			sim_drain(s);
+			if (s->nstarts + s->nclosed + s->ndone == before &&
+			    he_race_next_wakeup_(&s->r) <= s->now)
+				idle_timers++;
+			else
+				idle_timers = 0;
+			SIM_CHECK(s, idle_timers < 2,
+			    "the core asks to be woken at %lld again and "
+			    "does nothing", (long long)(wake - T0));
+		}
+	}
+
+	SIM_CHECK(s, s->ended, "the race never ended (%d started)",
+	    s->nstarts);
+	/* A late timer changes nothing either. */
+	s->now += US(60000);
+	he_race_timer_(&s->r, s->now);
+	sim_drain(s);
+	s->now = s->ended_at;
+}
+
+static void
+sim_check_row(struct sim *s)
+{
+	const struct row *row = s->row;
+	const char *winner;
+	int i;
+
+	SIM_CHECK(s, !strcmp(s->starts, row->starts),
+	    "starts \"%s\", expected \"%s\"", s->starts, row->starts);
+	winner = s->r.winner >= 0 && s->r.winner < s->r.nattempts ?
+	    label_of_ai(s->r.attempts[s->r.winner].ai) : NULL;
+	SIM_CHECK(s, (!winner && !row->winner) ||
+	    (winner && row->winner && !strcmp(winner, row->winner)),
+	    "winner %s, expected %s", winner ? winner : "none",
+	    row->winner ? row->winner : "none");
+	SIM_CHECK(s, s->r.winner == s->winner,
+	    "r->winner %d, but attempt %d was told it won", s->r.winner,
+	    s->winner);
+	SIM_CHECK(s, s->r.error == row->error, "error %d (%s), expected %d (%s)",
+	    s->r.error, strerror(s->r.error), row->error, strerror(row->error));
+	SIM_CHECK(s, s->r.dns_failure == row->dns_failure,
+	    "dns_failure %d (%s), expected %d (%s)", s->r.dns_failure,
+	    evutil_gai_strerror(s->r.dns_failure), row->dns_failure,
+	    evutil_gai_strerror(row->dns_failure));
+	SIM_CHECK(s, !strcmp(s->closed, row->closed),
+	    "closed \"%s\", expected \"%s\"", s->closed, row->closed);
+	SIM_CHECK(s, s->ndone == (row->cancel_at ? 0 : 1),
+	    "%d DONE actions", s->ndone);
+	SIM_CHECK(s, s->ended_at == T0 + US(ms_setting(row->done_at, 0)),
+	    "ended at %lld us, expected %d ms", (long long)(s->ended_at - T0),
+	    row->done_at);
+	SIM_CHECK(s, s->late_connects == row->late_connects,
+	    "%d late handshakes, expected %d", s->late_connects,
+	    row->late_connects);
+	SIM_CHECK(s, s->r.done, "r->done is 0 at the end");
+	SIM_CHECK(s, !s->r.oom, "r->oom is set");
+	SIM_CHECK(s, s->r.nattempts == s->nstarts,
+	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+
+	/* Each attempt's record agrees with what happened to it. */
+	for (i = 0; i < s->nstarts; i++) {
+		const struct he_attempt *at = &s->r.attempts[i];
+		const char *label = label_of_ai(at->ai);
+		const struct outcome *o = s->out_of[i];
+
+		SIM_CHECK(s, at->started == s->start_at[i],
+		    "attempt %d (%s): started %lld", i, label,
+		    (long long)(at->started - T0));
+		switch (s->st[i]) {
+		case SA_RUNNING:
+			sim_fail(s, "attempt %d (%s) still running at the end",
+			    i, label);
+			break;
+		case SA_FAILED:
+			SIM_CHECK(s, at->state == HE_ATTEMPT_FAILED &&
+			    at->error == o->err,
+			    "attempt %d (%s): state %d error %d, expected "
+			    "FAILED %d", i, label, (int)at->state, at->error,
+			    o->err);
+			SIM_CHECK(s, at->ended == s->start_at[i] + US(o->after),
+			    "attempt %d (%s) ended at %lld", i, label,
+			    (long long)(at->ended - T0));
+			break;
+		case SA_WON:
+			SIM_CHECK(s, at->state == HE_ATTEMPT_WON &&
+			    at->error == 0, "attempt %d (%s): state %d error "
+			    "%d, expected WON", i, label, (int)at->state,
+			    at->error);
+			break;
+		case SA_CLOSED:
+			SIM_CHECK(s, at->state == HE_ATTEMPT_CANCELLED &&
+			    at->error == (s->r.error == ETIMEDOUT ?
+			    ETIMEDOUT : ECANCELED),
+			    "attempt %d (%s): state %d error %d, expected "
+			    "CANCELLED", i, label, (int)at->state, at->error);
+			break;
+		}
+	}
+}
+
+START_TEST(test_table)
+{
+	struct sim s;
+
+	sim_run(&s, &rows[_i]);
+	sim_check_row(&s);
+	he_race_clear_(&s.r);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------- */
+/* Hand-driven checks of single calls. */
+
+static void
+init_default(struct he_race *r, int max_in_flight, int timeout_ms)
+{
+	struct he_race_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = US(DEF_ATTEMPT_DELAY);
+	cfg.resolution_delay = US(DEF_RESOLUTION_DELAY);
+	cfg.min_gap = US(MIN_GAP);
+	cfg.timeout = US(timeout_ms);
+	cfg.first_family_count = 1;
+	cfg.max_in_flight = max_in_flight;
+	cfg.sort = fake_sort_v6_first;
+	he_race_init_(r, &cfg);
+}
+
+/** The next action must be `kind` on `attempt` (attempt -1: any). */
+static void
+expect_action(struct he_race *r, enum he_action_kind kind, int attempt)
+{
+	struct he_action a;
+
+	ck_assert_msg(he_race_next_action_(r, &a), "no action, expected %d",
+	    (int)kind);
+	ck_assert_int_eq(a.kind, kind);
+	if (attempt >= 0)
+		ck_assert_int_eq(a.attempt, attempt);
+}
+
+static void
+expect_no_action(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(!he_race_next_action_(r, &a),
+	    "unexpected action %d on %d", (int)a.kind, a.attempt);
+}
+
+START_TEST(test_wakeup_known_list)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 5000);
+	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	/* Waiting for the attempt delay. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
+	/* A timer that fires early does nothing. */
+	he_race_timer_(&r, T0 + US(250) - 1);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
+	/* A failure at 3 ms: the next start is due at the minimum gap. */
+	he_race_attempt_failed_(&r, T0 + US(3), 0, ECONNREFUSED);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
+	he_race_timer_(&r, T0 + US(10));
+	expect_action(&r, HE_ACT_START, 1);
+	expect_no_action(&r);
+	ck_assert_str_eq(label_of_ai(r.attempts[1].ai), "4a");
+	/* Nothing left to start: only the deadline. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(20), 1), 1);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	ck_assert_int_eq(r.winner, 1);
+	ck_assert_int_eq(r.error, 0);
+	he_race_clear_(&r);
+}
+END_TEST
+
+START_TEST(test_wakeup_resolution_delay)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0);
+	expect_no_action(&r);
+	/* Nothing known yet: only the deadline. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
+	/* A first: the resolution delay runs from its arrival. */
+	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V4, make_list("4a 4b"), 0);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(55));
+	/* AAAA empty at 20: IPv4 at once, the next at the attempt delay. */
+	he_race_dns_answer_(&r, T0 + US(20), HE_FAM_V6, NULL, 0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(270));
+	he_race_cancel_(&r, T0 + US(30));
+	expect_action(&r, HE_ACT_CLOSE, 0);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	ck_assert_int_eq(r.error, ECANCELED);
+	he_race_clear_(&r);
+}
+END_TEST
+
+START_TEST(test_wakeup_capped)
+{
+	struct he_race r;
+
+	init_default(&r, 1, 5000);
+	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	/* In flight == max: no start is due, only the deadline. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
+	he_race_timer_(&r, T0 + US(250));
+	expect_no_action(&r);
+	/* The failure frees the slot: the next starts at once (gap passed). */
+	he_race_attempt_failed_(&r, T0 + US(300), 0, ETIMEDOUT);
+	expect_action(&r, HE_ACT_START, 1);
+	expect_no_action(&r);
+	/* The deadline ends it. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
+	he_race_timer_(&r, T0 + US(5000));
+	expect_action(&r, HE_ACT_CLOSE, 1);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.error, ETIMEDOUT);
+	ck_assert_int_eq(r.winner, -1);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Four handshakes in one instant, reported in an order unlike the starts:
+   the first reported wins, the others are closed and their reports
+   return 0. */
+START_TEST(test_same_instant_any_order)
+{
+	struct he_race r;
+	int i;
+
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, make_list("6a 6b 4a 4b"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	for (i = 1; i < 4; i++) {
+		ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250 * i));
+		he_race_timer_(&r, T0 + US(250 * i));
+		expect_action(&r, HE_ACT_START, i);
+		expect_no_action(&r);
+	}
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 1);
+	expect_action(&r, HE_ACT_CLOSE, 0);
+	expect_action(&r, HE_ACT_CLOSE, 1);
+	expect_action(&r, HE_ACT_CLOSE, 3);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 3), 0);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 0), 0);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 1), 0);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 0);
+	he_race_attempt_failed_(&r, T0 + US(801), 0, ECONNRESET);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.winner, 2);
+	/* "6a 6b 4a 4b" interleaved: 6a 4a 6b 4b */
+	ck_assert_str_eq(label_of_ai(r.attempts[2].ai), "6b");
+	ck_assert_int_eq(r.error, 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(r.attempts[i].state,
+		    i == 2 ? HE_ATTEMPT_WON : HE_ATTEMPT_CANCELLED);
+		ck_assert_int_eq(r.attempts[i].error, i == 2 ? 0 : ECANCELED);
+	}
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Reports about an attempt that is no longer running are ignored. */
+START_TEST(test_stale_reports)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
+	expect_no_action(&r);
+	/* Its handshake "completing" later, or a second failure: nothing. */
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(6), 0), 0);
+	he_race_attempt_failed_(&r, T0 + US(7), 0, EHOSTUNREACH);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
+	ck_assert_int_eq(r.attempts[0].error, ECONNREFUSED);
+	ck_assert_int_eq(r.attempts[0].ended, T0 + US(5));
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
+	he_race_timer_(&r, T0 + US(10));
+	expect_action(&r, HE_ACT_START, 1);
+	he_race_attempt_failed_(&r, T0 + US(12), 1, ETIMEDOUT);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.error, ECONNREFUSED);	/* the first attempt's */
+	ck_assert_int_eq(r.winner, -1);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* DNS answers are sorted with cfg.sort; a caller's list is not. */
+START_TEST(test_sort_use)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 30000);
+	sort_calls = 0;
+	he_race_add_known_(&r, make_list("4a 6a"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
+	ck_assert_int_eq(sort_calls, 0);
+	he_race_clear_(&r);
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0);
+	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, make_list("4a"), 0);
+	he_race_dns_answer_(&r, T0 + US(2), HE_FAM_V6, make_list("6a"), 0);
+	ck_assert_int_ge(sort_calls, 1);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "6a");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A race that is cleared before it began, or with addresses unused. */
+START_TEST(test_clear_unstarted)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, make_list("6a 4a 6b"));
+	he_race_clear_(&r);
+
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, make_list("6a 4a 6b"));
+	he_race_begin_(&r, T0);
+	he_race_clear_(&r);	/* with a START still queued */
+}
+END_TEST
+
+static Suite *
+race_suite(void)
+{
+	Suite *s = suite_create("race_sm");
+	TCase *tc = tcase_create("table");
+
+	tcase_add_loop_test(tc, test_table, 0, N_ROWS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("calls");
+	tcase_add_test(tc, test_wakeup_known_list);
+	tcase_add_test(tc, test_wakeup_resolution_delay);
+	tcase_add_test(tc, test_wakeup_capped);
+	tcase_add_test(tc, test_same_instant_any_order);
+	tcase_add_test(tc, test_stale_reports);
+	tcase_add_test(tc, test_sort_use);
+	tcase_add_test(tc, test_clear_unstarted);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(race_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,1906 @@
+/*
+ * Resolution tests: AAAA and A in parallel (RFC 8305 section 3) against the
+ * lab's fake DNS server, literals, argument checks, freeing with queries
+ * outstanding, and the system resolver on helper threads.
+ *
+ * Every name resolves to loopback addresses, and the listeners of one test
+ * share one port number on every address, so the family that wins shows
+ * which path was taken.  Time windows are measured from the start call to
+ * the callback; their upper bounds grow under valgrind (or with
+ * HE_TEST_SLOW=N in the environment).
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include "he_event.h"
+#include "he_internal.h"
+#include "he_lab.h"
+#include "he_testutil.h"
+
+#include <check.h>
+
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#define A_ EVDNS_TYPE_A
+#define AAAA_ EVDNS_TYPE_AAAA
+
+/* 1, or more under valgrind: multiplies the upper bounds of time windows. */
+static int slow = 1;
+#define UPPER(ms) ((int64_t)(ms) * slow)
+
+/* ------------------------------------------------------------------------ */
+/* Fixture: an event_base, the fake DNS server, an evdns_base that asks only
+   that server, a context, and listeners on one port. */
+
+enum { L_ACCEPT, L_REFUSE, L_HOLE };
+struct lspec {
+	int kind;
+	const char *addr;	/* a literal, without brackets */
+};
+
+struct fx {
+	struct event_base *base;
+	struct he_lab_dns *dns;
+	struct evdns_base *dnsb;
+	struct evhappy *he;
+	int fds0;
+	int port;
+	evutil_socket_t lfd[8];
+	int nlfd;
+	struct he_lab_blackhole *bh[8];
+	int nbh;
+};
+
+static void
+fx_init(struct fx *f, int use_dns)
+{
+	memset(f, 0, sizeof(*f));
+	f->fds0 = he_test_count_fds();
+	f->base = event_base_new();
+	ck_assert_ptr_nonnull(f->base);
+	if (use_dns) {
+		f->dns = he_lab_dns_new(f->base);
+		ck_assert_msg(f->dns != NULL, "he_lab_dns_new failed");
+		f->dnsb = he_lab_dns_client(f->dns, f->base);
+		ck_assert_msg(f->dnsb != NULL, "he_lab_dns_client failed");
+	}
+	f->he = evhappy_new(f->base, f->dnsb);
+	ck_assert_ptr_nonnull(f->he);
+}
+
+static void
+fx_close_listeners(struct fx *f)
+{
+	int i;
+
+	for (i = 0; i < f->nlfd; i++)
+		evutil_closesocket(f->lfd[i]);
+	for (i = 0; i < f->nbh; i++)
+		he_lab_blackhole_free(f->bh[i]);
+	f->nlfd = f->nbh = 0;
+}
+
+/* Make every listener of s on one port number (retrying with another port
+   when one address has it taken); f->port gets it. */
+static void
+fx_listen(struct fx *f, const struct lspec *s, int n)
+{
+	int attempt, i;
+
+	for (attempt = 0; attempt < 20; attempt++) {
+		int port = 0, ok = 1;
+
+		for (i = 0; i < n && ok; i++) {
+			char where[80];
+			int p = -1;
+
+			if (port == 0)
+				evutil_snprintf(where, sizeof(where), "%s",
+				    s[i].addr);
+			else if (strchr(s[i].addr, ':'))
+				evutil_snprintf(where, sizeof(where), "[%s]:%d",
+				    s[i].addr, port);
+			else
+				evutil_snprintf(where, sizeof(where), "%s:%d",
+				    s[i].addr, port);
+			if (s[i].kind == L_HOLE) {
+				struct he_lab_blackhole *b =
+				    he_lab_blackhole_new(where, &p);
+				if (b)
+					f->bh[f->nbh++] = b;
+				else
+					ok = 0;
+			} else {
+				evutil_socket_t fd = s[i].kind == L_ACCEPT ?
+				    he_lab_listen(where, &p) :
+				    he_lab_refuser(where, &p);
+				if (fd >= 0)
+					f->lfd[f->nlfd++] = fd;
+				else
+					ok = 0;
+			}
+			if (ok && port == 0)
+				port = p;
+		}
+		if (ok) {
+			f->port = port;
+			return;
+		}
+		fx_close_listeners(f);
+	}
+	ck_abort_msg("could not make the listeners on one port");
+}
+
+/* Free everything; with check_fds, no fd may be left open. */
+static void
+fx_free_ex(struct fx *f, int check_fds)
+{
+	if (f->he)
+		evhappy_free(f->he);
+	f->he = NULL;
+	/* evdns delivers the cancellation of a query on the next turn. */
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	if (f->dnsb)
+		evdns_base_free(f->dnsb, 1);
+	if (f->dns)
+		he_lab_dns_free(f->dns);
+	fx_close_listeners(f);
+	event_base_free(f->base);
+	if (check_fds)
+		ck_assert_int_eq(he_test_count_fds(), f->fds0);
+}
+
+static void
+fx_free(struct fx *f)
+{
+	fx_free_ex(f, 1);
+}
+
+static void
+dns_add(struct fx *f, const char *name, int type, const char *addr)
+{
+	ck_assert_int_eq(he_lab_dns_add(f->dns, name, type, addr), 0);
+}
+
+static void
+dns_set(struct fx *f, const char *name, int type, enum he_lab_dns_mode mode,
+    int delay_ms)
+{
+	ck_assert_int_eq(he_lab_dns_set(f->dns, name, type, mode, delay_ms), 0);
+}
+
+static void
+noop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Run the loop until *done is set (done may be NULL) or ms pass. */
+static void
+run_until(struct event_base *base, const int *done, int ms)
+{
+	int64_t end = he_test_now_ms() + ms;
+
+	while (!done || !*done) {
+		int64_t left = end - he_test_now_ms();
+		struct timeval tv;
+		struct event *t;
+
+		if (left <= 0)
+			break;
+		tv.tv_sec = (long)(left / 1000);
+		tv.tv_usec = (long)(left % 1000) * 1000;
+		t = evtimer_new(base, noop_cb, NULL);
+		ck_assert_ptr_nonnull(t);
+		evtimer_add(t, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+		event_free(t);
+	}
+}
+
+static void
+set_ms(struct timeval *tv, int ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+static void
+sa_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	evutil_snprintf(buf, len, "%s", he_test_addr_str(sa));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Racing on a bufferevent */
+
+enum { M_CTX, M_SOCKET, M_LIBEVENT };
+
+struct bres {
+	int mode;
+	int calls;
+	int done;
+	short what;
+	int err;		/* EVUTIL_SOCKET_ERROR() in the callback */
+	int dnserr;		/* the DNS error getter of the mode, in it */
+	int64_t t0, ms;
+	int peer_family;
+	char peer[64];
+};
+
+static void
+bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct bres *r = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	r->calls++;
+	r->what = what;
+	r->err = err;
+	r->ms = he_test_now_ms() - r->t0;
+	r->done = 1;
+	switch (r->mode) {
+	case M_CTX:
+		r->dnserr = evhappy_get_dns_error(bev);
+		break;
+	case M_SOCKET:
+		r->dnserr = evhappy_socket_get_dns_error(bev);
+		break;
+	default:
+		r->dnserr = bufferevent_socket_get_dns_error(bev);
+		break;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		struct sockaddr_storage ss;
+		ev_socklen_t len = sizeof(ss);
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
+			&len) == 0) {
+			r->peer_family = ss.ss_family;
+			sa_format((struct sockaddr *)&ss, r->peer,
+			    sizeof(r->peer));
+		}
+	}
+}
+
+static struct bufferevent *
+bev_start(struct fx *f, struct bres *r, int mode, int family,
+    const char *host)
+{
+	struct bufferevent *bev;
+	int rc;
+
+	bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(r, 0, sizeof(*r));
+	r->mode = mode;
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, r);
+	r->t0 = he_test_now_ms();
+	switch (mode) {
+	case M_CTX:
+		rc = evhappy_connect_hostname(f->he, bev, family, host,
+		    f->port);
+		break;
+	case M_SOCKET:
+		rc = evhappy_socket_connect_hostname(bev, f->dnsb, family,
+		    host, f->port);
+		break;
+	default:
+		rc = bufferevent_socket_connect_hostname(bev, f->dnsb, family,
+		    host, f->port);
+		break;
+	}
+	ck_assert_msg(rc == 0, "connect to %s failed at once: %s", host,
+	    strerror(errno));
+	if (mode != M_LIBEVENT)
+		ck_assert_msg(r->calls == 0, "called back from the start call");
+	return bev;
+}
+
+/* Start, wait for the one event (and a little longer, to see that no second
+   one comes), and return the bufferevent. */
+static struct bufferevent *
+bev_race(struct fx *f, struct bres *r, int mode, int family,
+    const char *host, int max_ms)
+{
+	struct bufferevent *bev = bev_start(f, r, mode, family, host);
+
+	run_until(f->base, &r->done, max_ms);
+	ck_assert_msg(r->calls == 1, "%s: no event within %d ms", host,
+	    max_ms);
+	run_until(f->base, NULL, 20);
+	ck_assert_int_eq(r->calls, 1);
+	return bev;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Racing to a socket, with its report */
+
+#define MAXATT 16
+
+struct rres {
+	int calls;
+	int done;
+	evutil_socket_t fd;
+	int err, dnserr, n;
+	int fam[MAXATT], aerr[MAXATT];
+	int64_t started[MAXATT], ended[MAXATT];	/* ms since the race began */
+	char addr[MAXATT][64];
+	int64_t t0, ms;
+	int peer_family;
+	char peer[64];
+	char line[512];
+};
+
+static int64_t
+tv_ms(const struct timeval *tv)
+{
+	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
+}
+
+static void
+req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
+{
+	struct rres *r = arg;
+	int i;
+
+	r->calls++;
+	r->done = 1;
+	r->ms = he_test_now_ms() - r->t0;
+	r->fd = fd;
+	r->err = evhappy_report_error(rep);
+	r->dnserr = evhappy_report_dns_error(rep);
+	r->n = evhappy_report_attempt_count(rep);
+	for (i = 0; i < r->n && i < MAXATT; i++) {
+		struct sockaddr_storage ss;
+		struct timeval st, en;
+		int e = -1;
+
+		memset(&ss, 0, sizeof(ss));
+		if (evhappy_report_attempt(rep, i, &ss, &e, &st, &en) != 0)
+			continue;
+		r->fam[i] = ss.ss_family;
+		r->aerr[i] = e;
+		r->started[i] = tv_ms(&st);
+		r->ended[i] = tv_ms(&en);
+		sa_format((struct sockaddr *)&ss, r->addr[i],
+		    sizeof(r->addr[i]));
+	}
+	evhappy_report_format(rep, r->line, sizeof(r->line));
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		ev_socklen_t len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+			r->peer_family = ss.ss_family;
+			sa_format((struct sockaddr *)&ss, r->peer,
+			    sizeof(r->peer));
+		}
+		evutil_closesocket(fd);
+	}
+}
+
+static struct evhappy_request *
+req_start(struct fx *f, struct rres *r, int family, const char *host)
+{
+	struct evhappy_request *req;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -2;
+	r->t0 = he_test_now_ms();
+	req = evhappy_resolve_and_connect(f->he, family, host, f->port,
+	    req_cb, r);
+	ck_assert_msg(req != NULL, "resolve_and_connect %s: %s", host,
+	    strerror(errno));
+	ck_assert_msg(r->calls == 0, "called back from the start call");
+	return req;
+}
+
+static void
+req_race(struct fx *f, struct rres *r, int family, const char *host,
+    int max_ms)
+{
+	req_start(f, r, family, host);
+	run_until(f->base, &r->done, max_ms);
+	ck_assert_msg(r->calls == 1, "%s: no callback within %d ms", host,
+	    max_ms);
+	run_until(f->base, NULL, 20);
+	ck_assert_int_eq(r->calls, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tracing */
+
+#define MAXTR 64
+
+struct trec {
+	int n;
+	struct {
+		int kind, family, error, naddrs;
+		int64_t ms;
+		char addr[64];
+	} ev[MAXTR];
+};
+
+static void
+trace_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct trec *t = arg;
+
+	if (t->n >= MAXTR)
+		return;
+	t->ev[t->n].kind = ev->kind;
+	t->ev[t->n].family = ev->family;
+	t->ev[t->n].error = ev->error;
+	t->ev[t->n].naddrs = ev->naddrs;
+	t->ev[t->n].ms = tv_ms(&ev->elapsed);
+	t->ev[t->n].addr[0] = '\0';
+	if (ev->addr)
+		sa_format(ev->addr, t->ev[t->n].addr, sizeof(t->ev[0].addr));
+	t->n++;
+}
+
+static int
+trace_count(const struct trec *t, int kind, int family)
+{
+	int i, n = 0;
+
+	for (i = 0; i < t->n; i++)
+		if (t->ev[i].kind == kind &&
+		    (family < 0 || t->ev[i].family == family))
+			n++;
+	return n;
+}
+
+static int
+trace_find(const struct trec *t, int kind, int family)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->ev[i].kind == kind && t->ev[i].family == family)
+			return i;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Both families answer, one late: the resolution delay */
+
+static const struct lspec both_accept[] = {
+	{ L_ACCEPT, "127.0.0.1" }, { L_ACCEPT, "::1" }
+};
+
+/* AAAA answers after 500 ms, A at once: IPv4 connects after the 50 ms
+   Resolution Delay instead of waiting for AAAA. */
+START_TEST(test_aaaa_late_v4_after_resolution_delay)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "slow6.test", A_, "127.0.0.1");
+	dns_add(&f, "slow6.test", AAAA_, "::1");
+	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow6.test", 2000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    r.what, r.err);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_str_eq(r.peer, "127.0.0.1");
+	ck_assert_msg(r.ms >= 45 && r.ms < UPPER(120),
+	    "connected after %d ms, want 45..120 (resolution delay)",
+	    (int)r.ms);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "slow6.test", AAAA_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "slow6.test", A_), 1);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* The same through evhappy_resolve_and_connect: one attempt, over IPv4. */
+START_TEST(test_aaaa_late_report)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "slow6.test", A_, "127.0.0.1");
+	dns_add(&f, "slow6.test", AAAA_, "::1");
+	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
+
+	req_race(&f, &r, AF_UNSPEC, "slow6.test", 2000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_int_eq(r.fam[0], AF_INET);
+	ck_assert_int_eq(r.aerr[0], 0);
+	ck_assert_msg(r.started[0] >= 45 && r.started[0] < UPPER(120),
+	    "IPv4 attempt started at %d ms, want 45..120",
+	    (int)r.started[0]);
+	ck_assert_msg(r.ms < UPPER(120), "took %d ms", (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* A answers after 500 ms, AAAA at once: IPv6 connects at once. */
+START_TEST(test_a_late_v6_at_once)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "slow4.test", A_, "127.0.0.1");
+	dns_add(&f, "slow4.test", AAAA_, "::1");
+	dns_set(&f, "slow4.test", A_, HE_LAB_ANSWER, 500);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow4.test", 2000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    r.what, r.err);
+	ck_assert_int_eq(r.peer_family, AF_INET6);
+	ck_assert_str_eq(r.peer, "::1");
+	ck_assert_msg(r.ms < UPPER(60), "connected after %d ms, want < 60",
+	    (int)r.ms);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+static const struct lspec v4hole_v6accept[] = {
+	{ L_HOLE, "127.0.0.1" }, { L_ACCEPT, "::1" }
+};
+
+/* AAAA 100 ms late, the IPv4 path a black hole, and a Resolution Delay of
+   150 ms: the AAAA answer ends the wait and IPv6 wins when it arrives. */
+START_TEST(test_aaaa_100ms_within_resolution_delay)
+{
+	struct fx f;
+	struct rres r;
+	struct timeval tv;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4hole_v6accept, 2);
+	set_ms(&tv, 150);
+	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
+	dns_add(&f, "late6.test", A_, "127.0.0.1");
+	dns_add(&f, "late6.test", AAAA_, "::1");
+	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
+
+	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_str_eq(r.peer, "::1");
+	ck_assert_msg(r.ms >= 95 && r.ms < UPPER(200),
+	    "won after %d ms, want 100..200", (int)r.ms);
+	ck_assert_msg(r.n == 1 && r.fam[0] == AF_INET6,
+	    "IPv4 was tried during the wait: %s", r.line);
+	fx_free(&f);
+}
+END_TEST
+
+/* AAAA 100 ms late, the IPv4 path a black hole, default settings: IPv4
+   starts after the 50 ms Resolution Delay and hangs; the late AAAA answer
+   joins the race, and ::1 starts one Connection Attempt Delay (250 ms)
+   after the IPv4 attempt, without cancelling it, and wins. */
+START_TEST(test_aaaa_100ms_joins_race)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4hole_v6accept, 2);
+	dns_add(&f, "late6.test", A_, "127.0.0.1");
+	dns_add(&f, "late6.test", AAAA_, "::1");
+	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
+
+	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_str_eq(r.peer, "::1");
+	ck_assert_msg(r.n == 2, "%d attempts: %s", r.n, r.line);
+	ck_assert_int_eq(r.fam[0], AF_INET);
+	ck_assert_int_eq(r.fam[1], AF_INET6);
+	ck_assert_int_eq(r.aerr[0], ECANCELED);
+	ck_assert_int_eq(r.aerr[1], 0);
+	ck_assert_msg(r.started[0] >= 45 && r.started[0] < UPPER(120),
+	    "IPv4 started at %d ms", (int)r.started[0]);
+	ck_assert_msg(r.started[1] - r.started[0] >= 240 &&
+	    r.started[1] - r.started[0] < UPPER(330),
+	    "IPv6 started %d ms after IPv4, want the 250 ms attempt delay",
+	    (int)(r.started[1] - r.started[0]));
+	ck_assert_msg(r.ms >= 280 && r.ms < UPPER(420), "won after %d ms",
+	    (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Failed answers */
+
+/* NXDOMAIN for both families: EHOSTUNREACH, DNS error EAI_NONAME (what
+   evdns_getaddrinfo gives for NXDOMAIN). */
+START_TEST(test_nxdomain_bev)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_set(&f, "gone.test", A_, HE_LAB_NXDOMAIN, 0);
+	dns_set(&f, "gone.test", AAAA_, HE_LAB_NXDOMAIN, 0);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "gone.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
+	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED), "event 0x%x", r.what);
+	ck_assert_msg(r.err == EHOSTUNREACH, "errno %d (%s), want EHOSTUNREACH",
+	    r.err, strerror(r.err));
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	/* Still readable after the callback, until the next connect. */
+	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
+	ck_assert_msg(r.ms < UPPER(100), "took %d ms", (int)r.ms);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", A_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", AAAA_), 1);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_nxdomain_report)
+{
+	struct fx f;
+	struct rres r;
+	struct trec t;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	/* Not configured at all: the server answers NXDOMAIN. */
+	req_race(&f, &r, AF_UNSPEC, "unknown.test", 3000);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_int_eq(r.err, EHOSTUNREACH);
+	ck_assert_int_ne(r.dnserr, 0);
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(r.n, 0);
+	/* One failed answer per family, with its error and no address. */
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
+	    1);
+	{
+		int i4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+		int i6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+		ck_assert_int_eq(t.ev[i4].naddrs, 0);
+		ck_assert_int_eq(t.ev[i6].naddrs, 0);
+		ck_assert_int_eq(t.ev[i4].error, EVUTIL_EAI_NONAME);
+		ck_assert_int_eq(t.ev[i6].error, EVUTIL_EAI_NONAME);
+	}
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 0);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DONE, -1), 1);
+	ck_assert_int_eq(t.ev[t.n - 1].kind, EVHAPPY_TRACE_DONE);
+	ck_assert_int_eq(t.ev[t.n - 1].error, EHOSTUNREACH);
+	fx_free(&f);
+}
+END_TEST
+
+/* SERVFAIL for AAAA, A fine: IPv4 wins, and the failed AAAA answer ends
+   the resolution delay at once. */
+START_TEST(test_servfail_aaaa_v4_wins)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "sf6.test", A_, "127.0.0.1");
+	dns_set(&f, "sf6.test", AAAA_, HE_LAB_SERVFAIL, 0);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "sf6.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    r.what, r.err);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_msg(r.ms < UPPER(45), "took %d ms: the SERVFAIL did not end "
+	    "the resolution delay", (int)r.ms);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "sf6.test", AAAA_), 1);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* SERVFAIL for A, AAAA fine: IPv6 wins. */
+START_TEST(test_servfail_a_v6_wins)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "sf4.test", AAAA_, "::1");
+	dns_set(&f, "sf4.test", A_, HE_LAB_SERVFAIL, 0);
+
+	req_race(&f, &r, AF_UNSPEC, "sf4.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_int_eq(r.peer_family, AF_INET6);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_msg(r.ms < UPPER(60), "took %d ms", (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* No AAAA records (NOERROR, empty), A fine: IPv4 without waiting. */
+START_TEST(test_nodata_aaaa_v4_at_once)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "v4only.test", A_, "127.0.0.1");
+
+	req_race(&f, &r, AF_UNSPEC, "v4only.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_msg(r.ms < UPPER(45), "took %d ms: the empty AAAA answer "
+	    "did not end the resolution delay", (int)r.ms);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "v4only.test", AAAA_), 1);
+	fx_free(&f);
+}
+END_TEST
+
+/* NXDOMAIN for A only, AAAA fine: IPv6 wins. */
+START_TEST(test_nxdomain_a_v6_wins)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "nx4.test", AAAA_, "::1");
+	dns_set(&f, "nx4.test", A_, HE_LAB_NXDOMAIN, 0);
+
+	req_race(&f, &r, AF_UNSPEC, "nx4.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_int_eq(r.peer_family, AF_INET6);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert_int_eq(r.dnserr, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* AAAA dropped, A fine: IPv4 after the resolution delay. */
+START_TEST(test_aaaa_dropped_v4_after_delay)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "drop6.test", A_, "127.0.0.1");
+	dns_add(&f, "drop6.test", AAAA_, "::1");
+	dns_set(&f, "drop6.test", AAAA_, HE_LAB_DROP, 0);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "drop6.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    r.what, r.err);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_msg(r.ms >= 45 && r.ms < UPPER(150),
+	    "connected after %d ms, want 50..150", (int)r.ms);
+	bufferevent_free(bev);
+	/* The AAAA query is still out at evdns: fx_free checks that the race
+	   cancelled it (evdns_base_free(,1) would call a freed race). */
+	fx_free(&f);
+}
+END_TEST
+
+/* A dropped, AAAA fine: IPv6 at once. */
+START_TEST(test_a_dropped_v6_at_once)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "drop4.test", A_, "127.0.0.1");
+	dns_add(&f, "drop4.test", AAAA_, "::1");
+	dns_set(&f, "drop4.test", A_, HE_LAB_DROP, 0);
+
+	req_race(&f, &r, AF_UNSPEC, "drop4.test", 3000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_int_eq(r.peer_family, AF_INET6);
+	ck_assert_msg(r.ms < UPPER(60), "took %d ms", (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* Both dropped, overall timeout 300 ms: ETIMEDOUT, DNS error EAI_AGAIN
+   (evdns itself would give up only after 1 s). */
+START_TEST(test_both_dropped_timeout_bev)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+	struct timeval tv;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	set_ms(&tv, 300);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	dns_add(&f, "void.test", A_, "127.0.0.1");
+	dns_add(&f, "void.test", AAAA_, "::1");
+	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
+	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
+
+	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "void.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
+	ck_assert_msg(r.err == ETIMEDOUT, "errno %d (%s), want ETIMEDOUT",
+	    r.err, strerror(r.err));
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_AGAIN);
+	ck_assert_msg(r.ms >= 290 && r.ms < UPPER(450),
+	    "timed out after %d ms, want 300", (int)r.ms);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_both_dropped_timeout_report)
+{
+	struct fx f;
+	struct rres r;
+	struct timeval tv;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	set_ms(&tv, 300);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
+	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
+
+	req_race(&f, &r, AF_UNSPEC, "void.test", 3000);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_int_eq(r.err, ETIMEDOUT);
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
+	ck_assert_int_eq(r.n, 0);
+	ck_assert_msg(r.ms >= 290 && r.ms < UPPER(450), "took %d ms",
+	    (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Several addresses of each family */
+
+/* A second IPv6 address that stays on this machine: the IPv4-mapped form
+   of 127.0.0.2 (an AF_INET6 socket reaches 127.0.0.2 through it). */
+#define MAPPED "::ffff:127.0.0.2"
+
+static void
+multi_names(struct fx *f)
+{
+	dns_add(f, "multi.test", AAAA_, "::1");
+	dns_add(f, "multi.test", AAAA_, MAPPED);
+	dns_add(f, "multi.test", A_, "127.0.0.1");
+	dns_add(f, "multi.test", A_, "127.0.0.3");
+}
+
+static int
+has_addr(const struct rres *r, const char *a)
+{
+	int i, n = 0;
+
+	for (i = 0; i < r->n && i < MAXATT; i++)
+		if (!strcmp(r->addr[i], a))
+			n++;
+	return n;
+}
+
+/* Two AAAA and two A records, every one refused: four attempts, one per
+   address, families interleaved 6,4,6,4 (::1 sorts first by RFC 6724). */
+START_TEST(test_several_refused_interleave)
+{
+	static const struct lspec ls[] = {
+		{ L_REFUSE, "::1" }, { L_REFUSE, "127.0.0.2" },
+		{ L_REFUSE, "127.0.0.1" }, { L_REFUSE, "127.0.0.3" }
+	};
+	struct fx f;
+	struct rres r;
+	struct trec t;
+
+	fx_init(&f, 1);
+	fx_listen(&f, ls, 4);
+	multi_names(&f);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+
+	req_race(&f, &r, AF_UNSPEC, "multi.test", 3000);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_msg(r.err == ECONNREFUSED, "error %d: %s", r.err, r.line);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_msg(r.n == 4, "%d attempts: %s", r.n, r.line);
+	ck_assert_msg(r.fam[0] == AF_INET6 && r.fam[1] == AF_INET &&
+	    r.fam[2] == AF_INET6 && r.fam[3] == AF_INET,
+	    "families %d,%d,%d,%d, want 6,4,6,4: %s", r.fam[0] == AF_INET6 ?
+	    6 : 4, r.fam[1] == AF_INET6 ? 6 : 4, r.fam[2] == AF_INET6 ? 6 : 4,
+	    r.fam[3] == AF_INET6 ? 6 : 4, r.line);
+	ck_assert_str_eq(r.addr[0], "::1");
+	ck_assert_int_eq(has_addr(&r, MAPPED), 1);
+	ck_assert_int_eq(has_addr(&r, "127.0.0.1"), 1);
+	ck_assert_int_eq(has_addr(&r, "127.0.0.3"), 1);
+	ck_assert_int_eq(r.aerr[0], ECONNREFUSED);
+	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
+	/* Each refusal lets the next start at once (10 ms apart at least). */
+	ck_assert_msg(r.ms < UPPER(200), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.started[1] - r.started[0] >= 9,
+	    "attempts %d ms apart", (int)(r.started[1] - r.started[0]));
+	/* The answers tell how many addresses each family had. */
+	{
+		int i4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+		int i6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+		ck_assert_int_ge(i4, 0);
+		ck_assert_int_ge(i6, 0);
+		ck_assert_int_eq(t.ev[i4].naddrs, 2);
+		ck_assert_int_eq(t.ev[i6].naddrs, 2);
+	}
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 4);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_FAILED, -1), 4);
+	fx_free(&f);
+}
+END_TEST
+
+/* The IPv6 addresses are black holes, the IPv4 ones refuse: the stagger
+   starts attempts 250 ms apart unless one fails, families alternate, and
+   the race ends with the overall timeout. */
+START_TEST(test_several_blackholes_interleave)
+{
+	static const struct lspec ls[] = {
+		{ L_HOLE, "::1" }, { L_HOLE, "127.0.0.2" },
+		{ L_REFUSE, "127.0.0.1" }, { L_REFUSE, "127.0.0.3" }
+	};
+	struct fx f;
+	struct rres r;
+	struct timeval tv;
+
+	fx_init(&f, 1);
+	fx_listen(&f, ls, 4);
+	multi_names(&f);
+	set_ms(&tv, 900);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+
+	req_race(&f, &r, AF_UNSPEC, "multi.test", 4000);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_msg(r.err == ETIMEDOUT, "error %d: %s", r.err, r.line);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_msg(r.n == 4, "%d attempts: %s", r.n, r.line);
+	ck_assert_msg(r.fam[0] == AF_INET6 && r.fam[1] == AF_INET &&
+	    r.fam[2] == AF_INET6 && r.fam[3] == AF_INET,
+	    "families not 6,4,6,4: %s", r.line);
+	ck_assert_int_eq(r.aerr[0], ETIMEDOUT);
+	ck_assert_int_eq(r.aerr[1], ECONNREFUSED);
+	ck_assert_int_eq(r.aerr[2], ETIMEDOUT);
+	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
+	/* ::1 at 0; IPv4 after the attempt delay; refused, so the mapped one
+	   follows at once; the last IPv4 one attempt delay later. */
+	ck_assert_msg(r.started[0] < UPPER(60), "first at %d ms",
+	    (int)r.started[0]);
+	ck_assert_msg(r.started[1] - r.started[0] >= 240 &&
+	    r.started[1] - r.started[0] < UPPER(330), "second %d ms later",
+	    (int)(r.started[1] - r.started[0]));
+	ck_assert_msg(r.started[2] - r.started[1] >= 9 &&
+	    r.started[2] - r.started[1] < UPPER(60), "third %d ms later",
+	    (int)(r.started[2] - r.started[1]));
+	ck_assert_msg(r.started[3] - r.started[2] >= 240 &&
+	    r.started[3] - r.started[2] < UPPER(330), "fourth %d ms later",
+	    (int)(r.started[3] - r.started[2]));
+	ck_assert_msg(r.ms >= 890 && r.ms < UPPER(1100), "took %d ms",
+	    (int)r.ms);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Literals and family restriction */
+
+static int gai_calls;
+
+static int
+counting_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	__atomic_fetch_add(&gai_calls, 1, __ATOMIC_SEQ_CST);
+	return getaddrinfo(node, service, (const struct addrinfo *)hints,
+	    (struct addrinfo **)res);
+}
+
+/* Literal hostnames connect without a query: no DNS_QUERY trace, nothing
+   at the fake server, and the system resolver not called either. */
+START_TEST(test_literals_not_resolved)
+{
+	static const char *const names[] = { "127.0.0.1", "::1", "[::1]" };
+	static const int fams[] = { AF_INET, AF_INET6, AF_INET6 };
+	struct fx f;
+	struct trec t;
+	int i, sys;
+
+	for (sys = 0; sys < 2; sys++) {
+		fx_init(&f, !sys);
+		fx_listen(&f, both_accept, 2);
+		memset(&t, 0, sizeof(t));
+		evhappy_set_trace_cb(f.he, trace_cb, &t);
+		__atomic_store_n(&gai_calls, 0, __ATOMIC_SEQ_CST);
+		he_resolve_set_gai_hook_(counting_gai);
+		for (i = 0; i < 3; i++) {
+			struct bres br;
+			struct rres rr;
+			struct bufferevent *bev;
+
+			bev = bev_race(&f, &br, M_CTX, AF_UNSPEC, names[i],
+			    2000);
+			ck_assert_msg(br.what & BEV_EVENT_CONNECTED,
+			    "%s: event 0x%x err %d", names[i], br.what,
+			    br.err);
+			ck_assert_int_eq(br.peer_family, fams[i]);
+			bufferevent_free(bev);
+
+			req_race(&f, &rr, AF_UNSPEC, names[i], 2000);
+			ck_assert_msg(rr.fd >= 0, "%s: %s", names[i], rr.line);
+			ck_assert_int_eq(rr.peer_family, fams[i]);
+			ck_assert_int_eq(rr.n, 1);
+		}
+		he_resolve_set_gai_hook_(NULL);
+		ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1),
+		    0);
+		ck_assert_int_eq(__atomic_load_n(&gai_calls, __ATOMIC_SEQ_CST),
+		    0);
+		if (!sys)
+			for (i = 0; i < 3; i++) {
+				ck_assert_int_eq(he_lab_dns_queries(f.dns,
+				    names[i], A_), 0);
+				ck_assert_int_eq(he_lab_dns_queries(f.dns,
+				    names[i], AAAA_), 0);
+			}
+		fx_free(&f);
+	}
+}
+END_TEST
+
+/* AF_INET asks only for A, AF_INET6 only for AAAA. */
+START_TEST(test_family_restricts_queries)
+{
+	struct fx f;
+	struct bres br;
+	struct rres rr;
+	struct bufferevent *bev;
+	struct trec t;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	dns_add(&f, "four.test", A_, "127.0.0.1");
+	dns_add(&f, "four.test", AAAA_, "::1");
+	dns_add(&f, "six.test", A_, "127.0.0.1");
+	dns_add(&f, "six.test", AAAA_, "::1");
+
+	bev = bev_race(&f, &br, M_CTX, AF_INET, "four.test", 2000);
+	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x", br.what);
+	ck_assert_int_eq(br.peer_family, AF_INET);
+	bufferevent_free(bev);
+
+	req_race(&f, &rr, AF_INET6, "six.test", 2000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	ck_assert_int_eq(rr.peer_family, AF_INET6);
+
+	run_until(f.base, NULL, 50);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", A_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", AAAA_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "six.test", AAAA_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "six.test", A_), 0);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
+	fx_free(&f);
+}
+END_TEST
+
+/* AF_INET for a name that has only AAAA: no address, EHOSTUNREACH, and the
+   IPv6 address is never used. */
+START_TEST(test_family_no_address)
+{
+	struct fx f;
+	struct rres r;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "v6only.test", AAAA_, "::1");
+
+	req_race(&f, &r, AF_INET, "v6only.test", 3000);
+	ck_assert_int_eq(r.fd, -1);
+	ck_assert_int_eq(r.err, EHOSTUNREACH);
+	ck_assert_int_ne(r.dnserr, 0);
+	ck_assert_int_eq(r.n, 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "v6only.test", AAAA_), 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The trace of resolution */
+
+START_TEST(test_trace_dns)
+{
+	struct fx f;
+	struct rres r;
+	struct trec t;
+	int q4, q6, a4, a6, i;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	dns_add(&f, "trace.test", AAAA_, "::1");
+	dns_add(&f, "trace.test", A_, "127.0.0.1");
+	dns_add(&f, "trace.test", A_, "127.0.0.2");
+	/* A first, AAAA within the resolution delay: both answers come
+	   before any attempt. */
+	dns_set(&f, "trace.test", AAAA_, HE_LAB_ANSWER, 20);
+
+	req_race(&f, &r, AF_UNSPEC, "trace.test", 2000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	ck_assert_str_eq(r.peer, "::1");
+
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
+	    1);
+	q4 = trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET);
+	q6 = trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6);
+	a4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+	a6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+	ck_assert_int_lt(q4, a4);
+	ck_assert_int_lt(q6, a6);
+	ck_assert_int_lt(a4, a6);
+	ck_assert_int_eq(t.ev[a4].naddrs, 2);
+	ck_assert_int_eq(t.ev[a6].naddrs, 1);
+	ck_assert_int_eq(t.ev[a4].error, 0);
+	ck_assert_int_eq(t.ev[a6].error, 0);
+	ck_assert_msg(t.ev[a6].ms >= 15 && t.ev[a6].ms < UPPER(60),
+	    "AAAA answer traced at %d ms", (int)t.ev[a6].ms);
+	/* The first attempt follows both answers, to ::1. */
+	i = trace_find(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET6);
+	ck_assert_int_gt(i, a6);
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET),
+	    0);
+	ck_assert_str_eq(t.ev[i].addr, "::1");
+	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_WON, -1), 1);
+	ck_assert_int_eq(t.ev[t.n - 1].kind, EVHAPPY_TRACE_DONE);
+	ck_assert_int_eq(t.ev[t.n - 1].error, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Bad arguments: -1 / NULL at once, and no callback ever */
+
+static void
+req_never_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
+{
+	int *calls = arg;
+
+	(void)rep;
+	(*calls)++;
+	if (fd >= 0)
+		evutil_closesocket(fd);
+}
+
+#define BAD_INT(call, e) do {						\
+		errno = 0;						\
+		ck_assert_int_eq((call), -1);				\
+		ck_assert_msg(errno == (e), "%s: errno %d, want %d",	\
+		    #call, errno, (e));					\
+	} while (0)
+#define BAD_PTR(call, e) do {						\
+		errno = 0;						\
+		ck_assert_msg((call) == NULL, "%s: not NULL", #call);	\
+		ck_assert_msg(errno == (e), "%s: errno %d, want %d",	\
+		    #call, errno, (e));					\
+	} while (0)
+
+START_TEST(test_bad_arguments)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev, *pair[2], *connected;
+	evutil_socket_t sp[2];
+	int calls = 0, p;
+	const char *n = "ok.test";
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	p = f.port;
+	dns_add(&f, n, A_, "127.0.0.1");
+	dns_add(&f, n, AAAA_, "::1");
+
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(&r, 0, sizeof(r));
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
+
+	/* evhappy_connect_hostname */
+	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNIX, n, p), EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, 12345, n, p), EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, -1, n, p), EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, 0), EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, -1), EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, 65536),
+	    EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, NULL, p),
+	    EINVAL);
+	BAD_INT(evhappy_connect_hostname(f.he, NULL, AF_UNSPEC, n, p), EINVAL);
+	BAD_INT(evhappy_connect_hostname(NULL, bev, AF_UNSPEC, n, p), EINVAL);
+
+	/* evhappy_socket_connect_hostname, with evdns and without */
+	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNIX, n, p),
+	    EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, n, 0),
+	    EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, n,
+	    65536), EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, NULL,
+	    p), EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(NULL, f.dnsb, AF_UNSPEC, n, p),
+	    EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, 12345, n, p),
+	    EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, n,
+	    70000), EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, NULL, p),
+	    EINVAL);
+
+	/* evhappy_resolve_and_connect */
+	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNIX, n, p, req_never_cb,
+	    &calls), EINVAL);
+	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, 0,
+	    req_never_cb, &calls), EINVAL);
+	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, 65536,
+	    req_never_cb, &calls), EINVAL);
+	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, NULL, p,
+	    req_never_cb, &calls), EINVAL);
+	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, p, NULL,
+	    &calls), EINVAL);
+	BAD_PTR(evhappy_resolve_and_connect(NULL, AF_UNSPEC, n, p,
+	    req_never_cb, &calls), EINVAL);
+
+	/* A bufferevent kind that is not supported: a pair. */
+	ck_assert_int_eq(bufferevent_pair_new(f.base, 0, pair), 0);
+	bufferevent_setcb(pair[0], NULL, NULL, bev_event_cb, &r);
+	BAD_INT(evhappy_connect_hostname(f.he, pair[0], AF_UNSPEC, n, p),
+	    EINVAL);
+	BAD_INT(evhappy_socket_connect_hostname(pair[0], f.dnsb, AF_UNSPEC, n,
+	    p), EINVAL);
+
+	/* A bufferevent that already has a socket. */
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	connected = bufferevent_socket_new(f.base, sp[0],
+	    BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(connected);
+	bufferevent_setcb(connected, NULL, NULL, bev_event_cb, &r);
+	BAD_INT(evhappy_connect_hostname(f.he, connected, AF_UNSPEC, n, p),
+	    EISCONN);
+
+	/* Nothing ever comes back, and nothing was asked. */
+	run_until(f.base, NULL, 150);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(calls, 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, n, A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, n, AAAA_), 0);
+
+	/* The rejected calls left bev as it was: a good call still works. */
+	r.t0 = he_test_now_ms();
+	r.mode = M_CTX;
+	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, p),
+	    0);
+	run_until(f.base, &r.done, 2000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
+
+	bufferevent_free(bev);
+	bufferevent_free(pair[0]);
+	bufferevent_free(pair[1]);
+	bufferevent_free(connected);
+	evutil_closesocket(sp[1]);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Freeing with queries outstanding */
+
+static void
+drop_all(struct fx *f, const char *name)
+{
+	dns_add(f, name, A_, "127.0.0.1");
+	dns_add(f, name, AAAA_, "::1");
+	dns_set(f, name, A_, HE_LAB_DROP, 0);
+	dns_set(f, name, AAAA_, HE_LAB_DROP, 0);
+}
+
+/* bufferevent_free() while both queries are out: no callback, no fd. */
+START_TEST(test_free_bev_during_queries)
+{
+	struct fx f;
+	struct bres r, r2;
+	struct bufferevent *bev, *bev2;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	drop_all(&f, "hang.test");
+
+	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
+	bev2 = bev_start(&f, &r2, M_SOCKET, AF_UNSPEC, "hang.test");
+	run_until(f.base, NULL, 50);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", AAAA_), 2);
+	bufferevent_free(bev);
+	bufferevent_free(bev2);
+	run_until(f.base, NULL, 100);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(r2.calls, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* bufferevent_free() with one family's attempt in a black hole and the
+   other family's query still out. */
+START_TEST(test_free_bev_during_attempt_and_query)
+{
+	static const struct lspec ls[] = {
+		{ L_HOLE, "127.0.0.1" }, { L_ACCEPT, "::1" }
+	};
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+	int fds;
+
+	fx_init(&f, 1);
+	fx_listen(&f, ls, 2);
+	dns_add(&f, "half.test", A_, "127.0.0.1");
+	dns_add(&f, "half.test", AAAA_, "::1");
+	dns_set(&f, "half.test", AAAA_, HE_LAB_DROP, 0);
+
+	fds = he_test_count_fds();
+	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "half.test");
+	run_until(f.base, NULL, 120);
+	/* The IPv4 attempt is running: one more socket than before. */
+	ck_assert_int_gt(he_test_count_fds(), fds);
+	bufferevent_free(bev);
+	/* The race notices within one attempt delay (250 ms). */
+	run_until(f.base, NULL, 300);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds);
+	fx_free(&f);
+}
+END_TEST
+
+/* evhappy_free() with a bufferevent race and a request waiting for DNS. */
+START_TEST(test_free_context_during_queries)
+{
+	struct fx f;
+	struct bres r;
+	struct rres rr;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	drop_all(&f, "hang.test");
+
+	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
+	req_start(&f, &rr, AF_UNSPEC, "hang.test");
+	run_until(f.base, NULL, 50);
+	evhappy_free(f.he);
+	f.he = NULL;
+	run_until(f.base, NULL, 100);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(rr.calls, 0);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* evhappy_request_cancel() with the queries out. */
+START_TEST(test_cancel_during_queries)
+{
+	struct fx f;
+	struct rres rr;
+	struct evhappy_request *req;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	drop_all(&f, "hang.test");
+
+	req = req_start(&f, &rr, AF_UNSPEC, "hang.test");
+	run_until(f.base, NULL, 50);
+	evhappy_request_cancel(req);
+	run_until(f.base, NULL, 100);
+	ck_assert_int_eq(rr.calls, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* evhappy_socket_connect_hostname: the drop-in, next to libevent's call */
+
+START_TEST(test_socket_connect_hostname)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "both.test", A_, "127.0.0.1");
+	dns_add(&f, "both.test", AAAA_, "::1");
+
+	/* libevent's own call, for reference. */
+	bev = bev_race(&f, &r, M_LIBEVENT, AF_UNSPEC, "both.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "libevent: event 0x%x",
+	    r.what);
+	bufferevent_free(bev);
+
+	bev = bev_race(&f, &r, M_SOCKET, AF_UNSPEC, "both.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    r.what, r.err);
+	ck_assert_int_eq(r.peer_family, AF_INET6);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), 0);
+	bufferevent_free(bev);
+
+	bev = bev_race(&f, &r, M_SOCKET, AF_INET, "both.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_socket_connect_hostname_nxdomain)
+{
+	struct fx f;
+	struct bres r, lr;
+	struct bufferevent *bev, *lbev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+
+	lbev = bev_race(&f, &lr, M_LIBEVENT, AF_UNSPEC, "nowhere.test", 3000);
+	ck_assert_msg(lr.what & BEV_EVENT_ERROR, "libevent: event 0x%x",
+	    lr.what);
+
+	bev = bev_race(&f, &r, M_SOCKET, AF_UNSPEC, "nowhere.test", 3000);
+	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
+	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED), "event 0x%x", r.what);
+	ck_assert_int_eq(r.err, EHOSTUNREACH);
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), EVUTIL_EAI_NONAME);
+	/* The same code libevent gives for the same answer. */
+	ck_assert_int_eq(r.dnserr, lr.dnserr);
+	ck_assert_int_eq(r.what, lr.what);
+
+	bufferevent_free(bev);
+	bufferevent_free(lbev);
+	fx_free(&f);
+}
+END_TEST
+
+/* The DNS error of a bev is valid until its next connect. */
+START_TEST(test_dns_error_cleared_by_next_connect)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, both_accept, 2);
+	dns_add(&f, "both.test", A_, "127.0.0.1");
+	dns_add(&f, "both.test", AAAA_, "::1");
+
+	bev = bufferevent_socket_new(f.base, -1, 0);
+	ck_assert_ptr_nonnull(bev);
+	memset(&r, 0, sizeof(r));
+	r.mode = M_CTX;
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
+	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
+	    "nowhere.test", f.port), 0);
+	run_until(f.base, &r.done, 3000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
+
+	memset(&r, 0, sizeof(r));
+	r.mode = M_CTX;
+	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
+	    "both.test", f.port), 0);
+	run_until(f.base, &r.done, 3000);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
+	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	/* Opened without BEV_OPT_CLOSE_ON_FREE: the winner is ours. */
+	evutil_closesocket(bufferevent_getfd(bev));
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The system resolver (dns_base NULL) */
+
+static const struct lspec loopback_accept_v4[] = {
+	{ L_ACCEPT, "127.0.0.1" }
+};
+
+static void
+fx_listen_loopback(struct fx *f, int v6)
+{
+	if (v6)
+		fx_listen(f, both_accept, 2);
+	else
+		fx_listen(f, loopback_accept_v4, 1);
+}
+
+static int v6ok;
+
+/* "localhost" from /etc/hosts, through getaddrinfo on helper threads. */
+START_TEST(test_system_localhost)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+	struct trec t;
+
+	fx_init(&f, 0);
+	fx_listen_loopback(&f, v6ok);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+
+	req_race(&f, &rr, AF_UNSPEC, "localhost", 5000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	ck_assert_msg(!strcmp(rr.peer, "127.0.0.1") || !strcmp(rr.peer, "::1"),
+	    "connected to %s", rr.peer);
+	ck_assert_int_eq(rr.err, 0);
+	ck_assert_int_ge(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1), 1);
+
+	bev = bev_race(&f, &br, M_CTX, AF_UNSPEC, "localhost", 5000);
+	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    br.what, br.err);
+	bufferevent_free(bev);
+
+	bev = bev_race(&f, &br, M_SOCKET, AF_INET, "localhost", 5000);
+	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    br.what, br.err);
+	ck_assert_str_eq(br.peer, "127.0.0.1");
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+static int hook_sleep_ms;
+
+static int
+slow_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	struct timespec ts;
+
+	__atomic_fetch_add(&gai_calls, 1, __ATOMIC_SEQ_CST);
+	ts.tv_sec = hook_sleep_ms / 1000;
+	ts.tv_nsec = (long)(hook_sleep_ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	if (node && !strcmp(node, "nosuch.invalid"))
+		return EAI_NONAME;
+	return getaddrinfo(node, service, (const struct addrinfo *)hints,
+	    (struct addrinfo **)res);
+}
+
+#define MAXTICKS 512
+
+struct ticks {
+	int n;
+	int64_t t[MAXTICKS];
+};
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticks *k = arg;
+
+	(void)fd;
+	(void)what;
+	if (k->n < MAXTICKS)
+		k->t[k->n++] = he_test_now_ms();
+}
+
+/* A lookup that takes 300 ms never stops the loop: a 20 ms timer keeps
+   ticking on time through it, and the connect still succeeds. */
+START_TEST(test_system_resolver_never_blocks)
+{
+	struct fx f;
+	struct rres rr;
+	struct ticks k;
+	struct event *tick;
+	struct timeval tv;
+	int64_t prev, gap = 0, limit = slow > 1 ? 150 : 60;
+	int i, inside = 0;
+
+	fx_init(&f, 0);
+	fx_listen_loopback(&f, v6ok);
+	memset(&k, 0, sizeof(k));
+	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
+	ck_assert_ptr_nonnull(tick);
+	set_ms(&tv, 20);
+	event_add(tick, &tv);
+
+	hook_sleep_ms = 300;
+	__atomic_store_n(&gai_calls, 0, __ATOMIC_SEQ_CST);
+	he_resolve_set_gai_hook_(slow_gai);
+	req_race(&f, &rr, AF_UNSPEC, "localhost", 5000);
+	he_resolve_set_gai_hook_(NULL);
+	event_free(tick);
+
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	ck_assert_int_ge(__atomic_load_n(&gai_calls, __ATOMIC_SEQ_CST), 1);
+	ck_assert_msg(rr.ms >= 290 && rr.ms < UPPER(1000),
+	    "connected after %d ms; the lookup sleeps 300", (int)rr.ms);
+	prev = rr.t0;
+	for (i = 0; i < k.n && k.t[i] <= rr.t0 + rr.ms; i++) {
+		if (k.t[i] < rr.t0)
+			continue;
+		inside++;
+		if (k.t[i] - prev > gap)
+			gap = k.t[i] - prev;
+		prev = k.t[i];
+	}
+	if (rr.t0 + rr.ms - prev > gap)
+		gap = rr.t0 + rr.ms - prev;
+	ck_assert_msg(inside >= 12, "only %d ticks in the %d ms lookup",
+	    inside, (int)rr.ms);
+	ck_assert_msg(gap <= limit, "the loop stood still for %d ms",
+	    (int)gap);
+	fx_free(&f);
+}
+END_TEST
+
+/* The same through the drop-in with a NULL dns_base. */
+START_TEST(test_system_socket_connect_never_blocks)
+{
+	struct fx f;
+	struct bres br;
+	struct bufferevent *bev;
+	struct ticks k;
+	struct event *tick;
+	struct timeval tv;
+
+	fx_init(&f, 0);
+	fx_listen_loopback(&f, v6ok);
+	memset(&k, 0, sizeof(k));
+	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
+	ck_assert_ptr_nonnull(tick);
+	set_ms(&tv, 20);
+	event_add(tick, &tv);
+
+	hook_sleep_ms = 300;
+	he_resolve_set_gai_hook_(slow_gai);
+	bev = bev_race(&f, &br, M_SOCKET, AF_UNSPEC, "localhost", 5000);
+	he_resolve_set_gai_hook_(NULL);
+	event_free(tick);
+
+	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
+	    br.what, br.err);
+	ck_assert_msg(br.ms >= 290, "connected after %d ms", (int)br.ms);
+	ck_assert_msg(k.n >= 12, "only %d ticks", k.n);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* A name the system resolver does not know: EHOSTUNREACH, EAI_NONAME. */
+START_TEST(test_system_noname)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+
+	fx_init(&f, 0);
+	fx_listen_loopback(&f, v6ok);
+	hook_sleep_ms = 0;
+	he_resolve_set_gai_hook_(slow_gai);
+	req_race(&f, &rr, AF_UNSPEC, "nosuch.invalid", 5000);
+	bev = bev_race(&f, &br, M_SOCKET, AF_UNSPEC, "nosuch.invalid", 5000);
+	he_resolve_set_gai_hook_(NULL);
+
+	ck_assert_int_eq(rr.fd, -1);
+	ck_assert_int_eq(rr.err, EHOSTUNREACH);
+	ck_assert_int_eq(rr.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_msg(br.what & BEV_EVENT_ERROR, "event 0x%x", br.what);
+	ck_assert_int_eq(br.err, EHOSTUNREACH);
+	ck_assert_int_eq(br.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), EVUTIL_EAI_NONAME);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
+/* Freeing the context, the bufferevent and even the event_base while the
+   helper threads are still inside a slow lookup: no callback, and once the
+   threads finish nothing is left (valgrind/ASan watch the threads). */
+START_TEST(test_system_free_during_lookup)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+	struct timespec ts = { 0, 600 * 1000000L };
+
+	fx_init(&f, 0);
+	fx_listen_loopback(&f, v6ok);
+	hook_sleep_ms = 300;
+	he_resolve_set_gai_hook_(slow_gai);
+	req_start(&f, &rr, AF_UNSPEC, "localhost");
+	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "localhost");
+	run_until(f.base, NULL, 50);
+	bufferevent_free(bev);
+	evhappy_free(f.he);
+	f.he = NULL;
+	run_until(f.base, NULL, 20);
+	ck_assert_int_eq(rr.calls, 0);
+	ck_assert_int_eq(br.calls, 0);
+	/* The event_base goes while the lookups still sleep. */
+	fx_free_ex(&f, 0);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	he_resolve_set_gai_hook_(NULL);
+	ck_assert_int_eq(rr.calls, 0);
+	ck_assert_int_eq(br.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), f.fds0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *
+resolve_suite(void)
+{
+	Suite *s = suite_create("resolve");
+	TCase *tc;
+
+	tc = tcase_create("delays");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_aaaa_late_v4_after_resolution_delay);
+		tcase_add_test(tc, test_aaaa_late_report);
+		tcase_add_test(tc, test_a_late_v6_at_once);
+		tcase_add_test(tc, test_aaaa_100ms_within_resolution_delay);
+		tcase_add_test(tc, test_aaaa_100ms_joins_race);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("failures");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_nxdomain_bev);
+		tcase_add_test(tc, test_nxdomain_report);
+		tcase_add_test(tc, test_servfail_aaaa_v4_wins);
+		tcase_add_test(tc, test_servfail_a_v6_wins);
+		tcase_add_test(tc, test_nodata_aaaa_v4_at_once);
+		tcase_add_test(tc, test_nxdomain_a_v6_wins);
+		tcase_add_test(tc, test_aaaa_dropped_v4_after_delay);
+		tcase_add_test(tc, test_a_dropped_v6_at_once);
+		tcase_add_test(tc, test_both_dropped_timeout_bev);
+		tcase_add_test(tc, test_both_dropped_timeout_report);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("several");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_several_refused_interleave);
+		tcase_add_test(tc, test_several_blackholes_interleave);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("queries");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_literals_not_resolved);
+		tcase_add_test(tc, test_family_restricts_queries);
+		tcase_add_test(tc, test_family_no_address);
+		tcase_add_test(tc, test_trace_dns);
+		tcase_add_test(tc, test_bad_arguments);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("free");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_free_bev_during_queries);
+		tcase_add_test(tc, test_free_bev_during_attempt_and_query);
+		tcase_add_test(tc, test_free_context_during_queries);
+		tcase_add_test(tc, test_cancel_during_queries);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dropin");
+	tcase_set_timeout(tc, 60);
+	if (v6ok) {
+		tcase_add_test(tc, test_socket_connect_hostname);
+		tcase_add_test(tc, test_socket_connect_hostname_nxdomain);
+		tcase_add_test(tc, test_dns_error_cleared_by_next_connect);
+	}
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("system");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_system_localhost);
+	tcase_add_test(tc, test_system_resolver_never_blocks);
+	tcase_add_test(tc, test_system_socket_connect_never_blocks);
+	tcase_add_test(tc, test_system_noname);
+	tcase_add_test(tc, test_system_free_during_lookup);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	const char *e;
+	int failed;
+
+	e = getenv("HE_TEST_SLOW");
+	if (e && atoi(e) > 1)
+		slow = atoi(e);
+	else if ((e = getenv("LD_PRELOAD")) && strstr(e, "vgpreload"))
+		slow = 5;	/* valgrind */
+	v6ok = he_lab_ipv6_loopback_works();
+	if (!v6ok)
+		fprintf(stderr, "check_resolve: IPv6 loopback does not work "
+		    "here; only the system resolver tests run\n");
+
+	sr = srunner_create(resolve_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,668 @@
+/*
+ * The drop-in on layered bufferevents: an OpenSSL client bufferevent raced
+ * to a TLS echo server (CONNECTED only after the handshake), and a filter
+ * bufferevent over a socket bufferevent raced to a plain echo server.
+ *
+ * The certificate is made at test time (EC P-256, self-signed, one day);
+ * nothing is read from or written to disk.  Built only when configure finds
+ * OpenSSL and libevent_openssl.
+ */
+#include "he_event.h"
+#include "he_lab.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+static int have_v6;
+static EVP_PKEY *g_key;
+static X509 *g_cert;
+static SSL_CTX *g_sctx, *g_cctx;
+
+/* --- helpers -------------------------------------------------------------- */
+
+static int
+slow_factor(void)
+{
+	const char *s = getenv("HE_TEST_SLOW");
+	return (s && *s && strcmp(s, "0") != 0) ? 5 : 1;
+}
+
+#define UP(ms) ((int64_t)(ms) * slow_factor())
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+}
+
+/* Run the loop for at most ms, or until *flag becomes non-zero. */
+static void
+run_until(struct event_base *base, int64_t ms, const int *flag)
+{
+	struct event *t = evtimer_new(base, tick_cb, NULL);
+	int64_t end = he_test_now_ms() + ms;
+
+	ck_assert_ptr_nonnull(t);
+	while (!(flag && *flag)) {
+		int64_t left = end - he_test_now_ms();
+		struct timeval tv;
+		if (left <= 0)
+			break;
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+		evtimer_add(t, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(t);
+}
+
+static int
+fd_port(evutil_socket_t fd, int peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int rc;
+
+	memset(&ss, 0, sizeof(ss));
+	rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
+	    getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (rc != 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+static void
+print_ssl_errors(const char *where)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		fprintf(stderr, "check_tls: %s: %s\n", where, buf);
+	}
+}
+
+/* --- the certificate ------------------------------------------------------- */
+
+static EVP_PKEY *
+make_key(void)
+{
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_EC, NULL);
+
+	if (!ctx)
+		return NULL;
+	if (EVP_PKEY_keygen_init(ctx) <= 0 ||
+	    EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx,
+	    NID_X9_62_prime256v1) <= 0 ||
+	    EVP_PKEY_keygen(ctx, &pkey) <= 0)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	return pkey;
+}
+
+static X509 *
+make_cert(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+	X509_EXTENSION *ext;
+
+	if (!x)
+		return NULL;
+	if (!X509_set_version(x, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600) ||
+	    !X509_set_pubkey(x, key))
+		goto fail;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"localhost", -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name))
+		goto fail;
+	ext = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name,
+	    "DNS:localhost,IP:127.0.0.1");
+	if (!ext)
+		goto fail;
+	if (!X509_add_ext(x, ext, -1)) {
+		X509_EXTENSION_free(ext);
+		goto fail;
+	}
+	X509_EXTENSION_free(ext);
+	if (!X509_sign(x, key, EVP_sha256()))
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
+
+static int
+tls_setup(void)
+{
+	g_key = make_key();
+	if (!g_key)
+		return -1;
+	g_cert = make_cert(g_key);
+	if (!g_cert)
+		return -1;
+
+	g_sctx = SSL_CTX_new(TLS_server_method());
+	if (!g_sctx || SSL_CTX_use_certificate(g_sctx, g_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(g_sctx, g_key) != 1 ||
+	    SSL_CTX_check_private_key(g_sctx) != 1)
+		return -1;
+
+	/* the client trusts exactly this certificate and checks the name */
+	g_cctx = SSL_CTX_new(TLS_client_method());
+	if (!g_cctx ||
+	    X509_STORE_add_cert(SSL_CTX_get_cert_store(g_cctx), g_cert) != 1)
+		return -1;
+	SSL_CTX_set_verify(g_cctx, SSL_VERIFY_PEER, NULL);
+	return 0;
+}
+
+static void
+tls_teardown(void)
+{
+	SSL_CTX_free(g_cctx);
+	SSL_CTX_free(g_sctx);
+	X509_free(g_cert);
+	EVP_PKEY_free(g_key);
+}
+
+/* --- echo servers ------------------------------------------------------------ */
+
+#define MAXCONNS 8
+
+struct server {
+	struct event_base *base;
+	struct evconnlistener *lev;
+	int tls;
+	int port;
+	int accepted;
+	struct bufferevent *conns[MAXCONNS];
+};
+
+static void
+srv_drop(struct server *s, struct bufferevent *bev)
+{
+	int i;
+	for (i = 0; i < MAXCONNS; i++)
+		if (s->conns[i] == bev)
+			s->conns[i] = NULL;
+	bufferevent_free(bev);
+}
+
+static void
+srv_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_add_buffer(bufferevent_get_output(bev),
+	    bufferevent_get_input(bev));
+}
+
+static void
+srv_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct server *s = arg;
+
+	if (what & BEV_EVENT_ERROR)
+		print_ssl_errors("server");
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		srv_drop(s, bev);
+}
+
+static void
+srv_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *s = arg;
+	struct bufferevent *bev;
+	int i;
+
+	(void)lev; (void)sa; (void)salen;
+	s->accepted++;
+	if (s->tls) {
+		SSL *ssl = SSL_new(g_sctx);
+		ck_assert_ptr_nonnull(ssl);
+		bev = bufferevent_openssl_socket_new(s->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	ck_assert_ptr_nonnull(bev);
+	for (i = 0; i < MAXCONNS && s->conns[i]; i++)
+		;
+	ck_assert_int_lt(i, MAXCONNS);
+	s->conns[i] = bev;
+	bufferevent_setcb(bev, srv_read_cb, NULL, srv_event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static void
+srv_start(struct server *s, struct event_base *base, int tls)
+{
+	struct sockaddr_in sin;
+
+	memset(s, 0, sizeof(*s));
+	s->base = base;
+	s->tls = tls;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->lev = evconnlistener_new_bind(base, srv_accept_cb, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	ck_assert_ptr_nonnull(s->lev);
+	s->port = fd_port(evconnlistener_get_fd(s->lev), 0);
+	ck_assert_int_gt(s->port, 0);
+}
+
+static void
+srv_free(struct server *s)
+{
+	int i;
+	for (i = 0; i < MAXCONNS; i++)
+		if (s->conns[i])
+			srv_drop(s, s->conns[i]);
+	evconnlistener_free(s->lev);
+	s->lev = NULL;
+}
+
+/* --- the client's view ------------------------------------------------------- */
+
+struct client {
+	int events;
+	short what;
+	int err;
+	int64_t t;
+	int handshake_done;		/* SSL_is_init_finished at CONNECTED */
+	long verify;			/* SSL_get_verify_result at CONNECTED */
+	evutil_socket_t fd;
+	char buf[64];
+	int got;
+	int echoed;			/* got >= 5 */
+};
+
+static void
+cli_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	c->events++;
+	c->what = what;
+	c->err = err;
+	c->t = he_test_now_ms();
+	c->fd = bufferevent_getfd(bev);
+	if (ssl) {
+		c->handshake_done = SSL_is_init_finished(ssl);
+		c->verify = SSL_get_verify_result(ssl);
+	}
+	if (what & BEV_EVENT_ERROR)
+		print_ssl_errors("client");
+}
+
+static void
+cli_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	size_t n = evbuffer_remove(bufferevent_get_input(bev), c->buf + c->got,
+	    sizeof(c->buf) - 1 - (size_t)c->got);
+
+	c->got += (int)n;
+	c->buf[c->got] = '\0';
+	if (c->got >= 5)
+		c->echoed = 1;
+}
+
+/* --- fixture ----------------------------------------------------------------- */
+
+struct fx {
+	int fds0;
+	struct event_base *base;
+	struct evhappy *he;
+};
+
+static void
+fx_begin(struct fx *f)
+{
+	f->fds0 = he_test_count_fds();
+	ck_assert_int_ge(f->fds0, 0);
+	f->base = event_base_new();
+	ck_assert_ptr_nonnull(f->base);
+	f->he = evhappy_new(f->base, NULL);
+	ck_assert_ptr_nonnull(f->he);
+}
+
+static void
+fx_end(struct fx *f)
+{
+	if (f->he)
+		evhappy_free(f->he);
+	f->he = NULL;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	event_base_free(f->base);
+	f->base = NULL;
+	ck_assert_int_eq(he_test_count_fds(), f->fds0);
+}
+
+/* [::1 black hole (when IPv6 works), 127.0.0.1:port] */
+static struct evutil_addrinfo *
+race_list(struct he_lab_blackhole **bh, int port)
+{
+	struct evutil_addrinfo *l = NULL, *v4;
+	int bhport = 0;
+
+	*bh = NULL;
+	if (have_v6) {
+		*bh = he_lab_blackhole_new("::1", &bhport);
+		ck_assert_ptr_nonnull(*bh);
+		l = he_test_ai("::1", bhport);
+		ck_assert_ptr_nonnull(l);
+	}
+	v4 = he_test_ai("127.0.0.1", port);
+	ck_assert_ptr_nonnull(v4);
+	return he_test_append(l, v4);
+}
+
+/* Write "hello" and wait for the echo. */
+static void
+echo_roundtrip(struct event_base *base, struct bufferevent *bev,
+    struct client *c)
+{
+	ck_assert_int_eq(bufferevent_write(bev, "hello", 5), 0);
+	run_until(base, UP(2000), &c->echoed);
+	ck_assert_int_eq(c->got, 5);
+	ck_assert_str_eq(c->buf, "hello");
+}
+
+/* --- TLS ---------------------------------------------------------------------- */
+
+/* _i: 0 = evhappy_connect_addrinfo (with a black hole first when IPv6
+ * works), 1 = evhappy_connect_hostname with the literal 127.0.0.1 */
+START_TEST(test_tls_race)
+{
+	struct fx f;
+	struct server s;
+	struct he_lab_blackhole *bh = NULL;
+	struct evutil_addrinfo *l = NULL;
+	struct client c;
+	struct bufferevent *bev;
+	SSL *ssl;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	srv_start(&s, f.base, 1);
+	if (_i == 0)
+		l = race_list(&bh, s.port);
+
+	ssl = SSL_new(g_cctx);
+	ck_assert_ptr_nonnull(ssl);
+	ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, "localhost"), 1);
+	ck_assert_int_eq(SSL_set1_host(ssl, "localhost"), 1);
+	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(&c, 0, sizeof(c));
+	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+
+	t0 = he_test_now_ms();
+	if (_i == 0) {
+		ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+		evhappy_addrinfo_free(l);
+	} else {
+		ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
+		    "127.0.0.1", s.port), 0);
+	}
+	ck_assert_int_eq(c.events, 0);
+	run_until(f.base, UP(3000), &c.events);
+
+	el = c.t - t0;
+	ck_assert_int_eq(c.events, 1);
+	ck_assert_msg(c.what == BEV_EVENT_CONNECTED, "event 0x%x, error %d",
+	    c.what, c.err);
+	ck_assert_msg(c.handshake_done, "CONNECTED before the TLS handshake");
+	ck_assert_int_eq(c.verify, X509_V_OK);
+	ck_assert_int_ge(c.fd, 0);
+	ck_assert_int_eq(fd_port(c.fd, 1), s.port);
+	ck_assert_int_eq(s.accepted, 1);
+	if (bh)
+		ck_assert_msg(el >= 250 && el <= UP(500),
+		    "CONNECTED after %lld ms, want 250..500", (long long)el);
+
+	echo_roundtrip(f.base, bev, &c);
+	run_until(f.base, 30, NULL);
+	ck_assert_int_eq(c.events, 1);
+
+	bufferevent_free(bev);	/* frees ssl and closes the socket */
+	run_until(f.base, 30, NULL);
+	srv_free(&s);
+	if (bh)
+		he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* A TLS server that is not there: the error still arrives once. */
+START_TEST(test_tls_refused)
+{
+	struct fx f;
+	struct client c;
+	struct bufferevent *bev;
+	struct evutil_addrinfo *l;
+	evutil_socket_t rfd;
+	int rport = 0;
+	SSL *ssl;
+
+	fx_begin(&f);
+	rfd = he_lab_refuser("127.0.0.1", &rport);
+	ck_assert_int_ge(rfd, 0);
+	l = he_test_ai("127.0.0.1", rport);
+	ck_assert_ptr_nonnull(l);
+	ssl = SSL_new(g_cctx);
+	ck_assert_ptr_nonnull(ssl);
+	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(&c, 0, sizeof(c));
+	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, UP(2000), &c.events);
+	ck_assert_int_eq(c.events, 1);
+	ck_assert_msg((c.what & BEV_EVENT_ERROR) &&
+	    !(c.what & BEV_EVENT_CONNECTED), "event 0x%x", c.what);
+	ck_assert_int_eq(c.err, ECONNREFUSED);
+	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+	run_until(f.base, 30, NULL);
+	ck_assert_int_eq(c.events, 1);
+	bufferevent_free(bev);
+	close(rfd);
+	fx_end(&f);
+}
+END_TEST
+
+/* Freeing the TLS bufferevent during the race. */
+START_TEST(test_tls_free_during_race)
+{
+	struct fx f;
+	struct client c;
+	struct bufferevent *bev;
+	struct evutil_addrinfo *l;
+	struct he_lab_blackhole *bh;
+	int bhport = 0, fds_mid;
+	SSL *ssl;
+
+	fx_begin(&f);
+	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
+	ck_assert_ptr_nonnull(bh);
+	l = he_test_ai("127.0.0.1", bhport);
+	ck_assert_ptr_nonnull(l);
+	fds_mid = he_test_count_fds();
+	ssl = SSL_new(g_cctx);
+	ck_assert_ptr_nonnull(ssl);
+	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(&c, 0, sizeof(c));
+	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+	run_until(f.base, 100, NULL);
+	bufferevent_free(bev);
+	run_until(f.base, UP(400), NULL);
+	ck_assert_int_eq(c.events, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+/* --- a filter over a socket bufferevent --------------------------------------- */
+
+static int filter_in_calls, filter_out_calls;
+
+static enum bufferevent_filter_result
+pass_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *ctx)
+{
+	(void)lim; (void)mode; (void)ctx;
+	filter_in_calls++;
+	evbuffer_add_buffer(dst, src);
+	return BEV_OK;
+}
+
+static enum bufferevent_filter_result
+pass_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *ctx)
+{
+	(void)lim; (void)mode; (void)ctx;
+	filter_out_calls++;
+	evbuffer_add_buffer(dst, src);
+	return BEV_OK;
+}
+
+START_TEST(test_filter_race)
+{
+	struct fx f;
+	struct server s;
+	struct he_lab_blackhole *bh = NULL;
+	struct evutil_addrinfo *l;
+	struct client c;
+	struct bufferevent *under, *filt;
+	int64_t t0, el;
+
+	fx_begin(&f);
+	srv_start(&s, f.base, 0);
+	l = race_list(&bh, s.port);
+	filter_in_calls = filter_out_calls = 0;
+
+	under = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(under);
+	filt = bufferevent_filter_new(under, pass_in, pass_out,
+	    BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	ck_assert_ptr_nonnull(filt);
+	memset(&c, 0, sizeof(c));
+	bufferevent_setcb(filt, cli_read_cb, NULL, cli_event_cb, &c);
+	bufferevent_enable(filt, EV_READ | EV_WRITE);
+
+	t0 = he_test_now_ms();
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, filt, l), 0);
+	evhappy_addrinfo_free(l);
+	ck_assert_int_eq(c.events, 0);
+	run_until(f.base, UP(3000), &c.events);
+
+	el = c.t - t0;
+	ck_assert_int_eq(c.events, 1);
+	ck_assert_msg(c.what == BEV_EVENT_CONNECTED, "event 0x%x, error %d",
+	    c.what, c.err);
+	ck_assert_int_ge(bufferevent_getfd(under), 0);
+	ck_assert_int_eq(fd_port(bufferevent_getfd(under), 1), s.port);
+	ck_assert_int_eq(s.accepted, 1);
+	if (bh)
+		ck_assert_msg(el >= 250 && el <= UP(450),
+		    "CONNECTED after %lld ms, want 250..450", (long long)el);
+
+	echo_roundtrip(f.base, filt, &c);
+	ck_assert_int_gt(filter_out_calls, 0);
+	ck_assert_int_gt(filter_in_calls, 0);
+	run_until(f.base, 30, NULL);
+	ck_assert_int_eq(c.events, 1);
+
+	bufferevent_free(filt);	/* and, with CLOSE_ON_FREE, under */
+	run_until(f.base, 30, NULL);
+	srv_free(&s);
+	if (bh)
+		he_lab_blackhole_free(bh);
+	fx_end(&f);
+}
+END_TEST
+
+static Suite *
+tls_suite(void)
+{
+	Suite *s = suite_create("tls");
+	TCase *tc = tcase_create("layered");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_loop_test(tc, test_tls_race, 0, 2);
+	tcase_add_test(tc, test_tls_refused);
+	tcase_add_test(tc, test_tls_free_during_race);
+	tcase_add_test(tc, test_filter_race);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (tls_setup() != 0) {
+		print_ssl_errors("setup");
+		fprintf(stderr, "check_tls: could not make a certificate\n");
+		tls_teardown();
+		return EXIT_FAILURE;
+	}
+	have_v6 = he_lab_ipv6_loopback_works();
+	if (!have_v6)
+		fprintf(stderr, "check_tls: no IPv6 loopback, racing "
+		    "without the IPv6 black hole\n");
+	sr = srunner_create(tls_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	tls_teardown();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

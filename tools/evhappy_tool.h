@@ -1,0 +1,61 @@
+/*
+ * What the files of the evhappy command-line tool share.  None of this is
+ * part of the library.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifndef EVHAPPY_TOOL_H_INCLUDED_
+#define EVHAPPY_TOOL_H_INCLUDED_
+
+#include "he_event.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Room for "[v6-address%scope]:65535" and its terminator. */
+#define TOOL_ADDRLEN 80
+
+/* Exit statuses: see EXIT STATUS in evhappy(1). */
+#define TOOL_EXIT_OK 0
+#define TOOL_EXIT_FAIL 1
+#define TOOL_EXIT_USAGE 2
+
+/* Milliseconds on a monotonic clock: elapsed times must not jump when
+   someone sets the wall clock. */
+double tool_now_ms(void);
+
+/* A timeval in milliseconds, for printing with "%.1f". */
+double tool_tv_ms(const struct timeval *tv);
+
+/* "127.0.0.1:80" or "[::1]:80"; "?" for a NULL or foreign address. */
+void tool_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* The address family as RFC 8305 counts it: 4, 6, or 0. */
+int tool_family_number(int af);
+
+/* The detail after a trace event's name, such as "AAAA: 1 address" or
+   "127.0.0.1:80: Connection refused"; "" when there is none. */
+void tool_trace_detail(const struct evhappy_trace *ev, char *buf,
+    size_t len);
+
+/* One timeline line: indent, the offset ("+50.3 ms"), the event and its
+   detail, e.g. "  +50.3 ms  attempt-start 127.0.0.1:80". */
+void tool_trace_print(FILE *out, const char *indent,
+    const struct evhappy_trace *ev);
+
+/* s as a JSON string, quotes included.  NULL gives null; bytes that are
+   not UTF-8 become U+FFFD, so the output always parses. */
+void tool_json_string(FILE *out, const char *s);
+
+/* Copy stdin to the connected socket fd and the socket to stdout, like
+   nc(1), until the peer closes.  On stdin's end the socket's write side is
+   shut down and reading goes on.  Takes fd over.  base must handle any
+   file descriptor (EV_FEATURE_FDS): stdin may be a regular file.
+   Returns an exit status. */
+int tool_relay(struct event_base *base, evutil_socket_t fd);
+
+/* The --demo: libevent against evhappy in an in-process lab.  Returns an
+   exit status. */
+int tool_demo(void);
+
+#endif
