@@ -168,8 +168,14 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 			    now + r->cfg.resolution_delay;
 		merge_untried(r, list, 1);
 	}
-	if (fam == HE_FAM_V6)
+	if (fam == HE_FAM_V6) {
 		r->resolution_wait_until = HE_NEVER;
+		/* Had AAAA come in time its address would have gone first:
+		 * it joins the race at once instead of after a stagger. */
+		if (list && r->v6_overdue)
+			r->start_early = 1;
+		r->v6_overdue = 0;
+	}
 	race_step(r, now);
 }
 
@@ -183,7 +189,7 @@ next_start_time(const struct he_race *r, int64_t now)
 	if (r->nattempts == 0)
 		return r->resolution_wait_until != HE_NEVER &&
 		    r->dns_pending[HE_FAM_V6] ? r->resolution_wait_until : now;
-	if (r->failed_since_start || r->in_flight == 0)
+	if (r->start_early || r->in_flight == 0)
 		t = r->last_start + r->cfg.min_gap;
 	else
 		t = r->last_start + r->cfg.attempt_delay;
@@ -213,6 +219,8 @@ start_next(struct he_race *r, int64_t now)
 		r->attempts = a;
 		r->attempts_cap = cap;
 	}
+	if (r->nattempts == 0 && r->dns_pending[HE_FAM_V6])
+		r->v6_overdue = 1;
 	ai = r->untried;
 	r->untried = ai->ai_next;
 	ai->ai_next = NULL;
@@ -225,7 +233,7 @@ start_next(struct he_race *r, int64_t now)
 	r->in_flight++;
 	r->last_start = now;
 	r->last_family = ai->ai_family;
-	r->failed_since_start = 0;
+	r->start_early = 0;
 	queue_action(r, HE_ACT_START, r->nattempts++);
 }
 
@@ -321,7 +329,7 @@ he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 	a->error = error ? error : EIO;
 	a->ended = now;
 	r->in_flight--;
-	r->failed_since_start = 1;
+	r->start_early = 1;
 	race_step(r, now);
 }
 

@@ -76,7 +76,9 @@ struct he_race {
 	int in_flight;
 	int64_t last_start;
 	int last_family;		/* of the last start, AF_* or 0 */
-	int failed_since_start;		/* a failure may pull the next start forward */
+	int start_early;		/* a failure, or an overdue AAAA answer,
+					   pulls the next start forward */
+	int v6_overdue;			/* attempts began before AAAA answered */
 
 	/* the outcome, once done */
 	int done;

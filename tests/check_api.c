@@ -189,6 +189,7 @@ END_TEST
 
 START_TEST(test_version)
 {
+	int fds0 = he_test_count_fds();
 	const char *v = evhappy_get_version();
 	char want[32];
 
@@ -197,6 +198,7 @@ START_TEST(test_version)
 	snprintf(want, sizeof(want), "%d.%d.%d", EVHAPPY_VERSION_MAJOR,
 	    EVHAPPY_VERSION_MINOR, EVHAPPY_VERSION_PATCH);
 	ck_assert_str_eq(v, want);
+	ck_assert_int_eq(he_test_count_fds(), fds0);
 }
 END_TEST
 
@@ -210,6 +212,7 @@ START_TEST(test_trace_kind_names)
 	};
 	const size_t n = sizeof(kinds) / sizeof(kinds[0]);
 	size_t i, j;
+	int fds0 = he_test_count_fds();
 
 	for (i = 0; i < n; i++) {
 		const char *a = evhappy_trace_kind_name(kinds[i]);
@@ -225,6 +228,7 @@ START_TEST(test_trace_kind_names)
 	    "unknown");
 	ck_assert_str_eq(evhappy_trace_kind_name((enum evhappy_trace_kind)-1),
 	    "unknown");
+	ck_assert_int_eq(he_test_count_fds(), fds0);
 }
 END_TEST
 

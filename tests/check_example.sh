@@ -62,7 +62,7 @@ server_pid=$!
 
 i=0
 while [ ! -s "$tmp/ports" ] && [ $i -lt 100 ]; do
-	sleep 0.1
+	sleep 0.1 2>/dev/null || sleep 1
 	i=$((i + 1))
 done
 if [ ! -s "$tmp/ports" ]; then

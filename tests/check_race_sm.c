@@ -24,6 +24,10 @@
  * outcome; outcomes in the order their attempts started), and the timer
  * after them.
  *
+ * Each row is played twice: with the timer firing exactly when the core
+ * asks, and again with the timer also firing every millisecond (a timer
+ * that fires early must change nothing).
+ *
  * Every row then checks the exact starts (address@ms since the race began),
  * the winner, the errno, the DNS error, the attempts closed, when the race
  * ended, and that exactly one DONE came (none after a cancel).  Every row
@@ -33,7 +37,9 @@
  * when the race ends (the stagger never cancels anything).
  *
  * The semantics tested are those of he_race.txt; the table is their worked
- * examples.
+ * examples.  The hand-driven tests at the end check he_race_next_wakeup_()
+ * in a few states, reports about attempts that no longer run, a late
+ * timer, and which lists are sorted.
  */
 #include "he_internal.h"
 #include "he_testutil.h"
@@ -378,6 +384,13 @@ static const struct row rows[] = {
 	  .starts = "6a@0 4a@250 6b@700", .error = ETIMEDOUT, .closed = "4a 6b",
 	  .done_at = 2000 },
 
+	{ .name = "max 2 in flight: a late answer waits for room too",
+	  .max_in_flight = 2, .timeout = 1000,
+	  .aaaa = ANSWER(0, "6a 6b 6c"), .a = ANSWER(600, "4a"),
+	  .out = { FAIL("6a", 800, ECONNREFUSED) },
+	  .starts = "6a@0 6b@250 4a@800", .error = ETIMEDOUT,
+	  .closed = "6b 4a", .done_at = 1000 },
+
 	{ .name = "max 1 in flight: one at a time, whatever the attempt delay",
 	  .max_in_flight = 1,
 	  .known = "6a 4a 6b",
@@ -619,6 +632,7 @@ enum sim_attempt_state { SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED };
 
 struct sim {
 	const struct row *row;
+	int ticking;		/* also call he_race_timer_() every 1 ms */
 	struct he_race r;
 	int64_t now;
 	int64_t min_gap;
@@ -647,7 +661,8 @@ sim_fail(const struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	ck_abort_msg("row \"%s\" at %lld us after begin: %s", s->row->name,
+	ck_abort_msg("row \"%s\"%s at %lld us after begin: %s", s->row->name,
+	    s->ticking ? " (timer ticking every ms)" : "",
 	    (long long)(s->now - T0), buf);
 }
 
@@ -826,6 +841,9 @@ sim_drain(struct sim *s)
 	}
 	SIM_CHECK(s, closes == 0 || done || s->cancelling,
 	    "%d attempt(s) closed while the race goes on", closes);
+	SIM_CHECK(s, !(done || s->cancelling) || sim_running(s) == 0,
+	    "%d attempt(s) still running after the race ended",
+	    sim_running(s));
 }
 
 static void
@@ -877,7 +895,7 @@ sim_deliver(struct sim *s, const struct sim_event *e)
 }
 
 static void
-sim_run(struct sim *s, const struct row *row)
+sim_run(struct sim *s, const struct row *row, int ticking)
 {
 	struct he_race_config cfg;
 	struct sim_event e;
@@ -885,6 +903,7 @@ sim_run(struct sim *s, const struct row *row)
 
 	memset(s, 0, sizeof(*s));
 	s->row = row;
+	s->ticking = ticking;
 	s->winner = -1;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -936,15 +955,25 @@ sim_run(struct sim *s, const struct row *row)
 
 	for (iter = 0;; iter++) {
 		int64_t wake = he_race_next_wakeup_(&s->r);
+		int64_t tick = HE_NEVER;
 		int i = sim_next_event(s);
 
-		SIM_CHECK(s, iter < 10000, "the simulation does not settle");
+		SIM_CHECK(s, iter < 100000, "the simulation does not settle");
 		if (s->ended)
 			SIM_CHECK(s, wake == HE_NEVER,
 			    "next wakeup %lld after the race ended",
 			    (long long)(wake - T0));
 		if (i < 0 && wake == HE_NEVER)
 			break;
+		if (s->ticking && !s->ended)
+			tick = s->now - (s->now - T0) % US(1) + US(1);
+		if (tick < wake && (i < 0 || tick < s->ev[i].at)) {
+			/* An early timer: allowed, and changes nothing. */
+			s->now = tick;
+			he_race_timer_(&s->r, s->now);
+			sim_drain(s);
+			continue;
+		}
 		if (i >= 0 && (wake == HE_NEVER || s->ev[i].at <= wake)) {
 			e = s->ev[i];
 			s->ev[i] = s->ev[--s->nev];
@@ -982,11 +1011,13 @@ static void
 sim_check_row(struct sim *s)
 {
 	const struct row *row = s->row;
+	const char *want_starts = row->starts ? row->starts : "";
+	const char *want_closed = row->closed ? row->closed : "";
 	const char *winner;
 	int i;
 
-	SIM_CHECK(s, !strcmp(s->starts, row->starts),
-	    "starts \"%s\", expected \"%s\"", s->starts, row->starts);
+	SIM_CHECK(s, !strcmp(s->starts, want_starts),
+	    "starts \"%s\", expected \"%s\"", s->starts, want_starts);
 	winner = s->r.winner >= 0 && s->r.winner < s->r.nattempts ?
 	    label_of_ai(s->r.attempts[s->r.winner].ai) : NULL;
 	SIM_CHECK(s, (!winner && !row->winner) ||
@@ -1002,8 +1033,8 @@ sim_check_row(struct sim *s)
 	    "dns_failure %d (%s), expected %d (%s)", s->r.dns_failure,
 	    evutil_gai_strerror(s->r.dns_failure), row->dns_failure,
 	    evutil_gai_strerror(row->dns_failure));
-	SIM_CHECK(s, !strcmp(s->closed, row->closed),
-	    "closed \"%s\", expected \"%s\"", s->closed, row->closed);
+	SIM_CHECK(s, !strcmp(s->closed, want_closed),
+	    "closed \"%s\", expected \"%s\"", s->closed, want_closed);
 	SIM_CHECK(s, s->ndone == (row->cancel_at ? 0 : 1),
 	    "%d DONE actions", s->ndone);
 	SIM_CHECK(s, s->ended_at == T0 + US(ms_setting(row->done_at, 0)),
@@ -1062,7 +1093,19 @@ START_TEST(test_table)
 {
 	struct sim s;
 
-	sim_run(&s, &rows[_i]);
+	sim_run(&s, &rows[_i], 0);
+	sim_check_row(&s);
+	he_race_clear_(&s.r);
+}
+END_TEST
+
+/* The same rows with the timer also firing every millisecond: a timer
+   that fires when nothing is due must change nothing. */
+START_TEST(test_table_ticking)
+{
+	struct sim s;
+
+	sim_run(&s, &rows[_i], 1);
 	sim_check_row(&s);
 	he_race_clear_(&s.r);
 }
@@ -1277,6 +1320,43 @@ START_TEST(test_stale_reports)
 }
 END_TEST
 
+/* The timer may fire late: the deadline is checked on every event, so an
+   event after it ends the race with ETIMEDOUT and starts nothing. */
+START_TEST(test_late_timer)
+{
+	struct he_race r;
+
+	init_default(&r, 8, 100);
+	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(100));
+	/* The deadline timer is late; attempt 0 fails first. */
+	he_race_attempt_failed_(&r, T0 + US(120), 0, ECONNREFUSED);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.nattempts, 1);
+	ck_assert_int_eq(r.error, ETIMEDOUT);
+	ck_assert_int_eq(r.dns_failure, 0);
+	he_race_clear_(&r);
+
+	/* A DNS answer after the deadline: nothing starts; no query is
+	   pending any more, so no DNS error either. */
+	init_default(&r, 8, 100);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0);
+	expect_no_action(&r);
+	he_race_dns_answer_(&r, T0 + US(150), HE_FAM_V4, make_list("4a"), 0);
+	expect_action(&r, HE_ACT_DONE, -1);
+	expect_no_action(&r);
+	ck_assert_int_eq(r.nattempts, 0);
+	ck_assert_int_eq(r.error, ETIMEDOUT);
+	ck_assert_int_eq(r.dns_failure, 0);
+	he_race_clear_(&r);
+}
+END_TEST
+
 /* DNS answers are sorted with cfg.sort; a caller's list is not. */
 START_TEST(test_sort_use)
 {
@@ -1330,12 +1410,17 @@ race_suite(void)
 	tcase_add_loop_test(tc, test_table, 0, N_ROWS);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("table_ticking");
+	tcase_add_loop_test(tc, test_table_ticking, 0, N_ROWS);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("calls");
 	tcase_add_test(tc, test_wakeup_known_list);
 	tcase_add_test(tc, test_wakeup_resolution_delay);
 	tcase_add_test(tc, test_wakeup_capped);
 	tcase_add_test(tc, test_same_instant_any_order);
 	tcase_add_test(tc, test_stale_reports);
+	tcase_add_test(tc, test_late_timer);
 	tcase_add_test(tc, test_sort_use);
 	tcase_add_test(tc, test_clear_unstarted);
 	suite_add_tcase(s, tc);

@@ -607,8 +607,8 @@ END_TEST
 
 /* AAAA 100 ms late, the IPv4 path a black hole, default settings: IPv4
    starts after the 50 ms Resolution Delay and hangs; the late AAAA answer
-   joins the race, and ::1 starts one Connection Attempt Delay (250 ms)
-   after the IPv4 attempt, without cancelling it, and wins. */
+   joins the race as soon as it arrives, without cancelling the IPv4
+   attempt, and ::1 wins. */
 START_TEST(test_aaaa_100ms_joins_race)
 {
 	struct fx f;
@@ -630,11 +630,13 @@ START_TEST(test_aaaa_100ms_joins_race)
 	ck_assert_int_eq(r.aerr[1], 0);
 	ck_assert_msg(r.started[0] >= 45 && r.started[0] < UPPER(120),
 	    "IPv4 started at %d ms", (int)r.started[0]);
-	ck_assert_msg(r.started[1] - r.started[0] >= 240 &&
-	    r.started[1] - r.started[0] < UPPER(330),
-	    "IPv6 started %d ms after IPv4, want the 250 ms attempt delay",
-	    (int)(r.started[1] - r.started[0]));
-	ck_assert_msg(r.ms >= 280 && r.ms < UPPER(420), "won after %d ms",
+	/* The late AAAA joins the race when it arrives, not one attempt
+	   delay after the IPv4 start: had it come in time it would have
+	   gone first. */
+	ck_assert_msg(r.started[1] >= 95 && r.started[1] < UPPER(160),
+	    "IPv6 started at %d ms, want when its answer came (100 ms)",
+	    (int)r.started[1]);
+	ck_assert_msg(r.ms >= 95 && r.ms < UPPER(200), "won after %d ms",
 	    (int)r.ms);
 	fx_free(&f);
 }
@@ -1354,7 +1356,8 @@ drop_all(struct fx *f, const char *name)
 	dns_set(f, name, AAAA_, HE_LAB_DROP, 0);
 }
 
-/* bufferevent_free() while both queries are out: no callback, no fd. */
+/* bufferevent_free() while both queries are out: no callback, no fd, and
+   (valgrind/ASan) no leak, for a context's race and for the drop-in. */
 START_TEST(test_free_bev_during_queries)
 {
 	struct fx f;
@@ -1372,7 +1375,9 @@ START_TEST(test_free_bev_during_queries)
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", AAAA_), 2);
 	bufferevent_free(bev);
 	bufferevent_free(bev2);
-	run_until(f.base, NULL, 100);
+	/* The race notices within one attempt delay (250 ms); the drop-in's
+	   private context has no other way to learn of it. */
+	run_until(f.base, NULL, 300);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(r2.calls, 0);
 	fx_free(&f);
@@ -1798,6 +1803,15 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* evdns reports at "msg" level when the fake server drops or fails a
+   query on purpose; only warnings and errors are worth printing. */
+static void
+log_cb(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		fprintf(stderr, "[libevent] %s\n", msg);
+}
+
 static Suite *
 resolve_suite(void)
 {
@@ -1893,6 +1907,7 @@ main(void)
 		slow = atoi(e);
 	else if ((e = getenv("LD_PRELOAD")) && strstr(e, "vgpreload"))
 		slow = 5;	/* valgrind */
+	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
 	if (!v6ok)
 		fprintf(stderr, "check_resolve: IPv6 loopback does not work "

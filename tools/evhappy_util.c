@@ -113,8 +113,12 @@ tool_trace_print(FILE *out, const char *indent,
 	evutil_snprintf(offset, sizeof(offset), "+%.1f",
 	    tool_tv_ms(&ev->elapsed));
 	tool_trace_detail(ev, detail, sizeof(detail));
+	/* "done: connected" reads as an outcome, "attempt-start 1.2.3.4:80"
+	   as an event and its address. */
 	fprintf(out, "%s%7s ms  %s%s%s\n", indent, offset,
-	    evhappy_trace_kind_name(ev->kind), detail[0] ? " " : "", detail);
+	    evhappy_trace_kind_name(ev->kind),
+	    !detail[0] ? "" : ev->kind == EVHAPPY_TRACE_DONE ? ": " : " ",
+	    detail);
 }
 
 static int

@@ -1,0 +1,1030 @@
+/*
+ * evhappy(1): connect to HOST PORT with Happy Eyeballs v2 (RFC 8305) and
+ * say what happened: the address that won and how long it took, or why
+ * every address failed.  --trace shows each step, --json the same facts
+ * for scripts, --relay turns it into a small nc(1), --demo shows the
+ * difference to libevent without a network.  See man/evhappy.1.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#include "evhappy_tool.h"
+
+#include <event2/event.h>
+#include <event2/dns.h>
+#include <event2/util.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+/* A guard against typos, not a limit of the library. */
+#define COUNT_MAX 1000000
+/* How many different winners the --count summary names. */
+#define WINNERS_MAX 8
+
+enum resolver { RES_SYSTEM, RES_DNS, RES_EVDNS };
+
+/* An integer option: value -1 when it was not given; text for messages. */
+struct num_opt {
+	int value;
+	const char *text;
+};
+
+struct opts {
+	int family;
+	struct num_opt attempt_delay, resolution_delay, interleave, timeout;
+	struct num_opt max_in_flight, count;
+	struct sockaddr_storage local[2];
+	int local_len[2];
+	int nlocal;
+	enum resolver resolver;
+	int nresolvers;			/* resolver options given */
+	const char *dns;
+	int relay, trace, json, demo;
+	int nother;			/* options given besides --demo */
+	const char *host;
+	int port;
+};
+
+/* One attempt, copied out of the report (which dies with its callback). */
+struct attempt_rec {
+	struct sockaddr_storage addr;
+	int error;
+	double started_ms, ended_ms;
+};
+
+/* One trace event, kept for --json. */
+struct event_rec {
+	enum evhappy_trace_kind kind;
+	double ms;
+	int family;
+	int has_addr;
+	struct sockaddr_storage addr;
+	int error;
+	int naddrs;
+};
+
+/* What one connect came to. */
+struct result {
+	int done;
+	evutil_socket_t fd;
+	int error, dns_error;
+	double started, elapsed_ms;
+	char winner[TOOL_ADDRLEN];
+	char *line;			/* evhappy_report_format(), or NULL */
+	struct attempt_rec *attempts;
+	int nattempts;
+	struct event_rec *events;
+	int nevents, events_cap;
+};
+
+/* Winners of a --count run, for its summary. */
+struct winner_tally {
+	char addr[TOOL_ADDRLEN];
+	int n;
+};
+
+struct app {
+	const struct opts *o;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evhappy *he;
+	struct result res;
+	int index;			/* 1-based number of this connect */
+	int ok, failed;
+	double min_ms, max_ms, sum_ms;
+	int prev_ok;
+	char prev_winner[TOOL_ADDRLEN];
+	double prev_ms;
+	struct winner_tally winners[WINNERS_MAX];
+	int nwinners;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Usage */
+
+static void
+help(void)
+{
+	printf(
+"Usage: evhappy [options] HOST PORT\n"
+"       evhappy --demo\n"
+"Connect to HOST PORT with Happy Eyeballs v2 (RFC 8305), as libevhappy\n"
+"does it, and print the address that won and how long it took.\n"
+"\n"
+"Racing (RFC 8305 section 8):\n"
+"  -4, -6                  use only IPv4, only IPv6\n"
+"  --attempt-delay MS      Connection Attempt Delay (%d; 10..2000)\n"
+"  --resolution-delay MS   Resolution Delay (%d; 0..1000)\n"
+"  --interleave N          First Address Family Count (1; 1 or more)\n"
+"  --timeout MS            overall timeout, DNS and connect (%d)\n"
+"  --max-in-flight N       attempts in flight at once (%d; 1 or more)\n"
+"  --local ADDR            bind to this literal (once per family)\n"
+"Resolving (default: --system-resolver):\n"
+"  --system-resolver       getaddrinfo(3): /etc/hosts, nsswitch, DNS\n"
+"  --dns SERVER[:PORT]     ask only this DNS server ([ADDR]:PORT for IPv6)\n"
+"  --evdns                 libevent's resolver, /etc/resolv.conf and hosts\n"
+"Output and modes:\n"
+"  --trace                 a timeline of every step, on stderr\n"
+"  --json                  one JSON object on stdout\n"
+"  --count N               connect N times with one context; a summary\n"
+"  --relay                 then copy stdin to the socket, the socket to stdout\n"
+"  --demo                  Happy Eyeballs against libevent, offline\n"
+"  -h, --help              this help\n"
+"  --version               the versions of evhappy and libevent\n"
+"\n"
+"Exit status: 0 connected, 1 failed, 2 usage error.  See evhappy(1).\n",
+	    EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS,
+	    EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS, EVHAPPY_DEFAULT_TIMEOUT_MS,
+	    EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
+}
+
+/* Say what is wrong with the command line.  Returns -1 for the caller to
+   pass on; the exit status is then TOOL_EXIT_USAGE. */
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evhappy: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'evhappy --help' for more information.\n", stderr);
+	return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parsing the command line */
+
+enum {
+	OPT_ATTEMPT_DELAY = 256, OPT_RESOLUTION_DELAY, OPT_INTERLEAVE,
+	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
+	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
+	OPT_DEMO, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+	{ "attempt-delay", required_argument, NULL, OPT_ATTEMPT_DELAY },
+	{ "resolution-delay", required_argument, NULL, OPT_RESOLUTION_DELAY },
+	{ "interleave", required_argument, NULL, OPT_INTERLEAVE },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "local", required_argument, NULL, OPT_LOCAL },
+	{ "dns", required_argument, NULL, OPT_DNS },
+	{ "system-resolver", no_argument, NULL, OPT_SYSTEM_RESOLVER },
+	{ "evdns", no_argument, NULL, OPT_EVDNS },
+	{ "relay", no_argument, NULL, OPT_RELAY },
+	{ "trace", no_argument, NULL, OPT_TRACE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "demo", no_argument, NULL, OPT_DEMO },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* A decimal number 0..INT_MAX and nothing else.  Whether it is in range
+   is for the library's setters to say: they know their limits. */
+static int
+parse_number(const char *name, const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (s[0] == '-')
+		return usage_error("%s: '%s' must not be negative", name, s);
+	if (s[0] < '0' || s[0] > '9')
+		return usage_error("%s: '%s' is not a number", name, s);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end)
+		return usage_error("%s: '%s' is not a number", name, s);
+	if (errno == ERANGE || v > INT_MAX)
+		return usage_error("%s: '%s' is too large", name, s);
+	*out = (int)v;
+	return 0;
+}
+
+static int
+parse_num_opt(const char *name, const char *s, struct num_opt *n)
+{
+	n->text = s;
+	return parse_number(name, s, &n->value);
+}
+
+static int
+parse_port(const char *s, int *port)
+{
+	if (parse_number("PORT", s, port) < 0)
+		return -1;
+	if (*port < 1 || *port > 65535)
+		return usage_error("PORT: '%s' is not in 1..65535", s);
+	return 0;
+}
+
+/* --local: a literal, at most one per family, since an attempt binds to
+   the first address of its family anyway. */
+static int
+parse_local(struct opts *o, const char *s)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), i;
+
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(s, (struct sockaddr *)&ss, &len) < 0)
+		return usage_error("--local: '%s' is not an IPv4 or IPv6 "
+		    "address", s);
+	for (i = 0; i < o->nlocal; i++)
+		if (o->local[i].ss_family == ss.ss_family)
+			return usage_error("--local: one address per family; "
+			    "'%s' is the second IPv%d one", s,
+			    tool_family_number(ss.ss_family));
+	o->local[o->nlocal] = ss;
+	o->local_len[o->nlocal++] = len;
+	return 0;
+}
+
+static int
+set_resolver(struct opts *o, enum resolver r)
+{
+	o->resolver = r;
+	o->nresolvers++;
+	return 0;
+}
+
+static int
+parse_dns(struct opts *o, const char *s)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	/* evdns_base_nameserver_ip_add() parses the same way; checking here
+	   makes a typo a usage error. */
+	if (evutil_parse_sockaddr_port(s, (struct sockaddr *)&ss, &len) < 0)
+		return usage_error("--dns: '%s' is not ADDR, ADDR:PORT or "
+		    "[ADDR]:PORT", s);
+	o->dns = s;
+	return set_resolver(o, RES_DNS);
+}
+
+static int
+parse_family(struct opts *o, int family)
+{
+	if (o->family != AF_UNSPEC && o->family != family)
+		return usage_error("-4 and -6 exclude each other");
+	o->family = family;
+	return 0;
+}
+
+/* One option; 0, -1 on a usage error, or 1 when it was --help/--version
+   and the program is done. */
+static int
+parse_option(struct opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case '4': return parse_family(o, AF_INET);
+	case '6': return parse_family(o, AF_INET6);
+	case OPT_ATTEMPT_DELAY:
+		return parse_num_opt("--attempt-delay", arg, &o->attempt_delay);
+	case OPT_RESOLUTION_DELAY:
+		return parse_num_opt("--resolution-delay", arg,
+		    &o->resolution_delay);
+	case OPT_INTERLEAVE:
+		return parse_num_opt("--interleave", arg, &o->interleave);
+	case OPT_TIMEOUT: return parse_num_opt("--timeout", arg, &o->timeout);
+	case OPT_MAX_IN_FLIGHT:
+		return parse_num_opt("--max-in-flight", arg, &o->max_in_flight);
+	case OPT_COUNT: return parse_num_opt("--count", arg, &o->count);
+	case OPT_LOCAL: return parse_local(o, arg);
+	case OPT_DNS: return parse_dns(o, arg);
+	case OPT_SYSTEM_RESOLVER: return set_resolver(o, RES_SYSTEM);
+	case OPT_EVDNS: return set_resolver(o, RES_EVDNS);
+	case OPT_RELAY: o->relay = 1; return 0;
+	case OPT_TRACE: o->trace = 1; return 0;
+	case OPT_JSON: o->json = 1; return 0;
+	case 'h': help(); return 1;
+	case OPT_VERSION:
+		printf("evhappy %s (libevent %s)\n", evhappy_get_version(),
+		    event_get_version());
+		return 1;
+	}
+	return 0;
+}
+
+/* getopt_long's complaint, in our words and under our name (argv[0] may
+   be a libtool wrapper's). */
+static int
+bad_option(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return usage_error("option '%s' needs an argument", arg);
+	if (optopt > 0 && optopt < 256)
+		return usage_error("unknown option '-%c'", optopt);
+	/* glibc sets optopt to the option's value when a long option that
+	   takes no argument was given one ("--trace=1"). */
+	if (optopt >= 256)
+		return usage_error("option '%s' takes no argument", arg);
+	return usage_error("unknown or ambiguous option '%s'", arg);
+}
+
+/* Options that cannot go together, and what --count defaults to. */
+static int
+check_combinations(struct opts *o)
+{
+	if (o->nresolvers > 1)
+		return usage_error("one resolver, once: --dns, --evdns or "
+		    "--system-resolver");
+	if (o->count.value == 0 || o->count.value > COUNT_MAX)
+		return usage_error("--count: '%s' is not in 1..%d",
+		    o->count.text, COUNT_MAX);
+	if (o->count.value < 0)
+		o->count.value = 1;
+	if (o->relay && o->count.value > 1)
+		return usage_error("--relay needs a single connect, not "
+		    "--count %d", o->count.value);
+	if (o->relay && o->json)
+		return usage_error("--relay and --json would both write "
+		    "stdout");
+	return 0;
+}
+
+static int
+parse_operands(struct opts *o, int argc, char **argv)
+{
+	if (o->demo) {
+		if (o->nother || argc > 0)
+			return usage_error("--demo takes no other options "
+			    "and no HOST PORT");
+		return 0;
+	}
+	if (argc < 2)
+		return usage_error("HOST and PORT are needed");
+	if (argc > 2)
+		return usage_error("too many arguments: '%s'", argv[2]);
+	if (!argv[0][0])
+		return usage_error("HOST is empty");
+	o->host = argv[0];
+	return parse_port(argv[1], &o->port);
+}
+
+static void
+opts_init(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->family = AF_UNSPEC;
+	o->attempt_delay.value = o->resolution_delay.value = -1;
+	o->interleave.value = o->timeout.value = -1;
+	o->max_in_flight.value = o->count.value = -1;
+	o->resolver = RES_SYSTEM;
+}
+
+/* -1 to go on, else the exit status. */
+static int
+parse_args(struct opts *o, int argc, char **argv)
+{
+	int c, r;
+
+	opts_init(o);
+	/* ':' first: a missing argument is ':', not '?'; opterr 0: we say
+	   it ourselves. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":46h", long_options, NULL))
+	    != -1) {
+		if (c == '?' || c == ':') {
+			bad_option(c, argv);
+			return TOOL_EXIT_USAGE;
+		}
+		if (c == OPT_DEMO) {
+			o->demo = 1;
+			continue;
+		}
+		o->nother++;
+		if ((r = parse_option(o, c, optarg)) != 0)
+			return r > 0 ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
+	}
+	if (parse_operands(o, argc - optind, argv + optind) < 0)
+		return TOOL_EXIT_USAGE;
+	if (!o->demo && check_combinations(o) < 0)
+		return TOOL_EXIT_USAGE;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The context */
+
+/* One numeric setting and how to hand it to the library. */
+struct setting {
+	const char *name;
+	const char *range;	/* for the message; the setter decides */
+	size_t offset;		/* of its struct num_opt in struct opts */
+	int (*set_tv)(struct evhappy *, const struct timeval *);
+	int (*set_int)(struct evhappy *, int);
+};
+
+static const struct setting settings[] = {
+	{ "--attempt-delay", "10..2000 ms",
+	  offsetof(struct opts, attempt_delay),
+	  evhappy_set_connection_attempt_delay, NULL },
+	{ "--resolution-delay", "0..1000 ms",
+	  offsetof(struct opts, resolution_delay),
+	  evhappy_set_resolution_delay, NULL },
+	{ "--timeout", "more than 0 ms", offsetof(struct opts, timeout),
+	  evhappy_set_timeout, NULL },
+	{ "--interleave", "1 or more", offsetof(struct opts, interleave),
+	  NULL, evhappy_set_first_address_family_count },
+	{ "--max-in-flight", "1 or more", offsetof(struct opts, max_in_flight),
+	  NULL, evhappy_set_max_attempts_in_flight },
+};
+
+/* An exit status: a value the setter refuses is a usage error. */
+static int
+apply_setting(struct evhappy *he, const struct opts *o,
+    const struct setting *s)
+{
+	const struct num_opt *n =
+	    (const void *)((const char *)o + s->offset);
+	struct timeval tv;
+	int r;
+
+	if (n->value < 0)
+		return TOOL_EXIT_OK;
+	tv.tv_sec = n->value / 1000;
+	tv.tv_usec = (n->value % 1000) * 1000;
+	r = s->set_tv ? s->set_tv(he, &tv) : s->set_int(he, n->value);
+	if (r == 0)
+		return TOOL_EXIT_OK;
+	if (errno == EINVAL) {
+		usage_error("%s: '%s' is out of range (%s)", s->name, n->text,
+		    s->range);
+		return TOOL_EXIT_USAGE;
+	}
+	fprintf(stderr, "evhappy: %s: %s\n", s->name, strerror(errno));
+	return TOOL_EXIT_FAIL;
+}
+
+static int
+apply_local(struct evhappy *he, const struct opts *o)
+{
+	struct evutil_addrinfo *list = NULL, *one;
+	int i, r = -1;
+
+	if (!o->nlocal)
+		return 0;
+	for (i = o->nlocal - 1; i >= 0; i--) {
+		one = evhappy_addrinfo_from_sockaddr(
+		    (const struct sockaddr *)&o->local[i],
+		    (ev_socklen_t)o->local_len[i]);
+		if (!one)
+			goto end;
+		one->ai_next = list;
+		list = one;
+	}
+	r = evhappy_set_local_addrinfo(he, list);
+end:
+	if (r < 0)
+		fprintf(stderr, "evhappy: --local: %s\n", strerror(errno));
+	evhappy_addrinfo_free(list);
+	return r;
+}
+
+/* The resolver: none (the system's), evdns with one server, or evdns as
+   /etc/resolv.conf says. */
+static int
+make_dns(struct app *app)
+{
+	const struct opts *o = app->o;
+
+	if (o->resolver == RES_SYSTEM)
+		return 0;
+	if (o->resolver == RES_EVDNS) {
+		app->dns = evdns_base_new(app->base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		if (!app->dns)
+			fprintf(stderr, "evhappy: --evdns: cannot read "
+			    "/etc/resolv.conf\n");
+		return app->dns ? 0 : -1;
+	}
+	/* Flags 0: no resolv.conf, no hosts file, no search list; the one
+	   server asked for is all there is. */
+	app->dns = evdns_base_new(app->base, 0);
+	if (!app->dns ||
+	    evdns_base_nameserver_ip_add(app->dns, o->dns) != 0) {
+		fprintf(stderr, "evhappy: --dns: cannot use '%s'\n", o->dns);
+		return -1;
+	}
+	return 0;
+}
+
+static struct event_base *
+make_base(const struct opts *o)
+{
+	struct event_config *cfg;
+	struct event_base *base;
+
+	if (!o->relay)
+		return event_base_new();
+	/* --relay watches stdin, which may be a regular file: epoll cannot
+	   watch those, poll and select can. */
+	if (!(cfg = event_config_new()))
+		return NULL;
+	event_config_require_features(cfg, EV_FEATURE_FDS);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+static void on_trace(const struct evhappy_trace *ev, void *arg);
+
+/* The exit status when the context cannot be made as asked. */
+static int
+app_setup(struct app *app)
+{
+	size_t i;
+	int rc;
+
+	if (!(app->base = make_base(app->o))) {
+		fprintf(stderr, "evhappy: cannot make an event base\n");
+		return TOOL_EXIT_FAIL;
+	}
+	if (make_dns(app) < 0)
+		return TOOL_EXIT_FAIL;
+	if (!(app->he = evhappy_new(app->base, app->dns))) {
+		fprintf(stderr, "evhappy: %s\n", strerror(errno));
+		return TOOL_EXIT_FAIL;
+	}
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		if ((rc = apply_setting(app->he, app->o, &settings[i])) != 0)
+			return rc;
+	if (apply_local(app->he, app->o) < 0)
+		return TOOL_EXIT_FAIL;
+	evhappy_set_trace_cb(app->he, on_trace, app);
+	return TOOL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One connect */
+
+static void
+result_clear(struct result *res)
+{
+	free(res->line);
+	free(res->attempts);
+	free(res->events);
+	memset(res, 0, sizeof(*res));
+	res->fd = -1;
+}
+
+static void
+record_event(struct result *res, const struct evhappy_trace *ev)
+{
+	struct event_rec *e;
+
+	if (res->nevents == res->events_cap) {
+		int cap = res->events_cap ? res->events_cap * 2 : 16;
+		e = realloc(res->events, (size_t)cap * sizeof(*e));
+		if (!e)
+			return;	/* the JSON misses an event; no more */
+		res->events = e;
+		res->events_cap = cap;
+	}
+	e = &res->events[res->nevents++];
+	memset(e, 0, sizeof(*e));
+	e->kind = ev->kind;
+	e->ms = tool_tv_ms(&ev->elapsed);
+	e->family = ev->addr ? ev->addr->sa_family : ev->family;
+	e->error = ev->error;
+	e->naddrs = ev->naddrs;
+	if (ev->addr && ev->addrlen <= sizeof(e->addr)) {
+		memcpy(&e->addr, ev->addr, ev->addrlen);
+		e->has_addr = 1;
+	}
+}
+
+static void
+on_trace(const struct evhappy_trace *ev, void *arg)
+{
+	struct app *app = arg;
+
+	if (app->o->trace)
+		tool_trace_print(stderr, "", ev);
+	if (app->o->json)
+		record_event(&app->res, ev);
+}
+
+static void
+record_attempts(struct result *res, const struct evhappy_report *r)
+{
+	int i, n = evhappy_report_attempt_count(r);
+	struct timeval started, ended;
+
+	if (n <= 0 || !(res->attempts = calloc((size_t)n, sizeof(
+	    *res->attempts))))
+		return;
+	for (i = 0; i < n; i++) {
+		struct attempt_rec *a = &res->attempts[res->nattempts];
+		if (evhappy_report_attempt(r, i, &a->addr, &a->error,
+			&started, &ended) < 0)
+			continue;
+		a->started_ms = tool_tv_ms(&started);
+		a->ended_ms = tool_tv_ms(&ended);
+		res->nattempts++;
+	}
+}
+
+static void
+record_line(struct result *res, const struct evhappy_report *r)
+{
+	int n = evhappy_report_format(r, NULL, 0);
+
+	if (n < 0 || !(res->line = malloc((size_t)n + 1)))
+		return;
+	evhappy_report_format(r, res->line, (size_t)n + 1);
+}
+
+/* The winner as the kernel sees it; failing that, the attempt that won. */
+static void
+record_winner(struct result *res)
+{
+	struct sockaddr_storage ss;
+	ev_socklen_t len = sizeof(ss);
+	int i;
+
+	if (getpeername(res->fd, (struct sockaddr *)&ss, &len) == 0) {
+		tool_addr_format((struct sockaddr *)&ss, res->winner,
+		    sizeof(res->winner));
+		return;
+	}
+	for (i = 0; i < res->nattempts; i++)
+		if (res->attempts[i].error == 0)
+			tool_addr_format(
+			    (struct sockaddr *)&res->attempts[i].addr,
+			    res->winner, sizeof(res->winner));
+}
+
+static void
+on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct app *app = arg;
+	struct result *res = &app->res;
+
+	res->done = 1;
+	res->fd = fd;
+	res->elapsed_ms = tool_now_ms() - res->started;
+	res->error = evhappy_report_error(r);
+	res->dns_error = evhappy_report_dns_error(r);
+	record_attempts(res, r);
+	record_line(res, r);
+	if (fd >= 0)
+		record_winner(res);
+	event_base_loopbreak(app->base);
+}
+
+/* Run one connect to its end.  0 when it ran (app->res says how it
+   went), else the exit status. */
+static int
+connect_once(struct app *app)
+{
+	const struct opts *o = app->o;
+	struct evhappy_request *req;
+
+	result_clear(&app->res);
+	app->res.started = tool_now_ms();
+	req = evhappy_resolve_and_connect(app->he, o->family, o->host,
+	    o->port, on_connect, app);
+	if (!req && errno == EINVAL)
+		return usage_error("HOST: '%s' is not a name or an address",
+		    o->host), TOOL_EXIT_USAGE;
+	if (!req) {
+		fprintf(stderr, "evhappy: %s\n", strerror(errno));
+		return TOOL_EXIT_FAIL;
+	}
+	while (!app->res.done) {
+		/* 0 is our loopbreak; 1 (nothing left to wait for) or -1
+		   before the callback would be a library bug. */
+		if (event_base_dispatch(app->base) != 0 && !app->res.done) {
+			evhappy_request_cancel(req);
+			fprintf(stderr, "evhappy: the event loop ran dry "
+			    "before the connect ended\n");
+			return TOOL_EXIT_FAIL;
+		}
+	}
+	return TOOL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Text output */
+
+static void
+print_time_change(FILE *out, double diff)
+{
+	/* Rounded as printed, so that no "-0.0" appears. */
+	if (diff > -0.05 && diff < 0.05)
+		fprintf(out, " (same winner, same time)");
+	else
+		fprintf(out, " (same winner, %.1f ms %s)",
+		    diff < 0 ? -diff : diff, diff < 0 ? "faster" : "slower");
+}
+
+/* With --count: how this connect differs from the one before. */
+static void
+print_change(const struct app *app, FILE *out)
+{
+	const struct result *res = &app->res;
+
+	fprintf(out, ", %d attempt%s", res->nattempts,
+	    res->nattempts == 1 ? "" : "s");
+	if (app->index == 1)
+		return;
+	if (!app->prev_ok)
+		fprintf(out, " (the connect before failed)");
+	else if (strcmp(app->prev_winner, res->winner))
+		fprintf(out, " (winner changed, was %s)", app->prev_winner);
+	else
+		print_time_change(out, res->elapsed_ms - app->prev_ms);
+}
+
+static void
+print_result(const struct app *app, FILE *out)
+{
+	const struct result *res = &app->res;
+	int count = app->o->count.value;
+
+	if (count > 1)
+		fprintf(out, "[%d/%d] ", app->index, count);
+	if (res->fd >= 0)
+		fprintf(out, "connected to %s in %.1f ms", res->winner,
+		    res->elapsed_ms);
+	else if (res->line)
+		fputs(res->line, out);
+	else
+		fprintf(out, "failed after %.1f ms: %s", res->elapsed_ms,
+		    strerror(res->error));
+	if (count > 1 && res->fd >= 0)
+		print_change(app, out);
+	fputc('\n', out);
+}
+
+static void
+tally(struct app *app)
+{
+	const struct result *res = &app->res;
+	int i;
+
+	app->prev_ok = res->fd >= 0;
+	if (res->fd < 0) {
+		app->failed++;
+		return;
+	}
+	if (!app->ok || res->elapsed_ms < app->min_ms)
+		app->min_ms = res->elapsed_ms;
+	if (!app->ok || res->elapsed_ms > app->max_ms)
+		app->max_ms = res->elapsed_ms;
+	app->ok++;
+	app->sum_ms += res->elapsed_ms;
+	app->prev_ms = res->elapsed_ms;
+	memcpy(app->prev_winner, res->winner, sizeof(res->winner));
+	for (i = 0; i < app->nwinners; i++)
+		if (!strcmp(app->winners[i].addr, res->winner))
+			break;
+	if (i == app->nwinners && i < WINNERS_MAX)
+		memcpy(app->winners[app->nwinners++].addr, res->winner,
+		    sizeof(res->winner));
+	if (i < app->nwinners)
+		app->winners[i].n++;
+}
+
+static void
+print_summary(const struct app *app, FILE *out)
+{
+	int i;
+
+	fprintf(out, "%d connects: %d succeeded, %d failed", app->ok +
+	    app->failed, app->ok, app->failed);
+	if (app->ok)
+		fprintf(out, "; min/avg/max %.1f/%.1f/%.1f ms; won by",
+		    app->min_ms, app->sum_ms / app->ok, app->max_ms);
+	for (i = 0; i < app->nwinners; i++)
+		fprintf(out, "%s %s (%d)", i ? "," : "",
+		    app->winners[i].addr, app->winners[i].n);
+	fputc('\n', out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON output: the same facts, for scripts */
+
+static void
+json_error(FILE *out, const char *key, int error, int dns)
+{
+	const char *text = !error ? NULL :
+	    dns ? evutil_gai_strerror(error) : strerror(error);
+
+	fprintf(out, ",\"%s_error\":", key);
+	tool_json_string(out, text);
+	fprintf(out, ",\"%s_errno\":%d", key, error);
+}
+
+static void
+json_addr(FILE *out, const struct sockaddr_storage *ss)
+{
+	char addr[TOOL_ADDRLEN];
+
+	tool_addr_format((const struct sockaddr *)ss, addr, sizeof(addr));
+	fputs(",\"address\":", out);
+	tool_json_string(out, addr);
+	fprintf(out, ",\"family\":%d", tool_family_number(ss->ss_family));
+}
+
+static void
+json_attempt(FILE *out, const struct attempt_rec *a)
+{
+	const char *how = a->error == 0 ? "won" :
+	    a->error == ECANCELED ? "cancelled" : "failed";
+
+	fprintf(out, "{\"result\":\"%s\"", how);
+	json_addr(out, &a->addr);
+	fprintf(out, ",\"started_ms\":%.3f,\"ended_ms\":%.3f,\"error\":",
+	    a->started_ms, a->ended_ms);
+	tool_json_string(out, a->error ? strerror(a->error) : NULL);
+	fprintf(out, ",\"errno\":%d}", a->error);
+}
+
+static void
+json_event(FILE *out, const struct event_rec *e)
+{
+	fprintf(out, "{\"ms\":%.3f,\"event\":\"%s\"", e->ms,
+	    evhappy_trace_kind_name(e->kind));
+	if (e->has_addr)
+		json_addr(out, &e->addr);
+	else if (e->family)
+		fprintf(out, ",\"family\":%d", tool_family_number(e->family));
+	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
+		fprintf(out, ",\"addresses\":%d", e->naddrs);
+	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
+		json_error(out, "dns", e->error, 1);
+	else if (e->kind == EVHAPPY_TRACE_ATTEMPT_FAILED ||
+	    e->kind == EVHAPPY_TRACE_DONE) {
+		fputs(",\"error\":", out);
+		tool_json_string(out, e->error ? strerror(e->error) : NULL);
+		fprintf(out, ",\"errno\":%d", e->error);
+	}
+	fputc('}', out);
+}
+
+static void
+json_result(const struct app *app, FILE *out)
+{
+	const struct result *res = &app->res;
+	int i;
+
+	fputs("{\"host\":", out);
+	tool_json_string(out, app->o->host);
+	fprintf(out, ",\"port\":%d,\"ok\":%s,\"address\":", app->o->port,
+	    res->fd >= 0 ? "true" : "false");
+	tool_json_string(out, res->fd >= 0 ? res->winner : NULL);
+	fprintf(out, ",\"elapsed_ms\":%.3f,\"error\":", res->elapsed_ms);
+	tool_json_string(out, res->error ? strerror(res->error) : NULL);
+	fprintf(out, ",\"errno\":%d", res->error);
+	json_error(out, "dns", res->dns_error, 1);
+	fputs(",\"summary\":", out);
+	tool_json_string(out, res->line);
+	fputs(",\"attempts\":[", out);
+	for (i = 0; i < res->nattempts; i++) {
+		fputs(i ? "," : "", out);
+		json_attempt(out, &res->attempts[i]);
+	}
+	fputs("],\"trace\":[", out);
+	for (i = 0; i < res->nevents; i++) {
+		fputs(i ? "," : "", out);
+		json_event(out, &res->events[i]);
+	}
+	fputs("]}", out);
+}
+
+/* --count N with --json: one object that holds every connect's. */
+static void
+json_count_begin(const struct app *app, FILE *out)
+{
+	fputs("{\"host\":", out);
+	tool_json_string(out, app->o->host);
+	fprintf(out, ",\"port\":%d,\"count\":%d,\"connects\":[\n",
+	    app->o->port, app->o->count.value);
+}
+
+static void
+json_count_end(const struct app *app, FILE *out)
+{
+	fprintf(out, "\n],\"ok\":%s,\"succeeded\":%d,\"failed\":%d",
+	    app->failed ? "false" : "true", app->ok, app->failed);
+	if (app->ok)
+		fprintf(out, ",\"min_ms\":%.3f,\"avg_ms\":%.3f,\"max_ms\":%.3f",
+		    app->min_ms, app->sum_ms / app->ok, app->max_ms);
+	fputs("}\n", out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running */
+
+static void
+report(struct app *app)
+{
+	/* With --relay, stdout carries the peer's data only. */
+	FILE *out = app->o->relay ? stderr : stdout;
+
+	if (app->o->json) {
+		if (app->o->count.value > 1 && app->index > 1)
+			fputs(",\n", out);
+		json_result(app, out);
+		if (app->o->count.value == 1)
+			fputc('\n', out);
+	} else {
+		print_result(app, out);
+	}
+	tally(app);
+	fflush(out);
+}
+
+/* Connect as many times as asked, then relay or sum up.  Exit status. */
+static int
+run(struct app *app)
+{
+	const struct opts *o = app->o;
+	int rc;
+
+	if (o->json && o->count.value > 1)
+		json_count_begin(app, stdout);
+	for (app->index = 1; app->index <= o->count.value; app->index++) {
+		if (o->trace && o->count.value > 1)
+			fprintf(stderr, "connect %d of %d\n", app->index,
+			    o->count.value);
+		if ((rc = connect_once(app)) != TOOL_EXIT_OK)
+			return rc;
+		report(app);
+		if (app->res.fd >= 0 && o->relay) {
+			rc = tool_relay(app->base, app->res.fd);
+			app->res.fd = -1;
+			return rc;
+		}
+		if (app->res.fd >= 0)
+			evutil_closesocket(app->res.fd);
+		app->res.fd = -1;
+	}
+	if (o->json && o->count.value > 1)
+		json_count_end(app, stdout);
+	else if (o->count.value > 1)
+		print_summary(app, stdout);
+	return app->failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
+}
+
+static void
+app_free(struct app *app)
+{
+	evhappy_free(app->he);
+	/* evdns lets go of cancelled queries on the next loop turn. */
+	if (app->base)
+		event_base_loop(app->base, EVLOOP_NONBLOCK);
+	if (app->dns)
+		evdns_base_free(app->dns, 0);
+	if (app->base)
+		event_base_free(app->base);
+	result_clear(&app->res);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	struct app app;
+	int rc;
+
+	/* A peer that goes away must not kill us while we write to it. */
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = parse_args(&o, argc, argv)) >= 0)
+		return rc;
+	if (o.demo) {
+		rc = tool_demo();
+		goto end;
+	}
+	memset(&app, 0, sizeof(app));
+	app.o = &o;
+	app.res.fd = -1;
+	if ((rc = app_setup(&app)) == TOOL_EXIT_OK)
+		rc = run(&app);
+	app_free(&app);
+end:
+	libevent_global_shutdown();
+	return rc;
+}
