@@ -130,14 +130,15 @@ evdns_query(struct evhappy_request *req, struct he_query *q)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *h;
+	enum he_fam fam = q->fam;
 
-	stream_hints(&hints, fam_af(q->fam));
-	req->queries[q->fam] = q;
+	stream_hints(&hints, fam_af(fam));
+	req->queries[fam] = q;
 	h = evdns_getaddrinfo(req->he->dns, req->host, NULL, &hints,
 	    evdns_answer_cb, q);
 	/* evdns may answer (from its hosts table, say) before returning, and
 	 * then q is already gone. */
-	if (req->queries[q->fam] == q)
+	if (req->queries[fam] == q)
 		q->dns = h;
 	return 0;
 }

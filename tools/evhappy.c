@@ -17,6 +17,7 @@
 #include <event2/util.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -82,7 +83,7 @@ struct result {
 	int error, dns_error;
 	double started, elapsed_ms;
 	char winner[TOOL_ADDRLEN];
-	char *line;			/* evhappy_report_format(), or NULL */
+	char *line;			/* evhappy_report_format() */
 	struct attempt_rec *attempts;
 	int nattempts;
 	struct event_rec *events;
@@ -137,9 +138,9 @@ help(void)
 "  --evdns                 libevent's resolver, /etc/resolv.conf and hosts\n"
 "Output and modes:\n"
 "  --trace                 a timeline of every step, on stderr\n"
-"  --json                  one JSON object on stdout\n"
+"  --json                  one JSON object on stdout, with the trace\n"
 "  --count N               connect N times with one context; a summary\n"
-"  --relay                 then copy stdin to the socket, the socket to stdout\n"
+"  --relay                 then copy stdin to the socket, socket to stdout\n"
 "  --demo                  Happy Eyeballs against libevent, offline\n"
 "  -h, --help              this help\n"
 "  --version               the versions of evhappy and libevent\n"
@@ -631,9 +632,10 @@ record_attempts(struct result *res, const struct evhappy_report *r)
 	int i, n = evhappy_report_attempt_count(r);
 	struct timeval started, ended;
 
-	if (n <= 0 || !(res->attempts = calloc((size_t)n, sizeof(
-	    *res->attempts))))
+	if (n <= 0)
 		return;
+	if (!(res->attempts = calloc((size_t)n, sizeof(*res->attempts))))
+		return;	/* the JSON misses the attempts; no more */
 	for (i = 0; i < n; i++) {
 		struct attempt_rec *a = &res->attempts[res->nattempts];
 		if (evhappy_report_attempt(r, i, &a->addr, &a->error,
@@ -945,6 +947,10 @@ report(struct app *app)
 	FILE *out = app->o->relay ? stderr : stdout;
 
 	if (app->o->json) {
+		/* Begun only now, so that a HOST the library refuses leaves
+		   stdout empty. */
+		if (app->o->count.value > 1 && app->index == 1)
+			json_count_begin(app, out);
 		if (app->o->count.value > 1 && app->index > 1)
 			fputs(",\n", out);
 		json_result(app, out);
@@ -964,8 +970,6 @@ run(struct app *app)
 	const struct opts *o = app->o;
 	int rc;
 
-	if (o->json && o->count.value > 1)
-		json_count_begin(app, stdout);
 	for (app->index = 1; app->index <= o->count.value; app->index++) {
 		if (o->trace && o->count.value > 1)
 			fprintf(stderr, "connect %d of %d\n", app->index,
@@ -1003,6 +1007,19 @@ app_free(struct app *app)
 	result_clear(&app->res);
 }
 
+/* A closed stdin, stdout or stderr would be reused by the first socket we
+   open, and --relay would then read its own connection as stdin. */
+static void
+standard_fds_open(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) < 0)
+			return;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1012,6 +1029,7 @@ main(int argc, char **argv)
 
 	/* A peer that goes away must not kill us while we write to it. */
 	signal(SIGPIPE, SIG_IGN);
+	standard_fds_open();
 	if ((rc = parse_args(&o, argc, argv)) >= 0)
 		return rc;
 	if (o.demo) {

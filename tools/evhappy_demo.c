@@ -63,7 +63,7 @@ enum outcome_state { OUT_SKIPPED, OUT_CONNECTED, OUT_FAILED, OUT_GAVE_UP };
 struct outcome {
 	enum outcome_state state;
 	double ms;
-	int family;			/* of the connection, when connected */
+	int family;			/* of the connection made */
 	char text[512];
 };
 

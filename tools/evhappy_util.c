@@ -13,6 +13,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <net/if.h>
 #include <netinet/in.h>
 
 double
@@ -30,10 +31,26 @@ tool_tv_ms(const struct timeval *tv)
 	return (double)tv->tv_sec * 1000.0 + (double)tv->tv_usec / 1000.0;
 }
 
+/* "%eth0" for a link-local address's scope (the number when the
+   interface is gone), "" for none. */
+static const char *
+scope_name(unsigned id, char *buf, size_t len)
+{
+	char name[IF_NAMESIZE];
+
+	if (!id)
+		return "";
+	if (if_indextoname(id, name))
+		evutil_snprintf(buf, len, "%%%s", name);
+	else
+		evutil_snprintf(buf, len, "%%%u", id);
+	return buf;
+}
+
 void
 tool_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN], scope[IF_NAMESIZE + 2];
 	const struct sockaddr_in *sin = (const void *)sa;
 	const struct sockaddr_in6 *sin6 = (const void *)sa;
 
@@ -43,7 +60,8 @@ tool_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 		    (int)ntohs(sin->sin_port));
 	else if (sa && sa->sa_family == AF_INET6 &&
 	    evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)))
-		evutil_snprintf(buf, len, "[%s]:%d", host,
+		evutil_snprintf(buf, len, "[%s%s]:%d", host,
+		    scope_name(sin6->sin6_scope_id, scope, sizeof(scope)),
 		    (int)ntohs(sin6->sin6_port));
 	else
 		evutil_snprintf(buf, len, "?");
