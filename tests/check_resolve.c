@@ -1618,6 +1618,39 @@ START_TEST(test_system_localhost)
 }
 END_TEST
 
+/* evdns answers names from its hosts table inside evdns_getaddrinfo(),
+   before it returns: the race must take such an answer as it takes a late
+   one (this once read a freed query). */
+START_TEST(test_evdns_hosts_answer_at_once)
+{
+	struct fx f;
+	struct rres rr;
+	char path[] = "/tmp/evhappy-hosts-XXXXXX";
+	int fd = mkstemp(path);
+	static const char hosts[] = "127.0.0.1 fromhosts.test\n"
+	    "::1 fromhosts.test\n";
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, hosts, sizeof(hosts) - 1),
+	    (int)sizeof(hosts) - 1);
+	close(fd);
+	fx_init(&f, 1);
+	ck_assert_int_eq(evdns_base_load_hosts(f.dnsb, path), 0);
+	unlink(path);
+	fx_listen_loopback(&f, v6ok);
+
+	req_race(&f, &rr, AF_UNSPEC, "fromhosts.test", 3000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	ck_assert_msg(!strcmp(rr.peer, v6ok ? "::1" : "127.0.0.1"),
+	    "connected to %s", rr.peer);
+	ck_assert_msg(rr.ms < UPPER(60), "took %d ms", (int)rr.ms);
+	/* The hosts table answered: the server was never asked. */
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", AAAA_), 0);
+	fx_free(&f);
+}
+END_TEST
+
 static int hook_sleep_ms;
 
 static int
@@ -1880,6 +1913,7 @@ resolve_suite(void)
 		tcase_add_test(tc, test_socket_connect_hostname);
 		tcase_add_test(tc, test_socket_connect_hostname_nxdomain);
 		tcase_add_test(tc, test_dns_error_cleared_by_next_connect);
+		tcase_add_test(tc, test_evdns_hosts_answer_at_once);
 	}
 	suite_add_tcase(s, tc);
 
