@@ -512,11 +512,39 @@ static const struct row rows[] = {
 
 	/* --- a late answer joins the race --------------------------------- */
 
-	{ .name = "late AAAA joins the race at the attempt delay",
+	/* An "overdue" AAAA answer (attempts began while it was out) starts
+	   its first address at once, as it would have gone first had it come
+	   in time; after that the stagger is as usual. */
+	{ .name = "overdue AAAA: its first address starts at once",
 	  .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
 	  .out = { CONNECT("6a", 5) },
-	  .starts = "4a@50 6a@300", .winner = "6a", .closed = "4a",
+	  .starts = "4a@50 6a@100", .winner = "6a", .closed = "4a",
+	  .done_at = 105 },
+
+	{ .name = "overdue AAAA within the minimum gap: at the gap",
+	  .aaaa = ANSWER(55, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@50 6a@60", .winner = "6a", .closed = "4a",
+	  .done_at = 65 },
+
+	{ .name = "overdue AAAA with resolution delay 0",
+	  .resolution_delay = MS0,
+	  .aaaa = ANSWER(30, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@0 6a@30", .winner = "6a", .closed = "4a",
+	  .done_at = 35 },
+
+	{ .name = "late empty AAAA: the stagger goes on unchanged",
+	  .aaaa = EMPTY(100), .a = ANSWER(0, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@50 4b@300", .winner = "4b", .closed = "4a",
 	  .done_at = 305 },
+
+	{ .name = "late A is not overdue: it waits for the attempt delay",
+	  .aaaa = ANSWER(0, "6a"), .a = ANSWER(100, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .done_at = 255 },
 
 	{ .name = "late AAAA after IPv4 failed: starts when it arrives",
 	  .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
@@ -524,10 +552,10 @@ static const struct row rows[] = {
 	  .starts = "4a@50 6a@100", .winner = "6a", .closed = "",
 	  .done_at = 105 },
 
-	{ .name = "late AAAA interleaves with the IPv4 left",
+	{ .name = "overdue AAAA interleaves with the IPv4 left",
 	  .timeout = 1000,
 	  .aaaa = ANSWER(100, "6a 6b"), .a = ANSWER(0, "4a 4b"),
-	  .starts = "4a@50 6a@300 4b@550 6b@800", .error = ETIMEDOUT,
+	  .starts = "4a@50 6a@100 4b@350 6b@600", .error = ETIMEDOUT,
 	  .closed = "4a 6a 4b 6b", .done_at = 1000 },
 
 	{ .name = "IPv4 failed, AAAA pending: wait for it, then its errno",
