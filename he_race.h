@@ -9,6 +9,70 @@
  * of RFC 8305 sections 3 to 5 is checked without sleeping.
  *
  * Times are microseconds on any monotonic clock.
+ *
+ * The rules, as tests/check_race_sm.c checks them:
+ * - he_race_init_(r, cfg): copies cfg. Nothing happens until he_race_begin_.
+ * - he_race_add_known_(r, list) before begin: the caller's addresses,
+ *   appended to untried in their order, then interleaved with
+ *   evhappy_addrinfo_interleave(cfg.first_family_count). Never sorted.
+ * - he_race_expect_dns_(r, fam) before begin: a query for that family is
+ *   outstanding.
+ * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout. Then the
+ *   start rule runs (first attempt at once if an address is known).
+ * - he_race_dns_answer_(r, now, fam, list, eai_error): that family is no
+ *   longer pending. A non-empty list joins untried: untried+list are sorted
+ *   with cfg.sort when it is non-NULL (stable), then interleaved: with
+ *   first_family_count when no attempt has started yet; otherwise with count
+ *   1, beginning with the family other than the last started attempt's
+ *   family when untried holds one (so families keep alternating).
+ * - Resolution delay (RFC 8305 s3): when a positive A (HE_FAM_V4) answer
+ *   arrives while the AAAA query is pending and no attempt has started yet,
+ *   no attempt starts until now+resolution_delay or until the AAAA answer
+ *   arrives, whichever comes first. A positive AAAA answer starts at once.
+ *   An empty/failed AAAA answer during the wait ends the wait at once.
+ * - Overdue AAAA: when attempts began while the AAAA query was still out
+ *   (the resolution delay ran out, or A-only addresses were known), a later
+ *   positive AAAA answer starts its first address at once (subject to
+ *   min_gap) instead of waiting for the attempt delay: had it come in time
+ *   it would have gone first.
+ * - Start rule (evaluated after every event): start the next untried address
+ *   while untried is non-empty, in_flight < max_in_flight, no resolution
+ *   wait is on, and one of: no attempt has started yet; now >= last_start +
+ *   attempt_delay; or (an attempt failed since the last start, an overdue
+ *   AAAA answer came, or nothing is in flight) and now >= last_start +
+ *   min_gap. Starting pops the head of untried into attempts[n] (state
+ *   RUNNING, started=now) and queues HE_ACT_START n. The stagger never
+ *   cancels running attempts.
+ * - he_race_attempt_failed_(r, now, i, err): attempt i (RUNNING) -> FAILED
+ *   with err, ended=now; in_flight--. Ignored if not running or race done.
+ *   The glue may call it synchronously while executing a HE_ACT_START
+ *   (bind/connect failed at once): the min_gap then keeps the next start >=
+ *   10 ms later.
+ * - he_race_attempt_connected_(r, now, i): if the race is done or i is not
+ *   RUNNING: returns 0, no action (the glue closes that socket). Otherwise i
+ *   -> WON (error 0), every other RUNNING attempt -> CANCELLED with error
+ *   ECANCELED and one HE_ACT_CLOSE each (in attempt order), then
+ *   HE_ACT_DONE; winner=i, error=0; returns 1.
+ * - Failure: when nothing is running, untried is empty and no DNS query is
+ *   pending, the race is done: HE_ACT_DONE with winner -1 and error = the
+ *   errno all attempts share, else the first attempt's errno. With no
+ *   attempt at all (resolution gave nothing): error EHOSTUNREACH,
+ *   dns_failure = the A answer's EAI error if non-zero, else the AAAA's,
+ *   else EVUTIL_EAI_NONAME (EAI_NODATA is not defined everywhere, so the
+ *   portable code).
+ * - Timeout: at now >= deadline (checked on every event, the timer wakes for
+ *   it): every RUNNING attempt -> CANCELLED with error ETIMEDOUT and
+ *   HE_ACT_CLOSE; HE_ACT_DONE with error ETIMEDOUT; dns_failure =
+ *   EVUTIL_EAI_AGAIN when no address was ever known and a query was still
+ *   pending, else 0.
+ * - he_race_cancel_(r, now): every RUNNING attempt -> CANCELLED (ECANCELED)
+ *   with HE_ACT_CLOSE; done; error ECANCELED; no HE_ACT_DONE.
+ * - he_race_next_wakeup_(r): HE_NEVER once done; else the earliest of
+ *   deadline, the end of a resolution wait, and the time the start rule
+ *   would next allow a start (if untried is non-empty and in_flight < max).
+ * - he_race_next_action_(r, &a): pops queued actions in order; 0 when empty.
+ * - After DONE no further actions are queued by any event. r->oom set: an
+ *   allocation failed (the race then fails ENOMEM).
  */
 #ifndef EVHAPPY_HE_RACE_H_INCLUDED_
 #define EVHAPPY_HE_RACE_H_INCLUDED_

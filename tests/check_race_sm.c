@@ -31,12 +31,12 @@
  * Every row then checks the exact starts (address@ms since the race began),
  * the winner, the errno, the DNS error, the attempts closed, when the race
  * ended, and that exactly one DONE came (none after a cancel).  Every row
- * also checks the invariants of RFC 8305 section 5 as he_race.txt states
+ * also checks the invariants of RFC 8305 section 5 as he_race.h states
  * them: two starts are never less than the minimum gap (10 ms) apart, no
  * more than max_in_flight attempts run, and a running attempt is closed only
  * when the race ends (the stagger never cancels anything).
  *
- * The semantics tested are those of he_race.txt; the table is their worked
+ * The semantics tested are those of he_race.h; the table is their worked
  * examples.  The hand-driven tests at the end check he_race_next_wakeup_()
  * in a few states, reports about attempts that no longer run, a late
  * timer, and which lists are sorted.
