@@ -11,7 +11,7 @@ demo|check) ;;
 *) echo "usage: $0 [check]" >&2; exit 2 ;;
 esac
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev iproute2"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -69,6 +69,11 @@ if [ "$mode" = check ]; then
 	san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	build build-asan CFLAGS="$san" LDFLAGS="-fsanitize=address,undefined"
 	run_checks build-asan
+	echo "== C tests under valgrind"
+	rc=0
+	make -C build -s check-valgrind || rc=$?
+	summaries build
+	[ $rc -eq 0 ]
 	echo "quickstart: all tests passed"
 	exit 0
 fi

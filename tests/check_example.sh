@@ -100,7 +100,12 @@ run() {
 	fi
 }
 
-run "dropin localhost $lport" 0 '^connected to ' localhost "$lport"
+# A build chroot may have no /etc/hosts: then "localhost" is not a name.
+if getent hosts localhost >/dev/null 2>&1; then
+	run "dropin localhost $lport" 0 '^connected to ' localhost "$lport"
+else
+	echo "note: localhost does not resolve here; its case is left out"
+fi
 run "dropin 127.0.0.1 $lport" 0 "^connected to 127\.0\.0\.1:$lport\$" \
 	127.0.0.1 "$lport"
 run "dropin 127.0.0.1 $rport (refused)" 1 "port $rport" 127.0.0.1 "$rport"
