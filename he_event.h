@@ -309,6 +309,10 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
 
   bufferevent_free(bev) during the race is safe: within one attempt delay the
   race stops, every socket it opened is closed and nobody is called.
+  libevent tells nobody of a free, so the race looks on a timer; until it
+  notices, it holds a reference on bev.  Keep the loop running for one
+  attempt delay after such a free (or call evhappy_free()) before freeing
+  the event_base, or that memory is not reclaimed.
 
   @param he the context
   @param bev the bufferevent
@@ -353,7 +357,9 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
 /**
   The one-line replacement for bufferevent_socket_connect_hostname(): same
   arguments, same -1 cases, default settings, and a private context that
-  lives as long as the race.
+  lives as long as the race.  One difference: libevent cancels its lookup
+  the moment the bufferevent is freed, while this race notices within one
+  attempt delay (see evhappy_connect_hostname()).
 
   @param bev the bufferevent, as for evhappy_connect_hostname()
   @param dns_base an evdns_base, or NULL for the system resolver (which, as

@@ -62,29 +62,18 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 	    #call, errno, strerror(errno), (e), strerror(e));		\
 } while (0)
 
-struct fx {
-	int fds0;
-	struct event_base *base;
-	struct evhappy *he;
-};
-
 static void
-fx_begin(struct fx *f)
+fx_begin(struct he_test_fx *f)
 {
 	cb_calls = 0;
 	bev_calls = 0;
-	f->fds0 = he_test_count_fds();
-	ck_assert_int_ge(f->fds0, 0);
-	f->base = event_base_new();
-	ck_assert_ptr_nonnull(f->base);
-	f->he = evhappy_new(f->base, NULL);
-	ck_assert_ptr_nonnull(f->he);
+	he_test_fx_begin(f);
 	evhappy_set_trace_cb(f->he, trace_cb, NULL);
 }
 
 /* Run the loop 100 ms: nothing may happen. */
 static void
-fx_quiet(struct fx *f)
+fx_quiet(struct he_test_fx *f)
 {
 	he_test_run_for(f->base, 100);
 	ck_assert_int_eq(cb_calls, 0);
@@ -92,21 +81,15 @@ fx_quiet(struct fx *f)
 }
 
 static void
-fx_end(struct fx *f)
+fx_end(struct he_test_fx *f)
 {
-	if (f->he)
-		evhappy_free(f->he);
-	f->he = NULL;
-	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	event_base_free(f->base);
-	f->base = NULL;
+	he_test_fx_end(f);
 	ck_assert_int_eq(cb_calls, 0);
 	ck_assert_int_eq(bev_calls, 0);
-	ck_assert_int_eq(he_test_count_fds(), f->fds0);
 }
 
 static struct bufferevent *
-new_bev(struct fx *f)
+new_bev(struct he_test_fx *f)
 {
 	struct bufferevent *bev;
 
@@ -236,7 +219,7 @@ END_TEST
 
 START_TEST(test_connect_hostname_bad_args)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct bufferevent *bev;
 
 	fx_begin(&f);
@@ -282,7 +265,7 @@ END_TEST
 
 START_TEST(test_connect_addrinfo_bad_lists)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *unix_only, *empty, *dgram_only, *good;
 
@@ -328,7 +311,7 @@ END_TEST
 /* A bufferevent_pair is not a kind the race can connect. */
 START_TEST(test_unsupported_bev_kind)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct bufferevent *pair[2];
 	struct evutil_addrinfo *good;
 
@@ -357,7 +340,7 @@ END_TEST
 /* A socket bufferevent that already has a socket. */
 START_TEST(test_bev_already_has_fd)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *good;
 	evutil_socket_t s;
@@ -390,7 +373,7 @@ END_TEST
 
 START_TEST(test_resolve_and_connect_bad_args)
 {
-	struct fx f;
+	struct he_test_fx f;
 
 	fx_begin(&f);
 	EXPECT_NULL(evhappy_resolve_and_connect(f.he, AF_UNIX, "localhost", 80,
@@ -415,7 +398,7 @@ END_TEST
 /* Bad calls leave a context fully usable. */
 START_TEST(test_context_usable_after_bad_calls)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct bufferevent *bev;
 	struct evhappy_request *req;
 	struct evutil_addrinfo *good;

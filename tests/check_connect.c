@@ -6,7 +6,8 @@
  * Every test counts the process's fds before it starts and after it has
  * freed everything (and run the loop once more), and they must match.
  *
- * Timing windows can be widened for slow runs (valgrind) with HE_TEST_SLOW=1.
+ * Timing windows can be widened for slow runs (valgrind) with HE_TEST_SLOW=1
+ * (see he_test_slow_factor()).
  */
 #include "he_event.h"
 #include "he_lab.h"
@@ -32,57 +33,6 @@
 static int have_v6;
 
 /* --- helpers -------------------------------------------------------------- */
-
-static int
-slow_factor(void)
-{
-	const char *s = getenv("HE_TEST_SLOW");
-	return (s && *s && strcmp(s, "0") != 0) ? 5 : 1;
-}
-
-/* An upper time bound, widened under HE_TEST_SLOW. */
-#define UP(ms) ((int64_t)(ms) * slow_factor())
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void
-tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd; (void)what; (void)arg;
-}
-
-/* Run the loop for at most ms, or until *flag becomes non-zero. */
-static void
-run_until(struct event_base *base, int64_t ms, const int *flag)
-{
-	struct event *t = evtimer_new(base, tick_cb, NULL);
-	int64_t end = he_test_now_ms() + ms;
-
-	ck_assert_ptr_nonnull(t);
-	while (!(flag && *flag)) {
-		int64_t left = end - he_test_now_ms();
-		struct timeval tv;
-		if (left <= 0)
-			break;
-		tv.tv_sec = (time_t)(left / 1000);
-		tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
-		evtimer_add(t, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
-	event_free(t);
-}
-
-static int64_t
-tv_ms(const struct timeval *tv)
-{
-	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
-}
 
 static int64_t
 tv_us(const struct timeval *tv)
@@ -152,38 +102,6 @@ ai2(const char *a, int pa, const char *b, int pb)
 
 /* Set while a start call runs: no callback may run then. */
 static int g_in_call;
-
-/* --- the test fixture: base + context + fd accounting ---------------------- */
-
-struct fx {
-	int fds0;
-	struct event_base *base;
-	struct evhappy *he;
-};
-
-static void
-fx_begin(struct fx *f)
-{
-	f->fds0 = he_test_count_fds();
-	ck_assert_int_ge(f->fds0, 0);
-	f->base = event_base_new();
-	ck_assert_ptr_nonnull(f->base);
-	f->he = evhappy_new(f->base, NULL);
-	ck_assert_ptr_nonnull(f->he);
-}
-
-/* Call after every lab object has been freed. */
-static void
-fx_end(struct fx *f)
-{
-	if (f->he)
-		evhappy_free(f->he);
-	f->he = NULL;
-	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	event_base_free(f->base);
-	f->base = NULL;
-	ck_assert_int_eq(he_test_count_fds(), f->fds0);
-}
 
 /* --- what the connect callback saw ----------------------------------------- */
 
@@ -412,7 +330,7 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 		return;
 	t->starts++;
 	if (t->starts == 1 && t->sleep_on_first_start_ms)
-		sleep_ms(t->sleep_on_first_start_ms);
+		he_test_sleep_ms(t->sleep_on_first_start_ms);
 	if (t->starts == 1 && t->cancel_on_start) {
 		if (!t->req || !*t->req) {
 			t->req_was_null++;
@@ -464,7 +382,7 @@ start(struct evhappy *he, const struct evutil_addrinfo *l, struct res *x)
 }
 
 static struct bufferevent *
-bev_start(struct fx *f, const struct evutil_addrinfo *l, struct bres *b)
+bev_start(struct he_test_fx *f, const struct evutil_addrinfo *l, struct bres *b)
 {
 	struct bufferevent *bev;
 	int rc;
@@ -487,7 +405,7 @@ bev_start(struct fx *f, const struct evutil_addrinfo *l, struct bres *b)
 START_TEST(test_blackhole_then_open)
 {
 	const char *bha = _i ? "::1" : "127.0.0.1";
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd, acc;
 	int bhport = 0, lport = 0;
@@ -496,22 +414,20 @@ START_TEST(test_blackhole_then_open)
 	struct sockaddr_storage ss, ss2;
 	int64_t t0, el;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new(bha, &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole(bha, &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2(bha, bhport, "127.0.0.1", lport);
 
 	res_init(&x);
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);	/* the list was copied */
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 
 	el = x.t - t0;
 	check_report_common(&x);
-	ck_assert_msg(el >= 250 && el <= UP(400),
+	ck_assert_msg(el >= 250 && el <= HE_TEST_UP(400),
 	    "IPv4 won after %lld ms, want 250..400", (long long)el);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(x.error, 0);
@@ -525,10 +441,11 @@ START_TEST(test_blackhole_then_open)
 	ck_assert_int_eq(x.natt, 2);
 	check_attempt(&x, 0, bha, bhport, ECANCELED);
 	check_attempt(&x, 1, "127.0.0.1", lport, 0);
-	ck_assert_int_le(tv_ms(&x.started[0]), UP(50));
-	ck_assert_int_ge(tv_ms(&x.started[1]), 249);
-	ck_assert_int_le(tv_ms(&x.started[1]), UP(400));
-	ck_assert_int_ge(tv_ms(&x.ended[0]), tv_ms(&x.started[1]));
+	ck_assert_int_le(he_test_ms_of(&x.started[0]), HE_TEST_UP(50));
+	ck_assert_int_ge(he_test_ms_of(&x.started[1]), 249);
+	ck_assert_int_le(he_test_ms_of(&x.started[1]), HE_TEST_UP(400));
+	ck_assert_int_ge(he_test_ms_of(&x.ended[0]),
+	    he_test_ms_of(&x.started[1]));
 	check_format_names(&x, bha, bhport);
 	check_format_names(&x, "127.0.0.1", lport);
 
@@ -540,12 +457,12 @@ START_TEST(test_blackhole_then_open)
 	ck_assert_int_eq(sa_port(&ss), sa_port(&ss2));
 
 	/* nothing but the winner is left open */
-	run_until(f.base, 20, NULL);
+	he_test_run_until(f.base, 20, NULL);
 	close(acc);
 	close(x.fd);
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -553,7 +470,7 @@ END_TEST
 START_TEST(test_bev_blackhole_then_open)
 {
 	const char *bha = _i ? "::1" : "127.0.0.1";
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd, acc;
 	int bhport = 0, lport = 0;
@@ -565,11 +482,9 @@ START_TEST(test_bev_blackhole_then_open)
 	size_t got = 0;
 	int64_t t0, el, end;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new(bha, &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole(bha, &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2(bha, bhport, "127.0.0.1", lport);
 
 	memset(&b, 0, sizeof(b));
@@ -584,13 +499,13 @@ START_TEST(test_bev_blackhole_then_open)
 	g_in_call = 0;
 	ck_assert_int_eq(b.calls, 0);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &b.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &b.calls);
 
 	el = b.t - t0;
 	ck_assert_int_eq(b.calls, 1);
 	ck_assert_int_eq(b.inside, 0);
 	ck_assert_msg(b.what == BEV_EVENT_CONNECTED, "event 0x%x", b.what);
-	ck_assert_msg(el >= 250 && el <= UP(400),
+	ck_assert_msg(el >= 250 && el <= HE_TEST_UP(400),
 	    "CONNECTED after %lld ms, want 250..400", (long long)el);
 	ck_assert_int_ge(b.fd, 0);
 	ck_assert_int_eq(bufferevent_getfd(bev), b.fd);
@@ -605,10 +520,10 @@ START_TEST(test_bev_blackhole_then_open)
 	ck_assert_int_eq(fd_addr(acc, 1, &ss), 0);
 	ck_assert_int_eq(fd_addr(b.fd, 0, &ss2), 0);
 	ck_assert_int_eq(sa_port(&ss), sa_port(&ss2));
-	end = he_test_now_ms() + UP(1000);
+	end = he_test_now_ms() + HE_TEST_UP(1000);
 	while (got < 10 && he_test_now_ms() < end) {
 		ssize_t n;
-		run_until(f.base, 10, NULL);
+		he_test_run_until(f.base, 10, NULL);
 		n = recv(acc, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
 		if (n > 0)
 			got += (size_t)n;
@@ -619,15 +534,15 @@ START_TEST(test_bev_blackhole_then_open)
 	ck_assert(memcmp(buf, "early-data", 10) == 0);
 
 	/* still exactly one event */
-	run_until(f.base, 50, NULL);
+	he_test_run_until(f.base, 50, NULL);
 	ck_assert_int_eq(b.calls, 1);
 
 	bufferevent_free(bev);
-	run_until(f.base, 10, NULL);
+	he_test_run_until(f.base, 10, NULL);
 	close(acc);
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -637,7 +552,7 @@ END_TEST
 START_TEST(test_refused_then_open)
 {
 	const char *ra = _i ? "::1" : "127.0.0.1";
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t rfd, lfd;
 	int rport = 0, lport = 0;
 	struct evutil_addrinfo *l;
@@ -645,22 +560,20 @@ START_TEST(test_refused_then_open)
 	struct sockaddr_storage ss;
 	int64_t t0, el;
 
-	fx_begin(&f);
-	rfd = he_lab_refuser(ra, &rport);
-	ck_assert_int_ge(rfd, 0);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	rfd = he_test_refuser(ra, &rport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2(ra, rport, "127.0.0.1", lport);
 
 	res_init(&x);
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 
 	el = x.t - t0;
 	check_report_common(&x);
-	ck_assert_msg(el <= UP(50), "won after %lld ms, want < 50",
+	ck_assert_msg(el <= HE_TEST_UP(50), "won after %lld ms, want < 50",
 	    (long long)el);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(x.error, 0);
@@ -675,7 +588,7 @@ START_TEST(test_refused_then_open)
 	close(x.fd);
 	close(lfd);
 	close(rfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -685,7 +598,7 @@ END_TEST
 START_TEST(test_all_refused)
 {
 	const char *a1 = _i ? "::1" : "127.0.0.1";
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t r1, r2;
 	int p1 = 0, p2 = 0;
 	struct evutil_addrinfo *l;
@@ -694,23 +607,21 @@ START_TEST(test_all_refused)
 	struct bufferevent *bev;
 	int64_t t0;
 
-	fx_begin(&f);
-	r1 = he_lab_refuser(a1, &p1);
-	ck_assert_int_ge(r1, 0);
-	r2 = he_lab_refuser("127.0.0.1", &p2);
-	ck_assert_int_ge(r2, 0);
+	he_test_fx_begin(&f);
+	r1 = he_test_refuser(a1, &p1);
+	r2 = he_test_refuser("127.0.0.1", &p2);
 	l = ai2(a1, p1, "127.0.0.1", p2);
 
 	/* bare socket */
 	res_init(&x);
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	check_report_common(&x);
 	ck_assert_int_eq(x.fd, -1);
 	ck_assert_int_eq(x.error, ECONNREFUSED);
 	ck_assert_int_eq(x.dns_error, 0);
-	ck_assert_int_le(x.t - t0, UP(100));
+	ck_assert_int_le(x.t - t0, HE_TEST_UP(100));
 	ck_assert_int_eq(x.natt, 2);
 	check_attempt(&x, 0, a1, p1, ECONNREFUSED);
 	check_attempt(&x, 1, "127.0.0.1", p2, ECONNREFUSED);
@@ -721,7 +632,7 @@ START_TEST(test_all_refused)
 	memset(&b, 0, sizeof(b));
 	bev = bev_start(&f, l, &b);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &b.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &b.calls);
 	ck_assert_int_eq(b.calls, 1);
 	ck_assert_int_eq(b.inside, 0);
 	ck_assert_msg((b.what & BEV_EVENT_ERROR) &&
@@ -730,13 +641,13 @@ START_TEST(test_all_refused)
 	    strerror(b.err));
 	ck_assert_int_eq(b.dns, 0);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(b.calls, 1);
 	bufferevent_free(bev);
 
 	close(r1);
 	close(r2);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -744,7 +655,7 @@ END_TEST
 
 START_TEST(test_timeout)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	int bhport = 0;
 	struct evutil_addrinfo *l;
@@ -755,9 +666,8 @@ START_TEST(test_timeout)
 	int64_t t0, el;
 	int fds_mid;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
 	l = ai2("127.0.0.1", bhport, NULL, 0);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	fds_mid = he_test_count_fds();
@@ -769,17 +679,17 @@ START_TEST(test_timeout)
 	start(f.he, l, &x);
 	bev = bev_start(&f, l, &b);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(1000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &x.calls);
 	if (!b.calls)
-		run_until(f.base, UP(200), &b.calls);
+		he_test_run_until(f.base, HE_TEST_UP(200), &b.calls);
 
 	el = x.t - t0;
 	check_report_common(&x);
 	ck_assert_int_eq(x.fd, -1);
 	ck_assert_int_eq(x.error, ETIMEDOUT);
 	ck_assert_int_eq(x.dns_error, 0);
-	ck_assert_msg(el >= 300 && el <= UP(450), "ETIMEDOUT after %lld ms",
-	    (long long)el);
+	ck_assert_msg(el >= 300 && el <= HE_TEST_UP(450),
+	    "ETIMEDOUT after %lld ms", (long long)el);
 	ck_assert_int_eq(x.natt, 1);
 	ck_assert_int_eq(x.aerr[0], ETIMEDOUT);	/* cut short by the overall timeout */
 
@@ -790,14 +700,14 @@ START_TEST(test_timeout)
 	ck_assert_msg(b.err == ETIMEDOUT, "socket error %d (%s)", b.err,
 	    strerror(b.err));
 	ck_assert_int_eq(b.dns, 0);
-	ck_assert_msg(el >= 300 && el <= UP(450), "ETIMEDOUT after %lld ms",
-	    (long long)el);
+	ck_assert_msg(el >= 300 && el <= HE_TEST_UP(450),
+	    "ETIMEDOUT after %lld ms", (long long)el);
 	bufferevent_free(bev);
-	run_until(f.base, 10, NULL);
+	he_test_run_until(f.base, 10, NULL);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -805,22 +715,20 @@ END_TEST
 
 START_TEST(test_report_format)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t rfd, lfd;
 	int rport = 0, lport = 0;
 	struct evutil_addrinfo *l;
 	struct res x;
 
-	fx_begin(&f);
-	rfd = he_lab_refuser("127.0.0.1", &rport);
-	ck_assert_int_ge(rfd, 0);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	rfd = he_test_refuser("127.0.0.1", &rport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", rport, "127.0.0.1", lport);
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
@@ -833,7 +741,7 @@ START_TEST(test_report_format)
 	close(x.fd);
 	close(lfd);
 	close(rfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -841,7 +749,7 @@ END_TEST
 
 START_TEST(test_bev_free_during_race)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh1, *bh2;
 	int p1 = 0, p2 = 0;
 	struct evutil_addrinfo *l;
@@ -849,29 +757,27 @@ START_TEST(test_bev_free_during_race)
 	struct bufferevent *bev;
 	int fds_mid;
 
-	fx_begin(&f);
-	bh1 = he_lab_blackhole_new("127.0.0.1", &p1);
-	ck_assert_ptr_nonnull(bh1);
-	bh2 = he_lab_blackhole_new("127.0.0.1", &p2);
-	ck_assert_ptr_nonnull(bh2);
+	he_test_fx_begin(&f);
+	bh1 = he_test_blackhole("127.0.0.1", &p1);
+	bh2 = he_test_blackhole("127.0.0.1", &p2);
 	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
 	fds_mid = he_test_count_fds();
 
 	memset(&b, 0, sizeof(b));
 	bev = bev_start(&f, l, &b);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, 100, NULL);
+	he_test_run_until(f.base, 100, NULL);
 	ck_assert_int_eq(b.calls, 0);
 	ck_assert_int_gt(he_test_count_fds(), fds_mid);	/* racing */
 	bufferevent_free(bev);
 	/* within one attempt delay (+ margin) every socket is closed */
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_int_eq(b.calls, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 
 	he_lab_blackhole_free(bh1);
 	he_lab_blackhole_free(bh2);
-	fx_end(&f);
+	he_test_fx_end(&f);
 	ck_assert_int_eq(b.calls, 0);
 }
 END_TEST
@@ -881,7 +787,7 @@ END_TEST
 /* _i: 0 = after 100 ms of racing, 1 = before the loop ever ran */
 START_TEST(test_free_context_pending)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd;
 	int bhport = 0, lport = 0;
@@ -891,11 +797,9 @@ START_TEST(test_free_context_pending)
 	struct bufferevent *bev;
 	int fds_mid;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	/* the open listener comes after the delay: the race is still on at 100 ms */
 	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
 	fds_mid = he_test_count_fds();
@@ -906,25 +810,25 @@ START_TEST(test_free_context_pending)
 	bev = bev_start(&f, l, &b);
 	evhappy_addrinfo_free(l);
 	if (_i == 0) {
-		run_until(f.base, 100, NULL);
+		he_test_run_until(f.base, 100, NULL);
 		ck_assert_int_gt(he_test_count_fds(), fds_mid);
 	}
 	ck_assert_int_eq(x.calls, 0);
 	ck_assert_int_eq(b.calls, 0);
 	evhappy_free(f.he);
 	f.he = NULL;
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_int_eq(x.calls, 0);
 	ck_assert_int_eq(b.calls, 0);
 	ck_assert_int_eq(bufferevent_getfd(bev), -1);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 	bufferevent_free(bev);
-	run_until(f.base, 10, NULL);
+	he_test_run_until(f.base, 10, NULL);
 	ck_assert_int_eq(b.calls, 0);
 
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -932,7 +836,7 @@ END_TEST
 
 START_TEST(test_cancel_in_trace)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t lfd;
 	int lport = 0;
 	struct evutil_addrinfo *l;
@@ -941,9 +845,8 @@ START_TEST(test_cancel_in_trace)
 	struct evhappy_request *req;
 	int fds_mid;
 
-	fx_begin(&f);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", lport, NULL, 0);
 	memset(&t, 0, sizeof(t));
 	t.cancel_on_start = 1;
@@ -956,7 +859,7 @@ START_TEST(test_cancel_in_trace)
 	req = start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
 	ck_assert_int_eq(t.n, 0);	/* not from inside the call */
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_int_eq(t.inside, 0);
 	ck_assert_int_eq(t.req_was_null, 0);
 	ck_assert_int_eq(t.starts, 1);
@@ -964,13 +867,13 @@ START_TEST(test_cancel_in_trace)
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 
 	close(lfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 START_TEST(test_free_in_trace)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t lfd;
 	int lport = 0;
 	struct evutil_addrinfo *l;
@@ -980,9 +883,8 @@ START_TEST(test_free_in_trace)
 	struct bufferevent *bev;
 	int fds_mid;
 
-	fx_begin(&f);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", lport, NULL, 0);
 	memset(&t, 0, sizeof(t));
 	t.free_on_start = 1;
@@ -995,7 +897,7 @@ START_TEST(test_free_in_trace)
 	start(f.he, l, &x);
 	bev = bev_start(&f, l, &b);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_ptr_null(f.he);
 	ck_assert_int_eq(x.calls, 0);
 	ck_assert_int_eq(b.calls, 0);
@@ -1003,13 +905,13 @@ START_TEST(test_free_in_trace)
 	bufferevent_free(bev);
 
 	close(lfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 START_TEST(test_free_in_connect_cb)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd;
 	int bhport = 0, lport = 0;
@@ -1017,11 +919,9 @@ START_TEST(test_free_in_connect_cb)
 	struct res x1, x2;
 	int fds_mid;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l1 = ai2("127.0.0.1", lport, NULL, 0);
 	l2 = ai2("127.0.0.1", bhport, NULL, 0);
 	fds_mid = he_test_count_fds();
@@ -1033,26 +933,26 @@ START_TEST(test_free_in_connect_cb)
 	start(f.he, l2, &x2);	/* still racing when the context goes */
 	evhappy_addrinfo_free(l1);
 	evhappy_addrinfo_free(l2);
-	run_until(f.base, UP(1000), &x1.calls);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &x1.calls);
 	ck_assert_int_eq(x1.calls, 1);
 	ck_assert_ptr_null(f.he);
 	ck_assert_int_ge(x1.fd, 0);
 	close(x1.fd);
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_int_eq(x1.calls, 1);
 	ck_assert_int_eq(x2.calls, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* The trace of a whole race: refused, black hole, open. */
 START_TEST(test_trace_sequence)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t rfd, lfd;
 	int rport = 0, bhport = 0, lport = 0;
@@ -1061,13 +961,10 @@ START_TEST(test_trace_sequence)
 	struct tres t;
 	int i, iwon, idone;
 
-	fx_begin(&f);
-	rfd = he_lab_refuser("127.0.0.1", &rport);
-	ck_assert_int_ge(rfd, 0);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	rfd = he_test_refuser("127.0.0.1", &rport);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = he_test_append(ai2("127.0.0.1", rport, "127.0.0.1", bhport),
 	    ai2("127.0.0.1", lport, NULL, 0));
 	memset(&t, 0, sizeof(t));
@@ -1077,8 +974,8 @@ START_TEST(test_trace_sequence)
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
 	ck_assert_int_eq(t.n, 0);
-	run_until(f.base, UP(2000), &x.calls);
-	run_until(f.base, 20, NULL);	/* let DONE arrive if it comes later */
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
+	he_test_run_until(f.base, 20, NULL);	/* let DONE arrive if it comes later */
 
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
@@ -1126,7 +1023,7 @@ START_TEST(test_trace_sequence)
 	close(lfd);
 	close(rfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1144,7 +1041,7 @@ factory_fail_all(const struct evutil_addrinfo *ai, void *arg)
 
 START_TEST(test_not_inside_start)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t rfd;
 	int rport = 0, fcalls = 0;
 	struct evutil_addrinfo *l;
@@ -1153,9 +1050,8 @@ START_TEST(test_not_inside_start)
 	struct tres t;
 	struct bufferevent *bev1, *bev2;
 
-	fx_begin(&f);
-	rfd = he_lab_refuser("127.0.0.1", &rport);
-	ck_assert_int_ge(rfd, 0);
+	he_test_fx_begin(&f);
+	rfd = he_test_refuser("127.0.0.1", &rport);
 	l = ai2("127.0.0.1", rport, NULL, 0);
 	memset(&t, 0, sizeof(t));
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
@@ -1166,9 +1062,9 @@ START_TEST(test_not_inside_start)
 	start(f.he, l, &x1);
 	bev1 = bev_start(&f, l, &b1);
 	ck_assert_int_eq(t.n, 0);
-	run_until(f.base, UP(500), &x1.calls);
+	he_test_run_until(f.base, HE_TEST_UP(500), &x1.calls);
 	if (!b1.calls)
-		run_until(f.base, UP(500), &b1.calls);
+		he_test_run_until(f.base, HE_TEST_UP(500), &b1.calls);
 	ck_assert_int_eq(x1.calls, 1);
 	ck_assert_int_eq(x1.inside, 0);
 	ck_assert_int_eq(x1.error, ECONNREFUSED);
@@ -1183,9 +1079,9 @@ START_TEST(test_not_inside_start)
 	start(f.he, l, &x2);
 	bev2 = bev_start(&f, l, &b2);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(500), &x2.calls);
+	he_test_run_until(f.base, HE_TEST_UP(500), &x2.calls);
 	if (!b2.calls)
-		run_until(f.base, UP(500), &b2.calls);
+		he_test_run_until(f.base, HE_TEST_UP(500), &b2.calls);
 	check_report_common(&x2);
 	ck_assert_int_eq(x2.fd, -1);
 	ck_assert_int_eq(x2.error, EMFILE);
@@ -1198,12 +1094,12 @@ START_TEST(test_not_inside_start)
 	ck_assert_int_eq(fcalls, 2);
 	ck_assert_int_eq(t.inside, 0);
 
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(x1.calls + x2.calls + b1.calls + b2.calls, 4);
 	bufferevent_free(bev1);
 	bufferevent_free(bev2);
 	close(rfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1211,7 +1107,7 @@ END_TEST
 
 START_TEST(test_near_tie)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t l1, l2, lfds[2];
 	int p1 = 0, p2 = 0;
 	struct evutil_addrinfo *l;
@@ -1221,11 +1117,9 @@ START_TEST(test_near_tie)
 	struct sockaddr_storage win, peer;
 	int i, accepted = 0, alive = 0, closed = 0, fds_mid;
 
-	fx_begin(&f);
-	l1 = he_lab_listen("127.0.0.1", &p1);
-	ck_assert_int_ge(l1, 0);
-	l2 = he_lab_listen("127.0.0.1", &p2);
-	ck_assert_int_ge(l2, 0);
+	he_test_fx_begin(&f);
+	l1 = he_test_listen("127.0.0.1", &p1);
+	l2 = he_test_listen("127.0.0.1", &p2);
 	lfds[0] = l1;
 	lfds[1] = l2;
 	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
@@ -1243,8 +1137,8 @@ START_TEST(test_near_tie)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(1000), &x.calls);
-	run_until(f.base, 50, NULL);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &x.calls);
+	he_test_run_until(f.base, 50, NULL);
 
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
@@ -1283,12 +1177,12 @@ START_TEST(test_near_tie)
 		fprintf(stderr, "check_connect: near tie: 2 attempts, %d "
 		    "accepted, %d loser(s) closed\n", accepted, closed);
 
-	run_until(f.base, 50, NULL);
+	he_test_run_until(f.base, 50, NULL);
 	ck_assert_int_eq(x.calls, 1);
 	close(x.fd);
 	close(l1);
 	close(l2);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1339,8 +1233,7 @@ drainable_new(struct drainable *d)
 	int i;
 
 	memset(d, 0, sizeof(*d));
-	d->lfd = he_lab_listen("127.0.0.1", &d->port);
-	ck_assert_int_ge(d->lfd, 0);
+	d->lfd = he_test_listen("127.0.0.1", &d->port);
 	ck_assert_int_eq(listen(d->lfd, 0), 0);
 	for (i = 0; i < 8; i++) {
 		evutil_socket_t fd;
@@ -1389,13 +1282,13 @@ tie_block_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tie_state *s = arg;
 	(void)fd; (void)what;
-	sleep_ms(600);
+	he_test_sleep_ms(600);
 	s->blocked = 1;
 }
 
 START_TEST(test_true_tie)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct drainable d1, d2;
 	struct tie_state st;
 	struct evutil_addrinfo *l;
@@ -1407,7 +1300,7 @@ START_TEST(test_true_tie)
 	evutil_socket_t lfds[2];
 	int i, alive = 0, closed = 0, fds_mid;
 
-	fx_begin(&f);
+	he_test_fx_begin(&f);
 	drainable_new(&d1);
 	drainable_new(&d2);
 	lfds[0] = d1.lfd;
@@ -1427,10 +1320,10 @@ START_TEST(test_true_tie)
 	evhappy_addrinfo_free(l);
 	evtimer_add(ev_open, &t_open);
 	evtimer_add(ev_block, &t_block);
-	run_until(f.base, UP(3000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(3000), &x.calls);
 	ck_assert_int_eq(st.opened, 1);
 	ck_assert_int_eq(st.blocked, 1);
-	run_until(f.base, 50, NULL);
+	he_test_run_until(f.base, 50, NULL);
 	event_free(ev_open);
 	event_free(ev_block);
 	fds_mid = he_test_count_fds();
@@ -1466,13 +1359,13 @@ START_TEST(test_true_tie)
 	ck_assert_int_eq(alive, 1);
 	ck_assert_int_eq(closed, 1);
 
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(x.calls, 1);
 	close(x.fd);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid - 1);
 	close(d1.lfd);
 	close(d2.lfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1481,18 +1374,16 @@ END_TEST
 /* [::1 open, 127.0.0.1 open] with only 127.0.0.1 to bind: IPv6 can't. */
 START_TEST(test_local_addr_v6_unavailable)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t l6, l4;
 	int p6 = 0, p4 = 0;
 	struct evutil_addrinfo *l, *local;
 	struct res x;
 	struct sockaddr_storage ss;
 
-	fx_begin(&f);
-	l6 = he_lab_listen("::1", &p6);
-	ck_assert_int_ge(l6, 0);
-	l4 = he_lab_listen("127.0.0.1", &p4);
-	ck_assert_int_ge(l4, 0);
+	he_test_fx_begin(&f);
+	l6 = he_test_listen("::1", &p6);
+	l4 = he_test_listen("127.0.0.1", &p4);
 	l = ai2("::1", p6, "127.0.0.1", p4);
 	local = ai2("127.0.0.1", 0, NULL, 0);
 	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, local), 0);
@@ -1501,14 +1392,14 @@ START_TEST(test_local_addr_v6_unavailable)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(x.natt, 2);
 	check_attempt(&x, 0, "::1", p6, EADDRNOTAVAIL);
 	check_attempt(&x, 1, "127.0.0.1", p4, 0);
-	ck_assert_int_le(tv_ms(&x.ended[1]), UP(100));
+	ck_assert_int_le(he_test_ms_of(&x.ended[1]), HE_TEST_UP(100));
 	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
 	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.1");
 	ck_assert_int_eq(fd_addr(x.fd, 1, &ss), 0);
@@ -1517,7 +1408,7 @@ START_TEST(test_local_addr_v6_unavailable)
 	close(x.fd);
 	close(l6);
 	close(l4);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1540,7 +1431,7 @@ can_bind(const char *addr)
 /* The bind is really used: 127.0.0.2 as the source of a 127.0.0.1 connect. */
 START_TEST(test_local_addr_v4_used)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t lfd;
 	int lport = 0;
 	struct evutil_addrinfo *l, *local;
@@ -1552,9 +1443,8 @@ START_TEST(test_local_addr_v4_used)
 		    "test_local_addr_v4_used skipped\n");
 		return;
 	}
-	fx_begin(&f);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", lport, NULL, 0);
 	/* IPv6 entries are skipped for an IPv4 attempt; the first v4 one binds */
 	local = ai2("::1", 0, "127.0.0.2", 0);
@@ -1564,7 +1454,7 @@ START_TEST(test_local_addr_v4_used)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
@@ -1577,14 +1467,14 @@ START_TEST(test_local_addr_v4_used)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(fd_addr(x.fd, 0, &ss), 0);
 	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&ss), "127.0.0.1");
 	close(x.fd);
 
 	close(lfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1616,7 +1506,7 @@ factory_no_v6(const struct evutil_addrinfo *ai, void *arg)
 
 START_TEST(test_socket_factory)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t lfd;
 	int lport = 0;
 	struct evutil_addrinfo *l;
@@ -1624,9 +1514,8 @@ START_TEST(test_socket_factory)
 	struct factory_state s;
 	struct sockaddr_storage ss;
 
-	fx_begin(&f);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	/* the IPv6 address is never connected to: the factory fails first */
 	l = ai2("::1", 9, "127.0.0.1", lport);
 	memset(&s, 0, sizeof(s));
@@ -1635,14 +1524,14 @@ START_TEST(test_socket_factory)
 	res_init(&x);
 	start(f.he, l, &x);
 	ck_assert_int_eq(s.calls, 0);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	check_report_common(&x);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_int_eq(x.error, 0);
 	ck_assert_int_eq(x.natt, 2);
 	check_attempt(&x, 0, "::1", 9, EMFILE);
 	check_attempt(&x, 1, "127.0.0.1", lport, 0);
-	ck_assert_int_le(tv_ms(&x.ended[1]), UP(100));
+	ck_assert_int_le(he_test_ms_of(&x.ended[1]), HE_TEST_UP(100));
 	ck_assert_int_eq(s.calls, 2);	/* once per attempt */
 	ck_assert_int_eq(s.v6_calls, 1);
 	ck_assert_int_eq(s.v4_calls, 1);
@@ -1658,14 +1547,14 @@ START_TEST(test_socket_factory)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	ck_assert_int_eq(s.calls, 2);
 	ck_assert_int_eq(x.calls, 1);
 	if (x.fd >= 0)
 		close(x.fd);
 
 	close(lfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1689,10 +1578,10 @@ tvu(long sec, long usec)
 
 START_TEST(test_settings_ranges)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct timeval tv;
 
-	fx_begin(&f);
+	he_test_fx_begin(&f);
 
 	/* Connection Attempt Delay: 10 ms .. 2 s */
 	tv = tvu(0, 9999);
@@ -1760,14 +1649,14 @@ START_TEST(test_settings_ranges)
 	evhappy_set_socket_factory(f.he, NULL, NULL);
 	evhappy_set_trace_cb(f.he, NULL, NULL);
 
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* A rejected delay keeps the old one; NULL restores 250 ms. */
 START_TEST(test_settings_attempt_delay_kept)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd;
 	int bhport = 0, lport = 0;
@@ -1776,11 +1665,9 @@ START_TEST(test_settings_attempt_delay_kept)
 	struct timeval tv;
 	int64_t t0, el;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
 
 	tv = tvu(0, 60000);
@@ -1792,11 +1679,11 @@ START_TEST(test_settings_attempt_delay_kept)
 	res_init(&x);
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	el = x.t - t0;
 	ck_assert_int_ge(x.fd, 0);
-	ck_assert_msg(el >= 60 && el <= UP(200), "won after %lld ms, want 60",
-	    (long long)el);
+	ck_assert_msg(el >= 60 && el <= HE_TEST_UP(200),
+	    "won after %lld ms, want 60", (long long)el);
 	close(x.fd);
 
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, NULL), 0);
@@ -1804,24 +1691,24 @@ START_TEST(test_settings_attempt_delay_kept)
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	el = x.t - t0;
 	ck_assert_int_ge(x.fd, 0);
-	ck_assert_msg(el >= 250 && el <= UP(400), "won after %lld ms, want 250",
-	    (long long)el);
+	ck_assert_msg(el >= 250 && el <= HE_TEST_UP(400),
+	    "won after %lld ms, want 250", (long long)el);
 	close(x.fd);
 
-	run_until(f.base, 10, NULL);
+	he_test_run_until(f.base, 10, NULL);
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* A rejected timeout keeps the old one. */
 START_TEST(test_settings_timeout_kept)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	int bhport = 0;
 	struct evutil_addrinfo *l;
@@ -1829,9 +1716,8 @@ START_TEST(test_settings_timeout_kept)
 	struct timeval tv;
 	int64_t t0, el;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
 	l = ai2("127.0.0.1", bhport, NULL, 0);
 	tv = tvu(0, 200000);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
@@ -1841,23 +1727,23 @@ START_TEST(test_settings_timeout_kept)
 	t0 = he_test_now_ms();
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	el = x.t - t0;
 	ck_assert_int_eq(x.calls, 1);
 	ck_assert_int_eq(x.fd, -1);
 	ck_assert_int_eq(x.error, ETIMEDOUT);
-	ck_assert_msg(el >= 200 && el <= UP(350), "ETIMEDOUT after %lld ms",
-	    (long long)el);
+	ck_assert_msg(el >= 200 && el <= HE_TEST_UP(350),
+	    "ETIMEDOUT after %lld ms", (long long)el);
 
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* One attempt in flight: the stagger timer does not start a second. */
 START_TEST(test_settings_max_in_flight)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct he_lab_blackhole *bh;
 	evutil_socket_t lfd;
 	int bhport = 0, lport = 0;
@@ -1865,11 +1751,9 @@ START_TEST(test_settings_max_in_flight)
 	struct res x;
 	struct timeval tv = { 0, 300000 }, d = { 0, 50000 };
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
-	lfd = he_lab_listen("127.0.0.1", &lport);
-	ck_assert_int_ge(lfd, 0);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
 	l = ai2("127.0.0.1", bhport, "127.0.0.1", lport);
 	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 1), 0);
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
@@ -1877,7 +1761,7 @@ START_TEST(test_settings_max_in_flight)
 	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &x.calls);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	check_report_common(&x);
 	ck_assert_int_eq(x.fd, -1);
 	ck_assert_int_eq(x.error, ETIMEDOUT);
@@ -1886,7 +1770,7 @@ START_TEST(test_settings_max_in_flight)
 
 	close(lfd);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1894,18 +1778,16 @@ END_TEST
  * with mixed errors the race reports the first attempt's. */
 START_TEST(test_settings_family_count)
 {
-	struct fx f;
+	struct he_test_fx f;
 	evutil_socket_t r1, r2;
 	int p1 = 0, p2 = 0, k;
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct factory_state s;
 
-	fx_begin(&f);
-	r1 = he_lab_refuser("127.0.0.1", &p1);
-	ck_assert_int_ge(r1, 0);
-	r2 = he_lab_refuser("127.0.0.1", &p2);
-	ck_assert_int_ge(r2, 0);
+	he_test_fx_begin(&f);
+	r1 = he_test_refuser("127.0.0.1", &p1);
+	r2 = he_test_refuser("127.0.0.1", &p2);
 	/* the factory fails IPv6 with EMFILE, so ::1 needs no listener */
 	memset(&s, 0, sizeof(s));
 	evhappy_set_socket_factory(f.he, factory_no_v6, &s);
@@ -1917,7 +1799,7 @@ START_TEST(test_settings_family_count)
 		    0);
 		res_init(&x);
 		start(f.he, l, &x);
-		run_until(f.base, UP(2000), &x.calls);
+		he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 		check_report_common(&x);
 		ck_assert_int_eq(x.fd, -1);
 		ck_assert_int_eq(x.natt, 3);
@@ -1936,7 +1818,7 @@ START_TEST(test_settings_family_count)
 
 	close(r1);
 	close(r2);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -1949,8 +1831,7 @@ connect_suite(void)
 	TCase *tc;
 	int nv = have_v6 ? 2 : 1;	/* loop tests: _i 1 is the IPv6 case */
 
-	tc = tcase_create("race");
-	tcase_set_timeout(tc, 20);
+	tc = he_test_tcase(s, "race", 20);
 	tcase_add_loop_test(tc, test_blackhole_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_bev_blackhole_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
@@ -1959,10 +1840,8 @@ connect_suite(void)
 	tcase_add_test(tc, test_report_format);
 	tcase_add_test(tc, test_near_tie);
 	tcase_add_test(tc, test_true_tie);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("lifetime");
-	tcase_set_timeout(tc, 20);
+	tc = he_test_tcase(s, "lifetime", 20);
 	tcase_add_test(tc, test_bev_free_during_race);
 	tcase_add_loop_test(tc, test_free_context_pending, 0, 2);
 	tcase_add_test(tc, test_cancel_in_trace);
@@ -1970,10 +1849,8 @@ connect_suite(void)
 	tcase_add_test(tc, test_free_in_connect_cb);
 	tcase_add_test(tc, test_trace_sequence);
 	tcase_add_test(tc, test_not_inside_start);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("options");
-	tcase_set_timeout(tc, 20);
+	tc = he_test_tcase(s, "options", 20);
 	if (have_v6)
 		tcase_add_test(tc, test_local_addr_v6_unavailable);
 	tcase_add_test(tc, test_local_addr_v4_used);
@@ -1983,7 +1860,6 @@ connect_suite(void)
 	tcase_add_test(tc, test_settings_timeout_kept);
 	tcase_add_test(tc, test_settings_max_in_flight);
 	tcase_add_test(tc, test_settings_family_count);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -7,7 +7,7 @@
  * share one port number on every address, so the family that wins shows
  * which path was taken.  Time windows are measured from the start call to
  * the callback; their upper bounds grow under valgrind (or with
- * HE_TEST_SLOW=N in the environment).
+ * HE_TEST_SLOW=N in the environment; see he_test_slow_factor()).
  *
  * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
  */
@@ -44,10 +44,6 @@
 
 #define A_ EVDNS_TYPE_A
 #define AAAA_ EVDNS_TYPE_AAAA
-
-/* 1, or more under valgrind: multiplies the upper bounds of time windows. */
-static int slow = 1;
-#define UPPER(ms) ((int64_t)(ms) * slow)
 
 /* ------------------------------------------------------------------------ */
 /* Fixture: an event_base, the fake DNS server, an evdns_base that asks only
@@ -191,44 +187,6 @@ dns_set(struct fx *f, const char *name, int type, enum he_lab_dns_mode mode,
 }
 
 static void
-noop_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-/* Run the loop until *done is set (done may be NULL) or ms pass. */
-static void
-run_until(struct event_base *base, const int *done, int ms)
-{
-	int64_t end = he_test_now_ms() + ms;
-
-	while (!done || !*done) {
-		int64_t left = end - he_test_now_ms();
-		struct timeval tv;
-		struct event *t;
-
-		if (left <= 0)
-			break;
-		tv.tv_sec = (long)(left / 1000);
-		tv.tv_usec = (long)(left % 1000) * 1000;
-		t = evtimer_new(base, noop_cb, NULL);
-		ck_assert_ptr_nonnull(t);
-		evtimer_add(t, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-		event_free(t);
-	}
-}
-
-static void
-set_ms(struct timeval *tv, int ms)
-{
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (ms % 1000) * 1000;
-}
-
-static void
 sa_format(const struct sockaddr *sa, char *buf, size_t len)
 {
 	evutil_snprintf(buf, len, "%s", he_test_addr_str(sa));
@@ -327,10 +285,10 @@ bev_race(struct fx *f, struct bres *r, int mode, int family,
 {
 	struct bufferevent *bev = bev_start(f, r, mode, family, host);
 
-	run_until(f->base, &r->done, max_ms);
+	he_test_run_until(f->base, max_ms, &r->done);
 	ck_assert_msg(r->calls == 1, "%s: no event within %d ms", host,
 	    max_ms);
-	run_until(f->base, NULL, 20);
+	he_test_run_until(f->base, 20, NULL);
 	ck_assert_int_eq(r->calls, 1);
 	return bev;
 }
@@ -353,12 +311,6 @@ struct rres {
 	char peer[64];
 	char line[512];
 };
-
-static int64_t
-tv_ms(const struct timeval *tv)
-{
-	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
-}
 
 static void
 req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
@@ -383,8 +335,8 @@ req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
 			continue;
 		r->fam[i] = ss.ss_family;
 		r->aerr[i] = e;
-		r->started[i] = tv_ms(&st);
-		r->ended[i] = tv_ms(&en);
+		r->started[i] = he_test_ms_of(&st);
+		r->ended[i] = he_test_ms_of(&en);
 		sa_format((struct sockaddr *)&ss, r->addr[i],
 		    sizeof(r->addr[i]));
 	}
@@ -422,10 +374,10 @@ req_race(struct fx *f, struct rres *r, int family, const char *host,
     int max_ms)
 {
 	req_start(f, r, family, host);
-	run_until(f->base, &r->done, max_ms);
+	he_test_run_until(f->base, max_ms, &r->done);
 	ck_assert_msg(r->calls == 1, "%s: no callback within %d ms", host,
 	    max_ms);
-	run_until(f->base, NULL, 20);
+	he_test_run_until(f->base, 20, NULL);
 	ck_assert_int_eq(r->calls, 1);
 }
 
@@ -454,7 +406,7 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 	t->ev[t->n].family = ev->family;
 	t->ev[t->n].error = ev->error;
 	t->ev[t->n].naddrs = ev->naddrs;
-	t->ev[t->n].ms = tv_ms(&ev->elapsed);
+	t->ev[t->n].ms = he_test_ms_of(&ev->elapsed);
 	t->ev[t->n].addr[0] = '\0';
 	if (ev->addr)
 		sa_format(ev->addr, t->ev[t->n].addr, sizeof(t->ev[0].addr));
@@ -510,7 +462,7 @@ START_TEST(test_aaaa_late_v4_after_resolution_delay)
 	    r.what, r.err);
 	ck_assert_int_eq(r.peer_family, AF_INET);
 	ck_assert_str_eq(r.peer, "127.0.0.1");
-	ck_assert_msg(r.ms >= 45 && r.ms < UPPER(120),
+	ck_assert_msg(r.ms >= 45 && r.ms < HE_TEST_UP(120),
 	    "connected after %d ms, want 45..120 (resolution delay)",
 	    (int)r.ms);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "slow6.test", AAAA_), 1);
@@ -541,10 +493,10 @@ START_TEST(test_aaaa_late_report)
 	ck_assert_int_eq(r.n, 1);
 	ck_assert_int_eq(r.fam[0], AF_INET);
 	ck_assert_int_eq(r.aerr[0], 0);
-	ck_assert_msg(r.started[0] >= 45 && r.started[0] < UPPER(120),
+	ck_assert_msg(r.started[0] >= 45 && r.started[0] < HE_TEST_UP(120),
 	    "IPv4 attempt started at %d ms, want 45..120",
 	    (int)r.started[0]);
-	ck_assert_msg(r.ms < UPPER(120), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(120), "took %d ms", (int)r.ms);
 	fx_free(&f);
 }
 END_TEST
@@ -567,7 +519,7 @@ START_TEST(test_a_late_v6_at_once)
 	    r.what, r.err);
 	ck_assert_int_eq(r.peer_family, AF_INET6);
 	ck_assert_str_eq(r.peer, "::1");
-	ck_assert_msg(r.ms < UPPER(60), "connected after %d ms, want < 60",
+	ck_assert_msg(r.ms < HE_TEST_UP(60), "connected after %d ms, want < 60",
 	    (int)r.ms);
 	bufferevent_free(bev);
 	fx_free(&f);
@@ -588,7 +540,7 @@ START_TEST(test_aaaa_100ms_within_resolution_delay)
 
 	fx_init(&f, 1);
 	fx_listen(&f, v4hole_v6accept, 2);
-	set_ms(&tv, 150);
+	he_test_tv(&tv, 150);
 	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
 	dns_add(&f, "late6.test", A_, "127.0.0.1");
 	dns_add(&f, "late6.test", AAAA_, "::1");
@@ -597,7 +549,7 @@ START_TEST(test_aaaa_100ms_within_resolution_delay)
 	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
 	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
 	ck_assert_str_eq(r.peer, "::1");
-	ck_assert_msg(r.ms >= 95 && r.ms < UPPER(200),
+	ck_assert_msg(r.ms >= 95 && r.ms < HE_TEST_UP(200),
 	    "won after %d ms, want 100..200", (int)r.ms);
 	ck_assert_msg(r.n == 1 && r.fam[0] == AF_INET6,
 	    "IPv4 was tried during the wait: %s", r.line);
@@ -628,15 +580,15 @@ START_TEST(test_aaaa_100ms_joins_race)
 	ck_assert_int_eq(r.fam[1], AF_INET6);
 	ck_assert_int_eq(r.aerr[0], ECANCELED);
 	ck_assert_int_eq(r.aerr[1], 0);
-	ck_assert_msg(r.started[0] >= 45 && r.started[0] < UPPER(120),
+	ck_assert_msg(r.started[0] >= 45 && r.started[0] < HE_TEST_UP(120),
 	    "IPv4 started at %d ms", (int)r.started[0]);
 	/* The late AAAA joins the race when it arrives, not one attempt
 	   delay after the IPv4 start: had it come in time it would have
 	   gone first. */
-	ck_assert_msg(r.started[1] >= 95 && r.started[1] < UPPER(160),
+	ck_assert_msg(r.started[1] >= 95 && r.started[1] < HE_TEST_UP(160),
 	    "IPv6 started at %d ms, want when its answer came (100 ms)",
 	    (int)r.started[1]);
-	ck_assert_msg(r.ms >= 95 && r.ms < UPPER(200), "won after %d ms",
+	ck_assert_msg(r.ms >= 95 && r.ms < HE_TEST_UP(200), "won after %d ms",
 	    (int)r.ms);
 	fx_free(&f);
 }
@@ -666,7 +618,7 @@ START_TEST(test_nxdomain_bev)
 	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
 	/* Still readable after the callback, until the next connect. */
 	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
-	ck_assert_msg(r.ms < UPPER(100), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(100), "took %d ms", (int)r.ms);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", A_), 1);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", AAAA_), 1);
 	bufferevent_free(bev);
@@ -728,8 +680,8 @@ START_TEST(test_servfail_aaaa_v4_wins)
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    r.what, r.err);
 	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_msg(r.ms < UPPER(45), "took %d ms: the SERVFAIL did not end "
-	    "the resolution delay", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(45), "took %d ms: the SERVFAIL did not "
+	    "end the resolution delay", (int)r.ms);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "sf6.test", AAAA_), 1);
 	bufferevent_free(bev);
@@ -752,7 +704,7 @@ START_TEST(test_servfail_a_v6_wins)
 	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
 	ck_assert_int_eq(r.peer_family, AF_INET6);
 	ck_assert_int_eq(r.dnserr, 0);
-	ck_assert_msg(r.ms < UPPER(60), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(60), "took %d ms", (int)r.ms);
 	fx_free(&f);
 }
 END_TEST
@@ -771,8 +723,8 @@ START_TEST(test_nodata_aaaa_v4_at_once)
 	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
 	ck_assert_int_eq(r.peer_family, AF_INET);
 	ck_assert_int_eq(r.n, 1);
-	ck_assert_msg(r.ms < UPPER(45), "took %d ms: the empty AAAA answer "
-	    "did not end the resolution delay", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(45), "took %d ms: the empty AAAA "
+	    "answer did not end the resolution delay", (int)r.ms);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "v4only.test", AAAA_), 1);
 	fx_free(&f);
 }
@@ -815,7 +767,7 @@ START_TEST(test_aaaa_dropped_v4_after_delay)
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    r.what, r.err);
 	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_msg(r.ms >= 45 && r.ms < UPPER(150),
+	ck_assert_msg(r.ms >= 45 && r.ms < HE_TEST_UP(150),
 	    "connected after %d ms, want 50..150", (int)r.ms);
 	bufferevent_free(bev);
 	/* The AAAA query is still out at evdns: fx_free checks that the race
@@ -839,7 +791,7 @@ START_TEST(test_a_dropped_v6_at_once)
 	req_race(&f, &r, AF_UNSPEC, "drop4.test", 3000);
 	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
 	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_msg(r.ms < UPPER(60), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(60), "took %d ms", (int)r.ms);
 	fx_free(&f);
 }
 END_TEST
@@ -855,7 +807,7 @@ START_TEST(test_both_dropped_timeout_bev)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	set_ms(&tv, 300);
+	he_test_tv(&tv, 300);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	dns_add(&f, "void.test", A_, "127.0.0.1");
 	dns_add(&f, "void.test", AAAA_, "::1");
@@ -868,7 +820,7 @@ START_TEST(test_both_dropped_timeout_bev)
 	    r.err, strerror(r.err));
 	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_AGAIN);
-	ck_assert_msg(r.ms >= 290 && r.ms < UPPER(450),
+	ck_assert_msg(r.ms >= 290 && r.ms < HE_TEST_UP(450),
 	    "timed out after %d ms, want 300", (int)r.ms);
 	bufferevent_free(bev);
 	fx_free(&f);
@@ -883,7 +835,7 @@ START_TEST(test_both_dropped_timeout_report)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	set_ms(&tv, 300);
+	he_test_tv(&tv, 300);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
 	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
@@ -893,7 +845,7 @@ START_TEST(test_both_dropped_timeout_report)
 	ck_assert_int_eq(r.err, ETIMEDOUT);
 	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
 	ck_assert_int_eq(r.n, 0);
-	ck_assert_msg(r.ms >= 290 && r.ms < UPPER(450), "took %d ms",
+	ck_assert_msg(r.ms >= 290 && r.ms < HE_TEST_UP(450), "took %d ms",
 	    (int)r.ms);
 	fx_free(&f);
 }
@@ -961,7 +913,7 @@ START_TEST(test_several_refused_interleave)
 	ck_assert_int_eq(r.aerr[0], ECONNREFUSED);
 	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
 	/* Each refusal lets the next start at once (10 ms apart at least). */
-	ck_assert_msg(r.ms < UPPER(200), "took %d ms", (int)r.ms);
+	ck_assert_msg(r.ms < HE_TEST_UP(200), "took %d ms", (int)r.ms);
 	ck_assert_msg(r.started[1] - r.started[0] >= 9,
 	    "attempts %d ms apart", (int)(r.started[1] - r.started[0]));
 	/* The answers tell how many addresses each family had. */
@@ -995,7 +947,7 @@ START_TEST(test_several_blackholes_interleave)
 	fx_init(&f, 1);
 	fx_listen(&f, ls, 4);
 	multi_names(&f);
-	set_ms(&tv, 900);
+	he_test_tv(&tv, 900);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 
 	req_race(&f, &r, AF_UNSPEC, "multi.test", 4000);
@@ -1012,18 +964,18 @@ START_TEST(test_several_blackholes_interleave)
 	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
 	/* ::1 at 0; IPv4 after the attempt delay; refused, so the mapped one
 	   follows at once; the last IPv4 one attempt delay later. */
-	ck_assert_msg(r.started[0] < UPPER(60), "first at %d ms",
+	ck_assert_msg(r.started[0] < HE_TEST_UP(60), "first at %d ms",
 	    (int)r.started[0]);
 	ck_assert_msg(r.started[1] - r.started[0] >= 240 &&
-	    r.started[1] - r.started[0] < UPPER(330), "second %d ms later",
+	    r.started[1] - r.started[0] < HE_TEST_UP(330), "second %d ms later",
 	    (int)(r.started[1] - r.started[0]));
 	ck_assert_msg(r.started[2] - r.started[1] >= 9 &&
-	    r.started[2] - r.started[1] < UPPER(60), "third %d ms later",
+	    r.started[2] - r.started[1] < HE_TEST_UP(60), "third %d ms later",
 	    (int)(r.started[2] - r.started[1]));
 	ck_assert_msg(r.started[3] - r.started[2] >= 240 &&
-	    r.started[3] - r.started[2] < UPPER(330), "fourth %d ms later",
+	    r.started[3] - r.started[2] < HE_TEST_UP(330), "fourth %d ms later",
 	    (int)(r.started[3] - r.started[2]));
-	ck_assert_msg(r.ms >= 890 && r.ms < UPPER(1100), "took %d ms",
+	ck_assert_msg(r.ms >= 890 && r.ms < HE_TEST_UP(1100), "took %d ms",
 	    (int)r.ms);
 	fx_free(&f);
 }
@@ -1122,7 +1074,7 @@ START_TEST(test_family_restricts_queries)
 	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
 	ck_assert_int_eq(rr.peer_family, AF_INET6);
 
-	run_until(f.base, NULL, 50);
+	he_test_run_until(f.base, 50, NULL);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", A_), 1);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", AAAA_), 0);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "six.test", AAAA_), 1);
@@ -1195,7 +1147,7 @@ START_TEST(test_trace_dns)
 	ck_assert_int_eq(t.ev[a6].naddrs, 1);
 	ck_assert_int_eq(t.ev[a4].error, 0);
 	ck_assert_int_eq(t.ev[a6].error, 0);
-	ck_assert_msg(t.ev[a6].ms >= 15 && t.ev[a6].ms < UPPER(60),
+	ck_assert_msg(t.ev[a6].ms >= 15 && t.ev[a6].ms < HE_TEST_UP(60),
 	    "AAAA answer traced at %d ms", (int)t.ev[a6].ms);
 	/* The first attempt follows both answers, to ::1. */
 	i = trace_find(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET6);
@@ -1320,7 +1272,7 @@ START_TEST(test_bad_arguments)
 	    EISCONN);
 
 	/* Nothing ever comes back, and nothing was asked. */
-	run_until(f.base, NULL, 150);
+	he_test_run_until(f.base, 150, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(calls, 0);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, n, A_), 0);
@@ -1331,7 +1283,7 @@ START_TEST(test_bad_arguments)
 	r.mode = M_CTX;
 	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, p),
 	    0);
-	run_until(f.base, &r.done, 2000);
+	he_test_run_until(f.base, 2000, &r.done);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
 
@@ -1370,14 +1322,14 @@ START_TEST(test_free_bev_during_queries)
 
 	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
 	bev2 = bev_start(&f, &r2, M_SOCKET, AF_UNSPEC, "hang.test");
-	run_until(f.base, NULL, 50);
+	he_test_run_until(f.base, 50, NULL);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", AAAA_), 2);
 	bufferevent_free(bev);
 	bufferevent_free(bev2);
 	/* The race notices within one attempt delay (250 ms); the drop-in's
 	   private context has no other way to learn of it. */
-	run_until(f.base, NULL, 300);
+	he_test_run_until(f.base, 300, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(r2.calls, 0);
 	fx_free(&f);
@@ -1404,12 +1356,12 @@ START_TEST(test_free_bev_during_attempt_and_query)
 
 	fds = he_test_count_fds();
 	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "half.test");
-	run_until(f.base, NULL, 120);
+	he_test_run_until(f.base, 120, NULL);
 	/* The IPv4 attempt is running: one more socket than before. */
 	ck_assert_int_gt(he_test_count_fds(), fds);
 	bufferevent_free(bev);
 	/* The race notices within one attempt delay (250 ms). */
-	run_until(f.base, NULL, 300);
+	he_test_run_until(f.base, 300, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds);
 	fx_free(&f);
@@ -1430,10 +1382,10 @@ START_TEST(test_free_context_during_queries)
 
 	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
 	req_start(&f, &rr, AF_UNSPEC, "hang.test");
-	run_until(f.base, NULL, 50);
+	he_test_run_until(f.base, 50, NULL);
 	evhappy_free(f.he);
 	f.he = NULL;
-	run_until(f.base, NULL, 100);
+	he_test_run_until(f.base, 100, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(rr.calls, 0);
 	bufferevent_free(bev);
@@ -1453,9 +1405,9 @@ START_TEST(test_cancel_during_queries)
 	drop_all(&f, "hang.test");
 
 	req = req_start(&f, &rr, AF_UNSPEC, "hang.test");
-	run_until(f.base, NULL, 50);
+	he_test_run_until(f.base, 50, NULL);
 	evhappy_request_cancel(req);
-	run_until(f.base, NULL, 100);
+	he_test_run_until(f.base, 100, NULL);
 	ck_assert_int_eq(rr.calls, 0);
 	fx_free(&f);
 }
@@ -1545,7 +1497,7 @@ START_TEST(test_dns_error_cleared_by_next_connect)
 	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
 	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
 	    "nowhere.test", f.port), 0);
-	run_until(f.base, &r.done, 3000);
+	he_test_run_until(f.base, 3000, &r.done);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
 
@@ -1553,7 +1505,7 @@ START_TEST(test_dns_error_cleared_by_next_connect)
 	r.mode = M_CTX;
 	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
 	    "both.test", f.port), 0);
-	run_until(f.base, &r.done, 3000);
+	he_test_run_until(f.base, 3000, &r.done);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
 	ck_assert_int_eq(r.dnserr, 0);
@@ -1643,7 +1595,7 @@ START_TEST(test_evdns_hosts_answer_at_once)
 	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
 	ck_assert_msg(!strcmp(rr.peer, v6ok ? "::1" : "127.0.0.1"),
 	    "connected to %s", rr.peer);
-	ck_assert_msg(rr.ms < UPPER(60), "took %d ms", (int)rr.ms);
+	ck_assert_msg(rr.ms < HE_TEST_UP(60), "took %d ms", (int)rr.ms);
 	/* The hosts table answered: the server was never asked. */
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", A_), 0);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", AAAA_), 0);
@@ -1675,13 +1627,8 @@ static int
 slow_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
 {
-	struct timespec ts;
-
 	__atomic_fetch_add(&gai_calls, 1, __ATOMIC_SEQ_CST);
-	ts.tv_sec = hook_sleep_ms / 1000;
-	ts.tv_nsec = (long)(hook_sleep_ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	he_test_sleep_ms(hook_sleep_ms);
 	if (node && !strcmp(node, "nosuch.invalid"))
 		return EAI_NONAME;
 	if (node && !strcmp(node, "slow.test")) {
@@ -1723,7 +1670,8 @@ START_TEST(test_system_resolver_never_blocks)
 	struct ticks k;
 	struct event *tick;
 	struct timeval tv;
-	int64_t prev, gap = 0, limit = slow > 1 ? 150 : 60;
+	int64_t prev, gap = 0;
+	int64_t limit = he_test_slow_factor() > 1 ? 150 : 60;
 	int i, inside = 0;
 
 	fx_init(&f, 0);
@@ -1731,7 +1679,7 @@ START_TEST(test_system_resolver_never_blocks)
 	memset(&k, 0, sizeof(k));
 	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
 	ck_assert_ptr_nonnull(tick);
-	set_ms(&tv, 20);
+	he_test_tv(&tv, 20);
 	event_add(tick, &tv);
 
 	hook_sleep_ms = 300;
@@ -1743,7 +1691,7 @@ START_TEST(test_system_resolver_never_blocks)
 
 	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
 	ck_assert_int_ge(__atomic_load_n(&gai_calls, __ATOMIC_SEQ_CST), 1);
-	ck_assert_msg(rr.ms >= 290 && rr.ms < UPPER(1000),
+	ck_assert_msg(rr.ms >= 290 && rr.ms < HE_TEST_UP(1000),
 	    "connected after %d ms; the lookup sleeps 300", (int)rr.ms);
 	prev = rr.t0;
 	for (i = 0; i < k.n && k.t[i] <= rr.t0 + rr.ms; i++) {
@@ -1779,7 +1727,7 @@ START_TEST(test_system_socket_connect_never_blocks)
 	memset(&k, 0, sizeof(k));
 	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
 	ck_assert_ptr_nonnull(tick);
-	set_ms(&tv, 20);
+	he_test_tv(&tv, 20);
 	event_add(tick, &tv);
 
 	hook_sleep_ms = 300;
@@ -1834,7 +1782,6 @@ START_TEST(test_system_free_during_lookup)
 	struct rres rr;
 	struct bres br;
 	struct bufferevent *bev;
-	struct timespec ts = { 0, 600 * 1000000L };
 
 	fx_init(&f, 0);
 	fx_listen_loopback(&f, v6ok);
@@ -1842,17 +1789,16 @@ START_TEST(test_system_free_during_lookup)
 	he_resolve_set_gai_hook_(slow_gai);
 	req_start(&f, &rr, AF_UNSPEC, "slow.test");
 	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "slow.test");
-	run_until(f.base, NULL, 50);
+	he_test_run_until(f.base, 50, NULL);
 	bufferevent_free(bev);
 	evhappy_free(f.he);
 	f.he = NULL;
-	run_until(f.base, NULL, 20);
+	he_test_run_until(f.base, 20, NULL);
 	ck_assert_int_eq(rr.calls, 0);
 	ck_assert_int_eq(br.calls, 0);
 	/* The event_base goes while the lookups still sleep. */
 	fx_free_ex(&f, 0);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	he_test_sleep_ms(600);
 	he_resolve_set_gai_hook_(NULL);
 	ck_assert_int_eq(rr.calls, 0);
 	ck_assert_int_eq(br.calls, 0);
@@ -1877,8 +1823,7 @@ resolve_suite(void)
 	Suite *s = suite_create("resolve");
 	TCase *tc;
 
-	tc = tcase_create("delays");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "delays", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_aaaa_late_v4_after_resolution_delay);
 		tcase_add_test(tc, test_aaaa_late_report);
@@ -1886,10 +1831,8 @@ resolve_suite(void)
 		tcase_add_test(tc, test_aaaa_100ms_within_resolution_delay);
 		tcase_add_test(tc, test_aaaa_100ms_joins_race);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("failures");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "failures", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_nxdomain_bev);
 		tcase_add_test(tc, test_nxdomain_report);
@@ -1902,18 +1845,14 @@ resolve_suite(void)
 		tcase_add_test(tc, test_both_dropped_timeout_bev);
 		tcase_add_test(tc, test_both_dropped_timeout_report);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("several");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "several", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_several_refused_interleave);
 		tcase_add_test(tc, test_several_blackholes_interleave);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("queries");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "queries", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_literals_not_resolved);
 		tcase_add_test(tc, test_family_restricts_queries);
@@ -1921,37 +1860,30 @@ resolve_suite(void)
 		tcase_add_test(tc, test_trace_dns);
 		tcase_add_test(tc, test_bad_arguments);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("free");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "free", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_free_bev_during_queries);
 		tcase_add_test(tc, test_free_bev_during_attempt_and_query);
 		tcase_add_test(tc, test_free_context_during_queries);
 		tcase_add_test(tc, test_cancel_during_queries);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("dropin");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "dropin", 60);
 	if (v6ok) {
 		tcase_add_test(tc, test_socket_connect_hostname);
 		tcase_add_test(tc, test_socket_connect_hostname_nxdomain);
 		tcase_add_test(tc, test_dns_error_cleared_by_next_connect);
 		tcase_add_test(tc, test_evdns_hosts_answer_at_once);
 	}
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("system");
-	tcase_set_timeout(tc, 60);
+	tc = he_test_tcase(s, "system", 60);
 	if (localhost_ok)
 		tcase_add_test(tc, test_system_localhost);
 	tcase_add_test(tc, test_system_resolver_never_blocks);
 	tcase_add_test(tc, test_system_socket_connect_never_blocks);
 	tcase_add_test(tc, test_system_noname);
 	tcase_add_test(tc, test_system_free_during_lookup);
-	suite_add_tcase(s, tc);
 
 	return s;
 }
@@ -1960,14 +1892,8 @@ int
 main(void)
 {
 	SRunner *sr;
-	const char *e;
 	int failed;
 
-	e = getenv("HE_TEST_SLOW");
-	if (e && atoi(e) > 1)
-		slow = atoi(e);
-	else if ((e = getenv("LD_PRELOAD")) && strstr(e, "vgpreload"))
-		slow = 5;	/* valgrind */
 	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
 	localhost_ok = system_knows_localhost();

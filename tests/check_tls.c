@@ -41,42 +41,6 @@ static SSL_CTX *g_sctx, *g_cctx;
 /* --- helpers -------------------------------------------------------------- */
 
 static int
-slow_factor(void)
-{
-	const char *s = getenv("HE_TEST_SLOW");
-	return (s && *s && strcmp(s, "0") != 0) ? 5 : 1;
-}
-
-#define UP(ms) ((int64_t)(ms) * slow_factor())
-
-static void
-tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd; (void)what; (void)arg;
-}
-
-/* Run the loop for at most ms, or until *flag becomes non-zero. */
-static void
-run_until(struct event_base *base, int64_t ms, const int *flag)
-{
-	struct event *t = evtimer_new(base, tick_cb, NULL);
-	int64_t end = he_test_now_ms() + ms;
-
-	ck_assert_ptr_nonnull(t);
-	while (!(flag && *flag)) {
-		int64_t left = end - he_test_now_ms();
-		struct timeval tv;
-		if (left <= 0)
-			break;
-		tv.tv_sec = (time_t)(left / 1000);
-		tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
-		evtimer_add(t, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
-	event_free(t);
-}
-
-static int
 fd_port(evutil_socket_t fd, int peer)
 {
 	struct sockaddr_storage ss;
@@ -344,35 +308,25 @@ cli_read_cb(struct bufferevent *bev, void *arg)
 		c->echoed = 1;
 }
 
-/* --- fixture ----------------------------------------------------------------- */
-
-struct fx {
-	int fds0;
-	struct event_base *base;
-	struct evhappy *he;
-};
-
-static void
-fx_begin(struct fx *f)
+/* An OpenSSL client bufferevent, not connected yet, reporting into c (which
+ * it clears); with host, SNI and certificate name checks for it. */
+static struct bufferevent *
+tls_client_new(struct event_base *base, struct client *c, const char *host)
 {
-	f->fds0 = he_test_count_fds();
-	ck_assert_int_ge(f->fds0, 0);
-	f->base = event_base_new();
-	ck_assert_ptr_nonnull(f->base);
-	f->he = evhappy_new(f->base, NULL);
-	ck_assert_ptr_nonnull(f->he);
-}
+	SSL *ssl = SSL_new(g_cctx);
+	struct bufferevent *bev;
 
-static void
-fx_end(struct fx *f)
-{
-	if (f->he)
-		evhappy_free(f->he);
-	f->he = NULL;
-	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	event_base_free(f->base);
-	f->base = NULL;
-	ck_assert_int_eq(he_test_count_fds(), f->fds0);
+	ck_assert_ptr_nonnull(ssl);
+	if (host) {
+		ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, host), 1);
+		ck_assert_int_eq(SSL_set1_host(ssl, host), 1);
+	}
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	memset(c, 0, sizeof(*c));
+	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, c);
+	return bev;
 }
 
 /* [::1 black hole (when IPv6 works), 127.0.0.1:port] */
@@ -384,8 +338,7 @@ race_list(struct he_lab_blackhole **bh, int port)
 
 	*bh = NULL;
 	if (have_v6) {
-		*bh = he_lab_blackhole_new("::1", &bhport);
-		ck_assert_ptr_nonnull(*bh);
+		*bh = he_test_blackhole("::1", &bhport);
 		l = he_test_ai("::1", bhport);
 		ck_assert_ptr_nonnull(l);
 	}
@@ -400,7 +353,7 @@ echo_roundtrip(struct event_base *base, struct bufferevent *bev,
     struct client *c)
 {
 	ck_assert_int_eq(bufferevent_write(bev, "hello", 5), 0);
-	run_until(base, UP(2000), &c->echoed);
+	he_test_run_until(base, HE_TEST_UP(2000), &c->echoed);
 	ck_assert_int_eq(c->got, 5);
 	ck_assert_str_eq(c->buf, "hello");
 }
@@ -411,29 +364,20 @@ echo_roundtrip(struct event_base *base, struct bufferevent *bev,
  * works), 1 = evhappy_connect_hostname with the literal 127.0.0.1 */
 START_TEST(test_tls_race)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct server s;
 	struct he_lab_blackhole *bh = NULL;
 	struct evutil_addrinfo *l = NULL;
 	struct client c;
 	struct bufferevent *bev;
-	SSL *ssl;
 	int64_t t0, el;
 
-	fx_begin(&f);
+	he_test_fx_begin(&f);
 	srv_start(&s, f.base, 1);
 	if (_i == 0)
 		l = race_list(&bh, s.port);
 
-	ssl = SSL_new(g_cctx);
-	ck_assert_ptr_nonnull(ssl);
-	ck_assert_int_eq(SSL_set_tlsext_host_name(ssl, "localhost"), 1);
-	ck_assert_int_eq(SSL_set1_host(ssl, "localhost"), 1);
-	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	memset(&c, 0, sizeof(c));
-	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	bev = tls_client_new(f.base, &c, "localhost");
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 
 	t0 = he_test_now_ms();
@@ -445,7 +389,7 @@ START_TEST(test_tls_race)
 		    "127.0.0.1", s.port), 0);
 	}
 	ck_assert_int_eq(c.events, 0);
-	run_until(f.base, UP(3000), &c.events);
+	he_test_run_until(f.base, HE_TEST_UP(3000), &c.events);
 
 	el = c.t - t0;
 	ck_assert_int_eq(c.events, 1);
@@ -457,94 +401,78 @@ START_TEST(test_tls_race)
 	ck_assert_int_eq(fd_port(c.fd, 1), s.port);
 	ck_assert_int_eq(s.accepted, 1);
 	if (bh)
-		ck_assert_msg(el >= 250 && el <= UP(500),
+		ck_assert_msg(el >= 250 && el <= HE_TEST_UP(500),
 		    "CONNECTED after %lld ms, want 250..500", (long long)el);
 
 	echo_roundtrip(f.base, bev, &c);
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(c.events, 1);
 
 	bufferevent_free(bev);	/* frees ssl and closes the socket */
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	srv_free(&s);
 	if (bh)
 		he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* A TLS server that is not there: the error still arrives once. */
 START_TEST(test_tls_refused)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct client c;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *l;
 	evutil_socket_t rfd;
 	int rport = 0;
-	SSL *ssl;
 
-	fx_begin(&f);
-	rfd = he_lab_refuser("127.0.0.1", &rport);
-	ck_assert_int_ge(rfd, 0);
+	he_test_fx_begin(&f);
+	rfd = he_test_refuser("127.0.0.1", &rport);
 	l = he_test_ai("127.0.0.1", rport);
 	ck_assert_ptr_nonnull(l);
-	ssl = SSL_new(g_cctx);
-	ck_assert_ptr_nonnull(ssl);
-	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	memset(&c, 0, sizeof(c));
-	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	bev = tls_client_new(f.base, &c, NULL);
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, UP(2000), &c.events);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &c.events);
 	ck_assert_int_eq(c.events, 1);
 	ck_assert_msg((c.what & BEV_EVENT_ERROR) &&
 	    !(c.what & BEV_EVENT_CONNECTED), "event 0x%x", c.what);
 	ck_assert_int_eq(c.err, ECONNREFUSED);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(c.events, 1);
 	bufferevent_free(bev);
 	close(rfd);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
 /* Freeing the TLS bufferevent during the race. */
 START_TEST(test_tls_free_during_race)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct client c;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *l;
 	struct he_lab_blackhole *bh;
 	int bhport = 0, fds_mid;
-	SSL *ssl;
 
-	fx_begin(&f);
-	bh = he_lab_blackhole_new("127.0.0.1", &bhport);
-	ck_assert_ptr_nonnull(bh);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
 	l = he_test_ai("127.0.0.1", bhport);
 	ck_assert_ptr_nonnull(l);
 	fds_mid = he_test_count_fds();
-	ssl = SSL_new(g_cctx);
-	ck_assert_ptr_nonnull(ssl);
-	bev = bufferevent_openssl_socket_new(f.base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	memset(&c, 0, sizeof(c));
-	bufferevent_setcb(bev, cli_read_cb, NULL, cli_event_cb, &c);
+	bev = tls_client_new(f.base, &c, NULL);
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
 	evhappy_addrinfo_free(l);
-	run_until(f.base, 100, NULL);
+	he_test_run_until(f.base, 100, NULL);
 	bufferevent_free(bev);
-	run_until(f.base, UP(400), NULL);
+	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
 	ck_assert_int_eq(c.events, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 	he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -574,7 +502,7 @@ pass_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 
 START_TEST(test_filter_race)
 {
-	struct fx f;
+	struct he_test_fx f;
 	struct server s;
 	struct he_lab_blackhole *bh = NULL;
 	struct evutil_addrinfo *l;
@@ -582,7 +510,7 @@ START_TEST(test_filter_race)
 	struct bufferevent *under, *filt;
 	int64_t t0, el;
 
-	fx_begin(&f);
+	he_test_fx_begin(&f);
 	srv_start(&s, f.base, 0);
 	l = race_list(&bh, s.port);
 	filter_in_calls = filter_out_calls = 0;
@@ -600,7 +528,7 @@ START_TEST(test_filter_race)
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, filt, l), 0);
 	evhappy_addrinfo_free(l);
 	ck_assert_int_eq(c.events, 0);
-	run_until(f.base, UP(3000), &c.events);
+	he_test_run_until(f.base, HE_TEST_UP(3000), &c.events);
 
 	el = c.t - t0;
 	ck_assert_int_eq(c.events, 1);
@@ -610,21 +538,21 @@ START_TEST(test_filter_race)
 	ck_assert_int_eq(fd_port(bufferevent_getfd(under), 1), s.port);
 	ck_assert_int_eq(s.accepted, 1);
 	if (bh)
-		ck_assert_msg(el >= 250 && el <= UP(450),
+		ck_assert_msg(el >= 250 && el <= HE_TEST_UP(450),
 		    "CONNECTED after %lld ms, want 250..450", (long long)el);
 
 	echo_roundtrip(f.base, filt, &c);
 	ck_assert_int_gt(filter_out_calls, 0);
 	ck_assert_int_gt(filter_in_calls, 0);
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	ck_assert_int_eq(c.events, 1);
 
 	bufferevent_free(filt);	/* and, with CLOSE_ON_FREE, under */
-	run_until(f.base, 30, NULL);
+	he_test_run_until(f.base, 30, NULL);
 	srv_free(&s);
 	if (bh)
 		he_lab_blackhole_free(bh);
-	fx_end(&f);
+	he_test_fx_end(&f);
 }
 END_TEST
 
@@ -632,14 +560,12 @@ static Suite *
 tls_suite(void)
 {
 	Suite *s = suite_create("tls");
-	TCase *tc = tcase_create("layered");
+	TCase *tc = he_test_tcase(s, "layered", 20);
 
-	tcase_set_timeout(tc, 20);
 	tcase_add_loop_test(tc, test_tls_race, 0, 2);
 	tcase_add_test(tc, test_tls_refused);
 	tcase_add_test(tc, test_tls_free_during_race);
 	tcase_add_test(tc, test_filter_race);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -1,7 +1,11 @@
 #include "he_testutil.h"
 #include "he_event.h"
+#include "he_internal.h"
+#include "he_lab.h"
 
+#include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +40,9 @@ he_test_now_ms(void)
 void
 he_test_run_for(struct event_base *base, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv;
+
+	he_test_tv(&tv, ms);
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
 }
@@ -45,6 +51,97 @@ void
 he_test_stop(struct event_base *base)
 {
 	event_base_loopbreak(base);
+}
+
+void
+he_test_noop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+void
+he_test_run_until(struct event_base *base, int64_t ms, const int *flag)
+{
+	struct event *t = evtimer_new(base, he_test_noop_cb, NULL);
+	int64_t end = he_test_now_ms() + ms;
+
+	ck_assert_ptr_nonnull(t);
+	while (!(flag && *flag)) {
+		int64_t left = end - he_test_now_ms();
+		struct timeval tv;
+
+		if (left <= 0)
+			break;
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+		evtimer_add(t, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(t);
+}
+
+void
+he_test_tv(struct timeval *tv, int ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+int64_t
+he_test_ms_of(const struct timeval *tv)
+{
+	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
+}
+
+void
+he_test_sleep_ms(int ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+int
+he_test_slow_factor(void)
+{
+	const char *s = getenv("HE_TEST_SLOW");
+
+	if (s && atoi(s) > 1)
+		return atoi(s);
+	if (s && *s && strcmp(s, "0") != 0)
+		return 5;
+	s = getenv("LD_PRELOAD");
+	if (s && strstr(s, "vgpreload"))
+		return 5;	/* valgrind */
+	return 1;
+}
+
+void
+he_test_fx_begin(struct he_test_fx *f)
+{
+	f->fds0 = he_test_count_fds();
+	ck_assert_int_ge(f->fds0, 0);
+	f->base = event_base_new();
+	ck_assert_ptr_nonnull(f->base);
+	f->he = evhappy_new(f->base, NULL);
+	ck_assert_ptr_nonnull(f->he);
+}
+
+void
+he_test_fx_end(struct he_test_fx *f)
+{
+	if (f->he)
+		evhappy_free(f->he);
+	f->he = NULL;
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	event_base_free(f->base);
+	f->base = NULL;
+	ck_assert_int_eq(he_test_count_fds(), f->fds0);
 }
 
 struct evutil_addrinfo *
@@ -73,14 +170,34 @@ he_test_ai(const char *addr, int port)
 struct evutil_addrinfo *
 he_test_append(struct evutil_addrinfo *a, struct evutil_addrinfo *b)
 {
-	struct evutil_addrinfo *t = a;
+	return he_addrinfo_concat_(a, b);
+}
 
-	if (!a)
-		return b;
-	while (t->ai_next)
-		t = t->ai_next;
-	t->ai_next = b;
-	return a;
+evutil_socket_t
+he_test_listen(const char *addr, int *port)
+{
+	evutil_socket_t fd = he_lab_listen(addr, port);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+evutil_socket_t
+he_test_refuser(const char *addr, int *port)
+{
+	evutil_socket_t fd = he_lab_refuser(addr, port);
+
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+struct he_lab_blackhole *
+he_test_blackhole(const char *addr, int *port)
+{
+	struct he_lab_blackhole *b = he_lab_blackhole_new(addr, port);
+
+	ck_assert_ptr_nonnull(b);
+	return b;
 }
 
 const char *
@@ -94,6 +211,16 @@ he_test_addr_str(const struct sockaddr *sa)
 	if (!inet_ntop(sa->sa_family, p, buf, sizeof(buf)))
 		return "?";
 	return buf;
+}
+
+TCase *
+he_test_tcase(Suite *s, const char *name, int timeout_s)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, timeout_s);
+	suite_add_tcase(s, tc);
+	return tc;
 }
 
 void
