@@ -24,7 +24,13 @@ static struct {
 	int error;
 } dns_errors[DNS_ERROR_SLOTS];
 static int dns_errors_next;
-static pthread_mutex_t dns_errors_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Bufferevent races under way, linked through bev_next, so that a second
+ * connect on a bufferevent that is still racing is refused. */
+static struct evhappy_request *racing;
+
+/* Guards both tables: contexts on different threads share them. */
+static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
 dns_error_find(const struct bufferevent *bev)
@@ -42,7 +48,7 @@ dns_error_set(const struct bufferevent *bev, int error)
 {
 	int i;
 
-	pthread_mutex_lock(&dns_errors_lock);
+	pthread_mutex_lock(&bev_tables_lock);
 	i = dns_error_find(bev);
 	if (i >= 0) {
 		dns_errors[i].bev = NULL;
@@ -54,7 +60,7 @@ dns_error_set(const struct bufferevent *bev, int error)
 		dns_errors[i].bev = bev;
 		dns_errors[i].error = error;
 	}
-	pthread_mutex_unlock(&dns_errors_lock);
+	pthread_mutex_unlock(&bev_tables_lock);
 }
 
 int
@@ -64,11 +70,11 @@ evhappy_get_dns_error(struct bufferevent *bev)
 
 	if (!bev)
 		return 0;
-	pthread_mutex_lock(&dns_errors_lock);
+	pthread_mutex_lock(&bev_tables_lock);
 	i = dns_error_find(bev);
 	if (i >= 0)
 		error = dns_errors[i].error;
-	pthread_mutex_unlock(&dns_errors_lock);
+	pthread_mutex_unlock(&bev_tables_lock);
 	return error;
 }
 
@@ -76,6 +82,54 @@ int
 evhappy_socket_get_dns_error(struct bufferevent *bev)
 {
 	return evhappy_get_dns_error(bev);
+}
+
+void
+he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev)
+{
+	bufferevent_incref(bev);
+	pthread_mutex_lock(&bev_tables_lock);
+	req->bev = bev;
+	req->bev_next = racing;
+	racing = req;
+	req->bev_listed = 1;
+	pthread_mutex_unlock(&bev_tables_lock);
+}
+
+void
+he_bev_detach_(struct evhappy_request *req)
+{
+	struct evhappy_request **pp;
+	struct bufferevent *bev;
+
+	if (!req->bev_listed)
+		return;
+	pthread_mutex_lock(&bev_tables_lock);
+	for (pp = &racing; *pp; pp = &(*pp)->bev_next) {
+		if (*pp == req) {
+			*pp = req->bev_next;
+			break;
+		}
+	}
+	req->bev_listed = 0;
+	bev = req->bev;
+	req->bev = NULL;
+	pthread_mutex_unlock(&bev_tables_lock);
+	if (bev)
+		bufferevent_decref(bev);
+}
+
+static int
+bev_racing(const struct bufferevent *bev)
+{
+	const struct evhappy_request *r;
+	int found = 0;
+
+	pthread_mutex_lock(&bev_tables_lock);
+	for (r = racing; r && !found; r = r->bev_next)
+		found = r->bev == bev;
+	pthread_mutex_unlock(&bev_tables_lock);
+	return found;
 }
 
 /* The socket bufferevent under any filters. */
@@ -102,6 +156,8 @@ bev_check(struct bufferevent *bev)
 		return EINVAL;	/* a pair has no socket to connect */
 	if (bufferevent_getfd(bottom) >= 0)
 		return EISCONN;
+	if (bev_racing(bev))
+		return EALREADY;
 	return 0;
 }
 
@@ -112,7 +168,9 @@ he_bev_gone_(struct evhappy_request *req)
 		return 1;
 	if (bufferevent_decref(req->bev) == 1) {
 		/* Ours was the last reference: the user freed it. */
+		pthread_mutex_lock(&bev_tables_lock);
 		req->bev = NULL;
+		pthread_mutex_unlock(&bev_tables_lock);
 		return 1;
 	}
 	bufferevent_incref(req->bev);

@@ -671,10 +671,7 @@ release_resources(struct evhappy_request *req)
 		event_del(req->timer);
 	if (req->watch)
 		event_del(req->watch);
-	if (req->bev) {
-		bufferevent_decref(req->bev);
-		req->bev = NULL;
-	}
+	he_bev_detach_(req);
 }
 
 void
@@ -933,7 +930,6 @@ he_start_bev_race_(struct evhappy *he, struct bufferevent *bev,
 	}
 	if (!(req = he_request_new_(he, addrs, family, hostname, port)))
 		return -1;
-	bufferevent_incref(bev);
-	req->bev = bev;
+	he_bev_attach_(req, bev);
 	return request_ready(req) ? 0 : -1;
 }

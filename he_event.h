@@ -321,8 +321,9 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
     literal is not resolved
   @param port 1 .. 65535
   @return 0 when the race started; -1 with errno EINVAL (bad argument, or an
-    unsupported bufferevent kind), EISCONN (bev already has a socket) or
-    ENOMEM, and then no event ever comes
+    unsupported bufferevent kind), EISCONN (bev already has a socket),
+    EALREADY (a race on bev is still under way) or ENOMEM, and then no
+    event ever comes
  */
 EVHAPPY_EXPORT_ int evhappy_connect_hostname(struct evhappy *he,
     struct bufferevent *bev, int family, const char *hostname, int port);
@@ -337,7 +338,7 @@ EVHAPPY_EXPORT_ int evhappy_connect_hostname(struct evhappy *he,
   @param addrs the addresses; entries of family AF_INET or AF_INET6 whose
     socktype is SOCK_STREAM or 0 are used, others skipped
   @return 0 when the race started; -1 with errno EINVAL (NULL or empty list,
-    no usable address, bad bufferevent), EISCONN or ENOMEM
+    no usable address, bad bufferevent), EISCONN, EALREADY or ENOMEM
  */
 EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
     struct bufferevent *bev, const struct evutil_addrinfo *addrs);

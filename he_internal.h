@@ -95,6 +95,8 @@ struct evhappy_request {
 	void *cb_arg;
 	struct bufferevent *bev;	/* bufferevent races: we hold a ref */
 	struct event *watch;		/* notices bufferevent_free() */
+	struct evhappy_request *bev_next; /* in he_bev.c's list of races */
+	int bev_listed;
 
 	/* resolution */
 	char *host;
@@ -161,6 +163,10 @@ int he_parse_literal_(const char *host, int port,
 
 /* ---- bufferevents (he_bev.c) ---- */
 
+/** Hold a reference on bev for req and list it as racing. */
+void he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev);
+/** Drop the reference and the listing; safe to call again. */
+void he_bev_detach_(struct evhappy_request *req);
 /** The race's outcome for a bufferevent race. */
 void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
 /** Whether the user freed req->bev (then our reference was the last). */

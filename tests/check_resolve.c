@@ -179,6 +179,14 @@ dns_add(struct fx *f, const char *name, int type, const char *addr)
 	ck_assert_int_eq(he_lab_dns_add(f->dns, name, type, addr), 0);
 }
 
+/* name has the A record 127.0.0.1 and the AAAA record ::1. */
+static void
+dns_loopbacks(struct fx *f, const char *name)
+{
+	dns_add(f, name, A_, "127.0.0.1");
+	dns_add(f, name, AAAA_, "::1");
+}
+
 static void
 dns_set(struct fx *f, const char *name, int type, enum he_lab_dns_mode mode,
     int delay_ms)
@@ -453,8 +461,7 @@ START_TEST(test_aaaa_late_v4_after_resolution_delay)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "slow6.test", A_, "127.0.0.1");
-	dns_add(&f, "slow6.test", AAAA_, "::1");
+	dns_loopbacks(&f, "slow6.test");
 	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
 
 	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow6.test", 2000);
@@ -481,8 +488,7 @@ START_TEST(test_aaaa_late_report)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "slow6.test", A_, "127.0.0.1");
-	dns_add(&f, "slow6.test", AAAA_, "::1");
+	dns_loopbacks(&f, "slow6.test");
 	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
 
 	req_race(&f, &r, AF_UNSPEC, "slow6.test", 2000);
@@ -510,8 +516,7 @@ START_TEST(test_a_late_v6_at_once)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "slow4.test", A_, "127.0.0.1");
-	dns_add(&f, "slow4.test", AAAA_, "::1");
+	dns_loopbacks(&f, "slow4.test");
 	dns_set(&f, "slow4.test", A_, HE_LAB_ANSWER, 500);
 
 	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow4.test", 2000);
@@ -542,8 +547,7 @@ START_TEST(test_aaaa_100ms_within_resolution_delay)
 	fx_listen(&f, v4hole_v6accept, 2);
 	he_test_tv(&tv, 150);
 	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
-	dns_add(&f, "late6.test", A_, "127.0.0.1");
-	dns_add(&f, "late6.test", AAAA_, "::1");
+	dns_loopbacks(&f, "late6.test");
 	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
 
 	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
@@ -568,8 +572,7 @@ START_TEST(test_aaaa_100ms_joins_race)
 
 	fx_init(&f, 1);
 	fx_listen(&f, v4hole_v6accept, 2);
-	dns_add(&f, "late6.test", A_, "127.0.0.1");
-	dns_add(&f, "late6.test", AAAA_, "::1");
+	dns_loopbacks(&f, "late6.test");
 	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
 
 	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
@@ -759,8 +762,7 @@ START_TEST(test_aaaa_dropped_v4_after_delay)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "drop6.test", A_, "127.0.0.1");
-	dns_add(&f, "drop6.test", AAAA_, "::1");
+	dns_loopbacks(&f, "drop6.test");
 	dns_set(&f, "drop6.test", AAAA_, HE_LAB_DROP, 0);
 
 	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "drop6.test", 3000);
@@ -784,8 +786,7 @@ START_TEST(test_a_dropped_v6_at_once)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "drop4.test", A_, "127.0.0.1");
-	dns_add(&f, "drop4.test", AAAA_, "::1");
+	dns_loopbacks(&f, "drop4.test");
 	dns_set(&f, "drop4.test", A_, HE_LAB_DROP, 0);
 
 	req_race(&f, &r, AF_UNSPEC, "drop4.test", 3000);
@@ -809,8 +810,7 @@ START_TEST(test_both_dropped_timeout_bev)
 	fx_listen(&f, both_accept, 2);
 	he_test_tv(&tv, 300);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
-	dns_add(&f, "void.test", A_, "127.0.0.1");
-	dns_add(&f, "void.test", AAAA_, "::1");
+	dns_loopbacks(&f, "void.test");
 	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
 	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
 
@@ -1060,10 +1060,8 @@ START_TEST(test_family_restricts_queries)
 	fx_listen(&f, both_accept, 2);
 	memset(&t, 0, sizeof(t));
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
-	dns_add(&f, "four.test", A_, "127.0.0.1");
-	dns_add(&f, "four.test", AAAA_, "::1");
-	dns_add(&f, "six.test", A_, "127.0.0.1");
-	dns_add(&f, "six.test", AAAA_, "::1");
+	dns_loopbacks(&f, "four.test");
+	dns_loopbacks(&f, "six.test");
 
 	bev = bev_race(&f, &br, M_CTX, AF_INET, "four.test", 2000);
 	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x", br.what);
@@ -1350,8 +1348,7 @@ START_TEST(test_free_bev_during_attempt_and_query)
 
 	fx_init(&f, 1);
 	fx_listen(&f, ls, 2);
-	dns_add(&f, "half.test", A_, "127.0.0.1");
-	dns_add(&f, "half.test", AAAA_, "::1");
+	dns_loopbacks(&f, "half.test");
 	dns_set(&f, "half.test", AAAA_, HE_LAB_DROP, 0);
 
 	fds = he_test_count_fds();
@@ -1424,8 +1421,7 @@ START_TEST(test_socket_connect_hostname)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "both.test", A_, "127.0.0.1");
-	dns_add(&f, "both.test", AAAA_, "::1");
+	dns_loopbacks(&f, "both.test");
 
 	/* libevent's own call, for reference. */
 	bev = bev_race(&f, &r, M_LIBEVENT, AF_UNSPEC, "both.test", 3000);
@@ -1487,8 +1483,7 @@ START_TEST(test_dns_error_cleared_by_next_connect)
 
 	fx_init(&f, 1);
 	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "both.test", A_, "127.0.0.1");
-	dns_add(&f, "both.test", AAAA_, "::1");
+	dns_loopbacks(&f, "both.test");
 
 	bev = bufferevent_socket_new(f.base, -1, 0);
 	ck_assert_ptr_nonnull(bev);
