@@ -24,6 +24,7 @@ static struct {
 	int error;
 } dns_errors[DNS_ERROR_SLOTS];
 static int dns_errors_next;
+static int dns_errors_live;	/* entries in use: most programs have none */
 
 /* Bufferevent races under way, linked through bev_next, so that a second
  * connect on a bufferevent that is still racing is refused. */
@@ -37,7 +38,7 @@ dns_error_find(const struct bufferevent *bev)
 {
 	int i;
 
-	for (i = 0; i < DNS_ERROR_SLOTS; i++)
+	for (i = 0; i < DNS_ERROR_SLOTS && dns_errors_live; i++)
 		if (dns_errors[i].bev == bev)
 			return i;
 	return -1;
@@ -53,12 +54,16 @@ dns_error_set(const struct bufferevent *bev, int error)
 	if (i >= 0) {
 		dns_errors[i].bev = NULL;
 		dns_errors[i].error = 0;
+		dns_errors_live--;
 	}
 	if (error) {
 		i = dns_errors_next;
 		dns_errors_next = (dns_errors_next + 1) % DNS_ERROR_SLOTS;
+		if (dns_errors[i].bev)
+			dns_errors_live--;	/* the oldest is overwritten */
 		dns_errors[i].bev = bev;
 		dns_errors[i].error = error;
+		dns_errors_live++;
 	}
 	pthread_mutex_unlock(&bev_tables_lock);
 }

@@ -1087,11 +1087,5 @@ addrinfo_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(addrinfo_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return he_test_run_suite(addrinfo_suite(), CK_NORMAL);
 }

@@ -1866,16 +1866,9 @@ connect_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	have_v6 = he_lab_ipv6_loopback_works();
 	if (!have_v6)
 		fprintf(stderr, "check_connect: no IPv6 loopback, "
 		    "the IPv6 cases are skipped\n");
-	sr = srunner_create(connect_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return he_test_run_suite(connect_suite(), CK_ENV);
 }

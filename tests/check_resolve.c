@@ -1886,9 +1886,6 @@ resolve_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
 	localhost_ok = system_knows_localhost();
@@ -1899,9 +1896,5 @@ main(void)
 		fprintf(stderr, "check_resolve: IPv6 loopback does not work "
 		    "here; only the system resolver tests run\n");
 
-	sr = srunner_create(resolve_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return he_test_run_suite(resolve_suite(), CK_ENV);
 }

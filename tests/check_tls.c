@@ -572,8 +572,7 @@ tls_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	if (tls_setup() != 0) {
 		print_ssl_errors("setup");
@@ -585,10 +584,7 @@ main(void)
 	if (!have_v6)
 		fprintf(stderr, "check_tls: no IPv6 loopback, racing "
 		    "without the IPv6 black hole\n");
-	sr = srunner_create(tls_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = he_test_run_suite(tls_suite(), CK_ENV);
 	tls_teardown();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rc;
 }

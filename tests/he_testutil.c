@@ -53,7 +53,8 @@ he_test_stop(struct event_base *base)
 	event_base_loopbreak(base);
 }
 
-void
+/* The timer of he_test_run_until(): it only wakes the loop. */
+static void
 he_test_noop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -221,6 +222,18 @@ he_test_tcase(Suite *s, const char *name, int timeout_s)
 	tcase_set_timeout(tc, timeout_s);
 	suite_add_tcase(s, tc);
 	return tc;
+}
+
+int
+he_test_run_suite(Suite *s, enum print_output mode)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, mode);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 void

@@ -25,9 +25,6 @@ void he_test_stop(struct event_base *base);
     with a timer armed for what is left. */
 void he_test_run_until(struct event_base *base, int64_t ms, const int *flag);
 
-/** A timer callback that does nothing. */
-void he_test_noop_cb(evutil_socket_t fd, short what, void *arg);
-
 /** A timeval in whole milliseconds, and back (truncated). */
 void he_test_tv(struct timeval *tv, int ms);
 int64_t he_test_ms_of(const struct timeval *tv);
@@ -77,6 +74,10 @@ const char *he_test_addr_str(const struct sockaddr *sa);
 
 /** A new test case of s, added to it, with a timeout of timeout_s seconds. */
 TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
+
+/** Run every test of s (printing as mode says), free the runner, and return
+    EXIT_SUCCESS when none failed, else EXIT_FAILURE: main()'s status. */
+int he_test_run_suite(Suite *s, enum print_output mode);
 
 /** exit(77) (the automake "skipped" code) with a message when cond is false. */
 void he_test_require(int cond, const char *why);
