@@ -4,6 +4,7 @@
  * functions around the API (version, trace kind names, NULL no-ops).
  */
 #include "he_event.h"
+#include "he_lab.h"
 #include "he_testutil.h"
 
 #include <check.h>
@@ -369,6 +370,45 @@ START_TEST(test_bev_already_has_fd)
 }
 END_TEST
 
+/* A second connect while a race on the same bufferevent runs would hand it
+ * two sockets: refused with EALREADY, and the running race goes on.  Once
+ * it has ended, the bufferevent takes a new connect. */
+START_TEST(test_bev_already_racing)
+{
+	struct he_test_fx f;
+	struct bufferevent *bev;
+	struct he_lab_blackhole *bh;
+	struct evutil_addrinfo *hole;
+	struct timeval tv;
+	int port;
+
+	fx_begin(&f);
+	evhappy_set_trace_cb(f.he, NULL, NULL);	/* this race does run */
+	bh = he_test_blackhole("127.0.0.1", &port);
+	hole = he_test_ai("127.0.0.1", port);
+	ck_assert_ptr_nonnull(hole);
+	he_test_tv(&tv, 200);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	bev = new_bev(&f);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, hole), 0);
+
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, hole), EALREADY);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
+	    "127.0.0.1", port), EALREADY);
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC,
+	    "127.0.0.1", port), EALREADY);
+	he_test_run_until(f.base, 1000, &bev_calls);
+	ck_assert_int_eq(bev_calls, 1);		/* the first race's ETIMEDOUT */
+
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, hole), 0);
+	bufferevent_free(bev);
+	bev_calls = 0;
+	he_lab_blackhole_free(bh);
+	evhappy_addrinfo_free(hole);
+	fx_end(&f);
+}
+END_TEST
+
 /* --- the socket front end ----------------------------------------------------- */
 
 START_TEST(test_resolve_and_connect_bad_args)
@@ -443,6 +483,7 @@ api_suite(void)
 	tcase_add_test(tc, test_connect_addrinfo_bad_lists);
 	tcase_add_test(tc, test_unsupported_bev_kind);
 	tcase_add_test(tc, test_bev_already_has_fd);
+	tcase_add_test(tc, test_bev_already_racing);
 	tcase_add_test(tc, test_resolve_and_connect_bad_args);
 	tcase_add_test(tc, test_context_usable_after_bad_calls);
 	suite_add_tcase(s, tc);
