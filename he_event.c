@@ -376,6 +376,17 @@ attempt_bind(struct evhappy_request *req, evutil_socket_t fd, int family)
 
 static void attempt_ready_cb(evutil_socket_t fd, short what, void *arg);
 
+/* libevent tells nobody of bufferevent_free(), so every callback of a
+ * bufferevent race looks first; a freed one stops here, silently. */
+static int
+bev_freed(struct evhappy_request *req)
+{
+	if (req->cb || !he_bev_gone_(req))
+		return 0;
+	he_request_abort_(req);
+	return 1;
+}
+
 /* Open, bind and connect; returns 0 when the connect is under way, else an
  * errno for the core. */
 static int
@@ -448,10 +459,8 @@ attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 	if (i < 0)
 		return;
 	he_request_enter_(req);
-	if (req->bev && he_bev_gone_(req)) {
-		he_request_abort_(req);
+	if (bev_freed(req))
 		goto end;
-	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	ai = req->race.attempts[i].ai;
@@ -522,7 +531,7 @@ deliver(struct evhappy_request *req)
 		return;
 	req->finished = 1;
 	fd = take_winner(req);
-	if (req->bev) {
+	if (!req->cb) {		/* a bufferevent race */
 		he_bev_deliver_(req, fd);
 		return;
 	}
@@ -577,9 +586,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct evhappy_request *req = arg;
 
 	he_request_enter_(req);
-	if (req->bev && he_bev_gone_(req))
-		he_request_abort_(req);
-	else
+	if (!bev_freed(req))
 		he_race_timer_(&req->race, he_now_());
 	drain(req);
 	he_request_leave_(req);
@@ -598,13 +605,11 @@ he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
 	he_addrinfo_set_port_(list, req->port);
 	he_trace_(req, EVHAPPY_TRACE_DNS_ANSWER,
 	    fam == HE_FAM_V6 ? AF_INET6 : AF_INET, NULL, 0, eai_error, n);
-	if (he_request_live_(req) && !(req->bev && he_bev_gone_(req))) {
+	if (he_request_live_(req) && !bev_freed(req)) {
 		he_race_dns_answer_(&req->race, he_now_(), fam, list,
 		    eai_error);
 		list = NULL;
 		drain(req);
-	} else if (he_request_live_(req)) {
-		he_request_abort_(req);
 	}
 	evhappy_addrinfo_free(list);
 	he_request_leave_(req);
@@ -636,9 +641,7 @@ defer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	he_request_enter_(req);
-	if (req->bev && he_bev_gone_(req))
-		he_request_abort_(req);
-	else
+	if (!bev_freed(req))
 		begin(req);
 	he_request_leave_(req);
 }
@@ -649,8 +652,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	struct evhappy_request *req = arg;
 
 	he_request_enter_(req);
-	if (he_bev_gone_(req))
-		he_request_abort_(req);
+	bev_freed(req);
 	he_request_leave_(req);
 }
 
