@@ -317,8 +317,9 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
   @param he the context
   @param bev the bufferevent
   @param family AF_UNSPEC, or AF_INET / AF_INET6 to use only that family
-  @param hostname a name, an IPv4 or IPv6 literal, or "[v6-literal]"; a
-    literal is not resolved
+  @param hostname a name, an IPv4 or IPv6 literal, or "[v6-literal]"; an
+    IPv6 literal may carry a zone ("fe80::1%eth0" or "%2"), as getaddrinfo()
+    takes it; a literal is not resolved
   @param port 1 .. 65535
   @return 0 when the race started; -1 with errno EINVAL (bad argument, or an
     unsupported bufferevent kind), EISCONN (bev already has a socket),

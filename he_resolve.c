@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -332,12 +334,57 @@ he_resolve_cancel_(struct evhappy_request *req)
 
 /* ---- literals ----------------------------------------------------------- */
 
+/* An IPv6 zone ("%eth0" or "%2"): the interface index, or 0 if none. */
+static unsigned
+zone_index(const char *zone)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*zone)
+		return 0;
+	v = strtoul(zone, &end, 10);
+	if (*end == '\0')
+		return v <= UINT_MAX ? (unsigned)v : 0;
+	return if_nametoindex(zone);
+}
+
+/* "addr" or "addr%zone", as getaddrinfo() takes link-local literals. */
+static int
+parse_v6(const char *text, struct sockaddr_in6 *sin6)
+{
+	char buf[INET6_ADDRSTRLEN];
+	const char *pct = strchr(text, '%');
+	size_t n = pct ? (size_t)(pct - text) : strlen(text);
+
+	if (n >= sizeof(buf))
+		return 0;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	if (evutil_inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
+		return 0;
+	if (pct)
+		sin6->sin6_scope_id = zone_index(pct + 1);
+	return !pct || sin6->sin6_scope_id != 0;
+}
+
+static int
+literal_entry(const void *sa, ev_socklen_t len, struct evutil_addrinfo **out)
+{
+	*out = he_addrinfo_new_(sa, len);
+	if (!*out) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 1;
+}
+
 int
 he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 {
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
-	char buf[64];
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	size_t n = strlen(host);
 
 	memset(&sin, 0, sizeof(sin));
@@ -351,24 +398,15 @@ he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 			goto bad;
 		memcpy(buf, host + 1, n - 2);
 		buf[n - 2] = '\0';
-		if (evutil_inet_pton(AF_INET6, buf, &sin6.sin6_addr) != 1)
+		if (!parse_v6(buf, &sin6))
 			goto bad;
-		goto v6;
+		return literal_entry(&sin6, sizeof(sin6), out);
 	}
-	if (evutil_inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		*out = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
-		goto made;
-	}
-	if (evutil_inet_pton(AF_INET6, host, &sin6.sin6_addr) != 1)
-		return 0;
-v6:
-	*out = he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6));
-made:
-	if (!*out) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 1;
+	if (evutil_inet_pton(AF_INET, host, &sin.sin_addr) == 1)
+		return literal_entry(&sin, sizeof(sin), out);
+	if (parse_v6(host, &sin6))
+		return literal_entry(&sin6, sizeof(sin6), out);
+	return 0;
 bad:
 	errno = EINVAL;
 	return -1;

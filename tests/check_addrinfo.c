@@ -6,6 +6,7 @@
 #include "he_testutil.h"
 
 #include <check.h>
+#include <net/if.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1027,6 +1028,63 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------- */
 
+/* Hostname literals as the drop-in takes them: never resolved, with
+ * brackets and IPv6 zones as getaddrinfo() takes them. */
+struct literal_case {
+	const char *host;
+	int want;		/* he_parse_literal_'s return */
+	int family;
+	const char *addr;
+	unsigned scope;		/* (unsigned)-1: the index of "lo" */
+};
+
+static const struct literal_case literal_cases[] = {
+	{ "192.0.2.7", 1, AF_INET, "192.0.2.7", 0 },
+	{ "2001:db8::7", 1, AF_INET6, "2001:db8::7", 0 },
+	{ "[2001:db8::7]", 1, AF_INET6, "2001:db8::7", 0 },
+	{ "fe80::1%3", 1, AF_INET6, "fe80::1", 3 },
+	{ "[fe80::1%lo]", 1, AF_INET6, "fe80::1", (unsigned)-1 },
+	{ "fe80::1%", 0, 0, NULL, 0 },		/* no zone: a name */
+	{ "fe80::1%nosuchif0", 0, 0, NULL, 0 },
+	{ "example.com", 0, 0, NULL, 0 },
+	{ "192.0.2", 0, 0, NULL, 0 },
+	{ "[192.0.2.7]", -1, 0, NULL, 0 },	/* brackets hold IPv6 only */
+	{ "[2001:db8::7", -1, 0, NULL, 0 },
+	{ "[]", -1, 0, NULL, 0 },
+};
+
+START_TEST(test_parse_literal)
+{
+	const struct literal_case *c = &literal_cases[_i];
+	struct evutil_addrinfo *ai = NULL;
+	int rc;
+
+	errno = 0;
+	rc = he_parse_literal_(c->host, 443, &ai);
+	ck_assert_msg(rc == c->want, "%s: %d, want %d", c->host, rc, c->want);
+	if (rc < 0)
+		ck_assert_int_eq(errno, EINVAL);
+	if (rc != 1)
+		return;
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_ptr_null(ai->ai_next);
+	ck_assert_int_eq(ai->ai_family, c->family);
+	ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+	ck_assert_str_eq(he_test_addr_str(ai->ai_addr), c->addr);
+	if (c->family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ai->ai_addr;
+		unsigned want = c->scope == (unsigned)-1 ?
+		    if_nametoindex("lo") : c->scope;
+		ck_assert_uint_eq(s6->sin6_scope_id, want);
+		ck_assert_int_eq(ntohs(s6->sin6_port), 443);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ai->ai_addr;
+		ck_assert_int_eq(ntohs(s4->sin_port), 443);
+	}
+	evhappy_addrinfo_free(ai);
+}
+END_TEST
+
 static Suite *
 addrinfo_suite(void)
 {
@@ -1065,6 +1123,10 @@ addrinfo_suite(void)
 	tcase_add_test(tc, test_remove_scope_mismatch);
 	tcase_add_test(tc, test_remove_port_mismatch);
 	tcase_add_test(tc, test_remove_enoent_and_bad);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("literals");
+	tcase_add_loop_test(tc, test_parse_literal, 0, N_OF(literal_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sort");
