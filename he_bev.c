@@ -218,34 +218,36 @@ he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd)
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
 
-int
-evhappy_connect_addrinfo(struct evhappy *he, struct bufferevent *bev,
-    const struct evutil_addrinfo *addrs)
+/* Both front doors: a list (hostname NULL) or a name. */
+static int
+bev_race(struct evhappy *he, struct bufferevent *bev,
+    const struct evutil_addrinfo *addrs, int family, const char *hostname,
+    int port)
 {
 	int err = he ? bev_check(bev) : EINVAL;
 
-	if (!err && !addrs)
+	if (!err && !addrs && !hostname)
 		err = EINVAL;
 	if (err) {
 		errno = err;
 		return -1;
 	}
 	dns_error_set(bev, 0);
-	return he_start_bev_race_(he, bev, addrs, AF_UNSPEC, NULL, 0);
+	return he_start_bev_race_(he, bev, addrs, family, hostname, port);
+}
+
+int
+evhappy_connect_addrinfo(struct evhappy *he, struct bufferevent *bev,
+    const struct evutil_addrinfo *addrs)
+{
+	return bev_race(he, bev, addrs, AF_UNSPEC, NULL, 0);
 }
 
 int
 evhappy_connect_hostname(struct evhappy *he, struct bufferevent *bev,
     int family, const char *hostname, int port)
 {
-	int err = he ? bev_check(bev) : EINVAL;
-
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	dns_error_set(bev, 0);
-	return he_start_bev_race_(he, bev, NULL, family, hostname, port);
+	return bev_race(he, bev, NULL, family, hostname, port);
 }
 
 int
@@ -253,10 +255,10 @@ evhappy_socket_connect_hostname(struct bufferevent *bev,
     struct evdns_base *dns_base, int family, const char *hostname, int port)
 {
 	struct evhappy *he;
-	int err = bev_check(bev);
+	int err;
 
-	if (err) {
-		errno = err;
+	if (!bev) {
+		errno = EINVAL;
 		return -1;
 	}
 	if (!(he = evhappy_new(bufferevent_get_base(bev), dns_base)))

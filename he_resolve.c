@@ -193,11 +193,15 @@ job_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct he_query *q = arg;
 	struct he_gai_job *job = q->job;
+	struct evutil_addrinfo *res;
+	int error;
 
 	q->job = NULL;
 	pthread_mutex_lock(&job->lock);
+	res = job->res;
+	error = job->error;
 	pthread_mutex_unlock(&job->lock);
-	query_answer(q, job->res, job->error);
+	query_answer(q, res, error);
 	job_unref(job);
 	query_free(q);
 }
