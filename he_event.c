@@ -32,6 +32,12 @@ evhappy_get_version(void)
 	return EVHAPPY_VERSION_STRING;
 }
 
+ev_uint32_t
+evhappy_get_version_number(void)
+{
+	return EVHAPPY_VERSION_NUMBER;
+}
+
 int64_t
 he_now_(void)
 {

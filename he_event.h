@@ -47,9 +47,20 @@ extern "C" {
 /** @name Version */
 /**@{*/
 #define EVHAPPY_VERSION_MAJOR 0
-#define EVHAPPY_VERSION_MINOR 1
+#define EVHAPPY_VERSION_MINOR 2
 #define EVHAPPY_VERSION_PATCH 0
-#define EVHAPPY_VERSION_STRING "0.1.0"
+#define EVHAPPY_VERSION_STRING "0.2.0"
+/**
+  The version as one number to compare at compile time, laid out as
+  libevent's LIBEVENT_VERSION_NUMBER: 0xMMmmpp00, one byte each for major,
+  minor and patch, the low byte 0.  Version 0.2.0 is 0x00020000, so code
+  that needs 0.2.0 or later tests
+  @code
+  #if defined(EVHAPPY_VERSION_NUMBER) && EVHAPPY_VERSION_NUMBER >= 0x00020000
+  @endcode
+  (the macro first appeared in 0.2.0).
+ */
+#define EVHAPPY_VERSION_NUMBER 0x00020000
 /**@}*/
 
 /**
@@ -59,6 +70,16 @@ extern "C" {
   @return a static string "X.Y.Z"
  */
 EVHAPPY_EXPORT_ const char *evhappy_get_version(void);
+
+/**
+  Return the version of the library that is running as one number, laid out
+  as EVHAPPY_VERSION_NUMBER (0xMMmmpp00), which may differ from the version
+  this program was compiled against (as event_get_version_number() does for
+  libevent).  Added in 0.2.0.
+
+  @return the running library's version number, e.g. 0x00020000 for 0.2.0
+ */
+EVHAPPY_EXPORT_ ev_uint32_t evhappy_get_version_number(void);
 
 /** @name Defaults (RFC 8305 section 8) */
 /**@{*/

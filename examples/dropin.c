@@ -17,7 +17,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "he_event.h"
+#include <he_event.h>
 
 #include <errno.h>
 #include <stdio.h>

@@ -186,6 +186,32 @@ START_TEST(test_version)
 }
 END_TEST
 
+/* EVHAPPY_VERSION_NUMBER is 0xMMmmpp00 and agrees with the other macros
+   and with what the running library says, as a string and as a number. */
+START_TEST(test_version_number)
+{
+	unsigned major, minor, patch;
+	char tail;
+
+	ck_assert_uint_eq(EVHAPPY_VERSION_NUMBER,
+	    ((unsigned long)EVHAPPY_VERSION_MAJOR << 24) |
+	    ((unsigned long)EVHAPPY_VERSION_MINOR << 16) |
+	    ((unsigned long)EVHAPPY_VERSION_PATCH << 8));
+	ck_assert_uint_eq(EVHAPPY_VERSION_NUMBER & 0xff, 0);
+	ck_assert_uint_eq(evhappy_get_version_number(), EVHAPPY_VERSION_NUMBER);
+	ck_assert_int_eq(sscanf(evhappy_get_version(), "%u.%u.%u%c",
+	    &major, &minor, &patch, &tail), 3);
+	ck_assert_uint_le(major, 255);
+	ck_assert_uint_le(minor, 255);
+	ck_assert_uint_le(patch, 255);
+	ck_assert_uint_eq(evhappy_get_version_number(),
+	    (major << 24) | (minor << 16) | (patch << 8));
+#if EVHAPPY_VERSION_NUMBER < 0x00020000
+	ck_abort_msg("EVHAPPY_VERSION_NUMBER is not usable in #if");
+#endif
+}
+END_TEST
+
 START_TEST(test_trace_kind_names)
 {
 	static const enum evhappy_trace_kind kinds[] = {
@@ -474,6 +500,7 @@ api_suite(void)
 	tcase_add_test(tc, test_new_null_base);
 	tcase_add_test(tc, test_null_noops);
 	tcase_add_test(tc, test_version);
+	tcase_add_test(tc, test_version_number);
 	tcase_add_test(tc, test_trace_kind_names);
 	suite_add_tcase(s, tc);
 

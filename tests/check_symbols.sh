@@ -2,13 +2,22 @@
 # The installed shared library exports the public API and nothing else.
 #
 #  - every dynamic symbol libevhappy.so defines starts with evhappy_;
+#  - the exported names are exactly those listed in libevhappy.symbols
+#    (the committed ABI list: nothing more, nothing less);
 #  - every function he_event.h declares (its EVHAPPY_EXPORT_ lines) is
-#    exported;
-#  - libevhappy.pc was made and its Requires names libevent_core.
+#    exported, and has its man page man/NAME.3;
+#  - libevhappy.pc was made, its Requires names libevent_core, its Version
+#    is he_event.h's EVHAPPY_VERSION_STRING and its Cflags point into
+#    ${includedir}/evhappy, where the header is installed.
 #
 # make check exports top_builddir and top_srcdir; both default to ".".
 # Exit 77 (skipped) when there is no shared library (--disable-shared) or
 # no nm.  The last line says "N passed, N failed".
+#
+# With --update (`make update-symbols`) it checks nothing: it rewrites
+# libevhappy.symbols from the built library (keeping its comment lines)
+# and, when the source tree has it, packaging/debian/libevhappy0.symbols
+# (a new name gets the header's version as the one it first appeared in).
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
@@ -17,6 +26,10 @@ NM=${NM:-nm}
 so=$top_builddir/.libs/libevhappy.so
 header=$top_srcdir/he_event.h
 pc=$top_builddir/libevhappy.pc
+list=$top_srcdir/libevhappy.symbols
+debsyms=$top_srcdir/packaging/debian/libevhappy0.symbols
+update=no
+[ "${1:-}" = --update ] && update=yes
 
 if [ ! -f "$so" ]; then
 	echo "SKIP: $so was not built (configured with --disable-shared?)"
@@ -44,7 +57,43 @@ if ! $NM -D --defined-only "$so" >"$tmp.nm" 2>"$tmp.err"; then
 	echo "$passed passed, $failed failed"
 	exit 1
 fi
-awk 'NF >= 2 { n = $NF; sub(/@.*/, "", n); print n }' "$tmp.nm" | sort -u >"$tmp.syms"
+awk 'NF >= 2 { n = $NF; sub(/@.*/, "", n); print n }' "$tmp.nm" |
+	LC_ALL=C sort -u >"$tmp.syms"
+
+# The ABI list without its comments; our exports without the runtime's.
+listed() { grep -v -e '^#' -e '^[ 	]*$' "$1" | LC_ALL=C sort -u; }
+grep '^evhappy_' "$tmp.syms" >"$tmp.ours"
+
+if [ "$update" = yes ]; then
+	version=$(sed -n 's/^#define EVHAPPY_VERSION_STRING "\(.*\)".*/\1/p' "$header")
+	{ [ -f "$list" ] && grep '^#' "$list"; cat "$tmp.ours"; } >"$tmp.list"
+	if [ -f "$list" ] && cmp -s "$tmp.list" "$list"; then
+		echo "$list: unchanged"
+	else
+		[ -f "$list" ] && diff "$list" "$tmp.list" | grep '^[<>] [^#]'
+		cp "$tmp.list" "$list" && echo "$list: rewritten"
+	fi
+	if [ -f "$debsyms" ]; then
+		# Keep the header lines and each kept name's version; new names
+		# first appear in this version; names gone are dropped (an ABI
+		# break: see libevhappy.symbols).
+		awk -v version="$version" '
+			FNR == NR { want[$1] = 1; next }
+			/^[^ ]/ { print; next }
+			{ n = $1; sub(/@.*/, "", n)
+			  if (n in want) { print; have[n] = 1 } }
+			END { for (n in want) if (!(n in have))
+				printf " %s@Base %s\n", n, version }
+		' "$tmp.ours" "$debsyms" >"$tmp.deb.raw"
+		{ grep -v '^ ' "$tmp.deb.raw"; grep '^ ' "$tmp.deb.raw" | LC_ALL=C sort; } >"$tmp.deb"
+		if cmp -s "$tmp.deb" "$debsyms"; then
+			echo "$debsyms: unchanged"
+		else
+			cp "$tmp.deb" "$debsyms" && echo "$debsyms: rewritten"
+		fi
+	fi
+	exit 0
+fi
 
 # 1. Nothing but evhappy_*.  The names ignored here are not ours: the C
 # runtime (crti.o: _init, _fini) and the linker script (_edata, _end,
@@ -62,7 +111,33 @@ else
 	pass "every exported symbol starts with evhappy_ ($(wc -l <"$tmp.syms" | tr -d ' ') symbols)"
 fi
 
-# 2. Every function of the public header is exported.  A declaration is
+# 2. Exactly the names of the committed ABI list.
+if [ ! -f "$list" ]; then
+	fail "$list not found"
+else
+	listed "$list" >"$tmp.listed"
+	LC_ALL=C comm -13 "$tmp.listed" "$tmp.ours" >"$tmp.unlisted"
+	LC_ALL=C comm -23 "$tmp.listed" "$tmp.ours" >"$tmp.missing"
+	if [ -s "$tmp.unlisted" ]; then
+		fail "exported but not in libevhappy.symbols (a new interface? see the rules there; make update-symbols):"
+		sed 's/^/	/' "$tmp.unlisted"
+	else
+		pass "nothing exported beyond libevhappy.symbols"
+	fi
+	if [ -s "$tmp.missing" ]; then
+		fail "in libevhappy.symbols but not exported (an ABI break):"
+		sed 's/^/	/' "$tmp.missing"
+	else
+		pass "every name of libevhappy.symbols is exported ($(wc -l <"$tmp.listed" | tr -d ' ') names)"
+	fi
+	if grep -v -e '^#' "$list" | LC_ALL=C sort -c 2>/dev/null; then
+		pass "libevhappy.symbols is sorted"
+	else
+		fail "libevhappy.symbols is not sorted (LC_ALL=C sort)"
+	fi
+fi
+
+# 3. Every function of the public header is exported.  A declaration is
 # the EVHAPPY_EXPORT_ line (not the #define) and, when the name is on a
 # later line, the lines up to its "(": the name is the identifier before it.
 if [ ! -f "$header" ]; then
@@ -89,10 +164,15 @@ else
 		else
 			fail "$fn is declared in he_event.h but not exported"
 		fi
+		if [ -f "$top_srcdir/man/$fn.3" ]; then
+			pass "$fn has its man page"
+		else
+			fail "$fn has no man page man/$fn.3"
+		fi
 	done <"$tmp.api"
 fi
 
-# 3. The pkg-config file.
+# 4. The pkg-config file.
 if [ -f "$pc" ]; then
 	pass "$pc exists"
 	if grep -E '^Requires:(.*[ ,])?libevent_core([ ,<>=]|$)' "$pc" >/dev/null; then
@@ -100,6 +180,20 @@ if [ -f "$pc" ]; then
 	else
 		fail "libevhappy.pc: Requires does not name libevent_core"
 		grep '^Requires' "$pc" | sed 's/^/	/'
+	fi
+	hv=$(sed -n 's/^#define EVHAPPY_VERSION_STRING "\(.*\)".*/\1/p' "$header")
+	pv=$(sed -n 's/^Version: *//p' "$pc")
+	if [ -n "$hv" ] && [ "$hv" = "$pv" ]; then
+		pass "libevhappy.pc Version $pv is he_event.h's EVHAPPY_VERSION_STRING"
+	else
+		fail "libevhappy.pc Version '$pv' (configure.ac's AC_INIT) is not he_event.h's EVHAPPY_VERSION_STRING '$hv'"
+	fi
+	# #include <he_event.h> works for whoever builds with pkg-config.
+	if grep -E '^Cflags:.*-I\$\{includedir\}/evhappy( |$)' "$pc" >/dev/null; then
+		pass "libevhappy.pc Cflags has -I\${includedir}/evhappy"
+	else
+		fail "libevhappy.pc Cflags lacks -I\${includedir}/evhappy"
+		grep '^Cflags' "$pc" | sed 's/^/	/'
 	fi
 else
 	fail "$pc was not made"
