@@ -2,16 +2,25 @@
 # Quick start on Debian 12 (as root, or with the packages already there):
 #   ./quickstart.sh         install what is missing, build, run `evhappy --demo`
 #   ./quickstart.sh check   install what is missing, build, run the test suite
+#   ./quickstart.sh deb     install what is missing, build Debian packages from
+#                           the release tarball into build-deb/ (packaging/)
 set -eu
 cd "$(dirname "$0")"
 
 mode=${1:-demo}
 case "$mode" in
-demo|check) ;;
-*) echo "usage: $0 [check]" >&2; exit 2 ;;
+demo|check|deb) ;;
+*) echo "usage: $0 [check|deb]" >&2; exit 2 ;;
 esac
 
 packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind"
+if [ "$mode" = deb ]; then
+	if [ ! -x packaging/build-debs.sh ]; then
+		echo "quickstart: deb needs the git tree's packaging/ (not in release tarballs)" >&2
+		exit 1
+	fi
+	packages="$packages debhelper dpkg-dev fakeroot lintian"
+fi
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
@@ -31,6 +40,10 @@ fi
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+fi
+
+if [ "$mode" = deb ]; then
+	exec packaging/build-debs.sh
 fi
 
 # Builds go out of tree, so several can live side by side.
