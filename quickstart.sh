@@ -19,7 +19,7 @@ if [ "$mode" = deb ]; then
 		echo "quickstart: deb needs the git tree's packaging/ (not in release tarballs)" >&2
 		exit 1
 	fi
-	packages="$packages debhelper dpkg-dev fakeroot lintian"
+	packages="$packages build-essential debhelper dpkg-dev fakeroot lintian"
 fi
 missing=""
 for p in $packages; do

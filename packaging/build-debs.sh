@@ -1,7 +1,7 @@
 #!/bin/bash
 # Debian packages from the release tarball: what ./quickstart.sh deb runs
-# once the build dependencies are there (debhelper, dpkg-dev, fakeroot,
-# lintian and the quick start's packages).
+# once the build dependencies are there (build-essential, debhelper,
+# dpkg-dev, fakeroot, lintian and the quick start's packages).
 #
 #   1. make dist in build/ (configured there if it is not yet);
 #   2. unpack it in build-deb/ as evhappy_VERSION.orig.tar.gz, copy
