@@ -8,7 +8,8 @@
 #    exported, and has its man page man/NAME.3;
 #  - libevhappy.pc was made, its Requires names libevent_core, its Version
 #    is he_event.h's EVHAPPY_VERSION_STRING and its Cflags point into
-#    ${includedir}/evhappy, where the header is installed.
+#    ${includedir}/evhappy, where the header is installed;
+#  - every man page's .TH line names the version of he_event.h.
 #
 # make check exports top_builddir and top_srcdir; both default to ".".
 # Exit 77 (skipped) when there is no shared library (--disable-shared) or
@@ -197,6 +198,17 @@ if [ -f "$pc" ]; then
 	fi
 else
 	fail "$pc was not made"
+fi
+
+# 5. The man pages name this release in their .TH line.
+hv=$(sed -n 's/^#define EVHAPPY_VERSION_STRING "\(.*\)".*/\1/p' "$header")
+stale=$(grep -L "^\.TH .*\"evhappy $hv\"" "$top_srcdir"/man/*.[1-8] 2>/dev/null)
+if [ -z "$stale" ]; then
+	pass "every man page's .TH line names evhappy $hv"
+else
+	fail "man pages whose .TH line does not name evhappy $hv:"
+	printf '%s\n' "$stale" | sed 's/^/	/'
+	echo "	(sed -i '1s/\"evhappy [0-9.]*\"/\"evhappy $hv\"/' man/*.[1-8])"
 fi
 
 echo "$passed passed, $failed failed"
