@@ -28,7 +28,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 for i in "${!debs[@]}"; do
-	case ${debs[$i]} in /*) ;; *) debs[$i]=./${debs[$i]} ;; esac
+	case ${debs[i]} in /*) ;; *) debs[i]=./${debs[i]} ;; esac
 done
 
 export DEBIAN_FRONTEND=noninteractive
