@@ -408,6 +408,10 @@ worker_main(void *arg)
 	struct he_gai_job *job;
 
 	(void)arg;
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	/* So that ps -L and debuggers tell the pool's threads apart. */
+	pthread_setname_np(pthread_self(), "evhappy-gai");
+#endif
 	pthread_mutex_lock(&pool.lock);
 	while ((job = worker_next_locked()) != NULL) {
 		struct evutil_addrinfo *res = NULL;
