@@ -1414,6 +1414,74 @@ START_TEST(test_cancel_during_queries)
 }
 END_TEST
 
+/* The evdns_base's lifetime (it must outlive the context).  The right
+   order, with queries out: evhappy_free, a loop turn, evdns_base_free with
+   either fail_requests: no callback, and (ASan/valgrind) nothing leaks. */
+START_TEST(test_evdns_freed_after_context)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+	int fail;
+
+	for (fail = 0; fail < 2; fail++) {
+		fx_init(&f, 1);
+		fx_listen(&f, v4_accept, 1);
+		drop_all(&f, "hang.test");
+		req_start(&f, &rr, AF_UNSPEC, "hang.test");
+		bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
+		he_test_run_until(f.base, 50, NULL);
+		ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
+		evhappy_free(f.he);
+		f.he = NULL;
+		event_base_loop(f.base, EVLOOP_NONBLOCK);
+		evdns_base_free(f.dnsb, fail);
+		f.dnsb = NULL;
+		he_test_run_until(f.base, 50, NULL);
+		ck_assert_int_eq(rr.calls, 0);
+		ck_assert_int_eq(br.calls, 0);
+		bufferevent_free(bev);
+		fx_free(&f);
+	}
+}
+END_TEST
+
+/* The wrong order made survivable: evdns_base_free(dns, 1) while races
+   wait for answers.  The queries fail (EVUTIL_EAI_FAIL) on the next loop
+   turn, the races end with EHOSTUNREACH, and the context is then freed
+   safely.  (evdns_base_free(dns, 0) cannot be survived: libevent frees the
+   queries without a word, and any later cancel reads freed memory.) */
+START_TEST(test_evdns_freed_first_fail_requests)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4_accept, 1);
+	drop_all(&f, "hang.test");
+	req_start(&f, &rr, AF_UNSPEC, "hang.test");
+	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
+	he_test_run_until(f.base, 50, NULL);
+	evdns_base_free(f.dnsb, 1);
+	f.dnsb = NULL;
+	he_test_run_until(f.base, 500, &rr.done);
+	he_test_run_until(f.base, 500, &br.done);
+	ck_assert_int_eq(rr.calls, 1);
+	ck_assert_int_eq(rr.err, EHOSTUNREACH);
+	ck_assert_int_eq(rr.dnserr, EVUTIL_EAI_FAIL);
+	ck_assert_int_eq(br.calls, 1);
+	ck_assert_msg(br.what & BEV_EVENT_ERROR, "event 0x%x", br.what);
+	ck_assert_int_eq(br.dnserr, EVUTIL_EAI_FAIL);
+	evhappy_free(f.he);
+	f.he = NULL;
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* evhappy_socket_connect_hostname: the drop-in, next to libevent's call */
 
@@ -1869,6 +1937,8 @@ resolve_suite(void)
 	V4(test_free_bev_during_attempt_and_query);
 	V4(test_free_context_during_queries);
 	V4(test_cancel_during_queries);
+	V4(test_evdns_freed_after_context);
+	V4(test_evdns_freed_first_fail_requests);
 
 	tc = he_test_tcase(s, "dropin", 60);
 	V6(test_socket_connect_hostname);
