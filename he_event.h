@@ -99,9 +99,9 @@ struct evhappy_report;
   Without an evdns_base (dns_base NULL), names are resolved by
   getaddrinfo() on a pool of at most 4 worker threads shared by the whole
   process; lookups beyond that wait in a queue (bounded only by memory).
-  Each context that uses it holds one wake-up fd (an eventfd, or a pipe),
-  made on its first lookup and closed once the context is freed and its
-  last lookup has finished.  A lookup that cannot start fails its family
+  Each event_base whose contexts use it holds one wake-up fd (an eventfd,
+  or a pipe), made on the first lookup and closed once the last of those
+  contexts is freed and its last lookup has finished.  A lookup that cannot start fails its family
   with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
   first worker thread); the other family still races, and a race left with
   no address fails with that errno instead of EHOSTUNREACH (its DNS error

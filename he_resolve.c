@@ -9,19 +9,21 @@
  * The pool: at most HE_POOL_THREADS workers, started when lookups are
  * queued and none is idle, ending after HE_POOL_IDLE_S seconds without
  * work; lookups beyond that wait in a FIFO queue (bounded only by memory).
- * A finished lookup goes to its context's mailbox: a list of finished jobs
- * and one wake-up fd (an eventfd, or a pipe where there is none), made on
- * the context's first system lookup, that the loop reads.  No libevent
- * threading support is needed.
+ * A finished lookup goes to its event_base's mailbox: a list of finished
+ * jobs and one wake-up fd (an eventfd, or a pipe where there is none), made
+ * on the first system lookup of a context on that base and shared by every
+ * context on it (the drop-in makes a private context per call), that the
+ * loop reads.  No libevent threading support is needed.
  *
  * Lifetimes: one lock (pool.lock) guards the queue, every job's state and
- * every mailbox's list and reference count.  A mailbox is referenced by its
- * context, by every job that is queued, running or finished for it, and by
- * the loop while it drains it; its fd is closed by whoever drops the last
- * reference, which is never before the context freed the event on that fd,
- * so no fd is closed under epoll_ctl and no worker writes to a closed or
- * reused fd.  A cancelled job holds no fd of its own: queued, it is dropped
- * at once; running, its worker throws the result away.
+ * every mailbox's list and reference count.  A mailbox is referenced by each
+ * context using it, by every job that is queued, running or finished for
+ * it, and by the loop while it drains it; its fd is closed by whoever drops
+ * the last reference, which is never before the last context using it freed
+ * the event on that fd, so no fd is closed under epoll_ctl and no worker
+ * writes to a closed or reused fd.  A cancelled job holds no fd of its own:
+ * queued, it is dropped at once; running, its worker throws the result
+ * away.
  *
  * fork(): the child has no workers.  Lookups that were queued or running
  * in the parent fail in the child with EVUTIL_EAI_AGAIN on its next loop
@@ -71,11 +73,14 @@ struct he_gai_job {
 	char host[1];			/* allocated to fit */
 };
 
-/* A context's finished lookups, and the fd that wakes its loop. */
+/* An event_base's finished lookups, and the fd that wakes its loop; the
+ * contexts on that base share it. */
 struct he_mailbox {
 	struct he_mailbox *prev, *next;	/* every mailbox, for fork() */
 	int refs;
-	int closed;			/* the context is gone */
+	int closed;			/* its last context is gone */
+	struct event_base *base;
+	int contexts;			/* using it (the loop's only) */
 	int rfd, wfd;			/* the same fd for an eventfd */
 	int signalled;			/* a wake-up is waiting in rfd */
 	struct he_gai_job *done, *done_tail;
@@ -551,7 +556,26 @@ mailbox_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* The context's mailbox, made on its first system lookup; NULL with *err. */
+/* Another context's open mailbox on this base, now shared with he. */
+static struct he_mailbox *
+mailbox_share(struct evhappy *he)
+{
+	struct he_mailbox *box;
+
+	pthread_mutex_lock(&pool.lock);
+	for (box = pool.boxes; box; box = box->next)
+		if (box->base == he->base && !box->closed) {
+			box->refs++;
+			box->contexts++;
+			break;
+		}
+	pthread_mutex_unlock(&pool.lock);
+	return box;
+}
+
+/* The mailbox of the context's event_base, made on the base's first system
+ * lookup (so drop-in calls, each with a private context, share one fd);
+ * NULL with *err. */
 static struct he_mailbox *
 mailbox_get(struct evhappy *he, int *err)
 {
@@ -559,6 +583,10 @@ mailbox_get(struct evhappy *he, int *err)
 
 	if (box)
 		return box;
+	if ((box = mailbox_share(he)) != NULL) {
+		he->mailbox = box;
+		return box;
+	}
 	pthread_once(&atfork_once, atfork_register);
 	if ((*err = atfork_error) != 0)
 		return NULL;
@@ -581,6 +609,8 @@ mailbox_get(struct evhappy *he, int *err)
 		return NULL;
 	}
 	box->refs = 1;
+	box->contexts = 1;
+	box->base = he->base;
 	pthread_mutex_lock(&pool.lock);
 	box->next = pool.boxes;
 	if (pool.boxes)
@@ -600,6 +630,13 @@ he_resolve_context_free_(struct evhappy *he)
 	if (!box)
 		return;
 	he->mailbox = NULL;
+	if (--box->contexts > 0) {
+		/* Its cancelled jobs are dropped by the others' drains. */
+		pthread_mutex_lock(&pool.lock);
+		box_unref_locked(box);
+		pthread_mutex_unlock(&pool.lock);
+		return;
+	}
 	/* The event goes before the fd can close (last reference below or a
 	 * worker's later one). */
 	event_free(box->ev);
