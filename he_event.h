@@ -105,7 +105,8 @@ struct evhappy_report;
   with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
   first worker thread); the other family still races, and a race left with
   no address fails with that errno instead of EHOSTUNREACH (its DNS error
-  is then EVUTIL_EAI_SYSTEM).  Idle workers end after 10 seconds.
+  is then EVUTIL_EAI_SYSTEM).  Idle workers end after 10 seconds, and at
+  exit; a worker inside a lookup at exit is not waited for.
 
   fork(): the child has none of the parent's worker threads.  Lookups that
   were queued or running at the fork fail in the child with

@@ -87,6 +87,14 @@ struct he_mailbox {
 	struct event *ev;		/* the loop's only */
 };
 
+/* A worker thread's slot in the pool. */
+struct he_worker {
+	pthread_t tid;
+	int used;			/* a thread has this slot */
+	int busy;			/* it is looking a name up */
+	int joined;			/* the exit-time shutdown will join it */
+};
+
 struct he_query {
 	struct evhappy_request *req;	/* NULL once cancelled */
 	enum he_fam fam;
@@ -102,8 +110,10 @@ static struct {
 	struct he_mailbox *boxes;
 	int nqueued, nthreads, nidle;
 	he_gai_fn hook;
+	struct he_worker workers[HE_POOL_THREADS];
+	int stopping;			/* the process is exiting */
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-	   NULL, NULL, 0, 0, 0, NULL };
+	   NULL, NULL, 0, 0, 0, NULL, { { 0, 0, 0, 0 } }, 0 };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static int atfork_error;
@@ -360,27 +370,40 @@ job_complete_locked(struct he_gai_job *job, struct evutil_addrinfo *res,
 
 /* ---- the workers -------------------------------------------------------- */
 
+/* The worker leaves the pool; unless the exit-time shutdown joins it, it
+ * detaches itself so that nothing of it is left behind. */
+static void
+worker_leave_locked(struct he_worker *w)
+{
+	pool.nthreads--;
+	if (!w->joined) {
+		w->used = 0;
+		pthread_detach(pthread_self());
+	}
+}
+
 /* The next queued job, or NULL when the worker has been idle long enough
- * (then it is no longer counted). */
+ * or the process exits (then it has left the pool). */
 static struct he_gai_job *
-worker_next_locked(void)
+worker_next_locked(struct he_worker *w)
 {
 	struct he_gai_job *job;
 	struct timespec until;
 
-	while (!pool.head) {
+	while (!pool.head || pool.stopping) {
 		int rc;
 
+		if (pool.stopping)
+			goto leave;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += HE_POOL_IDLE_S;
 		pool.nidle++;
 		rc = pthread_cond_timedwait(&pool.work, &pool.lock, &until);
 		pool.nidle--;
-		if (rc == ETIMEDOUT && !pool.head) {
-			pool.nthreads--;
-			return NULL;
-		}
+		if (rc == ETIMEDOUT && !pool.head)
+			goto leave;
 	}
+	w->busy = 1;
 	job = pool.head;
 	list_unlink(&pool.head, &pool.tail, job);
 	pool.nqueued--;
@@ -390,6 +413,9 @@ worker_next_locked(void)
 		pool.running->prev = job;
 	pool.running = job;
 	return job;
+leave:
+	worker_leave_locked(w);
+	return NULL;
 }
 
 static int
@@ -410,15 +436,15 @@ job_lookup(struct he_gai_job *job, struct evutil_addrinfo **res)
 static void *
 worker_main(void *arg)
 {
+	struct he_worker *w = arg;
 	struct he_gai_job *job;
 
-	(void)arg;
 #ifdef HAVE_PTHREAD_SETNAME_NP
 	/* So that ps -L and debuggers tell the pool's threads apart. */
 	pthread_setname_np(pthread_self(), "evhappy-gai");
 #endif
 	pthread_mutex_lock(&pool.lock);
-	while ((job = worker_next_locked()) != NULL) {
+	while ((job = worker_next_locked(w)) != NULL) {
 		struct evutil_addrinfo *res = NULL;
 		int error;
 
@@ -427,31 +453,64 @@ worker_main(void *arg)
 		pthread_mutex_lock(&pool.lock);
 		list_unlink(&pool.running, NULL, job);
 		job_complete_locked(job, res, error);
+		w->busy = 0;
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return NULL;
 }
 
-/* A worker takes no signals: they belong to the program's own threads. */
+/* A worker takes no signals: they belong to the program's own threads.
+ * It is joinable until it leaves (see worker_leave_locked). */
 static int
 worker_spawn_locked(void)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
+	struct he_worker *w = NULL;
 	sigset_t all, old;
-	int rc;
+	int i, rc;
 
+	for (i = 0; i < HE_POOL_THREADS && !w; i++)
+		if (!pool.workers[i].used)
+			w = &pool.workers[i];
+	if (!w)
+		return EAGAIN;	/* slots still held by exiting threads */
 	sigfillset(&all);
-	if ((rc = pthread_attr_init(&attr)) != 0)
-		return rc;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&tid, &attr, worker_main, NULL);
+	rc = pthread_create(&w->tid, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
-		pool.nthreads++;
-	return rc;
+	if (rc != 0)
+		return rc;
+	w->used = 1;
+	w->busy = w->joined = 0;
+	pool.nthreads++;
+	return 0;
+}
+
+/* At exit (or when the library is unloaded), idle workers are stopped and
+ * joined, as libuv does with its pool: nothing of theirs is left for leak
+ * checkers, and no thread runs the library's code after it is gone.  A
+ * worker inside a lookup is not waited for; it leaves when it is done. */
+#if defined(__GNUC__)
+static void pool_shutdown(void) __attribute__((destructor));
+#endif
+static void
+pool_shutdown(void)
+{
+	pthread_t join[HE_POOL_THREADS];
+	int i, n = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = 1;
+	for (i = 0; i < HE_POOL_THREADS; i++) {
+		struct he_worker *w = &pool.workers[i];
+		if (w->used && !w->busy) {
+			w->joined = 1;
+			join[n++] = w->tid;
+		}
+	}
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	for (i = 0; i < n; i++)
+		pthread_join(join[i], NULL);
 }
 
 /* ---- fork() ------------------------------------------------------------- */
@@ -493,6 +552,7 @@ fork_child(void)
 	/* The parent's workers and their waits are not in this process. */
 	pthread_cond_init(&pool.work, NULL);
 	pool.nthreads = pool.nidle = 0;
+	memset(pool.workers, 0, sizeof(pool.workers));
 	for (box = pool.boxes; box; box = box->next)
 		box_renew_fd_child(box);
 	while ((job = pool.running) != NULL) {
