@@ -348,6 +348,7 @@ START_TEST(test_pool_bounded)
 	struct timeval tv;
 	struct bufferevent *bev[NDROPIN];
 	int i, c, done = 0, dropins = 0, tasks0 = count_tasks(NULL), fds1;
+	int four = 4;
 
 	he_test_fx_begin(&f);
 	he[0] = f.he;
@@ -374,7 +375,8 @@ START_TEST(test_pool_bounded)
 	ck_assert_ptr_nonnull(tick);
 	he_test_tv(&tv, 5);
 	event_add(tick, &tv);
-	he_test_run_until(f.base, 50, NULL);
+	wait_until(f.base, 2000, inside_at_least, &four);
+	he_test_run_until(f.base, 20, NULL);
 	watch_cb(-1, 0, &w);
 	ck_assert_int_eq(gate_inside(), 4);
 	ck_assert_int_ge(w.max_queued, (NCTX * NRACES + NDROPIN) * 2 - 4);
