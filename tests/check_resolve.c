@@ -1165,6 +1165,45 @@ START_TEST(test_trace_dns)
 }
 END_TEST
 
+/* A DNS_QUERY trace callback that cancels its race: no query reaches the
+   server, for that family or the other, and nobody is called back. */
+struct cancel_on_query {
+	struct evhappy_request *req;
+	int queries;
+};
+
+static void
+cancel_on_query_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct cancel_on_query *c = arg;
+
+	if (ev->kind != EVHAPPY_TRACE_DNS_QUERY)
+		return;
+	c->queries++;
+	evhappy_request_cancel(c->req);
+}
+
+START_TEST(test_trace_cancel_stops_queries)
+{
+	struct fx f;
+	struct rres r;
+	struct cancel_on_query c;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4_accept, 1);
+	dns_add(&f, "q.test", A_, "127.0.0.1");
+	memset(&c, 0, sizeof(c));
+	evhappy_set_trace_cb(f.he, cancel_on_query_cb, &c);
+	c.req = req_start(&f, &r, AF_UNSPEC, "q.test");
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(c.queries, 1);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", AAAA_), 0);
+	fx_free(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Bad arguments: -1 / NULL at once, and no callback ever */
 
@@ -1930,6 +1969,7 @@ resolve_suite(void)
 	V6(test_family_restricts_queries);
 	V4(test_family_no_address);
 	V6(test_trace_dns);
+	V4(test_trace_cancel_stops_queries);
 	V4(test_bad_arguments);
 
 	tc = he_test_tcase(s, "free", 60);
