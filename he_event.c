@@ -77,6 +77,7 @@ context_destroy(struct evhappy *he)
 {
 	while (he->requests)
 		request_free(he->requests);
+	he_resolve_context_free_(he);
 	evhappy_addrinfo_free(he->set.local);
 	free(he);
 }

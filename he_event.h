@@ -106,10 +106,42 @@ struct evhappy_report;
 /**
   Make a new context.
 
+  With an evdns_base, that base must outlive the context: free the context
+  first (and run the loop once, see evhappy_free()), then the evdns_base.
+  libevent 2.1.12 tells nobody that an evdns_base is being freed:
+  evdns_base_free(dns, 0) frees the queries of running races without a
+  callback, and evhappy's later cancel of them (evhappy_free(), a cancel,
+  the race's end) then reads freed memory inside libevent, which crashes.
+  evdns_base_free(dns, 1) is survivable if the loop runs before the context
+  is freed or a race is cancelled: the outstanding queries then fail with
+  EVUTIL_EAI_FAIL and their races go on with what they have (or end with
+  EHOSTUNREACH).
+
+  Without an evdns_base (dns_base NULL), names are resolved by
+  getaddrinfo() on a pool of at most 4 worker threads shared by the whole
+  process; lookups beyond that wait in a queue (bounded only by memory).
+  Each event_base whose contexts use it holds one wake-up fd (an eventfd,
+  or a pipe), made on the first lookup and closed once the last of those
+  contexts is freed and its last lookup has finished.  A lookup that cannot start fails its family
+  with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
+  first worker thread); the other family still races, and a race left with
+  no address fails with that errno instead of EHOSTUNREACH (its DNS error
+  is then EVUTIL_EAI_SYSTEM).  Idle workers end after 10 seconds, and at
+  exit; a worker inside a lookup at exit is not waited for.
+
+  fork(): the child has none of the parent's worker threads.  Lookups that
+  were queued or running at the fork fail in the child with
+  EVUTIL_EAI_AGAIN on its next loop turn (call event_reinit() first, as
+  libevent asks), so its races go on with the other family or end with
+  EHOSTUNREACH; they never wait for threads that do not exist.  New lookups
+  in the child start new workers.  The parent's lookups are not disturbed:
+  the child gets its own wake-up fds.
+
   @param base the event_base the races run on; must not be NULL
-  @param dns_base the evdns_base used to resolve names, or NULL to resolve
-    with the system resolver (getaddrinfo() on helper threads, so /etc/hosts
-    and nsswitch apply and the event loop never blocks)
+  @param dns_base the evdns_base used to resolve names, which must outlive
+    the context; or NULL to resolve with the system resolver (getaddrinfo()
+    on worker threads, so /etc/hosts and nsswitch apply and the event loop
+    never blocks)
   @return a new context, or NULL with errno set (EINVAL for a NULL base,
     ENOMEM)
  */

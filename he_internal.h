@@ -45,9 +45,18 @@ typedef int (*he_gai_fn)(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
 void he_resolve_set_gai_hook_(he_gai_fn fn);
 
+/** What the system resolver's thread pool holds right now (for tests). */
+struct he_pool_stats {
+	int threads;	/* workers alive */
+	int idle;	/* of them, waiting for work */
+	int queued;	/* lookups waiting for a worker */
+};
+void he_resolve_pool_stats_(struct he_pool_stats *st);
+
 /* ---- contexts and requests (he_event.c) ---- */
 
 struct he_query;	/* one family's outstanding lookup (he_resolve.c) */
+struct he_mailbox;	/* finished system lookups and their wake-up fd */
 
 /** What a race is started with; copied from the context at the start. */
 struct he_settings {
@@ -67,6 +76,7 @@ struct evhappy {
 	int busy;		/* evhappy callbacks running right now */
 	int dying;		/* evhappy_free() ran inside a callback */
 	int autofree;		/* evhappy_socket_connect_hostname()'s own */
+	struct he_mailbox *mailbox;	/* he_resolve.c's, or NULL */
 };
 
 /** One connection attempt's socket. */
@@ -150,14 +160,22 @@ int he_start_bev_race_(struct evhappy *he, struct bufferevent *bev,
 /* ---- resolution (he_resolve.c) ---- */
 
 /** Send the queries for req->host (req->family restricts); answers come
-    through he_request_dns_answer_, possibly before this returns. */
+    through he_request_dns_answer_, possibly before this returns.  A family
+    whose query cannot start (no fd, no thread, no memory) is failed in the
+    race with its errno (he_race_dns_failed_); returns 0. */
 int he_resolve_start_(struct evhappy_request *req);
 /** Cancel what is still outstanding; no answer comes after this. */
 void he_resolve_cancel_(struct evhappy_request *req);
+/** Release the context's system-resolver mailbox (its wake-up event now,
+    its fd once no worker holds it); call after every request is freed. */
+void he_resolve_context_free_(struct evhappy *he);
 
-/** Parse a literal ("1.2.3.4", "::1", "[::1]") into a one-entry list.
-    Returns 1 and *out for a literal, 0 for a name, -1 (EINVAL) for a
-    bracketed non-IPv6. */
+/* ---- literals (he_literal.c) ---- */
+
+/** Parse a literal ("1.2.3.4", "::1", "[::1]", "fe80::1%eth0") into a
+    one-entry list.  Returns 1 and *out for a literal, 0 for a name, -1
+    (EINVAL) for a bracketed non-IPv6 or an IPv6 address whose zone is empty
+    or names no interface; -1 (ENOMEM) when the entry cannot be made. */
 int he_parse_literal_(const char *host, int port,
     struct evutil_addrinfo **out);
 

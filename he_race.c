@@ -179,6 +179,15 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 	race_step(r, now);
 }
 
+void
+he_race_dns_failed_(struct he_race *r, int64_t now, enum he_fam fam,
+    int error)
+{
+	if (!r->done && r->dns_pending[fam] && !r->dns_errno)
+		r->dns_errno = error;
+	he_race_dns_answer_(r, now, fam, NULL, EVUTIL_EAI_SYSTEM);
+}
+
 /* When the start rule next allows a start, ignoring the untried list and
  * the cap; `now` if at once. */
 static int64_t
@@ -308,7 +317,8 @@ race_step(struct he_race *r, int64_t now)
 		start_next(r, now);
 	if (everything_failed(r)) {
 		if (r->nattempts == 0)
-			finish(r, now, EHOSTUNREACH, resolution_error(r));
+			finish(r, now, r->dns_errno ? r->dns_errno :
+			    EHOSTUNREACH, resolution_error(r));
 		else
 			finish(r, now, attempts_error(r), 0);
 	}

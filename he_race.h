@@ -59,7 +59,8 @@
  *   attempt at all (resolution gave nothing): error EHOSTUNREACH,
  *   dns_failure = the A answer's EAI error if non-zero, else the AAAA's,
  *   else EVUTIL_EAI_NONAME (EAI_NODATA is not defined everywhere, so the
- *   portable code).
+ *   portable code). When a query could not even start
+ *   (he_race_dns_failed_), error is that errno instead of EHOSTUNREACH.
  * - Timeout: at now >= deadline (checked on every event, the timer wakes for
  *   it): every RUNNING attempt -> CANCELLED with error ETIMEDOUT and
  *   HE_ACT_CLOSE; HE_ACT_DONE with error ETIMEDOUT; dns_failure =
@@ -154,6 +155,7 @@ struct he_race {
 	struct he_action *actions;
 	int nactions, actions_cap, actions_head;
 	int oom;			/* an allocation failed: the race fails with ENOMEM */
+	int dns_errno;			/* a query could not start: its errno */
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
@@ -174,6 +176,12 @@ void he_race_begin_(struct he_race *r, int64_t now);
 /** One family's answer: list (owned, may be NULL) or eai_error != 0. */
 void he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error);
+
+/** A family's query could not start (EMFILE, EAGAIN, ENOMEM...): it counts
+    as answered with EVUTIL_EAI_SYSTEM, and a race left with no address at
+    all fails with `error` rather than EHOSTUNREACH. */
+void he_race_dns_failed_(struct he_race *r, int64_t now, enum he_fam fam,
+    int error);
 
 /** An attempt failed, at once (socket, bind, connect) or later. */
 void he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,

@@ -2,10 +2,34 @@
  * Resolution as RFC 8305 section 3 asks: one query per family, each answer
  * handed to the race as soon as it arrives.  With an evdns_base: two
  * single-family evdns_getaddrinfo() calls (AF_UNSPEC would put IPv4 first
- * and wait for the slower family).  Without one: getaddrinfo() per family
- * on a helper thread, so /etc/hosts and nsswitch apply and the loop never
- * blocks; the thread wakes the loop through a pipe, which needs no libevent
- * threading support.
+ * and wait for the slower family).  Without one: getaddrinfo() per family,
+ * so /etc/hosts and nsswitch apply, on a small pool of worker threads that
+ * the whole process shares, so the loop never blocks.
+ *
+ * The pool: at most HE_POOL_THREADS workers, started when lookups are
+ * queued and none is idle, ending after HE_POOL_IDLE_S seconds without
+ * work; lookups beyond that wait in a FIFO queue (bounded only by memory).
+ * A finished lookup goes to its event_base's mailbox: a list of finished
+ * jobs and one wake-up fd (an eventfd, or a pipe where there is none), made
+ * on the first system lookup of a context on that base and shared by every
+ * context on it (the drop-in makes a private context per call), that the
+ * loop reads.  No libevent threading support is needed.
+ *
+ * Lifetimes: one lock (pool.lock) guards the queue, every job's state and
+ * every mailbox's list and reference count.  A mailbox is referenced by each
+ * context using it, by every job that is queued, running or finished for
+ * it, and by the loop while it drains it; its fd is closed by whoever drops
+ * the last reference, which is never before the last context using it freed
+ * the event on that fd, so no fd is closed under epoll_ctl and no worker
+ * writes to a closed or reused fd.  A cancelled job holds no fd of its own:
+ * queued, it is dropped at once; running, its worker throws the result
+ * away.
+ *
+ * fork(): the child has no workers.  Lookups that were queued or running
+ * in the parent fail in the child with EVUTIL_EAI_AGAIN on its next loop
+ * turn (the parent's own lookups go on undisturbed); every mailbox gets a
+ * new wake-up fd in the child, so the child's loop never steals the
+ * parent's wake-ups from the fd they shared; new lookups start new workers.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -14,26 +38,61 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <net/if.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
 
-/* One helper thread's lookup.  The loop and the thread each hold a
- * reference; whichever lets go last frees it, so a cancelled lookup may
- * finish in the background. */
+/** Worker threads of the process-wide pool: enough to overlap a few slow
+    lookups, few enough that 10,000 races cost no more threads. */
+#define HE_POOL_THREADS 4
+/** An idle worker ends after this many seconds. */
+#define HE_POOL_IDLE_S 10
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+/* One family's getaddrinfo() on the pool.  Every field but q is under
+ * pool.lock (or private to the worker running it); q is the loop's. */
 struct he_gai_job {
-	pthread_mutex_t lock;
-	int refs;
-	char *host;
+	struct he_gai_job *prev, *next;	/* in the queue, the running list or
+					   the mailbox's done list */
+	struct he_mailbox *box;		/* holds a reference */
+	struct he_query *q;		/* NULL once cancelled */
+	he_gai_fn fn;			/* the lookup: getaddrinfo or the hook */
+	enum job_state state;
+	int cancelled;
 	int family;
-	int wake[2];			/* pipe: the thread writes when done */
-	struct evutil_addrinfo *res;	/* from the lookup function */
+	struct evutil_addrinfo *res;
 	int error;
+	char host[1];			/* allocated to fit */
+};
+
+/* An event_base's finished lookups, and the fd that wakes its loop; the
+ * contexts on that base share it. */
+struct he_mailbox {
+	struct he_mailbox *prev, *next;	/* every mailbox, for fork() */
+	int refs;
+	int closed;			/* its last context is gone */
+	struct event_base *base;
+	int contexts;			/* using it (the loop's only) */
+	int rfd, wfd;			/* the same fd for an eventfd */
+	int signalled;			/* a wake-up is waiting in rfd */
+	struct he_gai_job *done, *done_tail;
+	struct event *ev;		/* the loop's only */
+};
+
+/* A worker thread's slot in the pool. */
+struct he_worker {
+	pthread_t tid;
+	int used;			/* a thread has this slot */
+	int busy;			/* it is looking a name up */
+	int joined;			/* the exit-time shutdown will join it */
 };
 
 struct he_query {
@@ -41,15 +100,40 @@ struct he_query {
 	enum he_fam fam;
 	struct evdns_getaddrinfo_request *dns;
 	struct he_gai_job *job;
-	struct event *wake_ev;
 };
 
-static he_gai_fn gai_hook;
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;		/* a job was queued */
+	struct he_gai_job *head, *tail;	/* queued, oldest first */
+	struct he_gai_job *running;
+	struct he_mailbox *boxes;
+	int nqueued, nthreads, nidle;
+	he_gai_fn hook;
+	struct he_worker workers[HE_POOL_THREADS];
+	int stopping;			/* the process is exiting */
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+	   NULL, NULL, 0, 0, 0, NULL, { { 0, 0, 0, 0 } }, 0 };
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_error;
 
 void
 he_resolve_set_gai_hook_(he_gai_fn fn)
 {
-	gai_hook = fn;
+	pthread_mutex_lock(&pool.lock);
+	pool.hook = fn;
+	pthread_mutex_unlock(&pool.lock);
+}
+
+void
+he_resolve_pool_stats_(struct he_pool_stats *st)
+{
+	pthread_mutex_lock(&pool.lock);
+	st->threads = pool.nthreads;
+	st->idle = pool.nidle;
+	st->queued = pool.nqueued;
+	pthread_mutex_unlock(&pool.lock);
 }
 
 static int
@@ -88,14 +172,6 @@ answer_copy(const struct evutil_addrinfo *res, int af, int *error)
 	return out;
 }
 
-static void
-query_free(struct he_query *q)
-{
-	if (q->wake_ev)
-		event_free(q->wake_ev);
-	free(q);
-}
-
 /* Hand an answer to the request, unless the query was cancelled. */
 static void
 query_answer(struct he_query *q, const struct evutil_addrinfo *res,
@@ -124,7 +200,7 @@ evdns_answer_cb(int result, struct evutil_addrinfo *res, void *arg)
 		query_answer(q, res, result);
 	if (res)
 		evutil_freeaddrinfo(res);
-	query_free(q);
+	free(q);
 }
 
 static int
@@ -136,6 +212,7 @@ evdns_query(struct evhappy_request *req, struct he_query *q)
 
 	stream_hints(&hints, fam_af(fam));
 	req->queries[fam] = q;
+	/* evdns calls back on every failure, so it never fails to start. */
 	h = evdns_getaddrinfo(req->he->dns, req->host, NULL, &hints,
 	    evdns_answer_cb, q);
 	/* evdns may answer (from its hosts table, say) before returning, and
@@ -145,132 +222,558 @@ evdns_query(struct evhappy_request *req, struct he_query *q)
 	return 0;
 }
 
-/* ---- system resolver on helper threads ---------------------------------- */
+/* ---- the wake-up fd ----------------------------------------------------- */
 
-static void
-job_unref(struct he_gai_job *job)
-{
-	int last;
-
-	pthread_mutex_lock(&job->lock);
-	last = --job->refs == 0;
-	pthread_mutex_unlock(&job->lock);
-	if (!last)
-		return;
-	if (job->res)
-		freeaddrinfo(job->res);
-	close(job->wake[0]);
-	close(job->wake[1]);
-	pthread_mutex_destroy(&job->lock);
-	free(job->host);
-	free(job);
-}
-
-static void *
-job_run(void *arg)
-{
-	struct he_gai_job *job = arg;
-	struct evutil_addrinfo hints, *res = NULL;
-	he_gai_fn fn = gai_hook;
-	int error;
-	char one = 1;
-
-	stream_hints(&hints, job->family);
-	error = fn ? fn(job->host, NULL, &hints, &res) :
-	    getaddrinfo(job->host, NULL, &hints, &res);
-	pthread_mutex_lock(&job->lock);
-	job->res = res;
-	job->error = error == EAI_SYSTEM ? EVUTIL_EAI_FAIL : error;
-	pthread_mutex_unlock(&job->lock);
-	while (write(job->wake[1], &one, 1) < 0 && errno == EINTR)
-		;
-	job_unref(job);
-	return NULL;
-}
-
-static void
-job_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct he_query *q = arg;
-	struct he_gai_job *job = q->job;
-	struct evutil_addrinfo *res;
-	int error;
-
-	q->job = NULL;
-	pthread_mutex_lock(&job->lock);
-	res = job->res;
-	error = job->error;
-	pthread_mutex_unlock(&job->lock);
-	query_answer(q, res, error);
-	job_unref(job);
-	query_free(q);
-}
-
+/* A non-blocking, close-on-exec fd pair: rfd readable once wfd was
+ * written; 0, or an errno. */
 static int
-pipe_cloexec(int fds[2])
+wake_open(int *rfd, int *wfd)
 {
+	int fds[2];
+
+#ifdef HAVE_SYS_EVENTFD_H
+	fds[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fds[0] < 0)
+		return errno;
+	*rfd = *wfd = fds[0];
+#elif defined(HAVE_PIPE2)
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return errno;
+	*rfd = fds[0];
+	*wfd = fds[1];
+#else
 	if (pipe(fds) < 0)
-		return -1;
-	if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) < 0 ||
-	    fcntl(fds[1], F_SETFD, FD_CLOEXEC) < 0) {
+		return errno;
+	if (evutil_make_socket_closeonexec(fds[0]) < 0 ||
+	    evutil_make_socket_closeonexec(fds[1]) < 0 ||
+	    evutil_make_socket_nonblocking(fds[0]) < 0 ||
+	    evutil_make_socket_nonblocking(fds[1]) < 0) {
+		int e = errno;
 		close(fds[0]);
 		close(fds[1]);
-		return -1;
+		return e;
 	}
+	*rfd = fds[0];
+	*wfd = fds[1];
+#endif
 	return 0;
 }
 
-static struct he_gai_job *
-job_new(const char *host, int family)
+static void
+wake_close(int rfd, int wfd)
 {
-	struct he_gai_job *job = calloc(1, sizeof(*job));
-
-	if (!job)
-		return NULL;
-	if (!(job->host = strdup(host)) || pipe_cloexec(job->wake) < 0) {
-		free(job->host);
-		free(job);
-		return NULL;
-	}
-	pthread_mutex_init(&job->lock, NULL);
-	job->refs = 2;
-	job->family = family;
-	return job;
+	close(rfd);
+	if (wfd != rfd)
+		close(wfd);
 }
 
-/* The thread takes no signals: they belong to the program's own threads. */
-static int
-job_spawn(struct he_gai_job *job)
+/* Full (EAGAIN) means a wake-up is waiting already. */
+static void
+wake_write(int wfd)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
-	sigset_t all, old;
-	int rc;
+#ifdef HAVE_SYS_EVENTFD_H
+	uint64_t one = 1;
+#else
+	char one = 1;
+#endif
 
+	while (write(wfd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static void
+wake_drain(int rfd)
+{
+	char buf[64];
+	ssize_t n;
+
+	do
+		n = read(rfd, buf, sizeof(buf));
+	while (n > 0 || (n < 0 && errno == EINTR));
+}
+
+/* ---- mailboxes and jobs, under pool.lock -------------------------------- */
+
+static void
+box_unref_locked(struct he_mailbox *box)
+{
+	if (--box->refs > 0)
+		return;
+	if (box->prev)
+		box->prev->next = box->next;
+	else
+		pool.boxes = box->next;
+	if (box->next)
+		box->next->prev = box->prev;
+	wake_close(box->rfd, box->wfd);
+	free(box);
+}
+
+static void
+job_free_locked(struct he_gai_job *job)
+{
+	if (job->res)
+		freeaddrinfo(job->res);
+	box_unref_locked(job->box);
+	free(job);
+}
+
+static void
+list_unlink(struct he_gai_job **head, struct he_gai_job **tail,
+    struct he_gai_job *job)
+{
+	if (job->prev)
+		job->prev->next = job->next;
+	else
+		*head = job->next;
+	if (job->next)
+		job->next->prev = job->prev;
+	else if (tail)
+		*tail = job->prev;
+	job->prev = job->next = NULL;
+}
+
+static void
+list_push(struct he_gai_job **head, struct he_gai_job **tail,
+    struct he_gai_job *job)
+{
+	job->next = NULL;
+	job->prev = *tail;
+	if (*tail)
+		(*tail)->next = job;
+	else
+		*head = job;
+	*tail = job;
+}
+
+/* A job's lookup is over (it was unlinked from the queue or the running
+ * list): to its mailbox, or away if nobody wants it any more. */
+static void
+job_complete_locked(struct he_gai_job *job, struct evutil_addrinfo *res,
+    int error)
+{
+	struct he_mailbox *box = job->box;
+
+	job->res = res;
+	job->error = error;
+	if (job->cancelled || box->closed) {
+		job_free_locked(job);
+		return;
+	}
+	job->state = JOB_DONE;
+	list_push(&box->done, &box->done_tail, job);
+	if (!box->signalled) {
+		box->signalled = 1;
+		wake_write(box->wfd);
+	}
+}
+
+/* ---- the workers -------------------------------------------------------- */
+
+/* The worker leaves the pool; unless the exit-time shutdown joins it, it
+ * detaches itself so that nothing of it is left behind. */
+static void
+worker_leave_locked(struct he_worker *w)
+{
+	pool.nthreads--;
+	if (!w->joined) {
+		w->used = 0;
+		pthread_detach(pthread_self());
+	}
+}
+
+/* The next queued job, or NULL when the worker has been idle long enough
+ * or the process exits (then it has left the pool). */
+static struct he_gai_job *
+worker_next_locked(struct he_worker *w)
+{
+	struct he_gai_job *job;
+	struct timespec until;
+
+	while (!pool.head || pool.stopping) {
+		int rc;
+
+		if (pool.stopping)
+			goto leave;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += HE_POOL_IDLE_S;
+		pool.nidle++;
+		rc = pthread_cond_timedwait(&pool.work, &pool.lock, &until);
+		pool.nidle--;
+		if (rc == ETIMEDOUT && !pool.head)
+			goto leave;
+	}
+	w->busy = 1;
+	job = pool.head;
+	list_unlink(&pool.head, &pool.tail, job);
+	pool.nqueued--;
+	job->state = JOB_RUNNING;
+	job->next = pool.running;
+	if (pool.running)
+		pool.running->prev = job;
+	pool.running = job;
+	return job;
+leave:
+	worker_leave_locked(w);
+	return NULL;
+}
+
+static int
+job_lookup(struct he_gai_job *job, struct evutil_addrinfo **res)
+{
+	struct evutil_addrinfo hints;
+	int error;
+
+	stream_hints(&hints, job->family);
+	if (job->fn)
+		error = job->fn(job->host, NULL, &hints, res);
+	else
+		error = getaddrinfo(job->host, NULL,
+		    (const struct addrinfo *)&hints, (struct addrinfo **)res);
+	return error == EAI_SYSTEM ? EVUTIL_EAI_FAIL : error;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct he_worker *w = arg;
+	struct he_gai_job *job;
+
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	/* So that ps -L and debuggers tell the pool's threads apart. */
+	pthread_setname_np(pthread_self(), "evhappy-gai");
+#endif
+	pthread_mutex_lock(&pool.lock);
+	while ((job = worker_next_locked(w)) != NULL) {
+		struct evutil_addrinfo *res = NULL;
+		int error;
+
+		pthread_mutex_unlock(&pool.lock);
+		error = job_lookup(job, &res);
+		pthread_mutex_lock(&pool.lock);
+		list_unlink(&pool.running, NULL, job);
+		job_complete_locked(job, res, error);
+		w->busy = 0;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return NULL;
+}
+
+/* A worker takes no signals: they belong to the program's own threads.
+ * It is joinable until it leaves (see worker_leave_locked). */
+static int
+worker_spawn_locked(void)
+{
+	struct he_worker *w = NULL;
+	sigset_t all, old;
+	int i, rc;
+
+	for (i = 0; i < HE_POOL_THREADS && !w; i++)
+		if (!pool.workers[i].used)
+			w = &pool.workers[i];
+	if (!w)
+		return EAGAIN;	/* slots still held by exiting threads */
 	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&tid, &attr, job_run, job);
+	rc = pthread_create(&w->tid, NULL, worker_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return rc;
+	w->used = 1;
+	w->busy = w->joined = 0;
+	pool.nthreads++;
+	return 0;
+}
+
+/* At exit (or when the library is unloaded), idle workers are stopped and
+ * joined, as libuv does with its pool: nothing of theirs is left for leak
+ * checkers, and no thread runs the library's code after it is gone.  A
+ * worker inside a lookup is not waited for; it leaves when it is done. */
+#if defined(__GNUC__)
+static void pool_shutdown(void) __attribute__((destructor));
+#endif
+static void
+pool_shutdown(void)
+{
+	pthread_t join[HE_POOL_THREADS];
+	int i, n = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = 1;
+	for (i = 0; i < HE_POOL_THREADS; i++) {
+		struct he_worker *w = &pool.workers[i];
+		if (w->used && !w->busy) {
+			w->joined = 1;
+			join[n++] = w->tid;
+		}
+	}
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.lock);
+	for (i = 0; i < n; i++)
+		pthread_join(join[i], NULL);
+}
+
+/* ---- fork() ------------------------------------------------------------- */
+
+static void
+fork_prepare(void)
+{
+	pthread_mutex_lock(&pool.lock);
+}
+
+static void
+fork_parent(void)
+{
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* The child's own wake-up fd at the same number: the loop's event (after
+ * event_reinit) then watches it, and the parent's fd is not read here. */
+static void
+box_renew_fd_child(struct he_mailbox *box)
+{
+	int rfd = -1, wfd = -1;
+
+	if (wake_open(&rfd, &wfd) != 0)
+		return;		/* keep the shared one: answers still come */
+	dup2(rfd, box->rfd);
+	if (wfd != rfd)
+		dup2(wfd, box->wfd);
+	wake_close(rfd, wfd);
+	box->signalled = 0;
+}
+
+static void
+fork_child(void)
+{
+	struct he_gai_job *job;
+	struct he_mailbox *box;
+
+	/* The parent's workers and their waits are not in this process. */
+	pthread_cond_init(&pool.work, NULL);
+	pool.nthreads = pool.nidle = 0;
+	memset(pool.workers, 0, sizeof(pool.workers));
+	for (box = pool.boxes; box; box = box->next)
+		box_renew_fd_child(box);
+	while ((job = pool.running) != NULL) {
+		list_unlink(&pool.running, NULL, job);
+		job_complete_locked(job, NULL, EVUTIL_EAI_AGAIN);
+	}
+	while ((job = pool.head) != NULL) {
+		list_unlink(&pool.head, &pool.tail, job);
+		pool.nqueued--;
+		job_complete_locked(job, NULL, EVUTIL_EAI_AGAIN);
+	}
+	/* Answers that had reached a mailbox before the fork are the child's
+	 * too; its new fd must say so. */
+	for (box = pool.boxes; box; box = box->next)
+		if (box->done && !box->signalled) {
+			box->signalled = 1;
+			wake_write(box->wfd);
+		}
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static void
+atfork_register(void)
+{
+	atfork_error = pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* ---- the loop's side ---------------------------------------------------- */
+
+static void
+mailbox_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct he_mailbox *box = arg;
+	struct he_gai_job *list, *job;
+
+	/* Read first, then take the list: a job finished in between finds
+	 * signalled still set and is taken now. */
+	wake_drain(box->rfd);
+	pthread_mutex_lock(&pool.lock);
+	list = box->done;
+	box->done = box->done_tail = NULL;
+	box->signalled = 0;
+	box->refs++;		/* the context may be freed by a callback */
+	pthread_mutex_unlock(&pool.lock);
+	while ((job = list) != NULL) {
+		struct he_query *q = job->q;
+
+		list = job->next;
+		if (q) {
+			job->q = NULL;
+			q->job = NULL;
+			query_answer(q, job->res, job->error);
+			free(q);
+		}
+		pthread_mutex_lock(&pool.lock);
+		job_free_locked(job);
+		pthread_mutex_unlock(&pool.lock);
+	}
+	pthread_mutex_lock(&pool.lock);
+	box_unref_locked(box);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* Another context's open mailbox on this base, now shared with he. */
+static struct he_mailbox *
+mailbox_share(struct evhappy *he)
+{
+	struct he_mailbox *box;
+
+	pthread_mutex_lock(&pool.lock);
+	for (box = pool.boxes; box; box = box->next)
+		if (box->base == he->base && !box->closed) {
+			box->refs++;
+			box->contexts++;
+			break;
+		}
+	pthread_mutex_unlock(&pool.lock);
+	return box;
+}
+
+/* The mailbox of the context's event_base, made on the base's first system
+ * lookup (so drop-in calls, each with a private context, share one fd);
+ * NULL with *err. */
+static struct he_mailbox *
+mailbox_get(struct evhappy *he, int *err)
+{
+	struct he_mailbox *box = he->mailbox;
+
+	if (box)
+		return box;
+	if ((box = mailbox_share(he)) != NULL) {
+		he->mailbox = box;
+		return box;
+	}
+	pthread_once(&atfork_once, atfork_register);
+	if ((*err = atfork_error) != 0)
+		return NULL;
+	if (!(box = calloc(1, sizeof(*box)))) {
+		*err = ENOMEM;
+		return NULL;
+	}
+	if ((*err = wake_open(&box->rfd, &box->wfd)) != 0) {
+		free(box);
+		return NULL;
+	}
+	box->ev = event_new(he->base, box->rfd, EV_READ | EV_PERSIST,
+	    mailbox_cb, box);
+	if (!box->ev || event_add(box->ev, NULL) < 0) {
+		if (box->ev)
+			event_free(box->ev);
+		wake_close(box->rfd, box->wfd);
+		free(box);
+		*err = ENOMEM;
+		return NULL;
+	}
+	box->refs = 1;
+	box->contexts = 1;
+	box->base = he->base;
+	pthread_mutex_lock(&pool.lock);
+	box->next = pool.boxes;
+	if (pool.boxes)
+		pool.boxes->prev = box;
+	pool.boxes = box;
+	pthread_mutex_unlock(&pool.lock);
+	he->mailbox = box;
+	return box;
+}
+
+void
+he_resolve_context_free_(struct evhappy *he)
+{
+	struct he_mailbox *box = he->mailbox;
+	struct he_gai_job *job;
+
+	if (!box)
+		return;
+	he->mailbox = NULL;
+	if (--box->contexts > 0) {
+		/* Its cancelled jobs are dropped by the others' drains. */
+		pthread_mutex_lock(&pool.lock);
+		box_unref_locked(box);
+		pthread_mutex_unlock(&pool.lock);
+		return;
+	}
+	/* The event goes before the fd can close (last reference below or a
+	 * worker's later one). */
+	event_free(box->ev);
+	box->ev = NULL;
+	pthread_mutex_lock(&pool.lock);
+	box->closed = 1;
+	while ((job = box->done) != NULL) {
+		list_unlink(&box->done, &box->done_tail, job);
+		job_free_locked(job);
+	}
+	box_unref_locked(box);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* Queue a job; a worker is started when none is idle for it.  0, or the
+ * errno of pthread_create when there is no worker at all. */
+static int
+pool_submit(struct he_gai_job *job)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&pool.lock);
+	job->fn = pool.hook;
+	job->state = JOB_QUEUED;
+	list_push(&pool.head, &pool.tail, job);
+	pool.nqueued++;
+	if (pool.nqueued > pool.nidle && pool.nthreads < HE_POOL_THREADS) {
+		rc = worker_spawn_locked();
+		if (rc != 0 && pool.nthreads > 0)
+			rc = 0;		/* a running worker will take it */
+	}
+	if (rc == 0) {
+		job->box->refs++;
+		pthread_cond_signal(&pool.work);
+	} else {
+		list_unlink(&pool.head, &pool.tail, job);
+		pool.nqueued--;
+	}
+	pthread_mutex_unlock(&pool.lock);
 	return rc;
 }
 
+static void
+job_cancel(struct he_gai_job *job)
+{
+	pthread_mutex_lock(&pool.lock);
+	job->q = NULL;
+	job->cancelled = 1;
+	if (job->state == JOB_QUEUED) {
+		list_unlink(&pool.head, &pool.tail, job);
+		pool.nqueued--;
+		job_free_locked(job);
+	}
+	/* running: its worker drops it; done: the mailbox's drain does. */
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* 0 when the lookup is queued, else an errno. */
 static int
 thread_query(struct evhappy_request *req, struct he_query *q)
 {
-	struct he_gai_job *job = job_new(req->host, fam_af(q->fam));
+	struct he_mailbox *box;
+	struct he_gai_job *job;
+	size_t n = strlen(req->host);
+	int err;
 
-	if (!job)
-		return -1;
-	q->wake_ev = event_new(req->he->base, job->wake[0], EV_READ,
-	    job_wake_cb, q);
-	if (!q->wake_ev || event_add(q->wake_ev, NULL) < 0 ||
-	    job_spawn(job) != 0) {
-		job->refs = 1;
-		job_unref(job);
-		return -1;
+	if (!(box = mailbox_get(req->he, &err)))
+		return err;
+	if (!(job = calloc(1, sizeof(*job) + n)))
+		return ENOMEM;
+	memcpy(job->host, req->host, n + 1);
+	job->family = fam_af(q->fam);
+	job->box = box;
+	job->q = q;
+	if ((err = pool_submit(job)) != 0) {
+		free(job);
+		return err;
 	}
 	q->job = job;
 	req->queries[q->fam] = q;
@@ -279,21 +782,37 @@ thread_query(struct evhappy_request *req, struct he_query *q)
 
 /* ---- the request's side ------------------------------------------------- */
 
-static int
+/* A family whose query could not start counts as answered with an error;
+ * the race goes on with the other family, and fails with err (not
+ * EHOSTUNREACH) if no address comes at all. */
+static void
+query_not_started(struct evhappy_request *req, enum he_fam fam, int err)
+{
+	he_trace_(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(fam), NULL, 0, err, 0);
+	if (he_request_live_(req))
+		he_race_dns_failed_(&req->race, he_now_(), fam, err);
+}
+
+static void
 query_start(struct evhappy_request *req, enum he_fam fam)
 {
-	struct he_query *q = calloc(1, sizeof(*q));
-	int rc;
+	struct he_query *q;
+	int err;
 
-	if (!q)
-		return -1;
+	he_trace_(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
+	if (!he_request_live_(req))
+		return;		/* the trace callback cancelled the race */
+	if (!(q = calloc(1, sizeof(*q)))) {
+		query_not_started(req, fam, ENOMEM);
+		return;
+	}
 	q->req = req;
 	q->fam = fam;
-	he_trace_(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
-	rc = req->he->dns ? evdns_query(req, q) : thread_query(req, q);
-	if (rc < 0)
-		query_free(q);
-	return rc;
+	err = req->he->dns ? evdns_query(req, q) : thread_query(req, q);
+	if (err) {
+		free(q);
+		query_not_started(req, fam, err);
+	}
 }
 
 int
@@ -306,10 +825,9 @@ he_resolve_start_(struct evhappy_request *req)
 	for (i = 0; i < HE_NFAM; i++) {
 		if (!req->race.dns_pending[order[i]])
 			continue;
-		if (!he_request_live_(req) || req->finished)
+		if (!he_request_live_(req) || req->finished || req->race.done)
 			return 0;
-		if (query_start(req, order[i]) < 0)
-			return -1;
+		query_start(req, order[i]);
 	}
 	return 0;
 }
@@ -331,87 +849,7 @@ he_resolve_cancel_(struct evhappy_request *req)
 			continue;
 		}
 		if (q->job)
-			job_unref(q->job);
-		query_free(q);
+			job_cancel(q->job);
+		free(q);
 	}
-}
-
-/* ---- literals ----------------------------------------------------------- */
-
-/* An IPv6 zone ("%eth0" or "%2"): the interface index, or 0 if none. */
-static unsigned
-zone_index(const char *zone)
-{
-	char *end;
-	unsigned long v;
-
-	if (!*zone)
-		return 0;
-	v = strtoul(zone, &end, 10);
-	if (*end == '\0')
-		return v <= UINT_MAX ? (unsigned)v : 0;
-	return if_nametoindex(zone);
-}
-
-/* "addr" or "addr%zone", as getaddrinfo() takes link-local literals. */
-static int
-parse_v6(const char *text, struct sockaddr_in6 *sin6)
-{
-	char buf[INET6_ADDRSTRLEN];
-	const char *pct = strchr(text, '%');
-	size_t n = pct ? (size_t)(pct - text) : strlen(text);
-
-	if (n >= sizeof(buf))
-		return 0;
-	memcpy(buf, text, n);
-	buf[n] = '\0';
-	if (evutil_inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
-		return 0;
-	if (pct)
-		sin6->sin6_scope_id = zone_index(pct + 1);
-	return !pct || sin6->sin6_scope_id != 0;
-}
-
-static int
-literal_entry(const void *sa, ev_socklen_t len, struct evutil_addrinfo **out)
-{
-	*out = he_addrinfo_new_(sa, len);
-	if (!*out) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 1;
-}
-
-int
-he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
-{
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
-	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-	size_t n = strlen(host);
-
-	memset(&sin, 0, sizeof(sin));
-	memset(&sin6, 0, sizeof(sin6));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)port);
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons((unsigned short)port);
-	if (host[0] == '[') {
-		if (n < 3 || n - 2 >= sizeof(buf) || host[n - 1] != ']')
-			goto bad;
-		memcpy(buf, host + 1, n - 2);
-		buf[n - 2] = '\0';
-		if (!parse_v6(buf, &sin6))
-			goto bad;
-		return literal_entry(&sin6, sizeof(sin6), out);
-	}
-	if (evutil_inet_pton(AF_INET, host, &sin.sin_addr) == 1)
-		return literal_entry(&sin, sizeof(sin), out);
-	if (parse_v6(host, &sin6))
-		return literal_entry(&sin6, sizeof(sin6), out);
-	return 0;
-bad:
-	errno = EINVAL;
-	return -1;
 }

@@ -1044,8 +1044,10 @@ static const struct literal_case literal_cases[] = {
 	{ "[2001:db8::7]", 1, AF_INET6, "2001:db8::7", 0 },
 	{ "fe80::1%3", 1, AF_INET6, "fe80::1", 3 },
 	{ "[fe80::1%lo]", 1, AF_INET6, "fe80::1", (unsigned)-1 },
-	{ "fe80::1%", 0, 0, NULL, 0 },		/* no zone: a name */
-	{ "fe80::1%nosuchif0", 0, 0, NULL, 0 },
+	{ "fe80::1%", -1, 0, NULL, 0 },		/* an address, empty zone */
+	{ "fe80::1%nosuchif0", -1, 0, NULL, 0 },	/* no such interface */
+	{ "[fe80::1%]", -1, 0, NULL, 0 },
+	{ "fe80::1%0", -1, 0, NULL, 0 },
 	{ "example.com", 0, 0, NULL, 0 },
 	{ "192.0.2", 0, 0, NULL, 0 },
 	{ "[192.0.2.7]", -1, 0, NULL, 0 },	/* brackets hold IPv6 only */

@@ -451,6 +451,11 @@ static const struct lspec both_accept[] = {
 	{ L_ACCEPT, "127.0.0.1" }, { L_ACCEPT, "::1" }
 };
 
+/* For the tests that do not need IPv6: they run without it. */
+static const struct lspec v4_accept[] = {
+	{ L_ACCEPT, "127.0.0.1" }
+};
+
 /* AAAA answers after 500 ms, A at once: IPv4 connects after the 50 ms
    Resolution Delay instead of waiting for AAAA. */
 START_TEST(test_aaaa_late_v4_after_resolution_delay)
@@ -609,7 +614,7 @@ START_TEST(test_nxdomain_bev)
 	struct bufferevent *bev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	dns_set(&f, "gone.test", A_, HE_LAB_NXDOMAIN, 0);
 	dns_set(&f, "gone.test", AAAA_, HE_LAB_NXDOMAIN, 0);
 
@@ -636,7 +641,7 @@ START_TEST(test_nxdomain_report)
 	struct trec t;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	memset(&t, 0, sizeof(t));
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
 	/* Not configured at all: the server answers NXDOMAIN. */
@@ -675,7 +680,7 @@ START_TEST(test_servfail_aaaa_v4_wins)
 	struct bufferevent *bev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	dns_add(&f, "sf6.test", A_, "127.0.0.1");
 	dns_set(&f, "sf6.test", AAAA_, HE_LAB_SERVFAIL, 0);
 
@@ -719,7 +724,7 @@ START_TEST(test_nodata_aaaa_v4_at_once)
 	struct rres r;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	dns_add(&f, "v4only.test", A_, "127.0.0.1");
 
 	req_race(&f, &r, AF_UNSPEC, "v4only.test", 3000);
@@ -761,7 +766,7 @@ START_TEST(test_aaaa_dropped_v4_after_delay)
 	struct bufferevent *bev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	dns_loopbacks(&f, "drop6.test");
 	dns_set(&f, "drop6.test", AAAA_, HE_LAB_DROP, 0);
 
@@ -807,7 +812,7 @@ START_TEST(test_both_dropped_timeout_bev)
 	struct timeval tv;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	he_test_tv(&tv, 300);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	dns_loopbacks(&f, "void.test");
@@ -834,7 +839,7 @@ START_TEST(test_both_dropped_timeout_report)
 	struct timeval tv;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	he_test_tv(&tv, 300);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
@@ -1091,7 +1096,7 @@ START_TEST(test_family_no_address)
 	struct rres r;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	dns_add(&f, "v6only.test", AAAA_, "::1");
 
 	req_race(&f, &r, AF_INET, "v6only.test", 3000);
@@ -1160,6 +1165,45 @@ START_TEST(test_trace_dns)
 }
 END_TEST
 
+/* A DNS_QUERY trace callback that cancels its race: no query reaches the
+   server, for that family or the other, and nobody is called back. */
+struct cancel_on_query {
+	struct evhappy_request *req;
+	int queries;
+};
+
+static void
+cancel_on_query_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct cancel_on_query *c = arg;
+
+	if (ev->kind != EVHAPPY_TRACE_DNS_QUERY)
+		return;
+	c->queries++;
+	evhappy_request_cancel(c->req);
+}
+
+START_TEST(test_trace_cancel_stops_queries)
+{
+	struct fx f;
+	struct rres r;
+	struct cancel_on_query c;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4_accept, 1);
+	dns_add(&f, "q.test", A_, "127.0.0.1");
+	memset(&c, 0, sizeof(c));
+	evhappy_set_trace_cb(f.he, cancel_on_query_cb, &c);
+	c.req = req_start(&f, &r, AF_UNSPEC, "q.test");
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(c.queries, 1);
+	ck_assert_int_eq(r.calls, 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", AAAA_), 0);
+	fx_free(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Bad arguments: -1 / NULL at once, and no callback ever */
 
@@ -1197,10 +1241,9 @@ START_TEST(test_bad_arguments)
 	const char *n = "ok.test";
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	p = f.port;
 	dns_add(&f, n, A_, "127.0.0.1");
-	dns_add(&f, n, AAAA_, "::1");
 
 	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
@@ -1315,7 +1358,7 @@ START_TEST(test_free_bev_during_queries)
 	struct bufferevent *bev, *bev2;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	drop_all(&f, "hang.test");
 
 	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
@@ -1339,7 +1382,7 @@ END_TEST
 START_TEST(test_free_bev_during_attempt_and_query)
 {
 	static const struct lspec ls[] = {
-		{ L_HOLE, "127.0.0.1" }, { L_ACCEPT, "::1" }
+		{ L_HOLE, "127.0.0.1" }
 	};
 	struct fx f;
 	struct bres r;
@@ -1347,7 +1390,7 @@ START_TEST(test_free_bev_during_attempt_and_query)
 	int fds;
 
 	fx_init(&f, 1);
-	fx_listen(&f, ls, 2);
+	fx_listen(&f, ls, 1);
 	dns_loopbacks(&f, "half.test");
 	dns_set(&f, "half.test", AAAA_, HE_LAB_DROP, 0);
 
@@ -1374,7 +1417,7 @@ START_TEST(test_free_context_during_queries)
 	struct bufferevent *bev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	drop_all(&f, "hang.test");
 
 	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
@@ -1398,7 +1441,7 @@ START_TEST(test_cancel_during_queries)
 	struct evhappy_request *req;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 	drop_all(&f, "hang.test");
 
 	req = req_start(&f, &rr, AF_UNSPEC, "hang.test");
@@ -1406,6 +1449,74 @@ START_TEST(test_cancel_during_queries)
 	evhappy_request_cancel(req);
 	he_test_run_until(f.base, 100, NULL);
 	ck_assert_int_eq(rr.calls, 0);
+	fx_free(&f);
+}
+END_TEST
+
+/* The evdns_base's lifetime (it must outlive the context).  The right
+   order, with queries out: evhappy_free, a loop turn, evdns_base_free with
+   either fail_requests: no callback, and (ASan/valgrind) nothing leaks. */
+START_TEST(test_evdns_freed_after_context)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+	int fail;
+
+	for (fail = 0; fail < 2; fail++) {
+		fx_init(&f, 1);
+		fx_listen(&f, v4_accept, 1);
+		drop_all(&f, "hang.test");
+		req_start(&f, &rr, AF_UNSPEC, "hang.test");
+		bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
+		he_test_run_until(f.base, 50, NULL);
+		ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
+		evhappy_free(f.he);
+		f.he = NULL;
+		event_base_loop(f.base, EVLOOP_NONBLOCK);
+		evdns_base_free(f.dnsb, fail);
+		f.dnsb = NULL;
+		he_test_run_until(f.base, 50, NULL);
+		ck_assert_int_eq(rr.calls, 0);
+		ck_assert_int_eq(br.calls, 0);
+		bufferevent_free(bev);
+		fx_free(&f);
+	}
+}
+END_TEST
+
+/* The wrong order made survivable: evdns_base_free(dns, 1) while races
+   wait for answers.  The queries fail (EVUTIL_EAI_FAIL) on the next loop
+   turn, the races end with EHOSTUNREACH, and the context is then freed
+   safely.  (evdns_base_free(dns, 0) cannot be survived: libevent frees the
+   queries without a word, and any later cancel reads freed memory.) */
+START_TEST(test_evdns_freed_first_fail_requests)
+{
+	struct fx f;
+	struct rres rr;
+	struct bres br;
+	struct bufferevent *bev;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4_accept, 1);
+	drop_all(&f, "hang.test");
+	req_start(&f, &rr, AF_UNSPEC, "hang.test");
+	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
+	he_test_run_until(f.base, 50, NULL);
+	evdns_base_free(f.dnsb, 1);
+	f.dnsb = NULL;
+	he_test_run_until(f.base, 500, &rr.done);
+	he_test_run_until(f.base, 500, &br.done);
+	ck_assert_int_eq(rr.calls, 1);
+	ck_assert_int_eq(rr.err, EHOSTUNREACH);
+	ck_assert_int_eq(rr.dnserr, EVUTIL_EAI_FAIL);
+	ck_assert_int_eq(br.calls, 1);
+	ck_assert_msg(br.what & BEV_EVENT_ERROR, "event 0x%x", br.what);
+	ck_assert_int_eq(br.dnserr, EVUTIL_EAI_FAIL);
+	evhappy_free(f.he);
+	f.he = NULL;
+	bufferevent_free(bev);
 	fx_free(&f);
 }
 END_TEST
@@ -1452,7 +1563,7 @@ START_TEST(test_socket_connect_hostname_nxdomain)
 	struct bufferevent *bev, *lbev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
+	fx_listen(&f, v4_accept, 1);
 
 	lbev = bev_race(&f, &lr, M_LIBEVENT, AF_UNSPEC, "nowhere.test", 3000);
 	ck_assert_msg(lr.what & BEV_EVENT_ERROR, "libevent: event 0x%x",
@@ -1482,8 +1593,8 @@ START_TEST(test_dns_error_cleared_by_next_connect)
 	struct bufferevent *bev;
 
 	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "both.test");
+	fx_listen(&f, v4_accept, 1);
+	dns_add(&f, "four.test", A_, "127.0.0.1");
 
 	bev = bufferevent_socket_new(f.base, -1, 0);
 	ck_assert_ptr_nonnull(bev);
@@ -1499,7 +1610,7 @@ START_TEST(test_dns_error_cleared_by_next_connect)
 	memset(&r, 0, sizeof(r));
 	r.mode = M_CTX;
 	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
-	    "both.test", f.port), 0);
+	    "four.test", f.port), 0);
 	he_test_run_until(f.base, 3000, &r.done);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
@@ -1812,6 +1923,18 @@ log_cb(int severity, const char *msg)
 		fprintf(stderr, "[libevent] %s\n", msg);
 }
 
+/* Built twice: tests/check_resolve runs what needs no IPv6, and
+   tests/check_resolve6 (HE_RESOLVE_V6 defined) what does; that one exits 77
+   (automake's SKIP) where ::1 does not work, so the summary shows what did
+   not run. */
+#ifdef HE_RESOLVE_V6
+static const int v6_program = 1;
+#else
+static const int v6_program = 0;
+#endif
+#define V4(t) do { if (!v6_program) tcase_add_test(tc, t); } while (0)
+#define V6(t) do { if (v6_program) tcase_add_test(tc, t); } while (0)
+
 static Suite *
 resolve_suite(void)
 {
@@ -1819,66 +1942,57 @@ resolve_suite(void)
 	TCase *tc;
 
 	tc = he_test_tcase(s, "delays", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_aaaa_late_v4_after_resolution_delay);
-		tcase_add_test(tc, test_aaaa_late_report);
-		tcase_add_test(tc, test_a_late_v6_at_once);
-		tcase_add_test(tc, test_aaaa_100ms_within_resolution_delay);
-		tcase_add_test(tc, test_aaaa_100ms_joins_race);
-	}
+	V6(test_aaaa_late_v4_after_resolution_delay);
+	V6(test_aaaa_late_report);
+	V6(test_a_late_v6_at_once);
+	V6(test_aaaa_100ms_within_resolution_delay);
+	V6(test_aaaa_100ms_joins_race);
 
 	tc = he_test_tcase(s, "failures", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_nxdomain_bev);
-		tcase_add_test(tc, test_nxdomain_report);
-		tcase_add_test(tc, test_servfail_aaaa_v4_wins);
-		tcase_add_test(tc, test_servfail_a_v6_wins);
-		tcase_add_test(tc, test_nodata_aaaa_v4_at_once);
-		tcase_add_test(tc, test_nxdomain_a_v6_wins);
-		tcase_add_test(tc, test_aaaa_dropped_v4_after_delay);
-		tcase_add_test(tc, test_a_dropped_v6_at_once);
-		tcase_add_test(tc, test_both_dropped_timeout_bev);
-		tcase_add_test(tc, test_both_dropped_timeout_report);
-	}
+	V4(test_nxdomain_bev);
+	V4(test_nxdomain_report);
+	V4(test_servfail_aaaa_v4_wins);
+	V6(test_servfail_a_v6_wins);
+	V4(test_nodata_aaaa_v4_at_once);
+	V6(test_nxdomain_a_v6_wins);
+	V4(test_aaaa_dropped_v4_after_delay);
+	V6(test_a_dropped_v6_at_once);
+	V4(test_both_dropped_timeout_bev);
+	V4(test_both_dropped_timeout_report);
 
 	tc = he_test_tcase(s, "several", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_several_refused_interleave);
-		tcase_add_test(tc, test_several_blackholes_interleave);
-	}
+	V6(test_several_refused_interleave);
+	V6(test_several_blackholes_interleave);
 
 	tc = he_test_tcase(s, "queries", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_literals_not_resolved);
-		tcase_add_test(tc, test_family_restricts_queries);
-		tcase_add_test(tc, test_family_no_address);
-		tcase_add_test(tc, test_trace_dns);
-		tcase_add_test(tc, test_bad_arguments);
-	}
+	V6(test_literals_not_resolved);
+	V6(test_family_restricts_queries);
+	V4(test_family_no_address);
+	V6(test_trace_dns);
+	V4(test_trace_cancel_stops_queries);
+	V4(test_bad_arguments);
 
 	tc = he_test_tcase(s, "free", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_free_bev_during_queries);
-		tcase_add_test(tc, test_free_bev_during_attempt_and_query);
-		tcase_add_test(tc, test_free_context_during_queries);
-		tcase_add_test(tc, test_cancel_during_queries);
-	}
+	V4(test_free_bev_during_queries);
+	V4(test_free_bev_during_attempt_and_query);
+	V4(test_free_context_during_queries);
+	V4(test_cancel_during_queries);
+	V4(test_evdns_freed_after_context);
+	V4(test_evdns_freed_first_fail_requests);
 
 	tc = he_test_tcase(s, "dropin", 60);
-	if (v6ok) {
-		tcase_add_test(tc, test_socket_connect_hostname);
-		tcase_add_test(tc, test_socket_connect_hostname_nxdomain);
-		tcase_add_test(tc, test_dns_error_cleared_by_next_connect);
-		tcase_add_test(tc, test_evdns_hosts_answer_at_once);
-	}
+	V6(test_socket_connect_hostname);
+	V4(test_socket_connect_hostname_nxdomain);
+	V4(test_dns_error_cleared_by_next_connect);
+	V4(test_evdns_hosts_answer_at_once);
 
 	tc = he_test_tcase(s, "system", 60);
 	if (localhost_ok)
-		tcase_add_test(tc, test_system_localhost);
-	tcase_add_test(tc, test_system_resolver_never_blocks);
-	tcase_add_test(tc, test_system_socket_connect_never_blocks);
-	tcase_add_test(tc, test_system_noname);
-	tcase_add_test(tc, test_system_free_during_lookup);
+		V4(test_system_localhost);
+	V4(test_system_resolver_never_blocks);
+	V4(test_system_socket_connect_never_blocks);
+	V4(test_system_noname);
+	V4(test_system_free_during_lookup);
 
 	return s;
 }
@@ -1889,12 +2003,13 @@ main(void)
 	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
 	localhost_ok = system_knows_localhost();
+#ifdef HE_RESOLVE_V6
+	he_test_require(v6ok, "check_resolve6: IPv6 loopback (::1) does not "
+	    "work here; the 14 tests that need it are skipped");
+#else
 	if (!localhost_ok)
 		fprintf(stderr, "check_resolve: getaddrinfo does not know "
 		    "localhost here (no /etc/hosts?); its test is left out\n");
-	if (!v6ok)
-		fprintf(stderr, "check_resolve: IPv6 loopback does not work "
-		    "here; only the system resolver tests run\n");
-
+#endif
 	return he_test_run_suite(resolve_suite(), CK_ENV);
 }

@@ -1,0 +1,804 @@
+/*
+ * The system resolver (no evdns_base): its bounded pool of worker threads,
+ * the one wake-up fd per event_base, cancelling queued lookups, real errnos
+ * when a lookup cannot start, one family failing while the other races,
+ * fork() during a lookup, and literals that must not reach the resolver.
+ *
+ * Lookups go through the test hook (he_resolve_set_gai_hook_), never to the
+ * network: "nosuch.invalid" fails with EAI_NONAME, "slow.test" answers the
+ * loopback address of the family asked.  The hook can be held at a gate, so
+ * that lookups stay running (on the workers) or queued as long as a test
+ * needs.
+ *
+ * This program is linked with -Wl,--wrap=eventfd,--wrap=pipe2,
+ * --wrap=pthread_create, so a test can fail the next wake-up fd or every
+ * thread creation of the library (the wrappers below pass every other call
+ * on).  Run it under ThreadSanitizer too (./quickstart.sh check does).
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include "he_event.h"
+#include "he_internal.h"
+#include "he_lab.h"
+#include "he_testutil.h"
+
+#include <check.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
+/* ---- link-time wrappers: fail the library's next wake-up fd or threads -- */
+
+static int fail_wake_fds;	/* fail this many wake-up fds, EMFILE */
+static int fail_threads;	/* fail every pthread_create, EAGAIN */
+static int thread_creates;	/* pthread_create calls seen */
+
+int __real_eventfd(unsigned int initval, int flags);
+int __wrap_eventfd(unsigned int initval, int flags);
+int __real_pipe2(int fds[2], int flags);
+int __wrap_pipe2(int fds[2], int flags);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a,
+    void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
+    void *(*fn)(void *), void *arg);
+
+static int
+take_wake_failure(void)
+{
+	int n = __atomic_load_n(&fail_wake_fds, __ATOMIC_SEQ_CST);
+
+	if (n <= 0)
+		return 0;
+	__atomic_store_n(&fail_wake_fds, n - 1, __ATOMIC_SEQ_CST);
+	errno = EMFILE;
+	return 1;
+}
+
+int
+__wrap_eventfd(unsigned int initval, int flags)
+{
+	if (take_wake_failure())
+		return -1;
+	return __real_eventfd(initval, flags);
+}
+
+int
+__wrap_pipe2(int fds[2], int flags)
+{
+	if (take_wake_failure())
+		return -1;
+	return __real_pipe2(fds, flags);
+}
+
+int
+__wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
+    void *(*fn)(void *), void *arg)
+{
+	__atomic_fetch_add(&thread_creates, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&fail_threads, __ATOMIC_SEQ_CST))
+		return EAGAIN;
+	return __real_pthread_create(t, a, fn, arg);
+}
+
+/* ---- the lookup hook ---------------------------------------------------- */
+
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_closed;		/* lookups wait while set */
+static int in_hook;		/* lookups inside the hook right now */
+static int hook_calls;
+
+/* This process's threads; with name, only those of that name (the pool's
+   workers call themselves "evhappy-gai"). */
+static int
+count_tasks(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (!name) {
+			n++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		if ((fp = fopen(path, "r")) != NULL) {
+			if (fgets(comm, sizeof(comm), fp))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(fp);
+		}
+		n += strcmp(comm, name) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ThreadSanitizer starts a thread of its own along the way. */
+#ifdef UNDER_TSAN
+#define OTHER_THREADS 1
+#else
+#define OTHER_THREADS 0
+#endif
+
+static void
+gate_set(int closed)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_closed = closed;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static int
+gate_inside(void)
+{
+	int n;
+
+	pthread_mutex_lock(&gate_lock);
+	n = in_hook;
+	pthread_mutex_unlock(&gate_lock);
+	return n;
+}
+
+static int
+calls(void)
+{
+	int n;
+
+	pthread_mutex_lock(&gate_lock);
+	n = hook_calls;
+	pthread_mutex_unlock(&gate_lock);
+	return n;
+}
+
+static int
+test_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	struct addrinfo h = *(const struct addrinfo *)hints;
+
+	pthread_mutex_lock(&gate_lock);
+	hook_calls++;
+	in_hook++;
+	while (gate_closed)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	in_hook--;
+	pthread_mutex_unlock(&gate_lock);
+	if (strcmp(node, "slow.test") != 0)
+		return EAI_NONAME;
+	h.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo(h.ai_family == AF_INET6 ? "::1" : "127.0.0.1",
+	    service, &h, (struct addrinfo **)res);
+}
+
+#ifndef UNDER_TSAN
+static int
+noname_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	return EAI_NONAME;
+}
+#endif
+
+static void
+hook_reset(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_closed = 0;
+	hook_calls = in_hook = 0;
+	pthread_mutex_unlock(&gate_lock);
+	he_resolve_set_gai_hook_(test_gai);
+}
+
+/* ---- races to a socket -------------------------------------------------- */
+
+struct rres {
+	int calls, done;
+	evutil_socket_t fd;
+	int err, dnserr, n;
+	int peer_family;
+	struct evhappy *free_he;	/* evhappy_free() this in the callback */
+	int *counter;			/* incremented by every callback */
+};
+
+static void
+req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
+{
+	struct rres *r = arg;
+
+	r->calls++;
+	r->done = 1;
+	r->fd = fd;
+	r->err = evhappy_report_error(rep);
+	r->dnserr = evhappy_report_dns_error(rep);
+	r->n = evhappy_report_attempt_count(rep);
+	if (r->counter)
+		(*r->counter)++;
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		ev_socklen_t len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+			r->peer_family = ss.ss_family;
+		evutil_closesocket(fd);
+	}
+	if (r->free_he)
+		evhappy_free(r->free_he);
+}
+
+static struct evhappy_request *
+start(struct evhappy *he, struct rres *r, const char *host, int port)
+{
+	struct evhappy_request *req;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -2;
+	req = evhappy_resolve_and_connect(he, AF_UNSPEC, host, port, req_cb,
+	    r);
+	ck_assert_msg(req != NULL, "start %s: %s", host, strerror(errno));
+	return req;
+}
+
+static void
+wait_until(struct event_base *base, int ms, int (*cond)(void *), void *arg)
+{
+	int64_t end = he_test_now_ms() + HE_TEST_UP(ms);
+
+	while (!cond(arg) && he_test_now_ms() < end)
+		he_test_run_until(base, 5, NULL);
+}
+
+static int
+inside_at_least(void *arg)
+{
+	return gate_inside() >= *(int *)arg;
+}
+
+/* ---- the pool is bounded ------------------------------------------------ */
+
+#define NCTX 2
+#define NRACES 500	/* per context: 1,000 races, 2,000 lookups */
+#define NDROPIN 50	/* and drop-in races, each with a private context */
+
+struct watch {
+	int max_fds, max_tasks, max_named, max_queued, max_threads;
+};
+
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct watch *w = arg;
+	struct he_pool_stats st;
+	int n = he_test_count_fds(), t = count_tasks(NULL);
+	int named = count_tasks("evhappy-gai");
+
+	if (named > w->max_named)
+		w->max_named = named;
+	if (n > w->max_fds)
+		w->max_fds = n;
+	if (t > w->max_tasks)
+		w->max_tasks = t;
+	he_resolve_pool_stats_(&st);
+	if (st.queued > w->max_queued)
+		w->max_queued = st.queued;
+	if (st.threads > w->max_threads)
+		w->max_threads = st.threads;
+}
+
+static void
+dropin_cb(struct bufferevent *bev, short what, void *arg)
+{
+	int *n = arg;
+
+	if (what & BEV_EVENT_ERROR &&
+	    evhappy_socket_get_dns_error(bev) == EVUTIL_EAI_NONAME)
+		(*n)++;
+	else
+		*n += 100000;	/* not what we want: the count shows it */
+}
+
+/* 1,000 concurrent races on two contexts and 50 drop-in races, all on one
+   event_base: at most 4 worker threads and one wake-up fd for the base,
+   however many lookups are waiting; every race is answered once.
+   (Before the pool: a thread and a pipe per lookup, 2,100 and 4,200.) */
+START_TEST(test_pool_bounded)
+{
+	static struct rres r[NCTX][NRACES];
+	struct he_test_fx f;
+	struct evhappy *he[NCTX];
+	struct watch w;
+	struct event *tick;
+	struct timeval tv;
+	struct bufferevent *bev[NDROPIN];
+	int i, c, done = 0, dropins = 0, tasks0 = count_tasks(NULL), fds1;
+	int four = 4;
+
+	he_test_fx_begin(&f);
+	he[0] = f.he;
+	he[1] = evhappy_new(f.base, NULL);
+	ck_assert_ptr_nonnull(he[1]);
+	fds1 = he_test_count_fds();
+	hook_reset();
+	gate_set(1);		/* everything queues until the first look */
+	for (c = 0; c < NCTX; c++)
+		for (i = 0; i < NRACES; i++) {
+			start(he[c], &r[c][i], "nosuch.invalid", 80);
+			r[c][i].counter = &done;
+		}
+	for (i = 0; i < NDROPIN; i++) {
+		bev[i] = bufferevent_socket_new(f.base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+		ck_assert_ptr_nonnull(bev[i]);
+		bufferevent_setcb(bev[i], NULL, NULL, dropin_cb, &dropins);
+		ck_assert_int_eq(evhappy_socket_connect_hostname(bev[i], NULL,
+		    AF_UNSPEC, "nosuch.invalid", 80), 0);
+	}
+	memset(&w, 0, sizeof(w));
+	tick = event_new(f.base, -1, EV_PERSIST, watch_cb, &w);
+	ck_assert_ptr_nonnull(tick);
+	he_test_tv(&tv, 5);
+	event_add(tick, &tv);
+	wait_until(f.base, 2000, inside_at_least, &four);
+	he_test_run_until(f.base, 20, NULL);
+	watch_cb(-1, 0, &w);
+	ck_assert_int_eq(gate_inside(), 4);
+	ck_assert_int_ge(w.max_queued, (NCTX * NRACES + NDROPIN) * 2 - 4);
+	gate_set(0);
+	for (i = 0; i < 400 && (done < NCTX * NRACES || dropins < NDROPIN);
+	    i++)
+		he_test_run_until(f.base, HE_TEST_UP(50), NULL);
+	event_free(tick);
+
+	ck_assert_int_eq(done, NCTX * NRACES);
+	ck_assert_int_eq(dropins, NDROPIN);
+	for (i = 0; i < NDROPIN; i++)
+		bufferevent_free(bev[i]);
+	for (c = 0; c < NCTX; c++)
+		for (i = 0; i < NRACES; i++) {
+			ck_assert_int_eq(r[c][i].calls, 1);
+			ck_assert_int_eq(r[c][i].err, EHOSTUNREACH);
+			ck_assert_int_eq(r[c][i].dnserr, EVUTIL_EAI_NONAME);
+		}
+	ck_assert_int_eq(calls(), (NCTX * NRACES + NDROPIN) * 2);
+	ck_assert_msg(w.max_threads <= 4, "%d workers", w.max_threads);
+	ck_assert_msg(w.max_tasks <= tasks0 + 4 + OTHER_THREADS,
+	    "%d threads (%d before)", w.max_tasks, tasks0);
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	ck_assert_int_eq(w.max_named, 4);
+#endif
+	ck_assert_msg(w.max_fds <= fds1 + 1, "%d fds (%d before)",
+	    w.max_fds, fds1);
+	evhappy_free(he[1]);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Cancelled queued lookups are dropped at once and never run; the running
+   ones finish in the background and nobody is called back. */
+START_TEST(test_cancel_queued)
+{
+	struct he_test_fx f;
+	struct rres r[20];
+	struct evhappy_request *req[20];
+	struct he_pool_stats st;
+	int i, four = 4;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	gate_set(1);
+	for (i = 0; i < 20; i++)
+		req[i] = start(f.he, &r[i], "slow.test", 80);
+	wait_until(f.base, 2000, inside_at_least, &four);
+	he_resolve_pool_stats_(&st);
+	ck_assert_int_eq(st.queued, 40 - 4);
+	ck_assert_int_eq(gate_inside(), 4);
+	for (i = 0; i < 20; i++)
+		evhappy_request_cancel(req[i]);
+	he_resolve_pool_stats_(&st);
+	ck_assert_int_eq(st.queued, 0);
+	gate_set(0);
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(calls(), 4);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(r[i].calls, 0);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* evhappy_free() inside the first of several answers delivered on one
+   wake-up: the others are dropped, nothing is touched after the free. */
+START_TEST(test_free_in_answer)
+{
+	struct he_test_fx f;
+	struct rres r[6];
+	int i, n = 0;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	gate_set(1);
+	for (i = 0; i < 6; i++) {
+		start(f.he, &r[i], "nosuch.invalid", 80);
+		r[i].free_he = f.he;
+		r[i].counter = &n;
+	}
+	he_test_run_until(f.base, 30, NULL);
+	gate_set(0);
+	/* Every lookup is finished and waits in the mailbox before the loop
+	   looks at it again. */
+	for (i = 0; i < 100 && calls() < 12; i++)
+		he_test_sleep_ms(5);
+	he_test_sleep_ms(20);
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(n, 1);
+	f.he = NULL;
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* ---- lookups that cannot start ------------------------------------------ */
+
+static int
+fill_fds(int *fds, int max)
+{
+	int n = 0, fd;
+
+	while (n < max && (fd = dup(0)) >= 0)
+		fds[n++] = fd;
+	return n;
+}
+
+/* No fd for the wake-up: the race fails with EMFILE (not ENOMEM, not
+   EHOSTUNREACH), no fd is left behind, and once fds are free again the same
+   context resolves. */
+START_TEST(test_wake_fd_emfile)
+{
+	struct he_test_fx f;
+	struct rres r;
+	struct rlimit old, low;
+	int fds[256], n, i, fds1;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	fds1 = he_test_count_fds();
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)f.fds0 + 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	n = fill_fds(fds, 256);
+	ck_assert_int_lt(n, 256);
+
+	start(f.he, &r, "nosuch.invalid", 80);
+	he_test_run_until(f.base, 2000, &r.done);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.err, EMFILE);
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_SYSTEM);
+	ck_assert_int_eq(calls(), 0);
+	ck_assert_int_eq(he_test_count_fds(), fds1);
+
+	start(f.he, &r, "nosuch.invalid", 80);
+	he_test_run_until(f.base, 2000, &r.done);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_int_eq(r.err, EHOSTUNREACH);
+	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+struct trace_rec {
+	int v6_answer_error;
+	int queries;
+	struct evhappy_request *cancel;	/* cancel it on DNS_QUERY */
+};
+
+static void
+trace_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct trace_rec *t = arg;
+
+	if (ev->kind == EVHAPPY_TRACE_DNS_QUERY) {
+		t->queries++;
+		if (t->cancel)
+			evhappy_request_cancel(t->cancel);
+	}
+	if (ev->kind == EVHAPPY_TRACE_DNS_ANSWER && ev->family == AF_INET6)
+		t->v6_answer_error = ev->error;
+}
+
+/* The AAAA lookup cannot start (its wake-up fd fails): the A lookup still
+   runs and IPv4 wins; the trace says why AAAA gave nothing. */
+START_TEST(test_one_family_fails)
+{
+	struct he_test_fx f;
+	struct rres r;
+	struct trace_rec t;
+	evutil_socket_t lfd;
+	int port = 0;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	lfd = he_test_listen("127.0.0.1", &port);
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	__atomic_store_n(&fail_wake_fds, 1, __ATOMIC_SEQ_CST);
+	start(f.he, &r, "slow.test", port);
+	he_test_run_until(f.base, 3000, &r.done);
+	ck_assert_int_eq(__atomic_load_n(&fail_wake_fds, __ATOMIC_SEQ_CST), 0);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_msg(r.fd >= 0, "failed: error %d dns %d", r.err, r.dnserr);
+	ck_assert_int_eq(r.peer_family, AF_INET);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_int_eq(t.v6_answer_error, EMFILE);
+	ck_assert_int_eq(calls(), 1);
+	evutil_closesocket(lfd);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* No thread can be made: the race fails with EAGAIN (what pthread_create
+   said), no fd is left behind.  Run in a child of fork(), which by the
+   pool's rules starts with no workers. */
+START_TEST(test_no_threads_eagain)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct he_test_fx f;
+		struct rres r;
+		struct he_pool_stats st;
+		int rc = 0;
+
+		he_resolve_pool_stats_(&st);
+		if (st.threads != 0)
+			_exit(10);
+		he_test_fx_begin(&f);
+		hook_reset();
+		__atomic_store_n(&fail_threads, 1, __ATOMIC_SEQ_CST);
+		start(f.he, &r, "slow.test", 80);
+		he_test_run_until(f.base, 2000, &r.done);
+		if (r.calls != 1)
+			rc = 11;
+		else if (r.err != EAGAIN)
+			rc = 12;
+		else if (r.dnserr != EVUTIL_EAI_SYSTEM)
+			rc = 13;
+		else if (__atomic_load_n(&thread_creates, __ATOMIC_SEQ_CST) < 2)
+			rc = 14;
+		evhappy_free(f.he);
+		event_base_free(f.base);
+		if (!rc && he_test_count_fds() != f.fds0)
+			rc = 15;
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status 0x%x (see the test for the code)", status);
+}
+END_TEST
+
+/* ---- fork() during lookups ---------------------------------------------- */
+
+static int
+all_done(void *arg)
+{
+	struct rres *r = arg;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (!r[i].done)
+			return 0;
+	return 1;
+}
+
+/* The child of a fork() during lookups (4 running on workers, 2 queued)
+   gets every inherited race failed at once with EVUTIL_EAI_AGAIN, and can
+   resolve anew; the parent's lookups are untouched: the child's loop, which
+   runs while they finish, steals none of their wake-ups. */
+static void
+fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
+{
+	int64_t t0 = he_test_now_ms();
+	int i, rc = 0;
+	char c = 'x';
+
+	if (event_reinit(f->base) < 0)
+		_exit(20);
+	wait_until(f->base, 1000, all_done, r);
+	if (!all_done(r))
+		_exit(21);
+	if (he_test_now_ms() - t0 > HE_TEST_UP(500))
+		_exit(22);
+	for (i = 0; i < 3; i++)
+		if (r[i].calls != 1 || r[i].err != EHOSTUNREACH ||
+		    r[i].dnserr != EVUTIL_EAI_AGAIN)
+			_exit(23 + i);
+	if (write(tell, &c, 1) != 1)
+		_exit(26);
+	/* The parent's lookups finish now; this loop must not take their
+	   wake-ups. */
+	he_test_run_until(f->base, 300, NULL);
+#ifndef UNDER_TSAN
+	/* TSan does not support new threads after a multi-threaded fork. */
+	{
+		struct rres n;
+		/* Not the gate's hook: its lock may be held by a thread that
+		   is not here. */
+		he_resolve_set_gai_hook_(noname_gai);
+		start(f->he, &n, "nosuch.invalid", 80);
+		he_test_run_until(f->base, 2000, &n.done);
+		if (n.calls != 1 || n.dnserr != EVUTIL_EAI_NONAME)
+			rc = 27;
+	}
+#endif
+	_exit(rc);
+}
+
+START_TEST(test_fork_during_lookup)
+{
+	struct he_test_fx f;
+	static struct rres r[3];
+	int i, tell[2], status, four = 4;
+	pid_t pid;
+	char c;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	gate_set(1);
+	start(f.he, &r[0], "nosuch.invalid", 80);
+	start(f.he, &r[1], "nosuch.invalid", 80);
+	start(f.he, &r[2], "nosuch.invalid", 80);
+	wait_until(f.base, 2000, inside_at_least, &four);
+	ck_assert_int_eq(gate_inside(), 4);
+	ck_assert_int_eq(pipe(tell), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(tell[0]);
+		fork_child_side(&f, r, tell[1]);
+	}
+	close(tell[1]);
+	/* The child answers while the parent's lookups still wait. */
+	ck_assert_int_eq(read(tell[0], &c, 1), 1);
+	close(tell[0]);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(r[i].calls, 0);
+	gate_set(0);
+	wait_until(f.base, 3000, all_done, r);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].err, EHOSTUNREACH);
+		ck_assert_int_eq(r[i].dnserr, EVUTIL_EAI_NONAME);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "child: status 0x%x (see fork_child_side for the code)", status);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* ---- what never reaches the resolver ------------------------------------ */
+
+/* An IPv6 literal with an empty or unknown zone is EINVAL at once, like
+   "[fe80::1%]"; nothing is looked up. */
+START_TEST(test_bad_zone_literals)
+{
+	static const char *const bad[] = {
+		"fe80::1%nosuchif0", "fe80::1%", "[fe80::1%]",
+		"[fe80::1%nosuchif0]"
+	};
+	struct he_test_fx f;
+	struct rres r;
+	unsigned i;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_msg(evhappy_resolve_and_connect(f.he, AF_UNSPEC,
+		    bad[i], 80, req_cb, &r) == NULL, "%s started", bad[i]);
+		ck_assert_msg(errno == EINVAL, "%s: errno %d", bad[i], errno);
+	}
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(calls(), 0);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* A DNS_QUERY trace callback that cancels its race: that query and the
+   other family's are never started. */
+START_TEST(test_trace_cancel_stops_query)
+{
+	struct he_test_fx f;
+	struct rres r;
+	struct trace_rec t;
+
+	he_test_fx_begin(&f);
+	hook_reset();
+	memset(&t, 0, sizeof(t));
+	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	t.cancel = start(f.he, &r, "nosuch.invalid", 80);
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(t.queries, 1);
+	ck_assert_int_eq(calls(), 0);
+	ck_assert_int_eq(r.calls, 0);
+	he_resolve_set_gai_hook_(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+static Suite *
+sysres_suite(void)
+{
+	Suite *s = suite_create("sysres");
+	TCase *tc;
+
+	tc = he_test_tcase(s, "pool", 120);
+	tcase_add_test(tc, test_pool_bounded);
+	tcase_add_test(tc, test_cancel_queued);
+	tcase_add_test(tc, test_free_in_answer);
+	tc = he_test_tcase(s, "errors", 60);
+	tcase_add_test(tc, test_wake_fd_emfile);
+	tcase_add_test(tc, test_one_family_fails);
+	tcase_add_test(tc, test_no_threads_eagain);
+	tc = he_test_tcase(s, "fork", 60);
+	tcase_add_test(tc, test_fork_during_lookup);
+	tc = he_test_tcase(s, "never", 60);
+	tcase_add_test(tc, test_bad_zone_literals);
+	tcase_add_test(tc, test_trace_cancel_stops_query);
+	return s;
+}
+
+int
+main(void)
+{
+	return he_test_run_suite(sysres_suite(), CK_ENV);
+}
