@@ -9,7 +9,10 @@
  *       evhttp GET http://www.test:PORT/ where www.test's addresses are
  *       v4hole: A 127.0.0.1 is a black hole, AAAA ::1 serves HTTP;
  *       v6hole: AAAA ::1 is a black hole, A 127.0.0.1 serves HTTP;
- *       hole:   only A 127.0.0.1, a black hole.
+ *       hole:   only A 127.0.0.1, a black hole;
+ *       v6hole+bound: v6hole from a socket evhttp binds to 127.0.0.1
+ *       first (evhttp_connection_set_local_address).
+ *       AAAA_DELAY_MS delays the AAAA answer.
  *       Prints "response CODE after N ms", "error after N ms" or
  *       "nothing after N ms" (the wait ran out); exits 0, 1 or 2.
  *   preload_client threads N WAIT_MS
@@ -120,6 +123,8 @@ struct lab {
 static int
 lab_addrs(const char *scenario, const char **hole, const char **server)
 {
+	if (strcmp(scenario, "v6hole+bound") == 0)
+		scenario = "v6hole";
 	if (strcmp(scenario, "v4hole") == 0) {
 		*hole = "127.0.0.1";
 		*server = "::1";
@@ -219,6 +224,10 @@ run_http(struct run *r)
 	timer = evtimer_new(r->base, wait_over, r);
 	if (!conn || !req || !timer)
 		goto end;
+	/* A bound socket: evhttp hands libevent a bufferevent that already
+	   has a socket, which evhappy does not take. */
+	if (strstr(r->scenario, "+bound"))
+		evhttp_connection_set_local_address(conn, "127.0.0.1");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", NAME);
 	tv.tv_sec = r->wait_ms / 1000;
 	tv.tv_usec = (r->wait_ms % 1000) * 1000;
