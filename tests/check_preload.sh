@@ -200,6 +200,18 @@ if v6case "a bound socket goes to libevent"; then
 	fi
 fi
 
+if v6case "evhttp's own timeout"; then
+	# evhttp's connect timeout runs during the race as it runs during
+	# libevent's connect, so the request still ends when evhttp says.
+	with "$c" http hole+timeout $((5000 * slow))
+	if [ "$rc" -eq 1 ] && outcome_in error 990 $((1000 + 500 * slow)); then
+		pass "evhttp_connection_set_timeout(1 s) still ends the request: error after $(ms) ms"
+	else
+		fail "evhttp's own timeout should end the request after 1 s (rc $rc)"
+		show
+	fi
+fi
+
 # --- 7. the settings ---------------------------------------------------------
 if v6case "EVHAPPY_TIMEOUT_MS"; then
 	with EVHAPPY_TIMEOUT_MS=200 "$c" http hole $((3000 * slow))

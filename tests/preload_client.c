@@ -12,6 +12,7 @@
  *       hole:   only A 127.0.0.1, a black hole;
  *       v6hole+bound: v6hole from a socket evhttp binds to 127.0.0.1
  *       first (evhttp_connection_set_local_address).
+ *       hole+timeout: hole, with evhttp's connect timeout set to 1 s.
  *       AAAA_DELAY_MS delays the AAAA answer.
  *       Prints "response CODE after N ms", "error after N ms" or
  *       "nothing after N ms" (the wait ran out); exits 0, 1 or 2.
@@ -126,6 +127,8 @@ lab_addrs(const char *scenario, const char **hole, const char **server)
 {
 	if (strcmp(scenario, "v6hole+bound") == 0)
 		scenario = "v6hole";
+	if (strcmp(scenario, "hole+timeout") == 0)
+		scenario = "hole";
 	if (strcmp(scenario, "v4hole") == 0) {
 		*hole = "127.0.0.1";
 		*server = "::1";
@@ -239,6 +242,9 @@ run_http(struct run *r)
 	   has a socket, which evhappy does not take. */
 	if (strstr(r->scenario, "+bound"))
 		evhttp_connection_set_local_address(conn, "127.0.0.1");
+	/* evhttp's own connect timeout, one second. */
+	if (strstr(r->scenario, "+timeout"))
+		evhttp_connection_set_timeout(conn, 1);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", NAME);
 	tv.tv_sec = r->wait_ms / 1000;
 	tv.tv_usec = (r->wait_ms % 1000) * 1000;
