@@ -300,6 +300,24 @@ else
 	show
 fi
 
+# The drop-in in a program built with evhappy reads the same variables
+# (nothing is preloaded here).  Port 1 on loopback: refused.
+dropin=$top_builddir/examples/dropin
+if [ -x "$dropin" ]; then
+	client EVHAPPY_TRACE=1 EVHAPPY_TIMEOUT_MS=abc "$dropin" 127.0.0.1 1
+	if [ "$rc" -eq 1 ] &&
+	    [ "$(grep -c '^evhappy: ignoring EVHAPPY_TIMEOUT_MS' "$tmp.err")" -eq 1 ] &&
+	    grep -q '^evhappy: race 1: .* attempt-failed 127\.0\.0\.1:1 error: ' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* done error: ' "$tmp.err"; then
+		pass "evhappy_socket_connect_hostname() in a program of its own: EVHAPPY_TRACE and the warning"
+	else
+		fail "the drop-in should read the EVHAPPY_* variables (rc $rc)"
+		show
+	fi
+else
+	skip "$dropin was not built"
+fi
+
 # --- 8. several threads with several event_bases ----------------------------
 for c2 in $clients; do
 	v6case "threads" || break
