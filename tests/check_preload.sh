@@ -3,7 +3,9 @@
 # never written for evhappy: tests/preload_client is built against libevent
 # only (no evhappy header, no evhappy library), linked -levent_core
 # -levent_extra and, when pkg-config knows libevent, -levent
-# (tests/preload_client_levent).  Everything runs on loopback with the lab's
+# (tests/preload_client_levent); tests/preload_client_linked is the same
+# program linked with the library before libevent, the other way to load it.
+# Everything runs on loopback with the lab's
 # in-process fake DNS server; see tests/preload_client.c for the scenarios.
 #
 # make check exports top_builddir and top_srcdir; both default to ".".
@@ -143,6 +145,29 @@ for c in $clients; do
 		show
 	fi
 done
+
+# The library linked into the program before libevent, nothing preloaded.
+linked=$top_builddir/tests/preload_client_linked
+if [ -x "$linked" ]; then
+	if v6case "linked before libevent"; then
+		without "$linked" http v4hole $((3000 * slow))
+		if [ "$rc" -eq 0 ] && outcome_in "response 200" 0 $((150 * slow)); then
+			pass "linked before libevent: the GET past the black hole took $(ms) ms"
+		else
+			fail "linked before libevent: the GET should race (rc $rc)"
+			show
+		fi
+	fi
+	without "$linked" nxdomain
+	if [ "$rc" -eq 0 ] && grep '^dns_error' "$tmp.out" | cmp -s - "$tmp.libevent"; then
+		pass "linked before libevent: the NXDOMAIN code as libevent gives it"
+	else
+		fail "linked before libevent: the DNS error (rc $rc)"
+		show
+	fi
+else
+	skip "$linked was not built"
+fi
 
 c=$top_builddir/tests/preload_client
 
