@@ -264,6 +264,7 @@ evhappy_socket_connect_hostname(struct bufferevent *bev,
 	if (!(he = evhappy_new(bufferevent_get_base(bev), dns_base)))
 		return -1;
 	he->autofree = 1;
+	he_env_apply_(he);
 	if (evhappy_connect_hostname(he, bev, family, hostname, port) < 0) {
 		err = errno;
 		evhappy_free(he);

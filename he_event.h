@@ -416,6 +416,16 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
   the moment the bufferevent is freed, while this race notices within one
   attempt delay (see evhappy_connect_hostname()).
 
+  Its settings come from the environment, read once at the first call
+  (thread-safe) and documented in evhappy(7): EVHAPPY_ATTEMPT_DELAY_MS
+  (10 .. 2000), EVHAPPY_RESOLUTION_DELAY_MS (0 .. 1000), EVHAPPY_TIMEOUT_MS
+  (1 or more), EVHAPPY_HISTORY=0 (no connection history) and
+  EVHAPPY_TRACE=1 (every trace event as one line on stderr, beginning with
+  "evhappy: ").  A bad value is ignored with one warning line on stderr.
+  The interposition library libevhappy-preload.so (evhappy-run(1)) makes
+  this function stand in for bufferevent_socket_connect_hostname() in
+  programs that cannot be recompiled; EVHAPPY_DISABLE=1 turns that off.
+
   @param bev the bufferevent, as for evhappy_connect_hostname()
   @param dns_base an evdns_base, or NULL for the system resolver (which, as
     in libevent, may not block the loop: here it never does)
@@ -429,7 +439,11 @@ EVHAPPY_EXPORT_ int evhappy_socket_connect_hostname(struct bufferevent *bev,
 
 /**
   The DNS error of the last evhappy_socket_connect_hostname() on bev, as
-  bufferevent_socket_get_dns_error() gives it for libevent's call.
+  bufferevent_socket_get_dns_error() gives it for libevent's call.  A
+  program that switches to evhappy_socket_connect_hostname() switches to
+  this getter too: libevent's knows nothing of evhappy's races.  (Under the
+  interposition library, bufferevent_socket_get_dns_error() itself answers
+  for them.)
 
   @param bev the bufferevent
   @return an EVUTIL_EAI_* code, or 0

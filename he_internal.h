@@ -190,4 +190,13 @@ void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
 /** Whether the user freed req->bev (then our reference was the last). */
 int he_bev_gone_(struct evhappy_request *req);
 
+/* ---- the environment (he_env.c) ---- */
+
+/** Apply the EVHAPPY_* environment (read once, on the first call) to a
+    context of the drop-in or the interposition library. */
+void he_env_apply_(struct evhappy *he);
+/** Whether EVHAPPY_DISABLE=1: the interposition library hands every call to
+    libevent.  Reads the environment on the first call. */
+int he_env_disabled_(void);
+
 #endif

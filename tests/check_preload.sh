@@ -1,0 +1,453 @@
+#!/bin/sh
+# The interposition library, libevhappy-preload.so, on programs that were
+# never written for evhappy: tests/preload_client is built against libevent
+# only (no evhappy header, no evhappy library), linked -levent_core
+# -levent_extra and, when pkg-config knows libevent, -levent
+# (tests/preload_client_levent); tests/preload_client_linked is the same
+# program linked with the library before libevent, the other way to load it.
+# Everything runs on loopback with the lab's
+# in-process fake DNS server; see tests/preload_client.c for the scenarios.
+#
+# make check exports top_builddir and top_srcdir; both default to ".".
+# HE_TEST_SLOW=N widens the time windows N times (a loaded machine).
+# Exit 77 (skipped) when the library was not built; the IPv6 cases say SKIP
+# when ::1 does not work here.  The last line says "N passed, N failed".
+
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+NM=${NM:-nm}
+slow=${HE_TEST_SLOW:-1}
+
+lib=$top_builddir/.libs/libevhappy-preload.so
+run=$top_builddir/tools/evhappy-run
+clients=$top_builddir/tests/preload_client
+[ -x "$top_builddir/tests/preload_client_levent" ] &&
+	clients="$clients $top_builddir/tests/preload_client_levent"
+
+if [ ! -f "$lib" ]; then
+	echo "SKIP: $lib was not built (configured with --disable-shared?)"
+	exit 77
+fi
+case $lib in /*) ;; *) lib=$(pwd)/$lib ;; esac
+
+passed=0
+failed=0
+skipped=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP: $*"; }
+
+tmp=${TMPDIR:-/tmp}/check_preload.$$
+trap 'rm -f "$tmp".*' 0
+trap 'exit 1' 1 2 15
+
+# A sanitizer build: the library pulls in the ASan runtime, which then
+# cannot come first in the list of libraries (LD_PRELOAD comes before the
+# program's own); it works behind it when told not to check.  valgrind and
+# ASan do not mix.
+asan=no
+if command -v "${NM%% *}" >/dev/null 2>&1 &&
+    $NM -D "$lib" 2>/dev/null | grep -q '__asan_init'; then
+	asan=yes
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+	export ASAN_OPTIONS
+fi
+
+# None of the caller's settings leak into the cases.
+unset EVHAPPY_ATTEMPT_DELAY_MS EVHAPPY_RESOLUTION_DELAY_MS EVHAPPY_TIMEOUT_MS \
+	EVHAPPY_HISTORY EVHAPPY_TRACE EVHAPPY_DISABLE EVHAPPY_RUN_PRELOAD
+unset LD_PRELOAD
+
+# client [ENV=VALUE...] -- PROGRAM ARGS: run with stdout in $tmp.out, stderr
+# in $tmp.err; $rc its exit status.
+client() {
+	env "$@" >"$tmp.out" 2>"$tmp.err"
+	rc=$?
+}
+with() { client LD_PRELOAD="$lib" "$@"; }
+without() { client "$@"; }
+
+# The milliseconds of a "response/error/nothing after N ms" line.
+ms() { sed -n 's/.* after \([0-9]*\) ms$/\1/p' "$tmp.out" | head -n 1; }
+# Whether $tmp.out says OUTCOME (response 200 / error / nothing) after at
+# least LO and at most HI ms.
+outcome_in() {
+	grep -q "^$1 after" "$tmp.out" || return 1
+	t=$(ms)
+	[ -n "$t" ] && [ "$t" -ge "$2" ] && [ "$t" -le "$3" ]
+}
+show() { sed 's/^/	| /' "$tmp.out" "$tmp.err"; }
+
+# The IPv6 cases need ::1; the client says so with exit 77.
+ipv6=yes
+without "$top_builddir/tests/preload_client" http v4hole 10
+if [ "$rc" -eq 77 ]; then
+	ipv6=no
+fi
+v6case() {
+	if [ "$ipv6" = no ]; then
+		skip "$* (::1 does not work here)"
+		return 1
+	fi
+}
+
+# --- 1. it exports libevent's two names and nothing else ------------------
+if command -v "${NM%% *}" >/dev/null 2>&1; then
+	$NM -D --defined-only "$lib" |
+		awk 'NF >= 2 { n = $NF; sub(/@.*/, "", n); print n }' |
+		grep -v -e '^_init$' -e '^_fini$' -e '^_edata$' -e '^_end$' \
+			-e '^__bss_start$' | sort -u >"$tmp.syms"
+	printf '%s\n' bufferevent_socket_connect_hostname \
+		bufferevent_socket_get_dns_error >"$tmp.want"
+	if cmp -s "$tmp.syms" "$tmp.want"; then
+		pass "the library exports exactly bufferevent_socket_connect_hostname and bufferevent_socket_get_dns_error"
+	else
+		fail "the library's exports differ from the two libevent names:"
+		sed 's/^/	| /' "$tmp.syms"
+	fi
+else
+	skip "${NM%% *} not found: exports not checked"
+fi
+
+# --- 2. evhttp: the IPv4 path is a black hole, ::1 serves --------------------
+for c in $clients; do
+	name=${c##*/}
+	v6case "$name: evhttp GET with a black-holed IPv4 path" || break
+	without "$c" http v4hole 1500
+	if [ "$rc" -eq 2 ] && grep -q '^nothing after' "$tmp.out"; then
+		pass "$name: libevent alone is still waiting after 1.5 s (it tries the black hole)"
+	else
+		fail "$name: without the library the GET should hang (rc $rc)"
+		show
+	fi
+	with "$c" http v4hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && outcome_in "response 200" 0 $((150 * slow)); then
+		pass "$name: with the library the response came in $(ms) ms"
+	else
+		fail "$name: with the library the response should come within $((150 * slow)) ms (rc $rc)"
+		show
+	fi
+done
+
+# --- 3. the DNS error through libevent's getter -----------------------------
+for c in $clients; do
+	name=${c##*/}
+	without "$c" nxdomain
+	grep '^dns_error' "$tmp.out" >"$tmp.libevent"
+	with "$c" nxdomain
+	grep '^dns_error' "$tmp.out" >"$tmp.evhappy"
+	if [ "$rc" -eq 0 ] && [ -s "$tmp.evhappy" ] &&
+	    ! grep -q '^dns_error 0 ' "$tmp.evhappy" &&
+	    cmp -s "$tmp.libevent" "$tmp.evhappy"; then
+		pass "$name: NXDOMAIN reads the same code through bufferevent_socket_get_dns_error: $(cat "$tmp.evhappy")"
+	else
+		fail "$name: bufferevent_socket_get_dns_error differs (libevent: $(cat "$tmp.libevent"); with the library: $(cat "$tmp.evhappy"))"
+		show
+	fi
+done
+
+# The library linked into the program before libevent, nothing preloaded.
+linked=$top_builddir/tests/preload_client_linked
+if [ -x "$linked" ]; then
+	if v6case "linked before libevent"; then
+		without "$linked" http v4hole $((3000 * slow))
+		if [ "$rc" -eq 0 ] && outcome_in "response 200" 0 $((150 * slow)); then
+			pass "linked before libevent: the GET past the black hole took $(ms) ms"
+		else
+			fail "linked before libevent: the GET should race (rc $rc)"
+			show
+		fi
+	fi
+	without "$linked" nxdomain
+	if [ "$rc" -eq 0 ] && grep '^dns_error' "$tmp.out" | cmp -s - "$tmp.libevent"; then
+		pass "linked before libevent: the NXDOMAIN code as libevent gives it"
+	else
+		fail "linked before libevent: the DNS error (rc $rc)"
+		show
+	fi
+else
+	skip "$linked was not built"
+fi
+
+c=$top_builddir/tests/preload_client
+
+# --- 4. EVHAPPY_TRACE=1 prints the race on stderr ---------------------------
+if v6case "EVHAPPY_TRACE=1"; then
+	with EVHAPPY_TRACE=1 "$c" http v6hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] &&
+	    grep -q '^evhappy: race 1: .* dns-query' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* attempt-start \[::1\]:' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* attempt-won 127\.0\.0\.1:' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* attempt-cancelled \[::1\]:' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* done' "$tmp.err" &&
+	    ! grep -qv '^evhappy: ' "$tmp.err" &&
+	    ! grep -q evhappy "$tmp.out"; then
+		pass "EVHAPPY_TRACE=1: $(wc -l <"$tmp.err" | tr -d ' ') trace lines on stderr, each prefixed \"evhappy: \""
+	else
+		fail "EVHAPPY_TRACE=1 should print the race on stderr (rc $rc)"
+		show
+	fi
+	with "$c" http v6hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp.err" ]; then
+		pass "without EVHAPPY_TRACE nothing is printed"
+	else
+		fail "without EVHAPPY_TRACE stderr should be empty (rc $rc)"
+		show
+	fi
+fi
+
+# --- 5. EVHAPPY_DISABLE=1 gives libevent's behaviour back -------------------
+if v6case "EVHAPPY_DISABLE=1"; then
+	with EVHAPPY_DISABLE=1 EVHAPPY_TRACE=1 "$c" http v4hole 1000
+	if [ "$rc" -eq 2 ] && [ ! -s "$tmp.err" ]; then
+		pass "EVHAPPY_DISABLE=1: libevent's own connect (still waiting on the black hole), no trace"
+	else
+		fail "EVHAPPY_DISABLE=1 should leave the call to libevent (rc $rc)"
+		show
+	fi
+fi
+with EVHAPPY_DISABLE=1 "$c" nxdomain
+if [ "$rc" -eq 0 ] && grep '^dns_error' "$tmp.out" | cmp -s - "$tmp.libevent"; then
+	pass "EVHAPPY_DISABLE=1: libevent's getter answers for libevent's connect"
+else
+	fail "EVHAPPY_DISABLE=1: the DNS error should be libevent's (rc $rc)"
+	show
+fi
+
+# --- 6. refused calls go to libevent ----------------------------------------
+if v6case "a bound socket goes to libevent"; then
+	with EVHAPPY_TRACE=1 "$c" http v6hole+bound $((3000 * slow))
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp.err" ]; then
+		pass "evhttp with a local address (a bufferevent with a socket): libevent connected it, untouched"
+	else
+		fail "a bufferevent that already has a socket should go to libevent (rc $rc)"
+		show
+	fi
+fi
+
+if v6case "evhttp's own timeout"; then
+	# evhttp's connect timeout runs during the race as it runs during
+	# libevent's connect, so the request still ends when evhttp says.
+	with "$c" http hole+timeout $((5000 * slow))
+	if [ "$rc" -eq 1 ] && outcome_in error 990 $((1000 + 500 * slow)); then
+		pass "evhttp_connection_set_timeout(1 s) still ends the request: error after $(ms) ms"
+	else
+		fail "evhttp's own timeout should end the request after 1 s (rc $rc)"
+		show
+	fi
+fi
+
+# --- 7. the settings ---------------------------------------------------------
+if v6case "EVHAPPY_TIMEOUT_MS"; then
+	with EVHAPPY_TIMEOUT_MS=200 "$c" http hole $((3000 * slow))
+	if [ "$rc" -eq 1 ] && outcome_in error 190 $((200 + 300 * slow)); then
+		pass "EVHAPPY_TIMEOUT_MS=200: the GET to a black hole failed after $(ms) ms"
+	else
+		fail "EVHAPPY_TIMEOUT_MS=200 should end the race after 200 ms (rc $rc)"
+		show
+	fi
+	with EVHAPPY_TIMEOUT_MS=abc "$c" http v4hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp.err")" -eq 1 ] &&
+	    grep -q '^evhappy: ignoring EVHAPPY_TIMEOUT_MS="abc"' "$tmp.err"; then
+		pass "EVHAPPY_TIMEOUT_MS=abc: one warning, ignored: $(cat "$tmp.err")"
+	else
+		fail "EVHAPPY_TIMEOUT_MS=abc should warn once and be ignored (rc $rc)"
+		show
+	fi
+	# Out of range for the setter; and the hole still hangs to the
+	# default 30 s, so the bad value was not taken.
+	with EVHAPPY_TIMEOUT_MS=0 "$c" http hole 800
+	if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp.err")" -eq 1 ] &&
+	    grep -q '^evhappy: ignoring EVHAPPY_TIMEOUT_MS="0"' "$tmp.err"; then
+		pass "EVHAPPY_TIMEOUT_MS=0 (out of range): one warning, the default timeout stays"
+	else
+		fail "EVHAPPY_TIMEOUT_MS=0 should warn once and be ignored (rc $rc)"
+		show
+	fi
+fi
+if v6case "EVHAPPY_ATTEMPT_DELAY_MS"; then
+	with "$c" http v6hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && outcome_in "response 200" 240 $((250 + 300 * slow)); then
+		pass "default attempt delay: IPv4 started after the black-holed ::1, response in $(ms) ms"
+	else
+		fail "with the default attempt delay the response should come after about 250 ms (rc $rc)"
+		show
+	fi
+	with EVHAPPY_ATTEMPT_DELAY_MS=700 "$c" http v6hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && outcome_in "response 200" 690 $((700 + 300 * slow)); then
+		pass "EVHAPPY_ATTEMPT_DELAY_MS=700: response in $(ms) ms"
+	else
+		fail "EVHAPPY_ATTEMPT_DELAY_MS=700 should delay IPv4 by 700 ms (rc $rc)"
+		show
+	fi
+	with EVHAPPY_ATTEMPT_DELAY_MS=5 "$c" http v6hole $((3000 * slow))
+	if [ "$rc" -eq 0 ] && grep -q '^evhappy: ignoring EVHAPPY_ATTEMPT_DELAY_MS="5"' "$tmp.err" &&
+	    outcome_in "response 200" 240 $((250 + 300 * slow)); then
+		pass "EVHAPPY_ATTEMPT_DELAY_MS=5 (below 10 ms): warned, the default stays ($(ms) ms)"
+	else
+		fail "EVHAPPY_ATTEMPT_DELAY_MS=5 should warn and keep 250 ms (rc $rc)"
+		show
+	fi
+fi
+if v6case "EVHAPPY_RESOLUTION_DELAY_MS"; then
+	# AAAA answers 300 ms late.  By default A waits 50 ms, then IPv4
+	# serves at once; waiting 1 s for AAAA means ::1 (the black hole) goes
+	# first at 300 ms, and IPv4 one attempt delay later.
+	with "$c" http v6hole $((3000 * slow)) 300
+	if [ "$rc" -eq 0 ] && outcome_in "response 200" 40 $((50 + 200 * slow)); then
+		pass "default resolution delay: IPv4 after $(ms) ms"
+	else
+		fail "with the default resolution delay IPv4 should go at about 50 ms (rc $rc)"
+		show
+	fi
+	with EVHAPPY_RESOLUTION_DELAY_MS=1000 "$c" http v6hole $((3000 * slow)) 300
+	if [ "$rc" -eq 0 ] && outcome_in "response 200" 530 $((550 + 300 * slow)); then
+		pass "EVHAPPY_RESOLUTION_DELAY_MS=1000: waited for AAAA, response in $(ms) ms"
+	else
+		fail "EVHAPPY_RESOLUTION_DELAY_MS=1000 should wait for the late AAAA (rc $rc)"
+		show
+	fi
+fi
+with EVHAPPY_HISTORY=0 "$c" nxdomain
+if [ "$rc" -eq 0 ] && [ ! -s "$tmp.err" ]; then
+	pass "EVHAPPY_HISTORY=0 is accepted silently"
+else
+	fail "EVHAPPY_HISTORY=0 should be accepted (rc $rc)"
+	show
+fi
+with EVHAPPY_HISTORY=yes EVHAPPY_TRACE=2 "$c" nxdomain
+if [ "$rc" -eq 0 ] && [ "$(wc -l <"$tmp.err")" -eq 2 ] &&
+    grep -q '^evhappy: ignoring EVHAPPY_HISTORY="yes"' "$tmp.err" &&
+    grep -q '^evhappy: ignoring EVHAPPY_TRACE="2"' "$tmp.err"; then
+	pass "EVHAPPY_HISTORY=yes, EVHAPPY_TRACE=2: one warning each"
+else
+	fail "bad EVHAPPY_HISTORY / EVHAPPY_TRACE should warn once each (rc $rc)"
+	show
+fi
+
+# The drop-in in a program built with evhappy reads the same variables
+# (nothing is preloaded here).  Port 1 on loopback: refused.
+dropin=$top_builddir/examples/dropin
+if [ -x "$dropin" ]; then
+	client EVHAPPY_TRACE=1 EVHAPPY_TIMEOUT_MS=abc "$dropin" 127.0.0.1 1
+	if [ "$rc" -eq 1 ] &&
+	    [ "$(grep -c '^evhappy: ignoring EVHAPPY_TIMEOUT_MS' "$tmp.err")" -eq 1 ] &&
+	    grep -q '^evhappy: race 1: .* attempt-failed 127\.0\.0\.1:1 error: ' "$tmp.err" &&
+	    grep -q '^evhappy: race 1: .* done error: ' "$tmp.err"; then
+		pass "evhappy_socket_connect_hostname() in a program of its own: EVHAPPY_TRACE and the warning"
+	else
+		fail "the drop-in should read the EVHAPPY_* variables (rc $rc)"
+		show
+	fi
+else
+	skip "$dropin was not built"
+fi
+
+# --- 8. several threads with several event_bases ----------------------------
+for c2 in $clients; do
+	v6case "threads" || break
+	with EVHAPPY_TIMEOUT_MS=abc "$c2" threads 8 $((3000 * slow))
+	if [ "$rc" -eq 0 ] && [ "$(grep -c '^thread .*: response 200' "$tmp.out")" -eq 8 ] &&
+	    [ "$(wc -l <"$tmp.err")" -eq 1 ]; then
+		pass "${c2##*/}: 8 threads, 8 event_bases, 8 responses; the bad setting warned once"
+	else
+		fail "${c2##*/}: 8 threads should each get the response, one warning in all (rc $rc)"
+		show
+	fi
+done
+
+# --- 9. nothing happens before the first call --------------------------------
+without "$c" idle
+cp "$tmp.out" "$tmp.idle"
+with EVHAPPY_TRACE=1 EVHAPPY_TIMEOUT_MS=abc "$c" idle
+if [ "$rc" -eq 0 ] && [ -s "$tmp.idle" ] && cmp -s "$tmp.out" "$tmp.idle" &&
+    [ ! -s "$tmp.err" ]; then
+	pass "preloaded but never called: same threads and fds ($(cat "$tmp.out")), no output"
+else
+	fail "the preloaded library should do nothing before the first call (rc $rc)"
+	echo "	| without: $(cat "$tmp.idle")"
+	show
+fi
+
+# --- 10. evhappy-run ---------------------------------------------------------
+if [ -x "$run" ]; then
+	if grep -q '/evhappy/libevhappy-preload.so}' "$run"; then
+		pass "evhappy-run names the installed library: $(sed -n 's/^lib=.*:-\(.*\)}$/\1/p' "$run")"
+	else
+		fail "evhappy-run does not name \$(pkglibdir)/libevhappy-preload.so"
+	fi
+	if v6case "evhappy-run GET"; then
+		client EVHAPPY_RUN_PRELOAD="$lib" "$run" "$c" http v4hole $((3000 * slow))
+		if [ "$rc" -eq 0 ] && outcome_in "response 200" 0 $((150 * slow)); then
+			pass "evhappy-run: the GET past the black hole took $(ms) ms"
+		else
+			fail "evhappy-run should race the GET (rc $rc)"
+			show
+		fi
+	fi
+	# How the list is made, with a stand-in library (an empty file the
+	# dynamic linker ignores with a warning), so that sh runs as it is.
+	: >"$tmp.fake.so"
+	client EVHAPPY_RUN_PRELOAD="$tmp.fake.so" LD_PRELOAD=libc.so.6 "$run" sh -c 'echo "$LD_PRELOAD"'
+	if [ "$(cat "$tmp.out")" = "$tmp.fake.so:libc.so.6" ]; then
+		pass "evhappy-run puts the library before the caller's LD_PRELOAD"
+	else
+		fail "evhappy-run's LD_PRELOAD: $(cat "$tmp.out")"
+	fi
+	client EVHAPPY_RUN_PRELOAD="$tmp.fake.so" LD_PRELOAD="$tmp.fake.so" "$run" sh -c 'echo "$LD_PRELOAD"'
+	if [ "$(cat "$tmp.out")" = "$tmp.fake.so" ]; then
+		pass "evhappy-run does not preload the library twice"
+	else
+		fail "evhappy-run's LD_PRELOAD: $(cat "$tmp.out")"
+	fi
+	client "$run"
+	if [ "$rc" -eq 125 ] && grep -q '^usage: evhappy-run' "$tmp.err"; then
+		pass "evhappy-run with no program: usage, exit 125"
+	else
+		fail "evhappy-run with no program (rc $rc)"
+		show
+	fi
+	client EVHAPPY_RUN_PRELOAD="$lib" "$run" /nonexistent/program
+	if [ "$rc" -eq 127 ]; then
+		pass "evhappy-run with a missing program: exit 127"
+	else
+		fail "evhappy-run with a missing program: rc $rc"
+	fi
+else
+	fail "$run was not built"
+fi
+
+# --- 11. no leak under valgrind ----------------------------------------------
+if [ "$asan" = yes ]; then
+	skip "a sanitizer build: leaks are ASan's to report, not valgrind's"
+elif command -v valgrind >/dev/null 2>&1; then
+	vg="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1"
+	with $vg "$c" nxdomain
+	if [ "$rc" -eq 0 ] && grep -q '^dns_error -\?[1-9]' "$tmp.out"; then
+		pass "valgrind: the NXDOMAIN connect leaks nothing"
+	else
+		fail "valgrind: NXDOMAIN (rc $rc)"
+		show
+	fi
+	if v6case "valgrind GET"; then
+		with $vg "$c" http v6hole $((8000 * slow))
+		if [ "$rc" -eq 0 ] && grep -q '^response 200' "$tmp.out"; then
+			pass "valgrind: a GET raced over both families leaks nothing ($(ms) ms)"
+		else
+			fail "valgrind: the raced GET (rc $rc)"
+			show
+		fi
+		with $vg "$c" threads 4 $((8000 * slow))
+		if [ "$rc" -eq 0 ]; then
+			pass "valgrind: 4 threads racing leak nothing"
+		else
+			fail "valgrind: 4 threads (rc $rc)"
+			show
+		fi
+	fi
+else
+	skip "valgrind not found: leaks not checked"
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
