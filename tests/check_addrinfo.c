@@ -1412,6 +1412,58 @@ START_TEST(test_copy_stream)
 }
 END_TEST
 
+/* A caller's list of 50,000 through the race: the first address (a
+ * listener) wins, the list behind it costs nothing but its copy. */
+struct big_race {
+	int done;
+	evutil_socket_t fd;
+	char first[64];
+	int attempts;
+};
+
+static void
+big_race_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct big_race *b = arg;
+	struct sockaddr_storage ss;
+
+	b->done = 1;
+	b->fd = fd;
+	b->attempts = evhappy_report_attempt_count(r);
+	if (evhappy_report_attempt(r, 0, &ss, NULL, NULL, NULL) == 0)
+		snprintf(b->first, sizeof(b->first), "%s",
+		    he_test_addr_str((struct sockaddr *)&ss));
+}
+
+START_TEST(test_big_start_connection)
+{
+	struct he_test_fx f;
+	struct big_race b = { 0, -1, "", 0 };
+	struct evutil_addrinfo *list, *ai;
+	evutil_socket_t lfd;
+	int *fam = big_families(BIG, 2, 13), port;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &port);
+	list = big_list(fam, BIG, 64);
+	ai = he_test_ai("127.0.0.1", port);
+	ai->ai_next = list;
+	list = ai;
+	ck_assert_ptr_nonnull(evhappy_start_connection(f.he, list,
+	    big_race_cb, &b));
+	evhappy_addrinfo_free(list);	/* copied */
+	he_test_run_until(f.base, HE_TEST_UP(5000), &b.done);
+	ck_assert(b.done);
+	ck_assert_int_ge(b.fd, 0);
+	ck_assert_str_eq(b.first, "127.0.0.1");
+	ck_assert_int_ge(b.attempts, 1);
+	evutil_closesocket(b.fd);
+	evutil_closesocket(lfd);
+	he_test_fx_end(&f);
+	free(fam);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 /* Hostname literals as the drop-in takes them: never resolved, with
@@ -1542,6 +1594,7 @@ addrinfo_suite(void)
 	tcase_add_test(tc, test_big_sort_cached);
 	tcase_add_test(tc, test_sort_cached_budget);
 	tcase_add_test(tc, test_copy_stream);
+	tcase_add_test(tc, test_big_start_connection);
 	suite_add_tcase(s, tc);
 	return s;
 }
