@@ -11,6 +11,11 @@
  * evhappy-hostname   evhappy_socket_connect_hostname(AF_UNSPEC, "bench.test")
  * libevent-hostname  bufferevent_socket_connect_hostname, same arguments
  *
+ * syn-evhappy N, syn-libevent N: no callgrind; the median microseconds
+ * from the call (evhappy_connect_addrinfo, bufferevent_socket_connect) to
+ * the handshake reaching the listener's queue, the loop turned without
+ * blocking meanwhile: on loopback that is when the SYN left.
+ *
  * Both hostname modes use one evdns_base with no nameserver whose hosts
  * table says bench.test is 127.0.0.1 and ::1 (::1 left out where IPv6
  * loopback does not work): the same resolver, answering without a packet,
@@ -25,6 +30,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +48,7 @@ struct bench {
 	int port;
 	int use_evhappy, hostname;
 	int left, failed;
+	int syn, ended;			/* syn-* modes: one at a time */
 };
 
 static void next_connect(struct bench *b);
@@ -77,6 +85,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (!(what & BEV_EVENT_CONNECTED))
 		b->failed++;
 	bufferevent_free(bev);
+	if (b->syn) {
+		b->ended = 1;
+		return;
+	}
 	/* Keep the accept queue empty. */
 	while ((fd = accept(b->listener, NULL, NULL)) >= 0)
 		close(fd);
@@ -135,15 +147,64 @@ hosts_resolver(struct event_base *base, int v6)
 	return dns;
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int64_t
+now_us(void)
+{
+	struct timeval tv;
+
+	evutil_gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* The median time from the call to the listener seeing the handshake. */
+static int64_t
+syn_median(struct bench *b, int n)
+{
+	int64_t *t = calloc(n, sizeof(*t)), t0, med;
+	struct pollfd pfd;
+	evutil_socket_t fd;
+	int i;
+
+	if (!t)
+		exit(1);
+	b->syn = 1;
+	for (i = 0; i < n && !b->failed; i++) {
+		b->ended = 0;
+		pfd.fd = b->listener;
+		pfd.events = POLLIN;
+		t0 = now_us();
+		next_connect(b);
+		while (poll(&pfd, 1, 0) == 0)
+			event_base_loop(b->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		t[i] = now_us() - t0;
+		while ((fd = accept(b->listener, NULL, NULL)) >= 0)
+			close(fd);
+		while (!b->ended)
+			event_base_loop(b->base, EVLOOP_ONCE);
+	}
+	qsort(t, n, sizeof(*t), cmp_i64);
+	med = t[n / 2];
+	free(t);
+	return med;
+}
+
 static const char *const modes[] = { "libevent", "evhappy",
-    "libevent-hostname", "evhappy-hostname" };
+    "libevent-hostname", "evhappy-hostname", "syn-libevent", "syn-evhappy" };
 
 static int
 parse_mode(const char *s)
 {
 	int i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		if (!strcmp(s, modes[i]))
 			return i;
 	return -1;
@@ -159,12 +220,13 @@ main(int argc, char **argv)
 	if (argc != 3 || (n = atoi(argv[2])) < 1 ||
 	    (mode = parse_mode(argv[1])) < 0) {
 		fprintf(stderr, "usage: bench_connect libevent|evhappy|"
-		    "libevent-hostname|evhappy-hostname N\n");
+		    "libevent-hostname|evhappy-hostname|syn-libevent|"
+		    "syn-evhappy N\n");
 		return 2;
 	}
 	memset(&b, 0, sizeof(b));
 	b.use_evhappy = mode & 1;
-	b.hostname = mode >= 2;
+	b.hostname = mode == 2 || mode == 3;
 	b.left = n;
 	b.base = event_base_new();
 	b.he = evhappy_new(b.base, NULL);
@@ -185,10 +247,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_connect: set-up failed\n");
 		return 1;
 	}
+	if (mode >= 4) {
+		printf("%s: median %lld us from the call to the SYN\n", argv[1],
+		    (long long)syn_median(&b, n));
+		goto end;
+	}
 	next_connect(&b);
 	event_base_dispatch(b.base);
 	printf("%s: %d connects, %d failed, ipv6 %s\n", argv[1], n, b.failed,
 	    b.listener6 >= 0 ? "yes" : "no");
+end:
 	evhappy_addrinfo_free(b.addr);
 	evhappy_free(b.he);
 	if (b.dns)
