@@ -20,12 +20,13 @@
  * Every entry of a list made here is a single allocation holding the
  * addrinfo, its address and its canonical name, so an entry is freed, and
  * a list relinked, without knowing how it was made.  The addrinfo comes
- * first: a pointer to it is a pointer to the allocation.
+ * first: a pointer to it is a pointer to the allocation.  The address takes
+ * its own size, not a sockaddr_storage's: 16 or 28 bytes instead of 128,
+ * which is most of an entry (see BENCHMARKS.md).
  */
 struct he_ai_node {
 	struct evutil_addrinfo ai;
-	struct sockaddr_storage ss;
-	char canonname[];
+	uint64_t rest[];	/* the address, then the name; aligned for both */
 };
 
 /* RFC 6724 section 3.1 scope values that matter here. */
@@ -75,23 +76,23 @@ node_new(const struct sockaddr *sa, size_t salen, const char *canonname)
 	struct he_ai_node *n;
 
 	/* sockaddr_storage holds any address; a longer one is corrupt */
-	if (salen > sizeof(n->ss)) {
+	if (salen > sizeof(struct sockaddr_storage)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	n = calloc(1, sizeof(*n) + namelen);
+	n = calloc(1, sizeof(*n) + salen + namelen);
 	if (!n) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (sa) {
-		memcpy(&n->ss, sa, salen);
-		n->ai.ai_addr = (struct sockaddr *)&n->ss;
+		memcpy(n->rest, sa, salen);
+		n->ai.ai_addr = (struct sockaddr *)n->rest;
 		n->ai.ai_addrlen = salen;
 	}
 	if (canonname) {
-		memcpy(n->canonname, canonname, namelen);
-		n->ai.ai_canonname = n->canonname;
+		n->ai.ai_canonname = (char *)n->rest + salen;
+		memcpy(n->ai.ai_canonname, canonname, namelen);
 	}
 	return &n->ai;
 }
@@ -245,107 +246,272 @@ he_addrinfo_set_port_(struct evutil_addrinfo *list, int port)
 		sockaddr_set_port(list->ai_addr, port);
 }
 
-/* Unlink *from and append it at *tail; returns the new tail. */
-static struct evutil_addrinfo **
-move_to(struct evutil_addrinfo **from, struct evutil_addrinfo **tail)
+struct evutil_addrinfo *
+he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family)
 {
-	struct evutil_addrinfo *ai = *from;
+	struct evutil_addrinfo *head = NULL, **tail = &head, *ai;
+	int err;
 
-	*from = ai->ai_next;
+	for (; list; list = list->ai_next) {
+		if ((list->ai_family != AF_INET &&
+		    list->ai_family != AF_INET6) || !list->ai_addr ||
+		    (family != AF_UNSPEC && list->ai_family != family) ||
+		    (list->ai_socktype && list->ai_socktype != SOCK_STREAM))
+			continue;
+		ai = he_addrinfo_new_(list->ai_addr,
+		    (ev_socklen_t)list->ai_addrlen);
+		if (!ai)	/* ENOMEM, or EINVAL for a short address */
+			goto err;
+		*tail = ai;
+		tail = &ai->ai_next;
+	}
+	errno = 0;
+	return head;
+err:
+	err = errno;
+	evhappy_addrinfo_free(head);
+	errno = err;
+	return NULL;
+}
+
+/* ---- families ----------------------------------------------------------- */
+
+/*
+ * Interleaving and pop_interleave work on each family's entries in order.
+ * A family table hands each family a queue, numbered in the order of the
+ * family's first appearance.  A real list has one or two families, found by
+ * a look along a few queues held on the stack; a foreign list with more
+ * families than that gets a hash index, so no list costs more than O(n).
+ */
+#define HE_FAM_INLINE 8
+
+struct he_fam_queue {
+	int family;
+	int count;			/* entries seen (pop_interleave) */
+	struct evutil_addrinfo *head, **tail;
+};
+
+struct he_fam_table {
+	struct he_fam_queue inline_q[HE_FAM_INLINE];
+	struct he_fam_queue *q;		/* inline_q, or on the heap */
+	int n, cap;
+	int *index;			/* hash of family -> queue + 1, or NULL */
+	size_t index_mask;
+};
+
+static void
+fam_table_init(struct he_fam_table *t)
+{
+	t->q = t->inline_q;
+	t->n = 0;
+	t->cap = HE_FAM_INLINE;
+	t->index = NULL;
+	t->index_mask = 0;
+}
+
+static void
+fam_table_clear(struct he_fam_table *t)
+{
+	if (t->q != t->inline_q)
+		free(t->q);
+	free(t->index);
+	fam_table_init(t);
+}
+
+static size_t
+fam_hash(int family, size_t mask)
+{
+	return ((uint32_t)family * 2654435761u) & mask;
+}
+
+/* Rebuild the hash index for the queues there are, with room to grow. */
+static int
+fam_index_build(struct he_fam_table *t, int cap)
+{
+	size_t size = 16, h;
+	int i, *index;
+
+	while (size < (size_t)cap * 2)
+		size *= 2;
+	if (!(index = calloc(size, sizeof(*index))))
+		return -1;
+	for (i = 0; i < t->n; i++) {
+		h = fam_hash(t->q[i].family, size - 1);
+		while (index[h])
+			h = (h + 1) & (size - 1);
+		index[h] = i + 1;
+	}
+	free(t->index);
+	t->index = index;
+	t->index_mask = size - 1;
+	return 0;
+}
+
+static int
+fam_grow(struct he_fam_table *t)
+{
+	int cap = t->cap * 2;
+	struct he_fam_queue *q;
+
+	q = t->q == t->inline_q ? malloc(cap * sizeof(*q)) :
+	    realloc(t->q, cap * sizeof(*q));
+	if (!q)
+		return -1;
+	if (t->q == t->inline_q)
+		memcpy(q, t->inline_q, sizeof(t->inline_q));
+	t->q = q;
+	t->cap = cap;
+	return fam_index_build(t, cap);
+}
+
+static int
+fam_find(const struct he_fam_table *t, int family)
+{
+	size_t h;
+	int i;
+
+	if (!t->index) {
+		for (i = 0; i < t->n; i++)
+			if (t->q[i].family == family)
+				return i;
+		return -1;
+	}
+	for (h = fam_hash(family, t->index_mask); t->index[h];
+	    h = (h + 1) & t->index_mask)
+		if (t->q[t->index[h] - 1].family == family)
+			return t->index[h] - 1;
+	return -1;
+}
+
+/* The queue of family, made on its first appearance; NULL when out of
+ * memory (only with more than HE_FAM_INLINE families). */
+static struct he_fam_queue *
+fam_queue(struct he_fam_table *t, int family)
+{
+	struct he_fam_queue *q;
+	size_t h;
+	int i = fam_find(t, family);
+
+	if (i >= 0)
+		return &t->q[i];
+	if (t->n == t->cap && fam_grow(t) < 0)
+		return NULL;
+	q = &t->q[t->n++];
+	q->family = family;
+	q->count = 0;
+	q->head = NULL;
+	if (t->index) {
+		h = fam_hash(family, t->index_mask);
+		while (t->index[h])
+			h = (h + 1) & t->index_mask;
+		t->index[h] = t->n;
+	}
+	return q;
+}
+
+/* Give every family of *list its queue, in order of first appearance, and
+ * nothing else: the list is untouched.  -1 (ENOMEM) only with more than
+ * HE_FAM_INLINE families. */
+static int
+fam_index_all(struct he_fam_table *t, const struct evutil_addrinfo *list)
+{
+	for (; list; list = list->ai_next)
+		if (!fam_queue(t, list->ai_family)) {
+			fam_table_clear(t);
+			errno = ENOMEM;
+			return -1;
+		}
+	return 0;
+}
+
+/* Move every entry of *list to its family's queue, in order. */
+static void
+fam_split(struct he_fam_table *t, struct evutil_addrinfo **list)
+{
+	struct evutil_addrinfo *ai;
+	struct he_fam_queue *q;
+	int i;
+
+	/* queues may have moved as the table grew: aim the tails now */
+	for (i = 0; i < t->n; i++) {
+		t->q[i].head = NULL;
+		t->q[i].tail = &t->q[i].head;
+	}
+	while ((ai = *list) != NULL) {
+		*list = ai->ai_next;
+		ai->ai_next = NULL;
+		q = &t->q[fam_find(t, ai->ai_family)];
+		*q->tail = ai;
+		q->tail = &ai->ai_next;
+	}
+}
+
+/* Pop the head of queue q onto *tail; returns the new tail. */
+static struct evutil_addrinfo **
+fam_take(struct he_fam_queue *q, struct evutil_addrinfo **tail)
+{
+	struct evutil_addrinfo *ai = q->head;
+
+	q->head = ai->ai_next;
 	ai->ai_next = NULL;
 	*tail = ai;
 	return &ai->ai_next;
 }
 
+/* Drop the emptied queues, keeping the others in order; returns how many
+ * are left.  A turn then costs what it moves, however many families. */
+static int
+fam_compact(struct he_fam_queue *q, int n)
+{
+	int i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (q[i].head)
+			q[k++] = q[i];
+	return k;
+}
+
 /* ---- interleaving (RFC 8305 section 4) ---------------------------------- */
-
-/* Move every entry of one family to *tail, in order; returns the new tail. */
-static struct evutil_addrinfo **
-move_family(struct evutil_addrinfo **from, int family,
-    struct evutil_addrinfo **tail)
-{
-	while (*from) {
-		if ((*from)->ai_family == family)
-			tail = move_to(from, tail);
-		else
-			from = &(*from)->ai_next;
-	}
-	return tail;
-}
-
-/* Reorder so each family's entries are together, families in the order of
- * their first appearance, each in its own order. */
-static struct evutil_addrinfo *
-group_by_family(struct evutil_addrinfo *list)
-{
-	struct evutil_addrinfo *out = NULL, **tail = &out;
-
-	while (list)
-		tail = move_family(&list, list->ai_family, tail);
-	return out;
-}
-
-/* One turn of the alternation: move the first entry of every family of a
- * grouped list to *tail.  Groups stay together and in order, so the next
- * turn sees the families in their order of first appearance again. */
-static struct evutil_addrinfo **
-take_turn(struct evutil_addrinfo **grouped, struct evutil_addrinfo **tail)
-{
-	int family = 0, started = 0;
-
-	while (*grouped) {
-		if (started && (*grouped)->ai_family == family) {
-			grouped = &(*grouped)->ai_next;
-			continue;
-		}
-		started = 1;
-		family = (*grouped)->ai_family;
-		tail = move_to(grouped, tail);
-	}
-	return tail;
-}
 
 int
 evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
     int first_address_family_count)
 {
-	struct evutil_addrinfo *grouped, *out = NULL, **tail = &out;
-	int lead = first_address_family_count - 1;
-	int first;
+	struct evutil_addrinfo *out = NULL, **tail = &out;
+	struct he_fam_table t;
+	int lead = first_address_family_count - 1, live, i;
 
 	if (!list || first_address_family_count < 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	grouped = group_by_family(*list);
+	fam_table_init(&t);
+	if (fam_index_all(&t, *list) < 0)
+		return -1;
+	fam_split(&t, list);
 	/* the first turn takes one more of the first family */
-	first = grouped ? grouped->ai_family : 0;
-	while (lead-- > 0 && grouped && grouped->ai_family == first)
-		tail = move_to(&grouped, tail);
-	while (grouped)
-		tail = take_turn(&grouped, tail);
+	while (lead-- > 0 && t.n && t.q[0].head)
+		tail = fam_take(&t.q[0], tail);
+	/* then each turn one of every family, in order of first appearance */
+	live = fam_compact(t.q, t.n);
+	while (live > 0) {
+		for (i = 0; i < live; i++)
+			tail = fam_take(&t.q[i], tail);
+		live = fam_compact(t.q, live);
+	}
+	fam_table_clear(&t);
 	*list = out;
 	return 0;
 }
 
 /* ---- editing ------------------------------------------------------------ */
 
-/* How many entries of family the list holds, counting no further than max. */
-static int
-count_family(const struct evutil_addrinfo *list, int family, int max)
-{
-	int n = 0;
-
-	for (; list && n < max; list = list->ai_next)
-		if (list->ai_family == family)
-			n++;
-	return n;
-}
-
 int
 evhappy_addrinfo_pop_interleave(struct evutil_addrinfo **list, int interleave)
 {
-	struct evutil_addrinfo *gone = NULL, **gone_tail = &gone, **pp;
+	struct evutil_addrinfo *ai, **pp;
+	struct he_fam_queue *q;
+	struct he_fam_table t;
 	int n = 0;
 
 	if (!list) {
@@ -354,17 +520,21 @@ evhappy_addrinfo_pop_interleave(struct evutil_addrinfo **list, int interleave)
 	}
 	if (interleave <= 0)
 		interleave = 1;
-	/* what is removed so far tells how many of each family went */
-	for (pp = list; *pp; ) {
-		if (count_family(gone, (*pp)->ai_family, interleave) <
-		    interleave) {
-			gone_tail = move_to(pp, gone_tail);
+	fam_table_init(&t);
+	if (fam_index_all(&t, *list) < 0)
+		return -1;
+	for (pp = list; (ai = *pp) != NULL; ) {
+		q = &t.q[fam_find(&t, ai->ai_family)];
+		if (q->count < interleave) {
+			q->count++;
+			*pp = ai->ai_next;
+			node_free(ai);
 			n++;
 		} else {
-			pp = &(*pp)->ai_next;
+			pp = &ai->ai_next;
 		}
 	}
-	evhappy_addrinfo_free(gone);
+	fam_table_clear(&t);
 	return n;
 }
 
@@ -597,19 +767,45 @@ key_cmp(const struct he_sort_key *a, const struct he_sort_key *b)
 	return 0;
 }
 
-/* Insertion sort: stable, and the lists are short. */
+/* Merge the ordered runs k[lo, mid) and k[mid, hi) into out[lo, hi); an
+ * entry of the right run goes first only when strictly preferred, so equal
+ * keys keep their order (rule 10). */
 static void
-keys_sort(struct he_sort_key *k, size_t n)
+keys_merge(const struct he_sort_key *k, struct he_sort_key *out, size_t lo,
+    size_t mid, size_t hi)
 {
-	struct he_sort_key t;
-	size_t i, j;
+	size_t i = lo, j = mid, o = lo;
 
-	for (i = 1; i < n; i++) {
-		t = k[i];
-		for (j = i; j > 0 && key_cmp(&t, &k[j - 1]) > 0; j--)
-			k[j] = k[j - 1];
-		k[j] = t;
+	/* runs already in order (ties, a sorted answer) are only copied */
+	if (mid < hi && key_cmp(&k[mid], &k[mid - 1]) > 0) {
+		while (i < mid && j < hi)
+			out[o++] = key_cmp(&k[j], &k[i]) > 0 ? k[j++] : k[i++];
 	}
+	memcpy(&out[o], &k[i], (mid - i) * sizeof(*k));
+	o += mid - i;
+	memcpy(&out[o], &k[j], (hi - j) * sizeof(*k));
+}
+
+/* Stable bottom-up merge sort, O(n log n) whatever the input: a huge or
+ * hostile DNS answer costs no more than its size says.  tmp holds n keys. */
+static void
+keys_sort(struct he_sort_key *k, struct he_sort_key *tmp, size_t n)
+{
+	struct he_sort_key *from = k, *to = tmp, *t;
+	size_t width, lo, mid, hi;
+
+	for (width = 1; width < n; width *= 2) {
+		for (lo = 0; lo < n; lo += 2 * width) {
+			mid = lo + width < n ? lo + width : n;
+			hi = lo + 2 * width < n ? lo + 2 * width : n;
+			keys_merge(from, to, lo, mid, hi);
+		}
+		t = from;
+		from = to;
+		to = t;
+	}
+	if (from != k)
+		memcpy(k, from, n * sizeof(*k));
 }
 
 static size_t
@@ -638,20 +834,186 @@ he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
 	n = list_length(*list);
 	if (n < 2)
 		return 0;
-	keys = calloc(n, sizeof(*keys));
+	/* the keys, then as many again for the merges */
+	keys = n < SIZE_MAX / (2 * sizeof(*keys)) ?
+	    malloc(2 * n * sizeof(*keys)) : NULL;
 	if (!keys) {
 		errno = ENOMEM;
 		return -1;
 	}
 	for (i = 0, ai = *list; ai; ai = ai->ai_next, i++)
 		key_init(&keys[i], ai, source, arg);
-	keys_sort(keys, n);
+	keys_sort(keys, keys + n, n);
 	for (i = 0; i < n; i++)
 		keys[i].ai->ai_next = i + 1 < n ? keys[i + 1].ai : NULL;
 	*list = keys[0].ai;
 	free(keys);
 	errno = err;	/* failed probes mean "no route", not failure */
 	return 0;
+}
+
+/* ---- source addresses, cached per destination prefix -------------------- */
+
+/*
+ * The kernel picks a source from the route to the destination, and routes
+ * cover prefixes, not hosts: every destination in one routed prefix gets
+ * the same source.  So one probe answers for its whole prefix:
+ * - IPv6: the /64 (and the scope id: a link-local /64 is one per
+ *   interface).  /64 is the subnet size of nearly every IPv6 network, and
+ *   rule 9 looks at 64 bits only, so within a /64 it gives the same answer
+ *   whatever the source.  Addresses in ::/64 (::1, v4-mapped) are keyed
+ *   whole: their routes are not those of their /64.
+ * - IPv4: the /24, the longest prefix end hosts route by in practice, and
+ *   for IPv4 the source decides only rules 1 and 2 (reachable, and loopback
+ *   or link-local scope, which are /8 and /16 wide).  A probe refused with
+ *   EACCES (a subnet's broadcast address) is not cached: it says nothing
+ *   of its neighbours.
+ * The cache lives for one sort: routes and addresses change with the
+ * network (an interface goes down, a VPN comes up), and a cache that
+ * outlived the sort would need to learn of that; within one sort it is
+ * fresh by construction, and one sort per DNS answer is where the probes
+ * were multiplying.
+ * A hostile answer of many prefixes still makes at most HE_PROBE_BUDGET
+ * probes; after that a new prefix takes the last source found for its
+ * family (the default route's, usually), and ordering degrades to the
+ * prefix rules that need no probe, instead of blocking the loop.
+ */
+struct he_src_key {
+	int family;
+	uint32_t scope;
+	uint8_t bytes[16];
+};
+
+struct he_src_entry {
+	int used, ok;
+	struct he_src_key key;
+	struct sockaddr_in6 src;	/* big enough for either family */
+};
+
+struct he_src_cache {
+	he_source_fn probe;
+	void *arg;
+	struct he_src_entry *slot;
+	size_t mask;
+	int probes;
+	struct he_src_entry last[HE_NFAM];	/* the family's last found */
+};
+
+static void
+src_key(const struct sockaddr *dst, struct he_src_key *k)
+{
+	static const uint8_t zero[8];
+	const struct sockaddr_in6 *sin6;
+
+	memset(k, 0, sizeof(*k));
+	k->family = dst->sa_family;
+	if (dst->sa_family == AF_INET) {
+		memcpy(k->bytes, &((const struct sockaddr_in *)dst)->sin_addr,
+		    3);
+		return;
+	}
+	sin6 = (const struct sockaddr_in6 *)dst;
+	k->scope = sin6->sin6_scope_id;
+	memcpy(k->bytes, &sin6->sin6_addr,
+	    memcmp(&sin6->sin6_addr, zero, 8) ? 8 : 16);
+}
+
+static size_t
+src_hash(const struct he_src_key *k, size_t mask)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)k->family ^ k->scope;
+	size_t i;
+
+	for (i = 0; i < sizeof(k->bytes); i++)
+		h = (h ^ k->bytes[i]) * 16777619u;
+	return h & mask;
+}
+
+/* The slot holding k, or the empty one where it goes. */
+static struct he_src_entry *
+src_slot(struct he_src_cache *c, const struct he_src_key *k)
+{
+	size_t h = src_hash(k, c->mask);
+
+	while (c->slot[h].used && memcmp(&c->slot[h].key, k, sizeof(*k)))
+		h = (h + 1) & c->mask;
+	return &c->slot[h];
+}
+
+static int
+src_answer(const struct he_src_entry *e, struct sockaddr_storage *src)
+{
+	if (!e->ok) {
+		errno = ENETUNREACH;
+		return -1;
+	}
+	memcpy(src, &e->src, sizeof(e->src));
+	return 0;
+}
+
+static int
+cached_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct he_src_cache *c = arg;
+	struct he_src_entry *e, *last;
+	struct he_src_key k;
+	struct sockaddr_storage ss;
+	int r;
+
+	src_key(dst, &k);
+	e = src_slot(c, &k);
+	if (e->used)
+		return src_answer(e, src);
+	last = &c->last[dst->sa_family == AF_INET6 ? HE_FAM_V6 : HE_FAM_V4];
+	if (c->probes >= HE_PROBE_BUDGET)
+		return src_answer(last, src);
+	c->probes++;
+	memset(&ss, 0, sizeof(ss));
+	r = c->probe(dst, dstlen, &ss, c->arg);
+	if (r < 0 && errno == EACCES)
+		return -1;
+	e->used = 1;
+	e->key = k;
+	e->ok = r == 0;
+	if (e->ok) {
+		memcpy(&e->src, &ss, sizeof(e->src));
+		*last = *e;
+	}
+	return src_answer(e, src);
+}
+
+int
+he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
+    void *arg)
+{
+	struct he_src_cache c;
+	size_t n, size = 8;
+	int r, err;
+
+	if (!list || !probe) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = list_length(*list);
+	if (n < 2)
+		return 0;
+	/* at most a probe per entry, and never more than the budget */
+	while (size < 2 * n && size < 2 * HE_PROBE_BUDGET)
+		size *= 2;
+	memset(&c, 0, sizeof(c));
+	c.probe = probe;
+	c.arg = arg;
+	c.mask = size - 1;
+	if (!(c.slot = calloc(size, sizeof(*c.slot)))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	r = he_addrinfo_sort_with_(list, cached_source, &c);
+	err = errno;
+	free(c.slot);
+	errno = err;
+	return r;
 }
 
 static evutil_socket_t
@@ -709,5 +1071,5 @@ end:
 int
 evhappy_addrinfo_sort(struct evutil_addrinfo **list)
 {
-	return he_addrinfo_sort_with_(list, he_source_by_udp_connect_, NULL);
+	return he_addrinfo_sort_cached_(list, he_source_by_udp_connect_, NULL);
 }

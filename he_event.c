@@ -772,21 +772,10 @@ request_events(struct evhappy_request *req)
 static struct evutil_addrinfo *
 usable_copy(const struct evutil_addrinfo *addrs)
 {
-	struct evutil_addrinfo *out = NULL, *one;
+	struct evutil_addrinfo *out = he_addrinfo_copy_stream_(addrs,
+	    AF_UNSPEC);
 
-	for (; addrs; addrs = addrs->ai_next) {
-		if (he_fam_of_(addrs->ai_family) < 0 || !addrs->ai_addr ||
-		    (addrs->ai_socktype && addrs->ai_socktype != SOCK_STREAM))
-			continue;
-		one = he_addrinfo_new_(addrs->ai_addr,
-		    (ev_socklen_t)addrs->ai_addrlen);
-		if (!one) {	/* errno: ENOMEM, or EINVAL for a bad entry */
-			evhappy_addrinfo_free(out);
-			return NULL;
-		}
-		out = he_addrinfo_concat_(out, one);
-	}
-	if (!out)
+	if (!out && !errno)	/* nothing usable */
 		errno = EINVAL;
 	return out;
 }

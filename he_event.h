@@ -606,11 +606,14 @@ EVHAPPY_EXPORT_ void evhappy_addrinfo_free(struct evutil_addrinfo *list);
 /**
   Interleave address families (RFC 8305 section 4): count entries of the
   first family, then one of the next, and so on; families come in the order
-  of their first appearance, and each family keeps its order.
+  of their first appearance, and each family keeps its order.  Linear in
+  the length of the list.
 
   @param list the list, reordered in place
   @param first_address_family_count 1 or more
-  @return 0, or -1 with errno EINVAL when the count is below 1 or list is NULL
+  @return 0, or -1 with errno EINVAL when the count is below 1 or list is
+    NULL, or ENOMEM (only for a list of more than 8 families; the list is
+    then unchanged)
  */
 EVHAPPY_EXPORT_ int evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
     int first_address_family_count);
@@ -622,7 +625,11 @@ EVHAPPY_EXPORT_ int evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
   destinations with no route sort last.  Ties keep their order.  Rules 3, 4
   and 7 (deprecated and home source addresses, native transport) need facts
   a socket does not tell, so they are not applied; rule 9 compares IPv6
-  prefixes up to 64 bits, as the usual source prefix length.
+  prefixes up to 64 bits, as the usual source prefix length.  One lookup
+  answers for every destination of its IPv6 /64 (and scope) or IPv4 /24,
+  since routes, not hosts, decide the source; a call makes at most 256
+  lookups, and destinations of further prefixes take the source last found
+  for their family.  O(n log n) in the length of the list.
 
   @param list the list, reordered in place
   @return 0, or -1 with errno EINVAL (NULL) or ENOMEM
@@ -635,7 +642,9 @@ EVHAPPY_EXPORT_ int evhappy_addrinfo_sort(struct evutil_addrinfo **list);
 
   @param list the list, edited in place
   @param interleave how many of each family to drop; 0 or less means 1
-  @return how many entries were removed, or -1 with errno EINVAL (NULL)
+  @return how many entries were removed, or -1 with errno EINVAL (NULL), or
+    ENOMEM (only for a list of more than 8 families; the list is then
+    unchanged)
  */
 EVHAPPY_EXPORT_ int evhappy_addrinfo_pop_interleave(
     struct evutil_addrinfo **list, int interleave);

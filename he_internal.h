@@ -20,6 +20,13 @@ typedef int (*he_source_fn)(const struct sockaddr *dst, ev_socklen_t dstlen,
 int he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
     void *arg);
 
+/** As he_addrinfo_sort_with_, with probe's answers cached per destination
+    prefix (IPv6 /64, IPv4 /24) for the one call, and at most a fixed
+    budget of probes: what evhappy_addrinfo_sort does with the UDP probe. */
+#define HE_PROBE_BUDGET 256	/* probes per sort, however big the list */
+int he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
+    void *arg);
+
 /** The source lookup evhappy_addrinfo_sort uses: UDP connect + getsockname. */
 int he_source_by_udp_connect_(const struct sockaddr *dst, ev_socklen_t dstlen,
     struct sockaddr_storage *src, void *arg);
@@ -31,7 +38,15 @@ int he_sockaddr_equal_(const struct sockaddr *a, const struct sockaddr *b);
 struct evutil_addrinfo *he_addrinfo_new_(const struct sockaddr *sa,
     ev_socklen_t len);
 
-/** Append list b to list a; returns the head. */
+/** An O(n) copy of the entries of list that can race: AF_INET/AF_INET6 with
+    an address, socktype SOCK_STREAM or 0, and of `family` unless that is
+    AF_UNSPEC; each made with he_addrinfo_new_.  NULL with errno 0 when no
+    entry qualifies; NULL with errno ENOMEM (or EINVAL for an entry with a
+    short address) on failure, nothing leaked. */
+struct evutil_addrinfo *he_addrinfo_copy_stream_(
+    const struct evutil_addrinfo *list, int family);
+
+/** Append list b to list a; returns the head.  Walks a: O(len a). */
 struct evutil_addrinfo *he_addrinfo_concat_(struct evutil_addrinfo *a,
     struct evutil_addrinfo *b);
 

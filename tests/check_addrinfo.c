@@ -1026,6 +1026,467 @@ START_TEST(test_sort_real_unreachable_last)
 }
 END_TEST
 
+/* ---- big lists: the same properties at 50,000 entries ------------------- */
+
+#define BIG 50000
+
+/* A check inside a loop over a big list.  ck_assert records a mark for
+ * every call, which over 50,000 entries costs more than the test (minutes
+ * under valgrind); this reaches Check only when the condition fails. */
+#define BIG_CHECK(cond, ...) do {					\
+	if (!(cond))							\
+		ck_abort_msg(__VA_ARGS__);				\
+} while (0)
+
+/*
+ * An entry of a big list carries its number in its port (1 + id) and, for
+ * IPv6, in its last 32 bits too; `prefix` picks its /64 (IPv6) or /24
+ * (IPv4).  ai_family may then be changed to make more families.
+ */
+static struct evutil_addrinfo *
+big_entry(int family, int id, int prefix)
+{
+	/* 2001:db8:0:PPPP::IIII:IIII and 10.PP.PP.1, written out: the
+	 * helpers' ck_asserts would cost more than the test */
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	struct evutil_addrinfo *ai;
+	uint32_t v = htonl((uint32_t)id);
+	uint16_t port = htons((uint16_t)(1 + id % 65535));
+
+	if (family == AF_INET6) {
+		memset(&sin6, 0, sizeof(sin6));
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = port;
+		sin6.sin6_addr.s6_addr[0] = 0x20;
+		sin6.sin6_addr.s6_addr[1] = 0x01;
+		sin6.sin6_addr.s6_addr[2] = 0x0d;
+		sin6.sin6_addr.s6_addr[3] = 0xb8;
+		sin6.sin6_addr.s6_addr[6] = (uint8_t)(prefix >> 8);
+		sin6.sin6_addr.s6_addr[7] = (uint8_t)prefix;
+		memcpy(&sin6.sin6_addr.s6_addr[12], &v, 4);
+		ai = he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6));
+	} else {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = port;
+		sin.sin_addr.s_addr = htonl(10u << 24 |
+		    (uint32_t)(prefix & 0xffff) << 8 | 1);
+		ai = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
+	}
+	BIG_CHECK(ai != NULL, "entry %d: out of memory", id);
+	return ai;
+}
+
+static int
+big_id(const struct evutil_addrinfo *ai)
+{
+	return port_of(ai->ai_addr) - 1;
+}
+
+/* A list of n entries: entry i has family fam[i] (AF_INET6/AF_INET give
+ * real addresses, anything else an IPv4 address relabelled) and id i. */
+static struct evutil_addrinfo *
+big_list(const int *fam, int n, int prefixes)
+{
+	struct evutil_addrinfo *head = NULL, **tail = &head, *ai;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ai = big_entry(fam[i] == AF_INET6 ? AF_INET6 : AF_INET, i,
+		    i % prefixes);
+		ai->ai_family = fam[i];
+		*tail = ai;
+		tail = &ai->ai_next;
+	}
+	return head;
+}
+
+/* Deterministic families: `nfam` of them, the first two being AF_INET6 and
+ * AF_INET, the others made-up numbers, in runs of random length. */
+static int *
+big_families(int n, int nfam, unsigned seed)
+{
+	int *fam = malloc(n * sizeof(*fam));
+	int i, f = 0, run = 0;
+
+	ck_assert_ptr_nonnull(fam);
+	for (i = 0; i < n; i++) {
+		if (run-- <= 0) {
+			seed = seed * 1103515245u + 12345u;
+			f = (int)((seed >> 16) % (unsigned)nfam);
+			run = (int)((seed >> 8) % 5);
+		}
+		fam[i] = f == 0 ? AF_INET6 : f == 1 ? AF_INET : 1000 + f;
+	}
+	return fam;
+}
+
+/* The rule written out the slow way, on arrays: families in order of first
+ * appearance; `count` of the first, then one of each family a turn. */
+static void
+naive_interleave(const int *fam, int n, int count, int *out)
+{
+	int *used = calloc(n, sizeof(*used));
+	int *order = malloc(n * sizeof(*order));
+	int nf = 0, i, j, k = 0, took;
+
+	ck_assert_ptr_nonnull(used);
+	ck_assert_ptr_nonnull(order);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nf && order[j] != fam[i]; j++)
+			;
+		if (j == nf)
+			order[nf++] = fam[i];
+	}
+	for (i = 0; i < n && k < count - 1; i++)
+		if (fam[i] == order[0] && !used[i]) {
+			used[i] = 1;
+			out[k++] = i;
+		}
+	while (k < n) {
+		for (j = 0; j < nf; j++) {
+			took = 0;
+			for (i = 0; i < n && !took; i++)
+				if (fam[i] == order[j] && !used[i]) {
+					used[i] = took = 1;
+					out[k++] = i;
+				}
+		}
+	}
+	free(used);
+	free(order);
+}
+
+static const struct {
+	int n, nfam, count;
+} big_interleave_cases[] = {
+	{ 2000, 2, 1 }, { 2000, 2, 3 }, { 2000, 1, 2 }, { 2000, 12, 1 },
+	{ 2000, 30, 4 }, { 3, 3, 1 },
+};
+
+/* Against the written-out rule, with more families than fit the inline
+ * table too (made-up family numbers, as a foreign list may hold). */
+START_TEST(test_interleave_matches_rule)
+{
+	int n = big_interleave_cases[_i].n, i;
+	int *fam = big_families(n, big_interleave_cases[_i].nfam, 7 + _i);
+	int *want = malloc(n * sizeof(*want));
+	struct evutil_addrinfo *list = big_list(fam, n, 1), *ai;
+
+	ck_assert_ptr_nonnull(want);
+	naive_interleave(fam, n, big_interleave_cases[_i].count, want);
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&list,
+	    big_interleave_cases[_i].count), 0);
+	for (i = 0, ai = list; ai; ai = ai->ai_next, i++) {
+		BIG_CHECK(i < n, "case %d: more than %d entries", _i, n);
+		BIG_CHECK(big_id(ai) == want[i], "case %d: at %d got %d, "
+		    "want %d", _i, i, big_id(ai), want[i]);
+	}
+	ck_assert_int_eq(i, n);
+	evhappy_addrinfo_free(list);
+	free(fam);
+	free(want);
+}
+END_TEST
+
+/* 50,000 addresses, the IPv6 ones first: they alternate until IPv4 runs
+ * out, each family in its own order, none lost. */
+START_TEST(test_big_interleave)
+{
+	int *fam = malloc(BIG * sizeof(*fam)), i, n6 = BIG * 3 / 5;
+	int last[2] = { -1, -1 }, seen[2] = { 0, 0 }, f;
+	struct evutil_addrinfo *list, *ai;
+
+	ck_assert_ptr_nonnull(fam);
+	for (i = 0; i < BIG; i++)
+		fam[i] = i < n6 ? AF_INET6 : AF_INET;
+	list = big_list(fam, BIG, 1);
+	ck_assert_int_eq(evhappy_addrinfo_interleave(&list, 1), 0);
+	for (i = 0, ai = list; ai; ai = ai->ai_next, i++) {
+		f = ai->ai_family == AF_INET;
+		BIG_CHECK(big_id(ai) > last[f], "at %d: %d after %d", i,
+		    big_id(ai), last[f]);		/* order kept */
+		last[f] = big_id(ai);
+		seen[f]++;
+		/* 6 4 6 4 ..., then the IPv6 ones left */
+		BIG_CHECK(f == (i < 2 * (BIG - n6) ? i % 2 : 0),
+		    "at %d: family %d", i, f);
+	}
+	ck_assert_int_eq(seen[0], n6);
+	ck_assert_int_eq(seen[1], BIG - n6);
+	evhappy_addrinfo_free(list);
+	free(fam);
+}
+END_TEST
+
+/* 50,000 entries copied, popped and removed from: what stays keeps its
+ * order. */
+START_TEST(test_big_dup_pop_remove)
+{
+	int *fam = big_families(BIG, 2, 11), i, n, prev = -1;
+	struct evutil_addrinfo *list = big_list(fam, BIG, 1), *copy, *ai;
+	struct evutil_addrinfo *a, *b;
+	struct sockaddr_storage victim;
+
+	copy = evhappy_addrinfo_dup(list);
+	ck_assert_ptr_nonnull(copy);
+	for (a = list, b = copy; a && b; a = a->ai_next, b = b->ai_next) {
+		BIG_CHECK(a != b && he_sockaddr_equal_(a->ai_addr,
+		    b->ai_addr), "copy of %d differs", big_id(a));
+	}
+	ck_assert(!a && !b);
+
+	/* the first 3 of each family go; the rest keep their order */
+	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(&copy, 3), 6);
+	ck_assert_int_eq(list_len(copy), BIG - 6);
+	for (ai = copy; ai; ai = ai->ai_next) {
+		BIG_CHECK(big_id(ai) > prev, "%d after %d", big_id(ai), prev);
+		prev = big_id(ai);
+	}
+
+	/* ids 65535 apart share a port: remove the copies of one address */
+	memcpy(&victim, list->ai_next->ai_next->ai_addr,
+	    list->ai_next->ai_next->ai_addrlen);
+	n = evhappy_addrinfo_remove(&list, (struct sockaddr *)&victim,
+	    sizeof(victim));
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(list_len(list), BIG - 1);
+	for (i = 0, ai = list; ai; ai = ai->ai_next, i++)
+		BIG_CHECK(big_id(ai) == (i < 2 ? i : i + 1), "at %d: %d", i,
+		    big_id(ai));
+	evhappy_addrinfo_free(list);
+	evhappy_addrinfo_free(copy);
+	free(fam);
+}
+END_TEST
+
+/* A source lookup like a routing table with a default route for each
+ * family: the source is the destination's /64 (or /24) with host part 1;
+ * ids that are multiples of 7 have no route.  It counts its calls. */
+struct prefix_routes {
+	int calls;
+};
+
+static int
+prefix_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct prefix_routes *pr = arg;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)src;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)src;
+
+	pr->calls++;
+	memset(src, 0, sizeof(*src));
+	memcpy(src, dst, dstlen);
+	if (dst->sa_family == AF_INET6) {
+		/* the /64 decides reachability, as a route would */
+		if (s6->sin6_addr.s6_addr[7] % 7 == 0)
+			goto unreachable;
+		memset(&s6->sin6_addr.s6_addr[8], 0, 7);
+		s6->sin6_addr.s6_addr[15] = 1;
+	} else {
+		if (((uint8_t *)&s4->sin_addr)[2] % 7 == 0)
+			goto unreachable;
+		((uint8_t *)&s4->sin_addr)[3] = 1;
+	}
+	return 0;
+unreachable:
+	errno = ENETUNREACH;
+	return -1;
+}
+
+/* 50,000 addresses in 60 prefixes: the cached sort asks once per prefix
+ * and orders exactly as the sort that asks for every address: reachable
+ * IPv6 (precedence 40), reachable IPv4 (35), then the unreachable, each
+ * group in the given order. */
+START_TEST(test_big_sort_cached)
+{
+	int *fam = big_families(BIG, 2, 5), i, group, last_group = 0;
+	int prev = -1, prefixes = 30;
+	struct evutil_addrinfo *list = big_list(fam, BIG, prefixes);
+	struct evutil_addrinfo *ref = evhappy_addrinfo_dup(list), *a, *b;
+	struct prefix_routes cached = { 0 }, every = { 0 };
+	uint8_t p;
+
+	ck_assert_ptr_nonnull(ref);
+	ck_assert_int_eq(he_addrinfo_sort_cached_(&list, prefix_source,
+	    &cached), 0);
+	ck_assert_int_le(cached.calls, 2 * prefixes);
+	ck_assert_int_eq(he_addrinfo_sort_with_(&ref, prefix_source, &every),
+	    0);
+	ck_assert_int_eq(every.calls, BIG);
+	for (i = 0, a = list, b = ref; a && b;
+	    a = a->ai_next, b = b->ai_next, i++) {
+		BIG_CHECK(big_id(a) == big_id(b), "at %d: %d, uncached %d", i,
+		    big_id(a), big_id(b));
+		p = a->ai_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)a->ai_addr)->sin6_addr.s6_addr[7] :
+		    ((uint8_t *)&((struct sockaddr_in *)a->ai_addr)->sin_addr)[2];
+		group = p % 7 == 0 ? 2 : a->ai_family == AF_INET6 ? 0 : 1;
+		BIG_CHECK(group >= last_group, "at %d: group %d after %d", i,
+		    group, last_group);
+		if (group != last_group)
+			prev = -1;
+		BIG_CHECK(big_id(a) > prev, "at %d: %d after %d", i,
+		    big_id(a), prev);		/* stable */
+		prev = big_id(a);
+		last_group = group;
+	}
+	ck_assert(!a && !b);
+	ck_assert_int_eq(i, BIG);
+	evhappy_addrinfo_free(list);
+	evhappy_addrinfo_free(ref);
+	free(fam);
+}
+END_TEST
+
+/* A hostile answer of as many /64s as addresses: no more probes than the
+ * budget; the rest take the source last found for their family. */
+START_TEST(test_sort_cached_budget)
+{
+	int *fam = big_families(5000, 1, 3), i;
+	struct evutil_addrinfo *list = big_list(fam, 5000, 5000), *ai;
+	struct prefix_routes pr = { 0 };
+
+	ck_assert_int_eq(he_addrinfo_sort_cached_(&list, prefix_source, &pr),
+	    0);
+	ck_assert_int_eq(pr.calls, HE_PROBE_BUDGET);
+	for (i = 0, ai = list; ai; ai = ai->ai_next)
+		i++;
+	ck_assert_int_eq(i, 5000);
+	evhappy_addrinfo_free(list);
+	free(fam);
+}
+END_TEST
+
+/* A probe refused with EACCES (a broadcast address) answers for that
+ * address only; ::1 is not the /64 of ::2. */
+static int
+picky_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct routes *rt = arg;
+
+	if (dst->sa_family == AF_INET && ((const uint8_t *)&
+	    ((const struct sockaddr_in *)dst)->sin_addr)[3] == 255) {
+		rt->calls++;
+		errno = EACCES;
+		return -1;
+	}
+	return fake_source(dst, dstlen, src, arg);
+}
+
+START_TEST(test_sort_cached_exceptions)
+{
+	static const struct route r[] = {
+		{ "192.0.2.7", "192.0.2.1" },
+		{ "::1", "::1" },
+	};
+	struct routes rt = { r, N_OF(r), 0 };
+	struct evutil_addrinfo *list = addrs("192.0.2.255 192.0.2.7 ::2 ::1",
+	    80);
+
+	ck_assert_int_eq(he_addrinfo_sort_cached_(&list, picky_source, &rt),
+	    0);
+	ck_assert_int_eq(rt.calls, 4);
+	ck_assert_str_eq(addrs_str(list), "::1 192.0.2.7 192.0.2.255 ::2");
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+/* The copy the races start from: stream entries of the two families. */
+START_TEST(test_copy_stream)
+{
+	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.2 "
+	    "2001:db8::2", 80), *copy, *ai;
+	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct evutil_addrinfo weird;
+
+	list->ai_socktype = SOCK_DGRAM;			/* skipped */
+	list->ai_next->ai_socktype = 0;			/* kept */
+	list->ai_next->ai_next->ai_family = AF_UNIX;	/* skipped */
+	copy = he_addrinfo_copy_stream_(list, AF_UNSPEC);
+	ck_assert_str_eq(addrs_str(copy), "2001:db8::1 2001:db8::2");
+	for (ai = copy; ai; ai = ai->ai_next)
+		ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+	evhappy_addrinfo_free(copy);
+	list->ai_socktype = SOCK_STREAM;
+	copy = he_addrinfo_copy_stream_(list, AF_INET);
+	ck_assert_str_eq(addrs_str(copy), "192.0.2.1");
+	evhappy_addrinfo_free(copy);
+
+	errno = EBADF;
+	ck_assert_ptr_null(he_addrinfo_copy_stream_(list->ai_next, AF_INET));
+	ck_assert_int_eq(errno, 0);		/* nothing to copy */
+	ck_assert_ptr_null(he_addrinfo_copy_stream_(NULL, AF_UNSPEC));
+	ck_assert_int_eq(errno, 0);
+
+	/* a short address spoils the copy, and nothing leaks */
+	memset(&weird, 0, sizeof(weird));
+	weird.ai_family = AF_INET;
+	weird.ai_addr = (struct sockaddr *)&sin;
+	weird.ai_addrlen = sizeof(sin) - 1;
+	weird.ai_next = list;
+	errno = 0;
+	ck_assert_ptr_null(he_addrinfo_copy_stream_(&weird, AF_UNSPEC));
+	ck_assert_int_eq(errno, EINVAL);
+	evhappy_addrinfo_free(list);
+}
+END_TEST
+
+/* A caller's list of 50,000 through the race: the first address (a
+ * listener) wins, the list behind it costs nothing but its copy. */
+struct big_race {
+	int done;
+	evutil_socket_t fd;
+	char first[64];
+	int attempts;
+};
+
+static void
+big_race_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct big_race *b = arg;
+	struct sockaddr_storage ss;
+
+	b->done = 1;
+	b->fd = fd;
+	b->attempts = evhappy_report_attempt_count(r);
+	if (evhappy_report_attempt(r, 0, &ss, NULL, NULL, NULL) == 0)
+		snprintf(b->first, sizeof(b->first), "%s",
+		    he_test_addr_str((struct sockaddr *)&ss));
+}
+
+START_TEST(test_big_start_connection)
+{
+	struct he_test_fx f;
+	struct big_race b = { 0, -1, "", 0 };
+	struct evutil_addrinfo *list, *ai;
+	evutil_socket_t lfd;
+	int *fam = big_families(BIG, 2, 13), port;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &port);
+	list = big_list(fam, BIG, 64);
+	ai = he_test_ai("127.0.0.1", port);
+	ai->ai_next = list;
+	list = ai;
+	ck_assert_ptr_nonnull(evhappy_start_connection(f.he, list,
+	    big_race_cb, &b));
+	evhappy_addrinfo_free(list);	/* copied */
+	he_test_run_until(f.base, HE_TEST_UP(5000), &b.done);
+	ck_assert(b.done);
+	ck_assert_int_ge(b.fd, 0);
+	ck_assert_str_eq(b.first, "127.0.0.1");
+	ck_assert_int_ge(b.attempts, 1);
+	evutil_closesocket(b.fd);
+	evutil_closesocket(lfd);
+	he_test_fx_end(&f);
+	free(fam);
+}
+END_TEST
+
 /* ---- the suite ---------------------------------------------------------- */
 
 /* Hostname literals as the drop-in takes them: never resolved, with
@@ -1144,6 +1605,21 @@ addrinfo_suite(void)
 	tcase_add_test(tc, test_source_by_udp_connect);
 	tcase_add_test(tc, test_sort_real_loopback);
 	tcase_add_test(tc, test_sort_real_unreachable_last);
+	tcase_add_test(tc, test_sort_cached_exceptions);
+	suite_add_tcase(s, tc);
+
+	/* no time is asserted: a quadratic list would still pass, slowly;
+	 * make bench holds the time targets */
+	tc = tcase_create("big");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_interleave_matches_rule, 0,
+	    N_OF(big_interleave_cases));
+	tcase_add_test(tc, test_big_interleave);
+	tcase_add_test(tc, test_big_dup_pop_remove);
+	tcase_add_test(tc, test_big_sort_cached);
+	tcase_add_test(tc, test_sort_cached_budget);
+	tcase_add_test(tc, test_copy_stream);
+	tcase_add_test(tc, test_big_start_connection);
 	suite_add_tcase(s, tc);
 	return s;
 }

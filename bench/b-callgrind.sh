@@ -1,0 +1,42 @@
+#!/bin/sh
+# Instructions per connect, evhappy against the libevent call it replaces,
+# counted by callgrind (user space only; stable on a loaded machine, unlike
+# time).  Per connect = (count of N connects - count of 1) / (N - 1), which
+# removes start-up.  Target: at most 1.3x (issue 9).
+set -u
+. "$BENCH_LIB"
+n=300
+[ -n "$BENCH_QUICK" ] && n=50
+bin=$BENCH_BIN/bench_connect
+if ! command -v valgrind >/dev/null; then
+	row "instructions per connect" "callgrind" "valgrind is not installed" "" FAIL
+	exit 0
+fi
+count() {	# count MODE CONNECTS: instructions of the whole run
+	out=$(mktemp)
+	"$BENCH_BIN/../libtool" --mode=execute valgrind --tool=callgrind \
+	    --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>"$out" >/dev/null
+	sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out"
+	rm -f "$out"
+}
+per() {
+	one=$(count "$1" 1)
+	many=$(count "$1" "$n")
+	[ -n "$one" ] && [ -n "$many" ] || { echo 0; return; }
+	echo $(( (many - one) / (n - 1) ))
+}
+pair() {	# pair NAME EVHAPPY_MODE LIBEVENT_MODE
+	e=$(per "$2")
+	l=$(per "$3")
+	r=$(ratio "$e" "$l")
+	if [ "$e" -eq 0 ] || [ "$l" -eq 0 ]; then
+		row "instructions per connect" "$1" "a run failed" "<= 1.30x" FAIL
+		return
+	fi
+	row "instructions per connect" "$1" \
+	    "$e vs $l = ${r}x" "<= 1.30x" "$(le "$r" 1.30)"
+}
+pair "evhappy_connect_addrinfo, 1 address / bufferevent_socket_connect" \
+    evhappy libevent
+pair "evhappy_socket_connect_hostname / bufferevent_socket_connect_hostname, evdns hosts, AF_UNSPEC" \
+    evhappy-hostname libevent-hostname

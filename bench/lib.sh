@@ -1,0 +1,34 @@
+# Shared by the bench/b-*.sh scripts, which bench/run.sh runs from the
+# build directory.  A script prints rows of the one table:
+#   row SECTION NAME MEASURED TARGET STATUS
+# STATUS is PASS, FAIL (the run exits non-zero) or INFO (no target).
+# Fields must not contain '|'.  Programs are under $BENCH_BIN.
+BENCH_BIN=${BENCH_BIN:-./bench}
+
+row() {
+	printf 'row|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5"
+}
+
+# le A B: PASS when A <= B (decimals), else FAIL.
+le() {
+	awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "PASS" : "FAIL" }'
+}
+
+# ratio A B: A / B with two decimals ("inf" when B is 0).
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "inf"; else printf "%.2f\n", a / b }'
+}
+
+# kv KEY LINE: the value of KEY=value in a line of key=value pairs.
+kv() {
+	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# worst STATUS...: FAIL if any is FAIL, else PASS if any PASS, else INFO.
+worst() {
+	case " $* " in
+	*" FAIL "*) echo FAIL ;;
+	*" PASS "*) echo PASS ;;
+	*) echo INFO ;;
+	esac
+}
