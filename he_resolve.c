@@ -155,20 +155,12 @@ stream_hints(struct evutil_addrinfo *hints, int af)
 static struct evutil_addrinfo *
 answer_copy(const struct evutil_addrinfo *res, int af, int *error)
 {
-	struct evutil_addrinfo *out = NULL, *one;
+	struct evutil_addrinfo *out;
 
-	for (; res; res = res->ai_next) {
-		if (res->ai_family != af || !res->ai_addr)
-			continue;
-		one = he_addrinfo_new_(res->ai_addr,
-		    (ev_socklen_t)res->ai_addrlen);
-		if (!one) {
-			*error = EVUTIL_EAI_MEMORY;
-			evhappy_addrinfo_free(out);
-			return NULL;
-		}
-		out = he_addrinfo_concat_(out, one);
-	}
+	errno = 0;
+	out = he_addrinfo_copy_stream_(res, af);
+	if (!out && errno)
+		*error = EVUTIL_EAI_MEMORY;
 	return out;
 }
 
