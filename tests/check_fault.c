@@ -515,7 +515,7 @@ run_once(const struct scn *s, enum he_fault_call kind, long n, int persistent,
 	evhappy_addrinfo_free(list);
 	world_drain();
 	settle(fds0, heap0, o);
-	if (n <= 0)
+	if (n <= 0 && !persistent)
 		o->heap_diff = 0;	/* the first run warms lazy state up */
 	alarm(0);
 }
@@ -677,8 +677,10 @@ walker(const struct scn *s, int out, int kind0, int mode0, int idx0)
 
 	world_begin();
 	he_resolve_set_gai_hook_(fake_gai);
-	/* The clean run: counts every kind, and warms lazy state up. */
+	/* The clean runs: the first warms lazy state up (its heap is not
+	 * judged), the second counts every kind. */
 	run_once(s, HE_FAULT_ALLOC, 0, 0, &o);
+	run_once(s, HE_FAULT_ALLOC, 0, 1, &o);
 	memcpy(counts, o.counts, sizeof(counts));
 	memcpy(clean_err, o.att_err, sizeof(clean_err));
 	if (s->api == DROPIN) {	/* no trace there: what ::1 may give */
