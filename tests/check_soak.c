@@ -11,7 +11,7 @@
  * through evdns, and the system resolver (dns_base NULL; numeric lookups
  * through the test hook, slow ones too).
  *
- * HE_SOAK_RACES (default 2000; `make soak`: 100000), HE_SOAK_SEED (default:
+ * HE_SOAK_CONCURRENT (races at a time, default 64), HE_SOAK_RACES (default 2000, under valgrind 400; `make soak`: 100000), HE_SOAK_SEED (default:
  * the time, printed), HE_SOAK_SECONDS (a bound on the whole run: default
  * 120, or 1 s for every 100 races beyond that).  The heap is measured with
  * mallinfo2() and glibc's thread caches off (the program re-executes itself
@@ -59,7 +59,7 @@ static const char *const kind_names[K_NKINDS] = {
 	"system-slow"
 };
 
-#define CONCURRENT 64
+static long concurrent = 64;	/* HE_SOAK_CONCURRENT */
 
 /* One race's record: what a user would check. */
 struct race {
@@ -319,7 +319,7 @@ soak_end(struct soak *k)
 	he_lab_blackhole_free(k->bh);
 }
 
-/* Run `total` races, CONCURRENT at a time, for at most seconds. */
+/* Run `total` races, `concurrent` at a time, for at most seconds. */
 static void
 soak_run(struct soak *k, long total, int seconds)
 {
@@ -328,7 +328,7 @@ soak_run(struct soak *k, long total, int seconds)
 	k->total = total;
 	soak_begin(k);
 	while (he_test_now_ms() < end) {
-		while (k->started < k->total && k->live < CONCURRENT)
+		while (k->started < k->total && k->live < concurrent)
 			start_next(k);
 		if (k->live == 0)
 			break;
@@ -358,16 +358,21 @@ env_long(const char *name, long dflt)
 START_TEST(test_soak)
 {
 	struct soak warm, k;
-	long races = env_long("HE_SOAK_RACES", 2000), heap0, heap1 = 0;
+	/* valgrind (or HE_TEST_SLOW) runs fewer by default */
+	long races = env_long("HE_SOAK_RACES", 2000 / he_test_slow_factor());
+	long heap0, heap1 = 0;
 	int seconds = (int)env_long("HE_SOAK_SECONDS", 120 + races / 100);
 	int fds0, fds1 = 0, i;
 	int64_t t0;
 
+	concurrent = env_long("HE_SOAK_CONCURRENT", 64);
+	if (concurrent < 1)
+		concurrent = 1;
 	he_resolve_set_gai_hook_(fake_gai);
 	/* Lazy state (libevent's, the resolver's) is made by a first round. */
 	memset(&warm, 0, sizeof(warm));
 	warm.seed = 1;
-	soak_run(&warm, 200, 60);
+	soak_run(&warm, 200 > 2 * concurrent ? 200 : 2 * concurrent, 60);
 	ck_assert_msg(warm.bad == 0, "warm-up: %ld bad races, first: %s",
 	    warm.bad, warm.first_bad);
 
@@ -375,8 +380,8 @@ START_TEST(test_soak)
 	heap0 = heap_in_use();
 	memset(&k, 0, sizeof(k));
 	k.seed = (unsigned)env_long("HE_SOAK_SEED", (long)time(NULL));
-	printf("soak: %ld races, seed %u (HE_SOAK_SEED), at most %d s\n",
-	    races, k.seed, seconds);
+	printf("soak: %ld races, %ld at a time, seed %u (HE_SOAK_SEED), "
+	    "at most %d s\n", races, concurrent, k.seed, seconds);
 	t0 = he_test_now_ms();
 	soak_run(&k, races, seconds);
 	printf("soak: %ld started, %ld ended in %lld ms;", k.started,

@@ -4,6 +4,7 @@
 #include "he_fault.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,28 @@ he_fault_name(enum he_fault_call call)
 	return (unsigned)call < HE_FAULT_NCALLS ? names[call] : "?";
 }
 
+/* HE_FAULT_BACKTRACE=1: show where each failed call was made (to find
+ * which allocation the Nth is); the unwinder's own calls pass through. */
+static void
+show_where(enum he_fault_call call, long c)
+{
+	static int want = -1;
+	void *frames[16];
+	int n;
+
+	if (want < 0) {
+		const char *e = getenv("HE_FAULT_BACKTRACE");
+		want = e && *e && *e != '0';
+	}
+	if (!want)
+		return;
+	paused++;
+	n = backtrace(frames, 16);
+	dprintf(2, "he_fault: failing %s call %ld:\n", he_fault_name(call), c);
+	backtrace_symbols_fd(frames + 2, n > 2 ? n - 2 : 0, 2);
+	paused--;
+}
+
 /* Count this call; 1 when it must fail (errno is then set). */
 static int
 should_fail(enum he_fault_call call)
@@ -110,6 +133,7 @@ should_fail(enum he_fault_call call)
 	if (n < 0 || c < n || (c > n && !LOAD(slot[call].persistent)))
 		return 0;
 	STORE(fired, 1);
+	show_where(call, c);
 	errno = he_fault_errno(call);
 	return 1;
 }
