@@ -221,7 +221,8 @@ struct outcome {
 	int acted;
 	int bound_hit;
 	int fds_diff;
-	long heap_diff;
+	long heap_diff;		/* all of it (mallinfo2) */
+	long lib_heap_diff;	/* the library's (wrapped allocator) */
 	int fired;
 	long counts[HE_FAULT_NCALLS];
 	unsigned char att_err[256];	/* errnos attempts failed with */
@@ -440,14 +441,16 @@ run_start(struct run *r, struct evdns_base *dns,
 /* Wait until fds and heap come back (helper threads may still be letting
  * go of a cancelled lookup), at most 500 ms. */
 static void
-settle(int fds0, long heap0, struct outcome *o)
+settle(int fds0, long heap0, long lib0, struct outcome *o)
 {
 	int i;
 
 	for (i = 0; i < 50; i++) {
 		o->fds_diff = he_test_count_fds() - fds0;
 		o->heap_diff = heap_in_use() - heap0;
-		if (o->fds_diff == 0 && o->heap_diff <= 0)
+		o->lib_heap_diff = he_fault_heap_bytes() - lib0;
+		if (o->fds_diff == 0 && o->heap_diff <= 0 &&
+		    o->lib_heap_diff <= 0)
 			return;
 		he_test_sleep_ms(10);
 	}
@@ -461,7 +464,7 @@ run_once(const struct scn *s, enum he_fault_call kind, long n, int persistent,
 	struct evdns_base *dns = NULL;
 	struct evutil_addrinfo *list;
 	int fds0 = he_test_count_fds(), rc;
-	long heap0 = heap_in_use();
+	long heap0 = heap_in_use(), lib0 = he_fault_heap_bytes();
 
 	memset(o, 0, sizeof(*o));
 	memset(&r, 0, sizeof(r));
@@ -512,9 +515,11 @@ run_once(const struct scn *s, enum he_fault_call kind, long n, int persistent,
 	event_base_free(r.base);
 	evhappy_addrinfo_free(list);
 	world_drain();
-	settle(fds0, heap0, o);
-	if (n <= 0 && !persistent)
+	settle(fds0, heap0, lib0, o);
+	if (n <= 0 && !persistent) {
 		o->heap_diff = 0;	/* the first run warms lazy state up */
+		o->lib_heap_diff = 0;
+	}
 	/* A thread that was created may leave glibc's cached thread stack
 	 * and TLS behind, which mallinfo2() counts: LeakSanitizer and
 	 * valgrind judge those runs. */
@@ -609,8 +614,11 @@ judge(const struct scn *s, enum he_fault_call kind, const struct outcome *o,
 		SYMPTOM("success without a socket");
 	if (o->fds_diff)
 		SYMPTOM("fd leak (%+d)", o->fds_diff);
-	if (o->heap_diff > 0)
-		SYMPTOM("leak (%ld bytes of heap)", o->heap_diff);
+	if (o->lib_heap_diff > 0)
+		SYMPTOM("leak (%ld bytes of the library's heap)",
+		    o->lib_heap_diff);
+	else if (o->heap_diff > 0)
+		SYMPTOM("leak (%ld bytes of heap, libevent's)", o->heap_diff);
 	return n;
 #undef SYMPTOM
 }
@@ -862,6 +870,142 @@ START_TEST(test_fault_walk)
 }
 END_TEST
 
+/* ---- the address-list functions under fault -------------------------------- */
+
+/* "a b c" of a list, for comparing orders. */
+static void
+list_str(const struct evutil_addrinfo *l, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (; l && used < len; l = l->ai_next)
+		used += (size_t)snprintf(buf + used, len - used, "%s ",
+		    he_test_addr_str(l->ai_addr));
+}
+
+static struct evutil_addrinfo *
+mixed_list(void)
+{
+	static const char *const a[] = { "192.0.2.1", "2001:db8::1",
+	    "127.0.0.1", "::1", "198.51.100.7", "2001:db8::2" };
+	struct evutil_addrinfo *l = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		l = he_addrinfo_concat_(l, he_test_ai(a[i], 80));
+	return l;
+}
+
+enum list_fn { LF_DUP, LF_SORT, LF_INTERLEAVE, LF_FROM_SOCKADDR, LF_N };
+static const char *const list_fn_names[LF_N] = { "dup", "sort",
+	"interleave", "from_sockaddr" };
+
+/* One call of fn under the armed fault; 0 when its result is right:
+ * success with the same addresses, or -1/NULL with ENOMEM and the input
+ * as it was. */
+static int
+list_call(enum list_fn fn, enum he_fault_call kind, long n, int persistent,
+    char *why, size_t len)
+{
+	struct evutil_addrinfo *l = mixed_list(), *out = NULL;
+	char before[300], after[300];
+	int rc = 0, e = 0, ok = 1;
+
+	list_str(l, before, sizeof(before));
+	if (fn == LF_FROM_SOCKADDR)	/* one entry: the first address */
+		snprintf(before, sizeof(before), "%s ",
+		    he_test_addr_str(l->ai_addr));
+	he_fault_arm(kind, n, persistent);
+	errno = 0;
+	switch (fn) {
+	case LF_DUP:
+		out = evhappy_addrinfo_dup(l);
+		rc = out ? 0 : -1;
+		break;
+	case LF_SORT:
+		rc = evhappy_addrinfo_sort(&l);
+		break;
+	case LF_INTERLEAVE:
+		rc = evhappy_addrinfo_interleave(&l, 1);
+		break;
+	default:
+		out = evhappy_addrinfo_from_sockaddr(l->ai_addr,
+		    (ev_socklen_t)l->ai_addrlen);
+		rc = out ? 0 : -1;
+		break;
+	}
+	e = errno;
+	he_fault_disarm_all();
+	list_str(out ? out : l, after, sizeof(after));
+	if (rc < 0 && e != ENOMEM) {
+		snprintf(why, len, "failed with errno %d, want ENOMEM", e);
+		ok = 0;
+	} else if (rc < 0 && fn != LF_FROM_SOCKADDR &&
+	    strcmp(before, after) != 0) {
+		snprintf(why, len, "failed and changed the list: %s", after);
+		ok = 0;
+	} else if (rc == 0 && (fn == LF_DUP || fn == LF_FROM_SOCKADDR) &&
+	    strcmp(before, after) != 0) {
+		snprintf(why, len, "copy differs: %s", after);
+		ok = 0;
+	} else if (rc == 0 && strlen(before) != strlen(after)) {
+		snprintf(why, len, "lost addresses: %s", after);
+		ok = 0;
+	}
+	evhappy_addrinfo_free(out);
+	evhappy_addrinfo_free(l);
+	return ok ? 0 : -1;
+}
+
+START_TEST(test_list_functions)
+{
+	static const enum he_fault_call kinds[] = { HE_FAULT_ALLOC,
+	    HE_FAULT_SOCKET, HE_FAULT_CONNECT };
+	char why[400];
+	int failures = 0, fn, persistent;
+	size_t k;
+
+	for (fn = 0; fn < LF_N; fn++)
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+	for (persistent = 0; persistent < 2; persistent++) {
+		long n;
+		for (n = 1; n < 100; n++) {
+			int fds0 = he_test_count_fds(), fired;
+			long heap0 = he_fault_heap_bytes(), dheap;
+
+			if (list_call((enum list_fn)fn, kinds[k], n,
+			    persistent, why, sizeof(why)) < 0) {
+				printf("FAULT list %s %s %s N=%ld: %s\n",
+				    list_fn_names[fn], he_fault_name(kinds[k]),
+				    mode_names[persistent], n, why);
+				failures++;
+			}
+			fired = he_fault_fired();
+			dheap = he_fault_heap_bytes() - heap0;
+			if (he_test_count_fds() != fds0 || dheap > 0) {
+				printf("FAULT list %s %s %s N=%ld: leak (fds "
+				    "%+d, heap %+ld)\n", list_fn_names[fn],
+				    he_fault_name(kinds[k]),
+				    mode_names[persistent], n,
+				    he_test_count_fds() - fds0, dheap);
+				failures++;
+			}
+			if (!fired && n == 1 && kinds[k] == HE_FAULT_ALLOC &&
+			    fn != LF_INTERLEAVE) {
+				printf("FAULT list %s: no allocation to fail\n",
+				    list_fn_names[fn]);
+				failures++;	/* the walk would test nothing */
+			}
+			if (!fired)
+				break;	/* past the last call */
+		}
+	}
+	ck_assert_msg(failures == 0, "%d failures of the list functions",
+	    failures);
+}
+END_TEST
+
 /* The walker must be able to tell a clean run's outcome from a faulty one:
  * the wrappers themselves must count and fail. */
 START_TEST(test_wrappers)
@@ -947,6 +1091,8 @@ main(int argc, char **argv)
 	}
 	tc = he_test_tcase(s, "wrappers", 10);
 	tcase_add_test(tc, test_wrappers);
+	tc = he_test_tcase(s, "lists", 60);
+	tcase_add_test(tc, test_list_functions);
 	tc = he_test_tcase(s, "walk", 600);
 	tcase_add_loop_test(tc, test_fault_walk, 0, NSCNS);
 	rc = he_test_run_suite(s, CK_ENV);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <execinfo.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ static struct {
 } slot[HE_FAULT_NCALLS];
 static int fired;
 static __thread int paused;
+/* The heap the binary's own code holds (library, test, lab): always counted,
+ * armed or not.  glibc's internal allocations (a new thread's TLS, stdio
+ * buffers) are not in it, libevent's neither. */
+static long heap_bytes, heap_blocks;
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
@@ -69,6 +74,39 @@ void
 he_fault_resume(void)
 {
 	paused--;
+}
+
+long
+he_fault_heap_bytes(void)
+{
+	return LOAD(heap_bytes);
+}
+
+long
+he_fault_heap_blocks(void)
+{
+	return LOAD(heap_blocks);
+}
+
+static void *
+took(void *p)
+{
+	if (p) {
+		__atomic_add_fetch(&heap_bytes, (long)malloc_usable_size(p),
+		    __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&heap_blocks, 1, __ATOMIC_SEQ_CST);
+	}
+	return p;
+}
+
+static void
+gave(void *p)
+{
+	if (p) {
+		__atomic_sub_fetch(&heap_bytes, (long)malloc_usable_size(p),
+		    __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&heap_blocks, 1, __ATOMIC_SEQ_CST);
+	}
 }
 
 int
@@ -143,6 +181,7 @@ should_fail(enum he_fault_call call)
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t n, size_t size);
 void *__real_realloc(void *p, size_t size);
+void __real_free(void *p);
 char *__real_strdup(const char *s);
 int __real_socket(int domain, int type, int protocol);
 int __real_connect(int fd, const struct sockaddr *sa, socklen_t len);
@@ -163,6 +202,7 @@ int __real_event_add(struct event *ev, const struct timeval *tv);
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
+void __wrap_free(void *p);
 char *__wrap_strdup(const char *s);
 int __wrap_socket(int domain, int type, int protocol);
 int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
@@ -182,25 +222,45 @@ int __wrap_event_add(struct event *ev, const struct timeval *tv);
 void *
 __wrap_malloc(size_t size)
 {
-	return should_fail(HE_FAULT_ALLOC) ? NULL : __real_malloc(size);
+	return should_fail(HE_FAULT_ALLOC) ? NULL : took(__real_malloc(size));
 }
 
 void *
 __wrap_calloc(size_t n, size_t size)
 {
-	return should_fail(HE_FAULT_ALLOC) ? NULL : __real_calloc(n, size);
+	return should_fail(HE_FAULT_ALLOC) ? NULL :
+	    took(__real_calloc(n, size));
 }
 
 void *
 __wrap_realloc(void *p, size_t size)
 {
-	return should_fail(HE_FAULT_ALLOC) ? NULL : __real_realloc(p, size);
+	long old = p ? (long)malloc_usable_size(p) : 0;
+	void *q;
+
+	if (should_fail(HE_FAULT_ALLOC))
+		return NULL;
+	q = __real_realloc(p, size);
+	if (!q && size)
+		return NULL;		/* p is still there */
+	if (p) {
+		__atomic_sub_fetch(&heap_bytes, old, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&heap_blocks, 1, __ATOMIC_SEQ_CST);
+	}
+	return took(q);
+}
+
+void
+__wrap_free(void *p)
+{
+	gave(p);
+	__real_free(p);
 }
 
 char *
 __wrap_strdup(const char *s)
 {
-	return should_fail(HE_FAULT_ALLOC) ? NULL : __real_strdup(s);
+	return should_fail(HE_FAULT_ALLOC) ? NULL : took(__real_strdup(s));
 }
 
 int

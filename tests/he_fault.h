@@ -74,6 +74,13 @@ int he_fault_fired(void);
 void he_fault_pause(void);
 void he_fault_resume(void);
 
+/** Heap held by the binary's own code (the library, the test, the lab:
+    whatever called the wrapped malloc, calloc, realloc, strdup and free;
+    not libevent's or glibc's own allocations), in bytes
+    (malloc_usable_size) and blocks; counted all the time, armed or not. */
+long he_fault_heap_bytes(void);
+long he_fault_heap_blocks(void);
+
 /** The errno (for pthread_create: the return value) a failed call gives. */
 int he_fault_errno(enum he_fault_call call);
 /** "ALLOC", "SOCKET", ... */
