@@ -75,6 +75,8 @@ struct race {
 	struct bufferevent *bev;
 	struct event *stop_ev;
 	struct soak *soak;
+	struct race *next;	/* in soak.ended */
+	int ended;
 };
 
 struct soak {
@@ -90,6 +92,7 @@ struct soak {
 	long bad;		/* races that broke the rule */
 	long by_kind[K_NKINDS];
 	char first_bad[200];
+	struct race *ended;	/* records of ended races */
 };
 
 static int
@@ -121,21 +124,44 @@ bad(struct soak *k, const struct race *r, const char *what)
 
 static void start_next(struct soak *k);
 
-/* A race ended (callback) or was stopped; frees its record. */
+/* A race ended (callback) or was stopped.  Its record stays until every
+ * context is gone, so that a late second callback is seen. */
 static void
 race_end(struct race *r)
 {
 	struct soak *k = r->soak;
 
+	if (r->ended++) {
+		bad(k, r, "ended twice");
+		return;
+	}
 	if (r->stop_ev)
 		event_free(r->stop_ev);
+	r->stop_ev = NULL;
 	if (r->bev)
 		bufferevent_free(r->bev);
+	r->bev = NULL;
 	if (r->own)
 		evhappy_free(r->own);
-	free(r);
+	r->own = NULL;
+	r->next = k->ended;
+	k->ended = r;
 	k->finished++;
 	k->live--;
+}
+
+/* After the contexts are freed no callback can come: check and free. */
+static void
+graveyard_free(struct soak *k)
+{
+	struct race *r;
+
+	while ((r = k->ended) != NULL) {
+		k->ended = r->next;
+		if (r->calls > 1)
+			bad(k, r, "more than one callback");
+		free(r);
+	}
 }
 
 static void
@@ -151,7 +177,8 @@ connect_cb(evutil_socket_t fd, const struct evhappy_report *report, void *arg)
 	if ((fd >= 0) != (r->error == 0))
 		bad(r->soak, r, "a socket and an error disagree");
 	r->req = NULL;
-	race_end(r);
+	if (!r->ended)
+		race_end(r);
 }
 
 static void
@@ -163,7 +190,8 @@ bev_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (r->calls++ || r->stopped)
 		bad(r->soak, r, "a second bufferevent event");
-	race_end(r);
+	if (!r->ended)
+		race_end(r);
 }
 
 static void
@@ -317,6 +345,7 @@ soak_end(struct soak *k)
 	event_free(k->accept_ev);
 	evdns_base_free(k->dns, 0);
 	event_base_free(k->base);
+	graveyard_free(k);
 	close(k->open_fd);
 	close(k->refused_fd);
 	he_lab_blackhole_free(k->bh);
