@@ -329,19 +329,18 @@ tls_client_new(struct event_base *base, struct client *c, const char *host)
 	return bev;
 }
 
-/* [::1 black hole (when IPv6 works), 127.0.0.1:port] */
+/* [a black hole: ::1 where IPv6 works, else 127.0.0.1; 127.0.0.1:port].
+ * The race past a black hole does not need IPv6, so it is never skipped. */
 static struct evutil_addrinfo *
 race_list(struct he_lab_blackhole **bh, int port)
 {
-	struct evutil_addrinfo *l = NULL, *v4;
+	const char *bhaddr = have_v6 ? "::1" : "127.0.0.1";
+	struct evutil_addrinfo *l, *v4;
 	int bhport = 0;
 
-	*bh = NULL;
-	if (have_v6) {
-		*bh = he_test_blackhole("::1", &bhport);
-		l = he_test_ai("::1", bhport);
-		ck_assert_ptr_nonnull(l);
-	}
+	*bh = he_test_blackhole(bhaddr, &bhport);
+	l = he_test_ai(bhaddr, bhport);
+	ck_assert_ptr_nonnull(l);
 	v4 = he_test_ai("127.0.0.1", port);
 	ck_assert_ptr_nonnull(v4);
 	return he_test_append(l, v4);
@@ -583,7 +582,7 @@ main(void)
 	have_v6 = he_lab_ipv6_loopback_works();
 	if (!have_v6)
 		fprintf(stderr, "check_tls: no IPv6 loopback, racing "
-		    "without the IPv6 black hole\n");
+		    "past an IPv4 black hole instead\n");
 	rc = he_test_run_suite(tls_suite(), CK_ENV);
 	tls_teardown();
 	return rc;

@@ -1,0 +1,29 @@
+/*
+ * The lab's fake DNS server in a forked child process, for the tests that
+ * must keep the lab's own calls out of their measurements (the fault walk:
+ * its calls would be counted and failed; the soak: its heap would be
+ * counted).  The child dies with its parent (PR_SET_PDEATHSIG).
+ */
+#ifndef EVHAPPY_HE_LABPROC_H_INCLUDED_
+#define EVHAPPY_HE_LABPROC_H_INCLUDED_
+
+#include <sys/types.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+
+/* Names the server knows (each AAAA ::1 and A 127.0.0.1):
+ *   both.test   answers at once
+ *   slow.test   both answers after 30 ms
+ *   a.test      A only (AAAA: NOERROR, no records)
+ * Any other name: NXDOMAIN at once. */
+
+/** Fork the server; 0 and its address ("127.0.0.1:PORT") kept inside, or -1. */
+int he_labproc_dns_start(void);
+/** Kill and reap it. */
+void he_labproc_dns_stop(void);
+/** An evdns_base on base that asks only that server (as he_lab_dns_client). */
+struct evdns_base *he_labproc_dns_client(struct event_base *base);
+/** The server's pid, or -1. */
+pid_t he_labproc_dns_pid(void);
+
+#endif
