@@ -80,6 +80,9 @@
 #include <stdint.h>
 #include <event2/util.h>
 
+struct he_history;
+struct he_hist_note;
+
 #define HE_NEVER INT64_MAX
 
 /** The families the race resolves, as indexes into per-family arrays. */
@@ -97,12 +100,14 @@ struct he_attempt {
 	enum he_attempt_state state;
 	int error;
 	int64_t started, ended;
+	int64_t delay;	/* how long the next start waits for this one */
 };
 
 enum he_action_kind {
 	HE_ACT_START,	/* open a socket for attempt `attempt` and connect */
 	HE_ACT_CLOSE,	/* close attempt `attempt`: it lost or the race ended */
-	HE_ACT_DONE	/* the race is over: see winner / error / dns_error */
+	HE_ACT_DONE,	/* the race is over: see winner / error / dns_error */
+	HE_ACT_HISTORY	/* trace note `attempt` of r->notes (he_history.h) */
 };
 
 struct he_action {
@@ -121,6 +126,8 @@ struct he_race_config {
 	/* When set, addresses of DNS answers are sorted with it (RFC 6724)
 	 * before they join the untried ones; a caller's list is never sorted. */
 	int (*sort)(struct evutil_addrinfo **list);
+	/* Connection history (he_history.h); NULL: none is used or fed. */
+	struct he_history *history;
 };
 
 struct he_race {
@@ -154,6 +161,11 @@ struct he_race {
 	struct he_action *actions;
 	int nactions, actions_cap, actions_head;
 	int oom;			/* an allocation failed: the race fails with ENOMEM */
+
+	/* what history changed, for the trace (he_history.c) */
+	struct he_hist_note *notes;
+	int nnotes, notes_cap;
+	int learned;			/* the outcome went into the history */
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
@@ -194,6 +206,9 @@ int64_t he_race_next_wakeup_(const struct he_race *r);
 
 /** Take the next action; returns 0 when there is none. */
 int he_race_next_action_(struct he_race *r, struct he_action *out);
+
+/** Queue an action (for he_history.c's trace notes). */
+void he_race_queue_(struct he_race *r, enum he_action_kind kind, int attempt);
 
 /** Which family index an address family maps to, or -1. */
 int he_fam_of_(int af);
