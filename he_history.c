@@ -505,7 +505,10 @@ he_history_attempt_delay_(struct he_race *r, int i, int64_t now)
 		d = r->cfg.min_gap;
 	else
 		d = he_history_delay_for_(&info, r->cfg.attempt_delay);
-	if (d != r->cfg.attempt_delay && (note = note_new(r)) != NULL) {
+	/* Said only when some attempt may still follow. */
+	if (d != r->cfg.attempt_delay && (r->untried ||
+	    r->dns_pending[HE_FAM_V6] || r->dns_pending[HE_FAM_V4]) &&
+	    (note = note_new(r)) != NULL) {
 		note->kind = HE_NOTE_DELAY;
 		note->info = info;
 		note->delay = d;

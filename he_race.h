@@ -73,6 +73,44 @@
  * - he_race_next_action_(r, &a): pops queued actions in order; 0 when empty.
  * - After DONE no further actions are queued by any event. r->oom set: an
  *   allocation failed (the race then fails ENOMEM).
+ *
+ * Connection history (RFC 8305 section 4), when cfg.history is non-NULL
+ * (he_history.c holds the decisions; tests/check_history.c checks them):
+ * - Suspects last: an address whose entry says FAILED or HUNG (and that has
+ *   not connected since) goes after every other untried address, keeping
+ *   the order among suspects.  This is done to a caller's list too, at
+ *   he_race_begin_ (the core has no clock before), and to DNS answers as
+ *   they merge, after cfg.sort and before interleaving.  Why reorder a
+ *   caller's list rather than only shorten the delay after a suspect: a
+ *   suspect first still costs a socket and the 10 ms minimum gap on every
+ *   connect, and a black hole is not a preference the caller expressed;
+ *   the caller's order among the addresses that work is kept.
+ * - RTT order: for DNS answers only (a caller's order is the caller's),
+ *   within one family the addresses that are not suspect are ordered by
+ *   known smoothed RTT, lowest first, unknown ones after, stably; each
+ *   family keeps the places it had.  RFC 8305 puts the RTT rule between
+ *   RFC 6724's rules 8 and 9, after precedence (rule 6): so a working IPv6
+ *   path stays before IPv4 however fast IPv4 is.
+ * - The delay after a start: each attempt gets its own delay when it
+ *   starts (attempt.delay; the start rule waits last_start + the last
+ *   attempt's delay).  Unknown address: cfg.attempt_delay.  Known RTT:
+ *   srtt + max(4 * rttvar, srtt / 2), clamped to 10 ms .. 2 s, about when
+ *   its SYN would be retransmitted (RFC 6298's RTO; the floor on the
+ *   variation absorbs an event loop's scheduling noise).  A suspect that
+ *   is started anyway (only suspects are left, or its family answered
+ *   first): cfg.min_gap, so the other family's first address, when it
+ *   comes, is not kept waiting for an address known not to answer.
+ * - Learning, once per race, when it ends (DONE or cancel): the winner's
+ *   handshake time (ended - started) as an RTT sample; each FAILED
+ *   attempt's errno if it is a path error (not EMFILE, EADDRNOTAVAIL,
+ *   ENOMEM...); each attempt still running when another won or the race
+ *   timed out, after at least cfg.attempt_delay, as HUNG.  A cancel by the
+ *   user teaches nothing about running attempts.
+ * - Entries expire (10 min; he_history.h), so a repaired path is used
+ *   again then at the latest, and at once if it connects in some race.
+ * - Each change is queued as HE_ACT_HISTORY with an index into r->notes
+ *   (moved: when the order is decided, with the address it now
+ *   follows; delay: right after its attempt's START), for the trace.
  */
 #ifndef EVHAPPY_HE_RACE_H_INCLUDED_
 #define EVHAPPY_HE_RACE_H_INCLUDED_
