@@ -490,6 +490,26 @@ he_history_placed_(struct he_race *r)
 }
 
 int64_t
+he_history_hold_until_(struct he_race *r, int64_t now)
+{
+	struct evutil_addrinfo *ai;
+	struct he_hist_info info;
+
+	if (r->nattempts > 0 || !r->untried ||
+	    !(r->dns_pending[HE_FAM_V6] || r->dns_pending[HE_FAM_V4]))
+		return HE_NEVER;
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		he_history_lookup_(r->cfg.history, ai->ai_addr, now, &info);
+		if (!he_history_suspect_(&info))
+			return HE_NEVER;
+	}
+	/* Waiting already: the wait runs from the first such answer. */
+	if (r->history_wait_until != HE_NEVER)
+		return r->history_wait_until;
+	return now + r->cfg.resolution_delay;
+}
+
+int64_t
 he_history_attempt_delay_(struct he_race *r, int i, int64_t now)
 {
 	const struct evutil_addrinfo *ai = r->attempts[i].ai;

@@ -133,6 +133,9 @@ void he_history_arrange_(struct he_race *r, int64_t now, int by_rtt);
 /** After interleaving: fill in where moved addresses landed and queue
     their notes. */
 void he_history_placed_(struct he_race *r);
+/** Until when the first start waits because only suspects are known and
+    a query is pending (he_race.h), or HE_NEVER. */
+int64_t he_history_hold_until_(struct he_race *r, int64_t now);
 /** The delay before the next start after attempt i started at now. */
 int64_t he_history_attempt_delay_(struct he_race *r, int i, int64_t now);
 /** Learn from the race's attempts once it ended (won, failed, timed out or

@@ -33,6 +33,7 @@ he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 	r->winner = -1;
 	r->deadline = HE_NEVER;
 	r->resolution_wait_until = HE_NEVER;
+	r->history_wait_until = HE_NEVER;
 }
 
 void
@@ -184,8 +185,10 @@ he_race_begin_(struct he_race *r, int64_t now)
 static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
-	return r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
-	    now < r->resolution_wait_until;
+	return (r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
+	    now < r->resolution_wait_until) ||
+	    (r->nattempts == 0 && dns_pending(r) &&
+	    now < r->history_wait_until);
 }
 
 void
@@ -213,6 +216,8 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 			r->start_early = 1;
 		r->v6_overdue = 0;
 	}
+	if (r->cfg.history)
+		r->history_wait_until = he_history_hold_until_(r, now);
 	race_step(r, now);
 }
 
@@ -223,9 +228,14 @@ next_start_time(const struct he_race *r, int64_t now)
 {
 	int64_t t;
 
-	if (r->nattempts == 0)
-		return r->resolution_wait_until != HE_NEVER &&
+	if (r->nattempts == 0) {
+		t = r->resolution_wait_until != HE_NEVER &&
 		    r->dns_pending[HE_FAM_V6] ? r->resolution_wait_until : now;
+		if (r->history_wait_until != HE_NEVER && dns_pending(r) &&
+		    r->history_wait_until > t)
+			t = r->history_wait_until;
+		return t;
+	}
 	if (r->start_early || r->in_flight == 0)
 		t = r->last_start + r->cfg.min_gap;
 	else

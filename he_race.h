@@ -106,6 +106,12 @@
  *   ENOMEM...); each attempt still running when another won or the race
  *   timed out, after at least cfg.attempt_delay, as HUNG.  A cancel by the
  *   user teaches nothing about running attempts.
+ * - Suspects alone: when no attempt has started, every untried address
+ *   is suspect and a query is still pending, no attempt starts until
+ *   that answer comes or the resolution delay (from the answer that
+ *   brought the suspects) runs out, whichever is first: the other
+ *   family's address, once known, goes first (the resolution delay's own
+ *   reasoning, applied to a family history says is broken).
  * - Entries expire (10 min; he_history.h), so a repaired path is used
  *   again then at the latest, and at once if it connects in some race.
  * - Each change is queued as HE_ACT_HISTORY with an index into r->notes
@@ -176,6 +182,8 @@ struct he_race {
 	int dns_pending[HE_NFAM];	/* a query for that family is out */
 	int dns_error[HE_NFAM];		/* its EVUTIL_EAI_* result */
 	int64_t resolution_wait_until;	/* A came first: wait for AAAA */
+	int64_t history_wait_until;	/* only suspects known: wait for the
+					   other family (he_history.c) */
 
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;

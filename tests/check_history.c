@@ -650,9 +650,10 @@ START_TEST(test_rules_repaired)
 }
 END_TEST
 
-/* AAAA answers first with only a suspect: it starts (nothing else is
-   known), but the A answer's address follows after the minimum gap, not
-   after the attempt delay. */
+/* AAAA answers first with only a suspect: nothing starts until the A
+   answer (then IPv4 goes first) or until the resolution delay runs out
+   (then the suspect is tried, and what follows it waits only the minimum
+   gap). */
 START_TEST(test_rules_suspect_alone_first)
 {
 	struct he_race r;
@@ -664,13 +665,34 @@ START_TEST(test_rules_suspect_alone_first)
 	he_race_begin_(&r, T0 + US(100));
 	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::a", PORT), 0);
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_int_eq(r.attempts[0].delay, US(10));
+	expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(151));
 	he_race_dns_answer_(&r, T0 + US(103), HE_FAM_V4,
 	    he_test_ai("192.0.2.1", PORT), 0);
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
 	expect_none(&r);
-	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(111));
-	he_race_timer_(&r, T0 + US(111));
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(353));
+	he_race_clear_(&r);
+
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0 + US(100));
+	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	    he_test_ai("2001:db8::a", PORT), 0);
+	expect_none(&r);
+	he_race_timer_(&r, T0 + US(150));
+	expect_none(&r);
+	he_race_timer_(&r, T0 + US(151));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	ck_assert_int_eq(r.attempts[0].delay, US(10));
+	he_race_dns_answer_(&r, T0 + US(155), HE_FAM_V4,
+	    he_test_ai("192.0.2.1", PORT), 0);
+	expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(161));
+	he_race_timer_(&r, T0 + US(161));
 	expect(&r, HE_ACT_START, 1);
 	ck_assert_str_eq(addr_of(&r, 1), "192.0.2.1");
 	he_race_clear_(&r);
