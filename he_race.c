@@ -188,6 +188,7 @@ resolution_waiting(const struct he_race *r, int64_t now)
 	return (r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
 	    now < r->resolution_wait_until) ||
 	    (r->nattempts == 0 && dns_pending(r) &&
+	    r->history_wait_until != HE_NEVER &&
 	    now < r->history_wait_until);
 }
 

@@ -696,6 +696,17 @@ START_TEST(test_rules_suspect_alone_first)
 	expect(&r, HE_ACT_START, 1);
 	ck_assert_str_eq(addr_of(&r, 1), "192.0.2.1");
 	he_race_clear_(&r);
+
+	/* an address that is not suspect does not wait for A */
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0 + US(100));
+	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	    he_test_ai("2001:db8::b", PORT), 0);
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
+	he_race_clear_(&r);
 }
 END_TEST
 
