@@ -24,3 +24,18 @@ done
 # shellcheck disable=SC2154
 awk -v a="$per_evhappy" -v b="$per_libevent" \
     'BEGIN { printf "evhappy / libevent: %.2f\n", a / b }'
+
+# ---- history (the "history" engineer's block) -------------------------------
+# 10 connects in a row to a name whose IPv6 path is a black hole (loopback:
+# ::1 with a full accept queue) and whose IPv4 works, history on vs off.
+# Wall time: what history saves is the 250 ms Connection Attempt Delay per
+# connect, far above this machine's noise.
+hbin=./bench/bench_history
+if [ -x "$hbin" ]; then
+	if hout=$("$hbin" 10); then
+		echo "$hout" | sed -n '1p'
+		echo "$hout" | awk '/^on / { printf "history on / off (10 connects, IPv6 black hole): %.3f\n", $6 }'
+	else
+		echo "history: skipped ($hout)"
+	fi
+fi
