@@ -42,9 +42,23 @@ static struct he_history global_store = {
 	HE_HISTORY_ENTRIES, global_entries
 };
 
+/* A fork while another thread holds the lock would leave the child's copy
+   locked forever: hold it across fork, release it on both sides. */
+static void fork_prepare(void) { pthread_mutex_lock(&global_store.lock); }
+static void fork_release(void) { pthread_mutex_unlock(&global_store.lock); }
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void
+global_init(void)
+{
+	pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 struct he_history *
 he_history_global_(void)
 {
+	pthread_once(&global_once, global_init);
 	return &global_store;
 }
 

@@ -20,6 +20,9 @@
 #include "he_lab.h"
 #include "he_testutil.h"
 
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -824,6 +827,111 @@ START_TEST(test_loopback_black_hole)
 }
 END_TEST
 
+struct bev_outcome {
+	int calls;
+	short what;
+	int64_t t;
+};
+
+static void
+bev_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct bev_outcome *o = arg;
+
+	(void)bev;
+	o->calls++;
+	o->what = what;
+	o->t = he_test_now_ms();
+}
+
+/* One drop-in connect (no context of ours); its time in ms. */
+static int64_t
+dropin_once(struct event_base *base, struct evdns_base *dns, int port)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE);
+	struct bev_outcome o;
+	int64_t t0 = he_test_now_ms();
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event, &o);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, dns, AF_UNSPEC,
+	    "svc.test", port), 0);
+	he_test_run_until(base, HE_TEST_UP(3000), &o.calls);
+	ck_assert_int_eq(o.calls, 1);
+	ck_assert(o.what & BEV_EVENT_CONNECTED);
+	bufferevent_free(bev);
+	return o.t - t0;
+}
+
+/* The drop-in has no context of the caller's, yet it learns and uses the
+   process's history: a name with a black-holed IPv6 address (::1 with a
+   full accept queue) and a working IPv4 one.  A context's race first: the
+   drop-in's connects after it take about one RTT (window < 100 ms). */
+START_TEST(test_dropin_shares_history)
+{
+	struct he_test_fx f;
+	struct he_lab_dns *d;
+	struct evdns_base *dns;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	char addr[64];
+	int port = 0;
+	int64_t ms;
+
+	if (!he_lab_ipv6_loopback_works()) {
+		fprintf(stderr, "SKIP test_dropin_shares_history: no IPv6 on "
+		    "loopback here\n");
+		return;
+	}
+	he_test_fx_begin(&f);
+	d = he_lab_dns_new(f.base);
+	ck_assert_ptr_nonnull(d);
+	dns = he_lab_dns_client(d, f.base);
+	ck_assert_ptr_nonnull(dns);
+	bh = he_test_blackhole("::1", &port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	lfd = he_lab_listen(addr, NULL);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(he_lab_dns_add(d, "svc.test", EVDNS_TYPE_AAAA, "::1"),
+	    0);
+	ck_assert_int_eq(he_lab_dns_add(d, "svc.test", EVDNS_TYPE_A,
+	    "127.0.0.1"), 0);
+
+	ms = dropin_once(f.base, dns, port);
+	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
+	    "first drop-in connect: %lld ms, want ~250", (long long)ms);
+	ms = dropin_once(f.base, dns, port);
+	ck_assert_msg(ms <= HE_TEST_UP(100),
+	    "second drop-in connect: %lld ms, want one RTT", (long long)ms);
+	/* and a context's race uses what the drop-in learned */
+	{
+		struct evhappy *he = evhappy_new(f.base, dns);
+		struct outcome o;
+		int64_t t0 = he_test_now_ms();
+		ck_assert_ptr_nonnull(he);
+		memset(&o, 0, sizeof(o));
+		ck_assert_ptr_nonnull(evhappy_resolve_and_connect(he,
+		    AF_UNSPEC, "svc.test", port, on_connect, &o));
+		he_test_run_until(f.base, HE_TEST_UP(3000), &o.calls);
+		ck_assert_int_eq(o.calls, 1);
+		ck_assert_int_ge(o.fd, 0);
+		ck_assert_msg(o.t - t0 <= HE_TEST_UP(100),
+		    "context after the drop-in: %lld ms", (long long)(o.t - t0));
+		close(o.fd);
+		evhappy_free(he);
+	}
+
+	he_test_run_until(f.base, 10, NULL);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	evdns_base_free(dns, 0);
+	he_lab_dns_free(d);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 START_TEST(test_set_history_args)
 {
 	struct he_test_fx f;
@@ -868,6 +976,7 @@ history_suite(void)
 
 	tc = he_test_tcase(s, "loopback", 30);
 	tcase_add_test(tc, test_loopback_black_hole);
+	tcase_add_test(tc, test_dropin_shares_history);
 	tcase_add_test(tc, test_set_history_args);
 	return s;
 }
