@@ -932,6 +932,97 @@ START_TEST(test_dropin_shares_history)
 }
 END_TEST
 
+/* Races on two event_bases in two threads at once, each with its own
+   context, all against one black hole and one listener: the shared store
+   takes them all (ASan, valgrind and TSan builds check the locking), and
+   each thread's later connects are fast. */
+struct thread_race {
+	const struct evutil_addrinfo *list;
+	int64_t slowest_late;	/* the slowest of connects 2.. in ms */
+	int failed;
+};
+
+static void *
+thread_races(void *p)
+{
+	struct thread_race *t = p;
+	struct event_base *base = event_base_new();
+	struct evhappy *he = base ? evhappy_new(base, NULL) : NULL;
+	int i;
+
+	if (!he) {
+		t->failed = 1;
+		goto end;
+	}
+	for (i = 0; i < 4; i++) {
+		struct outcome o;
+		int64_t t0 = he_test_now_ms();
+		memset(&o, 0, sizeof(o));
+		if (!evhappy_start_connection(he, t->list, on_connect, &o)) {
+			t->failed = 1;
+			break;
+		}
+		while (!o.calls)
+			event_base_loop(base, EVLOOP_ONCE);
+		if (o.fd < 0) {
+			t->failed = 1;
+			break;
+		}
+		close(o.fd);
+		if (i > 0 && o.t - t0 > t->slowest_late)
+			t->slowest_late = o.t - t0;
+	}
+	evhappy_free(he);
+end:
+	if (base)
+		event_base_free(base);
+	return NULL;
+}
+
+START_TEST(test_threads_share_history)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0, i;
+	struct evutil_addrinfo *l;
+	struct thread_race t[2];
+	pthread_t th[2];
+	const char *bh_addr = he_lab_ipv6_loopback_works() ? "::1" :
+	    "127.0.0.1";
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole(bh_addr, &bhport);
+	/* backlog 16: both threads' handshakes complete before accept */
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = he_test_append(he_test_ai(bh_addr, bhport),
+	    he_test_ai("127.0.0.1", lport));
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 2; i++) {
+		t[i].list = l;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_races,
+		    &t[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(t[i].failed, 0);
+		ck_assert_msg(t[i].slowest_late <= HE_TEST_UP(100),
+		    "thread %d: a later connect took %lld ms", i,
+		    (long long)t[i].slowest_late);
+	}
+	evhappy_addrinfo_free(l);
+	{
+		evutil_socket_t c;
+		while ((c = accept(lfd, NULL, NULL)) >= 0)
+			close(c);
+	}
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 START_TEST(test_set_history_args)
 {
 	struct he_test_fx f;
@@ -977,6 +1068,7 @@ history_suite(void)
 	tc = he_test_tcase(s, "loopback", 30);
 	tcase_add_test(tc, test_loopback_black_hole);
 	tcase_add_test(tc, test_dropin_shares_history);
+	tcase_add_test(tc, test_threads_share_history);
 	tcase_add_test(tc, test_set_history_args);
 	return s;
 }
