@@ -567,6 +567,9 @@ hung(const struct he_race *r, const struct he_attempt *a, int64_t now)
 	return now - a->started >= r->cfg.attempt_delay;
 }
 
+/* A failure says the path is bad, except an ETIMEDOUT that came sooner
+   than the attempt delay: that is the race closing an attempt to make
+   room (the in-flight cap), not the network timing it out. */
 void
 he_history_learn_(struct he_race *r, int64_t now)
 {
@@ -581,7 +584,8 @@ he_history_learn_(struct he_race *r, int64_t now)
 		const struct sockaddr *sa = a->ai->ai_addr;
 		if (a->state == HE_ATTEMPT_WON)
 			he_history_note_rtt_(h, sa, now, a->ended - a->started);
-		else if (a->state == HE_ATTEMPT_FAILED)
+		else if (a->state == HE_ATTEMPT_FAILED && (a->error !=
+		    ETIMEDOUT || a->ended - a->started >= r->cfg.attempt_delay))
 			he_history_note_failed_(h, sa, a->ended, a->error);
 		else if (hung(r, a, now))
 			he_history_note_hung_(h, sa, now);
