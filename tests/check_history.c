@@ -586,6 +586,21 @@ START_TEST(test_rules_hung_threshold)
 	he_race_cancel_(&r, T0 + US(900));
 	he_race_clear_(&r);
 	ck_assert_int_eq(he_history_count_(hist, T0 + US(900)), 0);
+
+	/* ETIMEDOUT after 5 ms is the race making room, not the path; after
+	   the attempt delay it is the path */
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0);
+	he_race_attempt_failed_(&r, T0 + US(5), 0, ETIMEDOUT);
+	he_race_timer_(&r, T0 + US(10));
+	he_race_attempt_failed_(&r, T0 + US(300), 1, ETIMEDOUT);
+	he_race_clear_(&r);
+	ck_assert_int_eq(he_history_lookup_(hist, sa_of("2001:db8::a"),
+	    T0 + US(300), &in), 0);
+	ck_assert_int_eq(he_history_lookup_(hist, sa_of("192.0.2.1"),
+	    T0 + US(300), &in), 1);
+	ck_assert_int_eq(in.state, HE_HIST_FAILED);
 }
 END_TEST
 
