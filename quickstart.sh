@@ -11,7 +11,7 @@ demo|check) ;;
 *) echo "usage: $0 [check]" >&2; exit 2 ;;
 esac
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind iproute2 nftables"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
