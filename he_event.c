@@ -7,6 +7,7 @@
 #include <config.h>
 #endif
 #include "he_internal.h"
+#include "he_history.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ static const struct he_race_config default_race = {
 	(int64_t)EVHAPPY_DEFAULT_TIMEOUT_MS * MS,
 	1,
 	EVHAPPY_DEFAULT_MAX_IN_FLIGHT,
+	NULL,
 	NULL
 };
 
@@ -66,6 +68,7 @@ evhappy_new(struct event_base *base, struct evdns_base *dns_base)
 	he->base = base;
 	he->dns = dns_base;
 	he->set.race = default_race;
+	he->set.history = 1;
 	return he;
 }
 
@@ -202,26 +205,6 @@ evhappy_set_socket_factory(struct evhappy *he, evhappy_socket_factory_cb cb,
 		return;
 	he->set.factory = cb;
 	he->set.factory_arg = cb ? arg : NULL;
-}
-
-int
-evhappy_set_history(struct evhappy *he, int enabled)
-{
-	if (!he || (enabled != 0 && enabled != 1)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (enabled) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return 0;
-}
-
-void
-evhappy_clear_history(struct evhappy *he)
-{
-	(void)he;
 }
 
 void
@@ -581,6 +564,9 @@ drain(struct evhappy_request *req)
 		case HE_ACT_DONE:
 			deliver(req);
 			break;
+		case HE_ACT_HISTORY:
+			he_trace_history_(req, &req->race.notes[a.attempt]);
+			break;
 		}
 	}
 	if (he_request_live_(req) && !req->finished)
@@ -835,6 +821,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->set = he->set;
 	req->set.local = NULL;
 	he_race_init_(&req->race, &he->set.race);
+	req->race.cfg.history = he->set.history ? he_history_global_() : NULL;
 	if (he->set.local && !(req->set.local =
 	    evhappy_addrinfo_dup(he->set.local)))
 		goto fail;

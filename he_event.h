@@ -261,23 +261,55 @@ EVHAPPY_EXPORT_ void evhappy_set_socket_factory(struct evhappy *he,
     evhappy_socket_factory_cb cb, void *arg);
 
 /**
-  Turn the connection history on or off.
+  Turn the connection history on or off for the later races of a context.
 
-  The history (RFC 8305 section 4: remembered RTTs and broken paths) is not
-  built yet: it is off, enabling it fails with ENOSYS, and disabling it
-  succeeds.
+  The history (RFC 8305 section 4) is on by default and belongs to the
+  process, not to a context: every context and every
+  evhappy_socket_connect_hostname() call learn from and use one store.  It
+  is safe to use from races on several event_bases in several threads.
+
+  What it learns, per destination (address and port): the handshake RTT of
+  attempts that connected (smoothed, with its variation, as TCP keeps them,
+  RFC 6298), and which addresses failed (an error of the path, such as
+  ECONNREFUSED or EHOSTUNREACH) or hung (were still connecting, after at
+  least the Connection Attempt Delay, when another attempt won or the race
+  timed out: a black hole looks like that).
+
+  What it does:
+  - An address that failed or hung goes after the others (a caller's list
+    too), so the second connect to a host whose IPv6 path is a black hole
+    takes about one RTT, not the Connection Attempt Delay.  If such an
+    address is tried anyway, the next attempt waits only the 10 ms gap.
+  - Among the addresses of one family, a lower known RTT goes first (DNS
+    answers only: a caller's order is the caller's).  The order between
+    families stays RFC 6724's, so a working IPv6 path keeps being preferred
+    however fast IPv4 is.
+  - Where an address's RTT is known, the next attempt starts after about
+    the time its SYN would be retransmitted: srtt + max(4 * rttvar, srtt /
+    2), clamped to 10 ms .. 2 s; unknown: the configured delay.
+  - Entries expire 10 minutes after they were learned: a repaired path is
+    tried again then at the latest, at once if it connects in a race in the
+    meantime.  Call evhappy_clear_history() when the network changes.
+  - A trace event EVHAPPY_TRACE_HISTORY says when it changed the order or
+    the delay.
+
+  Memory: a fixed table of 256 entries (under 20 KiB, allocated once with
+  the library), the least recently used entry reused for a new
+  destination.
 
   @param he the context
-  @param enabled 0 or 1
-  @return 0 on success; -1 with errno ENOSYS for 1, EINVAL for other values
+  @param enabled 1 (the default): its races use and feed the history; 0:
+    they neither use nor feed it
+  @return 0 on success; -1 with errno EINVAL for other values or a NULL he
  */
 EVHAPPY_EXPORT_ int evhappy_set_history(struct evhappy *he, int enabled);
 
 /**
-  Forget the connection history.  Call it when the network changes.  While
-  the history is not built, this does nothing.
+  Empty the process's connection history (every context's, and the
+  drop-in's).  Call it when the network changes (a new interface, route or
+  address): what was learned described the old paths.
 
-  @param he the context
+  @param he a context (the store is the process's; NULL does nothing)
  */
 EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
 
@@ -294,7 +326,22 @@ enum evhappy_trace_kind {
 	EVHAPPY_TRACE_ATTEMPT_FAILED,	/**< an attempt failed; error is its errno */
 	EVHAPPY_TRACE_ATTEMPT_WON,	/**< an attempt's handshake completed first */
 	EVHAPPY_TRACE_ATTEMPT_CANCELLED,/**< a running attempt was closed */
-	EVHAPPY_TRACE_DONE		/**< the race ended; error 0 on success */
+	EVHAPPY_TRACE_DONE,		/**< the race ended; error 0 on success */
+	/** the connection history changed the order (moved is 1: addr now
+	    follows after, or comes first when after is NULL) or the delay
+	    before the next attempt (delay is non-zero); history, age, rtt and
+	    rttvar say what was known of addr, error its errno if it failed */
+	EVHAPPY_TRACE_HISTORY
+};
+
+/** What the connection history knew of an address
+    (evhappy_trace.history). */
+enum evhappy_history_state {
+	EVHAPPY_HISTORY_UNKNOWN = 0,	/**< nothing, or it expired */
+	EVHAPPY_HISTORY_WORKED = 1,	/**< it connected; rtt is its RTT */
+	EVHAPPY_HISTORY_FAILED = 2,	/**< a connect failed; error says how */
+	EVHAPPY_HISTORY_HUNG = 3	/**< a connect was still waiting when
+					     another won or the race timed out */
 };
 
 /** One step of a race, as the trace callback sees it. */
@@ -306,6 +353,16 @@ struct evhappy_trace {
 	ev_socklen_t addrlen;
 	int error;			/**< errno or EVUTIL_EAI_*, 0 if none */
 	int naddrs;			/**< DNS_ANSWER: how many addresses */
+	/* Fields below were added with the connection history; they are 0
+	   or NULL except in EVHAPPY_TRACE_HISTORY events. */
+	int history;			/**< enum evhappy_history_state of addr */
+	struct timeval age;		/**< how long ago that was learned */
+	struct timeval rtt;		/**< addr's smoothed handshake RTT, 0 if unknown */
+	struct timeval rttvar;		/**< its variation (RFC 6298) */
+	struct timeval delay;		/**< the next attempt waits this long after addr's start */
+	int moved;			/**< addr was moved in the order */
+	const struct sockaddr *after;	/**< moved: the address addr now follows, or NULL */
+	ev_socklen_t afterlen;
 };
 
 /**

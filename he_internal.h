@@ -81,6 +81,7 @@ struct he_settings {
 	void *factory_arg;
 	evhappy_trace_cb trace;
 	void *trace_arg;
+	int history;	/* 1: races use and feed the connection history */
 };
 
 struct evhappy {
@@ -162,6 +163,11 @@ int he_request_live_(const struct evhappy_request *req);
 void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
     int naddrs);
+
+struct he_hist_note;
+/** Report a history decision (he_history.c) to the trace callback. */
+void he_trace_history_(struct evhappy_request *req,
+    const struct he_hist_note *note);
 
 /** A family's answer reached the loop (list owned, may be NULL). */
 void he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,

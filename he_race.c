@@ -7,6 +7,7 @@
 #include <config.h>
 #endif
 #include "he_internal.h"
+#include "he_history.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 	r->winner = -1;
 	r->deadline = HE_NEVER;
 	r->resolution_wait_until = HE_NEVER;
+	r->history_wait_until = HE_NEVER;
 }
 
 void
@@ -44,6 +46,9 @@ he_race_clear_(struct he_race *r)
 	evhappy_addrinfo_free(r->untried);
 	free(r->attempts);
 	free(r->actions);
+	free(r->notes);
+	r->notes = NULL;
+	r->nnotes = r->notes_cap = 0;
 	r->untried = NULL;
 	r->attempts = NULL;
 	r->actions = NULL;
@@ -67,6 +72,12 @@ queue_action(struct he_race *r, enum he_action_kind kind, int attempt)
 	r->actions[r->nactions].kind = kind;
 	r->actions[r->nactions].attempt = attempt;
 	r->nactions++;
+}
+
+void
+he_race_queue_(struct he_race *r, enum he_action_kind kind, int attempt)
+{
+	queue_action(r, kind, attempt);
 }
 
 int
@@ -107,14 +118,9 @@ lead_with_other_family(struct he_race *r)
 	}
 }
 
-/* Merge new addresses into the untried ones (RFC 8305 section 4: sorted
- * into the not-yet-tried list), then interleave the families. */
 static void
-merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort)
+interleave_untried(struct he_race *r)
 {
-	r->untried = he_addrinfo_concat_(r->untried, list);
-	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) < 0)
-		r->oom = 1;
 	if (r->nattempts == 0) {
 		evhappy_addrinfo_interleave(&r->untried,
 		    r->cfg.first_family_count);
@@ -122,6 +128,33 @@ merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort)
 	}
 	lead_with_other_family(r);
 	evhappy_addrinfo_interleave(&r->untried, 1);
+}
+
+/* History reorders the untried addresses (before interleaving, as one more
+ * sorting rule) once the race has a clock: at begin, and as answers come. */
+static void
+history_arrange(struct he_race *r, int64_t now, int by_rtt)
+{
+	if (!r->cfg.history)
+		return;
+	he_history_arrange_(r, now, by_rtt);
+}
+
+/* Merge new addresses into the untried ones (RFC 8305 section 4: sorted
+ * into the not-yet-tried list), then interleave the families.  now is
+ * HE_NEVER before the race began. */
+static void
+merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
+    int64_t now)
+{
+	r->untried = he_addrinfo_concat_(r->untried, list);
+	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) < 0)
+		r->oom = 1;
+	if (now != HE_NEVER)
+		history_arrange(r, now, sort);
+	interleave_untried(r);
+	if (r->cfg.history)
+		he_history_placed_(r);
 }
 
 void
@@ -133,7 +166,7 @@ he_race_expect_dns_(struct he_race *r, enum he_fam fam)
 void
 he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
-	merge_untried(r, list, 0);
+	merge_untried(r, list, 0, HE_NEVER);
 }
 
 void
@@ -141,14 +174,22 @@ he_race_begin_(struct he_race *r, int64_t now)
 {
 	r->began = now;
 	r->deadline = now + r->cfg.timeout;
+	if (r->untried && r->cfg.history) {
+		history_arrange(r, now, 0);
+		interleave_untried(r);
+		he_history_placed_(r);
+	}
 	race_step(r, now);
 }
 
 static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
-	return r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
-	    now < r->resolution_wait_until;
+	return (r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
+	    now < r->resolution_wait_until) ||
+	    (r->nattempts == 0 && dns_pending(r) &&
+	    r->history_wait_until != HE_NEVER &&
+	    now < r->history_wait_until);
 }
 
 void
@@ -166,7 +207,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 		    r->nattempts == 0)
 			r->resolution_wait_until =
 			    now + r->cfg.resolution_delay;
-		merge_untried(r, list, 1);
+		merge_untried(r, list, 1, now);
 	}
 	if (fam == HE_FAM_V6) {
 		r->resolution_wait_until = HE_NEVER;
@@ -176,6 +217,8 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 			r->start_early = 1;
 		r->v6_overdue = 0;
 	}
+	if (r->cfg.history)
+		r->history_wait_until = he_history_hold_until_(r, now);
 	race_step(r, now);
 }
 
@@ -195,13 +238,18 @@ next_start_time(const struct he_race *r, int64_t now)
 {
 	int64_t t;
 
-	if (r->nattempts == 0)
-		return r->resolution_wait_until != HE_NEVER &&
+	if (r->nattempts == 0) {
+		t = r->resolution_wait_until != HE_NEVER &&
 		    r->dns_pending[HE_FAM_V6] ? r->resolution_wait_until : now;
+		if (r->history_wait_until != HE_NEVER && dns_pending(r) &&
+		    r->history_wait_until > t)
+			t = r->history_wait_until;
+		return t;
+	}
 	if (r->start_early || r->in_flight == 0)
 		t = r->last_start + r->cfg.min_gap;
 	else
-		t = r->last_start + r->cfg.attempt_delay;
+		t = r->last_start + r->attempts[r->nattempts - 1].delay;
 	return t > now ? t : now;
 }
 
@@ -243,7 +291,10 @@ start_next(struct he_race *r, int64_t now)
 	r->last_start = now;
 	r->last_family = ai->ai_family;
 	r->start_early = 0;
+	a->delay = r->cfg.attempt_delay;
 	queue_action(r, HE_ACT_START, r->nattempts++);
+	if (r->cfg.history)
+		a->delay = he_history_attempt_delay_(r, r->nattempts - 1, now);
 }
 
 static void
@@ -270,6 +321,7 @@ finish(struct he_race *r, int64_t now, int error, int dns_failure)
 	r->done = 1;
 	r->error = error;
 	r->dns_failure = dns_failure;
+	he_history_learn_(r, now);
 	queue_action(r, HE_ACT_DONE, r->winner);
 }
 
@@ -376,6 +428,7 @@ he_race_cancel_(struct he_race *r, int64_t now)
 	close_running(r, now, ECANCELED);
 	r->done = 1;
 	r->error = ECANCELED;
+	he_history_learn_(r, now);
 }
 
 int64_t

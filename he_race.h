@@ -74,12 +74,59 @@
  * - he_race_next_action_(r, &a): pops queued actions in order; 0 when empty.
  * - After DONE no further actions are queued by any event. r->oom set: an
  *   allocation failed (the race then fails ENOMEM).
+ *
+ * Connection history (RFC 8305 section 4), when cfg.history is non-NULL
+ * (he_history.c holds the decisions; tests/check_history.c checks them):
+ * - Suspects last: an address whose entry says FAILED or HUNG (and that has
+ *   not connected since) goes after every other untried address, keeping
+ *   the order among suspects.  This is done to a caller's list too, at
+ *   he_race_begin_ (the core has no clock before), and to DNS answers as
+ *   they merge, after cfg.sort and before interleaving.  Why reorder a
+ *   caller's list rather than only shorten the delay after a suspect: a
+ *   suspect first still costs a socket and the 10 ms minimum gap on every
+ *   connect, and a black hole is not a preference the caller expressed;
+ *   the caller's order among the addresses that work is kept.
+ * - RTT order: for DNS answers only (a caller's order is the caller's),
+ *   within one family the addresses that are not suspect are ordered by
+ *   known smoothed RTT, lowest first, unknown ones after, stably; each
+ *   family keeps the places it had.  RFC 8305 puts the RTT rule between
+ *   RFC 6724's rules 8 and 9, after precedence (rule 6): so a working IPv6
+ *   path stays before IPv4 however fast IPv4 is.
+ * - The delay after a start: each attempt gets its own delay when it
+ *   starts (attempt.delay; the start rule waits last_start + the last
+ *   attempt's delay).  Unknown address: cfg.attempt_delay.  Known RTT:
+ *   srtt + max(4 * rttvar, srtt / 2), clamped to 10 ms .. 2 s, about when
+ *   its SYN would be retransmitted (RFC 6298's RTO; the floor on the
+ *   variation absorbs an event loop's scheduling noise).  A suspect that
+ *   is started anyway (only suspects are left, or its family answered
+ *   first): cfg.min_gap, so the other family's first address, when it
+ *   comes, is not kept waiting for an address known not to answer.
+ * - Learning, once per race, when it ends (DONE or cancel): the winner's
+ *   handshake time (ended - started) as an RTT sample; each FAILED
+ *   attempt's errno if it is a path error (not EMFILE, EADDRNOTAVAIL,
+ *   ENOMEM...); each attempt still running when another won or the race
+ *   timed out, after at least cfg.attempt_delay, as HUNG.  A cancel by the
+ *   user teaches nothing about running attempts.
+ * - Suspects alone: when no attempt has started, every untried address
+ *   is suspect and a query is still pending, no attempt starts until
+ *   that answer comes or the resolution delay (from the answer that
+ *   brought the suspects) runs out, whichever is first: the other
+ *   family's address, once known, goes first (the resolution delay's own
+ *   reasoning, applied to a family history says is broken).
+ * - Entries expire (10 min; he_history.h), so a repaired path is used
+ *   again then at the latest, and at once if it connects in some race.
+ * - Each change is queued as HE_ACT_HISTORY with an index into r->notes
+ *   (moved: when the order is decided, with the address it now
+ *   follows; delay: right after its attempt's START), for the trace.
  */
 #ifndef EVHAPPY_HE_RACE_H_INCLUDED_
 #define EVHAPPY_HE_RACE_H_INCLUDED_
 
 #include <stdint.h>
 #include <event2/util.h>
+
+struct he_history;
+struct he_hist_note;
 
 #define HE_NEVER INT64_MAX
 
@@ -98,12 +145,14 @@ struct he_attempt {
 	enum he_attempt_state state;
 	int error;
 	int64_t started, ended;
+	int64_t delay;	/* how long the next start waits for this one */
 };
 
 enum he_action_kind {
 	HE_ACT_START,	/* open a socket for attempt `attempt` and connect */
 	HE_ACT_CLOSE,	/* close attempt `attempt`: it lost or the race ended */
-	HE_ACT_DONE	/* the race is over: see winner / error / dns_error */
+	HE_ACT_DONE,	/* the race is over: see winner / error / dns_error */
+	HE_ACT_HISTORY	/* trace note `attempt` of r->notes (he_history.h) */
 };
 
 struct he_action {
@@ -122,6 +171,8 @@ struct he_race_config {
 	/* When set, addresses of DNS answers are sorted with it (RFC 6724)
 	 * before they join the untried ones; a caller's list is never sorted. */
 	int (*sort)(struct evutil_addrinfo **list);
+	/* Connection history (he_history.h); NULL: none is used or fed. */
+	struct he_history *history;
 };
 
 struct he_race {
@@ -132,6 +183,8 @@ struct he_race {
 	int dns_pending[HE_NFAM];	/* a query for that family is out */
 	int dns_error[HE_NFAM];		/* its EVUTIL_EAI_* result */
 	int64_t resolution_wait_until;	/* A came first: wait for AAAA */
+	int64_t history_wait_until;	/* only suspects known: wait for the
+					   other family (he_history.c) */
 
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
@@ -156,6 +209,11 @@ struct he_race {
 	int nactions, actions_cap, actions_head;
 	int oom;			/* an allocation failed: the race fails with ENOMEM */
 	int dns_errno;			/* a query could not start: its errno */
+
+	/* what history changed, for the trace (he_history.c) */
+	struct he_hist_note *notes;
+	int nnotes, notes_cap;
+	int learned;			/* the outcome went into the history */
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
@@ -202,6 +260,9 @@ int64_t he_race_next_wakeup_(const struct he_race *r);
 
 /** Take the next action; returns 0 when there is none. */
 int he_race_next_action_(struct he_race *r, struct he_action *out);
+
+/** Queue an action (for he_history.c's trace notes). */
+void he_race_queue_(struct he_race *r, enum he_action_kind kind, int attempt);
 
 /** Which family index an address family maps to, or -1. */
 int he_fam_of_(int af);

@@ -16,7 +16,7 @@
 
 static const char *const trace_names[] = {
 	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
-	"attempt-won", "attempt-cancelled", "done"
+	"attempt-won", "attempt-cancelled", "done", "history"
 };
 
 const char *

@@ -334,6 +334,23 @@ if [ "${bh:-0}" -gt 0 ]; then
 	check "black hole: cancelled, then won after the attempt delay" \
 	    json_ok '[a["result"] for a in d["attempts"]] ==
 	    ["cancelled", "won"] and d["attempts"][1]["started_ms"] >= 200'
+	# The connection history: the second connect skips the black hole
+	# (history moved it after $good, and says so), unless it is off.
+	run --dns "127.0.0.1:$dns" --count 2 --json fallback.example "$bh"
+	check "history: the second connect goes to $good first" json_ok \
+	    'd["connects"][1]["attempts"][0]["address"] == "'"$good:$bh"'" and
+	    len(d["connects"][1]["attempts"]) == 1 and
+	    [e for e in d["connects"][1]["trace"] if e["event"] == "history"
+	     and e.get("history") == "hung" and
+	     e.get("moved_after") == "'"$good:$bh"'"]'
+	run --dns "127.0.0.1:$dns" --count 2 --trace fallback.example "$bh"
+	check "history: --trace says why" grep -q -F \
+	    "history: $hole:$bh hung" "$tmp/err"
+	run --dns "127.0.0.1:$dns" --count 2 --json --no-history \
+	    fallback.example "$bh"
+	check "--no-history: the second connect tries $hole first again" \
+	    json_ok 'd["connects"][1]["attempts"][0]["address"] ==
+	    "'"$hole:$bh"'"'
 	run --timeout 300 "$(echo "$hole" | tr -d '[]')" "$bh"
 	expect_rc "black hole alone: --timeout 300 exits 1" 1
 	check "black hole alone: timed out" grep -q -i "timed out" "$tmp/out"

@@ -53,6 +53,7 @@ struct opts {
 	int nresolvers;			/* resolver options given */
 	const char *dns;
 	int relay, trace, json, demo;
+	int no_history;
 	int nother;			/* options given besides --demo */
 	const char *host;
 	int port;
@@ -74,6 +75,10 @@ struct event_rec {
 	struct sockaddr_storage addr;
 	int error;
 	int naddrs;
+	/* EVHAPPY_TRACE_HISTORY */
+	int history, moved, has_after;
+	double age_ms, rtt_ms, delay_ms;
+	struct sockaddr_storage after;
 };
 
 /* What one connect came to. */
@@ -132,6 +137,7 @@ help(void)
 "  --timeout MS            overall timeout, DNS and connect (%d)\n"
 "  --max-in-flight N       attempts in flight at once (%d; 1 or more)\n"
 "  --local ADDR            bind to this literal (once per family)\n"
+"  --no-history            neither use nor feed the connection history\n"
 "Resolving (default: --system-resolver):\n"
 "  --system-resolver       getaddrinfo(3): /etc/hosts, nsswitch, DNS\n"
 "  --dns SERVER[:PORT]     ask only this DNS server ([ADDR]:PORT for IPv6)\n"
@@ -173,7 +179,7 @@ enum {
 	OPT_ATTEMPT_DELAY = 256, OPT_RESOLUTION_DELAY, OPT_INTERLEAVE,
 	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
 	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
-	OPT_DEMO, OPT_VERSION
+	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY
 };
 
 static const struct option long_options[] = {
@@ -190,6 +196,7 @@ static const struct option long_options[] = {
 	{ "relay", no_argument, NULL, OPT_RELAY },
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-history", no_argument, NULL, OPT_NO_HISTORY },
 	{ "demo", no_argument, NULL, OPT_DEMO },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -315,6 +322,7 @@ parse_option(struct opts *o, int c, const char *arg)
 	case OPT_RELAY: o->relay = 1; return 0;
 	case OPT_TRACE: o->trace = 1; return 0;
 	case OPT_JSON: o->json = 1; return 0;
+	case OPT_NO_HISTORY: o->no_history = 1; return 0;
 	case 'h': help(); return 1;
 	case OPT_VERSION:
 		printf("evhappy %s (libevent %s)\n", evhappy_get_version(),
@@ -572,6 +580,8 @@ app_setup(struct app *app)
 			return rc;
 	if (apply_local(app->he, app->o) < 0)
 		return TOOL_EXIT_FAIL;
+	if (app->o->no_history)
+		evhappy_set_history(app->he, 0);
 	evhappy_set_trace_cb(app->he, on_trace, app);
 	return TOOL_EXIT_OK;
 }
@@ -612,6 +622,17 @@ record_event(struct result *res, const struct evhappy_trace *ev)
 	if (ev->addr && ev->addrlen <= sizeof(e->addr)) {
 		memcpy(&e->addr, ev->addr, ev->addrlen);
 		e->has_addr = 1;
+	}
+	if (ev->kind != EVHAPPY_TRACE_HISTORY)
+		return;
+	e->history = ev->history;
+	e->moved = ev->moved;
+	e->age_ms = tool_tv_ms(&ev->age);
+	e->rtt_ms = tool_tv_ms(&ev->rtt);
+	e->delay_ms = tool_tv_ms(&ev->delay);
+	if (ev->after && ev->afterlen <= sizeof(e->after)) {
+		memcpy(&e->after, ev->after, ev->afterlen);
+		e->has_after = 1;
 	}
 }
 
@@ -864,6 +885,30 @@ json_attempt(FILE *out, const struct attempt_rec *a)
 	fprintf(out, ",\"errno\":%d}", a->error);
 }
 
+static const char *const history_names[] = {
+	"unknown", "worked", "failed", "hung"
+};
+
+/* What history knew and changed: "history":"hung","age_ms":..., and
+   "moved_after" or "delay_ms". */
+static void
+json_history(FILE *out, const struct event_rec *e)
+{
+	char after[TOOL_ADDRLEN];
+
+	fprintf(out, ",\"history\":\"%s\",\"age_ms\":%.3f,\"rtt_ms\":%.3f",
+	    e->history >= 0 && e->history <= 3 ? history_names[e->history] :
+	    "unknown", e->age_ms, e->rtt_ms);
+	if (e->moved) {
+		tool_addr_format((const struct sockaddr *)&e->after, after,
+		    sizeof(after));
+		fputs(",\"moved_after\":", out);
+		tool_json_string(out, e->has_after ? after : NULL);
+	} else {
+		fprintf(out, ",\"delay_ms\":%.3f", e->delay_ms);
+	}
+}
+
 static void
 json_event(FILE *out, const struct event_rec *e)
 {
@@ -875,6 +920,8 @@ json_event(FILE *out, const struct event_rec *e)
 		fprintf(out, ",\"family\":%d", tool_family_number(e->family));
 	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
 		fprintf(out, ",\"addresses\":%d", e->naddrs);
+	if (e->kind == EVHAPPY_TRACE_HISTORY)
+		json_history(out, e);
 	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
 		json_error(out, "dns", e->error, 1);
 	else if (e->kind == EVHAPPY_TRACE_ATTEMPT_FAILED ||

@@ -94,6 +94,58 @@ dns_detail(const struct evhappy_trace *ev, char *buf, size_t len)
 		    ev->naddrs, ev->naddrs == 1 ? "" : "es");
 }
 
+static void
+age_text(const struct timeval *tv, char *buf, size_t len)
+{
+	double ms = tool_tv_ms(tv);
+
+	if (ms < 1000)
+		evutil_snprintf(buf, len, "%.0f ms", ms);
+	else if (ms < 120000)
+		evutil_snprintf(buf, len, "%.0f s", ms / 1000);
+	else
+		evutil_snprintf(buf, len, "%.0f min", ms / 60000);
+}
+
+/* What history knew: "hung 12 s ago", "failed (Connection refused) 3 s
+   ago", "rtt 40.2 ms". */
+static void
+history_known(const struct evhappy_trace *ev, char *buf, size_t len)
+{
+	char age[32];
+
+	age_text(&ev->age, age, sizeof(age));
+	if (ev->history == EVHAPPY_HISTORY_HUNG)
+		evutil_snprintf(buf, len, "hung %s ago", age);
+	else if (ev->history == EVHAPPY_HISTORY_FAILED)
+		evutil_snprintf(buf, len, "failed (%s) %s ago",
+		    strerror(ev->error), age);
+	else
+		evutil_snprintf(buf, len, "rtt %.1f ms (+-%.1f)",
+		    tool_tv_ms(&ev->rtt), tool_tv_ms(&ev->rttvar));
+}
+
+/* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
+   "[2001:db8::2]:80 rtt 40.2 ms (+-1.0), next attempt after 60.3 ms". */
+static void
+history_detail(const struct evhappy_trace *ev, char *buf, size_t len)
+{
+	char addr[TOOL_ADDRLEN], after[TOOL_ADDRLEN], known[128];
+
+	tool_addr_format(ev->addr, addr, sizeof(addr));
+	history_known(ev, known, sizeof(known));
+	if (ev->moved && ev->after) {
+		tool_addr_format(ev->after, after, sizeof(after));
+		evutil_snprintf(buf, len, "%s %s, moved after %s", addr,
+		    known, after);
+	} else if (ev->moved) {
+		evutil_snprintf(buf, len, "%s %s, moved first", addr, known);
+	} else {
+		evutil_snprintf(buf, len, "%s %s, next attempt after %.1f ms",
+		    addr, known, tool_tv_ms(&ev->delay));
+	}
+}
+
 void
 tool_trace_detail(const struct evhappy_trace *ev, char *buf, size_t len)
 {
@@ -119,6 +171,9 @@ tool_trace_detail(const struct evhappy_trace *ev, char *buf, size_t len)
 		evutil_snprintf(buf, len, "%s",
 		    ev->error ? strerror(ev->error) : "connected");
 		break;
+	case EVHAPPY_TRACE_HISTORY:
+		history_detail(ev, buf, len);
+		break;
 	}
 }
 
@@ -135,7 +190,8 @@ tool_trace_print(FILE *out, const char *indent,
 	   as an event and its address. */
 	fprintf(out, "%s%7s ms  %s%s%s\n", indent, offset,
 	    evhappy_trace_kind_name(ev->kind),
-	    !detail[0] ? "" : ev->kind == EVHAPPY_TRACE_DONE ? ": " : " ",
+	    !detail[0] ? "" : ev->kind == EVHAPPY_TRACE_DONE ||
+	    ev->kind == EVHAPPY_TRACE_HISTORY ? ": " : " ",
 	    detail);
 }
 

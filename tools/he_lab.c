@@ -397,6 +397,19 @@ he_lab_dns_add(struct he_lab_dns *d, const char *name, int type,
 }
 
 int
+he_lab_dns_clear(struct he_lab_dns *d, const char *name, int type)
+{
+	struct he_lab_entry *e;
+	char norm[HE_LAB_NAME_MAX];
+
+	if (!d || name_normalize(name, norm) < 0)
+		return -1;
+	if ((e = entry_find(d, norm, type)) != NULL)
+		e->naddrs = 0;
+	return 0;
+}
+
+int
 he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
     enum he_lab_dns_mode mode, int delay_ms)
 {

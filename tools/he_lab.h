@@ -31,6 +31,9 @@ const char *he_lab_dns_address(const struct he_lab_dns *d);
     of that family.  Several calls give several records.  0 or -1. */
 int he_lab_dns_add(struct he_lab_dns *d, const char *name, int type,
     const char *addr);
+/** Forget the records of (name, type) added so far (the answer changes
+    when new ones are added).  0 or -1. */
+int he_lab_dns_clear(struct he_lab_dns *d, const char *name, int type);
 /** How the server treats (name, type): mode, and the delay in ms before it
     answers (the delay applies to every mode but DROP).  0 or -1. */
 int he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,

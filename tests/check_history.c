@@ -1,0 +1,1095 @@
+/*
+ * Connection history (RFC 8305 section 4), he_history.c.
+ *
+ * - The store on a fake clock: RFC 6298 smoothing, verdicts, which errors
+ *   are learned, expiry (and its test hook), LRU eviction in a fixed
+ *   table, clearing, and several threads at once.
+ * - The rules on a fake clock, driving the race core (he_race.c) with a
+ *   store of the test's own: a black-holed address is moved last and the
+ *   second race costs one RTT; the delay after a start follows a known
+ *   RTT; a working IPv6 path keeps going first however fast IPv4 is; RTTs
+ *   order addresses within a family; what counts as hung; a timed-out race
+ *   is not made worse; a repaired path is used again once its entry
+ *   expires; a suspect that had to go first waits only the minimum gap.
+ * - Real sockets on loopback: a black hole and a listener, the second
+ *   connect fast with history and slow without; two contexts share the
+ *   process's store; the trace says why.
+ */
+#include "he_internal.h"
+#include "he_history.h"
+#include "he_lab.h"
+#include "he_testutil.h"
+
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#define T0 ((int64_t)7000 * 1000000)
+#define US(ms) ((int64_t)(ms) * 1000)
+#define PORT 443
+
+static struct sockaddr_storage ss_buf[8];
+static int ss_next;
+
+/* A sockaddr for a literal, port PORT, in a small ring of buffers. */
+static const struct sockaddr *
+sa_of(const char *lit)
+{
+	struct evutil_addrinfo *ai = he_test_ai(lit, PORT);
+	struct sockaddr_storage *ss = &ss_buf[ss_next++ % 8];
+
+	ck_assert_ptr_nonnull(ai);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	evhappy_addrinfo_free(ai);
+	return (const struct sockaddr *)ss;
+}
+
+/* ----------------------------------------------------------------------- */
+/* The store */
+
+START_TEST(test_store_rtt_smoothing)
+{
+	struct he_history *h = he_history_new_(8);
+	struct he_hist_info in;
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"), T0, &in),
+	    0);
+	ck_assert_int_eq(in.state, HE_HIST_UNKNOWN);
+	/* RFC 6298 2.2: srtt = R, rttvar = R/2 */
+	he_history_note_rtt_(h, sa_of("2001:db8::a"), T0, US(40));
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + US(5), &in), 1);
+	ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	ck_assert_int_eq(in.srtt, US(40));
+	ck_assert_int_eq(in.rttvar, US(20));
+	ck_assert_int_eq(in.age, US(5));
+	/* 2.3: rttvar = 3/4 rttvar + 1/4 |srtt - R|, srtt = 7/8 srtt + R/8 */
+	he_history_note_rtt_(h, sa_of("2001:db8::a"), T0 + US(10), US(48));
+	he_history_lookup_(h, sa_of("2001:db8::a"), T0 + US(10), &in);
+	ck_assert_int_eq(in.rttvar, (3 * US(20) + US(8)) / 4);
+	ck_assert_int_eq(in.srtt, (7 * US(40) + US(48)) / 8);
+	ck_assert_int_eq(in.age, 0);
+	/* another port is another destination */
+	{
+		struct sockaddr_in6 other;
+		memcpy(&other, sa_of("2001:db8::a"), sizeof(other));
+		other.sin6_port = htons(80);
+		ck_assert_int_eq(he_history_lookup_(h,
+		    (struct sockaddr *)&other, T0, &in), 0);
+	}
+	he_history_free_(h);
+}
+END_TEST
+
+START_TEST(test_store_verdicts)
+{
+	struct he_history *h = he_history_new_(8);
+	struct he_hist_info in;
+
+	/* errors of this host's resources teach nothing about the path */
+	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, EMFILE);
+	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, EADDRNOTAVAIL);
+	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, ENOMEM);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"), T0, &in),
+	    0);
+	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, ECONNREFUSED);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"), T0, &in),
+	    1);
+	ck_assert_int_eq(in.state, HE_HIST_FAILED);
+	ck_assert_int_eq(in.error, ECONNREFUSED);
+	ck_assert(he_history_suspect_(&in));
+	/* a success clears the suspicion at once */
+	he_history_note_rtt_(h, sa_of("192.0.2.1"), T0 + US(1), US(3));
+	he_history_lookup_(h, sa_of("192.0.2.1"), T0 + US(1), &in);
+	ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	ck_assert(!he_history_suspect_(&in));
+	/* a hang keeps the RTT learned before */
+	he_history_note_hung_(h, sa_of("192.0.2.1"), T0 + US(2));
+	he_history_lookup_(h, sa_of("192.0.2.1"), T0 + US(2), &in);
+	ck_assert_int_eq(in.state, HE_HIST_HUNG);
+	ck_assert_int_eq(in.srtt, US(3));
+	ck_assert(he_history_suspect_(&in));
+	/* other families are not kept */
+	{
+		struct sockaddr sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_family = AF_UNIX;
+		he_history_note_hung_(h, &sa, T0);
+		ck_assert_int_eq(he_history_lookup_(h, &sa, T0, &in), 0);
+		ck_assert_int_eq(he_history_lookup_(h, NULL, T0, &in), 0);
+	}
+	ck_assert_int_eq(he_history_count_(h, T0 + US(2)), 1);
+	he_history_clear_(h);
+	ck_assert_int_eq(he_history_count_(h, T0 + US(2)), 0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"),
+	    T0 + US(2), &in), 0);
+	he_history_free_(h);
+}
+END_TEST
+
+START_TEST(test_store_expiry)
+{
+	struct he_history *h = he_history_new_(8);
+	struct he_hist_info in;
+	const int64_t exp = HE_HISTORY_EXPIRY_US;
+
+	/* minutes, not hours */
+	ck_assert(exp >= (int64_t)60 * 1000000 && exp <= (int64_t)3600 * 1000000);
+	he_history_note_hung_(h, sa_of("2001:db8::a"), T0);
+	/* looking does not make it live longer */
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + exp - 1, &in), 1);
+	ck_assert_int_eq(in.age, exp - 1);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + exp, &in), 0);
+	ck_assert_int_eq(in.state, HE_HIST_UNKNOWN);
+	/* learning again does */
+	he_history_note_hung_(h, sa_of("2001:db8::a"), T0 + exp);
+	he_history_note_hung_(h, sa_of("2001:db8::a"), T0 + 2 * exp - 5);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + 2 * exp, &in), 1);
+	/* the test hook, and restoring the default */
+	he_history_set_expiry_(h, US(300));
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + 2 * exp - 5 + US(299), &in), 1);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + 2 * exp - 5 + US(300), &in), 0);
+	he_history_set_expiry_(h, 0);
+	he_history_note_hung_(h, sa_of("2001:db8::a"), T0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
+	    T0 + exp - 1, &in), 1);
+	he_history_free_(h);
+}
+END_TEST
+
+START_TEST(test_store_lru)
+{
+	struct he_history *h = he_history_new_(4);
+	struct he_hist_info in;
+	const char *a[] = { "192.0.2.1", "192.0.2.2", "192.0.2.3",
+	    "192.0.2.4", "192.0.2.5" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		he_history_note_rtt_(h, sa_of(a[i]), T0 + i, US(1));
+	/* .1 is the oldest learned, but it was used last */
+	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[0]), T0 + 10, &in), 1);
+	he_history_note_rtt_(h, sa_of(a[4]), T0 + 11, US(1));
+	ck_assert_int_eq(he_history_count_(h, T0 + 12), 4);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[0]), T0 + 12, &in), 1);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[1]), T0 + 12, &in), 0);
+	for (i = 2; i < 5; i++)
+		ck_assert_int_eq(he_history_lookup_(h, sa_of(a[i]), T0 + 12,
+		    &in), 1);
+	he_history_free_(h);
+}
+END_TEST
+
+struct thread_arg {
+	struct he_history *h;
+	int id;
+};
+
+static void *
+hammer(void *p)
+{
+	struct thread_arg *t = p;
+	struct sockaddr_in sin;
+	struct he_hist_info in;
+	int i;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(PORT);
+	for (i = 0; i < 20000; i++) {
+		sin.sin_addr.s_addr = htonl(0xC0000200u + (unsigned)(i % 37));
+		switch ((i + t->id) % 4) {
+		case 0: he_history_note_rtt_(t->h, (struct sockaddr *)&sin,
+			    T0 + i, US(1 + i % 7)); break;
+		case 1: he_history_note_hung_(t->h, (struct sockaddr *)&sin,
+			    T0 + i); break;
+		case 2: he_history_note_failed_(t->h,
+			    (struct sockaddr *)&sin, T0 + i, ECONNREFUSED);
+			break;
+		default: he_history_lookup_(t->h, (struct sockaddr *)&sin,
+			    T0 + i, &in); break;
+		}
+		if (i % 5000 == 4999 && t->id == 0)
+			he_history_clear_(t->h);
+	}
+	return NULL;
+}
+
+/* Four threads at once on a 16-entry store (37 destinations: constant
+   eviction).  Nothing breaks; the table never holds more than it has. */
+START_TEST(test_store_threads)
+{
+	struct he_history *h = he_history_new_(16);
+	pthread_t th[4];
+	struct thread_arg arg[4];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		arg[i].h = h;
+		arg[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer, &arg[i]),
+		    0);
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_le(he_history_count_(h, T0 + 20000), 16);
+	he_history_free_(h);
+}
+END_TEST
+
+START_TEST(test_delay_rule)
+{
+	struct he_hist_info in;
+
+	memset(&in, 0, sizeof(in));
+	/* unknown: the configured delay */
+	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(250));
+	in.state = HE_HIST_WORKED;
+	/* one sample of 40 ms: 40 + 4 * 20 */
+	in.srtt = US(40);
+	in.rttvar = US(20);
+	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(120));
+	/* steady 40 ms: the variation term is at least srtt / 2 */
+	in.rttvar = US(1);
+	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(60));
+	/* clamped to 10 ms .. 2 s */
+	in.srtt = 300;
+	in.rttvar = 150;
+	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(10));
+	in.srtt = US(1900);
+	in.rttvar = US(100);
+	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(2000));
+	/* the path errors */
+	ck_assert(he_history_path_error_(ECONNREFUSED));
+	ck_assert(he_history_path_error_(ETIMEDOUT));
+	ck_assert(he_history_path_error_(EHOSTUNREACH));
+	ck_assert(he_history_path_error_(ENETUNREACH));
+	ck_assert(!he_history_path_error_(EMFILE));
+	ck_assert(!he_history_path_error_(ECANCELED));
+	ck_assert(!he_history_path_error_(0));
+}
+END_TEST
+
+/* ----------------------------------------------------------------------- */
+/* The rules, driving the core */
+
+static struct he_history *hist;
+
+static int
+v6_first(struct evutil_addrinfo **list)
+{
+	/* Stands for RFC 6724 here: IPv6 before IPv4, stable. */
+	struct evutil_addrinfo *v6 = NULL, *v4 = NULL, *ai, *next;
+
+	for (ai = *list; ai; ai = next) {
+		next = ai->ai_next;
+		ai->ai_next = NULL;
+		if (ai->ai_family == AF_INET6)
+			v6 = he_addrinfo_concat_(v6, ai);
+		else
+			v4 = he_addrinfo_concat_(v4, ai);
+	}
+	*list = he_addrinfo_concat_(v6, v4);
+	return 0;
+}
+
+static void
+race_init(struct he_race *r, struct he_history *h)
+{
+	struct he_race_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = US(250);
+	cfg.resolution_delay = US(50);
+	cfg.min_gap = US(10);
+	cfg.timeout = US(30000);
+	cfg.first_family_count = 1;
+	cfg.max_in_flight = 8;
+	cfg.sort = v6_first;
+	cfg.history = h;
+	he_race_init_(r, &cfg);
+}
+
+static struct evutil_addrinfo *
+list_of(const char *a, const char *b)
+{
+	return he_test_append(he_test_ai(a, PORT), b ? he_test_ai(b, PORT) :
+	    NULL);
+}
+
+static const char *
+addr_of(const struct he_race *r, int i)
+{
+	ck_assert_int_lt(i, r->nattempts);
+	return he_test_addr_str(r->attempts[i].ai->ai_addr);
+}
+
+/* The next action that is not a history note, which is checked and
+   counted in *notes when notes is non-NULL. */
+static int
+next_act(struct he_race *r, struct he_action *a, int *moved, int *delays)
+{
+	while (he_race_next_action_(r, a)) {
+		if (a->kind != HE_ACT_HISTORY)
+			return 1;
+		ck_assert_int_lt(a->attempt, r->nnotes);
+		if (r->notes[a->attempt].kind == HE_NOTE_MOVED && moved)
+			(*moved)++;
+		if (r->notes[a->attempt].kind == HE_NOTE_DELAY && delays)
+			(*delays)++;
+	}
+	return 0;
+}
+
+static void
+expect(struct he_race *r, enum he_action_kind kind, int attempt)
+{
+	struct he_action a;
+
+	ck_assert_msg(next_act(r, &a, NULL, NULL), "no action, expected %d",
+	    (int)kind);
+	ck_assert_int_eq(a.kind, kind);
+	if (attempt >= 0)
+		ck_assert_int_eq(a.attempt, attempt);
+}
+
+static void
+expect_none(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(!next_act(r, &a, NULL, NULL), "unexpected action %d",
+	    (int)a.kind);
+}
+
+static void
+setup_rules(void)
+{
+	hist = he_history_new_(32);
+	ck_assert_ptr_nonnull(hist);
+}
+
+static void
+teardown_rules(void)
+{
+	he_history_free_(hist);
+	hist = NULL;
+}
+
+/* A caller's list [v6 black hole, v4]: the first race pays the attempt
+   delay and learns; the second tries IPv4 first and is done in one RTT;
+   the trace notes say the IPv6 address was moved after the IPv4 one. */
+static void
+black_hole_race_one(int64_t t)
+{
+	struct he_race r;
+
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, t);
+	expect(&r, HE_ACT_START, 0);
+	expect_none(&r);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	ck_assert_int_eq(he_race_next_wakeup_(&r), t + US(250));
+	he_race_timer_(&r, t + US(250));
+	expect(&r, HE_ACT_START, 1);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(251), 1), 1);
+	expect(&r, HE_ACT_CLOSE, 0);
+	expect(&r, HE_ACT_DONE, -1);
+	he_race_clear_(&r);
+}
+
+START_TEST(test_rules_black_hole)
+{
+	struct he_race r;
+	struct he_hist_info in;
+	struct he_action a;
+	int moved = 0, delays = 0;
+
+	black_hole_race_one(T0);
+	he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(251), &in);
+	ck_assert_int_eq(in.state, HE_HIST_HUNG);
+	he_history_lookup_(hist, sa_of("192.0.2.1"), T0 + US(251), &in);
+	ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	ck_assert_int_eq(in.srtt, US(1));
+
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0 + US(1000));
+	ck_assert(next_act(&r, &a, &moved, &delays));
+	ck_assert_int_eq(a.kind, HE_ACT_START);
+	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
+	ck_assert_int_eq(moved, 1);
+	ck_assert_int_eq(r.notes[0].kind, HE_NOTE_MOVED);
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)
+	    &r.notes[0].addr), "2001:db8::a");
+	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)
+	    &r.notes[0].after), "192.0.2.1");
+	ck_assert_int_eq(r.notes[0].info.state, HE_HIST_HUNG);
+	ck_assert_int_eq(r.notes[0].info.age, US(749));
+	/* IPv4's RTT is 1 ms: the next start is due after 10 ms, not 250 */
+	ck_assert(!next_act(&r, &a, &moved, &delays));
+	ck_assert_int_eq(delays, 1);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(1010));
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(1001), 0), 1);
+	expect(&r, HE_ACT_DONE, -1);
+	ck_assert_int_eq(r.nattempts, 1);
+	he_race_clear_(&r);
+
+	/* the black hole was not tried again: its verdict stands, as old as
+	   it was */
+	he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(1001), &in);
+	ck_assert_int_eq(in.state, HE_HIST_HUNG);
+	ck_assert_int_eq(in.age, US(750));
+}
+END_TEST
+
+/* Without a store: every race is the first. */
+START_TEST(test_rules_off)
+{
+	struct he_race r;
+
+	black_hole_race_one(T0);
+	race_init(&r, NULL);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0 + US(1000));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(1250));
+	ck_assert_int_eq(r.nnotes, 0);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Both families answered by DNS, both with RTTs known, IPv4 much faster:
+   IPv6 still goes first (RFC 6724 precedence comes before the RTT rule),
+   and the delay before IPv4 follows IPv6's RTT. */
+START_TEST(test_rules_v6_keeps_winning)
+{
+	struct he_race r;
+	int i;
+
+	he_history_note_rtt_(hist, sa_of("2001:db8::a"), T0, US(40));
+	he_history_note_rtt_(hist, sa_of("192.0.2.1"), T0, US(5));
+	for (i = 0; i < 3; i++) {
+		int64_t t = T0 + US(1000) * (i + 1);
+		race_init(&r, hist);
+		he_race_expect_dns_(&r, HE_FAM_V6);
+		he_race_expect_dns_(&r, HE_FAM_V4);
+		he_race_begin_(&r, t);
+		he_race_dns_answer_(&r, t + US(1), HE_FAM_V4,
+		    he_test_ai("192.0.2.1", PORT), 0);
+		he_race_dns_answer_(&r, t + US(2), HE_FAM_V6,
+		    he_test_ai("2001:db8::a", PORT), 0);
+		expect(&r, HE_ACT_START, 0);
+		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+		/* first race: 40 + 4 * 20; then the variation shrinks to
+		   its floor of srtt / 2 */
+		if (i == 0)
+			ck_assert_int_eq(r.attempts[0].delay, US(120));
+		ck_assert_int_ge(r.attempts[0].delay, US(60));
+		ck_assert_int_le(r.attempts[0].delay, US(120));
+		ck_assert_int_eq(he_race_next_wakeup_(&r),
+		    t + US(2) + r.attempts[0].delay);
+		ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(42), 0),
+		    1);
+		expect(&r, HE_ACT_DONE, -1);
+		he_race_clear_(&r);
+	}
+}
+END_TEST
+
+/* Within a family, the lower known RTT goes first; untried after known;
+   a caller's list is not reordered by RTT. */
+START_TEST(test_rules_rtt_order)
+{
+	struct he_race r;
+	int moved = 0;
+	struct he_action a;
+
+	he_history_note_rtt_(hist, sa_of("2001:db8::a"), T0, US(80));
+	he_history_note_rtt_(hist, sa_of("2001:db8::b"), T0, US(8));
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_begin_(&r, T0 + US(1));
+	he_race_dns_answer_(&r, T0 + US(2), HE_FAM_V6, he_test_append(
+	    list_of("2001:db8::c", "2001:db8::a"),
+	    he_test_ai("2001:db8::b", PORT)), 0);
+	ck_assert(next_act(&r, &a, &moved, NULL));
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
+	ck_assert_int_eq(moved, 2);	/* ::b and ::a moved ahead of ::c */
+	he_race_timer_(&r, T0 + US(2) + r.attempts[0].delay);
+	expect(&r, HE_ACT_START, 1);
+	ck_assert_str_eq(addr_of(&r, 1), "2001:db8::a");
+	he_race_clear_(&r);
+
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "2001:db8::b"));
+	he_race_begin_(&r, T0 + US(1));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Hung means: still connecting after the configured attempt delay when
+   another won; a user's cancel teaches nothing about running attempts. */
+START_TEST(test_rules_hung_threshold)
+{
+	struct he_race r;
+	struct he_hist_info in;
+
+	/* ::a fails at once (refused), ::b is slow and loses after 100 ms */
+	race_init(&r, hist);
+	he_race_add_known_(&r, he_test_append(list_of("2001:db8::a",
+	    "2001:db8::b"), he_test_ai("192.0.2.1", PORT)));
+	he_race_begin_(&r, T0);
+	expect(&r, HE_ACT_START, 0);
+	he_race_attempt_failed_(&r, T0 + US(1), 0, ECONNREFUSED);
+	he_race_timer_(&r, T0 + US(10));
+	expect(&r, HE_ACT_START, 1);	/* 192.0.2.1 */
+	he_race_timer_(&r, T0 + US(260));
+	expect(&r, HE_ACT_START, 2);	/* ::b */
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(360), 1), 1);
+	he_race_clear_(&r);
+	he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(360), &in);
+	ck_assert_int_eq(in.state, HE_HIST_FAILED);
+	ck_assert_int_eq(in.error, ECONNREFUSED);
+	ck_assert_int_eq(he_history_lookup_(hist, sa_of("2001:db8::b"),
+	    T0 + US(360), &in), 0);	/* 100 ms < 250: not hung */
+	he_history_lookup_(hist, sa_of("192.0.2.1"), T0 + US(360), &in);
+	ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	ck_assert_int_eq(in.srtt, US(350));
+
+	he_history_clear_(hist);
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0);
+	he_race_timer_(&r, T0 + US(250));
+	he_race_cancel_(&r, T0 + US(900));
+	he_race_clear_(&r);
+	ck_assert_int_eq(he_history_count_(hist, T0 + US(900)), 0);
+
+	/* ETIMEDOUT after 5 ms is the race making room, not the path; after
+	   the attempt delay it is the path */
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0);
+	he_race_attempt_failed_(&r, T0 + US(5), 0, ETIMEDOUT);
+	he_race_timer_(&r, T0 + US(10));
+	he_race_attempt_failed_(&r, T0 + US(300), 1, ETIMEDOUT);
+	he_race_clear_(&r);
+	ck_assert_int_eq(he_history_lookup_(hist, sa_of("2001:db8::a"),
+	    T0 + US(300), &in), 0);
+	ck_assert_int_eq(he_history_lookup_(hist, sa_of("192.0.2.1"),
+	    T0 + US(300), &in), 1);
+	ck_assert_int_eq(in.state, HE_HIST_FAILED);
+}
+END_TEST
+
+/* Both paths black holes: the first race times out and both hang; the
+   second is not worse: it still ends at the deadline with ETIMEDOUT, and
+   tries everything (the suspects wait only the minimum gap). */
+START_TEST(test_rules_all_black_holes)
+{
+	struct he_race r;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		int64_t t = T0 + US(10000) * k;
+		race_init(&r, hist);
+		r.cfg.timeout = US(1000);
+		he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+		he_race_begin_(&r, t);
+		expect(&r, HE_ACT_START, 0);
+		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+		ck_assert_int_eq(he_race_next_wakeup_(&r),
+		    t + (k ? US(10) : US(250)));
+		he_race_timer_(&r, he_race_next_wakeup_(&r));
+		expect(&r, HE_ACT_START, 1);
+		ck_assert_int_eq(he_race_next_wakeup_(&r), t + US(1000));
+		he_race_timer_(&r, t + US(1000));
+		expect(&r, HE_ACT_CLOSE, 0);
+		expect(&r, HE_ACT_CLOSE, 1);
+		expect(&r, HE_ACT_DONE, -1);
+		ck_assert_int_eq(r.error, ETIMEDOUT);
+		he_race_clear_(&r);
+	}
+}
+END_TEST
+
+/* A repaired IPv6 path: once the black hole's entry expires, IPv6 goes
+   first again (and wins). */
+START_TEST(test_rules_repaired)
+{
+	struct he_race r;
+
+	he_history_set_expiry_(hist, US(2000));
+	black_hole_race_one(T0);
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	he_race_begin_(&r, T0 + US(2000));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
+	he_race_clear_(&r);
+
+	race_init(&r, hist);
+	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
+	/* the hang was learned at 251 ms */
+	he_race_begin_(&r, T0 + US(251) + US(2000));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	ck_assert_int_eq(he_race_attempt_connected_(&r,
+	    T0 + US(2270), 0), 1);
+	he_race_clear_(&r);
+	{
+		struct he_hist_info in;
+		he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(2270),
+		    &in);
+		ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	}
+}
+END_TEST
+
+/* AAAA answers first with only a suspect: nothing starts until the A
+   answer (then IPv4 goes first) or until the resolution delay runs out
+   (then the suspect is tried, and what follows it waits only the minimum
+   gap). */
+START_TEST(test_rules_suspect_alone_first)
+{
+	struct he_race r;
+
+	he_history_note_hung_(hist, sa_of("2001:db8::a"), T0);
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0 + US(100));
+	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	    he_test_ai("2001:db8::a", PORT), 0);
+	expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(151));
+	he_race_dns_answer_(&r, T0 + US(103), HE_FAM_V4,
+	    he_test_ai("192.0.2.1", PORT), 0);
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
+	expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(353));
+	he_race_clear_(&r);
+
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0 + US(100));
+	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	    he_test_ai("2001:db8::a", PORT), 0);
+	expect_none(&r);
+	he_race_timer_(&r, T0 + US(150));
+	expect_none(&r);
+	he_race_timer_(&r, T0 + US(151));
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	ck_assert_int_eq(r.attempts[0].delay, US(10));
+	he_race_dns_answer_(&r, T0 + US(155), HE_FAM_V4,
+	    he_test_ai("192.0.2.1", PORT), 0);
+	expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(161));
+	he_race_timer_(&r, T0 + US(161));
+	expect(&r, HE_ACT_START, 1);
+	ck_assert_str_eq(addr_of(&r, 1), "192.0.2.1");
+	he_race_clear_(&r);
+
+	/* an address that is not suspect does not wait for A */
+	race_init(&r, hist);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_begin_(&r, T0 + US(100));
+	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	    he_test_ai("2001:db8::b", PORT), 0);
+	expect(&r, HE_ACT_START, 0);
+	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* ----------------------------------------------------------------------- */
+/* Real sockets on loopback */
+
+struct outcome {
+	int calls;
+	evutil_socket_t fd;
+	int error;
+	int64_t t;
+	int moved_notes;
+	char after[64];
+};
+
+static void
+on_connect(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
+{
+	struct outcome *o = arg;
+
+	o->calls++;
+	o->fd = fd;
+	o->error = evhappy_report_error(rep);
+	o->t = he_test_now_ms();
+}
+
+static void
+on_trace(const struct evhappy_trace *ev, void *arg)
+{
+	struct outcome *o = arg;
+
+	if (ev->kind != EVHAPPY_TRACE_HISTORY || !ev->moved)
+		return;
+	o->moved_notes++;
+	ck_assert_int_eq(ev->history, EVHAPPY_HISTORY_HUNG);
+	ck_assert_ptr_nonnull(ev->after);
+	snprintf(o->after, sizeof(o->after), "%s",
+	    he_test_addr_str(ev->after));
+}
+
+/* One connect of he to list; returns how long it took in ms. */
+static int64_t
+connect_once(struct event_base *base, struct evhappy *he,
+    const struct evutil_addrinfo *list, struct outcome *o)
+{
+	int64_t t0 = he_test_now_ms();
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	evhappy_set_trace_cb(he, on_trace, o);
+	ck_assert_ptr_nonnull(evhappy_start_connection(he, list, on_connect,
+	    o));
+	he_test_run_until(base, HE_TEST_UP(3000), &o->calls);
+	ck_assert_int_eq(o->calls, 1);
+	ck_assert_int_ge(o->fd, 0);
+	close(o->fd);
+	return o->t - t0;
+}
+
+/* [black hole, listener] as a caller's list: the first connect waits the
+   250 ms attempt delay; the second, on another context of the same
+   process, takes about one loopback RTT (window: < 100 ms, the attempt
+   delay being 250); with history off it is 250 ms again. */
+START_TEST(test_loopback_black_hole)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	struct evhappy *he2;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0;
+	struct evutil_addrinfo *l;
+	struct outcome o;
+	int64_t ms;
+	const char *bh_addr = he_lab_ipv6_loopback_works() ? "::1" :
+	    "127.0.0.1";
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole(bh_addr, &bhport);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = he_test_append(he_test_ai(bh_addr, bhport),
+	    he_test_ai("127.0.0.1", lport));
+	he2 = evhappy_new(f.base, NULL);
+	ck_assert_ptr_nonnull(he2);
+
+	ms = connect_once(f.base, f.he, l, &o);
+	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
+	    "first connect took %lld ms, want ~250", (long long)ms);
+	ck_assert_int_eq(o.moved_notes, 0);
+
+	ms = connect_once(f.base, he2, l, &o);
+	ck_assert_msg(ms <= HE_TEST_UP(100),
+	    "second connect took %lld ms, want about one RTT", (long long)ms);
+	ck_assert_int_eq(o.moved_notes, 1);
+	ck_assert_str_eq(o.after, "127.0.0.1");
+
+	ck_assert_int_eq(evhappy_set_history(he2, 0), 0);
+	ms = connect_once(f.base, he2, l, &o);
+	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
+	    "history off: %lld ms, want ~250", (long long)ms);
+	ck_assert_int_eq(o.moved_notes, 0);
+
+	/* clearing forgets the black hole */
+	evhappy_clear_history(he2);
+	ck_assert_int_eq(evhappy_set_history(he2, 1), 0);
+	ms = connect_once(f.base, he2, l, &o);
+	ck_assert_msg(ms >= 250, "after clearing: %lld ms, want ~250",
+	    (long long)ms);
+
+	evhappy_free(he2);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, 10, NULL);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+struct bev_outcome {
+	int calls;
+	short what;
+	int64_t t;
+};
+
+static void
+bev_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct bev_outcome *o = arg;
+
+	(void)bev;
+	o->calls++;
+	o->what = what;
+	o->t = he_test_now_ms();
+}
+
+/* One drop-in connect (no context of ours); its time in ms. */
+static int64_t
+dropin_once(struct event_base *base, struct evdns_base *dns, int port)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE);
+	struct bev_outcome o;
+	int64_t t0 = he_test_now_ms();
+
+	memset(&o, 0, sizeof(o));
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event, &o);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, dns, AF_UNSPEC,
+	    "svc.test", port), 0);
+	he_test_run_until(base, HE_TEST_UP(3000), &o.calls);
+	ck_assert_int_eq(o.calls, 1);
+	ck_assert(o.what & BEV_EVENT_CONNECTED);
+	bufferevent_free(bev);
+	return o.t - t0;
+}
+
+/* The drop-in has no context of the caller's, yet it learns and uses the
+   process's history: a name with a black-holed IPv6 address (::1 with a
+   full accept queue) and a working IPv4 one.  A context's race first: the
+   drop-in's connects after it take about one RTT (window < 100 ms). */
+START_TEST(test_dropin_shares_history)
+{
+	struct he_test_fx f;
+	struct he_lab_dns *d;
+	struct evdns_base *dns;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	char addr[64];
+	int port = 0;
+	int64_t ms;
+
+	if (!he_lab_ipv6_loopback_works()) {
+		fprintf(stderr, "SKIP test_dropin_shares_history: no IPv6 on "
+		    "loopback here\n");
+		return;
+	}
+	he_test_fx_begin(&f);
+	d = he_lab_dns_new(f.base);
+	ck_assert_ptr_nonnull(d);
+	dns = he_lab_dns_client(d, f.base);
+	ck_assert_ptr_nonnull(dns);
+	bh = he_test_blackhole("::1", &port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	lfd = he_lab_listen(addr, NULL);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(he_lab_dns_add(d, "svc.test", EVDNS_TYPE_AAAA, "::1"),
+	    0);
+	ck_assert_int_eq(he_lab_dns_add(d, "svc.test", EVDNS_TYPE_A,
+	    "127.0.0.1"), 0);
+
+	ms = dropin_once(f.base, dns, port);
+	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
+	    "first drop-in connect: %lld ms, want ~250", (long long)ms);
+	ms = dropin_once(f.base, dns, port);
+	ck_assert_msg(ms <= HE_TEST_UP(100),
+	    "second drop-in connect: %lld ms, want one RTT", (long long)ms);
+	/* and a context's race uses what the drop-in learned */
+	{
+		struct evhappy *he = evhappy_new(f.base, dns);
+		struct outcome o;
+		int64_t t0 = he_test_now_ms();
+		ck_assert_ptr_nonnull(he);
+		memset(&o, 0, sizeof(o));
+		ck_assert_ptr_nonnull(evhappy_resolve_and_connect(he,
+		    AF_UNSPEC, "svc.test", port, on_connect, &o));
+		he_test_run_until(f.base, HE_TEST_UP(3000), &o.calls);
+		ck_assert_int_eq(o.calls, 1);
+		ck_assert_int_ge(o.fd, 0);
+		ck_assert_msg(o.t - t0 <= HE_TEST_UP(100),
+		    "context after the drop-in: %lld ms", (long long)(o.t - t0));
+		close(o.fd);
+		evhappy_free(he);
+	}
+
+	he_test_run_until(f.base, 10, NULL);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	evdns_base_free(dns, 0);
+	he_lab_dns_free(d);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Races on two event_bases in two threads at once, each with its own
+   context, all against one black hole and one listener: the shared store
+   takes them all (ASan, valgrind and TSan builds check the locking), and
+   each thread's later connects are fast. */
+struct thread_race {
+	const struct evutil_addrinfo *list;
+	int64_t slowest_late;	/* the slowest of connects 2.. in ms */
+	int failed;
+};
+
+static void *
+thread_races(void *p)
+{
+	struct thread_race *t = p;
+	struct event_base *base = event_base_new();
+	struct evhappy *he = base ? evhappy_new(base, NULL) : NULL;
+	int i;
+
+	if (!he) {
+		t->failed = 1;
+		goto end;
+	}
+	for (i = 0; i < 4; i++) {
+		struct outcome o;
+		int64_t t0 = he_test_now_ms();
+		memset(&o, 0, sizeof(o));
+		if (!evhappy_start_connection(he, t->list, on_connect, &o)) {
+			t->failed = 1;
+			break;
+		}
+		while (!o.calls)
+			event_base_loop(base, EVLOOP_ONCE);
+		if (o.fd < 0) {
+			t->failed = 1;
+			break;
+		}
+		close(o.fd);
+		if (i > 0 && o.t - t0 > t->slowest_late)
+			t->slowest_late = o.t - t0;
+	}
+	evhappy_free(he);
+end:
+	if (base)
+		event_base_free(base);
+	return NULL;
+}
+
+START_TEST(test_threads_share_history)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0, i;
+	struct evutil_addrinfo *l;
+	struct thread_race t[2];
+	pthread_t th[2];
+	const char *bh_addr = he_lab_ipv6_loopback_works() ? "::1" :
+	    "127.0.0.1";
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole(bh_addr, &bhport);
+	/* backlog 16: both threads' handshakes complete before accept */
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = he_test_append(he_test_ai(bh_addr, bhport),
+	    he_test_ai("127.0.0.1", lport));
+	memset(t, 0, sizeof(t));
+	for (i = 0; i < 2; i++) {
+		t[i].list = l;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_races,
+		    &t[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(t[i].failed, 0);
+		ck_assert_msg(t[i].slowest_late <= HE_TEST_UP(100),
+		    "thread %d: a later connect took %lld ms", i,
+		    (long long)t[i].slowest_late);
+	}
+	evhappy_addrinfo_free(l);
+	{
+		evutil_socket_t c;
+		while ((c = accept(lfd, NULL, NULL)) >= 0)
+			close(c);
+	}
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+START_TEST(test_set_history_args)
+{
+	struct he_test_fx f;
+
+	he_test_fx_begin(&f);
+	ck_assert_int_eq(evhappy_set_history(f.he, 0), 0);
+	ck_assert_int_eq(evhappy_set_history(f.he, 1), 0);
+	errno = 0;
+	ck_assert_int_eq(evhappy_set_history(f.he, 2), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evhappy_set_history(NULL, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	evhappy_clear_history(NULL);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+static Suite *
+history_suite(void)
+{
+	Suite *s = suite_create("history");
+	TCase *tc = he_test_tcase(s, "store", 30);
+
+	tcase_add_test(tc, test_store_rtt_smoothing);
+	tcase_add_test(tc, test_store_verdicts);
+	tcase_add_test(tc, test_store_expiry);
+	tcase_add_test(tc, test_store_lru);
+	tcase_add_test(tc, test_store_threads);
+	tcase_add_test(tc, test_delay_rule);
+
+	tc = he_test_tcase(s, "rules", 10);
+	tcase_add_checked_fixture(tc, setup_rules, teardown_rules);
+	tcase_add_test(tc, test_rules_black_hole);
+	tcase_add_test(tc, test_rules_off);
+	tcase_add_test(tc, test_rules_v6_keeps_winning);
+	tcase_add_test(tc, test_rules_rtt_order);
+	tcase_add_test(tc, test_rules_hung_threshold);
+	tcase_add_test(tc, test_rules_all_black_holes);
+	tcase_add_test(tc, test_rules_repaired);
+	tcase_add_test(tc, test_rules_suspect_alone_first);
+
+	tc = he_test_tcase(s, "loopback", 30);
+	tcase_add_test(tc, test_loopback_black_hole);
+	tcase_add_test(tc, test_dropin_shares_history);
+	tcase_add_test(tc, test_threads_share_history);
+	tcase_add_test(tc, test_set_history_args);
+	return s;
+}
+
+int
+main(void)
+{
+	return he_test_run_suite(history_suite(), CK_NORMAL);
+}
