@@ -384,6 +384,7 @@ static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
 	return r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
+	    r->resolution_wait_until != HE_NEVER &&
 	    now < r->resolution_wait_until;
 }
 

@@ -43,6 +43,7 @@
  */
 #include "he_internal.h"
 #include "he_testutil.h"
+#include "he_fault.h"
 
 #include <check.h>
 #include <errno.h>
@@ -64,6 +65,15 @@ static const struct {
 	{ "6c", "2001:db8::c" }, { "6d", "2001:db8::d" },
 	{ "4a", "192.0.2.1" }, { "4b", "192.0.2.2" },
 	{ "4c", "192.0.2.3" }, { "4d", "192.0.2.4" },
+	{ "6e", "2001:db8::e" }, { "6f", "2001:db8::f" },
+	{ "6g", "2001:db8::10" }, { "6h", "2001:db8::11" },
+	/* never connected to: unspecified, multicast, broadcast */
+	{ "4z", "0.0.0.0" }, { "6z", "::" },
+	{ "4m", "224.0.0.1" }, { "4n", "239.255.255.250" },
+	{ "6m", "ff02::1" }, { "6n", "ff0e::101" },
+	{ "4x", "255.255.255.255" },
+	{ "6y", "::ffff:0.0.0.0" }, { "6w", "::ffff:224.0.0.1" },
+	{ "6x", "::ffff:255.255.255.255" },
 };
 #define N_ADDRS ((int)(sizeof(addr_table) / sizeof(addr_table[0])))
 #define TEST_PORT 443
@@ -210,6 +220,7 @@ struct row {
 	int error;		/* the race's errno */
 	int dns_failure;	/* EVUTIL_EAI_* */
 	const char *closed;	/* CLOSE actions, in order */
+	const char *displaced;	/* of those, closed at the cap (ETIMEDOUT) */
 	int done_at;		/* ms of DONE (or of the cancel) */
 	int late_connects;	/* handshakes reported after the race was won */
 };
@@ -371,32 +382,108 @@ static const struct row rows[] = {
 
 	/* --- attempts in flight ------------------------------------------- */
 
-	{ .name = "max 2 in flight: the third never starts while both hang",
+	/* At the cap, a start that is due closes the oldest running attempt
+	   (ETIMEDOUT) to make room: the race never stalls with addresses
+	   left. */
+	{ .name = "max 2 in flight: at the cap the oldest is closed for the next",
 	  .max_in_flight = 2, .timeout = 1000,
 	  .known = "6a 4a 6b 4b",
-	  .starts = "6a@0 4a@250", .error = ETIMEDOUT, .closed = "6a 4a",
-	  .done_at = 1000 },
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .error = ETIMEDOUT,
+	  .closed = "6a 4a 6b 4b", .displaced = "6a 4a", .done_at = 1000 },
 
 	{ .name = "max 2 in flight: a failure makes room, the third starts at once",
-	  .max_in_flight = 2, .timeout = 2000,
+	  .max_in_flight = 2, .timeout = 1000,
 	  .known = "6a 4a 6b 4b",
-	  .out = { FAIL("6a", 700, ECONNREFUSED) },
-	  .starts = "6a@0 4a@250 6b@700", .error = ETIMEDOUT, .closed = "4a 6b",
-	  .done_at = 2000 },
+	  .out = { FAIL("6a", 400, ECONNREFUSED) },
+	  .starts = "6a@0 4a@250 6b@400 4b@650", .error = ETIMEDOUT,
+	  .closed = "4a 6b 4b", .displaced = "4a", .done_at = 1000 },
 
-	{ .name = "max 2 in flight: a late answer waits for room too",
+	{ .name = "max 2 in flight: a late answer takes the oldest's place",
 	  .max_in_flight = 2, .timeout = 1000,
 	  .aaaa = ANSWER(0, "6a 6b 6c"), .a = ANSWER(600, "4a"),
 	  .out = { FAIL("6a", 800, ECONNREFUSED) },
-	  .starts = "6a@0 6b@250 4a@800", .error = ETIMEDOUT,
-	  .closed = "6b 4a", .done_at = 1000 },
+	  .starts = "6a@0 6b@250 6c@500 4a@750", .error = ETIMEDOUT,
+	  .closed = "6a 6b 6c 4a", .displaced = "6a 6b", .done_at = 1000 },
 
-	{ .name = "max 1 in flight: one at a time, whatever the attempt delay",
+	{ .name = "max 1 in flight: each attempt gets one attempt delay",
 	  .max_in_flight = 1,
 	  .known = "6a 4a 6b",
 	  .out = { FAIL("6a", 400, ECONNREFUSED), CONNECT("4a", 5) },
-	  .starts = "6a@0 4a@400", .winner = "4a", .closed = "",
-	  .done_at = 405 },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .displaced = "6a", .done_at = 255 },
+
+	{ .name = "max 1 in flight: a failure still starts the next at the gap",
+	  .max_in_flight = 1,
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("6a", 3, ECONNREFUSED), CONNECT("6b", 0) },
+	  .starts = "6a@0 4a@10 6b@260", .winner = "6b", .closed = "4a",
+	  .displaced = "4a", .done_at = 260 },
+
+	{ .name = "eight black holes first: the ninth is tried at 2 s and wins",
+	  .family_count = 8,
+	  .known = "6a 6b 6c 6d 6e 6f 6g 6h 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 6b@250 6c@500 6d@750 6e@1000 6f@1250 6g@1500 "
+		    "6h@1750 4a@2000", .winner = "4a",
+	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "6a",
+	  .done_at = 2005 },
+
+	{ .name = "eight black holes in DNS: the ninth is tried and wins",
+	  .family_count = 8,
+	  .aaaa = ANSWER(1, "6a 6b 6c 6d 6e 6f 6g 6h"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@1 6b@251 6c@501 6d@751 6e@1001 6f@1251 6g@1501 "
+		    "6h@1751 4a@2001", .winner = "4a",
+	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "6a",
+	  .done_at = 2006 },
+
+	/* --- each address once ------------------------------------------- */
+
+	{ .name = "one black hole eight times in an answer: tried once",
+	  .aaaa = ANSWER(0, "6a 6a 6a 6a 6a 6a 6a 6a 6b"),
+	  .out = { CONNECT("6b", 5) },
+	  .starts = "6a@0 6b@250", .winner = "6b", .closed = "6a",
+	  .done_at = 255 },
+
+	{ .name = "a caller's list with repeats: each address once, in order",
+	  .known = "4a 4a 6a 4a 6a 4b",
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 6a@250 4b@500", .winner = "4b", .closed = "4a 6a",
+	  .done_at = 505 },
+
+	{ .name = "an answer repeating an address already tried: not again",
+	  .known = "4a", .a = ANSWER(100, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 4b@250", .winner = "4b", .closed = "4a",
+	  .done_at = 255 },
+
+	{ .name = "an answer of repeats only is an empty answer",
+	  .known = "4a", .aaaa = ANSWER(0, "6a"), .a = ANSWER(10, "4a"),
+	  .out = { FAIL("4a", 1, ECONNREFUSED), FAIL("6a", 1, ECONNREFUSED) },
+	  .starts = "4a@0 6a@10", .error = ECONNREFUSED, .closed = "",
+	  .done_at = 11 },
+
+	/* --- addresses never connected to --------------------------------- */
+
+	{ .name = "a caller's list: unspecified, multicast, broadcast skipped",
+	  .known = "4z 6z 4m 6m 4x 6y 6w 6x 4n 6n 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 5 },
+
+	{ .name = "AAAA of :: and multicast only is an empty answer: IPv4 at once",
+	  .aaaa = ANSWER(10, "6z 6m 6y"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@10", .winner = "4a", .closed = "", .done_at = 15 },
+
+	{ .name = "hostile answers only: EHOSTUNREACH, EAI_NONAME",
+	  .aaaa = ANSWER(5, "6z 6m 6n 6y 6w 6x"), .a = ANSWER(8, "4z 4m 4n 4x"),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_NONAME,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "hostile A mixed with a good one: only the good one",
+	  .aaaa = EMPTY(0), .a = ANSWER(3, "4z 4a 4x 4m"),
+	  .out = { FAIL("4a", 5, ECONNREFUSED) },
+	  .starts = "4a@3", .error = ECONNREFUSED, .closed = "", .done_at = 8 },
 
 	/* --- the overall timeout ------------------------------------------ */
 
@@ -656,7 +743,10 @@ struct sim_event {
 	const struct outcome *out;	/* EV_OUTCOME */
 };
 
-enum sim_attempt_state { SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED };
+enum sim_attempt_state {
+	SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED,
+	SA_DISPLACED	/* closed at the cap to make room */
+};
 
 struct sim {
 	const struct row *row;
@@ -674,9 +764,18 @@ struct sim {
 	enum sim_attempt_state st[MAX_ATTEMPTS];
 	const struct outcome *out_of[MAX_ATTEMPTS];
 
-	char starts[512], closed[256];
+	char starts[512], closed[256], displaced[256];
+	int expect_start;	/* a CLOSE at the cap wants a START next */
 	int ndone, nclosed, winner, late_connects;
-	int cancelling, ended;
+	int cancelling, ended, cancelled;
+
+	/* the fault walk (sim_run_walk): allocations fail from fault_n on */
+	int walk;
+	long fault_n;
+	int fault_persistent;
+	int faulted;		/* a fault fired inside a call of the core */
+	int64_t fault_at;	/* ...during the event at this time */
+	struct evutil_addrinfo *dns_list[HE_NFAM];	/* built before arming */
 	int64_t ended_at;
 };
 
@@ -689,8 +788,14 @@ sim_fail(const struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	ck_abort_msg("row \"%s\"%s at %lld us after begin: %s", s->row->name,
-	    s->ticking ? " (timer ticking every ms)" : "",
+	char walk[64] = "";
+
+	if (s->walk)
+		snprintf(walk, sizeof(walk), " (allocation %ld %s)",
+		    s->fault_n, s->fault_persistent ? "and on failing" :
+		    "failing");
+	ck_abort_msg("row \"%s\"%s%s at %lld us after begin: %s",
+	    s->row->name, s->ticking ? " (timer ticking every ms)" : "", walk,
 	    (long long)(s->now - T0), buf);
 }
 
@@ -827,6 +932,49 @@ sim_on_start(struct sim *s, int i)
 	}
 }
 
+/** The walk: remember the event in which an injected fault first fired. */
+static void
+sim_note_fault(struct sim *s)
+{
+	if (s->walk && !s->faulted && he_fault_fired()) {
+		s->faulted = 1;
+		s->fault_at = s->now;
+	}
+}
+
+/** The lowest attempt still running, or -1. */
+static int
+sim_oldest_running(const struct sim *s)
+{
+	int i;
+
+	for (i = 0; i < s->nstarts; i++)
+		if (s->st[i] == SA_RUNNING)
+			return i;
+	return -1;
+}
+
+/** A CLOSE while the race goes on: only at the cap, only the oldest, and
+    only to make room for a START that comes next. */
+static void
+sim_on_displace(struct sim *s, int i)
+{
+	const struct he_attempt *at = &s->r.attempts[i];
+
+	SIM_CHECK(s, at->error == ETIMEDOUT && at->ended == s->now,
+	    "attempt %d closed at the cap with error %d, ended %lld", i,
+	    at->error, (long long)(at->ended - T0));
+	SIM_CHECK(s, sim_running(s) == s->max_in_flight,
+	    "attempt %d closed at the cap with %d of %d running", i,
+	    sim_running(s), s->max_in_flight);
+	SIM_CHECK(s, i == sim_oldest_running(s),
+	    "attempt %d closed at the cap, but %d is older", i,
+	    sim_oldest_running(s));
+	s->st[i] = SA_DISPLACED;
+	append_word(s->displaced, sizeof(s->displaced), label_of_ai(at->ai));
+	s->expect_start = 1;
+}
+
 /** Take every queued action, as the glue does after each call. */
 static void
 sim_drain(struct sim *s)
@@ -834,13 +982,18 @@ sim_drain(struct sim *s)
 	struct he_action a;
 	int closes = 0, done = 0;
 
+	sim_note_fault(s);
 	while (he_race_next_action_(&s->r, &a)) {
+		SIM_CHECK(s, !s->expect_start || a.kind == HE_ACT_START,
+		    "action %d after a CLOSE at the cap, not a START",
+		    (int)a.kind);
 		SIM_CHECK(s, s->ndone == 0, "action %d after DONE", (int)a.kind);
 		SIM_CHECK(s, !s->ended || s->cancelling,
 		    "action %d after the race was cancelled", (int)a.kind);
 		switch (a.kind) {
 		case HE_ACT_START:
 			SIM_CHECK(s, !s->cancelling, "START during cancel");
+			s->expect_start = 0;
 			sim_on_start(s, a.attempt);
 			break;
 		case HE_ACT_CLOSE:
@@ -849,10 +1002,15 @@ sim_drain(struct sim *s)
 			SIM_CHECK(s, s->st[a.attempt] == SA_RUNNING,
 			    "CLOSE %d: not running (state %d)", a.attempt,
 			    (int)s->st[a.attempt]);
-			s->st[a.attempt] = SA_CLOSED;
 			append_word(s->closed, sizeof(s->closed),
 			    label_of_ai(s->r.attempts[a.attempt].ai));
 			s->nclosed++;
+			if (!s->r.done && s->r.attempts[a.attempt].state ==
+			    HE_ATTEMPT_FAILED) {
+				sim_on_displace(s, a.attempt);
+				break;
+			}
+			s->st[a.attempt] = SA_CLOSED;
 			closes++;
 			break;
 		case HE_ACT_DONE:
@@ -866,7 +1024,9 @@ sim_drain(struct sim *s)
 		default:
 			sim_fail(s, "unknown action kind %d", (int)a.kind);
 		}
+		sim_note_fault(s);
 	}
+	SIM_CHECK(s, !s->expect_start, "a CLOSE at the cap without a START");
 	SIM_CHECK(s, closes == 0 || done || s->cancelling,
 	    "%d attempt(s) closed while the race goes on", closes);
 	SIM_CHECK(s, !(done || s->cancelling) || sim_running(s) == 0,
@@ -882,10 +1042,14 @@ sim_deliver(struct sim *s, const struct sim_event *e)
 	switch (e->kind) {
 	case EV_DNS:
 		he_race_dns_answer_(&s->r, s->now, e->fam,
-		    e->dns->eai ? NULL : make_list(e->dns->addrs), e->dns->eai);
+		    s->dns_list[e->fam], e->dns->eai);
+		s->dns_list[e->fam] = NULL;
 		break;
 	case EV_CANCEL:
+		if (s->walk && s->ended)	/* ended by a fault first */
+			return;
 		SIM_CHECK(s, !s->ended, "the race ended before the cancel");
+		s->cancelled = 1;
 		s->cancelling = 1;
 		he_race_cancel_(&s->r, s->now);
 		sim_drain(s);
@@ -922,10 +1086,31 @@ sim_deliver(struct sim *s, const struct sim_event *e)
 	sim_drain(s);
 }
 
+/* The walk's sort: evhappy's own (so its allocation can fail), with no
+ * source address known (so it keeps the order), then the table's. */
+static int
+no_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	return -1;
+}
+
+static int
+sort_allocating(struct evutil_addrinfo **list)
+{
+	if (he_addrinfo_sort_with_(list, no_source, NULL) < 0)
+		return -1;
+	return fake_sort_v6_first(list);
+}
+
+/** Play a row; with fault_n > 0 (the fault walk) every allocation from the
+    fault_n-th on fails (persistent), or only that one. */
 static void
-sim_run(struct sim *s, const struct row *row, int ticking)
+sim_run_faulty(struct sim *s, const struct row *row, int ticking,
+    long fault_n, int persistent)
 {
 	struct he_race_config cfg;
+	struct evutil_addrinfo *known;
 	struct sim_event e;
 	int iter, idle_timers = 0;
 
@@ -933,6 +1118,9 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	s->row = row;
 	s->ticking = ticking;
 	s->winner = -1;
+	s->walk = fault_n > 0;
+	s->fault_n = fault_n;
+	s->fault_persistent = persistent;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.attempt_delay = US(ms_setting(row->attempt_delay, DEF_ATTEMPT_DELAY));
@@ -947,10 +1135,21 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	cfg.sort = fake_sort_v6_first;
 	s->min_gap = cfg.min_gap;
 	s->max_in_flight = cfg.max_in_flight;
+	if (s->walk)
+		cfg.sort = sort_allocating;
 
+	/* Every list is made before a fault is armed: the walk fails only
+	   the core's allocations. */
+	if (row->aaaa.kind == DNS_ANSWERS && !row->aaaa.eai)
+		s->dns_list[HE_FAM_V6] = make_list(row->aaaa.addrs);
+	if (row->a.kind == DNS_ANSWERS && !row->a.eai)
+		s->dns_list[HE_FAM_V4] = make_list(row->a.addrs);
+	known = row->known ? make_list(row->known) : NULL;
 	he_race_init_(&s->r, &cfg);
+	if (s->walk)
+		he_fault_arm(HE_FAULT_ALLOC, fault_n, persistent);
 	if (row->known)
-		he_race_add_known_(&s->r, make_list(row->known));
+		he_race_add_known_(&s->r, known);
 
 	memset(&e, 0, sizeof(e));
 	e.kind = EV_DNS;
@@ -987,6 +1186,9 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 		int i = sim_next_event(s);
 
 		SIM_CHECK(s, iter < 100000, "the simulation does not settle");
+		if (!s->ended)
+			SIM_CHECK(s, wake > s->now, "next wakeup %lld is not "
+			    "after now", (long long)(wake - T0));
 		if (s->ended)
 			SIM_CHECK(s, wake == HE_NEVER,
 			    "next wakeup %lld after the race ended",
@@ -1033,6 +1235,16 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	he_race_timer_(&s->r, s->now);
 	sim_drain(s);
 	s->now = s->ended_at;
+	he_fault_disarm_all();
+	evhappy_addrinfo_free(s->dns_list[HE_FAM_V6]);
+	evhappy_addrinfo_free(s->dns_list[HE_FAM_V4]);
+	s->dns_list[HE_FAM_V6] = s->dns_list[HE_FAM_V4] = NULL;
+}
+
+static void
+sim_run(struct sim *s, const struct row *row, int ticking)
+{
+	sim_run_faulty(s, row, ticking, 0, 0);
 }
 
 static void
@@ -1041,6 +1253,7 @@ sim_check_row(struct sim *s)
 	const struct row *row = s->row;
 	const char *want_starts = row->starts ? row->starts : "";
 	const char *want_closed = row->closed ? row->closed : "";
+	const char *want_displaced = row->displaced ? row->displaced : "";
 	const char *winner;
 	int i;
 
@@ -1063,6 +1276,9 @@ sim_check_row(struct sim *s)
 	    evutil_gai_strerror(row->dns_failure));
 	SIM_CHECK(s, !strcmp(s->closed, want_closed),
 	    "closed \"%s\", expected \"%s\"", s->closed, want_closed);
+	SIM_CHECK(s, !strcmp(s->displaced, want_displaced),
+	    "closed at the cap \"%s\", expected \"%s\"", s->displaced,
+	    want_displaced);
 	SIM_CHECK(s, s->ndone == (row->cancel_at ? 0 : 1),
 	    "%d DONE actions", s->ndone);
 	SIM_CHECK(s, s->ended_at == T0 + US(ms_setting(row->done_at, 0)),
@@ -1106,6 +1322,12 @@ sim_check_row(struct sim *s)
 			    "%d, expected WON", i, label, (int)at->state,
 			    at->error);
 			break;
+		case SA_DISPLACED:
+			SIM_CHECK(s, at->state == HE_ATTEMPT_FAILED &&
+			    at->error == ETIMEDOUT, "attempt %d (%s): state %d "
+			    "error %d, expected FAILED ETIMEDOUT (at the cap)",
+			    i, label, (int)at->state, at->error);
+			break;
 		case SA_CLOSED:
 			SIM_CHECK(s, at->state == HE_ATTEMPT_CANCELLED &&
 			    at->error == (s->r.error == ETIMEDOUT ?
@@ -1136,6 +1358,68 @@ START_TEST(test_table_ticking)
 	sim_run(&s, &rows[_i], 1);
 	sim_check_row(&s);
 	he_race_clear_(&s.r);
+}
+END_TEST
+
+/** What holds under any allocation failure; with none, the row itself. */
+static void
+sim_check_walk(struct sim *s)
+{
+	int i;
+
+	if (!s->faulted) {
+		sim_check_row(s);
+		return;
+	}
+	/* The core allocates nothing once the race is over. */
+	SIM_CHECK(s, !s->cancelled, "an allocation failed after the cancel");
+	SIM_CHECK(s, s->ndone == 1, "%d DONE actions", s->ndone);
+	SIM_CHECK(s, s->r.error == ENOMEM && s->r.winner == -1,
+	    "error %d winner %d, expected ENOMEM and none", s->r.error,
+	    s->r.winner);
+	SIM_CHECK(s, s->ended_at == s->fault_at,
+	    "ended at %lld us, but the allocation failed at %lld us",
+	    (long long)(s->ended_at - T0), (long long)(s->fault_at - T0));
+	SIM_CHECK(s, s->r.nattempts == s->nstarts,
+	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	for (i = 0; i < s->nstarts; i++) {
+		SIM_CHECK(s, s->st[i] != SA_RUNNING,
+		    "attempt %d still running at the end", i);
+		if (s->st[i] == SA_CLOSED)
+			SIM_CHECK(s, s->r.attempts[i].state ==
+			    HE_ATTEMPT_CANCELLED &&
+			    s->r.attempts[i].error == ENOMEM,
+			    "attempt %d: state %d error %d, expected "
+			    "CANCELLED ENOMEM", i,
+			    (int)s->r.attempts[i].state,
+			    s->r.attempts[i].error);
+	}
+}
+
+/* The fault walk over the table (issue 8): every row again, failing the
+   nth allocation (n = 1, 2, ... until none fails), once only that one and
+   once every one from it on.  Whatever fails: exactly one DONE (or the
+   row's cancel), nothing after it, every started attempt ends exactly once,
+   and the failure ends the race with ENOMEM in the very event it happened
+   in, not at a later timer; when nothing failed, the row's exact outcome.
+   Leaks are LeakSanitizer's (the ASan build) and valgrind's to see. */
+START_TEST(test_table_alloc_walk)
+{
+	struct sim s;
+	long n;
+	int persistent;
+
+	for (persistent = 0; persistent < 2; persistent++) {
+		for (n = 1;; n++) {
+			ck_assert_msg(n < 1000, "row \"%s\": no end to the "
+			    "allocations", rows[_i].name);
+			sim_run_faulty(&s, &rows[_i], 0, n, persistent);
+			sim_check_walk(&s);
+			he_race_clear_(&s.r);
+			if (!s.faulted)
+				break;
+		}
+	}
 }
 END_TEST
 
@@ -1250,22 +1534,35 @@ START_TEST(test_wakeup_capped)
 	struct he_race r;
 
 	init_default(&r, 1, 5000);
-	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_begin_(&r, T0);
 	expect_action(&r, HE_ACT_START, 0);
 	expect_no_action(&r);
-	/* In flight == max: no start is due, only the deadline. */
-	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
-	he_race_timer_(&r, T0 + US(250));
+	/* In flight == max, but a start is still due at the attempt delay. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
+	he_race_timer_(&r, T0 + US(249));
 	expect_no_action(&r);
-	/* The failure frees the slot: the next starts at once (gap passed). */
-	he_race_attempt_failed_(&r, T0 + US(300), 0, ETIMEDOUT);
+	/* Then the oldest makes room: closed (ETIMEDOUT), the next starts. */
+	he_race_timer_(&r, T0 + US(250));
+	expect_action(&r, HE_ACT_CLOSE, 0);
 	expect_action(&r, HE_ACT_START, 1);
 	expect_no_action(&r);
-	/* The deadline ends it. */
+	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
+	ck_assert_int_eq(r.attempts[0].error, ETIMEDOUT);
+	ck_assert_int_eq(r.attempts[0].ended, T0 + US(250));
+	ck_assert_int_eq(r.in_flight, 1);
+	/* A report about the closed attempt changes nothing. */
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(260), 0), 0);
+	he_race_attempt_failed_(&r, T0 + US(260), 0, ECONNREFUSED);
+	expect_no_action(&r);
+	/* The failure frees the slot: the next starts at once (gap passed). */
+	he_race_attempt_failed_(&r, T0 + US(300), 1, ECONNREFUSED);
+	expect_action(&r, HE_ACT_START, 2);
+	expect_no_action(&r);
+	/* Nothing left: the deadline ends it. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	he_race_timer_(&r, T0 + US(5000));
-	expect_action(&r, HE_ACT_CLOSE, 1);
+	expect_action(&r, HE_ACT_CLOSE, 2);
 	expect_action(&r, HE_ACT_DONE, -1);
 	expect_no_action(&r);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
@@ -1440,6 +1737,10 @@ race_suite(void)
 
 	tc = tcase_create("table_ticking");
 	tcase_add_loop_test(tc, test_table_ticking, 0, N_ROWS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("alloc_walk");
+	tcase_add_loop_test(tc, test_table_alloc_walk, 0, N_ROWS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("calls");
