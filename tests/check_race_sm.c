@@ -54,6 +54,7 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 /* ----------------------------------------------------------------------- */
 /* Addresses: short labels for documentation addresses. */
@@ -1726,6 +1727,244 @@ START_TEST(test_clear_unstarted)
 }
 END_TEST
 
+/* Which addresses may be connected to (he_addr_usable_, also used by the
+   glue to refuse a caller's list with nothing usable). */
+START_TEST(test_addr_usable)
+{
+	static const struct {
+		const char *addr;
+		int usable;
+	} t[] = {
+		{ "192.0.2.1", 1 }, { "127.0.0.1", 1 }, { "10.0.0.1", 1 },
+		{ "0.0.0.1", 1 }, { "223.255.255.255", 1 },
+		{ "240.0.0.1", 1 }, { "255.255.255.254", 1 },
+		{ "0.0.0.0", 0 }, { "224.0.0.0", 0 }, { "224.0.0.1", 0 },
+		{ "239.255.255.255", 0 }, { "255.255.255.255", 0 },
+		{ "2001:db8::1", 1 }, { "::1", 1 }, { "fe80::1", 1 },
+		{ "::ffff:192.0.2.1", 1 }, { "::2", 1 }, { "fe00::1", 1 },
+		{ "::", 0 }, { "ff02::1", 0 }, { "ff00::", 0 },
+		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0 },
+		{ "::ffff:0.0.0.0", 0 }, { "::ffff:224.0.0.251", 0 },
+		{ "::ffff:255.255.255.255", 0 },
+	};
+	struct sockaddr_un_like { sa_family_t family; char path[32]; } other;
+	struct evutil_addrinfo *ai;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ai = he_test_ai(t[i].addr, TEST_PORT);
+		ck_assert_ptr_nonnull(ai);
+		ck_assert_msg(he_addr_usable_(ai->ai_addr) == t[i].usable,
+		    "%s: usable %d, expected %d", t[i].addr,
+		    he_addr_usable_(ai->ai_addr), t[i].usable);
+		evhappy_addrinfo_free(ai);
+	}
+	memset(&other, 0, sizeof(other));
+	other.family = AF_UNIX;
+	ck_assert_int_eq(he_addr_usable_((struct sockaddr *)&other), 0);
+	ck_assert_int_eq(he_addr_usable_(NULL), 0);
+}
+END_TEST
+
+/** The list "6a" with the port and scope id given. */
+static struct evutil_addrinfo *
+v6_with(int port, uint32_t scope)
+{
+	struct evutil_addrinfo *ai = he_test_ai("2001:db8::a", port);
+
+	ck_assert_ptr_nonnull(ai);
+	((struct sockaddr_in6 *)ai->ai_addr)->sin6_scope_id = scope;
+	return ai;
+}
+
+/* "The same address" is address, port and scope id together. */
+START_TEST(test_duplicates_port_scope)
+{
+	struct evutil_addrinfo *list = NULL;
+	struct he_race r;
+	int i;
+
+	list = he_test_append(list, v6_with(443, 0));
+	list = he_test_append(list, v6_with(80, 0));
+	list = he_test_append(list, v6_with(443, 2));
+	list = he_test_append(list, v6_with(443, 0));	/* the first again */
+	list = he_test_append(list, v6_with(80, 2));
+	list = he_test_append(list, v6_with(80, 2));	/* the last again */
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, list);
+	he_race_begin_(&r, T0);
+	for (i = 0; i < 4; i++) {
+		if (i)
+			he_race_timer_(&r, T0 + US(250 * i));
+		expect_action(&r, HE_ACT_START, i);
+		expect_no_action(&r);
+	}
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
+	ck_assert_ptr_null(r.untried);
+	ck_assert_int_eq(r.nattempts, 4);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in6 *)
+	    r.attempts[1].ai->ai_addr)->sin6_port), 80);
+	ck_assert_int_eq(((struct sockaddr_in6 *)
+	    r.attempts[2].ai->ai_addr)->sin6_scope_id, 2);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/** n entries 192.0.2.(i % distinct + 1), in that order. */
+static struct evutil_addrinfo *
+many_v4(int n, int distinct)
+{
+	struct evutil_addrinfo *list = NULL;
+	char buf[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "192.0.2.%d", i % distinct + 1);
+		list = he_test_append(list, he_test_ai(buf, TEST_PORT));
+	}
+	return list;
+}
+
+/* A big list goes through the sorted dedup: same result, first appearance
+   kept, in order; an answer repeating them adds only what is new. */
+START_TEST(test_duplicates_big_list)
+{
+	struct evutil_addrinfo *ai;
+	struct he_race r;
+	char want[32];
+	int i;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_add_known_(&r, many_v4(200, 50));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	/* 60 more, of which 10 are new (51..60), repeated */
+	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, many_v4(120, 60), 0);
+	expect_no_action(&r);
+	for (i = 1, ai = r.untried; ai; ai = ai->ai_next, i++) {
+		snprintf(want, sizeof(want), "192.0.2.%d", i + 1);
+		ck_assert_str_eq(he_test_addr_str(ai->ai_addr), want);
+	}
+	ck_assert_int_eq(i, 60);
+	ck_assert_str_eq(he_test_addr_str(r.attempts[0].ai->ai_addr),
+	    "192.0.2.1");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/** Take the queued actions into a[] (no Check call: Check allocates, and
+    allocations may be failing); returns how many. */
+static int
+take_actions(struct he_race *r, struct he_action *a, int max)
+{
+	int n = 0;
+
+	while (n < max && he_race_next_action_(r, &a[n]))
+		n++;
+	return n;
+}
+
+/* Issue 8 item 1, as reported: both families NXDOMAIN while every
+   allocation fails.  The DONE needs no memory: it comes. */
+START_TEST(test_oom_nxdomain_done)
+{
+	struct he_action a[4];
+	struct he_race r;
+	int n1, n2, n3;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
+	he_race_begin_(&r, T0);
+	n1 = take_actions(&r, a, 4);
+	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, NULL,
+	    EVUTIL_EAI_NONAME);
+	n2 = take_actions(&r, a, 4);
+	he_race_dns_answer_(&r, T0 + US(8), HE_FAM_V4, NULL,
+	    EVUTIL_EAI_NONAME);
+	n3 = take_actions(&r, a, 4);
+	he_fault_disarm_all();
+	ck_assert_int_eq(n1, 0);
+	ck_assert_int_eq(n2, 0);
+	ck_assert_int_eq(n3, 1);
+	ck_assert_int_eq(a[0].kind, HE_ACT_DONE);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_eq(r.dns_failure, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* The first attempt cannot be had while an answer is handled: the race
+   ends with ENOMEM in that same call, not at the next timer; the answer's
+   addresses are freed with the race. */
+START_TEST(test_oom_first_attempt_in_answer)
+{
+	struct evutil_addrinfo *list = make_list("6a 6b");
+	struct he_action a[4];
+	struct he_race r;
+	int n, fired;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_begin_(&r, T0);
+	expect_no_action(&r);
+	he_fault_arm(HE_FAULT_ALLOC, 1, 0);
+	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, list, 0);
+	fired = he_fault_fired();
+	n = take_actions(&r, a, 4);
+	he_fault_disarm_all();
+	ck_assert(fired);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(a[0].kind, HE_ACT_DONE);
+	ck_assert_int_eq(r.error, ENOMEM);
+	ck_assert_int_eq(r.nattempts, 0);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Later attempts: when the attempt array must grow and cannot, every
+   running attempt is closed and DONE (ENOMEM) follows at once. */
+START_TEST(test_oom_growing_attempts)
+{
+	struct he_action a[64];
+	struct he_race r;
+	long n;
+	int i, j, k, started, closed, done, after_done, fired;
+
+	for (n = 1; n < 7; n++) {
+		init_default(&r, 64, 30000);
+		he_race_add_known_(&r, many_v4(20, 20));
+		he_fault_arm(HE_FAULT_ALLOC, n, 1);
+		he_race_begin_(&r, T0);
+		started = closed = done = after_done = 0;
+		for (i = 0; i < 20; i++) {
+			he_race_timer_(&r, T0 + US(250 * i));
+			k = take_actions(&r, a, 64);
+			for (j = 0; j < k; j++) {
+				after_done += done;
+				started += a[j].kind == HE_ACT_START;
+				closed += a[j].kind == HE_ACT_CLOSE;
+				done += a[j].kind == HE_ACT_DONE;
+			}
+		}
+		fired = he_fault_fired();
+		he_fault_disarm_all();
+		ck_assert_msg(fired, "n=%ld: nothing failed", n);
+		ck_assert_int_eq(done, 1);
+		ck_assert_int_eq(after_done, 0);
+		ck_assert_int_eq(r.error, ENOMEM);
+		ck_assert_int_eq(closed, started);
+		ck_assert_int_eq(r.in_flight, 0);
+		he_race_clear_(&r);
+	}
+}
+END_TEST
+
 static Suite *
 race_suite(void)
 {
@@ -1752,6 +1991,12 @@ race_suite(void)
 	tcase_add_test(tc, test_late_timer);
 	tcase_add_test(tc, test_sort_use);
 	tcase_add_test(tc, test_clear_unstarted);
+	tcase_add_test(tc, test_addr_usable);
+	tcase_add_test(tc, test_duplicates_port_scope);
+	tcase_add_test(tc, test_duplicates_big_list);
+	tcase_add_test(tc, test_oom_nxdomain_done);
+	tcase_add_test(tc, test_oom_first_attempt_in_answer);
+	tcase_add_test(tc, test_oom_growing_attempts);
 	suite_add_tcase(s, tc);
 	return s;
 }
