@@ -394,6 +394,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 {
 	if (r->done || !r->dns_pending[fam]) {
 		evhappy_addrinfo_free(list);
+		race_step(r, now);	/* the rules still see the time */
 		return;
 	}
 	r->dns_pending[fam] = 0;
@@ -607,11 +608,12 @@ he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 {
 	struct he_attempt *a;
 
-	if (r->done || attempt < 0 || attempt >= r->nattempts)
+	if (r->done || attempt < 0 || attempt >= r->nattempts ||
+	    r->attempts[attempt].state != HE_ATTEMPT_RUNNING) {
+		race_step(r, now);	/* the rules still see the time */
 		return;
+	}
 	a = &r->attempts[attempt];
-	if (a->state != HE_ATTEMPT_RUNNING)
-		return;
 	a->state = HE_ATTEMPT_FAILED;
 	a->error = error ? error : EIO;
 	a->ended = now;
@@ -625,11 +627,12 @@ he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt)
 {
 	struct he_attempt *a;
 
-	if (r->done || attempt < 0 || attempt >= r->nattempts)
+	if (r->done || attempt < 0 || attempt >= r->nattempts ||
+	    r->attempts[attempt].state != HE_ATTEMPT_RUNNING) {
+		race_step(r, now);	/* the rules still see the time */
 		return 0;
+	}
 	a = &r->attempts[attempt];
-	if (a->state != HE_ATTEMPT_RUNNING)
-		return 0;
 	a->state = HE_ATTEMPT_WON;
 	a->error = 0;
 	a->ended = now;

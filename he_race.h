@@ -75,12 +75,14 @@
  *   ENOMEM; nothing more starts. r->oom may also be set by the glue, which
  *   then calls he_race_timer_() to end the race the same way.
  * - he_race_attempt_failed_(r, now, i, err): attempt i (RUNNING) -> FAILED
- *   with err, ended=now; in_flight--. Ignored if not running or race done.
+ *   with err, ended=now; in_flight--. Ignored if not running or race done
+ *   (but, as on every event, the deadline and the start rule are checked).
  *   The glue may call it synchronously while executing a HE_ACT_START
  *   (bind/connect failed at once): the min_gap then keeps the next start >=
  *   10 ms later.
  * - he_race_attempt_connected_(r, now, i): if the race is done or i is not
- *   RUNNING: returns 0, no action (the glue closes that socket). Otherwise i
+ *   RUNNING: returns 0 (the glue closes that socket), and only the deadline
+ *   and the start rule are checked, as on every event. Otherwise i
  *   -> WON (error 0), every other RUNNING attempt -> CANCELLED with error
  *   ECANCELED and one HE_ACT_CLOSE each (in attempt order), then
  *   HE_ACT_DONE; winner=i, error=0; returns 1.
