@@ -1965,6 +1965,46 @@ START_TEST(test_oom_growing_attempts)
 }
 END_TEST
 
+/* The big-list dedup's scratch array, and what follows it, failing: the
+   race ends at once with ENOMEM, one DONE, nothing leaked. */
+START_TEST(test_oom_big_list)
+{
+	struct evutil_addrinfo *known, *answer;
+	struct he_action a[16];
+	struct he_race r;
+	long n;
+	int k1, k2, fired, i, dones;
+
+	for (n = 1; n < 100; n++) {
+		known = many_v4(200, 50);
+		answer = many_v4(120, 60);
+		init_default(&r, 8, 30000);
+		he_race_expect_dns_(&r, HE_FAM_V4);
+		he_fault_arm(HE_FAULT_ALLOC, n, 1);
+		he_race_add_known_(&r, known);
+		he_race_begin_(&r, T0);
+		k1 = take_actions(&r, a, 8);
+		he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, answer, 0);
+		k2 = take_actions(&r, a + k1, 8);
+		fired = he_fault_fired();
+		he_fault_disarm_all();
+		for (i = dones = 0; i < k1 + k2; i++)
+			dones += a[i].kind == HE_ACT_DONE;
+		if (!fired) {
+			ck_assert_int_eq(dones, 0);
+			he_race_clear_(&r);
+			break;
+		}
+		ck_assert_int_eq(dones, 1);
+		ck_assert_int_eq(a[k1 + k2 - 1].kind, HE_ACT_DONE);
+		ck_assert_int_eq(r.error, ENOMEM);
+		ck_assert_int_eq(r.in_flight, 0);
+		he_race_clear_(&r);
+	}
+	ck_assert_int_gt(n, 2);
+}
+END_TEST
+
 static Suite *
 race_suite(void)
 {
@@ -1997,6 +2037,7 @@ race_suite(void)
 	tcase_add_test(tc, test_oom_nxdomain_done);
 	tcase_add_test(tc, test_oom_first_attempt_in_answer);
 	tcase_add_test(tc, test_oom_growing_attempts);
+	tcase_add_test(tc, test_oom_big_list);
 	suite_add_tcase(s, tc);
 	return s;
 }
