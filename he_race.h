@@ -32,7 +32,9 @@
  * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout. Then the
  *   start rule runs (first attempt at once if an address is known).
  * - he_race_dns_answer_(r, now, fam, list, eai_error): that family is no
- *   longer pending. What joins of a list is the answer: an answer with
+ *   longer pending (an answer for a family not pending, or after the end,
+ *   is freed; the deadline and the start rule still run, as on every
+ *   event). What joins of a list is the answer: an answer with
  *   nothing usable or new left is an empty answer (so with nothing else
  *   known or pending the race fails EHOSTUNREACH, EVUTIL_EAI_NONAME). A
  *   non-empty one joins untried: untried+list are sorted
