@@ -90,7 +90,9 @@ EVHAPPY_EXPORT_ ev_uint32_t evhappy_get_version_number(void);
 /** Overall timeout, DNS and connect together. */
 #define EVHAPPY_DEFAULT_TIMEOUT_MS 30000
 /** How many connection attempts may be in flight at once.  When this many
-    attempts are running, the next starts only when one of them fails. */
+    are running and the next start is due, the oldest running attempt is
+    closed (its error ETIMEDOUT) to make room: a race never stalls while
+    addresses are left. */
 #define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 8
 /** Shortest time between two attempt starts (RFC 8305 section 5). */
 #define EVHAPPY_MIN_ATTEMPT_GAP_MS 10
@@ -216,7 +218,10 @@ EVHAPPY_EXPORT_ int evhappy_set_timeout(struct evhappy *he,
 
 /**
   Cap the number of connection attempts in flight at once.  With the cap
-  reached, the next attempt starts only when a running one fails.
+  reached, no attempt starts beside the running ones; when the next start
+  is due (the Connection Attempt Delay expired, or one failed), the oldest
+  running attempt is closed with error ETIMEDOUT to make room, so the
+  addresses left are still tried before the overall timeout.
 
   @param he the context
   @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (8)

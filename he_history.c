@@ -499,7 +499,7 @@ he_history_placed_(struct he_race *r)
 		if (!prev && r->nattempts > 0)
 			prev = r->attempts[r->nattempts - 1].ai;
 		copy_addr(&note->after, prev);
-		he_race_queue_(r, HE_ACT_HISTORY, i);
+		he_race_queue_note_(r, i);
 	}
 }
 
@@ -547,7 +547,7 @@ he_history_attempt_delay_(struct he_race *r, int i, int64_t now)
 		note->info = info;
 		note->delay = d;
 		copy_addr(&note->addr, ai);
-		he_race_queue_(r, HE_ACT_HISTORY, r->nnotes - 1);
+		he_race_queue_note_(r, r->nnotes - 1);
 	}
 	return d;
 }

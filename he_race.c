@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 
 static void race_step(struct he_race *r, int64_t now);
 
@@ -54,41 +55,61 @@ he_race_clear_(struct he_race *r)
 	r->actions = NULL;
 	r->nattempts = r->attempts_cap = 0;
 	r->nactions = r->actions_cap = r->actions_head = 0;
+	r->done_pending = 0;
 }
 
+/* Room was reserved when the attempt started (reserve_attempt), so this
+ * never allocates: a CLOSE is never lost. */
 static void
 queue_action(struct he_race *r, enum he_action_kind kind, int attempt)
 {
 	if (r->nactions == r->actions_cap) {
-		int cap = r->actions_cap ? r->actions_cap * 2 : 8;
-		struct he_action *a = realloc(r->actions, cap * sizeof(*a));
-		if (!a) {
-			r->oom = 1;
-			return;
-		}
-		r->actions = a;
-		r->actions_cap = cap;
+		r->oom = 1;	/* cannot happen: see reserve_attempt */
+		return;
 	}
 	r->actions[r->nactions].kind = kind;
 	r->actions[r->nactions].attempt = attempt;
 	r->nactions++;
 }
 
+/* History's notes for the trace ride in the same queue, but only in room
+ * beyond what every START and CLOSE has reserved: when that room cannot be
+ * had the note is dropped (a trace line lost, never an outcome). */
 void
-he_race_queue_(struct he_race *r, enum he_action_kind kind, int attempt)
+he_race_queue_note_(struct he_race *r, int note)
 {
-	queue_action(r, kind, attempt);
+	int need = 2 * r->attempts_cap + r->notes_queued + 1;
+
+	if (r->actions_cap < need) {
+		struct he_action *q = realloc(r->actions,
+		    (size_t)need * sizeof(*q));
+		if (!q)
+			return;
+		r->actions = q;
+		r->actions_cap = need;
+	}
+	r->notes_queued++;
+	r->actions[r->nactions].kind = HE_ACT_HISTORY;
+	r->actions[r->nactions].attempt = note;
+	r->nactions++;
 }
 
 int
 he_race_next_action_(struct he_race *r, struct he_action *out)
 {
-	if (r->actions_head == r->nactions) {
-		/* Drained: reuse the array from the start. */
-		r->actions_head = r->nactions = 0;
-		return 0;
+	if (r->actions_head < r->nactions) {
+		*out = r->actions[r->actions_head++];
+		return 1;
 	}
-	*out = r->actions[r->actions_head++];
+	/* Drained: reuse the array from the start. */
+	r->actions_head = r->nactions = 0;
+	r->notes_queued = 0;
+	if (!r->done_pending)
+		return 0;
+	/* DONE is a flag, not a queued entry: it needs no room. */
+	r->done_pending = 0;
+	out->kind = HE_ACT_DONE;
+	out->attempt = r->winner;
 	return 1;
 }
 
@@ -118,16 +139,20 @@ lead_with_other_family(struct he_race *r)
 	}
 }
 
+/* Interleave the untried addresses' families; after attempts began, go on
+ * alternating with the family last tried.  May allocate; a failure leaves
+ * the list whole and ends the race (ENOMEM). */
 static void
 interleave_untried(struct he_race *r)
 {
-	if (r->nattempts == 0) {
-		evhappy_addrinfo_interleave(&r->untried,
-		    r->cfg.first_family_count);
-		return;
+	int first_count = r->cfg.first_family_count;
+
+	if (r->nattempts > 0) {
+		lead_with_other_family(r);
+		first_count = 1;
 	}
-	lead_with_other_family(r);
-	evhappy_addrinfo_interleave(&r->untried, 1);
+	if (evhappy_addrinfo_interleave(&r->untried, first_count) < 0)
+		r->oom = 1;
 }
 
 /* History reorders the untried addresses (before interleaving, as one more
@@ -142,19 +167,248 @@ history_arrange(struct he_race *r, int64_t now, int by_rtt)
 
 /* Merge new addresses into the untried ones (RFC 8305 section 4: sorted
  * into the not-yet-tried list), then interleave the families.  now is
- * HE_NEVER before the race began. */
+ * HE_NEVER before the race began.  Sorting and interleaving may allocate;
+ * a failure leaves the list whole and ends the race (ENOMEM). */
 static void
 merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
     int64_t now)
 {
 	r->untried = he_addrinfo_concat_(r->untried, list);
-	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) < 0)
+	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) < 0) {
 		r->oom = 1;
+		return;
+	}
 	if (now != HE_NEVER)
 		history_arrange(r, now, sort);
 	interleave_untried(r);
-	if (r->cfg.history)
+	if (r->cfg.history && !r->oom)
 		he_history_placed_(r);
+}
+
+/* ---- which addresses join the race -------------------------------------- */
+
+static int
+v4_usable(const unsigned char *a)
+{
+	if (!a[0] && !a[1] && !a[2] && !a[3])
+		return 0;		/* 0.0.0.0: a local service */
+	if ((a[0] & 0xf0) == 0xe0)
+		return 0;		/* 224.0.0.0/4: multicast */
+	return !(a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
+}
+
+int
+he_addr_usable_(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0,0,0,0, 0,0,0,0,
+	    0,0,0xff,0xff };
+	static const unsigned char any[16];
+	const unsigned char *a;
+
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return v4_usable((const unsigned char *)
+		    &((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	if (a[0] == 0xff)
+		return 0;		/* ff00::/8: multicast */
+	if (!memcmp(a, mapped, sizeof(mapped)))
+		return v4_usable(a + 12);
+	return memcmp(a, any, sizeof(any)) != 0;	/* :: */
+}
+
+/* A whole address of one of the two families that may be connected to. */
+static int
+entry_usable(const struct evutil_addrinfo *ai)
+{
+	size_t need;
+
+	if (!ai->ai_addr || ai->ai_addr->sa_family != ai->ai_family)
+		return 0;
+	need = ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	return ai->ai_addrlen >= need && he_addr_usable_(ai->ai_addr);
+}
+
+/* Unlink and free the entry at *pp. */
+static void
+drop_entry(struct evutil_addrinfo **pp)
+{
+	struct evutil_addrinfo *ai = *pp;
+
+	*pp = ai->ai_next;
+	ai->ai_next = NULL;
+	evhappy_addrinfo_free(ai);
+}
+
+static struct evutil_addrinfo *
+drop_unusable(struct evutil_addrinfo *list, int *n)
+{
+	struct evutil_addrinfo **pp = &list;
+
+	*n = 0;
+	while (*pp) {
+		if (entry_usable(*pp)) {
+			pp = &(*pp)->ai_next;
+			++*n;
+		} else {
+			drop_entry(pp);
+		}
+	}
+	return list;
+}
+
+/* Whether sa is an address the race knows already: untried or attempted,
+ * or earlier in the joining list (up to `upto`). */
+static int
+seen_before(const struct he_race *r, const struct evutil_addrinfo *list,
+    const struct evutil_addrinfo *upto, const struct sockaddr *sa)
+{
+	const struct evutil_addrinfo *ai;
+	int i;
+
+	for (i = 0; i < r->nattempts; i++)
+		if (he_sockaddr_equal_(r->attempts[i].ai->ai_addr, sa))
+			return 1;
+	for (ai = r->untried; ai; ai = ai->ai_next)
+		if (he_sockaddr_equal_(ai->ai_addr, sa))
+			return 1;
+	for (ai = list; ai != upto; ai = ai->ai_next)
+		if (he_sockaddr_equal_(ai->ai_addr, sa))
+			return 1;
+	return 0;
+}
+
+static struct evutil_addrinfo *
+drop_dups_pairwise(const struct he_race *r, struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo **pp = &list;
+
+	while (*pp) {
+		if (seen_before(r, list, *pp, (*pp)->ai_addr))
+			drop_entry(pp);
+		else
+			pp = &(*pp)->ai_next;
+	}
+	return list;
+}
+
+/* One address in the sorted dedup: idx is its place in the joining list,
+ * or -1 for an address the race holds already (those sort first). */
+struct he_join_key {
+	const struct sockaddr *sa;
+	int idx;
+};
+
+/* A total order on usable addresses; 0 exactly when he_sockaddr_equal_. */
+static int
+sockaddr_cmp(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in6 *a6, *b6;
+	const struct sockaddr_in *a4, *b4;
+	int c;
+
+	if (a->sa_family != b->sa_family)
+		return a->sa_family < b->sa_family ? -1 : 1;
+	if (a->sa_family == AF_INET) {
+		a4 = (const struct sockaddr_in *)a;
+		b4 = (const struct sockaddr_in *)b;
+		c = memcmp(&a4->sin_addr, &b4->sin_addr, sizeof(a4->sin_addr));
+		return c ? c : memcmp(&a4->sin_port, &b4->sin_port, 2);
+	}
+	a6 = (const struct sockaddr_in6 *)a;
+	b6 = (const struct sockaddr_in6 *)b;
+	c = memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr));
+	if (!c)
+		c = memcmp(&a6->sin6_port, &b6->sin6_port, 2);
+	if (!c && a6->sin6_scope_id != b6->sin6_scope_id)
+		c = a6->sin6_scope_id < b6->sin6_scope_id ? -1 : 1;
+	return c;
+}
+
+static int
+join_key_cmp(const void *pa, const void *pb)
+{
+	const struct he_join_key *a = pa, *b = pb;
+	int c = sockaddr_cmp(a->sa, b->sa);
+
+	if (c)
+		return c;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* The same as drop_dups_pairwise in O((n+m) log(n+m)) for big lists: sort
+ * every address, known ones first, and drop each new one that equals the
+ * one before it.  NULL and r->oom when the scratch array cannot be had. */
+static struct evutil_addrinfo *
+drop_dups_sorted(struct he_race *r, struct evutil_addrinfo *list, size_t n,
+    size_t m)
+{
+	struct evutil_addrinfo *ai, **pp;
+	struct he_join_key *k;
+	unsigned char *dup;
+	size_t i = 0, j;
+
+	k = malloc((n + m) * sizeof(*k) + n);
+	if (!k) {
+		r->oom = 1;
+		evhappy_addrinfo_free(list);
+		return NULL;
+	}
+	dup = (unsigned char *)(k + n + m);
+	memset(dup, 0, n);
+	for (j = 0; j < (size_t)r->nattempts; j++, i++) {
+		k[i].sa = r->attempts[j].ai->ai_addr;
+		k[i].idx = -1;
+	}
+	for (ai = r->untried; ai; ai = ai->ai_next, i++) {
+		k[i].sa = ai->ai_addr;
+		k[i].idx = -1;
+	}
+	for (j = 0, ai = list; ai; ai = ai->ai_next, i++, j++) {
+		k[i].sa = ai->ai_addr;
+		k[i].idx = (int)j;
+	}
+	qsort(k, n + m, sizeof(*k), join_key_cmp);
+	for (i = 1; i < n + m; i++)
+		if (k[i].idx >= 0 && !sockaddr_cmp(k[i - 1].sa, k[i].sa))
+			dup[k[i].idx] = 1;
+	for (pp = &list, j = 0; *pp; j++) {
+		if (dup[j])
+			drop_entry(pp);
+		else
+			pp = &(*pp)->ai_next;
+	}
+	free(k);
+	return list;
+}
+
+/* Pairwise comparisons a join may make before it sorts instead: small
+ * lists (the usual case) cost no allocation. */
+#define HE_JOIN_PAIRWISE_MAX 1024
+
+/* What of `list` joins the race: never an address it must not connect to
+ * (unspecified, multicast, broadcast, a short or foreign entry), and each
+ * address (with port and scope) only once, whether it is untried, was
+ * attempted, or repeats within the list.  Frees the rest. */
+static struct evutil_addrinfo *
+admit(struct he_race *r, struct evutil_addrinfo *list)
+{
+	const struct evutil_addrinfo *ai;
+	size_t m = (size_t)r->nattempts;
+	int n;
+
+	list = drop_unusable(list, &n);
+	if (!list)
+		return NULL;
+	for (ai = r->untried; ai; ai = ai->ai_next)
+		m++;
+	if ((double)n * ((double)n + (double)m) <= HE_JOIN_PAIRWISE_MAX)
+		return drop_dups_pairwise(r, list);
+	return drop_dups_sorted(r, list, (size_t)n, m);
 }
 
 void
@@ -166,7 +420,9 @@ he_race_expect_dns_(struct he_race *r, enum he_fam fam)
 void
 he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
-	merge_untried(r, list, 0, HE_NEVER);
+	list = admit(r, list);
+	if (list)
+		merge_untried(r, list, 0, HE_NEVER);
 }
 
 void
@@ -177,7 +433,8 @@ he_race_begin_(struct he_race *r, int64_t now)
 	if (r->untried && r->cfg.history) {
 		history_arrange(r, now, 0);
 		interleave_untried(r);
-		he_history_placed_(r);
+		if (!r->oom)
+			he_history_placed_(r);
 	}
 	race_step(r, now);
 }
@@ -186,6 +443,7 @@ static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
 	return (r->nattempts == 0 && r->dns_pending[HE_FAM_V6] &&
+	    r->resolution_wait_until != HE_NEVER &&
 	    now < r->resolution_wait_until) ||
 	    (r->nattempts == 0 && dns_pending(r) &&
 	    r->history_wait_until != HE_NEVER &&
@@ -198,10 +456,13 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 {
 	if (r->done || !r->dns_pending[fam]) {
 		evhappy_addrinfo_free(list);
+		race_step(r, now);	/* the rules still see the time */
 		return;
 	}
 	r->dns_pending[fam] = 0;
 	r->dns_error[fam] = eai_error;
+	/* An answer with nothing usable left is an empty answer. */
+	list = admit(r, list);
 	if (list) {
 		if (fam == HE_FAM_V4 && r->dns_pending[HE_FAM_V6] &&
 		    r->nattempts == 0)
@@ -236,7 +497,7 @@ he_race_dns_failed_(struct he_race *r, int64_t now, enum he_fam fam,
 static int64_t
 next_start_time(const struct he_race *r, int64_t now)
 {
-	int64_t t;
+	int64_t t, delay;
 
 	if (r->nattempts == 0) {
 		t = r->resolution_wait_until != HE_NEVER &&
@@ -246,18 +507,66 @@ next_start_time(const struct he_race *r, int64_t now)
 			t = r->history_wait_until;
 		return t;
 	}
-	if (r->start_early || r->in_flight == 0)
+	delay = r->attempts[r->nattempts - 1].delay;
+	if (r->start_early || r->in_flight == 0 || delay < r->cfg.min_gap)
 		t = r->last_start + r->cfg.min_gap;
 	else
-		t = r->last_start + r->attempts[r->nattempts - 1].delay;
+		t = r->last_start + delay;
 	return t > now ? t : now;
 }
 
+/* The cap of attempts in flight does not hold a start back: start_next
+ * makes room (see close_oldest). */
 static int
 can_start(const struct he_race *r, int64_t now)
 {
-	return r->untried && r->in_flight < r->cfg.max_in_flight &&
-	    !resolution_waiting(r, now) && next_start_time(r, now) <= now;
+	return r->untried && !resolution_waiting(r, now) &&
+	    next_start_time(r, now) <= now;
+}
+
+/* Room for one more attempt and for the two actions it may queue (its
+ * START and its CLOSE), taken before it starts, so that no CLOSE (and no
+ * DONE, a flag) ever needs an allocation.  -1 when memory ran out. */
+static int
+reserve_attempt(struct he_race *r)
+{
+	if (r->nattempts == r->attempts_cap) {
+		int cap = r->attempts_cap ? r->attempts_cap * 2 : 8;
+		struct he_attempt *a = realloc(r->attempts, cap * sizeof(*a));
+		if (!a)
+			return -1;
+		r->attempts = a;
+		r->attempts_cap = cap;
+	}
+	if (r->actions_cap < 2 * r->attempts_cap + r->notes_queued) {
+		int cap = 2 * r->attempts_cap + r->notes_queued;
+		struct he_action *q = realloc(r->actions, cap * sizeof(*q));
+		if (!q)
+			return -1;
+		r->actions = q;
+		r->actions_cap = cap;
+	}
+	return 0;
+}
+
+/* At the cap with a start due, the attempt that has run longest is given
+ * up (ETIMEDOUT): black holes must not keep reachable addresses waiting. */
+static void
+close_oldest(struct he_race *r, int64_t now)
+{
+	struct he_attempt *a;
+
+	for (; r->oldest < r->nattempts; r->oldest++) {
+		a = &r->attempts[r->oldest];
+		if (a->state != HE_ATTEMPT_RUNNING)
+			continue;
+		a->state = HE_ATTEMPT_FAILED;
+		a->error = ETIMEDOUT;
+		a->ended = now;
+		r->in_flight--;
+		queue_action(r, HE_ACT_CLOSE, r->oldest++);
+		return;
+	}
 }
 
 static void
@@ -266,16 +575,12 @@ start_next(struct he_race *r, int64_t now)
 	struct he_attempt *a;
 	struct evutil_addrinfo *ai;
 
-	if (r->nattempts == r->attempts_cap) {
-		int cap = r->attempts_cap ? r->attempts_cap * 2 : 8;
-		a = realloc(r->attempts, cap * sizeof(*a));
-		if (!a) {
-			r->oom = 1;
-			return;
-		}
-		r->attempts = a;
-		r->attempts_cap = cap;
+	if (reserve_attempt(r) < 0) {
+		r->oom = 1;
+		return;
 	}
+	if (r->in_flight >= r->cfg.max_in_flight)
+		close_oldest(r, now);
 	if (r->nattempts == 0 && r->dns_pending[HE_FAM_V6])
 		r->v6_overdue = 1;
 	ai = r->untried;
@@ -322,7 +627,7 @@ finish(struct he_race *r, int64_t now, int error, int dns_failure)
 	r->error = error;
 	r->dns_failure = dns_failure;
 	he_history_learn_(r, now);
-	queue_action(r, HE_ACT_DONE, r->winner);
+	r->done_pending = 1;
 }
 
 /* The errno all attempts share, else the first attempt's: the most
@@ -367,6 +672,10 @@ race_step(struct he_race *r, int64_t now)
 	}
 	while (can_start(r, now) && !r->oom)
 		start_next(r, now);
+	if (r->oom) {	/* in this same event, not at the next timer */
+		finish(r, now, ENOMEM, 0);
+		return;
+	}
 	if (everything_failed(r)) {
 		if (r->nattempts == 0)
 			finish(r, now, r->dns_errno ? r->dns_errno :
@@ -382,11 +691,12 @@ he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 {
 	struct he_attempt *a;
 
-	if (r->done || attempt < 0 || attempt >= r->nattempts)
+	if (r->done || attempt < 0 || attempt >= r->nattempts ||
+	    r->attempts[attempt].state != HE_ATTEMPT_RUNNING) {
+		race_step(r, now);	/* the rules still see the time */
 		return;
+	}
 	a = &r->attempts[attempt];
-	if (a->state != HE_ATTEMPT_RUNNING)
-		return;
 	a->state = HE_ATTEMPT_FAILED;
 	a->error = error ? error : EIO;
 	a->ended = now;
@@ -400,11 +710,12 @@ he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt)
 {
 	struct he_attempt *a;
 
-	if (r->done || attempt < 0 || attempt >= r->nattempts)
+	if (r->done || attempt < 0 || attempt >= r->nattempts ||
+	    r->attempts[attempt].state != HE_ATTEMPT_RUNNING) {
+		race_step(r, now);	/* the rules still see the time */
 		return 0;
+	}
 	a = &r->attempts[attempt];
-	if (a->state != HE_ATTEMPT_RUNNING)
-		return 0;
 	a->state = HE_ATTEMPT_WON;
 	a->error = 0;
 	a->ended = now;
@@ -438,8 +749,9 @@ he_race_next_wakeup_(const struct he_race *r)
 
 	if (r->done)
 		return HE_NEVER;
-	if (r->untried && r->in_flight < r->cfg.max_in_flight) {
-		int64_t s = next_start_time(r, r->last_start);
+	if (r->untried) {	/* at the cap too: start_next makes room */
+		int64_t s = next_start_time(r,
+		    r->nattempts ? r->last_start : r->began);
 		if (s < t)
 			t = s;
 	}

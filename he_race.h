@@ -10,17 +10,34 @@
  *
  * Times are microseconds on any monotonic clock.
  *
- * The rules, as tests/check_race_sm.c checks them:
+ * The rules, as tests/check_race_sm.c checks them (and tests/fuzz/fuzz_race.c
+ * checks the invariants among them on random events):
  * - he_race_init_(r, cfg): copies cfg. Nothing happens until he_race_begin_.
- * - he_race_add_known_(r, list) before begin: the caller's addresses,
- *   appended to untried in their order, then interleaved with
+ * - Joining (he_race_add_known_ and he_race_dns_answer_): before anything
+ *   else, an entry that may not be connected to is freed and dropped: see
+ *   he_addr_usable_() (unspecified 0.0.0.0 and :: reach a local service;
+ *   multicast and broadcast are never a TCP peer; a hostile DNS answer or
+ *   list must not point the race at them), and so is an entry that is not
+ *   a whole AF_INET/AF_INET6 address of its ai_family. Then an address
+ *   equal (he_sockaddr_equal_: address, port, IPv6 scope id) to one already
+ *   untried or attempted, or to an earlier one of the same list, is dropped:
+ *   each address is tried once (a black hole repeated in an answer would
+ *   otherwise fill every slot). Small joins compare pairwise and allocate
+ *   nothing; big ones sort a scratch array (O(n log n)).
+ * - he_race_add_known_(r, list) before begin: the caller's addresses that
+ *   join, appended to untried in their order, then interleaved with
  *   evhappy_addrinfo_interleave(cfg.first_family_count). Never sorted.
  * - he_race_expect_dns_(r, fam) before begin: a query for that family is
  *   outstanding.
  * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout. Then the
  *   start rule runs (first attempt at once if an address is known).
  * - he_race_dns_answer_(r, now, fam, list, eai_error): that family is no
- *   longer pending. A non-empty list joins untried: untried+list are sorted
+ *   longer pending (an answer for a family not pending, or after the end,
+ *   is freed; the deadline and the start rule still run, as on every
+ *   event). What joins of a list is the answer: an answer with
+ *   nothing usable or new left is an empty answer (so with nothing else
+ *   known or pending the race fails EHOSTUNREACH, EVUTIL_EAI_NONAME). A
+ *   non-empty one joins untried: untried+list are sorted
  *   with cfg.sort when it is non-NULL (stable), then interleaved: with
  *   first_family_count when no attempt has started yet; otherwise with count
  *   1, beginning with the family other than the last started attempt's
@@ -36,20 +53,38 @@
  *   min_gap) instead of waiting for the attempt delay: had it come in time
  *   it would have gone first.
  * - Start rule (evaluated after every event): start the next untried address
- *   while untried is non-empty, in_flight < max_in_flight, no resolution
- *   wait is on, and one of: no attempt has started yet; now >= last_start +
- *   attempt_delay; or (an attempt failed since the last start, an overdue
- *   AAAA answer came, or nothing is in flight) and now >= last_start +
- *   min_gap. Starting pops the head of untried into attempts[n] (state
- *   RUNNING, started=now) and queues HE_ACT_START n. The stagger never
- *   cancels running attempts.
+ *   while untried is non-empty, no resolution wait is on, and one of: no
+ *   attempt has started yet; now >= last_start + attempt_delay; or (an
+ *   attempt failed since the last start, an overdue AAAA answer came, or
+ *   nothing is in flight) and now >= last_start + min_gap. Never within
+ *   min_gap of the last start, whatever attempt_delay is. Starting pops the
+ *   head of untried into attempts[n] (state RUNNING, started=now) and queues
+ *   HE_ACT_START n. The stagger never cancels running attempts, except:
+ * - The cap: when a start is due and in_flight == max_in_flight, the oldest
+ *   RUNNING attempt (lowest index) -> FAILED with error ETIMEDOUT, ended=now,
+ *   and HE_ACT_CLOSE for it, then HE_ACT_START for the next, in the same
+ *   event. A race never stalls with addresses left (RFC 8305 s5 wants every
+ *   address tried): eight black holes first must not keep a reachable ninth
+ *   waiting until the overall timeout. The oldest has had the longest to
+ *   answer, at least (max_in_flight - 1) attempt delays.
+ * - Memory: the end of a race never depends on an allocation. Before an
+ *   attempt starts, room for it and for its two actions (START, CLOSE) is
+ *   reserved; DONE is a flag (he_race_next_action_ returns it after the
+ *   queue). When that reservation, cfg.sort, evhappy_addrinfo_interleave or
+ *   the dedup's scratch array fails (they must leave the list whole when
+ *   they fail), the race ends in that same event: every RUNNING attempt ->
+ *   CANCELLED (error ENOMEM) with HE_ACT_CLOSE, then HE_ACT_DONE with error
+ *   ENOMEM; nothing more starts. r->oom may also be set by the glue, which
+ *   then calls he_race_timer_() to end the race the same way.
  * - he_race_attempt_failed_(r, now, i, err): attempt i (RUNNING) -> FAILED
- *   with err, ended=now; in_flight--. Ignored if not running or race done.
+ *   with err, ended=now; in_flight--. Ignored if not running or race done
+ *   (but, as on every event, the deadline and the start rule are checked).
  *   The glue may call it synchronously while executing a HE_ACT_START
  *   (bind/connect failed at once): the min_gap then keeps the next start >=
  *   10 ms later.
  * - he_race_attempt_connected_(r, now, i): if the race is done or i is not
- *   RUNNING: returns 0, no action (the glue closes that socket). Otherwise i
+ *   RUNNING: returns 0 (the glue closes that socket), and only the deadline
+ *   and the start rule are checked, as on every event. Otherwise i
  *   -> WON (error 0), every other RUNNING attempt -> CANCELLED with error
  *   ECANCELED and one HE_ACT_CLOSE each (in attempt order), then
  *   HE_ACT_DONE; winner=i, error=0; returns 1.
@@ -70,10 +105,14 @@
  *   with HE_ACT_CLOSE; done; error ECANCELED; no HE_ACT_DONE.
  * - he_race_next_wakeup_(r): HE_NEVER once done; else the earliest of
  *   deadline, the end of a resolution wait, and the time the start rule
- *   would next allow a start (if untried is non-empty and in_flight < max).
- * - he_race_next_action_(r, &a): pops queued actions in order; 0 when empty.
- * - After DONE no further actions are queued by any event. r->oom set: an
- *   allocation failed (the race then fails ENOMEM).
+ *   would next allow a start (if untried is non-empty, at the cap too).
+ *   After any event it is later than that event's `now`.
+ * - he_race_next_action_(r, &a): pops queued actions in order, then DONE
+ *   once; 0 when there is none.
+ * - So, whatever fails: exactly one HE_ACT_DONE (or a cancel), nothing after
+ *   it, at most one winner, and every started attempt ends exactly once:
+ *   FAILED by the glue's report, FAILED and closed at the cap, WON, or
+ *   CANCELLED and closed when the race ends.
  *
  * Connection history (RFC 8305 section 4), when cfg.history is non-NULL
  * (he_history.c holds the decisions; tests/check_history.c checks them):
@@ -127,6 +166,7 @@
 
 struct he_history;
 struct he_hist_note;
+struct sockaddr;
 
 #define HE_NEVER INT64_MAX
 
@@ -192,6 +232,7 @@ struct he_race {
 	struct he_attempt *attempts;
 	int nattempts, attempts_cap;
 	int in_flight;
+	int oldest;			/* no attempt before it is running */
 	int64_t last_start;
 	int last_family;		/* of the last start, AF_* or 0 */
 	int start_early;		/* a failure, or an overdue AAAA answer,
@@ -204,15 +245,18 @@ struct he_race {
 	int error;			/* errno, 0 on success */
 	int dns_failure;		/* EVUTIL_EAI_* when resolution failed */
 
-	/* actions for the glue, in order */
+	/* actions for the glue, in order; room for two per attempt (its START
+	   and its CLOSE) is reserved before it starts */
 	struct he_action *actions;
 	int nactions, actions_cap, actions_head;
+	int done_pending;		/* HE_ACT_DONE not yet taken */
 	int oom;			/* an allocation failed: the race fails with ENOMEM */
 	int dns_errno;			/* a query could not start: its errno */
 
 	/* what history changed, for the trace (he_history.c) */
 	struct he_hist_note *notes;
 	int nnotes, notes_cap;
+	int notes_queued;		/* HE_ACT_HISTORY entries in the queue */
 	int learned;			/* the outcome went into the history */
 };
 
@@ -261,10 +305,19 @@ int64_t he_race_next_wakeup_(const struct he_race *r);
 /** Take the next action; returns 0 when there is none. */
 int he_race_next_action_(struct he_race *r, struct he_action *out);
 
-/** Queue an action (for he_history.c's trace notes). */
-void he_race_queue_(struct he_race *r, enum he_action_kind kind, int attempt);
+/** Queue HE_ACT_HISTORY for r->notes[note] (he_history.c's trace notes),
+    in room beyond what START and CLOSE reserved; dropped when that room
+    cannot be had. */
+void he_race_queue_note_(struct he_race *r, int note);
 
 /** Which family index an address family maps to, or -1. */
 int he_fam_of_(int af);
+
+/** Whether sa may be connected to: 1 for an IPv4 or IPv6 address that is
+    not unspecified (0.0.0.0, ::), multicast (224.0.0.0/4, ff00::/8) or
+    broadcast (255.255.255.255), nor one of those IPv4 ones written as
+    ::ffff:a.b.c.d; 0 otherwise, also for NULL or another family.  sa must
+    hold a whole address of its family. */
+int he_addr_usable_(const struct sockaddr *sa);
 
 #endif

@@ -1746,7 +1746,9 @@ START_TEST(test_settings_timeout_kept)
 }
 END_TEST
 
-/* One attempt in flight: the stagger timer does not start a second. */
+/* One attempt in flight: the stagger does not start a second beside it;
+ * at the attempt delay the black hole is closed (ETIMEDOUT) to make room,
+ * so the listener behind it is still tried and wins (issue 8 item 6). */
 START_TEST(test_settings_max_in_flight)
 {
 	struct he_test_fx f;
@@ -1756,6 +1758,7 @@ START_TEST(test_settings_max_in_flight)
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct timeval tv = { 0, 300000 }, d = { 0, 50000 };
+	int64_t t0, el;
 
 	he_test_fx_begin(&f);
 	bh = he_test_blackhole("127.0.0.1", &bhport);
@@ -1765,17 +1768,141 @@ START_TEST(test_settings_max_in_flight)
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
+	el = x.t - t0;
+	check_report_common(&x);
+	ck_assert_int_ne(x.fd, -1);
+	ck_assert_int_eq(x.error, 0);
+	ck_assert_int_eq(x.natt, 2);
+	ck_assert_int_eq(x.aerr[0], ETIMEDOUT);
+	ck_assert_int_eq(x.aerr[1], 0);
+	ck_assert_msg(el >= 45 && el <= HE_TEST_UP(250),
+	    "won after %lld ms", (long long)el);
+	evutil_closesocket(x.fd);
+
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Issue 8 item 6 on loopback: eight black holes first fill every slot
+ * (max in flight 8); the ninth address, a listener, is still tried (the
+ * oldest black hole closed with ETIMEDOUT) and wins, long before the
+ * timeout. */
+START_TEST(test_cap_never_stalls)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh[8];
+	evutil_socket_t lfd;
+	int bhport[8], lport = 0, i;
+	struct evutil_addrinfo *l = NULL;
+	struct res x;
+	struct timeval tv = { 2, 0 }, d = { 0, 20000 };
+	int64_t t0, el;
+
+	he_test_fx_begin(&f);
+	for (i = 0; i < 8; i++) {
+		bhport[i] = 0;
+		bh[i] = he_test_blackhole("127.0.0.1", &bhport[i]);
+		l = he_test_append(l, ai2("127.0.0.1", bhport[i], NULL, 0));
+	}
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = he_test_append(l, ai2("127.0.0.1", lport, NULL, 0));
+	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 8), 0);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	res_init(&x);
+	t0 = he_test_now_ms();
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, HE_TEST_UP(3000), &x.calls);
+	el = x.t - t0;
+	ck_assert_int_eq(x.calls, 1);
+	ck_assert_msg(x.fd != -1, "no winner: error %d after %lld ms",
+	    x.error, (long long)el);
+	ck_assert_int_eq(x.natt, 9);
+	ck_assert_int_eq(x.aerr[0], ETIMEDOUT);	/* closed to make room */
+	ck_assert_msg(el >= 150 && el <= HE_TEST_UP(1000),
+	    "won after %lld ms", (long long)el);
+	evutil_closesocket(x.fd);
+
+	close(lfd);
+	for (i = 0; i < 8; i++)
+		he_lab_blackhole_free(bh[i]);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* One black hole eight times, then a listener: the black hole is tried
+ * once (same address and port), so the listener is next. */
+START_TEST(test_duplicates_tried_once)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bhport = 0, lport = 0, i;
+	struct evutil_addrinfo *l = NULL;
+	struct res x;
+	struct timeval tv = { 2, 0 }, d = { 0, 20000 };
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	for (i = 0; i < 8; i++)
+		l = he_test_append(l, ai2("127.0.0.1", bhport, NULL, 0));
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = he_test_append(l, ai2("127.0.0.1", lport, NULL, 0));
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, HE_TEST_UP(3000), &x.calls);
+	check_report_common(&x);
+	ck_assert_msg(x.fd != -1, "no winner: error %d", x.error);
+	ck_assert_int_eq(x.natt, 2);
+	ck_assert_int_eq(x.aerr[0], ECANCELED);	/* the loser, closed */
+	ck_assert_int_eq(x.aerr[1], 0);
+	evutil_closesocket(x.fd);
+
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Issue 8 item 7 on loopback: 0.0.0.0 reaches a local service, so it is
+ * never tried, even first in a caller's list and with a listener on its
+ * port; the race goes on with the usable address (refused here). */
+START_TEST(test_unspecified_never_tried)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd, rfd;
+	int lport = 0, rport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	rfd = he_test_refuser("127.0.0.1", &rport);
+	l = ai2("0.0.0.0", lport, "127.0.0.1", rport);
+	l = he_test_append(l, ai2("224.0.0.1", lport, "255.255.255.255",
+	    lport));
+	res_init(&x);
 	start(f.he, l, &x);
 	evhappy_addrinfo_free(l);
 	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
 	check_report_common(&x);
 	ck_assert_int_eq(x.fd, -1);
-	ck_assert_int_eq(x.error, ETIMEDOUT);
+	ck_assert_int_eq(x.error, ECONNREFUSED);
 	ck_assert_int_eq(x.natt, 1);
-	check_format_names(&x, "127.0.0.1", bhport);
+	check_format_names(&x, "127.0.0.1", rport);
 
+	close(rfd);
 	close(lfd);
-	he_lab_blackhole_free(bh);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -1884,6 +2011,9 @@ connect_suite(void)
 	tcase_add_test(tc, test_settings_attempt_delay_kept);
 	tcase_add_test(tc, test_settings_timeout_kept);
 	tcase_add_test(tc, test_settings_max_in_flight);
+	tcase_add_test(tc, test_cap_never_stalls);
+	tcase_add_test(tc, test_duplicates_tried_once);
+	tcase_add_test(tc, test_unspecified_never_tried);
 	tcase_add_test(tc, test_settings_family_count);
 	return s;
 }

@@ -43,6 +43,7 @@
  */
 #include "he_internal.h"
 #include "he_testutil.h"
+#include "he_fault.h"
 
 #include <check.h>
 #include <errno.h>
@@ -53,6 +54,7 @@
 
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 /* ----------------------------------------------------------------------- */
 /* Addresses: short labels for documentation addresses. */
@@ -64,6 +66,15 @@ static const struct {
 	{ "6c", "2001:db8::c" }, { "6d", "2001:db8::d" },
 	{ "4a", "192.0.2.1" }, { "4b", "192.0.2.2" },
 	{ "4c", "192.0.2.3" }, { "4d", "192.0.2.4" },
+	{ "6e", "2001:db8::e" }, { "6f", "2001:db8::f" },
+	{ "6g", "2001:db8::10" }, { "6h", "2001:db8::11" },
+	/* never connected to: unspecified, multicast, broadcast */
+	{ "4z", "0.0.0.0" }, { "6z", "::" },
+	{ "4m", "224.0.0.1" }, { "4n", "239.255.255.250" },
+	{ "6m", "ff02::1" }, { "6n", "ff0e::101" },
+	{ "4x", "255.255.255.255" },
+	{ "6y", "::ffff:0.0.0.0" }, { "6w", "::ffff:224.0.0.1" },
+	{ "6x", "::ffff:255.255.255.255" },
 };
 #define N_ADDRS ((int)(sizeof(addr_table) / sizeof(addr_table[0])))
 #define TEST_PORT 443
@@ -210,6 +221,7 @@ struct row {
 	int error;		/* the race's errno */
 	int dns_failure;	/* EVUTIL_EAI_* */
 	const char *closed;	/* CLOSE actions, in order */
+	const char *displaced;	/* of those, closed at the cap (ETIMEDOUT) */
 	int done_at;		/* ms of DONE (or of the cancel) */
 	int late_connects;	/* handshakes reported after the race was won */
 };
@@ -371,32 +383,108 @@ static const struct row rows[] = {
 
 	/* --- attempts in flight ------------------------------------------- */
 
-	{ .name = "max 2 in flight: the third never starts while both hang",
+	/* At the cap, a start that is due closes the oldest running attempt
+	   (ETIMEDOUT) to make room: the race never stalls with addresses
+	   left. */
+	{ .name = "max 2 in flight: at the cap the oldest is closed for the next",
 	  .max_in_flight = 2, .timeout = 1000,
 	  .known = "6a 4a 6b 4b",
-	  .starts = "6a@0 4a@250", .error = ETIMEDOUT, .closed = "6a 4a",
-	  .done_at = 1000 },
+	  .starts = "6a@0 4a@250 6b@500 4b@750", .error = ETIMEDOUT,
+	  .closed = "6a 4a 6b 4b", .displaced = "6a 4a", .done_at = 1000 },
 
 	{ .name = "max 2 in flight: a failure makes room, the third starts at once",
-	  .max_in_flight = 2, .timeout = 2000,
+	  .max_in_flight = 2, .timeout = 1000,
 	  .known = "6a 4a 6b 4b",
-	  .out = { FAIL("6a", 700, ECONNREFUSED) },
-	  .starts = "6a@0 4a@250 6b@700", .error = ETIMEDOUT, .closed = "4a 6b",
-	  .done_at = 2000 },
+	  .out = { FAIL("6a", 400, ECONNREFUSED) },
+	  .starts = "6a@0 4a@250 6b@400 4b@650", .error = ETIMEDOUT,
+	  .closed = "4a 6b 4b", .displaced = "4a", .done_at = 1000 },
 
-	{ .name = "max 2 in flight: a late answer waits for room too",
+	{ .name = "max 2 in flight: a late answer takes the oldest's place",
 	  .max_in_flight = 2, .timeout = 1000,
 	  .aaaa = ANSWER(0, "6a 6b 6c"), .a = ANSWER(600, "4a"),
 	  .out = { FAIL("6a", 800, ECONNREFUSED) },
-	  .starts = "6a@0 6b@250 4a@800", .error = ETIMEDOUT,
-	  .closed = "6b 4a", .done_at = 1000 },
+	  .starts = "6a@0 6b@250 6c@500 4a@750", .error = ETIMEDOUT,
+	  .closed = "6a 6b 6c 4a", .displaced = "6a 6b", .done_at = 1000 },
 
-	{ .name = "max 1 in flight: one at a time, whatever the attempt delay",
+	{ .name = "max 1 in flight: each attempt gets one attempt delay",
 	  .max_in_flight = 1,
 	  .known = "6a 4a 6b",
 	  .out = { FAIL("6a", 400, ECONNREFUSED), CONNECT("4a", 5) },
-	  .starts = "6a@0 4a@400", .winner = "4a", .closed = "",
-	  .done_at = 405 },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .displaced = "6a", .done_at = 255 },
+
+	{ .name = "max 1 in flight: a failure still starts the next at the gap",
+	  .max_in_flight = 1,
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("6a", 3, ECONNREFUSED), CONNECT("6b", 0) },
+	  .starts = "6a@0 4a@10 6b@260", .winner = "6b", .closed = "4a",
+	  .displaced = "4a", .done_at = 260 },
+
+	{ .name = "eight black holes first: the ninth is tried at 2 s and wins",
+	  .family_count = 8,
+	  .known = "6a 6b 6c 6d 6e 6f 6g 6h 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 6b@250 6c@500 6d@750 6e@1000 6f@1250 6g@1500 "
+		    "6h@1750 4a@2000", .winner = "4a",
+	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "6a",
+	  .done_at = 2005 },
+
+	{ .name = "eight black holes in DNS: the ninth is tried and wins",
+	  .family_count = 8,
+	  .aaaa = ANSWER(1, "6a 6b 6c 6d 6e 6f 6g 6h"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@1 6b@251 6c@501 6d@751 6e@1001 6f@1251 6g@1501 "
+		    "6h@1751 4a@2001", .winner = "4a",
+	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "6a",
+	  .done_at = 2006 },
+
+	/* --- each address once ------------------------------------------- */
+
+	{ .name = "one black hole eight times in an answer: tried once",
+	  .aaaa = ANSWER(0, "6a 6a 6a 6a 6a 6a 6a 6a 6b"),
+	  .out = { CONNECT("6b", 5) },
+	  .starts = "6a@0 6b@250", .winner = "6b", .closed = "6a",
+	  .done_at = 255 },
+
+	{ .name = "a caller's list with repeats: each address once, in order",
+	  .known = "4a 4a 6a 4a 6a 4b",
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 6a@250 4b@500", .winner = "4b", .closed = "4a 6a",
+	  .done_at = 505 },
+
+	{ .name = "an answer repeating an address already tried: not again",
+	  .known = "4a", .a = ANSWER(100, "4a 4b"),
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 4b@250", .winner = "4b", .closed = "4a",
+	  .done_at = 255 },
+
+	{ .name = "an answer of repeats only is an empty answer",
+	  .known = "4a", .aaaa = ANSWER(0, "6a"), .a = ANSWER(10, "4a"),
+	  .out = { FAIL("4a", 1, ECONNREFUSED), FAIL("6a", 1, ECONNREFUSED) },
+	  .starts = "4a@0 6a@10", .error = ECONNREFUSED, .closed = "",
+	  .done_at = 11 },
+
+	/* --- addresses never connected to --------------------------------- */
+
+	{ .name = "a caller's list: unspecified, multicast, broadcast skipped",
+	  .known = "4z 6z 4m 6m 4x 6y 6w 6x 4n 6n 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 5 },
+
+	{ .name = "AAAA of :: and multicast only is an empty answer: IPv4 at once",
+	  .aaaa = ANSWER(10, "6z 6m 6y"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@10", .winner = "4a", .closed = "", .done_at = 15 },
+
+	{ .name = "hostile answers only: EHOSTUNREACH, EAI_NONAME",
+	  .aaaa = ANSWER(5, "6z 6m 6n 6y 6w 6x"), .a = ANSWER(8, "4z 4m 4n 4x"),
+	  .starts = "", .error = EHOSTUNREACH, .dns_failure = EVUTIL_EAI_NONAME,
+	  .closed = "", .done_at = 8 },
+
+	{ .name = "hostile A mixed with a good one: only the good one",
+	  .aaaa = EMPTY(0), .a = ANSWER(3, "4z 4a 4x 4m"),
+	  .out = { FAIL("4a", 5, ECONNREFUSED) },
+	  .starts = "4a@3", .error = ECONNREFUSED, .closed = "", .done_at = 8 },
 
 	/* --- the overall timeout ------------------------------------------ */
 
@@ -656,7 +744,10 @@ struct sim_event {
 	const struct outcome *out;	/* EV_OUTCOME */
 };
 
-enum sim_attempt_state { SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED };
+enum sim_attempt_state {
+	SA_RUNNING, SA_FAILED, SA_WON, SA_CLOSED,
+	SA_DISPLACED	/* closed at the cap to make room */
+};
 
 struct sim {
 	const struct row *row;
@@ -674,9 +765,18 @@ struct sim {
 	enum sim_attempt_state st[MAX_ATTEMPTS];
 	const struct outcome *out_of[MAX_ATTEMPTS];
 
-	char starts[512], closed[256];
+	char starts[512], closed[256], displaced[256];
+	int expect_start;	/* a CLOSE at the cap wants a START next */
 	int ndone, nclosed, winner, late_connects;
-	int cancelling, ended;
+	int cancelling, ended, cancelled;
+
+	/* the fault walk (sim_run_walk): allocations fail from fault_n on */
+	int walk;
+	long fault_n;
+	int fault_persistent;
+	int faulted;		/* a fault fired inside a call of the core */
+	int64_t fault_at;	/* ...during the event at this time */
+	struct evutil_addrinfo *dns_list[HE_NFAM];	/* built before arming */
 	int64_t ended_at;
 };
 
@@ -689,8 +789,14 @@ sim_fail(const struct sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	ck_abort_msg("row \"%s\"%s at %lld us after begin: %s", s->row->name,
-	    s->ticking ? " (timer ticking every ms)" : "",
+	char walk[64] = "";
+
+	if (s->walk)
+		snprintf(walk, sizeof(walk), " (allocation %ld %s)",
+		    s->fault_n, s->fault_persistent ? "and on failing" :
+		    "failing");
+	ck_abort_msg("row \"%s\"%s%s at %lld us after begin: %s",
+	    s->row->name, s->ticking ? " (timer ticking every ms)" : "", walk,
 	    (long long)(s->now - T0), buf);
 }
 
@@ -827,6 +933,49 @@ sim_on_start(struct sim *s, int i)
 	}
 }
 
+/** The walk: remember the event in which an injected fault first fired. */
+static void
+sim_note_fault(struct sim *s)
+{
+	if (s->walk && !s->faulted && he_fault_fired()) {
+		s->faulted = 1;
+		s->fault_at = s->now;
+	}
+}
+
+/** The lowest attempt still running, or -1. */
+static int
+sim_oldest_running(const struct sim *s)
+{
+	int i;
+
+	for (i = 0; i < s->nstarts; i++)
+		if (s->st[i] == SA_RUNNING)
+			return i;
+	return -1;
+}
+
+/** A CLOSE while the race goes on: only at the cap, only the oldest, and
+    only to make room for a START that comes next. */
+static void
+sim_on_displace(struct sim *s, int i)
+{
+	const struct he_attempt *at = &s->r.attempts[i];
+
+	SIM_CHECK(s, at->error == ETIMEDOUT && at->ended == s->now,
+	    "attempt %d closed at the cap with error %d, ended %lld", i,
+	    at->error, (long long)(at->ended - T0));
+	SIM_CHECK(s, sim_running(s) == s->max_in_flight,
+	    "attempt %d closed at the cap with %d of %d running", i,
+	    sim_running(s), s->max_in_flight);
+	SIM_CHECK(s, i == sim_oldest_running(s),
+	    "attempt %d closed at the cap, but %d is older", i,
+	    sim_oldest_running(s));
+	s->st[i] = SA_DISPLACED;
+	append_word(s->displaced, sizeof(s->displaced), label_of_ai(at->ai));
+	s->expect_start = 1;
+}
+
 /** Take every queued action, as the glue does after each call. */
 static void
 sim_drain(struct sim *s)
@@ -834,13 +983,18 @@ sim_drain(struct sim *s)
 	struct he_action a;
 	int closes = 0, done = 0;
 
+	sim_note_fault(s);
 	while (he_race_next_action_(&s->r, &a)) {
+		SIM_CHECK(s, !s->expect_start || a.kind == HE_ACT_START,
+		    "action %d after a CLOSE at the cap, not a START",
+		    (int)a.kind);
 		SIM_CHECK(s, s->ndone == 0, "action %d after DONE", (int)a.kind);
 		SIM_CHECK(s, !s->ended || s->cancelling,
 		    "action %d after the race was cancelled", (int)a.kind);
 		switch (a.kind) {
 		case HE_ACT_START:
 			SIM_CHECK(s, !s->cancelling, "START during cancel");
+			s->expect_start = 0;
 			sim_on_start(s, a.attempt);
 			break;
 		case HE_ACT_CLOSE:
@@ -849,10 +1003,15 @@ sim_drain(struct sim *s)
 			SIM_CHECK(s, s->st[a.attempt] == SA_RUNNING,
 			    "CLOSE %d: not running (state %d)", a.attempt,
 			    (int)s->st[a.attempt]);
-			s->st[a.attempt] = SA_CLOSED;
 			append_word(s->closed, sizeof(s->closed),
 			    label_of_ai(s->r.attempts[a.attempt].ai));
 			s->nclosed++;
+			if (!s->r.done && s->r.attempts[a.attempt].state ==
+			    HE_ATTEMPT_FAILED) {
+				sim_on_displace(s, a.attempt);
+				break;
+			}
+			s->st[a.attempt] = SA_CLOSED;
 			closes++;
 			break;
 		case HE_ACT_DONE:
@@ -866,7 +1025,9 @@ sim_drain(struct sim *s)
 		default:
 			sim_fail(s, "unknown action kind %d", (int)a.kind);
 		}
+		sim_note_fault(s);
 	}
+	SIM_CHECK(s, !s->expect_start, "a CLOSE at the cap without a START");
 	SIM_CHECK(s, closes == 0 || done || s->cancelling,
 	    "%d attempt(s) closed while the race goes on", closes);
 	SIM_CHECK(s, !(done || s->cancelling) || sim_running(s) == 0,
@@ -882,10 +1043,14 @@ sim_deliver(struct sim *s, const struct sim_event *e)
 	switch (e->kind) {
 	case EV_DNS:
 		he_race_dns_answer_(&s->r, s->now, e->fam,
-		    e->dns->eai ? NULL : make_list(e->dns->addrs), e->dns->eai);
+		    s->dns_list[e->fam], e->dns->eai);
+		s->dns_list[e->fam] = NULL;
 		break;
 	case EV_CANCEL:
+		if (s->walk && s->ended)	/* ended by a fault first */
+			return;
 		SIM_CHECK(s, !s->ended, "the race ended before the cancel");
+		s->cancelled = 1;
 		s->cancelling = 1;
 		he_race_cancel_(&s->r, s->now);
 		sim_drain(s);
@@ -922,10 +1087,31 @@ sim_deliver(struct sim *s, const struct sim_event *e)
 	sim_drain(s);
 }
 
+/* The walk's sort: evhappy's own (so its allocation can fail), with no
+ * source address known (so it keeps the order), then the table's. */
+static int
+no_source(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	return -1;
+}
+
+static int
+sort_allocating(struct evutil_addrinfo **list)
+{
+	if (he_addrinfo_sort_with_(list, no_source, NULL) < 0)
+		return -1;
+	return fake_sort_v6_first(list);
+}
+
+/** Play a row; with fault_n > 0 (the fault walk) every allocation from the
+    fault_n-th on fails (persistent), or only that one. */
 static void
-sim_run(struct sim *s, const struct row *row, int ticking)
+sim_run_faulty(struct sim *s, const struct row *row, int ticking,
+    long fault_n, int persistent)
 {
 	struct he_race_config cfg;
+	struct evutil_addrinfo *known;
 	struct sim_event e;
 	int iter, idle_timers = 0;
 
@@ -933,6 +1119,9 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	s->row = row;
 	s->ticking = ticking;
 	s->winner = -1;
+	s->walk = fault_n > 0;
+	s->fault_n = fault_n;
+	s->fault_persistent = persistent;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.attempt_delay = US(ms_setting(row->attempt_delay, DEF_ATTEMPT_DELAY));
@@ -947,10 +1136,21 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	cfg.sort = fake_sort_v6_first;
 	s->min_gap = cfg.min_gap;
 	s->max_in_flight = cfg.max_in_flight;
+	if (s->walk)
+		cfg.sort = sort_allocating;
 
+	/* Every list is made before a fault is armed: the walk fails only
+	   the core's allocations. */
+	if (row->aaaa.kind == DNS_ANSWERS && !row->aaaa.eai)
+		s->dns_list[HE_FAM_V6] = make_list(row->aaaa.addrs);
+	if (row->a.kind == DNS_ANSWERS && !row->a.eai)
+		s->dns_list[HE_FAM_V4] = make_list(row->a.addrs);
+	known = row->known ? make_list(row->known) : NULL;
 	he_race_init_(&s->r, &cfg);
+	if (s->walk)
+		he_fault_arm(HE_FAULT_ALLOC, fault_n, persistent);
 	if (row->known)
-		he_race_add_known_(&s->r, make_list(row->known));
+		he_race_add_known_(&s->r, known);
 
 	memset(&e, 0, sizeof(e));
 	e.kind = EV_DNS;
@@ -987,6 +1187,9 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 		int i = sim_next_event(s);
 
 		SIM_CHECK(s, iter < 100000, "the simulation does not settle");
+		if (!s->ended)
+			SIM_CHECK(s, wake > s->now, "next wakeup %lld is not "
+			    "after now", (long long)(wake - T0));
 		if (s->ended)
 			SIM_CHECK(s, wake == HE_NEVER,
 			    "next wakeup %lld after the race ended",
@@ -1033,6 +1236,16 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	he_race_timer_(&s->r, s->now);
 	sim_drain(s);
 	s->now = s->ended_at;
+	he_fault_disarm_all();
+	evhappy_addrinfo_free(s->dns_list[HE_FAM_V6]);
+	evhappy_addrinfo_free(s->dns_list[HE_FAM_V4]);
+	s->dns_list[HE_FAM_V6] = s->dns_list[HE_FAM_V4] = NULL;
+}
+
+static void
+sim_run(struct sim *s, const struct row *row, int ticking)
+{
+	sim_run_faulty(s, row, ticking, 0, 0);
 }
 
 static void
@@ -1041,6 +1254,7 @@ sim_check_row(struct sim *s)
 	const struct row *row = s->row;
 	const char *want_starts = row->starts ? row->starts : "";
 	const char *want_closed = row->closed ? row->closed : "";
+	const char *want_displaced = row->displaced ? row->displaced : "";
 	const char *winner;
 	int i;
 
@@ -1063,6 +1277,9 @@ sim_check_row(struct sim *s)
 	    evutil_gai_strerror(row->dns_failure));
 	SIM_CHECK(s, !strcmp(s->closed, want_closed),
 	    "closed \"%s\", expected \"%s\"", s->closed, want_closed);
+	SIM_CHECK(s, !strcmp(s->displaced, want_displaced),
+	    "closed at the cap \"%s\", expected \"%s\"", s->displaced,
+	    want_displaced);
 	SIM_CHECK(s, s->ndone == (row->cancel_at ? 0 : 1),
 	    "%d DONE actions", s->ndone);
 	SIM_CHECK(s, s->ended_at == T0 + US(ms_setting(row->done_at, 0)),
@@ -1106,6 +1323,12 @@ sim_check_row(struct sim *s)
 			    "%d, expected WON", i, label, (int)at->state,
 			    at->error);
 			break;
+		case SA_DISPLACED:
+			SIM_CHECK(s, at->state == HE_ATTEMPT_FAILED &&
+			    at->error == ETIMEDOUT, "attempt %d (%s): state %d "
+			    "error %d, expected FAILED ETIMEDOUT (at the cap)",
+			    i, label, (int)at->state, at->error);
+			break;
 		case SA_CLOSED:
 			SIM_CHECK(s, at->state == HE_ATTEMPT_CANCELLED &&
 			    at->error == (s->r.error == ETIMEDOUT ?
@@ -1136,6 +1359,68 @@ START_TEST(test_table_ticking)
 	sim_run(&s, &rows[_i], 1);
 	sim_check_row(&s);
 	he_race_clear_(&s.r);
+}
+END_TEST
+
+/** What holds under any allocation failure; with none, the row itself. */
+static void
+sim_check_walk(struct sim *s)
+{
+	int i;
+
+	if (!s->faulted) {
+		sim_check_row(s);
+		return;
+	}
+	/* The core allocates nothing once the race is over. */
+	SIM_CHECK(s, !s->cancelled, "an allocation failed after the cancel");
+	SIM_CHECK(s, s->ndone == 1, "%d DONE actions", s->ndone);
+	SIM_CHECK(s, s->r.error == ENOMEM && s->r.winner == -1,
+	    "error %d winner %d, expected ENOMEM and none", s->r.error,
+	    s->r.winner);
+	SIM_CHECK(s, s->ended_at == s->fault_at,
+	    "ended at %lld us, but the allocation failed at %lld us",
+	    (long long)(s->ended_at - T0), (long long)(s->fault_at - T0));
+	SIM_CHECK(s, s->r.nattempts == s->nstarts,
+	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	for (i = 0; i < s->nstarts; i++) {
+		SIM_CHECK(s, s->st[i] != SA_RUNNING,
+		    "attempt %d still running at the end", i);
+		if (s->st[i] == SA_CLOSED)
+			SIM_CHECK(s, s->r.attempts[i].state ==
+			    HE_ATTEMPT_CANCELLED &&
+			    s->r.attempts[i].error == ENOMEM,
+			    "attempt %d: state %d error %d, expected "
+			    "CANCELLED ENOMEM", i,
+			    (int)s->r.attempts[i].state,
+			    s->r.attempts[i].error);
+	}
+}
+
+/* The fault walk over the table (issue 8): every row again, failing the
+   nth allocation (n = 1, 2, ... until none fails), once only that one and
+   once every one from it on.  Whatever fails: exactly one DONE (or the
+   row's cancel), nothing after it, every started attempt ends exactly once,
+   and the failure ends the race with ENOMEM in the very event it happened
+   in, not at a later timer; when nothing failed, the row's exact outcome.
+   Leaks are LeakSanitizer's (the ASan build) and valgrind's to see. */
+START_TEST(test_table_alloc_walk)
+{
+	struct sim s;
+	long n;
+	int persistent;
+
+	for (persistent = 0; persistent < 2; persistent++) {
+		for (n = 1;; n++) {
+			ck_assert_msg(n < 1000, "row \"%s\": no end to the "
+			    "allocations", rows[_i].name);
+			sim_run_faulty(&s, &rows[_i], 0, n, persistent);
+			sim_check_walk(&s);
+			he_race_clear_(&s.r);
+			if (!s.faulted)
+				break;
+		}
+	}
 }
 END_TEST
 
@@ -1250,22 +1535,35 @@ START_TEST(test_wakeup_capped)
 	struct he_race r;
 
 	init_default(&r, 1, 5000);
-	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_begin_(&r, T0);
 	expect_action(&r, HE_ACT_START, 0);
 	expect_no_action(&r);
-	/* In flight == max: no start is due, only the deadline. */
-	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
-	he_race_timer_(&r, T0 + US(250));
+	/* In flight == max, but a start is still due at the attempt delay. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
+	he_race_timer_(&r, T0 + US(249));
 	expect_no_action(&r);
-	/* The failure frees the slot: the next starts at once (gap passed). */
-	he_race_attempt_failed_(&r, T0 + US(300), 0, ETIMEDOUT);
+	/* Then the oldest makes room: closed (ETIMEDOUT), the next starts. */
+	he_race_timer_(&r, T0 + US(250));
+	expect_action(&r, HE_ACT_CLOSE, 0);
 	expect_action(&r, HE_ACT_START, 1);
 	expect_no_action(&r);
-	/* The deadline ends it. */
+	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
+	ck_assert_int_eq(r.attempts[0].error, ETIMEDOUT);
+	ck_assert_int_eq(r.attempts[0].ended, T0 + US(250));
+	ck_assert_int_eq(r.in_flight, 1);
+	/* A report about the closed attempt changes nothing. */
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(260), 0), 0);
+	he_race_attempt_failed_(&r, T0 + US(260), 0, ECONNREFUSED);
+	expect_no_action(&r);
+	/* The failure frees the slot: the next starts at once (gap passed). */
+	he_race_attempt_failed_(&r, T0 + US(300), 1, ECONNREFUSED);
+	expect_action(&r, HE_ACT_START, 2);
+	expect_no_action(&r);
+	/* Nothing left: the deadline ends it. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	he_race_timer_(&r, T0 + US(5000));
-	expect_action(&r, HE_ACT_CLOSE, 1);
+	expect_action(&r, HE_ACT_CLOSE, 2);
 	expect_action(&r, HE_ACT_DONE, -1);
 	expect_no_action(&r);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
@@ -1429,6 +1727,284 @@ START_TEST(test_clear_unstarted)
 }
 END_TEST
 
+/* Which addresses may be connected to (he_addr_usable_, also used by the
+   glue to refuse a caller's list with nothing usable). */
+START_TEST(test_addr_usable)
+{
+	static const struct {
+		const char *addr;
+		int usable;
+	} t[] = {
+		{ "192.0.2.1", 1 }, { "127.0.0.1", 1 }, { "10.0.0.1", 1 },
+		{ "0.0.0.1", 1 }, { "223.255.255.255", 1 },
+		{ "240.0.0.1", 1 }, { "255.255.255.254", 1 },
+		{ "0.0.0.0", 0 }, { "224.0.0.0", 0 }, { "224.0.0.1", 0 },
+		{ "239.255.255.255", 0 }, { "255.255.255.255", 0 },
+		{ "2001:db8::1", 1 }, { "::1", 1 }, { "fe80::1", 1 },
+		{ "::ffff:192.0.2.1", 1 }, { "::2", 1 }, { "fe00::1", 1 },
+		{ "::", 0 }, { "ff02::1", 0 }, { "ff00::", 0 },
+		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 0 },
+		{ "::ffff:0.0.0.0", 0 }, { "::ffff:224.0.0.251", 0 },
+		{ "::ffff:255.255.255.255", 0 },
+	};
+	struct sockaddr_un_like { sa_family_t family; char path[32]; } other;
+	struct evutil_addrinfo *ai;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ai = he_test_ai(t[i].addr, TEST_PORT);
+		ck_assert_ptr_nonnull(ai);
+		ck_assert_msg(he_addr_usable_(ai->ai_addr) == t[i].usable,
+		    "%s: usable %d, expected %d", t[i].addr,
+		    he_addr_usable_(ai->ai_addr), t[i].usable);
+		evhappy_addrinfo_free(ai);
+	}
+	memset(&other, 0, sizeof(other));
+	other.family = AF_UNIX;
+	ck_assert_int_eq(he_addr_usable_((struct sockaddr *)&other), 0);
+	ck_assert_int_eq(he_addr_usable_(NULL), 0);
+}
+END_TEST
+
+/** The list "6a" with the port and scope id given. */
+static struct evutil_addrinfo *
+v6_with(int port, uint32_t scope)
+{
+	struct evutil_addrinfo *ai = he_test_ai("2001:db8::a", port);
+
+	ck_assert_ptr_nonnull(ai);
+	((struct sockaddr_in6 *)ai->ai_addr)->sin6_scope_id = scope;
+	return ai;
+}
+
+/* "The same address" is address, port and scope id together. */
+START_TEST(test_duplicates_port_scope)
+{
+	struct evutil_addrinfo *list = NULL;
+	struct he_race r;
+	int i;
+
+	list = he_test_append(list, v6_with(443, 0));
+	list = he_test_append(list, v6_with(80, 0));
+	list = he_test_append(list, v6_with(443, 2));
+	list = he_test_append(list, v6_with(443, 0));	/* the first again */
+	list = he_test_append(list, v6_with(80, 2));
+	list = he_test_append(list, v6_with(80, 2));	/* the last again */
+	init_default(&r, 8, 30000);
+	he_race_add_known_(&r, list);
+	he_race_begin_(&r, T0);
+	for (i = 0; i < 4; i++) {
+		if (i)
+			he_race_timer_(&r, T0 + US(250 * i));
+		expect_action(&r, HE_ACT_START, i);
+		expect_no_action(&r);
+	}
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
+	ck_assert_ptr_null(r.untried);
+	ck_assert_int_eq(r.nattempts, 4);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in6 *)
+	    r.attempts[1].ai->ai_addr)->sin6_port), 80);
+	ck_assert_int_eq(((struct sockaddr_in6 *)
+	    r.attempts[2].ai->ai_addr)->sin6_scope_id, 2);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/** n entries 192.0.2.(i % distinct + 1), in that order. */
+static struct evutil_addrinfo *
+many_v4(int n, int distinct)
+{
+	struct evutil_addrinfo *list = NULL;
+	char buf[32];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "192.0.2.%d", i % distinct + 1);
+		list = he_test_append(list, he_test_ai(buf, TEST_PORT));
+	}
+	return list;
+}
+
+/* A big list goes through the sorted dedup: same result, first appearance
+   kept, in order; an answer repeating them adds only what is new. */
+START_TEST(test_duplicates_big_list)
+{
+	struct evutil_addrinfo *ai;
+	struct he_race r;
+	char want[32];
+	int i;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_add_known_(&r, many_v4(200, 50));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	/* 60 more, of which 10 are new (51..60), repeated */
+	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, many_v4(120, 60), 0);
+	expect_no_action(&r);
+	for (i = 1, ai = r.untried; ai; ai = ai->ai_next, i++) {
+		snprintf(want, sizeof(want), "192.0.2.%d", i + 1);
+		ck_assert_str_eq(he_test_addr_str(ai->ai_addr), want);
+	}
+	ck_assert_int_eq(i, 60);
+	ck_assert_str_eq(he_test_addr_str(r.attempts[0].ai->ai_addr),
+	    "192.0.2.1");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/** Take the queued actions into a[] (no Check call: Check allocates, and
+    allocations may be failing); returns how many. */
+static int
+take_actions(struct he_race *r, struct he_action *a, int max)
+{
+	int n = 0;
+
+	while (n < max && he_race_next_action_(r, &a[n]))
+		n++;
+	return n;
+}
+
+/* Issue 8 item 1, as reported: both families NXDOMAIN while every
+   allocation fails.  The DONE needs no memory: it comes. */
+START_TEST(test_oom_nxdomain_done)
+{
+	struct he_action a[4];
+	struct he_race r;
+	int n1, n2, n3;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
+	he_race_begin_(&r, T0);
+	n1 = take_actions(&r, a, 4);
+	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, NULL,
+	    EVUTIL_EAI_NONAME);
+	n2 = take_actions(&r, a, 4);
+	he_race_dns_answer_(&r, T0 + US(8), HE_FAM_V4, NULL,
+	    EVUTIL_EAI_NONAME);
+	n3 = take_actions(&r, a, 4);
+	he_fault_disarm_all();
+	ck_assert_int_eq(n1, 0);
+	ck_assert_int_eq(n2, 0);
+	ck_assert_int_eq(n3, 1);
+	ck_assert_int_eq(a[0].kind, HE_ACT_DONE);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_eq(r.dns_failure, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* The first attempt cannot be had while an answer is handled: the race
+   ends with ENOMEM in that same call, not at the next timer; the answer's
+   addresses are freed with the race. */
+START_TEST(test_oom_first_attempt_in_answer)
+{
+	struct evutil_addrinfo *list = make_list("6a 6b");
+	struct he_action a[4];
+	struct he_race r;
+	int n, fired;
+
+	init_default(&r, 8, 30000);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_begin_(&r, T0);
+	expect_no_action(&r);
+	he_fault_arm(HE_FAULT_ALLOC, 1, 0);
+	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, list, 0);
+	fired = he_fault_fired();
+	n = take_actions(&r, a, 4);
+	he_fault_disarm_all();
+	ck_assert(fired);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(a[0].kind, HE_ACT_DONE);
+	ck_assert_int_eq(r.error, ENOMEM);
+	ck_assert_int_eq(r.nattempts, 0);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Later attempts: when the attempt array must grow and cannot, every
+   running attempt is closed and DONE (ENOMEM) follows at once. */
+START_TEST(test_oom_growing_attempts)
+{
+	struct he_action a[64];
+	struct he_race r;
+	long n;
+	int i, j, k, started, closed, done, after_done, fired;
+
+	for (n = 1; n < 7; n++) {
+		init_default(&r, 64, 30000);
+		he_race_add_known_(&r, many_v4(20, 20));
+		he_fault_arm(HE_FAULT_ALLOC, n, 1);
+		he_race_begin_(&r, T0);
+		started = closed = done = after_done = 0;
+		for (i = 0; i < 20; i++) {
+			he_race_timer_(&r, T0 + US(250 * i));
+			k = take_actions(&r, a, 64);
+			for (j = 0; j < k; j++) {
+				after_done += done;
+				started += a[j].kind == HE_ACT_START;
+				closed += a[j].kind == HE_ACT_CLOSE;
+				done += a[j].kind == HE_ACT_DONE;
+			}
+		}
+		fired = he_fault_fired();
+		he_fault_disarm_all();
+		ck_assert_msg(fired, "n=%ld: nothing failed", n);
+		ck_assert_int_eq(done, 1);
+		ck_assert_int_eq(after_done, 0);
+		ck_assert_int_eq(r.error, ENOMEM);
+		ck_assert_int_eq(closed, started);
+		ck_assert_int_eq(r.in_flight, 0);
+		he_race_clear_(&r);
+	}
+}
+END_TEST
+
+/* The big-list dedup's scratch array, and what follows it, failing: the
+   race ends at once with ENOMEM, one DONE, nothing leaked. */
+START_TEST(test_oom_big_list)
+{
+	struct evutil_addrinfo *known, *answer;
+	struct he_action a[16];
+	struct he_race r;
+	long n;
+	int k1, k2, fired, i, dones;
+
+	for (n = 1; n < 100; n++) {
+		known = many_v4(200, 50);
+		answer = many_v4(120, 60);
+		init_default(&r, 8, 30000);
+		he_race_expect_dns_(&r, HE_FAM_V4);
+		he_fault_arm(HE_FAULT_ALLOC, n, 1);
+		he_race_add_known_(&r, known);
+		he_race_begin_(&r, T0);
+		k1 = take_actions(&r, a, 8);
+		he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, answer, 0);
+		k2 = take_actions(&r, a + k1, 8);
+		fired = he_fault_fired();
+		he_fault_disarm_all();
+		for (i = dones = 0; i < k1 + k2; i++)
+			dones += a[i].kind == HE_ACT_DONE;
+		if (!fired) {
+			ck_assert_int_eq(dones, 0);
+			he_race_clear_(&r);
+			break;
+		}
+		ck_assert_int_eq(dones, 1);
+		ck_assert_int_eq(a[k1 + k2 - 1].kind, HE_ACT_DONE);
+		ck_assert_int_eq(r.error, ENOMEM);
+		ck_assert_int_eq(r.in_flight, 0);
+		he_race_clear_(&r);
+	}
+	ck_assert_int_gt(n, 2);
+}
+END_TEST
+
 static Suite *
 race_suite(void)
 {
@@ -1442,6 +2018,10 @@ race_suite(void)
 	tcase_add_loop_test(tc, test_table_ticking, 0, N_ROWS);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("alloc_walk");
+	tcase_add_loop_test(tc, test_table_alloc_walk, 0, N_ROWS);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("calls");
 	tcase_add_test(tc, test_wakeup_known_list);
 	tcase_add_test(tc, test_wakeup_resolution_delay);
@@ -1451,6 +2031,13 @@ race_suite(void)
 	tcase_add_test(tc, test_late_timer);
 	tcase_add_test(tc, test_sort_use);
 	tcase_add_test(tc, test_clear_unstarted);
+	tcase_add_test(tc, test_addr_usable);
+	tcase_add_test(tc, test_duplicates_port_scope);
+	tcase_add_test(tc, test_duplicates_big_list);
+	tcase_add_test(tc, test_oom_nxdomain_done);
+	tcase_add_test(tc, test_oom_first_attempt_in_answer);
+	tcase_add_test(tc, test_oom_growing_attempts);
+	tcase_add_test(tc, test_oom_big_list);
 	suite_add_tcase(s, tc);
 	return s;
 }
