@@ -45,13 +45,19 @@ typedef int (*he_gai_fn)(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
 void he_resolve_set_gai_hook_(he_gai_fn fn);
 
-/* ---- contexts and requests (he_event.c) ---- */
+/* ---- time (he_request.c) ---- */
+
+/** Monotonic microseconds. */
+int64_t he_now_(void);
+/** Microseconds as a timeval (negative counts as 0). */
+void he_usec_to_tv_(int64_t us, struct timeval *tv);
+
+/* ---- contexts (he_context.c) ---- */
 
 struct he_query;	/* one family's outstanding lookup (he_resolve.c) */
 
-/** What a race is started with; copied from the context at the start. */
+/** What races are started with, besides the core's he_race_config. */
 struct he_settings {
-	struct he_race_config race;
 	struct evutil_addrinfo *local;		/* owned copy, or NULL */
 	evhappy_socket_factory_cb factory;
 	void *factory_arg;
@@ -59,20 +65,72 @@ struct he_settings {
 	void *trace_arg;
 };
 
+enum he_context_state {
+	HE_CTX_USER,		/* made by evhappy_new(), freed by evhappy_free() */
+	HE_CTX_PRIVATE,		/* the drop-in's own: goes with its last race */
+	HE_CTX_DYING		/* evhappy_free() ran inside one of its callbacks */
+};
+
 struct evhappy {
 	struct event_base *base;
 	struct evdns_base *dns;
+	struct he_race_config race;
 	struct he_settings set;
 	struct evhappy_request *requests;	/* every live request */
 	int busy;		/* evhappy callbacks running right now */
-	int dying;		/* evhappy_free() ran inside a callback */
-	int autofree;		/* evhappy_socket_connect_hostname()'s own */
+	enum he_context_state state;
 };
 
-/** One connection attempt's socket. */
+/** Free the context and every request it still has. */
+void he_context_destroy_(struct evhappy *he);
+
+/* ---- attempts (he_attempt.c) ---- */
+
+/** One connection attempt's socket and its writability event. */
 struct he_slot {
 	evutil_socket_t fd;
 	struct event *ev;
+};
+
+/** Open a non-blocking close-on-exec stream socket for ai (with the
+    factory when set), bind it to the first local address of its family
+    that binds, and connect; ev is made with cb/arg and added.  Returns 0
+    when the connect is under way, else the errno that failed it (the slot
+    is then closed). */
+int he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
+    const struct he_settings *set, struct event_base *base,
+    event_callback_fn cb, void *arg);
+/** Close the slot's socket and free its event; safe when already closed.
+    finalizing: free the event through libevent's finalizers (we are inside
+    one of them, possibly inside event_base_free). */
+void he_slot_close_(struct he_slot *s, int finalizing);
+
+/* ---- bufferevents (he_bev.c) ---- */
+
+struct he_bev_token;
+
+/** What a bufferevent race keeps about its bufferevent. */
+struct he_bev_link {
+	struct bufferevent *bev;	/* the user's; NULL once it was freed */
+	struct bufferevent *bottom;	/* the socket bufferevent under it */
+	struct evhappy_request *next;	/* in the racing table's bucket */
+	struct he_bev_token *token;	/* tells us of bufferevent_free() */
+	unsigned listed : 1;
+};
+
+/* ---- requests (he_request.c) ---- */
+
+/** A request's life.  PENDING and DECIDED wait for the next loop turn (the
+    request's timer is active), so that no callback runs inside the call
+    that started it. */
+enum he_request_state {
+	HE_REQ_PENDING,		/* begins on the next loop turn */
+	HE_REQ_STARTING,	/* beginning inside the start call */
+	HE_REQ_RACING,
+	HE_REQ_DECIDED,		/* the outcome is delivered on the next turn */
+	HE_REQ_FINISHED,	/* the outcome was delivered (or is being) */
+	HE_REQ_CANCELLED	/* cancelled, freed with its context, or its
+				   bufferevent was freed: nothing more is said */
 };
 
 struct evhappy_report {
@@ -81,57 +139,51 @@ struct evhappy_report {
 
 struct evhappy_request {
 	struct evhappy *he;
-	struct evhappy_request *prev, *next;
-	struct he_settings set;
+	struct evhappy_request *prev, *next;	/* in he->requests */
+	enum he_request_state state;
+	int busy;		/* inside one of this request's callbacks */
 	struct he_race race;
 	struct he_slot *slots;
 	int nslots;
-	struct event *timer;		/* the core's wake-ups */
-	struct event *defer;		/* begin on the next turn; later, reap */
-	int64_t began, ended;
+	struct event *timer;	/* the core's wake-ups; also the next turn */
+	int64_t ended;
+	struct he_settings set;	/* copied at the start; local is owned */
 
-	/* what the winner is handed to */
+	/* where the outcome goes: cb, or else the bufferevent */
 	evhappy_connect_cb cb;
 	void *cb_arg;
-	struct bufferevent *bev;	/* bufferevent races: we hold a ref */
-	struct event *watch;		/* notices bufferevent_free() */
-	struct evhappy_request *bev_next; /* in he_bev.c's list of races */
-	int bev_listed;
+	struct he_bev_link bev;
 
 	/* resolution */
 	char *host;
 	int port;
 	int family;
 	struct he_query *queries[HE_NFAM];
-
-	int busy;		/* inside one of this request's callbacks */
-	int started;		/* the deferred begin has run */
-	int finished;		/* the outcome was delivered (or is being) */
-	int cancelled;		/* cancelled, freed with its context, or its bev was freed */
-	int torn_down;		/* sockets, queries and timers released */
 };
 
-/** Monotonic microseconds. */
-int64_t he_now_(void);
-
-/** Make a request of either kind; it begins on the next loop turn.
-    hostname NULL: addrs are the caller's list.  NULL with errno on error. */
+/** Make a request of either kind (hostname NULL: addrs are the caller's
+    list) and link it to he.  NULL with errno on error. */
 struct evhappy_request *he_request_new_(struct evhappy *he,
     const struct evutil_addrinfo *addrs, int family, const char *hostname,
     int port);
-/** Start the request made by he_request_new_ (activates its begin). */
-void he_request_launch_(struct evhappy_request *req);
-/** Free a request that never launched. */
-void he_request_discard_(struct evhappy_request *req);
+/** Start the request made by he_request_new_: at once when no user
+    callback could run, else on the next loop turn.  -1 (errno) when the
+    request could not be started; it is then freed. */
+int he_request_launch_(struct evhappy_request *req);
+/** Free a request, whatever its state; nothing is said to anyone. */
+void he_request_free_(struct evhappy_request *req);
 
 /** Callback-protocol helpers: every libevent callback of a request runs
     between these, so user callbacks may cancel or free safely. */
 void he_request_enter_(struct evhappy_request *req);
 void he_request_leave_(struct evhappy_request *req);
-/** Cancel without telling anyone (the bufferevent was freed, or evhappy_free). */
+/** Cancel without telling anyone (evhappy_request_cancel, evhappy_free). */
 void he_request_abort_(struct evhappy_request *req);
-/** Whether callbacks may still go on: not cancelled, context not dying. */
+/** Whether the race still runs: not decided, cancelled or dying. */
 int he_request_live_(const struct evhappy_request *req);
+/** The bufferevent of a race was freed; we are inside its finalizer (or
+    inside event_base_free). */
+void he_request_bev_finalized_(struct evhappy_request *req);
 
 /** Report a step to the trace callback, if any. */
 void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
@@ -141,11 +193,6 @@ void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
 /** A family's answer reached the loop (list owned, may be NULL). */
 void he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error);
-
-/** Start a race whose winner goes to bev (he_bev.c checks bev first). */
-int he_start_bev_race_(struct evhappy *he, struct bufferevent *bev,
-    const struct evutil_addrinfo *addrs, int family, const char *hostname,
-    int port);
 
 /* ---- resolution (he_resolve.c) ---- */
 
@@ -161,15 +208,20 @@ void he_resolve_cancel_(struct evhappy_request *req);
 int he_parse_literal_(const char *host, int port,
     struct evutil_addrinfo **out);
 
-/* ---- bufferevents (he_bev.c) ---- */
+/* ---- bufferevents, continued (he_bev.c) ---- */
 
-/** Hold a reference on bev for req and list it as racing. */
-void he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev);
-/** Drop the reference and the listing; safe to call again. */
+/** 0 when bev (of he's base) can take a raced socket, else the errno to
+    refuse with. */
+int he_bev_check_(struct evhappy *he, struct bufferevent *bev);
+/** Mark bev racing for req (keyed by its bottom bufferevent) and watch for
+    its bufferevent_free.  -1 (ENOMEM) on failure. */
+int he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev);
+/** Stop watching and unmark; safe to call again. */
 void he_bev_detach_(struct evhappy_request *req);
-/** The race's outcome for a bufferevent race. */
+/** The race's outcome for a bufferevent race (fd -1: error). */
 void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
-/** Whether the user freed req->bev (then our reference was the last). */
+/** Whether the user freed req's bufferevent: finalized, or every callback
+    cleared (what bufferevent_free does first). */
 int he_bev_gone_(struct evhappy_request *req);
 
 #endif

@@ -306,7 +306,7 @@ he_resolve_start_(struct evhappy_request *req)
 	for (i = 0; i < HE_NFAM; i++) {
 		if (!req->race.dns_pending[order[i]])
 			continue;
-		if (!he_request_live_(req) || req->finished)
+		if (!he_request_live_(req))
 			return 0;
 		if (query_start(req, order[i]) < 0)
 			return -1;
