@@ -155,7 +155,8 @@ EVHAPPY_EXPORT_ int evhappy_set_first_address_family_count(struct evhappy *he,
   When it runs out the race fails with ETIMEDOUT.
 
   @param he the context
-  @param tv more than zero; NULL for the default, 30 s
+  @param tv more than zero and at most 1000000000 s (tv_usec below 1000000);
+    NULL for the default, 30 s
   @return 0 on success, -1 with errno EINVAL
  */
 EVHAPPY_EXPORT_ int evhappy_set_timeout(struct evhappy *he,
@@ -305,14 +306,22 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
   timeout ran out; EHOSTUNREACH when the name gave no address, and then
   evhappy_get_dns_error() says why; EIO in the rare case that libevent
   refused the winning socket (bufferevent_setfd() or
-  bufferevent_socket_connect() failed).
+  bufferevent_socket_connect() failed).  A failed attempt's own errno can
+  also be EIO (a socket factory returned -1 without errno) or EPROTOTYPE
+  (it returned a socket that is not a stream socket).
 
-  bufferevent_free(bev) during the race is safe: within one attempt delay the
-  race stops, every socket it opened is closed and nobody is called.
-  libevent tells nobody of a free, so the race looks on a timer; until it
-  notices, it holds a reference on bev.  Keep the loop running for one
-  attempt delay after such a free (or call evhappy_free()) before freeing
-  the event_base, or that memory is not reclaimed.
+  bufferevent_free(bev) during the race is safe: the race stops, every
+  socket it opened is closed, nobody is called and nothing leaks, also when
+  the event_base is freed right after with no loop turn between.  The race
+  holds no reference on bev: it learns of the free when libevent finalizes
+  bev (on the next loop turn, or inside event_base_free()), and takes a bev
+  whose callbacks have all been cleared (bufferevent_free() clears them
+  first) as freed.  So do not clear every callback of a racing bev unless
+  you mean to drop the race.
+
+  bev must belong to he's event_base.  A second race on a bufferevent that
+  is still racing, on a filter over it, or on the bufferevent under a
+  racing filter, is refused with EALREADY.
 
   @param he the context
   @param bev the bufferevent
@@ -321,10 +330,11 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
     IPv6 literal may carry a zone ("fe80::1%eth0" or "%2"), as getaddrinfo()
     takes it; a literal is not resolved
   @param port 1 .. 65535
-  @return 0 when the race started; -1 with errno EINVAL (bad argument, or an
-    unsupported bufferevent kind), EISCONN (bev already has a socket),
-    EALREADY (a race on bev is still under way) or ENOMEM, and then no
-    event ever comes
+  @return 0 when the race started; -1 with errno EINVAL (bad argument, an
+    unsupported bufferevent kind, a bev of another event_base, or a context
+    that evhappy_free() is freeing), EISCONN (bev already has a socket),
+    EALREADY (a race on bev, or on a bufferevent above or below it, is still
+    under way) or ENOMEM, and then no event ever comes
  */
 EVHAPPY_EXPORT_ int evhappy_connect_hostname(struct evhappy *he,
     struct bufferevent *bev, int family, const char *hostname, int port);
@@ -358,10 +368,17 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
 
 /**
   The one-line replacement for bufferevent_socket_connect_hostname(): same
-  arguments, same -1 cases, default settings, and a private context that
-  lives as long as the race.  One difference: libevent cancels its lookup
-  the moment the bufferevent is freed, while this race notices within one
-  attempt delay (see evhappy_connect_hostname()).
+  arguments, default settings, and a private context that lives as long as
+  the race.  It returns -1 where libevent does (a bad family, a port outside
+  1 .. 65535), and sets errno (EINVAL), which libevent does not; it also
+  returns -1 where libevent would go on: a NULL bev or hostname or an empty
+  hostname, a bracketed or zoned literal that is not a valid IPv6 address
+  (EINVAL; libevent sends it to DNS), an unsupported bufferevent kind
+  (EINVAL), a bev that already has a socket (EISCONN; libevent would
+  connect that socket again), a bev still racing (EALREADY; libevent would
+  start a second lookup), and out of memory (ENOMEM; libevent reports it
+  later as a DNS error).  bufferevent_free(bev) during the race is safe, as
+  for evhappy_connect_hostname().
 
   @param bev the bufferevent, as for evhappy_connect_hostname()
   @param dns_base an evdns_base, or NULL for the system resolver (which, as
@@ -489,7 +506,9 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
 /**
   Write one line a person can read, naming every address tried and how it
   ended, such as "connected to 127.0.0.1:80 in 251 ms; tried [::1]:80
-  (cancelled after 251 ms), 127.0.0.1:80 (won after 251 ms)".
+  (cancelled after 251 ms), 127.0.0.1:80 (won after 1 ms)": the outcome's
+  time counts from the start of the race, each attempt's from its own start
+  (here the second attempt started 250 ms in and took 1 ms).
 
   @param r the report
   @param buf where to write; always NUL-terminated when len > 0
