@@ -267,6 +267,8 @@ token_set(struct evhappy_request *req)
 		evbuffer_unfreeze(input, 0);
 		rc = evbuffer_add_reference(input, "", 0, token_cleanup, t);
 		evbuffer_freeze(input, 0);
+		/* Only a socket bufferevent without a socket freezes it. */
+		req->bev.plain = req->bev.bev == req->bev.bottom;
 		if (rc < 0) {
 			free(t);
 			return -1;
@@ -334,16 +336,26 @@ he_bev_detach_(struct evhappy_request *req)
 	}
 }
 
+/* Give the winner to libevent.  A plain socket bufferevent takes the socket
+ * and is told CONNECTED on the next loop turn, as its own connect would
+ * (one bufferevent_setfd, no second writability round); any other kind
+ * (OpenSSL, a filter) is connected by libevent, which runs the TLS handshake
+ * before CONNECTED. */
 static int
-hand_off(struct bufferevent *bev, evutil_socket_t fd)
+hand_off(struct evhappy_request *req, evutil_socket_t fd)
 {
-	struct bufferevent *bottom = bottom_of(bev);
+	struct bufferevent *bev = req->bev.bev, *bottom = req->bev.bottom;
 
 	if (bufferevent_setfd(bottom, fd) < 0) {
 		evutil_closesocket(fd);
 		return -1;
 	}
 	/* From here the socket is the bufferevent's. */
+	if (req->bev.plain) {
+		bufferevent_trigger_event(bev, BEV_EVENT_CONNECTED,
+		    BEV_TRIG_DEFER_CALLBACKS);
+		return 0;
+	}
 	if (bufferevent_socket_connect(bottom, NULL, 0) < 0)
 		return -1;
 	return 0;
@@ -365,7 +377,7 @@ he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd)
 	if (req->race.dns_failure)
 		dns_error_set(bev, req->race.dns_failure);
 	if (fd >= 0) {
-		if (hand_off(bev, fd) == 0)
+		if (hand_off(req, fd) == 0)
 			return;
 		error = EIO;
 	}

@@ -116,6 +116,7 @@ struct he_bev_link {
 	struct evhappy_request *next;	/* in the racing table's bucket */
 	struct he_bev_token *token;	/* tells us of bufferevent_free() */
 	unsigned listed : 1;
+	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
 };
 
 /* ---- requests (he_request.c) ---- */
