@@ -96,8 +96,12 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 		return errno;
 	/* Even a connect that completed at once is reported by writability,
 	 * so success always arrives on a later loop turn. */
-	if (!(s->ev = event_new(base, s->fd, EV_WRITE, cb, arg)))
+	if (s->storage) {
+		event_assign(s->storage, base, s->fd, EV_WRITE, cb, arg);
+		s->ev = s->storage;
+	} else if (!(s->ev = event_new(base, s->fd, EV_WRITE, cb, arg))) {
 		return ENOMEM;
+	}
 	errno = 0;
 	if (event_add(s->ev, NULL) < 0)
 		return errno ? errno : ENOMEM;
@@ -126,7 +130,9 @@ event_gone(struct event *ev, void *arg)
 void
 he_slot_close_(struct he_slot *s, int finalizing)
 {
-	if (s->ev && finalizing)
+	if (s->ev == s->storage && s->ev)
+		event_del(s->ev);
+	else if (s->ev && finalizing)
 		event_free_finalize(0, s->ev, event_gone);
 	else if (s->ev)
 		event_free(s->ev);

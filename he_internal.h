@@ -90,19 +90,22 @@ void he_context_destroy_(struct evhappy *he);
 struct he_slot {
 	evutil_socket_t fd;
 	struct event *ev;
+	struct event *storage;	/* where to assign ev instead of event_new */
 };
 
 /** Open a non-blocking close-on-exec stream socket for ai (with the
     factory when set), bind it to the first local address of its family
-    that binds, and connect; ev is made with cb/arg and added.  Returns 0
+    that binds, and connect; ev is made with cb/arg (in s->storage when
+    set) and added.  Returns 0
     when the connect is under way, else the errno that failed it (the slot
     is then closed). */
 int he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
     const struct he_settings *set, struct event_base *base,
     event_callback_fn cb, void *arg);
-/** Close the slot's socket and free its event; safe when already closed.
-    finalizing: free the event through libevent's finalizers (we are inside
-    one of them, possibly inside event_base_free). */
+/** Close the slot's socket and free its event (an event in storage is only
+    deleted); safe when already closed.  finalizing: free the event through
+    libevent's finalizers (we are inside one of them, possibly inside
+    event_base_free). */
 void he_slot_close_(struct he_slot *s, int finalizing);
 
 /* ---- bufferevents (he_bev.c) ---- */
@@ -144,9 +147,12 @@ struct evhappy_request {
 	enum he_request_state state;
 	int busy;		/* inside one of this request's callbacks */
 	struct he_race race;
-	struct he_slot *slots;
+	struct he_slot *slots;	/* first_slot, or an array when it grows */
 	int nslots;
-	struct event *timer;	/* the core's wake-ups; also the next turn */
+	struct he_slot first_slot;
+	struct event *timer;	/* the core's wake-ups; also the next turn;
+				   it and the first attempt's event live in
+				   the request's own allocation */
 	int64_t ended;
 	struct he_settings set;	/* copied at the start; local is owned */
 

@@ -75,8 +75,7 @@ release(struct evhappy_request *req, int finalizing)
 	he_resolve_cancel_(req);
 	for (i = 0; i < req->nslots; i++)
 		he_slot_close_(&req->slots[i], finalizing);
-	if (req->timer)
-		event_del(req->timer);
+	event_del(req->timer);
 	he_bev_detach_(req);
 }
 
@@ -153,14 +152,21 @@ slots_reserve(struct evhappy_request *req, int i)
 
 	if (i < req->nslots)
 		return 0;
-	n = req->nslots ? 2 * req->nslots : 1;
+	n = 2 * req->nslots;
 	if (n <= i)
 		n = i + 1;
-	if (!(s = realloc(req->slots, (size_t)n * sizeof(*s))))
+	if (req->slots == &req->first_slot) {
+		if ((s = malloc((size_t)n * sizeof(*s))) != NULL)
+			s[0] = req->first_slot;
+	} else {
+		s = realloc(req->slots, (size_t)n * sizeof(*s));
+	}
+	if (!s)
 		return -1;
 	for (j = req->nslots; j < n; j++) {
 		s[j].fd = -1;
 		s[j].ev = NULL;
+		s[j].storage = NULL;
 	}
 	req->slots = s;
 	req->nslots = n;
@@ -450,18 +456,6 @@ evhappy_request_cancel(struct evhappy_request *req)
 		event_active(req->timer, EV_TIMEOUT, 0);
 }
 
-void
-he_request_bev_finalized_(struct evhappy_request *req)
-{
-	req->bev.bev = NULL;	/* being destroyed: never touch it again */
-	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
-		return;
-	req->state = HE_REQ_CANCELLED;
-	he_race_cancel_(&req->race, he_now_());
-	if (req->busy == 0)
-		request_reap(req, 1);
-}
-
 static void
 request_unlink(struct evhappy_request *req)
 {
@@ -473,11 +467,16 @@ request_unlink(struct evhappy_request *req)
 		req->next->prev = req->prev;
 }
 
+/* The memory, once nothing refers to it any more. */
 static void
-event_gone(struct event *ev, void *arg)
+request_dispose(struct evhappy_request *req)
 {
-	(void)ev;
-	(void)arg;
+	he_race_clear_(&req->race);
+	evhappy_addrinfo_free(req->set.local);
+	if (req->slots != &req->first_slot)
+		free(req->slots);
+	free(req->host);
+	free(req);
 }
 
 static void
@@ -485,21 +484,44 @@ request_free(struct evhappy_request *req, int finalizing)
 {
 	release(req, finalizing);
 	request_unlink(req);
-	if (req->timer && finalizing)
-		event_free_finalize(0, req->timer, event_gone);
-	else if (req->timer)
-		event_free(req->timer);
-	he_race_clear_(&req->race);
-	evhappy_addrinfo_free(req->set.local);
-	free(req->slots);
-	free(req->host);
-	free(req);
+	event_del(req->timer);
+	request_dispose(req);
 }
 
 void
 he_request_free_(struct evhappy_request *req)
 {
 	request_free(req, 0);
+}
+
+static void
+timer_finalized(struct event *ev, void *arg)
+{
+	(void)ev;
+	request_dispose(arg);
+}
+
+void
+he_request_bev_finalized_(struct evhappy_request *req)
+{
+	struct evhappy *he = req->he;
+
+	req->bev.bev = NULL;	/* being destroyed: never touch it again */
+	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
+		return;
+	req->state = HE_REQ_CANCELLED;
+	he_race_cancel_(&req->race, he_now_());
+	if (req->busy)
+		return;		/* the outermost leave frees it */
+	/* We may be inside event_base_free(), walking the active queues: close
+	 * everything and leave the context now, and free the memory (our
+	 * events live in it) from a finalizer of our own, which libevent runs
+	 * after this one. */
+	release(req, 1);
+	request_unlink(req);
+	if (he->state == HE_CTX_PRIVATE && !he->requests && he->busy == 0)
+		he_context_destroy_(he);
+	event_finalize(0, req->timer, timer_finalized);
 }
 
 /* Free a request; a private context goes with its last request. */
@@ -582,12 +604,23 @@ struct evhappy_request *
 he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
     int family, const char *hostname, int port)
 {
-	struct evhappy_request *req = calloc(1, sizeof(*req));
+	/* One allocation: the request, then its timer and its first
+	 * attempt's event (their size is libevent's to know). */
+	struct evhappy_request *req;
+	size_t at = (sizeof(*req) + 15) & ~(size_t)15;
+	size_t evsize = (event_get_struct_event_size() + 15) & ~(size_t)15;
+
+	req = calloc(1, at + 2 * evsize);
 
 	if (!req) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	req->timer = (struct event *)((char *)req + at);
+	req->first_slot.fd = -1;
+	req->first_slot.storage = (struct event *)((char *)req + at + evsize);
+	req->slots = &req->first_slot;
+	req->nslots = 1;
 	req->he = he;
 	req->family = family;
 	req->port = port;
@@ -599,10 +632,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 		goto fail;
 	if (request_targets(req, addrs, hostname) < 0)
 		goto fail;
-	if (!(req->timer = event_new(he->base, -1, 0, timer_cb, req))) {
-		errno = ENOMEM;
-		goto fail;
-	}
+	event_assign(req->timer, he->base, -1, 0, timer_cb, req);
 	req->next = he->requests;
 	if (he->requests)
 		he->requests->prev = req;
