@@ -255,25 +255,26 @@ token_set(struct evhappy_request *req)
 {
 	struct he_bev_token *t = malloc(sizeof(*t));
 	struct evbuffer *input;
-	int rc;
+	int rc, frozen;
 
 	if (!t)
 		return -1;
 	t->req = req;
 	input = bufferevent_get_input(req->bev.bev);
-	if (evbuffer_add_reference(input, "", 0, token_cleanup, t) < 0) {
-		/* A socket bufferevent keeps its input's end frozen between
-		 * reads (as its read callback does, we thaw it a moment). */
+	/* A socket bufferevent keeps its input's end frozen while it has no
+	 * socket (committing nothing fails only then); as its read callback
+	 * does, we thaw it a moment.  No other kind freezes it. */
+	frozen = evbuffer_commit_space(input, NULL, 0) < 0;
+	if (frozen)
 		evbuffer_unfreeze(input, 0);
-		rc = evbuffer_add_reference(input, "", 0, token_cleanup, t);
+	rc = evbuffer_add_reference(input, "", 0, token_cleanup, t);
+	if (frozen)
 		evbuffer_freeze(input, 0);
-		/* Only a socket bufferevent without a socket freezes it. */
-		req->bev.plain = req->bev.bev == req->bev.bottom;
-		if (rc < 0) {
-			free(t);
-			return -1;
-		}
+	if (rc < 0) {
+		free(t);
+		return -1;
 	}
+	req->bev.plain = frozen && req->bev.bev == req->bev.bottom;
 	req->bev.token = t;
 	return 0;
 }
