@@ -6,9 +6,10 @@
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
-#include "he_internal.h"
+#include "he_attempt.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -36,7 +37,7 @@ plain_socket(int family)
 /* The factory's socket must be a stream socket (a UDP "connect" would
  * win at once); we make it non-blocking and close-on-exec. */
 static int
-factory_socket(const struct evutil_addrinfo *ai, const struct he_settings *set,
+factory_socket(const struct evutil_addrinfo *ai, const struct he_socket_opts *o,
     evutil_socket_t *out)
 {
 	int type = 0;
@@ -44,7 +45,7 @@ factory_socket(const struct evutil_addrinfo *ai, const struct he_settings *set,
 	evutil_socket_t fd;
 
 	errno = 0;
-	fd = set->factory(ai, set->factory_arg);
+	fd = o->factory(ai, o->factory_arg);
 	if (fd < 0)
 		return errno ? errno : EIO;
 	*out = fd;
@@ -77,18 +78,18 @@ attempt_bind(evutil_socket_t fd, const struct evutil_addrinfo *local,
 
 static int
 attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
-    const struct he_settings *set, struct event_base *base,
+    const struct he_socket_opts *o, struct event_base *base,
     event_callback_fn cb, void *arg)
 {
 	int err;
 
-	if (set->factory) {
-		if ((err = factory_socket(ai, set, &s->fd)) != 0)
+	if (o->factory) {
+		if ((err = factory_socket(ai, o, &s->fd)) != 0)
 			return err;
 	} else if ((s->fd = plain_socket(ai->ai_family)) < 0) {
 		return errno;
 	}
-	if (set->local && (err = attempt_bind(s->fd, set->local,
+	if (o->local && (err = attempt_bind(s->fd, o->local,
 	    ai->ai_family)) != 0)
 		return err;
 	if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
@@ -110,10 +111,10 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 
 int
 he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
-    const struct he_settings *set, struct event_base *base,
+    const struct he_socket_opts *o, struct event_base *base,
     event_callback_fn cb, void *arg)
 {
-	int err = attempt_connect(s, ai, set, base, cb, arg);
+	int err = attempt_connect(s, ai, o, base, cb, arg);
 
 	if (err)
 		he_slot_close_(s, 0);

@@ -21,13 +21,16 @@
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
-#include "he_internal.h"
+#include "he_bev.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Guards the tables below: contexts on different threads share them. */
 static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,7 +116,7 @@ evhappy_socket_get_dns_error(struct bufferevent *bev)
 /* A hash table keyed by the bottom bufferevent (under any filters), chained
  * through the requests; it grows with the number of races and never
  * shrinks (8 bytes a bucket, at most two buckets a race at the peak). */
-static struct evhappy_request **racing;
+static struct he_bev_link **racing;
 static size_t racing_size;	/* buckets, a power of two */
 static size_t racing_count;
 
@@ -125,16 +128,16 @@ bucket_of(const struct bufferevent *bottom, size_t size)
 	return (size_t)(h >> 32) & (size - 1);
 }
 
-static struct evhappy_request *
+static struct he_bev_link *
 racing_find(const struct bufferevent *bottom)
 {
-	struct evhappy_request *r;
+	struct he_bev_link *l;
 
 	if (!racing_size)
 		return NULL;
-	for (r = racing[bucket_of(bottom, racing_size)]; r; r = r->bev.next)
-		if (r->bev.bottom == bottom)
-			return r;
+	for (l = racing[bucket_of(bottom, racing_size)]; l; l = l->next)
+		if (l->bottom == bottom)
+			return l;
 	return NULL;
 }
 
@@ -143,16 +146,16 @@ static int
 racing_grow(void)
 {
 	size_t n = racing_size ? 2 * racing_size : 64, i;
-	struct evhappy_request **t = calloc(n, sizeof(*t)), *r, *next;
+	struct he_bev_link **t = calloc(n, sizeof(*t)), *l, *next;
 
 	if (!t)
 		return -1;
 	for (i = 0; i < racing_size; i++) {
-		for (r = racing[i]; r; r = next) {
-			size_t b = bucket_of(r->bev.bottom, n);
-			next = r->bev.next;
-			r->bev.next = t[b];
-			t[b] = r;
+		for (l = racing[i]; l; l = next) {
+			size_t b = bucket_of(l->bottom, n);
+			next = l->next;
+			l->next = t[b];
+			t[b] = l;
 		}
 	}
 	free(racing);
@@ -162,34 +165,34 @@ racing_grow(void)
 }
 
 static int
-racing_add(struct evhappy_request *req)
+racing_add(struct he_bev_link *l)
 {
 	size_t b;
 
 	if (racing_count >= racing_size && racing_grow() < 0 && !racing_size)
 		return -1;
-	b = bucket_of(req->bev.bottom, racing_size);
-	req->bev.next = racing[b];
-	racing[b] = req;
+	b = bucket_of(l->bottom, racing_size);
+	l->next = racing[b];
+	racing[b] = l;
 	racing_count++;
-	req->bev.listed = 1;
+	l->listed = 1;
 	return 0;
 }
 
 static void
-racing_remove(struct evhappy_request *req)
+racing_remove(struct he_bev_link *l)
 {
-	struct evhappy_request **pp;
+	struct he_bev_link **pp;
 
-	pp = &racing[bucket_of(req->bev.bottom, racing_size)];
-	for (; *pp; pp = &(*pp)->bev.next) {
-		if (*pp == req) {
-			*pp = req->bev.next;
+	pp = &racing[bucket_of(l->bottom, racing_size)];
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
 			racing_count--;
 			break;
 		}
 	}
-	req->bev.listed = 0;
+	l->listed = 0;
 }
 
 /* The socket bufferevent under any filters. */
@@ -204,12 +207,12 @@ bottom_of(struct bufferevent *bev)
 }
 
 int
-he_bev_check_(struct evhappy *he, struct bufferevent *bev)
+he_bev_check_(struct event_base *base, struct bufferevent *bev)
 {
 	struct bufferevent *bottom;
 	int busy;
 
-	if (!bev || bufferevent_get_base(bev) != he->base)
+	if (!bev || bufferevent_get_base(bev) != base)
 		return EINVAL;
 	bottom = bottom_of(bev);
 	if (bufferevent_pair_get_partner(bottom))
@@ -225,33 +228,43 @@ he_bev_check_(struct evhappy *he, struct bufferevent *bev)
 /* ---- noticing bufferevent_free() ---------------------------------------- */
 
 struct he_bev_token {
-	struct evhappy_request *req;	/* NULL once the race let go */
+	struct he_bev_link *link;	/* NULL once the race let go */
 };
+
+static int
+callbacks_cleared(struct bufferevent *bev)
+{
+	bufferevent_data_cb rd, wr;
+	bufferevent_event_cb ev;
+
+	bufferevent_getcb(bev, &rd, &wr, &ev, NULL);
+	return !rd && !wr && !ev;
+}
 
 static void
 token_cleanup(const void *data, size_t len, void *extra)
 {
 	struct he_bev_token *t = extra;
-	struct evhappy_request *req = t->req;
-	bufferevent_data_cb rd, wr;
-	bufferevent_event_cb ev;
+	struct he_bev_link *l = t->link;
 
 	(void)data;
 	(void)len;
 	free(t);
-	if (!req)
+	if (!l)
 		return;
-	req->bev.token = NULL;
+	l->token = NULL;
 	/* Freed by the bufferevent's finalizer (bufferevent_free cleared the
-	 * callbacks before), or by someone draining its input during the race:
-	 * then the callbacks are still there and a new token is set later. */
-	bufferevent_getcb(req->bev.bev, &rd, &wr, &ev, NULL);
-	if (!rd && !wr && !ev)
-		he_request_bev_finalized_(req);
+	 * callbacks before), or by someone filling or draining its input during
+	 * the race: then the callbacks are still there and a new token is set
+	 * later. */
+	if (!callbacks_cleared(l->bev))
+		return;
+	l->bev = NULL;		/* being destroyed: never touch it again */
+	l->freed(l->freed_arg);
 }
 
 static int
-token_set(struct evhappy_request *req)
+token_set(struct he_bev_link *l)
 {
 	struct he_bev_token *t = malloc(sizeof(*t));
 	struct evbuffer *input;
@@ -259,8 +272,8 @@ token_set(struct evhappy_request *req)
 
 	if (!t)
 		return -1;
-	t->req = req;
-	input = bufferevent_get_input(req->bev.bev);
+	t->link = l;
+	input = bufferevent_get_input(l->bev);
 	/* A socket bufferevent keeps its input's end frozen while it has no
 	 * socket (committing nothing fails only then); as its read callback
 	 * does, we thaw it a moment.  No other kind freezes it. */
@@ -274,47 +287,46 @@ token_set(struct evhappy_request *req)
 		free(t);
 		return -1;
 	}
-	req->bev.plain = frozen && req->bev.bev == req->bev.bottom;
-	req->bev.token = t;
+	l->plain = frozen && l->bev == l->bottom;
+	l->token = t;
 	return 0;
 }
 
 int
-he_bev_gone_(struct evhappy_request *req)
+he_bev_gone_(struct he_bev_link *l)
 {
-	bufferevent_data_cb rd, wr;
-	bufferevent_event_cb ev;
-
-	if (!req->bev.bev)
+	if (!l->bev || callbacks_cleared(l->bev))
 		return 1;
-	bufferevent_getcb(req->bev.bev, &rd, &wr, &ev, NULL);
-	if (!rd && !wr && !ev)
-		return 1;
-	if (!req->bev.token)
-		(void)token_set(req);	/* the input was drained; best effort */
+	if (!l->token)
+		(void)token_set(l);	/* the input was touched; best effort */
 	return 0;
 }
 
 /* ---- a race's bufferevent ----------------------------------------------- */
 
 int
-he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev)
+he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
+    void (*freed)(void *), void *arg)
 {
 	int rc;
 
-	req->bev.bev = bev;
-	req->bev.bottom = bottom_of(bev);
-	if (token_set(req) < 0) {
-		req->bev.bev = NULL;
+	memset(l, 0, sizeof(*l));
+	l->bev = bev;
+	l->bottom = bottom_of(bev);
+	l->freed = freed;
+	l->freed_arg = arg;
+	if (token_set(l) < 0) {
+		l->bev = NULL;
 		errno = ENOMEM;
 		return -1;
 	}
 	pthread_mutex_lock(&bev_tables_lock);
 	dns_error_set_locked(bev, 0);
-	rc = racing_add(req);
+	rc = racing_add(l);
 	pthread_mutex_unlock(&bev_tables_lock);
 	if (rc < 0) {
-		he_bev_detach_(req);
+		he_bev_detach_(l);
+		l->bev = NULL;
 		errno = ENOMEM;
 		return -1;
 	}
@@ -322,17 +334,17 @@ he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev)
 }
 
 void
-he_bev_detach_(struct evhappy_request *req)
+he_bev_detach_(struct he_bev_link *l)
 {
-	if (req->bev.token) {
+	if (l->token) {
 		/* The chain stays in the input until libevent frees it (the
 		 * first read, or the bufferevent's end); the token goes then. */
-		req->bev.token->req = NULL;
-		req->bev.token = NULL;
+		l->token->link = NULL;
+		l->token = NULL;
 	}
-	if (req->bev.listed) {
+	if (l->listed) {
 		pthread_mutex_lock(&bev_tables_lock);
-		racing_remove(req);
+		racing_remove(l);
 		pthread_mutex_unlock(&bev_tables_lock);
 	}
 }
@@ -343,42 +355,40 @@ he_bev_detach_(struct evhappy_request *req)
  * (OpenSSL, a filter) is connected by libevent, which runs the TLS handshake
  * before CONNECTED. */
 static int
-hand_off(struct evhappy_request *req, evutil_socket_t fd)
+hand_off(struct he_bev_link *l, evutil_socket_t fd)
 {
-	struct bufferevent *bev = req->bev.bev, *bottom = req->bev.bottom;
-
-	if (bufferevent_setfd(bottom, fd) < 0) {
+	if (bufferevent_setfd(l->bottom, fd) < 0) {
 		evutil_closesocket(fd);
 		return -1;
 	}
 	/* From here the socket is the bufferevent's. */
-	if (req->bev.plain) {
-		bufferevent_trigger_event(bev, BEV_EVENT_CONNECTED,
+	if (l->plain) {
+		bufferevent_trigger_event(l->bev, BEV_EVENT_CONNECTED,
 		    BEV_TRIG_DEFER_CALLBACKS);
 		return 0;
 	}
-	if (bufferevent_socket_connect(bottom, NULL, 0) < 0)
+	if (bufferevent_socket_connect(l->bottom, NULL, 0) < 0)
 		return -1;
 	return 0;
 }
 
 void
-he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd)
+he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
+    int dns_error)
 {
-	struct bufferevent *bev = req->bev.bev;
-	int error = req->race.error;
+	struct bufferevent *bev = l->bev;
 
-	if (he_bev_gone_(req)) {
+	if (he_bev_gone_(l)) {
 		if (fd >= 0)
 			evutil_closesocket(fd);
 		return;
 	}
 	/* Not racing any more: the user's event callback may start anew. */
-	he_bev_detach_(req);
-	if (req->race.dns_failure)
-		dns_error_set(bev, req->race.dns_failure);
+	he_bev_detach_(l);
+	if (dns_error)
+		dns_error_set(bev, dns_error);
 	if (fd >= 0) {
-		if (hand_off(req, fd) == 0)
+		if (hand_off(l, fd) == 0)
 			return;
 		error = EIO;
 	}

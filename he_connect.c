@@ -69,7 +69,7 @@ start_bev_race(struct evhappy *he, struct bufferevent *bev,
     int port)
 {
 	struct evhappy_request *req;
-	int err = context_open(he) ? he_bev_check_(he, bev) : EINVAL;
+	int err = context_open(he) ? he_bev_check_(he->base, bev) : EINVAL;
 
 	if (!err && (hostname ? !valid_target(family, hostname, port) :
 	    !addrs))
@@ -80,7 +80,7 @@ start_bev_race(struct evhappy *he, struct bufferevent *bev,
 	}
 	if (!(req = he_request_new_(he, addrs, family, hostname, port)))
 		return -1;
-	if (he_bev_attach_(req, bev) < 0) {
+	if (he_request_attach_bev_(req, bev) < 0) {
 		he_request_free_(req);
 		errno = ENOMEM;
 		return -1;

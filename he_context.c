@@ -54,7 +54,7 @@ he_context_destroy_(struct evhappy *he)
 {
 	while (he->requests)
 		he_request_free_(he->requests);
-	evhappy_addrinfo_free(he->set.local);
+	evhappy_addrinfo_free(he->set.sock.local);
 	free(he);
 }
 
@@ -165,8 +165,8 @@ evhappy_set_local_addrinfo(struct evhappy *he,
 	}
 	if (list && !(copy = evhappy_addrinfo_dup(list)))
 		return -1;
-	evhappy_addrinfo_free(he->set.local);
-	he->set.local = copy;
+	evhappy_addrinfo_free(he->set.sock.local);
+	he->set.sock.local = copy;
 	return 0;
 }
 
@@ -176,8 +176,8 @@ evhappy_set_socket_factory(struct evhappy *he, evhappy_socket_factory_cb cb,
 {
 	if (!he)
 		return;
-	he->set.factory = cb;
-	he->set.factory_arg = cb ? arg : NULL;
+	he->set.sock.factory = cb;
+	he->set.sock.factory_arg = cb ? arg : NULL;
 }
 
 void

@@ -7,6 +7,8 @@
 
 #include "he_event.h"
 #include "he_race.h"
+#include "he_attempt.h"
+#include "he_bev.h"
 
 #include <stdint.h>
 
@@ -58,9 +60,7 @@ struct he_query;	/* one family's outstanding lookup (he_resolve.c) */
 
 /** What races are started with, besides the core's he_race_config. */
 struct he_settings {
-	struct evutil_addrinfo *local;		/* owned copy, or NULL */
-	evhappy_socket_factory_cb factory;
-	void *factory_arg;
+	struct he_socket_opts sock;		/* sock.local: an owned copy */
 	evhappy_trace_cb trace;
 	void *trace_arg;
 };
@@ -83,44 +83,6 @@ struct evhappy {
 
 /** Free the context and every request it still has. */
 void he_context_destroy_(struct evhappy *he);
-
-/* ---- attempts (he_attempt.c) ---- */
-
-/** One connection attempt's socket and its writability event. */
-struct he_slot {
-	evutil_socket_t fd;
-	struct event *ev;
-	struct event *storage;	/* where to assign ev instead of event_new */
-};
-
-/** Open a non-blocking close-on-exec stream socket for ai (with the
-    factory when set), bind it to the first local address of its family
-    that binds, and connect; ev is made with cb/arg (in s->storage when
-    set) and added.  Returns 0
-    when the connect is under way, else the errno that failed it (the slot
-    is then closed). */
-int he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
-    const struct he_settings *set, struct event_base *base,
-    event_callback_fn cb, void *arg);
-/** Close the slot's socket and free its event (an event in storage is only
-    deleted); safe when already closed.  finalizing: free the event through
-    libevent's finalizers (we are inside one of them, possibly inside
-    event_base_free). */
-void he_slot_close_(struct he_slot *s, int finalizing);
-
-/* ---- bufferevents (he_bev.c) ---- */
-
-struct he_bev_token;
-
-/** What a bufferevent race keeps about its bufferevent. */
-struct he_bev_link {
-	struct bufferevent *bev;	/* the user's; NULL once it was freed */
-	struct bufferevent *bottom;	/* the socket bufferevent under it */
-	struct evhappy_request *next;	/* in the racing table's bucket */
-	struct he_bev_token *token;	/* tells us of bufferevent_free() */
-	unsigned listed : 1;
-	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
-};
 
 /* ---- requests (he_request.c) ---- */
 
@@ -188,9 +150,10 @@ void he_request_leave_(struct evhappy_request *req);
 void he_request_abort_(struct evhappy_request *req);
 /** Whether the race still runs: not decided, cancelled or dying. */
 int he_request_live_(const struct evhappy_request *req);
-/** The bufferevent of a race was freed; we are inside its finalizer (or
-    inside event_base_free). */
-void he_request_bev_finalized_(struct evhappy_request *req);
+/** Race on bev: mark it racing and watch it (he_bev_attach_).  -1 with
+    errno ENOMEM. */
+int he_request_attach_bev_(struct evhappy_request *req,
+    struct bufferevent *bev);
 
 /** Report a step to the trace callback, if any. */
 void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
@@ -214,21 +177,5 @@ void he_resolve_cancel_(struct evhappy_request *req);
     bracketed non-IPv6. */
 int he_parse_literal_(const char *host, int port,
     struct evutil_addrinfo **out);
-
-/* ---- bufferevents, continued (he_bev.c) ---- */
-
-/** 0 when bev (of he's base) can take a raced socket, else the errno to
-    refuse with. */
-int he_bev_check_(struct evhappy *he, struct bufferevent *bev);
-/** Mark bev racing for req (keyed by its bottom bufferevent) and watch for
-    its bufferevent_free.  -1 (ENOMEM) on failure. */
-int he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev);
-/** Stop watching and unmark; safe to call again. */
-void he_bev_detach_(struct evhappy_request *req);
-/** The race's outcome for a bufferevent race (fd -1: error). */
-void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
-/** Whether the user freed req's bufferevent: finalized, or every callback
-    cleared (what bufferevent_free does first). */
-int he_bev_gone_(struct evhappy_request *req);
 
 #endif

@@ -76,7 +76,7 @@ release(struct evhappy_request *req, int finalizing)
 	for (i = 0; i < req->nslots; i++)
 		he_slot_close_(&req->slots[i], finalizing);
 	event_del(req->timer);
-	he_bev_detach_(req);
+	he_bev_detach_(&req->bev);
 }
 
 void
@@ -133,7 +133,7 @@ he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
 static int
 bev_freed(struct evhappy_request *req)
 {
-	if (req->cb || !he_bev_gone_(req))
+	if (req->cb || !he_bev_gone_(&req->bev))
 		return 0;
 	he_request_abort_(req);
 	return 1;
@@ -195,7 +195,7 @@ attempt_start(struct evhappy_request *req, int i)
 		err = ENOMEM;
 	else
 		err = he_attempt_open_(&req->slots[i], req->race.attempts[i].ai,
-		    &req->set, req->he->base, attempt_ready_cb, req);
+		    &req->set.sock, req->he->base, attempt_ready_cb, req);
 	if (!err)
 		return;
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
@@ -286,7 +286,8 @@ deliver(struct evhappy_request *req)
 	req->state = HE_REQ_FINISHED;
 	fd = take_winner(req);
 	if (!req->cb) {
-		he_bev_deliver_(req, fd);
+		he_bev_deliver_(&req->bev, fd, req->race.error,
+		    req->race.dns_failure);
 		return;
 	}
 	report.req = req;
@@ -420,7 +421,7 @@ he_request_launch_(struct evhappy_request *req)
 	/* With no trace callback and no socket factory, nothing the user
 	 * wrote can run while the race begins: start the first attempt now,
 	 * so its SYN leaves as early as libevent's would. */
-	if (req->set.trace || req->set.factory) {
+	if (req->set.trace || req->set.sock.factory) {
 		req->state = HE_REQ_PENDING;
 		event_active(req->timer, EV_TIMEOUT, 0);
 		return 0;
@@ -472,7 +473,7 @@ static void
 request_dispose(struct evhappy_request *req)
 {
 	he_race_clear_(&req->race);
-	evhappy_addrinfo_free(req->set.local);
+	evhappy_addrinfo_free(req->set.sock.local);
 	if (req->slots != &req->first_slot)
 		free(req->slots);
 	free(req->host);
@@ -501,12 +502,14 @@ timer_finalized(struct event *ev, void *arg)
 	request_dispose(arg);
 }
 
-void
-he_request_bev_finalized_(struct evhappy_request *req)
+/* The race's bufferevent was freed; we are inside its finalizer (maybe
+ * inside event_base_free). */
+static void
+bev_finalized(void *arg)
 {
+	struct evhappy_request *req = arg;
 	struct evhappy *he = req->he;
 
-	req->bev.bev = NULL;	/* being destroyed: never touch it again */
 	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
 		return;
 	req->state = HE_REQ_CANCELLED;
@@ -522,6 +525,12 @@ he_request_bev_finalized_(struct evhappy_request *req)
 	if (he->state == HE_CTX_PRIVATE && !he->requests && he->busy == 0)
 		he_context_destroy_(he);
 	event_finalize(0, req->timer, timer_finalized);
+}
+
+int
+he_request_attach_bev_(struct evhappy_request *req, struct bufferevent *bev)
+{
+	return he_bev_attach_(&req->bev, bev, bev_finalized, req);
 }
 
 /* Free a request; a private context goes with its last request. */
@@ -625,10 +634,10 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->family = family;
 	req->port = port;
 	req->set = he->set;
-	req->set.local = NULL;
+	req->set.sock.local = NULL;
 	he_race_init_(&req->race, &he->race);
-	if (he->set.local && !(req->set.local =
-	    evhappy_addrinfo_dup(he->set.local)))
+	if (he->set.sock.local && !(req->set.sock.local =
+	    evhappy_addrinfo_dup(he->set.sock.local)))
 		goto fail;
 	if (request_targets(req, addrs, hostname) < 0)
 		goto fail;
@@ -640,7 +649,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	return req;
 fail:
 	he_race_clear_(&req->race);
-	evhappy_addrinfo_free(req->set.local);
+	evhappy_addrinfo_free(req->set.sock.local);
 	free(req->host);
 	free(req);
 	return NULL;
