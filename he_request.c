@@ -472,6 +472,9 @@ request_unlink(struct evhappy_request *req)
 static void
 request_dispose(struct evhappy_request *req)
 {
+	/* events that live in our memory: tell libevent's debug mode */
+	event_debug_unassign(req->timer);
+	event_debug_unassign(req->first_slot.storage);
 	he_race_clear_(&req->race);
 	evhappy_addrinfo_free(req->set.sock.local);
 	if (req->slots != &req->first_slot)
@@ -495,15 +498,13 @@ he_request_free_(struct evhappy_request *req)
 	request_free(req, 0);
 }
 
-static void
-timer_finalized(struct event *ev, void *arg)
-{
-	(void)ev;
-	request_dispose(arg);
-}
-
-/* The race's bufferevent was freed; we are inside its finalizer (maybe
- * inside event_base_free). */
+/* The race's bufferevent was freed; we are inside its finalizer, maybe
+ * inside event_base_free(), which walks the active queues.  Freeing our
+ * memory here is safe: our events are deleted first, and none can sit
+ * behind this finalizer in a queue (they are all activated before a
+ * bufferevent_free() could queue it, or by us, never after it).  (An
+ * event_finalize() of our own would not do: inside event_base_free()
+ * libevent 2.1 reads the event after its finalizer returned.) */
 static void
 bev_finalized(void *arg)
 {
@@ -516,15 +517,9 @@ bev_finalized(void *arg)
 	he_race_cancel_(&req->race, he_now_());
 	if (req->busy)
 		return;		/* the outermost leave frees it */
-	/* We may be inside event_base_free(), walking the active queues: close
-	 * everything and leave the context now, and free the memory (our
-	 * events live in it) from a finalizer of our own, which libevent runs
-	 * after this one. */
-	release(req, 1);
-	request_unlink(req);
+	request_free(req, 1);
 	if (he->state == HE_CTX_PRIVATE && !he->requests && he->busy == 0)
 		he_context_destroy_(he);
-	event_finalize(0, req->timer, timer_finalized);
 }
 
 int
