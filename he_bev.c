@@ -206,11 +206,13 @@ bottom_of(struct bufferevent *bev)
 	return bev;
 }
 
+static int taken_back(struct he_bev_link *l);
+
 int
 he_bev_check_(struct event_base *base, struct bufferevent *bev)
 {
 	struct bufferevent *bottom;
-	int busy;
+	struct he_bev_link *l;
 
 	if (!bev || bufferevent_get_base(bev) != base)
 		return EINVAL;
@@ -220,9 +222,17 @@ he_bev_check_(struct event_base *base, struct bufferevent *bev)
 	if (bufferevent_getfd(bottom) >= 0)
 		return EISCONN;
 	pthread_mutex_lock(&bev_tables_lock);
-	busy = racing_find(bottom) != NULL;
+	l = racing_find(bottom);
 	pthread_mutex_unlock(&bev_tables_lock);
-	return busy ? EALREADY : 0;
+	if (l && l->bev == bev && taken_back(l)) {
+		/* As libevent's own connect, a race ends when the user takes
+		 * the bufferevent back and connects it anew. */
+		l->freed(l->freed_arg, 0);
+		pthread_mutex_lock(&bev_tables_lock);
+		l = racing_find(bottom);
+		pthread_mutex_unlock(&bev_tables_lock);
+	}
+	return l ? EALREADY : 0;
 }
 
 /* ---- noticing bufferevent_free() ---------------------------------------- */
@@ -260,7 +270,7 @@ token_cleanup(const void *data, size_t len, void *extra)
 	if (!callbacks_cleared(l->bev))
 		return;
 	l->bev = NULL;		/* being destroyed: never touch it again */
-	l->freed(l->freed_arg);
+	l->freed(l->freed_arg, 1);
 }
 
 static int
@@ -292,10 +302,19 @@ token_set(struct he_bev_link *l)
 	return 0;
 }
 
+/* bufferevent_setfd() thaws a socket bufferevent's input for good: the user
+ * (evhttp resets a connection so) took the bufferevent back. */
+static int
+taken_back(struct he_bev_link *l)
+{
+	return l->plain &&
+	    evbuffer_commit_space(bufferevent_get_input(l->bev), NULL, 0) == 0;
+}
+
 int
 he_bev_gone_(struct he_bev_link *l)
 {
-	if (!l->bev || callbacks_cleared(l->bev))
+	if (!l->bev || callbacks_cleared(l->bev) || taken_back(l))
 		return 1;
 	if (!l->token)
 		(void)token_set(l);	/* the input was touched; best effort */
@@ -306,7 +325,7 @@ he_bev_gone_(struct he_bev_link *l)
 
 int
 he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
-    void (*freed)(void *), void *arg)
+    void (*freed)(void *, int), void *arg)
 {
 	int rc;
 

@@ -17,7 +17,9 @@ struct he_bev_link {
 	struct bufferevent *bottom;	/* the socket bufferevent under it */
 	struct he_bev_link *next;	/* in the racing table's bucket */
 	struct he_bev_token *token;	/* tells us of bufferevent_free() */
-	void (*freed)(void *arg);	/* called from bev's finalizer */
+	/* the race must end silently: bev was finalized (then l->bev is
+	   NULL and we are inside libevent's finalizer), or taken back */
+	void (*freed)(void *arg, int finalized);
 	void *freed_arg;
 	unsigned listed : 1;
 	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
@@ -29,11 +31,13 @@ struct he_bev_link {
 int he_bev_check_(struct event_base *base, struct bufferevent *bev);
 
 /** Mark bev racing (keyed by its bottom bufferevent), clear its DNS error,
-    and watch for its bufferevent_free(): freed(arg) is then called from
+    and watch for its bufferevent_free(): freed(arg, 1) is then called from
     libevent's finalizer of bev (maybe inside event_base_free), with l->bev
-    already NULL.  -1 (ENOMEM) on failure, and then nothing is marked. */
+    already NULL.  freed(arg, 0) when a new race on bev finds that the user
+    took it back (bufferevent_setfd) and supersedes this one.  -1 (ENOMEM)
+    on failure, and then nothing is marked. */
 int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
-    void (*freed)(void *), void *arg);
+    void (*freed)(void *, int), void *arg);
 
 /** Stop watching and unmark; safe to call again. */
 void he_bev_detach_(struct he_bev_link *l);
@@ -43,8 +47,10 @@ void he_bev_detach_(struct he_bev_link *l);
 void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
     int dns_error);
 
-/** Whether the user freed bev: finalized, or every callback cleared (what
-    bufferevent_free does first). */
+/** Whether the user let go of bev: finalized, every callback cleared (what
+    bufferevent_free does first), or (a plain socket bufferevent) given a
+    socket of its own with bufferevent_setfd, which for libevent too cancels
+    a connect under way. */
 int he_bev_gone_(struct he_bev_link *l);
 
 #endif

@@ -506,9 +506,8 @@ he_request_free_(struct evhappy_request *req)
  * event_finalize() of our own would not do: inside event_base_free()
  * libevent 2.1 reads the event after its finalizer returned.) */
 static void
-bev_finalized(void *arg)
+bev_finalized(struct evhappy_request *req)
 {
-	struct evhappy_request *req = arg;
 	struct evhappy *he = req->he;
 
 	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
@@ -522,10 +521,27 @@ bev_finalized(void *arg)
 		he_context_destroy_(he);
 }
 
+/* The race's bufferevent was finalized, or taken back by a user who now
+ * starts a new race on it (outside our callbacks, or inside one of another
+ * request's): this one ends silently. */
+static void
+bev_let_go(void *arg, int finalized)
+{
+	struct evhappy_request *req = arg;
+
+	if (finalized) {
+		bev_finalized(req);
+		return;
+	}
+	he_request_abort_(req);
+	if (req->busy == 0)
+		event_active(req->timer, EV_TIMEOUT, 0);
+}
+
 int
 he_request_attach_bev_(struct evhappy_request *req, struct bufferevent *bev)
 {
-	return he_bev_attach_(&req->bev, bev, bev_finalized, req);
+	return he_bev_attach_(&req->bev, bev, bev_let_go, req);
 }
 
 /* Free a request; a private context goes with its last request. */

@@ -2101,6 +2101,55 @@ START_TEST(test_dns_error_not_inherited)
 }
 END_TEST
 
+/* What evhttp does to retry a connection: clear the callbacks, take the
+ * bufferevent back with bufferevent_setfd(bev, -1), set the callbacks again
+ * and connect anew.  As with libevent's own connect, the new race replaces
+ * the old one (not EALREADY), which ends silently and closes its sockets. */
+START_TEST(test_bev_taken_back_and_reconnected)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bport = 0, lport = 0, fds_mid;
+	struct bufferevent *bev;
+	struct bres b;
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bport);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	fds_mid = he_test_count_fds();
+	memset(&b, 0, sizeof(b));
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
+	    "127.0.0.1", bport), 0);
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(bufferevent_setfd(bev, -1), 0);
+	evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	bufferevent_enable(bev, EV_WRITE);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
+	    "127.0.0.1", lport), 0);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &b.calls);
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_msg(b.what & BEV_EVENT_CONNECTED, "event 0x%x", b.what);
+	/* the black hole's attempt is closed; the winner is bev's */
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 20, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 static Suite *
 connect_suite(void)
 {
@@ -2141,6 +2190,7 @@ connect_suite(void)
 	tc = he_test_tcase(s, "glue", 20);
 	tcase_add_loop_test(tc, test_bev_free_then_base_free, 0, 5);
 	tcase_add_test(tc, test_bev_free_stops_at_once);
+	tcase_add_test(tc, test_bev_taken_back_and_reconnected);
 	tcase_add_test(tc, test_socket_factory_contract);
 	tcase_add_test(tc, test_out_of_fds_errno);
 	tcase_add_test(tc, test_dns_error_not_inherited);
