@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -406,7 +407,7 @@ he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 			goto bad;
 		return literal_entry(&sin6, sizeof(sin6), out);
 	}
-	if (evutil_inet_pton(AF_INET, host, &sin.sin_addr) == 1)
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1)
 		return literal_entry(&sin, sizeof(sin), out);
 	if (parse_v6(host, &sin6))
 		return literal_entry(&sin6, sizeof(sin6), out);
