@@ -344,7 +344,10 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
 
   bev must belong to he's event_base.  A second race on a bufferevent that
   is still racing, on a filter over it, or on the bufferevent under a
-  racing filter, is refused with EALREADY.
+  racing filter, is refused with EALREADY.  As with libevent's own connect,
+  bufferevent_setfd() on a racing socket bufferevent takes it back: a new
+  connect on it then replaces the old race, which ends silently (evhttp
+  retries a connection so).
 
   @param he the context
   @param bev the bufferevent
