@@ -327,6 +327,10 @@ drain(struct evhappy_request *req)
 {
 	struct he_action a;
 
+	/* Memory ran out inside the core (a start, an answer): end the race
+	 * with ENOMEM now, not at its next timer. */
+	if (req->race.oom && !req->race.done)
+		he_race_timer_(&req->race, he_now_());
 	while (he_request_live_(req) &&
 	    he_race_next_action_(&req->race, &a)) {
 		switch (a.kind) {
@@ -376,8 +380,6 @@ begin(struct evhappy_request *req)
 	he_race_begin_(&req->race, he_now_());
 	if (req->host && he_resolve_start_(req) < 0)
 		req->race.oom = 1;
-	if (req->race.oom)
-		he_race_timer_(&req->race, he_now_());
 	drain(req);
 }
 
