@@ -2150,6 +2150,59 @@ START_TEST(test_bev_taken_back_and_reconnected)
 }
 END_TEST
 
+/* Many races whose handshakes completed while the loop was busy, and whose
+ * deadline has passed when it runs again: epoll hands out a bounded number
+ * of events a turn and every expired timer runs in that turn, yet none of
+ * them may be reported as timed out. */
+struct many {
+	int calls, ok, timedout;
+};
+
+static void
+many_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct many *m = arg;
+
+	m->calls++;
+	if (fd >= 0) {
+		m->ok++;
+		close(fd);
+	} else if (evhappy_report_error(r) == ETIMEDOUT) {
+		m->timedout++;
+	}
+}
+
+START_TEST(test_connected_never_timed_out)
+{
+	enum { N = 200 };
+	struct he_test_fx f;
+	evutil_socket_t lfd;
+	int lport = 0, i;
+	struct evutil_addrinfo *l;
+	struct timeval tv;
+	struct many m;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	ck_assert_int_eq(listen(lfd, 4 * N), 0);	/* the kernel accepts */
+	l = he_test_ai("127.0.0.1", lport);
+	he_test_tv(&tv, 20);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	memset(&m, 0, sizeof(m));
+	for (i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(evhappy_start_connection(f.he, l, many_cb,
+		    &m));
+	he_test_sleep_ms(100);		/* the loop is busy elsewhere */
+	he_test_run_until(f.base, HE_TEST_UP(2000), NULL);
+	ck_assert_int_eq(m.calls, N);
+	ck_assert_int_eq(m.timedout, 0);
+	ck_assert_int_eq(m.ok, N);
+	evhappy_addrinfo_free(l);
+	close(lfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 static Suite *
 connect_suite(void)
 {
@@ -2193,6 +2246,7 @@ connect_suite(void)
 	tcase_add_test(tc, test_bev_taken_back_and_reconnected);
 	tcase_add_test(tc, test_socket_factory_contract);
 	tcase_add_test(tc, test_out_of_fds_errno);
+	tcase_add_test(tc, test_connected_never_timed_out);
 	tcase_add_test(tc, test_dns_error_not_inherited);
 	return s;
 }
