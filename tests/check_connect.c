@@ -2203,6 +2203,45 @@ START_TEST(test_connected_never_timed_out)
 }
 END_TEST
 
+/* With no trace callback and no socket factory the first attempt starts
+ * inside the start call; an attempt that fails there (bind: the local
+ * address is not this machine's) still reaches the user on a later loop
+ * turn, for both front ends. */
+START_TEST(test_immediate_failure_after_return)
+{
+	struct he_test_fx f;
+	struct evutil_addrinfo *l, *local;
+	struct res x;
+	struct bres b;
+	struct bufferevent *bev;
+
+	he_test_fx_begin(&f);
+	local = he_test_ai("192.0.2.1", 0);
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, local), 0);
+	l = he_test_ai("127.0.0.1", 9);
+	res_init(&x);
+	memset(&b, 0, sizeof(b));
+	start(f.he, l, &x);
+	bev = bev_start(&f, l, &b);
+	ck_assert_int_eq(x.calls + b.calls, 0);
+	he_test_run_until(f.base, HE_TEST_UP(500), &x.calls);
+	if (!b.calls)
+		he_test_run_until(f.base, HE_TEST_UP(500), &b.calls);
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, EADDRNOTAVAIL);
+	check_attempt(&x, 0, "127.0.0.1", 9, EADDRNOTAVAIL);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(b.inside, 0);
+	ck_assert_msg(b.what & BEV_EVENT_ERROR, "event 0x%x", b.what);
+	ck_assert_int_eq(b.err, EADDRNOTAVAIL);
+	bufferevent_free(bev);
+	evhappy_addrinfo_free(l);
+	evhappy_addrinfo_free(local);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 static Suite *
 connect_suite(void)
 {
@@ -2247,6 +2286,7 @@ connect_suite(void)
 	tcase_add_test(tc, test_socket_factory_contract);
 	tcase_add_test(tc, test_out_of_fds_errno);
 	tcase_add_test(tc, test_connected_never_timed_out);
+	tcase_add_test(tc, test_immediate_failure_after_return);
 	tcase_add_test(tc, test_dns_error_not_inherited);
 	return s;
 }
