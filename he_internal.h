@@ -136,9 +136,10 @@ struct evhappy_request *he_request_new_(struct evhappy *he,
     const struct evutil_addrinfo *addrs, int family, const char *hostname,
     int port);
 /** Start the request made by he_request_new_: at once when no user
-    callback could run, else on the next loop turn.  -1 (errno) when the
-    request could not be started; it is then freed. */
-int he_request_launch_(struct evhappy_request *req);
+    callback could run (no trace callback, no socket factory), else on the
+    next loop turn.  Cannot fail: every outcome, even an immediate failure,
+    reaches the user on a later loop turn. */
+void he_request_launch_(struct evhappy_request *req);
 /** Free a request, whatever its state; nothing is said to anyone. */
 void he_request_free_(struct evhappy_request *req);
 

@@ -454,7 +454,7 @@ end:
 	he_request_leave_(req);
 }
 
-int
+void
 he_request_launch_(struct evhappy_request *req)
 {
 	/* With no trace callback and no socket factory, nothing the user
@@ -463,13 +463,12 @@ he_request_launch_(struct evhappy_request *req)
 	if (req->set.trace || req->set.sock.factory) {
 		req->state = HE_REQ_PENDING;
 		event_active(req->timer, EV_TIMEOUT, 0);
-		return 0;
+		return;
 	}
 	req->state = HE_REQ_STARTING;
 	begin(req);
 	if (req->state == HE_REQ_STARTING)
 		req->state = HE_REQ_RACING;
-	return 0;
 }
 
 /* ---- the end ------------------------------------------------------------ */
