@@ -1,22 +1,46 @@
 /*
- * Racing on a bufferevent: the drop-in for bufferevent_socket_connect_hostname.
+ * The bufferevent adapter: which bufferevents are racing, noticing
+ * bufferevent_free() during a race, handing the winner over, and the DNS
+ * error a failed race leaves behind.
+ *
  * The winner is handed to libevent with bufferevent_setfd() and
  * bufferevent_socket_connect(bev, NULL, 0), so libevent itself reports
  * BEV_EVENT_CONNECTED (after the TLS handshake for OpenSSL) and flushes what
  * the user wrote before.
+ *
+ * We hold no reference on the user's bufferevent: bufferevent_free() then
+ * works as libevent's users expect, and we learn of it twice over.  First,
+ * bufferevent_free() clears every callback before it drops its reference, so
+ * a bufferevent whose callbacks are all NULL is taken as freed (what would
+ * its outcome go to?).  Second, a zero-length reference chain sits in its
+ * input buffer, which nothing touches before the race ends; when libevent
+ * finalizes the bufferevent (on the next loop turn, or inside
+ * event_base_free) it frees that chain and its cleanup tells the request,
+ * which then closes its sockets and frees itself at once.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
-#include "he_internal.h"
+#include "he_bev.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <unistd.h>
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Guards the tables below: contexts on different threads share them. */
+static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- the DNS error a race left ------------------------------------------ */
 
 /* libevent has no place to hang data on a bufferevent, so DNS errors wait in
- * a small ring keyed by bufferevent.  A connect on a bev clears its entry;
- * with more failed bevs than slots, the oldest reads 0. */
+ * a small ring keyed by bufferevent.  Every new race on a bev clears its
+ * entry (a freed bev's address is soon a new bev's); with more failed bevs
+ * than slots, the oldest reads 0. */
 #define DNS_ERROR_SLOTS 64
 
 static struct {
@@ -25,13 +49,6 @@ static struct {
 } dns_errors[DNS_ERROR_SLOTS];
 static int dns_errors_next;
 static int dns_errors_live;	/* entries in use: most programs have none */
-
-/* Bufferevent races under way, linked through bev_next, so that a second
- * connect on a bufferevent that is still racing is refused. */
-static struct evhappy_request *racing;
-
-/* Guards both tables: contexts on different threads share them. */
-static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int
 dns_error_find(const struct bufferevent *bev)
@@ -45,26 +62,31 @@ dns_error_find(const struct bufferevent *bev)
 }
 
 static void
-dns_error_set(const struct bufferevent *bev, int error)
+dns_error_set_locked(const struct bufferevent *bev, int error)
 {
-	int i;
+	int i = dns_error_find(bev);
 
-	pthread_mutex_lock(&bev_tables_lock);
-	i = dns_error_find(bev);
 	if (i >= 0) {
 		dns_errors[i].bev = NULL;
 		dns_errors[i].error = 0;
 		dns_errors_live--;
 	}
-	if (error) {
-		i = dns_errors_next;
-		dns_errors_next = (dns_errors_next + 1) % DNS_ERROR_SLOTS;
-		if (dns_errors[i].bev)
-			dns_errors_live--;	/* the oldest is overwritten */
-		dns_errors[i].bev = bev;
-		dns_errors[i].error = error;
-		dns_errors_live++;
-	}
+	if (!error)
+		return;
+	i = dns_errors_next;
+	dns_errors_next = (dns_errors_next + 1) % DNS_ERROR_SLOTS;
+	if (dns_errors[i].bev)
+		dns_errors_live--;	/* the oldest is overwritten */
+	dns_errors[i].bev = bev;
+	dns_errors[i].error = error;
+	dns_errors_live++;
+}
+
+static void
+dns_error_set(const struct bufferevent *bev, int error)
+{
+	pthread_mutex_lock(&bev_tables_lock);
+	dns_error_set_locked(bev, error);
 	pthread_mutex_unlock(&bev_tables_lock);
 }
 
@@ -89,52 +111,88 @@ evhappy_socket_get_dns_error(struct bufferevent *bev)
 	return evhappy_get_dns_error(bev);
 }
 
-void
-he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev)
+/* ---- which bufferevents are racing -------------------------------------- */
+
+/* A hash table keyed by the bottom bufferevent (under any filters), chained
+ * through the requests; it grows with the number of races and never
+ * shrinks (8 bytes a bucket, at most two buckets a race at the peak). */
+static struct he_bev_link **racing;
+static size_t racing_size;	/* buckets, a power of two */
+static size_t racing_count;
+
+static size_t
+bucket_of(const struct bufferevent *bottom, size_t size)
 {
-	bufferevent_incref(bev);
-	pthread_mutex_lock(&bev_tables_lock);
-	req->bev = bev;
-	req->bev_next = racing;
-	racing = req;
-	req->bev_listed = 1;
-	pthread_mutex_unlock(&bev_tables_lock);
+	uint64_t h = (uint64_t)(uintptr_t)bottom * UINT64_C(0x9E3779B97F4A7C15);
+
+	return (size_t)(h >> 32) & (size - 1);
 }
 
-void
-he_bev_detach_(struct evhappy_request *req)
+static struct he_bev_link *
+racing_find(const struct bufferevent *bottom)
 {
-	struct evhappy_request **pp;
-	struct bufferevent *bev;
+	struct he_bev_link *l;
 
-	if (!req->bev_listed)
-		return;
-	pthread_mutex_lock(&bev_tables_lock);
-	for (pp = &racing; *pp; pp = &(*pp)->bev_next) {
-		if (*pp == req) {
-			*pp = req->bev_next;
-			break;
+	if (!racing_size)
+		return NULL;
+	for (l = racing[bucket_of(bottom, racing_size)]; l; l = l->next)
+		if (l->bottom == bottom)
+			return l;
+	return NULL;
+}
+
+/* Double the table; a failure only makes chains longer. */
+static int
+racing_grow(void)
+{
+	size_t n = racing_size ? 2 * racing_size : 64, i;
+	struct he_bev_link **t = calloc(n, sizeof(*t)), *l, *next;
+
+	if (!t)
+		return -1;
+	for (i = 0; i < racing_size; i++) {
+		for (l = racing[i]; l; l = next) {
+			size_t b = bucket_of(l->bottom, n);
+			next = l->next;
+			l->next = t[b];
+			t[b] = l;
 		}
 	}
-	req->bev_listed = 0;
-	bev = req->bev;
-	req->bev = NULL;
-	pthread_mutex_unlock(&bev_tables_lock);
-	if (bev)
-		bufferevent_decref(bev);
+	free(racing);
+	racing = t;
+	racing_size = n;
+	return 0;
 }
 
 static int
-bev_racing(const struct bufferevent *bev)
+racing_add(struct he_bev_link *l)
 {
-	const struct evhappy_request *r;
-	int found = 0;
+	size_t b;
 
-	pthread_mutex_lock(&bev_tables_lock);
-	for (r = racing; r && !found; r = r->bev_next)
-		found = r->bev == bev;
-	pthread_mutex_unlock(&bev_tables_lock);
-	return found;
+	if (racing_count >= racing_size && racing_grow() < 0 && !racing_size)
+		return -1;
+	b = bucket_of(l->bottom, racing_size);
+	l->next = racing[b];
+	racing[b] = l;
+	racing_count++;
+	l->listed = 1;
+	return 0;
+}
+
+static void
+racing_remove(struct he_bev_link *l)
+{
+	struct he_bev_link **pp;
+
+	pp = &racing[bucket_of(l->bottom, racing_size)];
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			racing_count--;
+			break;
+		}
+	}
+	l->listed = 0;
 }
 
 /* The socket bufferevent under any filters. */
@@ -148,128 +206,212 @@ bottom_of(struct bufferevent *bev)
 	return bev;
 }
 
-/* 0 when bev can take a raced socket, else an errno. */
-static int
-bev_check(struct bufferevent *bev)
+static int taken_back(struct he_bev_link *l);
+
+int
+he_bev_check_(struct event_base *base, struct bufferevent *bev)
 {
 	struct bufferevent *bottom;
+	struct he_bev_link *l;
 
-	if (!bev)
+	if (!bev || bufferevent_get_base(bev) != base)
 		return EINVAL;
 	bottom = bottom_of(bev);
 	if (bufferevent_pair_get_partner(bottom))
 		return EINVAL;	/* a pair has no socket to connect */
 	if (bufferevent_getfd(bottom) >= 0)
 		return EISCONN;
-	if (bev_racing(bev))
-		return EALREADY;
-	return 0;
+	pthread_mutex_lock(&bev_tables_lock);
+	l = racing_find(bottom);
+	pthread_mutex_unlock(&bev_tables_lock);
+	if (l && l->bev == bev && taken_back(l)) {
+		/* As libevent's own connect, a race ends when the user takes
+		 * the bufferevent back and connects it anew. */
+		l->freed(l->freed_arg, 0);
+		pthread_mutex_lock(&bev_tables_lock);
+		l = racing_find(bottom);
+		pthread_mutex_unlock(&bev_tables_lock);
+	}
+	return l ? EALREADY : 0;
 }
 
-int
-he_bev_gone_(struct evhappy_request *req)
+/* ---- noticing bufferevent_free() ---------------------------------------- */
+
+struct he_bev_token {
+	struct he_bev_link *link;	/* NULL once the race let go */
+};
+
+static int
+callbacks_cleared(struct bufferevent *bev)
 {
-	if (!req->bev)
-		return 1;
-	if (bufferevent_decref(req->bev) == 1) {
-		/* Ours was the last reference: the user freed it. */
-		pthread_mutex_lock(&bev_tables_lock);
-		req->bev = NULL;
-		pthread_mutex_unlock(&bev_tables_lock);
-		return 1;
-	}
-	bufferevent_incref(req->bev);
-	return 0;
+	bufferevent_data_cb rd, wr;
+	bufferevent_event_cb ev;
+
+	bufferevent_getcb(bev, &rd, &wr, &ev, NULL);
+	return !rd && !wr && !ev;
+}
+
+static void
+token_cleanup(const void *data, size_t len, void *extra)
+{
+	struct he_bev_token *t = extra;
+	struct he_bev_link *l = t->link;
+
+	(void)data;
+	(void)len;
+	free(t);
+	if (!l)
+		return;
+	l->token = NULL;
+	/* Freed by the bufferevent's finalizer (bufferevent_free cleared the
+	 * callbacks before), or by someone filling or draining its input during
+	 * the race: then the callbacks are still there and a new token is set
+	 * later. */
+	if (!callbacks_cleared(l->bev))
+		return;
+	l->bev = NULL;		/* being destroyed: never touch it again */
+	l->freed(l->freed_arg, 1);
 }
 
 static int
-hand_off(struct bufferevent *bev, evutil_socket_t fd)
+token_set(struct he_bev_link *l)
 {
-	struct bufferevent *bottom = bottom_of(bev);
+	struct he_bev_token *t = malloc(sizeof(*t));
+	struct evbuffer *input;
+	int rc, frozen;
 
-	if (bufferevent_setfd(bottom, fd) < 0) {
+	if (!t)
+		return -1;
+	t->link = l;
+	input = bufferevent_get_input(l->bev);
+	/* A socket bufferevent keeps its input's end frozen while it has no
+	 * socket (committing nothing fails only then); as its read callback
+	 * does, we thaw it a moment.  No other kind freezes it. */
+	frozen = evbuffer_commit_space(input, NULL, 0) < 0;
+	if (frozen)
+		evbuffer_unfreeze(input, 0);
+	rc = evbuffer_add_reference(input, "", 0, token_cleanup, t);
+	if (frozen)
+		evbuffer_freeze(input, 0);
+	if (rc < 0) {
+		free(t);
+		return -1;
+	}
+	l->plain = frozen && l->bev == l->bottom;
+	l->token = t;
+	return 0;
+}
+
+/* bufferevent_setfd() thaws a socket bufferevent's input for good: the user
+ * (evhttp resets a connection so) took the bufferevent back. */
+static int
+taken_back(struct he_bev_link *l)
+{
+	return l->plain &&
+	    evbuffer_commit_space(bufferevent_get_input(l->bev), NULL, 0) == 0;
+}
+
+int
+he_bev_gone_(struct he_bev_link *l)
+{
+	if (!l->bev || callbacks_cleared(l->bev) || taken_back(l))
+		return 1;
+	if (!l->token)
+		(void)token_set(l);	/* the input was touched; best effort */
+	return 0;
+}
+
+/* ---- a race's bufferevent ----------------------------------------------- */
+
+int
+he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
+    void (*freed)(void *, int), void *arg)
+{
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	l->bev = bev;
+	l->bottom = bottom_of(bev);
+	l->freed = freed;
+	l->freed_arg = arg;
+	if (token_set(l) < 0) {
+		l->bev = NULL;
+		errno = ENOMEM;
+		return -1;
+	}
+	pthread_mutex_lock(&bev_tables_lock);
+	dns_error_set_locked(bev, 0);
+	rc = racing_add(l);
+	pthread_mutex_unlock(&bev_tables_lock);
+	if (rc < 0) {
+		he_bev_detach_(l);
+		l->bev = NULL;
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void
+he_bev_detach_(struct he_bev_link *l)
+{
+	if (l->token) {
+		/* The chain stays in the input until libevent frees it (the
+		 * first read, or the bufferevent's end); the token goes then. */
+		l->token->link = NULL;
+		l->token = NULL;
+	}
+	if (l->listed) {
+		pthread_mutex_lock(&bev_tables_lock);
+		racing_remove(l);
+		pthread_mutex_unlock(&bev_tables_lock);
+	}
+}
+
+/* Give the winner to libevent.  A plain socket bufferevent takes the socket
+ * and is told CONNECTED on the next loop turn, as its own connect would
+ * (one bufferevent_setfd, no second writability round); any other kind
+ * (OpenSSL, a filter) is connected by libevent, which runs the TLS handshake
+ * before CONNECTED. */
+static int
+hand_off(struct he_bev_link *l, evutil_socket_t fd)
+{
+	if (bufferevent_setfd(l->bottom, fd) < 0) {
 		evutil_closesocket(fd);
 		return -1;
 	}
 	/* From here the socket is the bufferevent's. */
-	if (bufferevent_socket_connect(bottom, NULL, 0) < 0)
+	if (l->plain) {
+		bufferevent_trigger_event(l->bev, BEV_EVENT_CONNECTED,
+		    BEV_TRIG_DEFER_CALLBACKS);
+		return 0;
+	}
+	if (bufferevent_socket_connect(l->bottom, NULL, 0) < 0)
 		return -1;
 	return 0;
 }
 
 void
-he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd)
+he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
+    int dns_error)
 {
-	int error = req->race.error;
+	struct bufferevent *bev = l->bev;
 
-	if (he_bev_gone_(req)) {
+	if (he_bev_gone_(l)) {
 		if (fd >= 0)
 			evutil_closesocket(fd);
 		return;
 	}
-	dns_error_set(req->bev, req->race.dns_failure);
+	/* Not racing any more: the user's event callback may start anew. */
+	he_bev_detach_(l);
+	if (dns_error)
+		dns_error_set(bev, dns_error);
 	if (fd >= 0) {
-		if (hand_off(req->bev, fd) == 0)
+		if (hand_off(l, fd) == 0)
 			return;
 		error = EIO;
 	}
 	EVUTIL_SET_SOCKET_ERROR(error);
-	bufferevent_trigger_event(req->bev, BEV_EVENT_ERROR,
+	bufferevent_trigger_event(bev, BEV_EVENT_ERROR,
 	    BEV_TRIG_DEFER_CALLBACKS);
-}
-
-/* Both front doors: a list (hostname NULL) or a name. */
-static int
-bev_race(struct evhappy *he, struct bufferevent *bev,
-    const struct evutil_addrinfo *addrs, int family, const char *hostname,
-    int port)
-{
-	int err = he ? bev_check(bev) : EINVAL;
-
-	if (!err && !addrs && !hostname)
-		err = EINVAL;
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	dns_error_set(bev, 0);
-	return he_start_bev_race_(he, bev, addrs, family, hostname, port);
-}
-
-int
-evhappy_connect_addrinfo(struct evhappy *he, struct bufferevent *bev,
-    const struct evutil_addrinfo *addrs)
-{
-	return bev_race(he, bev, addrs, AF_UNSPEC, NULL, 0);
-}
-
-int
-evhappy_connect_hostname(struct evhappy *he, struct bufferevent *bev,
-    int family, const char *hostname, int port)
-{
-	return bev_race(he, bev, NULL, family, hostname, port);
-}
-
-int
-evhappy_socket_connect_hostname(struct bufferevent *bev,
-    struct evdns_base *dns_base, int family, const char *hostname, int port)
-{
-	struct evhappy *he;
-	int err;
-
-	if (!bev) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (!(he = evhappy_new(bufferevent_get_base(bev), dns_base)))
-		return -1;
-	he->autofree = 1;
-	he_env_apply_(he);
-	if (evhappy_connect_hostname(he, bev, family, hostname, port) < 0) {
-		err = errno;
-		evhappy_free(he);
-		errno = err;
-		return -1;
-	}
-	return 0;
 }

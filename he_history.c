@@ -612,15 +612,6 @@ evhappy_clear_history(struct evhappy *he)
 		he_history_clear_(he_history_global_());
 }
 
-static void
-usec_tv(int64_t us, struct timeval *tv)
-{
-	if (us < 0)
-		us = 0;
-	tv->tv_sec = (time_t)(us / 1000000);
-	tv->tv_usec = (suseconds_t)(us % 1000000);
-}
-
 static ev_socklen_t
 addr_len(const struct sockaddr_storage *ss)
 {
@@ -635,24 +626,19 @@ void
 he_trace_history_(struct evhappy_request *req, const struct he_hist_note *n)
 {
 	struct evhappy_trace ev;
-	int64_t el;
 
-	if (!req->set.trace || !he_request_live_(req))
-		return;
 	memset(&ev, 0, sizeof(ev));
-	el = he_now_() - req->began;
 	ev.kind = EVHAPPY_TRACE_HISTORY;
-	usec_tv(el, &ev.elapsed);
 	ev.addr = (const struct sockaddr *)&n->addr;
 	ev.addrlen = addr_len(&n->addr);
 	ev.family = n->addr.ss_family;
 	ev.error = n->info.state == HE_HIST_FAILED ? n->info.error : 0;
 	ev.history = (int)n->info.state;
-	usec_tv(n->info.age, &ev.age);
-	usec_tv(n->info.srtt, &ev.rtt);
-	usec_tv(n->info.rttvar, &ev.rttvar);
+	he_usec_to_tv_(n->info.age, &ev.age);
+	he_usec_to_tv_(n->info.srtt, &ev.rtt);
+	he_usec_to_tv_(n->info.rttvar, &ev.rttvar);
 	if (n->kind == HE_NOTE_DELAY)
-		usec_tv(n->delay, &ev.delay);
+		he_usec_to_tv_(n->delay, &ev.delay);
 	if (n->kind == HE_NOTE_MOVED) {
 		ev.moved = 1;
 		if (n->after.ss_family) {
@@ -660,5 +646,5 @@ he_trace_history_(struct evhappy_request *req, const struct he_hist_note *n)
 			ev.afterlen = addr_len(&n->after);
 		}
 	}
-	req->set.trace(&ev, req->set.trace_arg);
+	he_trace_event_(req, &ev);
 }

@@ -7,6 +7,8 @@
 
 #include "he_event.h"
 #include "he_race.h"
+#include "he_attempt.h"
+#include "he_bev.h"
 
 #include <stdint.h>
 
@@ -68,37 +70,59 @@ struct he_pool_stats {
 };
 void he_resolve_pool_stats_(struct he_pool_stats *st);
 
-/* ---- contexts and requests (he_event.c) ---- */
+/* ---- time (he_request.c) ---- */
+
+/** Monotonic microseconds. */
+int64_t he_now_(void);
+/** Microseconds as a timeval (negative counts as 0). */
+void he_usec_to_tv_(int64_t us, struct timeval *tv);
+
+/* ---- contexts (he_context.c) ---- */
 
 struct he_query;	/* one family's outstanding lookup (he_resolve.c) */
 struct he_mailbox;	/* finished system lookups and their wake-up fd */
 
-/** What a race is started with; copied from the context at the start. */
+/** What races are started with, besides the core's he_race_config. */
 struct he_settings {
-	struct he_race_config race;
-	struct evutil_addrinfo *local;		/* owned copy, or NULL */
-	evhappy_socket_factory_cb factory;
-	void *factory_arg;
+	struct he_socket_opts sock;		/* sock.local: an owned copy */
 	evhappy_trace_cb trace;
 	void *trace_arg;
 	int history;	/* 1: races use and feed the connection history */
 };
 
+enum he_context_state {
+	HE_CTX_USER,		/* made by evhappy_new(), freed by evhappy_free() */
+	HE_CTX_PRIVATE,		/* the drop-in's own: goes with its last race */
+	HE_CTX_DYING		/* evhappy_free() ran inside one of its callbacks */
+};
+
 struct evhappy {
 	struct event_base *base;
 	struct evdns_base *dns;
+	struct he_race_config race;
 	struct he_settings set;
 	struct evhappy_request *requests;	/* every live request */
 	int busy;		/* evhappy callbacks running right now */
-	int dying;		/* evhappy_free() ran inside a callback */
-	int autofree;		/* evhappy_socket_connect_hostname()'s own */
+	enum he_context_state state;
 	struct he_mailbox *mailbox;	/* he_resolve.c's, or NULL */
 };
 
-/** One connection attempt's socket. */
-struct he_slot {
-	evutil_socket_t fd;
-	struct event *ev;
+/** Free the context and every request it still has. */
+void he_context_destroy_(struct evhappy *he);
+
+/* ---- requests (he_request.c) ---- */
+
+/** A request's life.  PENDING and DECIDED wait for the next loop turn (the
+    request's timer is active), so that no callback runs inside the call
+    that started it. */
+enum he_request_state {
+	HE_REQ_PENDING,		/* begins on the next loop turn */
+	HE_REQ_STARTING,	/* beginning inside the start call */
+	HE_REQ_RACING,
+	HE_REQ_DECIDED,		/* the outcome is delivered on the next turn */
+	HE_REQ_FINISHED,	/* the outcome was delivered (or is being) */
+	HE_REQ_CANCELLED	/* cancelled, freed with its context, or its
+				   bufferevent was freed: nothing more is said */
 };
 
 struct evhappy_report {
@@ -107,57 +131,56 @@ struct evhappy_report {
 
 struct evhappy_request {
 	struct evhappy *he;
-	struct evhappy_request *prev, *next;
-	struct he_settings set;
+	struct evhappy_request *prev, *next;	/* in he->requests */
+	enum he_request_state state;
+	int busy;		/* inside one of this request's callbacks */
 	struct he_race race;
-	struct he_slot *slots;
+	struct he_slot *slots;	/* first_slot, or an array when it grows */
 	int nslots;
-	struct event *timer;		/* the core's wake-ups */
-	struct event *defer;		/* begin on the next turn; later, reap */
-	int64_t began, ended;
+	struct he_slot first_slot;
+	struct event *timer;	/* the core's wake-ups; also the next turn;
+				   it and the first attempt's event live in
+				   the request's own allocation */
+	int64_t ended;
+	struct he_settings set;	/* copied at the start; local is owned */
 
-	/* what the winner is handed to */
+	/* where the outcome goes: cb, or else the bufferevent */
 	evhappy_connect_cb cb;
 	void *cb_arg;
-	struct bufferevent *bev;	/* bufferevent races: we hold a ref */
-	struct event *watch;		/* notices bufferevent_free() */
-	struct evhappy_request *bev_next; /* in he_bev.c's list of races */
-	int bev_listed;
+	struct he_bev_link bev;
 
 	/* resolution */
 	char *host;
 	int port;
 	int family;
 	struct he_query *queries[HE_NFAM];
-
-	int busy;		/* inside one of this request's callbacks */
-	int started;		/* the deferred begin has run */
-	int finished;		/* the outcome was delivered (or is being) */
-	int cancelled;		/* cancelled, freed with its context, or its bev was freed */
-	int torn_down;		/* sockets, queries and timers released */
 };
 
-/** Monotonic microseconds. */
-int64_t he_now_(void);
-
-/** Make a request of either kind; it begins on the next loop turn.
-    hostname NULL: addrs are the caller's list.  NULL with errno on error. */
+/** Make a request of either kind (hostname NULL: addrs are the caller's
+    list) and link it to he.  NULL with errno on error. */
 struct evhappy_request *he_request_new_(struct evhappy *he,
     const struct evutil_addrinfo *addrs, int family, const char *hostname,
     int port);
-/** Start the request made by he_request_new_ (activates its begin). */
+/** Start the request made by he_request_new_: at once when no user
+    callback could run (no trace callback, no socket factory), else on the
+    next loop turn.  Cannot fail: every outcome, even an immediate failure,
+    reaches the user on a later loop turn. */
 void he_request_launch_(struct evhappy_request *req);
-/** Free a request that never launched. */
-void he_request_discard_(struct evhappy_request *req);
+/** Free a request, whatever its state; nothing is said to anyone. */
+void he_request_free_(struct evhappy_request *req);
 
 /** Callback-protocol helpers: every libevent callback of a request runs
     between these, so user callbacks may cancel or free safely. */
 void he_request_enter_(struct evhappy_request *req);
 void he_request_leave_(struct evhappy_request *req);
-/** Cancel without telling anyone (the bufferevent was freed, or evhappy_free). */
+/** Cancel without telling anyone (evhappy_request_cancel, evhappy_free). */
 void he_request_abort_(struct evhappy_request *req);
-/** Whether callbacks may still go on: not cancelled, context not dying. */
+/** Whether the race still runs: not decided, cancelled or dying. */
 int he_request_live_(const struct evhappy_request *req);
+/** Race on bev: mark it racing and watch it (he_bev_attach_).  -1 with
+    errno ENOMEM. */
+int he_request_attach_bev_(struct evhappy_request *req,
+    struct bufferevent *bev);
 
 /** Report a step to the trace callback, if any. */
 void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
@@ -165,6 +188,9 @@ void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int naddrs);
 
 struct he_hist_note;
+/** Send a trace event (elapsed is filled in) to the trace callback, if
+    any and while the request may still speak. */
+void he_trace_event_(struct evhappy_request *req, struct evhappy_trace *ev);
 /** Report a history decision (he_history.c) to the trace callback. */
 void he_trace_history_(struct evhappy_request *req,
     const struct he_hist_note *note);
@@ -172,11 +198,6 @@ void he_trace_history_(struct evhappy_request *req,
 /** A family's answer reached the loop (list owned, may be NULL). */
 void he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error);
-
-/** Start a race whose winner goes to bev (he_bev.c checks bev first). */
-int he_start_bev_race_(struct evhappy *he, struct bufferevent *bev,
-    const struct evutil_addrinfo *addrs, int family, const char *hostname,
-    int port);
 
 /* ---- resolution (he_resolve.c) ---- */
 
@@ -199,17 +220,6 @@ void he_resolve_context_free_(struct evhappy *he);
     or names no interface; -1 (ENOMEM) when the entry cannot be made. */
 int he_parse_literal_(const char *host, int port,
     struct evutil_addrinfo **out);
-
-/* ---- bufferevents (he_bev.c) ---- */
-
-/** Hold a reference on bev for req and list it as racing. */
-void he_bev_attach_(struct evhappy_request *req, struct bufferevent *bev);
-/** Drop the reference and the listing; safe to call again. */
-void he_bev_detach_(struct evhappy_request *req);
-/** The race's outcome for a bufferevent race. */
-void he_bev_deliver_(struct evhappy_request *req, evutil_socket_t fd);
-/** Whether the user freed req->bev (then our reference was the last). */
-int he_bev_gone_(struct evhappy_request *req);
 
 /* ---- the environment (he_env.c) ---- */
 

@@ -10,6 +10,7 @@
 #endif
 #include "he_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
@@ -88,7 +89,9 @@ he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 			goto bad;
 		return literal_entry(&sin6, sizeof(sin6), out);
 	}
-	if (evutil_inet_pton(AF_INET, host, &sin.sin_addr) == 1)
+	/* glibc's inet_pton: libevent's parses with sscanf, 2.4k instructions
+	 * on the drop-in's happy path. */
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1)
 		return literal_entry(&sin, sizeof(sin), out);
 	rc = parse_v6(host, &sin6);
 	if (rc < 0)

@@ -46,15 +46,6 @@ evhappy_report_attempt_count(const struct evhappy_report *r)
 	return r ? r->req->race.nattempts : 0;
 }
 
-static void
-usec_to_tv(int64_t us, struct timeval *tv)
-{
-	if (us < 0)
-		us = 0;
-	tv->tv_sec = (time_t)(us / 1000000);
-	tv->tv_usec = (suseconds_t)(us % 1000000);
-}
-
 int
 evhappy_report_attempt(const struct evhappy_report *r, int i,
     struct sockaddr_storage *addr, int *error, struct timeval *started,
@@ -76,9 +67,9 @@ evhappy_report_attempt(const struct evhappy_report *r, int i,
 	if (error)
 		*error = a->error;
 	if (started)
-		usec_to_tv(a->started - race->began, started);
+		he_usec_to_tv_(a->started - race->began, started);
 	if (ended)
-		usec_to_tv((a->ended >= 0 ? a->ended : r->req->ended) -
+		he_usec_to_tv_((a->ended >= 0 ? a->ended : r->req->ended) -
 		    race->began, ended);
 	return 0;
 }

@@ -817,7 +817,7 @@ he_resolve_start_(struct evhappy_request *req)
 	for (i = 0; i < HE_NFAM; i++) {
 		if (!req->race.dns_pending[order[i]])
 			continue;
-		if (!he_request_live_(req) || req->finished || req->race.done)
+		if (!he_request_live_(req) || req->race.done)
 			return 0;
 		query_start(req, order[i]);
 	}

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -435,6 +436,170 @@ START_TEST(test_bev_already_racing)
 }
 END_TEST
 
+/* A race started on a context that is being freed (evhappy_free from inside
+ * its own callback) is refused: nothing would ever answer it. */
+struct dying {
+	struct evhappy *he;
+	struct bufferevent *bev;
+	const struct evutil_addrinfo *l;
+	int rc_addrinfo, errno_addrinfo;
+	int rc_hostname, errno_hostname;
+	int req_null, errno_req;
+	int called;
+};
+
+static void
+dying_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct dying *d = arg;
+
+	(void)r;
+	if (fd >= 0)
+		close(fd);
+	d->called++;
+	evhappy_free(d->he);
+	errno = 0;
+	d->rc_addrinfo = evhappy_connect_addrinfo(d->he, d->bev, d->l);
+	d->errno_addrinfo = errno;
+	errno = 0;
+	d->rc_hostname = evhappy_connect_hostname(d->he, d->bev, AF_INET,
+	    "127.0.0.1", 9);
+	d->errno_hostname = errno;
+	errno = 0;
+	d->req_null = evhappy_start_connection(d->he, d->l, conn_cb, NULL) ==
+	    NULL;
+	d->errno_req = errno;
+}
+
+START_TEST(test_bev_race_on_dying_context)
+{
+	struct he_test_fx f;
+	struct dying d;
+	evutil_socket_t rfd;
+	int rport = 0;
+	struct evutil_addrinfo *l;
+
+	fx_begin(&f);
+	evhappy_set_trace_cb(f.he, NULL, NULL);
+	rfd = he_test_refuser("127.0.0.1", &rport);
+	l = he_test_ai("127.0.0.1", rport);
+	memset(&d, 0, sizeof(d));
+	d.he = f.he;
+	d.l = l;
+	d.bev = new_bev(&f);
+	ck_assert_ptr_nonnull(evhappy_start_connection(f.he, l, dying_cb, &d));
+	he_test_run_until(f.base, HE_TEST_UP(1000), &d.called);
+	ck_assert_int_eq(d.called, 1);
+	f.he = NULL;	/* freed in the callback */
+	ck_assert_int_eq(d.rc_addrinfo, -1);
+	ck_assert_int_eq(d.errno_addrinfo, EINVAL);
+	ck_assert_int_eq(d.rc_hostname, -1);
+	ck_assert_int_eq(d.errno_hostname, EINVAL);
+	ck_assert_int_eq(d.req_null, 1);
+	ck_assert_int_eq(d.errno_req, EINVAL);
+	ck_assert_int_eq(bufferevent_getfd(d.bev), -1);
+	fx_quiet(&f);
+	bufferevent_free(d.bev);
+	evhappy_addrinfo_free(l);
+	close(rfd);
+	fx_end(&f);
+}
+END_TEST
+
+static enum bufferevent_filter_result
+pass_filter(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	(void)lim; (void)mode; (void)arg;
+	evbuffer_add_buffer(dst, src);
+	return BEV_OK;
+}
+
+/* "Is this bufferevent racing" is a property of the socket bufferevent at
+ * the bottom: a race on a filter and one on the bufferevent under it (or on
+ * a second filter over it) would hand that bufferevent two sockets. */
+START_TEST(test_bev_filter_racing)
+{
+	struct he_test_fx f;
+	struct bufferevent *bottom, *filt, *filt2;
+	struct he_lab_blackhole *bh;
+	struct evutil_addrinfo *hole;
+	int port = 0, fds_mid, i;
+
+	fx_begin(&f);
+	evhappy_set_trace_cb(f.he, NULL, NULL);
+	bh = he_test_blackhole("127.0.0.1", &port);
+	hole = he_test_ai("127.0.0.1", port);
+	fds_mid = he_test_count_fds();
+	for (i = 0; i < 2; i++) {
+		bottom = new_bev(&f);
+		filt = bufferevent_filter_new(bottom, pass_filter, pass_filter,
+		    0, NULL, NULL);
+		filt2 = bufferevent_filter_new(bottom, pass_filter, pass_filter,
+		    0, NULL, NULL);
+		ck_assert_ptr_nonnull(filt);
+		ck_assert_ptr_nonnull(filt2);
+		bufferevent_setcb(filt, NULL, NULL, bev_event_cb, NULL);
+		bufferevent_setcb(filt2, NULL, NULL, bev_event_cb, NULL);
+		if (i == 0) {	/* the filter first, then the bottom */
+			ck_assert_int_eq(evhappy_connect_addrinfo(f.he, filt,
+			    hole), 0);
+			EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bottom,
+			    hole), EALREADY);
+			EXPECT_FAIL(evhappy_socket_connect_hostname(bottom,
+			    NULL, AF_INET, "127.0.0.1", port), EALREADY);
+		} else {	/* the bottom first, then a filter */
+			ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bottom,
+			    hole), 0);
+			EXPECT_FAIL(evhappy_connect_addrinfo(f.he, filt,
+			    hole), EALREADY);
+		}
+		EXPECT_FAIL(evhappy_connect_hostname(f.he, filt2, AF_INET,
+		    "127.0.0.1", port), EALREADY);
+		he_test_run_for(f.base, 50);
+		ck_assert_int_eq(bev_calls, 0);
+		ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+		bufferevent_free(filt2);
+		bufferevent_free(filt);
+		bufferevent_free(bottom);
+		he_test_run_for(f.base, 50);
+		ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	}
+	ck_assert_int_eq(bev_calls, 0);
+	he_lab_blackhole_free(bh);
+	evhappy_addrinfo_free(hole);
+	fx_end(&f);
+}
+END_TEST
+
+/* The winner would be handed to a bufferevent whose events run on another
+ * loop than the race's. */
+START_TEST(test_bev_other_base)
+{
+	struct he_test_fx f;
+	struct event_base *other;
+	struct bufferevent *bev;
+	struct evutil_addrinfo *good;
+
+	fx_begin(&f);
+	other = event_base_new();
+	ck_assert_ptr_nonnull(other);
+	bev = bufferevent_socket_new(other, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, NULL);
+	good = he_test_ai("127.0.0.1", 9);
+	EXPECT_FAIL(evhappy_connect_addrinfo(f.he, bev, good), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(f.he, bev, AF_INET, "127.0.0.1",
+	    9), EINVAL);
+	fx_quiet(&f);
+	he_test_run_for(other, 50);
+	bufferevent_free(bev);
+	event_base_free(other);
+	evhappy_addrinfo_free(good);
+	fx_end(&f);
+}
+END_TEST
+
 /* --- the socket front end ----------------------------------------------------- */
 
 START_TEST(test_resolve_and_connect_bad_args)
@@ -511,6 +676,9 @@ api_suite(void)
 	tcase_add_test(tc, test_unsupported_bev_kind);
 	tcase_add_test(tc, test_bev_already_has_fd);
 	tcase_add_test(tc, test_bev_already_racing);
+	tcase_add_test(tc, test_bev_race_on_dying_context);
+	tcase_add_test(tc, test_bev_filter_racing);
+	tcase_add_test(tc, test_bev_other_base);
 	tcase_add_test(tc, test_resolve_and_connect_bad_args);
 	tcase_add_test(tc, test_context_usable_after_bad_calls);
 	suite_add_tcase(s, tc);

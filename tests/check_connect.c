@@ -10,6 +10,7 @@
  * (see he_test_slow_factor()).
  */
 #include "he_event.h"
+#include "he_internal.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 
@@ -24,7 +25,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <netdb.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -1978,6 +1981,418 @@ connect_v6_suite(void)
 	return s;
 }
 
+/* --- the glue: bufferevent lifetime, socket factory, resources ------------- */
+
+/* A lookup that takes a while, for the system resolver. */
+static int
+slow_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	(void)node;
+	he_test_sleep_ms(200);
+	return getaddrinfo("127.0.0.1", service, hints, res);
+}
+
+/* A lookup that says the name does not exist. */
+static int
+noname_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	(void)node; (void)service; (void)hints;
+	*res = NULL;
+	return EVUTIL_EAI_NONAME;
+}
+
+/* Turn the loop once at a time until the bufferevent has a socket (the race
+ * handed its winner over) or ms pass. */
+static void
+run_until_handed(struct event_base *base, struct bufferevent *bev, int ms)
+{
+	int64_t end = he_test_now_ms() + ms;
+
+	while (bufferevent_getfd(bev) < 0 && he_test_now_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+}
+
+/* bufferevent_free(bev) and event_base_free(base) right after it, with no
+ * loop turn between (the usual teardown), at every phase of a drop-in race:
+ * _i 0 = before the loop ever ran, 1 = during resolution (system resolver),
+ * 2 = during the attempts, 3 = the winner handed over (a plain socket
+ * bufferevent is told CONNECTED in that same loop turn), 4 = the same on a
+ * filter, where libevent's own connect of the bottom bufferevent is still
+ * to report CONNECTED.  Nothing may stay open; ASan/valgrind see that
+ * nothing leaks. */
+START_TEST(test_bev_free_then_base_free)
+{
+	struct event_base *base;
+	struct he_lab_blackhole *bh1, *bh2;
+	evutil_socket_t lfd;
+	int p1 = 0, p2 = 0, lport = 0, fds0;
+	struct bufferevent *bev;
+	struct bres b;
+	char name[64];
+
+	bh1 = he_test_blackhole("127.0.0.1", &p1);
+	bh2 = he_test_blackhole("127.0.0.1", &p2);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	fds0 = he_test_count_fds();
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	memset(&b, 0, sizeof(b));
+	bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	if (_i == 4) {
+		bev = bufferevent_filter_new(bev, NULL, NULL,
+		    BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+		ck_assert_ptr_nonnull(bev);
+	}
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (_i == 1)
+		he_resolve_set_gai_hook_(slow_gai);
+	snprintf(name, sizeof(name), "%s", _i == 1 ? "slow.test" : "127.0.0.1");
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
+	    name, _i >= 3 ? lport : p1), 0);
+	switch (_i) {
+	case 1:
+		he_test_run_until(base, 50, NULL);
+		break;
+	case 2:
+		he_test_run_until(base, 100, NULL);
+		ck_assert_int_gt(he_test_count_fds(), fds0 + 1);
+		break;
+	case 3:
+	case 4:
+		run_until_handed(base, bev, HE_TEST_UP(1000));
+		ck_assert_int_ge(bufferevent_getfd(bev), 0);
+		break;
+	}
+	ck_assert_int_eq(b.calls, _i == 3 ? b.calls : 0);
+	b.calls = 0;
+	bufferevent_free(bev);
+	event_base_free(base);
+	if (_i == 1) {		/* the lookup's thread finishes on its own */
+		he_test_sleep_ms(HE_TEST_UP(400));
+		he_resolve_set_gai_hook_(NULL);
+	}
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_eq(he_test_count_fds(), fds0);
+	close(lfd);
+	he_lab_blackhole_free(bh1);
+	he_lab_blackhole_free(bh2);
+}
+END_TEST
+
+/* bufferevent_free during the race, then the loop runs on: every socket of
+ * the race is closed at once, not one attempt delay later. */
+START_TEST(test_bev_free_stops_at_once)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh1, *bh2;
+	int p1 = 0, p2 = 0, fds_mid;
+	struct evutil_addrinfo *l;
+	struct bres b;
+	struct bufferevent *bev;
+	struct timeval tv;
+
+	he_test_fx_begin(&f);
+	he_test_tv(&tv, 2000);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &tv), 0);
+	bh1 = he_test_blackhole("127.0.0.1", &p1);
+	bh2 = he_test_blackhole("127.0.0.1", &p2);
+	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
+	fds_mid = he_test_count_fds();
+	memset(&b, 0, sizeof(b));
+	bev = bev_start(&f, l, &b);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+	bufferevent_free(bev);
+	he_test_run_until(f.base, HE_TEST_UP(100), NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	ck_assert_int_eq(b.calls, 0);
+	he_lab_blackhole_free(bh1);
+	he_lab_blackhole_free(bh2);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+struct bad_factory {
+	int calls;
+};
+
+/* First call: -1 with errno 0; second: a UDP socket; then TCP. */
+static evutil_socket_t
+factory_bad(const struct evutil_addrinfo *ai, void *arg)
+{
+	struct bad_factory *s = arg;
+
+	switch (s->calls++) {
+	case 0:
+		errno = 0;
+		return -1;
+	case 1:
+		return socket(ai->ai_family, SOCK_DGRAM, 0);
+	default:
+		return socket(ai->ai_family, SOCK_STREAM, 0);
+	}
+}
+
+/* A factory that fails without saying why fails its attempt with EIO; one
+ * that gives a socket that is not a stream fails it with EPROTOTYPE (a UDP
+ * "connect" would otherwise win at once); the race goes on. */
+START_TEST(test_socket_factory_contract)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd;
+	int lport = 0;
+	struct evutil_addrinfo *l;
+	struct res x;
+	struct bad_factory s;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	l = ai2("127.0.0.1", 9, "127.0.0.1", 7);
+	l = he_test_append(l, he_test_ai("127.0.0.1", lport));
+	memset(&s, 0, sizeof(s));
+	evhappy_set_socket_factory(f.he, factory_bad, &s);
+	res_init(&x);
+	start(f.he, l, &x);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
+	check_report_common(&x);
+	ck_assert_int_eq(x.natt, 3);
+	check_attempt(&x, 0, "127.0.0.1", 9, EIO);
+	check_attempt(&x, 1, "127.0.0.1", 7, EPROTOTYPE);
+	check_attempt(&x, 2, "127.0.0.1", lport, 0);
+	ck_assert_int_ge(x.fd, 0);
+	close(x.fd);
+	close(lfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Out of file descriptors: the attempt fails with the kernel's EMFILE, not
+ * an invented ENOMEM, and the callback still comes. */
+START_TEST(test_out_of_fds_errno)
+{
+	struct he_test_fx f;
+	struct rlimit old, low;
+	struct evutil_addrinfo *l;
+	struct res x;
+	int fds;
+
+	he_test_fx_begin(&f);
+	l = he_test_ai("127.0.0.1", 9);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	fds = he_test_count_fds();
+	/* every fd up to the highest one in use is taken */
+	low = old;
+	low.rlim_cur = (rlim_t)fcntl(0, F_DUPFD, 0);
+	ck_assert_int_gt((int)low.rlim_cur, 0);
+	close((int)low.rlim_cur);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	res_init(&x);
+	start(f.he, l, &x);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &x.calls);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, EMFILE);
+	check_attempt(&x, 0, "127.0.0.1", 9, EMFILE);
+	ck_assert_int_eq(he_test_count_fds(), fds);
+	evhappy_addrinfo_free(l);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* The DNS error belongs to one race on one bufferevent: a new bufferevent
+ * (often at the freed one's address) and a new race on it read 0. */
+START_TEST(test_dns_error_not_inherited)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd;
+	int lport = 0, i;
+	struct bufferevent *bev;
+	struct bres b;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	for (i = 0; i < 4; i++) {
+		he_resolve_set_gai_hook_(noname_gai);
+		memset(&b, 0, sizeof(b));
+		bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+		ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_INET,
+		    "nosuch.test", lport), 0);
+		he_test_run_until(f.base, HE_TEST_UP(2000), &b.calls);
+		ck_assert_int_eq(b.calls, 1);
+		ck_assert_int_eq(b.dns, EVUTIL_EAI_NONAME);
+		ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
+		bufferevent_free(bev);
+		he_resolve_set_gai_hook_(NULL);
+
+		memset(&b, 0, sizeof(b));
+		bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+		ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL,
+		    AF_INET, "127.0.0.1", lport), 0);
+		ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+		he_test_run_until(f.base, HE_TEST_UP(2000), &b.calls);
+		ck_assert_int_eq(b.calls, 1);
+		ck_assert_msg(b.what & BEV_EVENT_CONNECTED, "event 0x%x",
+		    b.what);
+		ck_assert_int_eq(b.dns, 0);
+		ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
+		bufferevent_free(bev);
+	}
+	he_test_run_until(f.base, 20, NULL);
+	close(lfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* What evhttp does to retry a connection: clear the callbacks, take the
+ * bufferevent back with bufferevent_setfd(bev, -1), set the callbacks again
+ * and connect anew.  As with libevent's own connect, the new race replaces
+ * the old one (not EALREADY), which ends silently and closes its sockets. */
+START_TEST(test_bev_taken_back_and_reconnected)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	evutil_socket_t lfd;
+	int bport = 0, lport = 0, fds_mid;
+	struct bufferevent *bev;
+	struct bres b;
+
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bport);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	fds_mid = he_test_count_fds();
+	memset(&b, 0, sizeof(b));
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
+	    "127.0.0.1", bport), 0);
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(bufferevent_setfd(bev, -1), 0);
+	evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
+	bufferevent_enable(bev, EV_WRITE);
+	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
+	    "127.0.0.1", lport), 0);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &b.calls);
+	he_test_run_until(f.base, 50, NULL);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_msg(b.what & BEV_EVENT_CONNECTED, "event 0x%x", b.what);
+	/* the black hole's attempt is closed; the winner is bev's */
+	ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 20, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	close(lfd);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Many races whose handshakes completed while the loop was busy, and whose
+ * deadline has passed when it runs again: epoll hands out a bounded number
+ * of events a turn and every expired timer runs in that turn, yet none of
+ * them may be reported as timed out. */
+struct many {
+	int calls, ok, timedout;
+};
+
+static void
+many_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
+{
+	struct many *m = arg;
+
+	m->calls++;
+	if (fd >= 0) {
+		m->ok++;
+		close(fd);
+	} else if (evhappy_report_error(r) == ETIMEDOUT) {
+		m->timedout++;
+	}
+}
+
+START_TEST(test_connected_never_timed_out)
+{
+	enum { N = 200 };
+	struct he_test_fx f;
+	evutil_socket_t lfd;
+	int lport = 0, i;
+	struct evutil_addrinfo *l;
+	struct timeval tv;
+	struct many m;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	ck_assert_int_eq(listen(lfd, 4 * N), 0);	/* the kernel accepts */
+	l = he_test_ai("127.0.0.1", lport);
+	he_test_tv(&tv, 20);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	memset(&m, 0, sizeof(m));
+	for (i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(evhappy_start_connection(f.he, l, many_cb,
+		    &m));
+	he_test_sleep_ms(100);		/* the loop is busy elsewhere */
+	he_test_run_until(f.base, HE_TEST_UP(2000), NULL);
+	ck_assert_int_eq(m.calls, N);
+	ck_assert_int_eq(m.timedout, 0);
+	ck_assert_int_eq(m.ok, N);
+	evhappy_addrinfo_free(l);
+	close(lfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* With no trace callback and no socket factory the first attempt starts
+ * inside the start call; an attempt that fails there (bind: the local
+ * address is not this machine's) still reaches the user on a later loop
+ * turn, for both front ends. */
+START_TEST(test_immediate_failure_after_return)
+{
+	struct he_test_fx f;
+	struct evutil_addrinfo *l, *local;
+	struct res x;
+	struct bres b;
+	struct bufferevent *bev;
+
+	he_test_fx_begin(&f);
+	local = he_test_ai("192.0.2.1", 0);
+	ck_assert_int_eq(evhappy_set_local_addrinfo(f.he, local), 0);
+	l = he_test_ai("127.0.0.1", 9);
+	res_init(&x);
+	memset(&b, 0, sizeof(b));
+	start(f.he, l, &x);
+	bev = bev_start(&f, l, &b);
+	ck_assert_int_eq(x.calls + b.calls, 0);
+	he_test_run_until(f.base, HE_TEST_UP(500), &x.calls);
+	if (!b.calls)
+		he_test_run_until(f.base, HE_TEST_UP(500), &b.calls);
+	check_report_common(&x);
+	ck_assert_int_eq(x.fd, -1);
+	ck_assert_int_eq(x.error, EADDRNOTAVAIL);
+	check_attempt(&x, 0, "127.0.0.1", 9, EADDRNOTAVAIL);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(b.inside, 0);
+	ck_assert_msg(b.what & BEV_EVENT_ERROR, "event 0x%x", b.what);
+	ck_assert_int_eq(b.err, EADDRNOTAVAIL);
+	bufferevent_free(bev);
+	evhappy_addrinfo_free(l);
+	evhappy_addrinfo_free(local);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 static Suite *
 connect_suite(void)
 {
@@ -2015,6 +2430,16 @@ connect_suite(void)
 	tcase_add_test(tc, test_duplicates_tried_once);
 	tcase_add_test(tc, test_unspecified_never_tried);
 	tcase_add_test(tc, test_settings_family_count);
+
+	tc = he_test_tcase(s, "glue", 20);
+	tcase_add_loop_test(tc, test_bev_free_then_base_free, 0, 5);
+	tcase_add_test(tc, test_bev_free_stops_at_once);
+	tcase_add_test(tc, test_bev_taken_back_and_reconnected);
+	tcase_add_test(tc, test_socket_factory_contract);
+	tcase_add_test(tc, test_out_of_fds_errno);
+	tcase_add_test(tc, test_connected_never_timed_out);
+	tcase_add_test(tc, test_immediate_failure_after_return);
+	tcase_add_test(tc, test_dns_error_not_inherited);
 	return s;
 }
 

@@ -47,12 +47,6 @@ he_test_run_for(struct event_base *base, int ms)
 	event_base_dispatch(base);
 }
 
-void
-he_test_stop(struct event_base *base)
-{
-	event_base_loopbreak(base);
-}
-
 /* The timer of he_test_run_until(): it only wakes the loop. */
 static void
 he_test_noop_cb(evutil_socket_t fd, short what, void *arg)

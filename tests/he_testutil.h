@@ -16,9 +16,8 @@ int he_test_count_fds(void);
 /** Milliseconds on the monotonic clock. */
 int64_t he_test_now_ms(void);
 
-/** Run the loop until he_test_stop() or for at most ms milliseconds. */
+/** Run the loop for ms milliseconds. */
 void he_test_run_for(struct event_base *base, int ms);
-void he_test_stop(struct event_base *base);
 
 /** Run the loop for at most ms milliseconds, or until *flag becomes non-zero
     (flag may be NULL: then the whole time); it turns the loop once at a time

@@ -1,0 +1,42 @@
+/*
+ * One connection attempt's socket (he_attempt.c).  Knows nothing of races
+ * or requests.
+ */
+#ifndef EVHAPPY_HE_ATTEMPT_H_INCLUDED_
+#define EVHAPPY_HE_ATTEMPT_H_INCLUDED_
+
+#include "he_event.h"
+
+/** How an attempt gets its socket. */
+struct he_socket_opts {
+	struct evutil_addrinfo *local;		/* bind to one of these, or NULL */
+	evhappy_socket_factory_cb factory;	/* NULL: socket() */
+	void *factory_arg;
+};
+
+/** One connection attempt's socket and its writability event. */
+struct he_slot {
+	evutil_socket_t fd;
+	struct event *ev;
+	struct event *storage;	/* where to assign ev instead of event_new */
+};
+
+/** Open a non-blocking close-on-exec stream socket for ai (with the
+    factory when set), bind it to the first local address of its family
+    that binds, and connect; ev is made with cb/arg (in s->storage when
+    set) and added.  Returns 0 when the connect is under way, else the
+    errno that failed it (the slot is then closed): the kernel's own
+    (EMFILE, ENFILE, ECONNREFUSED, ...), EADDRNOTAVAIL when no local address
+    of the family binds, EIO / EPROTOTYPE for a factory's -1 without errno /
+    non-stream socket, ENOMEM only for memory. */
+int he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
+    const struct he_socket_opts *o, struct event_base *base,
+    event_callback_fn cb, void *arg);
+
+/** Close the slot's socket and free its event (an event in storage is only
+    deleted); safe when already closed.  finalizing: free the event through
+    libevent's finalizers (we are inside one of them, possibly inside
+    event_base_free). */
+void he_slot_close_(struct he_slot *s, int finalizing);
+
+#endif

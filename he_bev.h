@@ -1,0 +1,56 @@
+/*
+ * The bufferevent adapter (he_bev.c): which bufferevents are racing,
+ * noticing bufferevent_free(), handing the winner over, the DNS error a
+ * race leaves.  Knows nothing of races or requests: a request embeds a
+ * he_bev_link and is told of a free through its callback.
+ */
+#ifndef EVHAPPY_HE_BEV_H_INCLUDED_
+#define EVHAPPY_HE_BEV_H_INCLUDED_
+
+#include "he_event.h"
+
+struct he_bev_token;
+
+/** What a race keeps about its bufferevent. */
+struct he_bev_link {
+	struct bufferevent *bev;	/* the user's; NULL once it was freed */
+	struct bufferevent *bottom;	/* the socket bufferevent under it */
+	struct he_bev_link *next;	/* in the racing table's bucket */
+	struct he_bev_token *token;	/* tells us of bufferevent_free() */
+	/* the race must end silently: bev was finalized (then l->bev is
+	   NULL and we are inside libevent's finalizer), or taken back */
+	void (*freed)(void *arg, int finalized);
+	void *freed_arg;
+	unsigned listed : 1;
+	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
+};
+
+/** 0 when bev (of base) can take a raced socket, else the errno to refuse
+    with: EINVAL (NULL, another base, a pair), EISCONN (it has a socket),
+    EALREADY (it, or a bufferevent above or below it, is racing). */
+int he_bev_check_(struct event_base *base, struct bufferevent *bev);
+
+/** Mark bev racing (keyed by its bottom bufferevent), clear its DNS error,
+    and watch for its bufferevent_free(): freed(arg, 1) is then called from
+    libevent's finalizer of bev (maybe inside event_base_free), with l->bev
+    already NULL.  freed(arg, 0) when a new race on bev finds that the user
+    took it back (bufferevent_setfd) and supersedes this one.  -1 (ENOMEM)
+    on failure, and then nothing is marked. */
+int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
+    void (*freed)(void *, int), void *arg);
+
+/** Stop watching and unmark; safe to call again. */
+void he_bev_detach_(struct he_bev_link *l);
+
+/** The outcome: fd >= 0 is the winner, handed to bev; else BEV_EVENT_ERROR
+    with error (and dns_error kept for evhappy_get_dns_error).  Detaches. */
+void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
+    int dns_error);
+
+/** Whether the user let go of bev: finalized, every callback cleared (what
+    bufferevent_free does first), or (a plain socket bufferevent) given a
+    socket of its own with bufferevent_setfd, which for libevent too cancels
+    a connect under way. */
+int he_bev_gone_(struct he_bev_link *l);
+
+#endif
