@@ -231,10 +231,11 @@ attempt_ready(struct evhappy_request *req, int i)
 
 	if (getsockopt(req->slots[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	if (err == EINPROGRESS || err == EINTR) {
-		event_add(req->slots[i].ev, NULL);
+	if ((err == EINPROGRESS || err == EINTR) &&
+	    event_add(req->slots[i].ev, NULL) == 0)
 		return;
-	}
+	if (err == EINPROGRESS || err == EINTR)
+		err = ENOMEM;	/* cannot watch it any more: give it up */
 	if (err) {
 		trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
 		he_slot_close_(&req->slots[i], 0);
@@ -361,7 +362,13 @@ arm_timer(struct evhappy_request *req)
 		return;
 	}
 	he_usec_to_tv_(at - he_now_(), &tv);
-	event_add(req->timer, &tv);
+	if (event_add(req->timer, &tv) < 0) {
+		/* libevent could not grow its timer heap: without a wake-up the
+		 * race would go silent.  event_active needs no memory; on the
+		 * next turn the core sees oom and ends the race with ENOMEM. */
+		req->race.oom = 1;
+		event_active(req->timer, EV_TIMEOUT, 0);
+	}
 }
 
 static void
