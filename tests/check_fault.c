@@ -188,28 +188,6 @@ scn_list(const struct scn *s)
 	return l;
 }
 
-/* The system resolver's lookups: numeric, so no /etc/hosts or DNS is
- * involved; "slow.*" takes 30 ms, "nx.*" does not exist.  It runs on the
- * library's threads and calls nothing that is wrapped. */
-static int
-fake_gai(const char *node, const char *service,
-    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
-{
-	struct addrinfo h;
-
-	if (strncmp(node, "slow.", 5) == 0)
-		he_test_sleep_ms(30);
-	if (strncmp(node, "nx.", 3) == 0)
-		return EAI_NONAME;
-	memset(&h, 0, sizeof(h));
-	h.ai_family = hints->ai_family;
-	h.ai_socktype = hints->ai_socktype;
-	h.ai_protocol = hints->ai_protocol;
-	h.ai_flags = AI_NUMERICHOST;
-	return getaddrinfo(hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1",
-	    service, &h, (struct addrinfo **)res);
-}
-
 /* ---- one run --------------------------------------------------------------- */
 
 struct outcome {
@@ -693,7 +671,7 @@ walker(const struct scn *s, int out, int kind0, int mode0, int idx0)
 	int kind, mode, i, k;
 
 	world_begin();
-	he_resolve_set_gai_hook_(fake_gai);
+	he_resolve_set_gai_hook_(he_labproc_fake_gai);
 	/* The clean runs: the first warms lazy state up (its heap is not
 	 * judged), the second counts every kind. */
 	run_once(s, HE_FAULT_ALLOC, 0, 0, &o);
@@ -761,7 +739,7 @@ cold_walker(const struct scn *s, int out, int kind, int mode, long n)
 	char sym[400];
 
 	world_begin();
-	he_resolve_set_gai_hook_(fake_gai);
+	he_resolve_set_gai_hook_(he_labproc_fake_gai);
 	{	/* no clean run here to learn from: what ::1 may give */
 		clean_err[ECONNREFUSED] = 1;
 		clean_err[EADDRNOTAVAIL] = 1;

@@ -1,8 +1,10 @@
 /* The lab's DNS server in a child process; see he_labproc.h. */
 #include "he_labproc.h"
 #include "he_lab.h"
+#include "he_testutil.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,4 +113,23 @@ he_labproc_dns_client(struct event_base *base)
 		return NULL;
 	}
 	return b;
+}
+
+int
+he_labproc_fake_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	struct addrinfo h;
+
+	if (strncmp(node, "slow.", 5) == 0)
+		he_test_sleep_ms(30);
+	if (strncmp(node, "nx.", 3) == 0)
+		return EAI_NONAME;
+	memset(&h, 0, sizeof(h));
+	h.ai_family = hints->ai_family;
+	h.ai_socktype = hints->ai_socktype;
+	h.ai_protocol = hints->ai_protocol;
+	h.ai_flags = AI_NUMERICHOST;
+	return getaddrinfo(hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1",
+	    service, &h, (struct addrinfo **)res);
 }

@@ -26,4 +26,13 @@ struct evdns_base *he_labproc_dns_client(struct event_base *base);
 /** The server's pid, or -1. */
 pid_t he_labproc_dns_pid(void);
 
+struct evutil_addrinfo;
+/** The system resolver's counterpart of the server, for
+    he_resolve_set_gai_hook_(): numeric answers (AAAA ::1, A 127.0.0.1),
+    so no /etc/hosts or DNS is involved; "slow.*" takes 30 ms, "nx.*"
+    does not exist.  It runs on the library's threads and calls nothing
+    the fault injection wraps. */
+int he_labproc_fake_gai(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
+
 #endif
