@@ -415,3 +415,9 @@ he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
 	bufferevent_trigger_event(bev, BEV_EVENT_ERROR,
 	    BEV_TRIG_DEFER_CALLBACKS);
 }
+
+void
+he_bev_forget_dns_error_(const struct bufferevent *bev)
+{
+	dns_error_set(bev, 0);
+}

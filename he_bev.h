@@ -53,4 +53,9 @@ void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
     a connect under way. */
 int he_bev_gone_(struct he_bev_link *l);
 
+/** Drop bev's entry in the DNS-error table: a connect that libevent makes
+    on it (the interposition library's fallback) must not be answered with
+    an earlier evhappy race's code. */
+void he_bev_forget_dns_error_(const struct bufferevent *bev);
+
 #endif

@@ -20,6 +20,7 @@
 #include <config.h>
 #endif
 #include "he_internal.h"
+#include "he_bev.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -61,6 +62,8 @@ pass_to_libevent(struct bufferevent *bev, struct evdns_base *dns_base,
 		errno = ENOSYS;
 		return -1;
 	}
+	if (bev)
+		he_bev_forget_dns_error_(bev);
 	return libevent_connect_hostname(bev, dns_base, family, hostname, port);
 }
 

@@ -384,6 +384,21 @@ main_nxdomain(void)
 	printf("dns_error %d (%s)\n", nx.dns_error,
 	    nx.dns_error ? evutil_gai_strerror(nx.dns_error) : "none");
 	rc = nx.what & BEV_EVENT_ERROR ? 0 : 1;
+	/* Then the bufferevent gets a socket and is connected again, to a
+	   literal and a closed port: that call is libevent's own (evhappy
+	   leaves a bufferevent that has a socket to it), and the getter must
+	   no longer see the first connect's DNS error. */
+	nx.what = 0;
+	if (bufferevent_setfd(nx.bev, socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bufferevent_socket_connect_hostname(nx.bev, client, AF_INET,
+	    "127.0.0.1", 9) < 0) {
+		printf("second connect_hostname failed\n");
+		rc = 1;
+		goto end;
+	}
+	event_base_loopexit(nx.base, &tv);
+	event_base_dispatch(nx.base);
+	printf("dns_error again %d\n", nx.dns_error);
 end:
 	if (nx.bev)
 		bufferevent_free(nx.bev);
