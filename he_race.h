@@ -229,7 +229,7 @@ struct he_race {
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
 
-	struct he_attempt *attempts;
+	struct he_attempt *attempts;	/* first_attempt until a second */
 	int nattempts, attempts_cap;
 	int in_flight;
 	int oldest;			/* no attempt before it is running */
@@ -258,6 +258,11 @@ struct he_race {
 	int nnotes, notes_cap;
 	int notes_queued;		/* HE_ACT_HISTORY entries in the queue */
 	int learned;			/* the outcome went into the history */
+
+	/* Where a one-address race keeps its attempt and its two actions:
+	   most races have one address, and pay no allocation for them. */
+	struct he_attempt first_attempt;
+	struct he_action first_actions[2];
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
