@@ -623,7 +623,9 @@ start_next(struct he_race *r, int64_t now)
 	r->start_early = 0;
 	a->delay = r->cfg.attempt_delay;
 	queue_action(r, HE_ACT_START, r->nattempts++);
-	if (r->cfg.history)
+	/* The delay only times a later start (and its note is said only
+	 * then): with nothing untried and no answer to come, skip the lookup. */
+	if (r->cfg.history && (r->untried || dns_pending(r)))
 		a->delay = he_history_attempt_delay_(r, r->nattempts - 1, now);
 }
 

@@ -213,6 +213,9 @@ struct he_race_config {
 	int (*sort)(struct evutil_addrinfo **list);
 	/* Connection history (he_history.h); NULL: none is used or fed. */
 	struct he_history *history;
+	/* Nobody reads history's trace notes (no trace callback): make none
+	   (no HE_ACT_HISTORY); the decisions are the same. */
+	int no_notes;
 };
 
 struct he_race {

@@ -700,6 +700,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->set.sock.local = NULL;
 	he_race_init_(&req->race, &he->race);
 	req->race.cfg.history = he->set.history ? he_history_global_() : NULL;
+	req->race.cfg.no_notes = !he->set.trace;
 	if (he->set.sock.local && !(req->set.sock.local =
 	    evhappy_addrinfo_dup(he->set.sock.local)))
 		goto fail;
