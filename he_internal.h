@@ -134,6 +134,7 @@ struct evhappy_request {
 	struct evhappy_request *prev, *next;	/* in he->requests */
 	enum he_request_state state;
 	int busy;		/* inside one of this request's callbacks */
+	int released;		/* sockets, queries, watch let go (release) */
 	struct he_race race;
 	struct he_slot *slots;	/* first_slot, or an array when it grows */
 	int nslots;

@@ -79,6 +79,7 @@ release(struct evhappy_request *req, int finalizing)
 		he_slot_close_(&req->slots[i], finalizing);
 	event_del(req->timer);
 	he_bev_detach_(&req->bev);
+	req->released = 1;
 }
 
 void
@@ -116,6 +117,8 @@ he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
 {
 	struct evhappy_trace ev;
 
+	if (!req->set.trace)
+		return;		/* most races: build nothing */
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = kind;
 	ev.family = family ? family : (addr ? addr->sa_family : 0);
@@ -541,9 +544,13 @@ request_dispose(struct evhappy_request *req)
 static void
 request_free(struct evhappy_request *req, int finalizing)
 {
-	release(req, finalizing);
+	/* Released already (the usual end): only the timer may have been
+	 * activated since. */
+	if (req->released)
+		event_del(req->timer);
+	else
+		release(req, finalizing);
 	request_unlink(req);
-	event_del(req->timer);
 	request_dispose(req);
 }
 
