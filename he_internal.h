@@ -139,6 +139,8 @@ struct evhappy_request {
 	struct he_slot *slots;	/* first_slot, or an array when it grows */
 	int nslots;
 	struct he_slot first_slot;
+	int64_t timer_at;	/* when the timer is set to fire, HE_NEVER if
+				   not set (arm_timer adds it only on change) */
 	struct event *timer;	/* the core's wake-ups; also the next turn;
 				   it and the first attempt's event live in
 				   the request's own allocation */

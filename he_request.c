@@ -78,6 +78,7 @@ release(struct evhappy_request *req, int finalizing)
 	for (i = 0; i < req->nslots; i++)
 		he_slot_close_(&req->slots[i], finalizing);
 	event_del(req->timer);
+	req->timer_at = HE_NEVER;
 	he_bev_detach_(&req->bev);
 	req->released = 1;
 }
@@ -362,16 +363,22 @@ arm_timer(struct evhappy_request *req)
 
 	if (at == HE_NEVER) {
 		event_del(req->timer);
+		req->timer_at = HE_NEVER;
 		return;
 	}
+	if (at == req->timer_at)
+		return;		/* already set for then (most answers) */
 	he_usec_to_tv_(at - he_now_(), &tv);
 	if (event_add(req->timer, &tv) < 0) {
 		/* libevent could not grow its timer heap: without a wake-up the
 		 * race would go silent.  event_active needs no memory; on the
 		 * next turn the core sees oom and ends the race with ENOMEM. */
+		req->timer_at = HE_NEVER;
 		req->race.oom = 1;
 		event_active(req->timer, EV_TIMEOUT, 0);
+		return;
 	}
+	req->timer_at = at;
 }
 
 static void
@@ -447,6 +454,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	req->timer_at = HE_NEVER;	/* libevent deleted it to run us */
 	if (req->state == HE_REQ_CANCELLED) {
 		if (req->busy == 0)
 			request_reap(req, 0);
@@ -547,7 +555,7 @@ request_free(struct evhappy_request *req, int finalizing)
 	/* Released already (the usual end): only the timer may have been
 	 * activated since. */
 	if (req->released)
-		event_del(req->timer);
+		event_del(req->timer);	/* activated since, maybe */
 	else
 		release(req, finalizing);
 	request_unlink(req);
@@ -700,6 +708,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->first_slot.storage = (struct event *)((char *)req + at + evsize);
 	req->slots = &req->first_slot;
 	req->nslots = 1;
+	req->timer_at = HE_NEVER;
 	req->he = he;
 	req->family = family;
 	req->port = port;
