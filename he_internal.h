@@ -141,6 +141,7 @@ struct evhappy_request {
 	struct he_slot first_slot;
 	int64_t timer_at;	/* when the timer is set to fire, HE_NEVER if
 				   not set (arm_timer adds it only on change) */
+	int timer_set;		/* the timer may be pending or active */
 	struct event *timer;	/* the core's wake-ups; also the next turn;
 				   it and the first attempt's event live in
 				   the request's own allocation */

@@ -38,6 +38,25 @@ he_usec_to_tv_(int64_t us, struct timeval *tv)
 static void request_free(struct evhappy_request *req, int finalizing);
 static void request_reap(struct evhappy_request *req, int finalizing);
 
+/* The request's timer runs on the next loop turn.  timer_set says the
+ * timer may be pending or active, so that a finished race deletes it
+ * only when there is something to delete. */
+static void
+timer_now(struct evhappy_request *req)
+{
+	event_active(req->timer, EV_TIMEOUT, 0);
+	req->timer_set = 1;
+}
+
+static void
+timer_stop(struct evhappy_request *req)
+{
+	if (req->timer_set)
+		event_del(req->timer);
+	req->timer_set = 0;
+	req->timer_at = HE_NEVER;
+}
+
 /* ---- the callback protocol ---------------------------------------------- */
 
 /* A user callback may cancel its race, free the context or free the
@@ -77,8 +96,7 @@ release(struct evhappy_request *req, int finalizing)
 	he_resolve_cancel_(req);
 	for (i = 0; i < req->nslots; i++)
 		he_slot_close_(&req->slots[i], finalizing);
-	event_del(req->timer);
-	req->timer_at = HE_NEVER;
+	timer_stop(req);
 	he_bev_detach_(&req->bev);
 	req->released = 1;
 }
@@ -108,7 +126,7 @@ he_request_leave_(struct evhappy_request *req)
 	    (req->state == HE_REQ_CANCELLED && !req->cb))
 		request_reap(req, 0);
 	else if (req->state == HE_REQ_CANCELLED)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 void
@@ -349,7 +367,7 @@ decide(struct evhappy_request *req)
 	req->ended = he_now_();
 	if (req->state == HE_REQ_STARTING) {
 		req->state = HE_REQ_DECIDED;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 		return;
 	}
 	deliver(req);
@@ -362,8 +380,7 @@ arm_timer(struct evhappy_request *req)
 	struct timeval tv;
 
 	if (at == HE_NEVER) {
-		event_del(req->timer);
-		req->timer_at = HE_NEVER;
+		timer_stop(req);
 		return;
 	}
 	if (at == req->timer_at)
@@ -375,9 +392,10 @@ arm_timer(struct evhappy_request *req)
 		 * next turn the core sees oom and ends the race with ENOMEM. */
 		req->timer_at = HE_NEVER;
 		req->race.oom = 1;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 		return;
 	}
+	req->timer_set = 1;
 	req->timer_at = at;
 }
 
@@ -454,7 +472,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	req->timer_at = HE_NEVER;	/* libevent deleted it to run us */
+	/* libevent deleted it (not persistent) to run us */
+	req->timer_set = 0;
+	req->timer_at = HE_NEVER;
 	if (req->state == HE_REQ_CANCELLED) {
 		if (req->busy == 0)
 			request_reap(req, 0);
@@ -490,7 +510,7 @@ he_request_launch_(struct evhappy_request *req)
 	 * so its SYN leaves as early as libevent's would. */
 	if (req->set.trace || req->set.sock.factory) {
 		req->state = HE_REQ_PENDING;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 		return;
 	}
 	req->state = HE_REQ_STARTING;
@@ -520,7 +540,7 @@ evhappy_request_cancel(struct evhappy_request *req)
 		return;
 	he_request_abort_(req);
 	if (req->busy == 0)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 static void
@@ -555,7 +575,7 @@ request_free(struct evhappy_request *req, int finalizing)
 	/* Released already (the usual end): only the timer may have been
 	 * activated since. */
 	if (req->released)
-		event_del(req->timer);	/* activated since, maybe */
+		timer_stop(req);	/* activated since, maybe */
 	else
 		release(req, finalizing);
 	request_unlink(req);
@@ -605,7 +625,7 @@ bev_let_go(void *arg, int finalized)
 	}
 	he_request_abort_(req);
 	if (req->busy == 0)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 int
