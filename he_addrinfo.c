@@ -485,6 +485,8 @@ evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
 		errno = EINVAL;
 		return -1;
 	}
+	if (!*list || !(*list)->ai_next)
+		return 0;	/* nothing to reorder: no table either */
 	fam_table_init(&t);
 	if (fam_index_all(&t, *list) < 0)
 		return -1;

@@ -369,10 +369,15 @@ he_bev_detach_(struct he_bev_link *l)
 }
 
 /* Give the winner to libevent.  A plain socket bufferevent takes the socket
- * and is told CONNECTED on the next loop turn, as its own connect would
- * (one bufferevent_setfd, no second writability round); any other kind
- * (OpenSSL, a filter) is connected by libevent, which runs the TLS handshake
- * before CONNECTED. */
+ * and is told CONNECTED as its own connect would tell it: from the
+ * callback that saw the socket writable (ours, which runs the user's code
+ * safely: it is between he_request_enter_ and he_request_leave_), or
+ * later when the bufferevent has BEV_OPT_DEFER_CALLBACKS, which
+ * bufferevent_trigger_event honours (one bufferevent_setfd, no second
+ * writability round, no deferred callback of ours).  Never inside the
+ * start call: an outcome found there waits for the next loop turn
+ * (he_request.c).  Any other kind (OpenSSL, a filter) is connected by
+ * libevent, which runs the TLS handshake before CONNECTED. */
 static int
 hand_off(struct he_bev_link *l, evutil_socket_t fd)
 {
@@ -382,8 +387,7 @@ hand_off(struct he_bev_link *l, evutil_socket_t fd)
 	}
 	/* From here the socket is the bufferevent's. */
 	if (l->plain) {
-		bufferevent_trigger_event(l->bev, BEV_EVENT_CONNECTED,
-		    BEV_TRIG_DEFER_CALLBACKS);
+		bufferevent_trigger_event(l->bev, BEV_EVENT_CONNECTED, 0);
 		return 0;
 	}
 	if (bufferevent_socket_connect(l->bottom, NULL, 0) < 0)

@@ -20,7 +20,8 @@ static const struct he_race_config default_race = {
 	1,
 	EVHAPPY_DEFAULT_MAX_IN_FLIGHT,
 	NULL,
-	NULL
+	NULL,
+	0
 };
 
 const char *

@@ -348,6 +348,8 @@ note_new(struct he_race *r)
 {
 	struct he_hist_note *n;
 
+	if (r->cfg.no_notes)
+		return NULL;	/* no trace to tell */
 	if (r->nnotes == r->notes_cap) {
 		int cap = r->notes_cap ? r->notes_cap * 2 : 8;
 		n = realloc(r->notes, (size_t)cap * sizeof(*n));
@@ -446,7 +448,9 @@ he_history_arrange_(struct he_race *r, int64_t now, int by_rtt)
 
 	for (ai = r->untried; ai; ai = ai->ai_next)
 		n++;
-	if (n == 0 || !(it = calloc((size_t)n, sizeof(*it))))
+	/* One address has no order to change (and so no note): no lookup,
+	 * no scratch array, for the most common race. */
+	if (n < 2 || !(it = calloc((size_t)n, sizeof(*it))))
 		return;
 	for (i = 0, ai = r->untried; ai; ai = ai->ai_next, i++) {
 		it[i].ai = ai;

@@ -134,10 +134,14 @@ struct evhappy_request {
 	struct evhappy_request *prev, *next;	/* in he->requests */
 	enum he_request_state state;
 	int busy;		/* inside one of this request's callbacks */
+	unsigned released : 1;	/* sockets, queries, watch let go (release) */
+	unsigned timer_set : 1;	/* the timer may be pending or active */
+	int nslots;		/* of slots */
 	struct he_race race;
 	struct he_slot *slots;	/* first_slot, or an array when it grows */
-	int nslots;
 	struct he_slot first_slot;
+	int64_t timer_at;	/* when the timer is set to fire, HE_NEVER if
+				   not set (arm_timer adds it only on change) */
 	struct event *timer;	/* the core's wake-ups; also the next turn;
 				   it and the first attempt's event live in
 				   the request's own allocation */

@@ -42,8 +42,8 @@ parse_v6(const char *text, struct sockaddr_in6 *sin6)
 	const char *pct = strchr(text, '%');
 	size_t n = pct ? (size_t)(pct - text) : strlen(text);
 
-	if (n >= sizeof(buf))
-		return 0;
+	if (n >= sizeof(buf) || !memchr(text, ':', n))
+		return 0;	/* no IPv6 address (a name): skip the parser */
 	memcpy(buf, text, n);
 	buf[n] = '\0';
 	if (evutil_inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)

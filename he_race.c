@@ -16,6 +16,21 @@
 
 static void race_step(struct he_race *r, int64_t now);
 
+/* Grow an array that may still be in its first home inside the race
+ * (first_attempt, first_actions) to n elements; NULL when memory ran out,
+ * and then the array is as it was. */
+static void *
+grow(void *arr, const void *home, size_t have, size_t n, size_t size)
+{
+	void *p;
+
+	if (arr != home)
+		return realloc(arr, n * size);
+	if ((p = malloc(n * size)) != NULL && have)
+		memcpy(p, arr, have * size);
+	return p;
+}
+
 int
 he_fam_of_(int af)
 {
@@ -45,8 +60,10 @@ he_race_clear_(struct he_race *r)
 	for (i = 0; i < r->nattempts; i++)
 		evhappy_addrinfo_free(r->attempts[i].ai);
 	evhappy_addrinfo_free(r->untried);
-	free(r->attempts);
-	free(r->actions);
+	if (r->attempts != &r->first_attempt)
+		free(r->attempts);
+	if (r->actions != r->first_actions)
+		free(r->actions);
 	free(r->notes);
 	r->notes = NULL;
 	r->nnotes = r->notes_cap = 0;
@@ -81,8 +98,8 @@ he_race_queue_note_(struct he_race *r, int note)
 	int need = 2 * r->attempts_cap + r->notes_queued + 1;
 
 	if (r->actions_cap < need) {
-		struct he_action *q = realloc(r->actions,
-		    (size_t)need * sizeof(*q));
+		struct he_action *q = grow(r->actions, r->first_actions,
+		    (size_t)r->nactions, (size_t)need, sizeof(*q));
 		if (!q)
 			return;
 		r->actions = q;
@@ -530,9 +547,16 @@ can_start(const struct he_race *r, int64_t now)
 static int
 reserve_attempt(struct he_race *r)
 {
+	if (r->attempts_cap == 0 && r->actions_cap == 0) {
+		r->attempts = &r->first_attempt;
+		r->attempts_cap = 1;
+		r->actions = r->first_actions;
+		r->actions_cap = 2;
+	}
 	if (r->nattempts == r->attempts_cap) {
-		int cap = r->attempts_cap ? r->attempts_cap * 2 : 8;
-		struct he_attempt *a = realloc(r->attempts, cap * sizeof(*a));
+		int cap = r->attempts_cap < 8 ? 8 : r->attempts_cap * 2;
+		struct he_attempt *a = grow(r->attempts, &r->first_attempt,
+		    (size_t)r->nattempts, (size_t)cap, sizeof(*a));
 		if (!a)
 			return -1;
 		r->attempts = a;
@@ -540,7 +564,8 @@ reserve_attempt(struct he_race *r)
 	}
 	if (r->actions_cap < 2 * r->attempts_cap + r->notes_queued) {
 		int cap = 2 * r->attempts_cap + r->notes_queued;
-		struct he_action *q = realloc(r->actions, cap * sizeof(*q));
+		struct he_action *q = grow(r->actions, r->first_actions,
+		    (size_t)r->nactions, (size_t)cap, sizeof(*q));
 		if (!q)
 			return -1;
 		r->actions = q;
@@ -598,7 +623,9 @@ start_next(struct he_race *r, int64_t now)
 	r->start_early = 0;
 	a->delay = r->cfg.attempt_delay;
 	queue_action(r, HE_ACT_START, r->nattempts++);
-	if (r->cfg.history)
+	/* The delay only times a later start (and its note is said only
+	 * then): with nothing untried and no answer to come, skip the lookup. */
+	if (r->cfg.history && (r->untried || dns_pending(r)))
 		a->delay = he_history_attempt_delay_(r, r->nattempts - 1, now);
 }
 

@@ -74,7 +74,9 @@
  *   the dedup's scratch array fails (they must leave the list whole when
  *   they fail), the race ends in that same event: every RUNNING attempt ->
  *   CANCELLED (error ENOMEM) with HE_ACT_CLOSE, then HE_ACT_DONE with error
- *   ENOMEM; nothing more starts. r->oom may also be set by the glue, which
+ *   ENOMEM; nothing more starts.  The first attempt and its two actions
+ *   live inside struct he_race, so a one-address race never allocates
+ *   here (a race must then not be copied once an attempt started). r->oom may also be set by the glue, which
  *   then calls he_race_timer_() to end the race the same way.
  * - he_race_attempt_failed_(r, now, i, err): attempt i (RUNNING) -> FAILED
  *   with err, ended=now; in_flight--. Ignored if not running or race done
@@ -140,6 +142,11 @@
  *   is started anyway (only suspects are left, or its family answered
  *   first): cfg.min_gap, so the other family's first address, when it
  *   comes, is not kept waiting for an address known not to answer.
+ *   History is asked only when a later start may follow (untried
+ *   addresses, or a query still pending); otherwise attempt.delay stays
+ *   cfg.attempt_delay, since it times nothing.
+ * - Trace notes (HE_ACT_HISTORY) are made only without cfg.no_notes (the
+ *   glue sets it when nobody traces); the decisions do not depend on it.
  * - Learning, once per race, when it ends (DONE or cancel): the winner's
  *   handshake time (ended - started) as an RTT sample; each FAILED
  *   attempt's errno if it is a path error (not EMFILE, EADDRNOTAVAIL,
@@ -213,6 +220,9 @@ struct he_race_config {
 	int (*sort)(struct evutil_addrinfo **list);
 	/* Connection history (he_history.h); NULL: none is used or fed. */
 	struct he_history *history;
+	/* Nobody reads history's trace notes (no trace callback): make none
+	   (no HE_ACT_HISTORY); the decisions are the same. */
+	int no_notes;
 };
 
 struct he_race {
@@ -229,7 +239,7 @@ struct he_race {
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
 
-	struct he_attempt *attempts;
+	struct he_attempt *attempts;	/* first_attempt until a second */
 	int nattempts, attempts_cap;
 	int in_flight;
 	int oldest;			/* no attempt before it is running */
@@ -258,6 +268,11 @@ struct he_race {
 	int nnotes, notes_cap;
 	int notes_queued;		/* HE_ACT_HISTORY entries in the queue */
 	int learned;			/* the outcome went into the history */
+
+	/* Where a one-address race keeps its attempt and its two actions:
+	   most races have one address, and pay no allocation for them. */
+	struct he_attempt first_attempt;
+	struct he_action first_actions[2];
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */

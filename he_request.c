@@ -38,6 +38,25 @@ he_usec_to_tv_(int64_t us, struct timeval *tv)
 static void request_free(struct evhappy_request *req, int finalizing);
 static void request_reap(struct evhappy_request *req, int finalizing);
 
+/* The request's timer runs on the next loop turn.  timer_set says the
+ * timer may be pending or active, so that a finished race deletes it
+ * only when there is something to delete. */
+static void
+timer_now(struct evhappy_request *req)
+{
+	event_active(req->timer, EV_TIMEOUT, 0);
+	req->timer_set = 1;
+}
+
+static void
+timer_stop(struct evhappy_request *req)
+{
+	if (req->timer_set)
+		event_del(req->timer);
+	req->timer_set = 0;
+	req->timer_at = HE_NEVER;
+}
+
 /* ---- the callback protocol ---------------------------------------------- */
 
 /* A user callback may cancel its race, free the context or free the
@@ -77,8 +96,9 @@ release(struct evhappy_request *req, int finalizing)
 	he_resolve_cancel_(req);
 	for (i = 0; i < req->nslots; i++)
 		he_slot_close_(&req->slots[i], finalizing);
-	event_del(req->timer);
+	timer_stop(req);
 	he_bev_detach_(&req->bev);
+	req->released = 1;
 }
 
 void
@@ -106,7 +126,7 @@ he_request_leave_(struct evhappy_request *req)
 	    (req->state == HE_REQ_CANCELLED && !req->cb))
 		request_reap(req, 0);
 	else if (req->state == HE_REQ_CANCELLED)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 void
@@ -116,6 +136,8 @@ he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
 {
 	struct evhappy_trace ev;
 
+	if (!req->set.trace)
+		return;		/* most races: build nothing */
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = kind;
 	ev.family = family ? family : (addr ? addr->sa_family : 0);
@@ -345,7 +367,7 @@ decide(struct evhappy_request *req)
 	req->ended = he_now_();
 	if (req->state == HE_REQ_STARTING) {
 		req->state = HE_REQ_DECIDED;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 		return;
 	}
 	deliver(req);
@@ -358,17 +380,23 @@ arm_timer(struct evhappy_request *req)
 	struct timeval tv;
 
 	if (at == HE_NEVER) {
-		event_del(req->timer);
+		timer_stop(req);
 		return;
 	}
+	if (at == req->timer_at)
+		return;		/* already set for then (most answers) */
 	he_usec_to_tv_(at - he_now_(), &tv);
 	if (event_add(req->timer, &tv) < 0) {
 		/* libevent could not grow its timer heap: without a wake-up the
 		 * race would go silent.  event_active needs no memory; on the
 		 * next turn the core sees oom and ends the race with ENOMEM. */
+		req->timer_at = HE_NEVER;
 		req->race.oom = 1;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
+		return;
 	}
+	req->timer_set = 1;
+	req->timer_at = at;
 }
 
 static void
@@ -444,6 +472,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* libevent deleted it (not persistent) to run us */
+	req->timer_set = 0;
+	req->timer_at = HE_NEVER;
 	if (req->state == HE_REQ_CANCELLED) {
 		if (req->busy == 0)
 			request_reap(req, 0);
@@ -479,7 +510,7 @@ he_request_launch_(struct evhappy_request *req)
 	 * so its SYN leaves as early as libevent's would. */
 	if (req->set.trace || req->set.sock.factory) {
 		req->state = HE_REQ_PENDING;
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 		return;
 	}
 	req->state = HE_REQ_STARTING;
@@ -509,7 +540,7 @@ evhappy_request_cancel(struct evhappy_request *req)
 		return;
 	he_request_abort_(req);
 	if (req->busy == 0)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 static void
@@ -541,9 +572,13 @@ request_dispose(struct evhappy_request *req)
 static void
 request_free(struct evhappy_request *req, int finalizing)
 {
-	release(req, finalizing);
+	/* Released already (the usual end): only the timer may have been
+	 * activated since. */
+	if (req->released)
+		timer_stop(req);	/* activated since, maybe */
+	else
+		release(req, finalizing);
 	request_unlink(req);
-	event_del(req->timer);
 	request_dispose(req);
 }
 
@@ -590,7 +625,7 @@ bev_let_go(void *arg, int finalized)
 	}
 	he_request_abort_(req);
 	if (req->busy == 0)
-		event_active(req->timer, EV_TIMEOUT, 0);
+		timer_now(req);
 }
 
 int
@@ -693,6 +728,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->first_slot.storage = (struct event *)((char *)req + at + evsize);
 	req->slots = &req->first_slot;
 	req->nslots = 1;
+	req->timer_at = HE_NEVER;
 	req->he = he;
 	req->family = family;
 	req->port = port;
@@ -700,6 +736,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->set.sock.local = NULL;
 	he_race_init_(&req->race, &he->race);
 	req->race.cfg.history = he->set.history ? he_history_global_() : NULL;
+	req->race.cfg.no_notes = !he->set.trace;
 	if (he->set.sock.local && !(req->set.sock.local =
 	    evhappy_addrinfo_dup(he->set.sock.local)))
 		goto fail;

@@ -99,6 +99,7 @@ int
 main(int argc, char **argv)
 {
 	struct sampler s;
+	struct he_pool_stats pool;
 	struct evhappy *he;
 	struct run r;
 	char name[64];
@@ -145,17 +146,27 @@ main(int argc, char **argv)
 	c0 = bench_cpu_us() - c0;
 	s.stop = 1;
 	pthread_join(s.tid, NULL);
-	/* detached lookup threads may still be on their way out */
-	for (i = 0; i < 200 && bench_threads() > threads0; i++)
+	/* What is left once the context is gone: no fd (its mailbox's wake-up
+	 * fd goes with it) and no thread but the pool's idle workers, which
+	 * the process keeps for the next lookups until they have been idle
+	 * HE_POOL_IDLE_S seconds. */
+	evhappy_free(he);
+	for (i = 0; i < 200; i++) {
+		he_resolve_pool_stats_(&pool);
+		if (bench_threads() - threads0 <= pool.idle &&
+		    pool.threads == pool.idle)
+			break;
 		usleep(5000);
+	}
+	he_resolve_pool_stats_(&pool);
 	printf("n=%d lookup_ms=%d started=%d connected=%d failed=%d "
 	    "peak_threads=%ld peak_fds=%d base_threads=%ld base_fds=%d "
-	    "threads_left=%ld fds_left=%d wall_ms=%.1f cpu_us=%.1f\n",
+	    "threads_left=%ld pool_idle=%d fds_left=%d wall_ms=%.1f "
+	    "cpu_us=%.1f\n",
 	    n, lookup_ms, started, r.connected, r.failed,
 	    s.peak_threads - 1, s.peak_fds, threads0, fds0,
-	    bench_threads() - threads0, bench_fds() - fds0, t0 / 1e3,
-	    (double)c0 / n);
-	evhappy_free(he);
+	    bench_threads() - threads0 - pool.idle, pool.idle,
+	    bench_fds() - fds0, t0 / 1e3, (double)c0 / n);
 	event_base_free(r.base);
 	bench_listener_stop();
 	return 0;

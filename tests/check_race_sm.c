@@ -1898,30 +1898,43 @@ START_TEST(test_oom_nxdomain_done)
 }
 END_TEST
 
-/* The first attempt cannot be had while an answer is handled: the race
-   ends with ENOMEM in that same call, not at the next timer; the answer's
-   addresses are freed with the race. */
+/* The first attempt lives inside the race: an answer starts it even with
+   every allocation failing (a one-address race never depends on memory).
+   The second needs the attempt array to grow; when it cannot, the race
+   ends with ENOMEM in that same call, not at the next timer, the first
+   attempt closed, and the answer's addresses are freed with the race. */
 START_TEST(test_oom_first_attempt_in_answer)
 {
 	struct evutil_addrinfo *list = make_list("6a 6b");
-	struct he_action a[4];
+	struct he_action a[4], first[4];
 	struct he_race r;
-	int n, fired;
+	int n, n1, nattempts1, fired1, fired;
 
 	init_default(&r, 8, 30000);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_begin_(&r, T0);
 	expect_no_action(&r);
-	he_fault_arm(HE_FAULT_ALLOC, 1, 0);
+	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
 	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, list, 0);
+	n1 = take_actions(&r, first, 4);
+	nattempts1 = r.nattempts;
+	fired1 = he_fault_fired();
+	he_race_timer_(&r, he_race_next_wakeup_(&r));
 	fired = he_fault_fired();
 	n = take_actions(&r, a, 4);
 	he_fault_disarm_all();
+	ck_assert(!fired1);
+	ck_assert_int_eq(n1, 1);
+	ck_assert_int_eq(first[0].kind, HE_ACT_START);
+	ck_assert_int_eq(first[0].attempt, 0);
+	ck_assert_int_eq(nattempts1, 1);
 	ck_assert(fired);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(a[0].kind, HE_ACT_DONE);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(a[0].kind, HE_ACT_CLOSE);
+	ck_assert_int_eq(a[0].attempt, 0);
+	ck_assert_int_eq(a[1].kind, HE_ACT_DONE);
 	ck_assert_int_eq(r.error, ENOMEM);
-	ck_assert_int_eq(r.nattempts, 0);
+	ck_assert_int_eq(r.nattempts, 1);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	he_race_clear_(&r);
 }
