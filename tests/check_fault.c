@@ -326,16 +326,6 @@ action_cb(evutil_socket_t fd, short what, void *arg)
 	he_fault_resume();
 }
 
-static long
-heap_in_use(void)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	return (long)mallinfo2().uordblks;
-#else
-	return 0;
-#endif
-}
-
 /* Make the base, context, bufferevent and timers; nothing is armed yet. */
 static int
 run_setup(struct run *r, struct evdns_base **dns)
@@ -425,7 +415,7 @@ settle(int fds0, long heap0, long lib0, struct outcome *o)
 
 	for (i = 0; i < 50; i++) {
 		o->fds_diff = he_test_count_fds() - fds0;
-		o->heap_diff = heap_in_use() - heap0;
+		o->heap_diff = he_fault_heap_in_use() - heap0;
 		o->lib_heap_diff = he_fault_heap_bytes() - lib0;
 		if (o->fds_diff == 0 && o->heap_diff <= 0 &&
 		    o->lib_heap_diff <= 0)
@@ -442,7 +432,7 @@ run_once(const struct scn *s, enum he_fault_call kind, long n, int persistent,
 	struct evdns_base *dns = NULL;
 	struct evutil_addrinfo *list;
 	int fds0 = he_test_count_fds(), rc;
-	long heap0 = heap_in_use(), lib0 = he_fault_heap_bytes();
+	long heap0 = he_fault_heap_in_use(), lib0 = he_fault_heap_bytes();
 
 	memset(o, 0, sizeof(*o));
 	memset(&r, 0, sizeof(r));
@@ -1125,31 +1115,6 @@ START_TEST(test_wrappers)
 }
 END_TEST
 
-/* mallinfo2() counts blocks in glibc's per-thread caches as in use, so
- * the heap is measured with the caches off: the tunable is read at start,
- * hence the re-exec.  Not under valgrind (an exec would leave it) nor
- * AddressSanitizer (its own allocator; LeakSanitizer checks there). */
-static void
-heap_exact(char **argv)
-{
-#ifndef HE_ASAN
-	const char *t = getenv("GLIBC_TUNABLES");
-	char buf[512];
-
-	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload"))
-		return;		/* valgrind */
-	if (t && strstr(t, "glibc.malloc.tcache_count=0"))
-		return;
-	snprintf(buf, sizeof(buf), "%s%sglibc.malloc.tcache_count=0",
-	    t ? t : "", t && *t ? ":" : "");
-	setenv("GLIBC_TUNABLES", buf, 1);
-	execv("/proc/self/exe", argv);
-	/* No re-exec: heap counts may be noisy; go on. */
-#else
-	(void)argv;
-#endif
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1159,7 +1124,7 @@ main(int argc, char **argv)
 	int rc;
 
 	(void)argc;
-	heap_exact(argv);
+	he_fault_heap_exact(argv);
 
 	full_walk = e && *e && strcmp(e, "0") != 0;
 	signal(SIGPIPE, SIG_IGN);

@@ -43,14 +43,6 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HE_ASAN 1
-#endif
-#endif
-
 enum kind {
 	K_OPEN, K_REFUSED, K_BLACKHOLE, K_CANCEL, K_FREE, K_BEV_OPEN,
 	K_BEV_REFUSED, K_BEV_FREE, K_NXDOMAIN, K_EVDNS, K_SYSTEM,
@@ -351,16 +343,6 @@ soak_run(struct soak *k, long total, int seconds)
 }
 
 static long
-heap_in_use(void)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	return (long)mallinfo2().uordblks;
-#else
-	return 0;
-#endif
-}
-
-static long
 env_long(const char *name, long dflt)
 {
 	const char *v = getenv(name);
@@ -408,7 +390,7 @@ START_TEST(test_soak)
 	pool_settle();
 
 	fds0 = he_test_count_fds();
-	heap0 = heap_in_use();
+	heap0 = he_fault_heap_in_use();
 	lib0 = he_fault_heap_bytes();
 	blocks0 = he_fault_heap_blocks();
 	he_fault_arm(HE_FAULT_THREAD, -1, 0);	/* count, never fail */
@@ -428,7 +410,7 @@ START_TEST(test_soak)
 	he_fault_disarm_all();
 	for (i = 0; i < 100; i++) {
 		fds1 = he_test_count_fds();
-		heap1 = heap_in_use();
+		heap1 = he_fault_heap_in_use();
 		lib1 = he_fault_heap_bytes();
 		blocks1 = he_fault_heap_blocks();
 		if (fds1 == fds0 && heap1 <= heap0 && lib1 <= lib0 &&
@@ -455,27 +437,6 @@ START_TEST(test_soak)
 }
 END_TEST
 
-/* See check_fault.c: exact heap counts need glibc's thread caches off. */
-static void
-heap_exact(char **argv)
-{
-#ifndef HE_ASAN
-	const char *t = getenv("GLIBC_TUNABLES");
-	char buf[512];
-
-	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload"))
-		return;
-	if (t && strstr(t, "glibc.malloc.tcache_count=0"))
-		return;
-	snprintf(buf, sizeof(buf), "%s%sglibc.malloc.tcache_count=0",
-	    t ? t : "", t && *t ? ":" : "");
-	setenv("GLIBC_TUNABLES", buf, 1);
-	execv("/proc/self/exe", argv);
-#else
-	(void)argv;
-#endif
-}
-
 int
 main(int argc, char **argv)
 {
@@ -484,7 +445,7 @@ main(int argc, char **argv)
 	int rc;
 
 	(void)argc;
-	heap_exact(argv);
+	he_fault_heap_exact(argv);
 	signal(SIGPIPE, SIG_IGN);
 	if (he_labproc_dns_start() < 0) {
 		fprintf(stderr, "check_soak: cannot start the DNS server\n");

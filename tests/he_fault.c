@@ -8,7 +8,9 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -334,4 +336,43 @@ int
 __wrap_event_add(struct event *ev, const struct timeval *tv)
 {
 	return should_fail(HE_FAULT_EVENT) ? -1 : __real_event_add(ev, tv);
+}
+
+long
+he_fault_heap_in_use(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+	return (long)mallinfo2().uordblks;
+#else
+	return 0;
+#endif
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HE_FAULT_ASAN_ 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HE_FAULT_ASAN_ 1
+#endif
+#endif
+
+void
+he_fault_heap_exact(char **argv)
+{
+#ifndef HE_FAULT_ASAN_
+	const char *t = getenv("GLIBC_TUNABLES");
+	char buf[512];
+
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload"))
+		return;		/* valgrind */
+	if (t && strstr(t, "glibc.malloc.tcache_count=0"))
+		return;
+	snprintf(buf, sizeof(buf), "%s%sglibc.malloc.tcache_count=0",
+	    t ? t : "", t && *t ? ":" : "");
+	setenv("GLIBC_TUNABLES", buf, 1);
+	execv("/proc/self/exe", argv);
+	/* No re-exec: heap counts may be noisy; go on. */
+#else
+	(void)argv;
+#endif
 }

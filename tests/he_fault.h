@@ -86,4 +86,14 @@ int he_fault_errno(enum he_fault_call call);
 /** "ALLOC", "SOCKET", ... */
 const char *he_fault_name(enum he_fault_call call);
 
+/** All of the heap in use (mallinfo2's uordblks), libevent's and glibc's
+    too; 0 where mallinfo2 does not exist. */
+long he_fault_heap_in_use(void);
+/** Make he_fault_heap_in_use() exact: mallinfo2() counts blocks in glibc's
+    per-thread caches as in use, so the program re-executes itself once
+    with the caches off (the tunable is read at start).  Not under valgrind
+    (an exec would leave it) nor AddressSanitizer (its own allocator;
+    LeakSanitizer checks there); call first thing in main(). */
+void he_fault_heap_exact(char **argv);
+
 #endif
