@@ -898,6 +898,7 @@ struct he_src_cache {
 	struct he_src_entry *slot;
 	size_t mask;
 	int probes;
+	int exact;			/* entries keyed by a whole address */
 	struct he_src_entry last[HE_NFAM];	/* the family's last found */
 };
 
@@ -918,6 +919,22 @@ src_key(const struct sockaddr *dst, struct he_src_key *k)
 	k->scope = sin6->sin6_scope_id;
 	memcpy(k->bytes, &sin6->sin6_addr,
 	    memcmp(&sin6->sin6_addr, zero, 8) ? 8 : 16);
+}
+
+/* A whole address, for an answer that holds for it alone; never equal to
+ * a prefix's key. */
+static void
+src_exact_key(const struct sockaddr *dst, struct he_src_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = dst->sa_family | 0x10000;
+	if (dst->sa_family == AF_INET) {
+		memcpy(k->bytes, &((const struct sockaddr_in *)dst)->sin_addr,
+		    4);
+		return;
+	}
+	k->scope = ((const struct sockaddr_in6 *)dst)->sin6_scope_id;
+	memcpy(k->bytes, &((const struct sockaddr_in6 *)dst)->sin6_addr, 16);
 }
 
 static size_t
@@ -963,6 +980,12 @@ cached_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	struct sockaddr_storage ss;
 	int r;
 
+	if (c->exact) {
+		src_exact_key(dst, &k);
+		e = src_slot(c, &k);
+		if (e->used)
+			return src_answer(e, src);
+	}
 	src_key(dst, &k);
 	e = src_slot(c, &k);
 	if (e->used)
@@ -973,8 +996,13 @@ cached_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	c->probes++;
 	memset(&ss, 0, sizeof(ss));
 	r = c->probe(dst, dstlen, &ss, c->arg);
-	if (r < 0 && errno == EACCES)
-		return -1;
+	if (r < 0 && errno == EACCES) {
+		/* Kept for this address alone, so that its repeats sort alike
+		 * even once the budget is spent. */
+		src_exact_key(dst, &k);
+		e = src_slot(c, &k);
+		c->exact = 1;
+	}
 	e->used = 1;
 	e->key = k;
 	e->ok = r == 0;

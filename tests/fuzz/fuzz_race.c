@@ -36,24 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_MAX_ATTEMPTS 4096
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static unsigned
-take(struct input *in)
-{
-	if (!in->left)
-		return 0;
-	in->left--;
-	return *in->p++;
-}
 
 static unsigned
 take16(struct input *in)

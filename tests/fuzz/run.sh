@@ -28,9 +28,11 @@ mkdir -p "$out"
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -std=c99 -D_GNU_SOURCE
 	-Wall -Wextra -Wno-unused-parameter -I$src
-	$(pkg-config --cflags libevent_core)"
-libs=$(pkg-config --libs libevent_core)
-objs="$src/he_race.c $src/he_addrinfo.c"
+	$(pkg-config --cflags libevent_core libevent_extra)"
+libs="$(pkg-config --libs libevent_core libevent_extra) -pthread"
+# The library's sources (the core reaches the history, the history the
+# trace of a request): all of them but the interposition library's.
+objs=$(ls "$src"/he_*.c | grep -v '/he_preload\.c$')
 
 for t in $targets; do
 	# shellcheck disable=SC2086
