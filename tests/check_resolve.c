@@ -1923,17 +1923,23 @@ log_cb(int severity, const char *msg)
 		fprintf(stderr, "[libevent] %s\n", msg);
 }
 
-/* Built twice: tests/check_resolve runs what needs no IPv6, and
-   tests/check_resolve6 (HE_RESOLVE_V6 defined) what does; that one exits 77
-   (automake's SKIP) where ::1 does not work, so the summary shows what did
-   not run. */
-#ifdef HE_RESOLVE_V6
-static const int v6_program = 1;
+/* Built three times: tests/check_resolve runs what needs neither IPv6 nor
+   the machine's hosts file; tests/check_resolve6 (HE_RESOLVE_V6 defined)
+   what needs ::1, and tests/check_resolve_hosts (HE_RESOLVE_HOSTS) what
+   needs "localhost" in /etc/hosts.  Those two exit 77 (automake's SKIP)
+   where that is missing, so the summary shows what did not run. */
+enum program { P_PLAIN, P_V6, P_HOSTS };
+#if defined(HE_RESOLVE_V6)
+static const enum program program = P_V6;
+#elif defined(HE_RESOLVE_HOSTS)
+static const enum program program = P_HOSTS;
 #else
-static const int v6_program = 0;
+static const enum program program = P_PLAIN;
 #endif
-#define V4(t) do { if (!v6_program) tcase_add_test(tc, t); } while (0)
-#define V6(t) do { if (v6_program) tcase_add_test(tc, t); } while (0)
+#define ONLY(p, t) do { if (program == (p)) tcase_add_test(tc, t); } while (0)
+#define V4(t) ONLY(P_PLAIN, t)
+#define V6(t) ONLY(P_V6, t)
+#define HOSTS(t) ONLY(P_HOSTS, t)
 
 static Suite *
 resolve_suite(void)
@@ -1987,8 +1993,7 @@ resolve_suite(void)
 	V4(test_evdns_hosts_answer_at_once);
 
 	tc = he_test_tcase(s, "system", 60);
-	if (localhost_ok)
-		V4(test_system_localhost);
+	HOSTS(test_system_localhost);
 	V4(test_system_resolver_never_blocks);
 	V4(test_system_socket_connect_never_blocks);
 	V4(test_system_noname);
@@ -2003,13 +2008,12 @@ main(void)
 	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
 	localhost_ok = system_knows_localhost();
-#ifdef HE_RESOLVE_V6
-	he_test_require(v6ok, "check_resolve6: IPv6 loopback (::1) does not "
-	    "work here; the 14 tests that need it are skipped");
-#else
-	if (!localhost_ok)
-		fprintf(stderr, "check_resolve: getaddrinfo does not know "
-		    "localhost here (no /etc/hosts?); its test is left out\n");
-#endif
+	if (program == P_V6)
+		he_test_require(v6ok, "check_resolve6: IPv6 loopback (::1) "
+		    "does not work here; the 14 tests that need it are skipped");
+	if (program == P_HOSTS)
+		he_test_require(localhost_ok, "check_resolve_hosts: getaddrinfo "
+		    "does not know localhost here (no /etc/hosts?); its test is "
+		    "skipped");
 	return he_test_run_suite(resolve_suite(), CK_ENV);
 }
