@@ -34,6 +34,35 @@
 
 /* Guards the tables below: contexts on different threads share them. */
 static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t bev_tables_once = PTHREAD_ONCE_INIT;
+
+/* A fork() while another thread holds the lock must not leave the child
+ * with a lock nobody will release: hold it across the fork. */
+static void
+bev_tables_prepare(void)
+{
+	pthread_mutex_lock(&bev_tables_lock);
+}
+
+static void
+bev_tables_after(void)
+{
+	pthread_mutex_unlock(&bev_tables_lock);
+}
+
+static void
+bev_tables_setup(void)
+{
+	pthread_atfork(bev_tables_prepare, bev_tables_after,
+	    bev_tables_after);
+}
+
+static void
+tables_lock(void)
+{
+	pthread_once(&bev_tables_once, bev_tables_setup);
+	pthread_mutex_lock(&bev_tables_lock);
+}
 
 /* ---- the DNS error a race left ------------------------------------------ */
 
@@ -85,7 +114,7 @@ dns_error_set_locked(const struct bufferevent *bev, int error)
 static void
 dns_error_set(const struct bufferevent *bev, int error)
 {
-	pthread_mutex_lock(&bev_tables_lock);
+	tables_lock();
 	dns_error_set_locked(bev, error);
 	pthread_mutex_unlock(&bev_tables_lock);
 }
@@ -97,7 +126,7 @@ evhappy_get_dns_error(struct bufferevent *bev)
 
 	if (!bev)
 		return 0;
-	pthread_mutex_lock(&bev_tables_lock);
+	tables_lock();
 	i = dns_error_find(bev);
 	if (i >= 0)
 		error = dns_errors[i].error;
@@ -221,14 +250,14 @@ he_bev_check_(struct event_base *base, struct bufferevent *bev)
 		return EINVAL;	/* a pair has no socket to connect */
 	if (bufferevent_getfd(bottom) >= 0)
 		return EISCONN;
-	pthread_mutex_lock(&bev_tables_lock);
+	tables_lock();
 	l = racing_find(bottom);
 	pthread_mutex_unlock(&bev_tables_lock);
 	if (l && l->bev == bev && taken_back(l)) {
 		/* As libevent's own connect, a race ends when the user takes
 		 * the bufferevent back and connects it anew. */
 		l->freed(l->freed_arg, 0);
-		pthread_mutex_lock(&bev_tables_lock);
+		tables_lock();
 		l = racing_find(bottom);
 		pthread_mutex_unlock(&bev_tables_lock);
 	}
@@ -339,7 +368,7 @@ he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 		errno = ENOMEM;
 		return -1;
 	}
-	pthread_mutex_lock(&bev_tables_lock);
+	tables_lock();
 	dns_error_set_locked(bev, 0);
 	rc = racing_add(l);
 	pthread_mutex_unlock(&bev_tables_lock);
@@ -362,7 +391,7 @@ he_bev_detach_(struct he_bev_link *l)
 		l->token = NULL;
 	}
 	if (l->listed) {
-		pthread_mutex_lock(&bev_tables_lock);
+		tables_lock();
 		racing_remove(l);
 		pthread_mutex_unlock(&bev_tables_lock);
 	}

@@ -504,9 +504,13 @@ EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
   @param bev the bufferevent
   @return the EVUTIL_EAI_* code when the last race on bev failed because the
     name could not be resolved; 0 otherwise.  Valid until the next connect
-    on bev.  libevent has no room for it in the bufferevent, so the last 64
-    such errors are kept in a table: with more failed bufferevents unread,
-    the oldest reads 0.
+    on bev through evhappy (or through the interposition library, which
+    clears it also for the connects it leaves to libevent).  libevent has
+    no room for it in the bufferevent, so the last 64 such errors are kept
+    in a table keyed by the bufferevent's address: with more failed
+    bufferevents unread, the oldest reads 0, and a bufferevent connected
+    with libevent's own calls alone (bufferevent_socket_connect()) may
+    still read the code an evhappy race left at that address.
  */
 EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
 

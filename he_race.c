@@ -1,6 +1,6 @@
 /*
  * The race's decisions (RFC 8305 sections 3 to 5), with no I/O and no clock.
- * See he_race.h for the contract; the glue in he_event.c carries out the
+ * See he_race.h for the contract; the glue in he_request.c carries out the
  * actions queued here.
  */
 #ifdef HAVE_CONFIG_H

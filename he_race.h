@@ -1,7 +1,7 @@
 /*
  * The race's decisions, with no I/O and no clock of its own.
  *
- * The glue (he_event.c) feeds it events with the current time: the race
+ * The glue (he_request.c) feeds it events with the current time: the race
  * began, a DNS answer came, an attempt failed or connected, the timer fired.
  * The core answers with actions in its queue: start attempt N, close attempt
  * N, the race is done.  It also says when it next wants to be woken.  Tests

@@ -163,6 +163,11 @@ he_trace_event_(struct evhappy_request *req, struct evhappy_trace *ev)
 static int
 bev_freed(struct evhappy_request *req)
 {
+	/* Inside the start call the user cannot have freed it, and may not
+	 * have set its callbacks yet (libevent allows that order): an evdns
+	 * answer from its hosts table arrives here before the call returns. */
+	if (req->state == HE_REQ_STARTING)
+		return 0;
 	if (req->cb || !he_bev_gone_(&req->bev))
 		return 0;
 	he_request_abort_(req);
@@ -458,8 +463,8 @@ static void
 begin(struct evhappy_request *req)
 {
 	he_race_begin_(&req->race, he_now_());
-	if (req->host && he_resolve_start_(req) < 0)
-		req->race.oom = 1;
+	if (req->host)
+		he_resolve_start_(req);
 	drain(req);
 }
 
@@ -514,9 +519,18 @@ he_request_launch_(struct evhappy_request *req)
 		return;
 	}
 	req->state = HE_REQ_STARTING;
+	/* Nothing may free the request while the start call is still on the
+	 * stack (the caller returns its handle): what ends it now is
+	 * released here and reaped on the next loop turn. */
+	req->busy++;
 	begin(req);
-	if (req->state == HE_REQ_STARTING)
+	req->busy--;
+	if (req->state == HE_REQ_STARTING) {
 		req->state = HE_REQ_RACING;
+	} else if (req->state == HE_REQ_CANCELLED) {
+		release(req, 0);
+		timer_now(req);
+	}
 }
 
 /* ---- the end ------------------------------------------------------------ */

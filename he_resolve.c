@@ -711,6 +711,10 @@ pool_submit(struct he_gai_job *job)
 	int rc = 0;
 
 	pthread_mutex_lock(&pool.lock);
+	if (pool.stopping) {	/* exiting: no worker would ever take it */
+		pthread_mutex_unlock(&pool.lock);
+		return EAGAIN;
+	}
 	job->fn = pool.hook;
 	job->state = JOB_QUEUED;
 	list_push(&pool.head, &pool.tail, job);

@@ -1679,6 +1679,49 @@ END_TEST
 /* evdns answers names from its hosts table inside evdns_getaddrinfo(),
    before it returns: the race must take such an answer as it takes a late
    one (this once read a freed query). */
+/* The same hosts table answering inside the start call, on a bufferevent
+   whose callbacks are set only after evhappy_connect_hostname() returned
+   (libevent allows that order: nothing is called back before the loop
+   runs): exactly one event still comes, and nothing reads the request
+   after it is gone (this read freed memory under ASan, and the race was
+   dropped without an event). */
+START_TEST(test_evdns_hosts_bev_callbacks_set_after)
+{
+	struct fx f;
+	struct bres r;
+	struct bufferevent *bev;
+	char path[] = "/tmp/evhappy-hosts-XXXXXX";
+	int fd = mkstemp(path);
+	static const char hosts[] = "127.0.0.1 fromhosts.test\n";
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, hosts, sizeof(hosts) - 1),
+	    (int)sizeof(hosts) - 1);
+	close(fd);
+	fx_init(&f, 1);
+	ck_assert_int_eq(evdns_base_load_hosts(f.dnsb, path), 0);
+	unlink(path);
+	fx_listen_loopback(&f, 0);
+	memset(&r, 0, sizeof(r));
+	r.mode = M_CTX;
+	r.t0 = he_test_now_ms();
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_INET,
+	    "fromhosts.test", f.port), 0);
+	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
+	ck_assert_int_eq(r.calls, 0);
+	he_test_run_until(f.base, HE_TEST_UP(1000), &r.done);
+	he_test_run_until(f.base, 20, NULL);
+	ck_assert_int_eq(r.calls, 1);
+	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x, errno %d",
+	    r.what, r.err);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", A_), 0);
+	bufferevent_free(bev);
+	fx_free(&f);
+}
+END_TEST
+
 START_TEST(test_evdns_hosts_answer_at_once)
 {
 	struct fx f;
@@ -1991,6 +2034,7 @@ resolve_suite(void)
 	V4(test_socket_connect_hostname_nxdomain);
 	V4(test_dns_error_cleared_by_next_connect);
 	V4(test_evdns_hosts_answer_at_once);
+	V4(test_evdns_hosts_bev_callbacks_set_after);
 
 	tc = he_test_tcase(s, "system", 60);
 	HOSTS(test_system_localhost);
