@@ -12,6 +12,7 @@
  */
 #include "he_internal.h"
 #include "he_lab.h"
+#include "bench_util.h"
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -26,19 +27,6 @@ static size_t
 in_use(void)
 {
 	return mallinfo2().uordblks;
-}
-
-static struct evutil_addrinfo *
-target(int port)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
-	    sizeof(sin));
 }
 
 static void
@@ -111,7 +99,7 @@ main(int argc, char **argv)
 	struct evhappy *he;
 	size_t m0;
 
-	if (!bh || n < 1 || !(ai = target(port)))
+	if (!bh || n < 1 || !(ai = bench_loopback_target(port)))
 		return 1;
 	printf("size.evhappy=%zu\nsize.evhappy_request=%zu\n"
 	    "size.he_race=%zu\nsize.he_settings=%zu\nsize.he_attempt=%zu\n"

@@ -141,19 +141,6 @@ parse_args(int argc, char **argv, struct run *r, int *n)
 	return 0;
 }
 
-static struct evutil_addrinfo *
-target(int port)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
-	    sizeof(sin));
-}
-
 int
 main(int argc, char **argv)
 {
@@ -182,7 +169,7 @@ main(int argc, char **argv)
 	if (r.mode != M_LIBEVENT)
 		r.he = evhappy_new(r.base, NULL);
 	for (i = 0; ok && i < r.nports; i++)
-		if (!(r.addrs[i] = target(ports[i])))
+		if (!(r.addrs[i] = bench_loopback_target(ports[i])))
 			ok = 0;
 	if (!ok || !r.base || (r.mode != M_LIBEVENT && !r.he)) {
 		fprintf(stderr, "bench_races: set-up failed\n");

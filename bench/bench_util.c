@@ -2,8 +2,9 @@
  * The benchmark programs' measuring tools; see bench_util.h.
  */
 #include "bench_util.h"
+#include "he_event.h"
+#include "he_lab.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -67,17 +68,20 @@ bench_threads(void)
 int
 bench_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	return he_lab_count_dir("/proc/self/fd");
+}
 
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;	/* the directory's own fd */
+struct evutil_addrinfo *
+bench_loopback_target(int port)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
+	    sizeof(sin));
 }
 
 long

@@ -7,6 +7,7 @@
 #ifndef EVHAPPY_BENCH_UTIL_H_INCLUDED_
 #define EVHAPPY_BENCH_UTIL_H_INCLUDED_
 
+#include <event2/util.h>
 #include <sys/types.h>
 #include <stdint.h>
 
@@ -20,6 +21,8 @@ long bench_status_kib(const char *field);
 long bench_threads(void);
 /** Open fds of this process, or -1. */
 int bench_fds(void);
+/** A one-entry list for 127.0.0.1:port (free with evhappy_addrinfo_free). */
+struct evutil_addrinfo *bench_loopback_target(int port);
 /** Raise RLIMIT_NOFILE's soft limit to the hard limit; returns the limit
     now in force (raising the soft limit needs no privilege; the hard limit
     bounds it). */

@@ -38,7 +38,6 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -413,22 +412,6 @@ end:
 }
 
 static int
-count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
-}
-
-static int
 main_idle(void)
 {
 	struct event_base *base = event_base_new();
@@ -436,8 +419,8 @@ main_idle(void)
 	if (!base)
 		return SETUP_FAILED;
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	printf("threads %d fds %d\n", count_dir("/proc/self/task"),
-	    count_dir("/proc/self/fd"));
+	printf("threads %d fds %d\n", he_lab_count_dir("/proc/self/task"),
+	    he_lab_count_dir("/proc/self/fd"));
 	event_base_free(base);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <event2/dns_struct.h>
 #include <event2/util.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -689,4 +690,20 @@ he_lab_ipv6_loopback_works(void)
 		evutil_closesocket(fd);
 	evutil_closesocket(lfd);
 	return ok;
+}
+
+int
+he_lab_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
 }

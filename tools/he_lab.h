@@ -60,6 +60,11 @@ struct he_lab_blackhole;
 struct he_lab_blackhole *he_lab_blackhole_new(const char *addr, int *port);
 void he_lab_blackhole_free(struct he_lab_blackhole *b);
 
+/** How many entries a /proc directory has ("/proc/self/fd": open fds,
+    not counting the one this call opens; "/proc/self/task": threads), or
+    -1.  The tests, the benchmarks and the preload client count with it. */
+int he_lab_count_dir(const char *path);
+
 /** Whether ::1 can be bound, listened on and connected to here. */
 int he_lab_ipv6_loopback_works(void);
 
