@@ -79,7 +79,7 @@ attempt_bind(evutil_socket_t fd, const struct evutil_addrinfo *local,
 static int
 attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
     const struct he_socket_opts *o, struct event_base *base,
-    event_callback_fn cb, void *arg)
+    const struct timeval *timeout, event_callback_fn cb, void *arg)
 {
 	int err;
 
@@ -104,7 +104,7 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 		return ENOMEM;
 	}
 	errno = 0;
-	if (event_add(s->ev, NULL) < 0)
+	if (event_add(s->ev, timeout) < 0)
 		return errno ? errno : ENOMEM;
 	return 0;
 }
@@ -112,9 +112,9 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 int
 he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
     const struct he_socket_opts *o, struct event_base *base,
-    event_callback_fn cb, void *arg)
+    const struct timeval *timeout, event_callback_fn cb, void *arg)
 {
-	int err = attempt_connect(s, ai, o, base, cb, arg);
+	int err = attempt_connect(s, ai, o, base, timeout, cb, arg);
 
 	if (err)
 		he_slot_close_(s, 0);

@@ -241,7 +241,6 @@ int
 he_bev_check_(struct event_base *base, struct bufferevent *bev)
 {
 	struct bufferevent *bottom;
-	struct he_bev_link *l;
 
 	if (!bev || bufferevent_get_base(bev) != base)
 		return EINVAL;
@@ -250,25 +249,10 @@ he_bev_check_(struct event_base *base, struct bufferevent *bev)
 		return EINVAL;	/* a pair has no socket to connect */
 	if (bufferevent_getfd(bottom) >= 0)
 		return EISCONN;
-	tables_lock();
-	l = racing_find(bottom);
-	pthread_mutex_unlock(&bev_tables_lock);
-	if (l && l->bev == bev && taken_back(l)) {
-		/* As libevent's own connect, a race ends when the user takes
-		 * the bufferevent back and connects it anew. */
-		l->freed(l->freed_arg, 0);
-		tables_lock();
-		l = racing_find(bottom);
-		pthread_mutex_unlock(&bev_tables_lock);
-	}
-	return l ? EALREADY : 0;
+	return 0;	/* whether it races already, he_bev_attach_ says */
 }
 
 /* ---- noticing bufferevent_free() ---------------------------------------- */
-
-struct he_bev_token {
-	struct he_bev_link *link;	/* NULL once the race let go */
-};
 
 static int
 callbacks_cleared(struct bufferevent *bev)
@@ -280,54 +264,53 @@ callbacks_cleared(struct bufferevent *bev)
 	return !rd && !wr && !ev;
 }
 
+/* The chain's cleanup carries two words and no memory of ours: the bottom
+ * bufferevent (the table's key) and the race's serial number.  A chain that
+ * outlives its race (it stays in the input until its first read) finds no
+ * race with that number, and does nothing. */
 static void
-token_cleanup(const void *data, size_t len, void *extra)
+watch_cleanup(const void *data, size_t len, void *extra)
 {
-	struct he_bev_token *t = extra;
-	struct he_bev_link *l = t->link;
+	struct he_bev_link *l;
 
-	(void)data;
 	(void)len;
-	free(t);
-	if (!l)
-		return;
-	l->token = NULL;
+	tables_lock();
+	l = racing_find(data);
+	if (l && l->serial != (uintptr_t)extra)
+		l = NULL;
+	if (l)
+		l->watched = 0;
+	pthread_mutex_unlock(&bev_tables_lock);
 	/* Freed by the bufferevent's finalizer (bufferevent_free cleared the
 	 * callbacks before), or by someone filling or draining its input during
-	 * the race: then the callbacks are still there and a new token is set
-	 * later. */
-	if (!callbacks_cleared(l->bev))
+	 * the race: then the callbacks are still there and the watch is set
+	 * again later. */
+	if (!l || !callbacks_cleared(l->bev))
 		return;
 	l->bev = NULL;		/* being destroyed: never touch it again */
 	l->freed(l->freed_arg, 1);
 }
 
 static int
-token_set(struct he_bev_link *l)
+watch_set(struct he_bev_link *l)
 {
-	struct he_bev_token *t = malloc(sizeof(*t));
-	struct evbuffer *input;
+	struct evbuffer *input = bufferevent_get_input(l->bev);
 	int rc, frozen;
 
-	if (!t)
-		return -1;
-	t->link = l;
-	input = bufferevent_get_input(l->bev);
 	/* A socket bufferevent keeps its input's end frozen while it has no
 	 * socket (committing nothing fails only then); as its read callback
 	 * does, we thaw it a moment.  No other kind freezes it. */
 	frozen = evbuffer_commit_space(input, NULL, 0) < 0;
 	if (frozen)
 		evbuffer_unfreeze(input, 0);
-	rc = evbuffer_add_reference(input, "", 0, token_cleanup, t);
+	rc = evbuffer_add_reference(input, l->bottom, 0, watch_cleanup,
+	    (void *)l->serial);
 	if (frozen)
 		evbuffer_freeze(input, 0);
-	if (rc < 0) {
-		free(t);
+	if (rc < 0)
 		return -1;
-	}
 	l->plain = frozen && l->bev == l->bottom;
-	l->token = t;
+	l->watched = 1;
 	return 0;
 }
 
@@ -345,34 +328,58 @@ he_bev_gone_(struct he_bev_link *l)
 {
 	if (!l->bev || callbacks_cleared(l->bev) || taken_back(l))
 		return 1;
-	if (!l->token)
-		(void)token_set(l);	/* the input was touched; best effort */
+	if (!l->watched)
+		(void)watch_set(l);	/* the input was touched; best effort */
 	return 0;
 }
 
 /* ---- a race's bufferevent ----------------------------------------------- */
 
+/* Under the lock: a race already on bev's bottom bufferevent, after
+ * ending one whose bufferevent the user took back and now connects anew (as
+ * with libevent's own connect); else list l with a new serial number. */
+static struct he_bev_link *
+racing_claim(struct he_bev_link *l, struct bufferevent *bev)
+{
+	static uintptr_t serials;
+	struct he_bev_link *other;
+
+	tables_lock();
+	other = racing_find(l->bottom);
+	if (other && other->bev == bev && taken_back(other)) {
+		pthread_mutex_unlock(&bev_tables_lock);
+		other->freed(other->freed_arg, 0);
+		tables_lock();
+		other = racing_find(l->bottom);
+	}
+	if (!other) {
+		l->serial = ++serials;
+		if (racing_add(l) < 0)
+			other = l;
+		else
+			dns_error_set_locked(bev, 0);
+	}
+	pthread_mutex_unlock(&bev_tables_lock);
+	return other;
+}
+
 int
 he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
     void (*freed)(void *, int), void *arg)
 {
-	int rc;
+	struct he_bev_link *other;
 
 	memset(l, 0, sizeof(*l));
 	l->bev = bev;
 	l->bottom = bottom_of(bev);
 	l->freed = freed;
 	l->freed_arg = arg;
-	if (token_set(l) < 0) {
+	if ((other = racing_claim(l, bev)) != NULL) {
 		l->bev = NULL;
-		errno = ENOMEM;
+		errno = other == l ? ENOMEM : EALREADY;
 		return -1;
 	}
-	tables_lock();
-	dns_error_set_locked(bev, 0);
-	rc = racing_add(l);
-	pthread_mutex_unlock(&bev_tables_lock);
-	if (rc < 0) {
+	if (watch_set(l) < 0) {
 		he_bev_detach_(l);
 		l->bev = NULL;
 		errno = ENOMEM;
@@ -384,12 +391,9 @@ he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 void
 he_bev_detach_(struct he_bev_link *l)
 {
-	if (l->token) {
-		/* The chain stays in the input until libevent frees it (the
-		 * first read, or the bufferevent's end); the token goes then. */
-		l->token->link = NULL;
-		l->token = NULL;
-	}
+	/* The chain stays in the input until libevent frees it (the first
+	 * read, or the bufferevent's end); unlisted, it finds nobody then. */
+	l->watched = 0;
 	if (l->listed) {
 		tables_lock();
 		racing_remove(l);
@@ -426,11 +430,11 @@ hand_off(struct he_bev_link *l, evutil_socket_t fd)
 
 void
 he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
-    int dns_error)
+    int dns_error, int recheck)
 {
 	struct bufferevent *bev = l->bev;
 
-	if (he_bev_gone_(l)) {
+	if (recheck && he_bev_gone_(l)) {
 		if (fd >= 0)
 			evutil_closesocket(fd);
 		return;

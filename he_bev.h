@@ -9,33 +9,35 @@
 
 #include "he_event.h"
 
-struct he_bev_token;
+#include <stdint.h>
 
 /** What a race keeps about its bufferevent. */
 struct he_bev_link {
 	struct bufferevent *bev;	/* the user's; NULL once it was freed */
 	struct bufferevent *bottom;	/* the socket bufferevent under it */
 	struct he_bev_link *next;	/* in the racing table's bucket */
-	struct he_bev_token *token;	/* tells us of bufferevent_free() */
+	uintptr_t serial;		/* this race's, in the free watch */
 	/* the race must end silently: bev was finalized (then l->bev is
 	   NULL and we are inside libevent's finalizer), or taken back */
 	void (*freed)(void *arg, int finalized);
 	void *freed_arg;
 	unsigned listed : 1;
+	unsigned watched : 1;		/* our chain is in bev's input */
 	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
 };
 
 /** 0 when bev (of base) can take a raced socket, else the errno to refuse
-    with: EINVAL (NULL, another base, a pair), EISCONN (it has a socket),
-    EALREADY (it, or a bufferevent above or below it, is racing). */
+    with: EINVAL (NULL, another base, a pair), EISCONN (it has a socket).
+    Whether it races already, he_bev_attach_ says. */
 int he_bev_check_(struct event_base *base, struct bufferevent *bev);
 
 /** Mark bev racing (keyed by its bottom bufferevent), clear its DNS error,
     and watch for its bufferevent_free(): freed(arg, 1) is then called from
     libevent's finalizer of bev (maybe inside event_base_free), with l->bev
-    already NULL.  freed(arg, 0) when a new race on bev finds that the user
-    took it back (bufferevent_setfd) and supersedes this one.  -1 (ENOMEM)
-    on failure, and then nothing is marked. */
+    already NULL.  A race on bev whose user took it back (bufferevent_setfd)
+    is superseded: its freed(arg, 0) is called first.  -1 with errno
+    EALREADY (it, or a bufferevent above or below it, is racing) or ENOMEM,
+    and then nothing is marked. */
 int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
     void (*freed)(void *, int), void *arg);
 
@@ -43,9 +45,11 @@ int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 void he_bev_detach_(struct he_bev_link *l);
 
 /** The outcome: fd >= 0 is the winner, handed to bev; else BEV_EVENT_ERROR
-    with error (and dns_error kept for evhappy_get_dns_error).  Detaches. */
+    with error (and dns_error kept for evhappy_get_dns_error).  Detaches.
+    recheck: user code ran since the caller last asked he_bev_gone_ (a
+    trace callback, a socket factory), so bev may be freed by now. */
 void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
-    int dns_error);
+    int dns_error, int recheck);
 
 /** Whether the user let go of bev: finalized, every callback cleared (what
     bufferevent_free does first), or (a plain socket bufferevent) given a

@@ -81,8 +81,9 @@ start_bev_race(struct evhappy *he, struct bufferevent *bev,
 	if (!(req = he_request_new_(he, addrs, family, hostname, port)))
 		return -1;
 	if (he_request_attach_bev_(req, bev) < 0) {
+		err = errno;
 		he_request_free_(req);
-		errno = ENOMEM;
+		errno = err;
 		return -1;
 	}
 	he_request_launch_(req);

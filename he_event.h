@@ -110,22 +110,22 @@ struct evhappy_report;
   use per race with 1,000 races at once, bench/bench_memory.c):
 
   - A context: 152 bytes, plus its copy of the local addresses.
-  - A race: one allocation of about 800 bytes (the request with the core's
-    first attempt and its two actions, its timer and its first attempt's
-    event: libevent's struct event is 128 bytes), one list entry per
-    address (80 bytes for IPv4, 96 for IPv6, with its sockaddr), the name
-    for a race that resolves, and a socket while an attempt runs.  The
-    core's attempt and action arrays are allocated only for a second
-    attempt (320 and 128 bytes for up to 8 attempts, doubling beyond).
-    About 950 bytes in all for a one-address race
+  - A race: one allocation of about 900 bytes (the request with the core's
+    first attempt, its two actions and its first address, its timer and
+    its first attempt's event: libevent's struct event is 128 bytes), one
+    list entry per further address (80 bytes for IPv4, 96 for IPv6, with
+    its sockaddr), the name for a race that resolves, and a socket while
+    an attempt runs.  The core's attempt and action arrays are allocated
+    only for a second attempt (320 and 128 bytes for up to 8 attempts,
+    doubling beyond).  About 960 bytes in all for a one-address race
     (evhappy_start_connection()), less than libevent's own
     bufferevent_socket_new() + bufferevent_socket_connect() (about 1 KiB).
-  - A race on a bufferevent adds a 16-byte token and the 1 KiB evbuffer
-    chain libevent allocates for it (its smallest chain), through which the
-    race learns of bufferevent_free(); the chain stays in the bufferevent's
-    input until its first read or its end.  The table of racing
-    bufferevents takes 8 to 16 bytes a race at its peak.  About 2 KiB on
-    top of the bufferevent itself; the drop-in
+  - A race on a bufferevent adds the 1 KiB evbuffer chain libevent
+    allocates (its smallest chain) for the zero-length reference through
+    which the race learns of bufferevent_free(); the chain stays in the
+    bufferevent's input until its first read or its end.  The table of
+    racing bufferevents takes 8 to 16 bytes a race at its peak.  About
+    2 KiB on top of the bufferevent itself; the drop-in
     (evhappy_socket_connect_hostname()) adds a private context.
   - A race holds no fd but its attempts' sockets (and, with the system
     resolver, what the resolver uses).

@@ -136,6 +136,9 @@ struct evhappy_request {
 	int busy;		/* inside one of this request's callbacks */
 	unsigned released : 1;	/* sockets, queries, watch let go (release) */
 	unsigned timer_set : 1;	/* the timer may be pending or active */
+	unsigned timer_assigned : 1;	/* event_assign'ed: on first use */
+	int deadline_slot;	/* the slot whose event also carries the
+				   deadline as its timeout, or -1 */
 	int nslots;		/* of slots */
 	struct he_race race;
 	struct he_slot *slots;	/* first_slot, or an array when it grows */
@@ -144,7 +147,9 @@ struct evhappy_request {
 				   not set (arm_timer adds it only on change) */
 	struct event *timer;	/* the core's wake-ups; also the next turn;
 				   it and the first attempt's event live in
-				   the request's own allocation */
+				   the request's own allocation.  A race
+				   whose one wake-up is the deadline of its
+				   one attempt leaves it unused */
 	int64_t ended;
 	struct he_settings set;	/* copied at the start; local is owned */
 

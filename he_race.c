@@ -16,6 +16,11 @@
 
 static void race_step(struct he_race *r, int64_t now);
 
+/* he_race_own_entry_'s room must hold an IPv6 address (C99 has no
+ * static_assert: a negative array size stops the build). */
+typedef char he_own_entry_fits_[sizeof(((struct he_race *)0)->own.sa) >=
+    sizeof(struct sockaddr_in6) ? 1 : -1];
+
 /* Grow an array that may still be in its first home inside the race
  * (first_attempt, first_actions) to n elements; NULL when memory ran out,
  * and then the array is as it was. */
@@ -52,14 +57,56 @@ he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 	r->history_wait_until = HE_NEVER;
 }
 
+/* Free a list, all but the race's own entry, which is no allocation. */
+static void
+free_entries(struct he_race *r, struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo *next;
+
+	for (; list; list = next) {
+		next = list->ai_next;
+		list->ai_next = NULL;
+		if (list != &r->own.ai)
+			evhappy_addrinfo_free(list);
+	}
+}
+
+struct evutil_addrinfo *
+he_race_own_entry_(struct he_race *r, const struct evutil_addrinfo *src)
+{
+	const struct sockaddr *sa = src->ai_addr;
+	size_t len;
+
+	if ((src->ai_family != AF_INET && src->ai_family != AF_INET6) ||
+	    !sa || src->ai_addrlen < sizeof(struct sockaddr_in) ||
+	    (src->ai_socktype && src->ai_socktype != SOCK_STREAM))
+		return NULL;
+	if (sa->sa_family == AF_INET)
+		len = sizeof(struct sockaddr_in);
+	else if (sa->sa_family == AF_INET6)
+		len = sizeof(struct sockaddr_in6);
+	else
+		return NULL;
+	if (src->ai_addrlen < len)
+		return NULL;
+	memset(&r->own, 0, sizeof(r->own));
+	memcpy(r->own.sa, sa, len);
+	r->own.ai.ai_family = sa->sa_family;
+	r->own.ai.ai_socktype = SOCK_STREAM;
+	r->own.ai.ai_protocol = IPPROTO_TCP;
+	r->own.ai.ai_addr = (struct sockaddr *)r->own.sa;
+	r->own.ai.ai_addrlen = (ev_socklen_t)len;
+	return &r->own.ai;
+}
+
 void
 he_race_clear_(struct he_race *r)
 {
 	int i;
 
 	for (i = 0; i < r->nattempts; i++)
-		evhappy_addrinfo_free(r->attempts[i].ai);
-	evhappy_addrinfo_free(r->untried);
+		free_entries(r, r->attempts[i].ai);
+	free_entries(r, r->untried);
 	if (r->attempts != &r->first_attempt)
 		free(r->attempts);
 	if (r->actions != r->first_actions)
@@ -252,17 +299,17 @@ entry_usable(const struct evutil_addrinfo *ai)
 
 /* Unlink and free the entry at *pp. */
 static void
-drop_entry(struct evutil_addrinfo **pp)
+drop_entry(struct he_race *r, struct evutil_addrinfo **pp)
 {
 	struct evutil_addrinfo *ai = *pp;
 
 	*pp = ai->ai_next;
 	ai->ai_next = NULL;
-	evhappy_addrinfo_free(ai);
+	free_entries(r, ai);
 }
 
 static struct evutil_addrinfo *
-drop_unusable(struct evutil_addrinfo *list, int *n)
+drop_unusable(struct he_race *r, struct evutil_addrinfo *list, int *n)
 {
 	struct evutil_addrinfo **pp = &list;
 
@@ -272,7 +319,7 @@ drop_unusable(struct evutil_addrinfo *list, int *n)
 			pp = &(*pp)->ai_next;
 			++*n;
 		} else {
-			drop_entry(pp);
+			drop_entry(r, pp);
 		}
 	}
 	return list;
@@ -300,13 +347,13 @@ seen_before(const struct he_race *r, const struct evutil_addrinfo *list,
 }
 
 static struct evutil_addrinfo *
-drop_dups_pairwise(const struct he_race *r, struct evutil_addrinfo *list)
+drop_dups_pairwise(struct he_race *r, struct evutil_addrinfo *list)
 {
 	struct evutil_addrinfo **pp = &list;
 
 	while (*pp) {
 		if (seen_before(r, list, *pp, (*pp)->ai_addr))
-			drop_entry(pp);
+			drop_entry(r, pp);
 		else
 			pp = &(*pp)->ai_next;
 	}
@@ -372,7 +419,7 @@ drop_dups_sorted(struct he_race *r, struct evutil_addrinfo *list, size_t n,
 	k = malloc((n + m) * sizeof(*k) + n);
 	if (!k) {
 		r->oom = 1;
-		evhappy_addrinfo_free(list);
+		free_entries(r, list);
 		return NULL;
 	}
 	dup = (unsigned char *)(k + n + m);
@@ -395,7 +442,7 @@ drop_dups_sorted(struct he_race *r, struct evutil_addrinfo *list, size_t n,
 			dup[k[i].idx] = 1;
 	for (pp = &list, j = 0; *pp; j++) {
 		if (dup[j])
-			drop_entry(pp);
+			drop_entry(r, pp);
 		else
 			pp = &(*pp)->ai_next;
 	}
@@ -418,7 +465,7 @@ admit(struct he_race *r, struct evutil_addrinfo *list)
 	size_t m = (size_t)r->nattempts;
 	int n;
 
-	list = drop_unusable(list, &n);
+	list = drop_unusable(r, list, &n);
 	if (!list)
 		return NULL;
 	for (ai = r->untried; ai; ai = ai->ai_next)
@@ -472,7 +519,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error)
 {
 	if (r->done || !r->dns_pending[fam]) {
-		evhappy_addrinfo_free(list);
+		free_entries(r, list);
 		race_step(r, now);	/* the rules still see the time */
 		return;
 	}

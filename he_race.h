@@ -273,12 +273,24 @@ struct he_race {
 	   most races have one address, and pay no allocation for them. */
 	struct he_attempt first_attempt;
 	struct he_action first_actions[2];
+	/* and the entry of a one-address list (he_race_own_entry_) */
+	struct {
+		struct evutil_addrinfo ai;
+		uint64_t sa[4];		/* a sockaddr_in or sockaddr_in6 */
+	} own;
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
 void he_race_init_(struct he_race *r, const struct he_race_config *cfg);
 /** Free what the race owns (addresses, attempts, queued actions). */
 void he_race_clear_(struct he_race *r);
+
+/** A copy of src (one entry) kept inside the race, for he_race_add_known_:
+    a one-address list then costs no allocation.  The core never frees it
+    (he_race_clear_ and every drop skip it).  NULL when src is not a
+    whole AF_INET/AF_INET6 stream address (copy it the usual way then). */
+struct evutil_addrinfo *he_race_own_entry_(struct he_race *r,
+    const struct evutil_addrinfo *src);
 
 /** Say that a query for this family will be answered with he_race_dns_answer_(). */
 void he_race_expect_dns_(struct he_race *r, enum he_fam fam);

@@ -37,6 +37,18 @@ he_usec_to_tv_(int64_t us, struct timeval *tv)
 
 static void request_free(struct evhappy_request *req, int finalizing);
 static void request_reap(struct evhappy_request *req, int finalizing);
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Assigned when first needed: a one-address race that wins never is. */
+static struct event *
+timer_ev(struct evhappy_request *req)
+{
+	if (!req->timer_assigned) {
+		event_assign(req->timer, req->he->base, -1, 0, timer_cb, req);
+		req->timer_assigned = 1;
+	}
+	return req->timer;
+}
 
 /* The request's timer runs on the next loop turn.  timer_set says the
  * timer may be pending or active, so that a finished race deletes it
@@ -44,7 +56,7 @@ static void request_reap(struct evhappy_request *req, int finalizing);
 static void
 timer_now(struct evhappy_request *req)
 {
-	event_active(req->timer, EV_TIMEOUT, 0);
+	event_active(timer_ev(req), EV_TIMEOUT, 0);
 	req->timer_set = 1;
 }
 
@@ -218,9 +230,36 @@ trace_attempt(struct evhappy_request *req, enum evhappy_trace_kind kind,
 	    error, 0);
 }
 
+/* A race whose first attempt is started with nothing else to wait for
+ * (one address, no query out) has one wake-up, its deadline: the attempt's
+ * event carries it as its timeout, and the timer stays unused (arm_timer).
+ * The core's clock of the start stands for now: a few microseconds late
+ * at most, and a late wake-up is fine. */
+static const struct timeval *
+deadline_ride(struct evhappy_request *req, int i, struct timeval *tv)
+{
+	if (i != 0 || he_race_next_wakeup_(&req->race) != req->race.deadline)
+		return NULL;
+	req->deadline_slot = i;
+	he_usec_to_tv_(req->race.deadline - req->race.attempts[i].started, tv);
+	return tv;
+}
+
+/* Whether the wake-up at `at` rides on an attempt's event. */
+static int
+deadline_rides(const struct evhappy_request *req, int64_t at)
+{
+	int i = req->deadline_slot;
+
+	return i >= 0 && at == req->race.deadline && i < req->nslots &&
+	    req->slots[i].ev && req->race.attempts[i].state ==
+	    HE_ATTEMPT_RUNNING;
+}
+
 static void
 attempt_start(struct evhappy_request *req, int i)
 {
+	struct timeval tv;
 	int err;
 
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_START, i, 0);
@@ -230,7 +269,8 @@ attempt_start(struct evhappy_request *req, int i)
 		err = ENOMEM;
 	else
 		err = he_attempt_open_(&req->slots[i], req->race.attempts[i].ai,
-		    &req->set.sock, req->he->base, attempt_ready_cb, req);
+		    &req->set.sock, req->he->base, deadline_ride(req, i, &tv),
+		    attempt_ready_cb, req);
 	if (!err)
 		return;
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
@@ -249,6 +289,19 @@ slot_index(const struct evhappy_request *req, evutil_socket_t fd)
 	return -1;
 }
 
+/* Watch attempt i again (it was not connected yet), keeping the deadline
+ * on it if it carries that. */
+static int
+attempt_rewatch(struct evhappy_request *req, int i)
+{
+	struct timeval tv;
+
+	if (req->deadline_slot != i)
+		return event_add(req->slots[i].ev, NULL);
+	he_usec_to_tv_(req->race.deadline - he_now_(), &tv);
+	return event_add(req->slots[i].ev, &tv);
+}
+
 /* Attempt i's socket is writable: connected, or failed. */
 static void
 attempt_ready(struct evhappy_request *req, int i)
@@ -259,7 +312,7 @@ attempt_ready(struct evhappy_request *req, int i)
 	if (getsockopt(req->slots[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if ((err == EINPROGRESS || err == EINTR) &&
-	    event_add(req->slots[i].ev, NULL) == 0)
+	    attempt_rewatch(req, i) == 0)
 		return;
 	if (err == EINPROGRESS || err == EINTR)
 		err = ENOMEM;	/* cannot watch it any more: give it up */
@@ -275,18 +328,27 @@ attempt_ready(struct evhappy_request *req, int i)
 	}
 }
 
+static void wake(struct evhappy_request *req);
+
+/* Writable, or (the event that carries the deadline) the deadline. */
 static void
 attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evhappy_request *req = arg;
 	int i = slot_index(req, fd);
 
-	(void)what;
 	if (i < 0)
 		return;
 	he_request_enter_(req);
 	if (!bev_freed(req)) {
-		attempt_ready(req, i);
+		if (what & EV_TIMEOUT) {
+			/* libevent's coarse clock may fire it a little early:
+			 * what is left of the wait goes on the timer */
+			req->deadline_slot = -1;
+			wake(req);
+		} else {
+			attempt_ready(req, i);
+		}
 		drain(req);
 	}
 	he_request_leave_(req);
@@ -356,8 +418,11 @@ deliver(struct evhappy_request *req)
 	req->state = HE_REQ_FINISHED;
 	fd = take_winner(req);
 	if (!req->cb) {
+		/* Every callback that gets here asked bev_freed first; only
+		 * user code run since (a trace, a factory) may have freed it. */
 		he_bev_deliver_(&req->bev, fd, req->race.error,
-		    req->race.dns_failure);
+		    req->race.dns_failure,
+		    req->set.trace || req->set.sock.factory);
 		return;
 	}
 	report.req = req;
@@ -384,14 +449,14 @@ arm_timer(struct evhappy_request *req)
 	int64_t at = he_race_next_wakeup_(&req->race);
 	struct timeval tv;
 
-	if (at == HE_NEVER) {
+	if (at == HE_NEVER || deadline_rides(req, at)) {
 		timer_stop(req);
 		return;
 	}
 	if (at == req->timer_at)
 		return;		/* already set for then (most answers) */
 	he_usec_to_tv_(at - he_now_(), &tv);
-	if (event_add(req->timer, &tv) < 0) {
+	if (event_add(timer_ev(req), &tv) < 0) {
 		/* libevent could not grow its timer heap: without a wake-up the
 		 * race would go silent.  event_active needs no memory; on the
 		 * next turn the core sees oom and ends the race with ENOMEM. */
@@ -468,6 +533,18 @@ begin(struct evhappy_request *req)
 	drain(req);
 }
 
+/* The time the core asked for came (on the timer, or on the event of the
+ * attempt that carries the deadline). */
+static void
+wake(struct evhappy_request *req)
+{
+	int64_t now = he_now_();
+
+	attempts_ready_at_deadline(req, now);
+	if (he_request_live_(req))
+		he_race_timer_(&req->race, now);
+}
+
 /* The request's one event: the core's wake-ups, and the next loop turn
  * for what may not happen inside the start call. */
 static void
@@ -497,9 +574,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		deliver(req);
 		break;
 	default:
-		attempts_ready_at_deadline(req, he_now_());
-		if (he_request_live_(req))
-			he_race_timer_(&req->race, he_now_());
+		wake(req);
 		drain(req);
 		break;
 	}
@@ -573,7 +648,8 @@ static void
 request_dispose(struct evhappy_request *req)
 {
 	/* events that live in our memory: tell libevent's debug mode */
-	event_debug_unassign(req->timer);
+	if (req->timer_assigned)
+		event_debug_unassign(req->timer);
 	event_debug_unassign(req->first_slot.storage);
 	he_race_clear_(&req->race);
 	evhappy_addrinfo_free(req->set.sock.local);
@@ -663,11 +739,19 @@ request_reap(struct evhappy_request *req, int finalizing)
 
 /* Only stream addresses of the two families race. */
 static struct evutil_addrinfo *
-usable_copy(const struct evutil_addrinfo *addrs)
+usable_copy(struct evhappy_request *req, const struct evutil_addrinfo *addrs)
 {
 	const struct evutil_addrinfo *ai;
 	struct evutil_addrinfo *out;
 
+	/* Most lists have one address: it lives in the race, unallocated. */
+	if (!addrs->ai_next &&
+	    (out = he_race_own_entry_(&req->race, addrs)) != NULL) {
+		if (he_addr_usable_(out->ai_addr))
+			return out;
+		errno = EINVAL;
+		return NULL;
+	}
 	errno = 0;
 	out = he_addrinfo_copy_stream_(addrs, AF_UNSPEC);
 	for (ai = out; ai && !he_addr_usable_(ai->ai_addr); ai = ai->ai_next)
@@ -689,7 +773,7 @@ request_targets(struct evhappy_request *req,
 	struct evutil_addrinfo *list;
 
 	if (!hostname) {
-		if (!(list = usable_copy(addrs)))
+		if (!(list = usable_copy(req, addrs)))
 			return -1;
 		he_race_add_known_(&req->race, list);
 		return 0;
@@ -743,6 +827,7 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 	req->slots = &req->first_slot;
 	req->nslots = 1;
 	req->timer_at = HE_NEVER;
+	req->deadline_slot = -1;
 	req->he = he;
 	req->family = family;
 	req->port = port;
@@ -756,7 +841,6 @@ he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
 		goto fail;
 	if (request_targets(req, addrs, hostname) < 0)
 		goto fail;
-	event_assign(req->timer, he->base, -1, 0, timer_cb, req);
 	req->next = he->requests;
 	if (he->requests)
 		he->requests->prev = req;

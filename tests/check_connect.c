@@ -714,6 +714,63 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* A one-address race has no timer of its own: its attempt's event carries
+ * the deadline, and libevent's coarse clock may run that a little early.
+ * Races started about a millisecond apart (across clock ticks) must each
+ * end ETIMEDOUT near their deadline, none left for the kernel's SYN timeout
+ * (failed before: some went silent for two minutes). */
+#define NRACES_TIMEOUT 40
+
+static int
+count_called(const struct res *x, int n)
+{
+	int i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += x[i].calls > 0;
+	return c;
+}
+
+START_TEST(test_timeout_every_race)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh;
+	int bhport = 0, i;
+	struct evutil_addrinfo *l;
+	struct res *x = calloc(NRACES_TIMEOUT, sizeof(*x));
+	int64_t t0[NRACES_TIMEOUT], until, el;
+	struct timeval tv = { 0, 40000 };
+
+	ck_assert_ptr_nonnull(x);
+	he_test_fx_begin(&f);
+	bh = he_test_blackhole("127.0.0.1", &bhport);
+	l = ai2("127.0.0.1", bhport, NULL, 0);
+	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
+	for (i = 0; i < NRACES_TIMEOUT; i++) {
+		res_init(&x[i]);
+		t0[i] = he_test_now_ms();
+		start(f.he, l, &x[i]);
+		he_test_run_until(f.base, 1, NULL);
+	}
+	evhappy_addrinfo_free(l);
+	until = he_test_now_ms() + HE_TEST_UP(1000);
+	while (count_called(x, NRACES_TIMEOUT) < NRACES_TIMEOUT &&
+	    he_test_now_ms() < until)
+		he_test_run_until(f.base, 10, NULL);
+	for (i = 0; i < NRACES_TIMEOUT; i++) {
+		ck_assert_msg(x[i].calls == 1, "race %d: %d calls", i,
+		    x[i].calls);
+		ck_assert_int_eq(x[i].error, ETIMEDOUT);
+		el = x[i].t - t0[i];
+		ck_assert_msg(el >= 39 && el <= HE_TEST_UP(300),
+		    "race %d: ETIMEDOUT after %lld ms", i, (long long)el);
+	}
+	free(x);
+	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 /* --- the report line ------------------------------------------------------ */
 
 START_TEST(test_report_format)
@@ -2406,6 +2463,7 @@ connect_suite(void)
 	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_all_refused, 0, nv);
 	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_timeout_every_race);
 	tcase_add_test(tc, test_report_format);
 	tcase_add_test(tc, test_near_tie);
 	tcase_add_test(tc, test_true_tie);
