@@ -1727,6 +1727,51 @@ START_TEST(test_clear_unstarted)
 }
 END_TEST
 
+/* A one-address list kept inside the race (he_race_own_entry_): refused
+ * where the list copy would refuse it, raced like any entry, kept when a
+ * later list repeats it, and never freed by the core (ASan and valgrind
+ * would see a free of memory that is not the heap's). */
+START_TEST(test_own_entry)
+{
+	struct he_race r;
+	struct evutil_addrinfo *src = he_test_ai("192.0.2.1", TEST_PORT), *ai;
+
+	ck_assert_ptr_nonnull(src);
+	init_default(&r, 8, 30000);
+	src->ai_socktype = SOCK_DGRAM;
+	ck_assert_ptr_null(he_race_own_entry_(&r, src));
+	src->ai_socktype = 0;
+	src->ai_addrlen = sizeof(struct sockaddr_in) - 1;
+	ck_assert_ptr_null(he_race_own_entry_(&r, src));
+	src->ai_addrlen = sizeof(struct sockaddr_in);
+	src->ai_family = AF_UNIX;
+	ck_assert_ptr_null(he_race_own_entry_(&r, src));
+	src->ai_family = AF_INET;
+
+	ai = he_race_own_entry_(&r, src);
+	ck_assert_ptr_nonnull(ai);
+	ck_assert(he_sockaddr_equal_(ai->ai_addr, src->ai_addr));
+	ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+	ck_assert_ptr_null(ai->ai_next);
+	he_race_add_known_(&r, ai);
+	he_race_add_known_(&r, he_test_ai("192.0.2.1", TEST_PORT));
+	he_race_begin_(&r, T0);
+	expect_action(&r, HE_ACT_START, 0);
+	expect_no_action(&r);
+	ck_assert_ptr_eq(r.attempts[0].ai, ai);
+	ck_assert_ptr_null(r.untried);	/* the repeat was dropped */
+	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
+	expect_action(&r, HE_ACT_DONE, -1);
+	ck_assert_int_eq(r.error, ECONNREFUSED);
+	he_race_clear_(&r);
+
+	init_default(&r, 8, 30000);	/* cleared before it began */
+	he_race_add_known_(&r, he_race_own_entry_(&r, src));
+	he_race_clear_(&r);
+	evhappy_addrinfo_free(src);
+}
+END_TEST
+
 /* Which addresses may be connected to (he_addr_usable_, also used by the
    glue to refuse a caller's list with nothing usable). */
 START_TEST(test_addr_usable)
@@ -2044,6 +2089,7 @@ race_suite(void)
 	tcase_add_test(tc, test_late_timer);
 	tcase_add_test(tc, test_sort_use);
 	tcase_add_test(tc, test_clear_unstarted);
+	tcase_add_test(tc, test_own_entry);
 	tcase_add_test(tc, test_addr_usable);
 	tcase_add_test(tc, test_duplicates_port_scope);
 	tcase_add_test(tc, test_duplicates_big_list);
