@@ -119,6 +119,15 @@ node_dup(const struct evutil_addrinfo *src)
 	return ai;
 }
 
+/* What every entry made from a bare sockaddr says of itself. */
+static void
+stream_fields(struct evutil_addrinfo *ai)
+{
+	ai->ai_family = ai->ai_addr->sa_family;
+	ai->ai_socktype = SOCK_STREAM;
+	ai->ai_protocol = IPPROTO_TCP;
+}
+
 struct evutil_addrinfo *
 he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len)
 {
@@ -134,9 +143,36 @@ he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len)
 	ai = node_new(sa, size, NULL);
 	if (!ai)
 		return NULL;
-	ai->ai_family = sa->sa_family;
-	ai->ai_socktype = SOCK_STREAM;
-	ai->ai_protocol = IPPROTO_TCP;
+	stream_fields(ai);
+	return ai;
+}
+
+/* Whether a list copy takes entry e: a stream (or unspecified) entry of
+ * the two families, of `family` unless that is AF_UNSPEC, with an
+ * address. */
+static int
+stream_entry(const struct evutil_addrinfo *e, int family)
+{
+	return (e->ai_family == AF_INET || e->ai_family == AF_INET6) &&
+	    e->ai_addr && (family == AF_UNSPEC || e->ai_family == family) &&
+	    (!e->ai_socktype || e->ai_socktype == SOCK_STREAM);
+}
+
+struct evutil_addrinfo *
+he_addrinfo_fill_(struct evutil_addrinfo *ai, void *room, size_t roomlen,
+    const struct evutil_addrinfo *src)
+{
+	ev_socklen_t size;
+
+	if (!stream_entry(src, AF_UNSPEC) ||
+	    !(size = sockaddr_size(src->ai_addr,
+	    (ev_socklen_t)src->ai_addrlen)) || size > roomlen)
+		return NULL;
+	memset(ai, 0, sizeof(*ai));
+	memcpy(room, src->ai_addr, size);
+	ai->ai_addr = room;
+	ai->ai_addrlen = size;
+	stream_fields(ai);
 	return ai;
 }
 
@@ -253,10 +289,7 @@ he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family)
 	int err;
 
 	for (; list; list = list->ai_next) {
-		if ((list->ai_family != AF_INET &&
-		    list->ai_family != AF_INET6) || !list->ai_addr ||
-		    (family != AF_UNSPEC && list->ai_family != family) ||
-		    (list->ai_socktype && list->ai_socktype != SOCK_STREAM))
+		if (!stream_entry(list, family))
 			continue;
 		ai = he_addrinfo_new_(list->ai_addr,
 		    (ev_socklen_t)list->ai_addrlen);

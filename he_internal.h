@@ -40,6 +40,13 @@ int he_sockaddr_equal_(const struct sockaddr *a, const struct sockaddr *b);
 struct evutil_addrinfo *he_addrinfo_new_(const struct sockaddr *sa,
     ev_socklen_t len);
 
+/** The entry he_addrinfo_copy_stream_(src, AF_UNSPEC) would make of src's
+    first entry, made in ai with its address in room (roomlen bytes, which
+    nothing frees), ai_next NULL; NULL when src is not such an entry or
+    its address does not fit. */
+struct evutil_addrinfo *he_addrinfo_fill_(struct evutil_addrinfo *ai,
+    void *room, size_t roomlen, const struct evutil_addrinfo *src);
+
 /** An O(n) copy of the entries of list that can race: AF_INET/AF_INET6 with
     an address, socktype SOCK_STREAM or 0, and of `family` unless that is
     AF_UNSPEC; each made with he_addrinfo_new_.  NULL with errno 0 when no

@@ -74,29 +74,8 @@ free_entries(struct he_race *r, struct evutil_addrinfo *list)
 struct evutil_addrinfo *
 he_race_own_entry_(struct he_race *r, const struct evutil_addrinfo *src)
 {
-	const struct sockaddr *sa = src->ai_addr;
-	size_t len;
-
-	if ((src->ai_family != AF_INET && src->ai_family != AF_INET6) ||
-	    !sa || src->ai_addrlen < sizeof(struct sockaddr_in) ||
-	    (src->ai_socktype && src->ai_socktype != SOCK_STREAM))
-		return NULL;
-	if (sa->sa_family == AF_INET)
-		len = sizeof(struct sockaddr_in);
-	else if (sa->sa_family == AF_INET6)
-		len = sizeof(struct sockaddr_in6);
-	else
-		return NULL;
-	if (src->ai_addrlen < len)
-		return NULL;
-	memset(&r->own, 0, sizeof(r->own));
-	memcpy(r->own.sa, sa, len);
-	r->own.ai.ai_family = sa->sa_family;
-	r->own.ai.ai_socktype = SOCK_STREAM;
-	r->own.ai.ai_protocol = IPPROTO_TCP;
-	r->own.ai.ai_addr = (struct sockaddr *)r->own.sa;
-	r->own.ai.ai_addrlen = (ev_socklen_t)len;
-	return &r->own.ai;
+	return he_addrinfo_fill_(&r->own.ai, r->own.sa, sizeof(r->own.sa),
+	    src);
 }
 
 void
