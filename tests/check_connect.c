@@ -384,6 +384,21 @@ start(struct evhappy *he, const struct evutil_addrinfo *l, struct res *x)
 	return req;
 }
 
+/* Start a race on list l (freed here: the race copied it) with the
+ * callback API and run the loop until its callback or wait_ms (scaled);
+ * returns the milliseconds from the start call to the callback. */
+static int64_t
+race_and_wait(struct he_test_fx *f, struct evutil_addrinfo *l,
+    struct res *x, int wait_ms)
+{
+	int64_t t0 = he_test_now_ms();
+
+	start(f->he, l, x);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f->base, HE_TEST_UP(wait_ms), &x->calls);
+	return x->t - t0;
+}
+
 static struct bufferevent *
 bev_start(struct he_test_fx *f, const struct evutil_addrinfo *l, struct bres *b)
 {
@@ -415,7 +430,7 @@ START_TEST(test_blackhole_then_open)
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct sockaddr_storage ss, ss2;
-	int64_t t0, el;
+	int64_t el;
 
 	he_test_fx_begin(&f);
 	bh = he_test_blackhole(bha, &bhport);
@@ -423,12 +438,7 @@ START_TEST(test_blackhole_then_open)
 	l = ai2(bha, bhport, "127.0.0.1", lport);
 
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);	/* the list was copied */
-	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
-
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 2000);
 	check_report_common(&x);
 	ck_assert_msg(el >= 250 && el <= HE_TEST_UP(400),
 	    "IPv4 won after %lld ms, want 250..400", (long long)el);
@@ -561,7 +571,7 @@ START_TEST(test_refused_then_open)
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct sockaddr_storage ss;
-	int64_t t0, el;
+	int64_t el;
 
 	he_test_fx_begin(&f);
 	rfd = he_test_refuser(ra, &rport);
@@ -569,12 +579,7 @@ START_TEST(test_refused_then_open)
 	l = ai2(ra, rport, "127.0.0.1", lport);
 
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
-
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 2000);
 	check_report_common(&x);
 	ck_assert_msg(el <= HE_TEST_UP(50), "won after %lld ms, want < 50",
 	    (long long)el);
@@ -1754,11 +1759,7 @@ START_TEST(test_settings_attempt_delay_kept)
 
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, NULL), 0);
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 2000);
 	ck_assert_int_ge(x.fd, 0);
 	ck_assert_msg(el >= 250 && el <= HE_TEST_UP(400),
 	    "won after %lld ms, want 250", (long long)el);
@@ -1780,7 +1781,7 @@ START_TEST(test_settings_timeout_kept)
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct timeval tv;
-	int64_t t0, el;
+	int64_t el;
 
 	he_test_fx_begin(&f);
 	bh = he_test_blackhole("127.0.0.1", &bhport);
@@ -1790,11 +1791,7 @@ START_TEST(test_settings_timeout_kept)
 	tv = tvu(0, 0);
 	EXPECT_FAIL(evhappy_set_timeout(f.he, &tv), EINVAL);
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 2000);
 	ck_assert_int_eq(x.calls, 1);
 	ck_assert_int_eq(x.fd, -1);
 	ck_assert_int_eq(x.error, ETIMEDOUT);
@@ -1818,7 +1815,7 @@ START_TEST(test_settings_max_in_flight)
 	struct evutil_addrinfo *l;
 	struct res x;
 	struct timeval tv = { 0, 300000 }, d = { 0, 50000 };
-	int64_t t0, el;
+	int64_t el;
 
 	he_test_fx_begin(&f);
 	bh = he_test_blackhole("127.0.0.1", &bhport);
@@ -1828,11 +1825,7 @@ START_TEST(test_settings_max_in_flight)
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &x.calls);
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 2000);
 	check_report_common(&x);
 	ck_assert_int_ne(x.fd, -1);
 	ck_assert_int_eq(x.error, 0);
@@ -1862,7 +1855,7 @@ START_TEST(test_cap_never_stalls)
 	struct evutil_addrinfo *l = NULL;
 	struct res x;
 	struct timeval tv = { 2, 0 }, d = { 0, 20000 };
-	int64_t t0, el;
+	int64_t el;
 
 	he_test_fx_begin(&f);
 	for (i = 0; i < 8; i++) {
@@ -1876,11 +1869,7 @@ START_TEST(test_cap_never_stalls)
 	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
 	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
 	res_init(&x);
-	t0 = he_test_now_ms();
-	start(f.he, l, &x);
-	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(3000), &x.calls);
-	el = x.t - t0;
+	el = race_and_wait(&f, l, &x, 3000);
 	ck_assert_int_eq(x.calls, 1);
 	ck_assert_msg(x.fd != -1, "no winner: error %d after %lld ms",
 	    x.error, (long long)el);
