@@ -302,6 +302,15 @@ attempt_rewatch(struct evhappy_request *req, int i)
 	return event_add(req->slots[i].ev, &tv);
 }
 
+static void
+attempt_fail(struct evhappy_request *req, int i, int err)
+{
+	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
+	he_slot_close_(&req->slots[i], 0);
+	if (he_request_live_(req))
+		he_race_attempt_failed_(&req->race, he_now_(), i, err);
+}
+
 /* Attempt i's socket is writable: connected, or failed. */
 static void
 attempt_ready(struct evhappy_request *req, int i)
@@ -316,12 +325,9 @@ attempt_ready(struct evhappy_request *req, int i)
 		return;
 	if (err == EINPROGRESS || err == EINTR)
 		err = ENOMEM;	/* cannot watch it any more: give it up */
-	if (err) {
-		trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
-		he_slot_close_(&req->slots[i], 0);
-		if (he_request_live_(req))
-			he_race_attempt_failed_(&req->race, he_now_(), i, err);
-	} else if (he_race_attempt_connected_(&req->race, he_now_(), i)) {
+	if (err)
+		attempt_fail(req, i, err);
+	else if (he_race_attempt_connected_(&req->race, he_now_(), i)) {
 		trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_WON, i, 0);
 	} else {
 		he_slot_close_(&req->slots[i], 0);
@@ -329,6 +335,43 @@ attempt_ready(struct evhappy_request *req, int i)
 }
 
 static void wake(struct evhappy_request *req);
+
+/* Whether attempt i still runs, with its socket. */
+static int
+attempt_running(const struct evhappy_request *req, int i)
+{
+	return he_request_live_(req) && !req->race.done &&
+	    req->race.attempts[i].state == HE_ATTEMPT_RUNNING &&
+	    req->slots[i].fd >= 0;
+}
+
+static int
+writable_now(evutil_socket_t fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLOUT;
+	p.revents = 0;
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Attempt i's event carried the deadline and fired for it, maybe a little
+ * early (libevent's clock is coarse): the rest of the wait goes on the
+ * timer, and the attempt, if it still runs, is watched again (libevent
+ * dropped the whole event). */
+static void
+attempt_deadline(struct evhappy_request *req, int i)
+{
+	req->deadline_slot = -1;
+	wake(req);
+	if (!attempt_running(req, i))
+		return;
+	if (writable_now(req->slots[i].fd))
+		attempt_ready(req, i);
+	else if (event_add(req->slots[i].ev, NULL) < 0)
+		attempt_fail(req, i, ENOMEM);
+}
 
 /* Writable, or (the event that carries the deadline) the deadline. */
 static void
@@ -341,14 +384,10 @@ attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	he_request_enter_(req);
 	if (!bev_freed(req)) {
-		if (what & EV_TIMEOUT) {
-			/* libevent's coarse clock may fire it a little early:
-			 * what is left of the wait goes on the timer */
-			req->deadline_slot = -1;
-			wake(req);
-		} else {
+		if (what & EV_TIMEOUT)
+			attempt_deadline(req, i);
+		else
 			attempt_ready(req, i);
-		}
 		drain(req);
 	}
 	he_request_leave_(req);
@@ -361,22 +400,13 @@ attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 static void
 attempts_ready_at_deadline(struct evhappy_request *req, int64_t now)
 {
-	struct pollfd p;
 	int i;
 
 	if (now < req->race.deadline)
 		return;
-	for (i = 0; i < req->race.nattempts && i < req->nslots &&
-	    he_request_live_(req) && !req->race.done; i++) {
-		if (req->race.attempts[i].state != HE_ATTEMPT_RUNNING ||
-		    req->slots[i].fd < 0)
-			continue;
-		p.fd = req->slots[i].fd;
-		p.events = POLLOUT;
-		p.revents = 0;
-		if (poll(&p, 1, 0) == 1)
+	for (i = 0; i < req->race.nattempts && i < req->nslots; i++)
+		if (attempt_running(req, i) && writable_now(req->slots[i].fd))
 			attempt_ready(req, i);
-	}
 }
 
 static void
