@@ -335,9 +335,11 @@ he_bev_gone_(struct he_bev_link *l)
 
 /* ---- a race's bufferevent ----------------------------------------------- */
 
-/* Under the lock: a race already on bev's bottom bufferevent, after
- * ending one whose bufferevent the user took back and now connects anew (as
- * with libevent's own connect); else list l with a new serial number. */
+/* A race already on bev's bottom bufferevent, after ending one whose
+ * bufferevent the user took back and now connects anew (as with libevent's
+ * own connect); else l is listed with a new serial number.  No evbuffer's
+ * lock is taken under ours: a chain's cleanup takes ours under its
+ * evbuffer's. */
 static struct he_bev_link *
 racing_claim(struct he_bev_link *l, struct bufferevent *bev)
 {
@@ -346,9 +348,10 @@ racing_claim(struct he_bev_link *l, struct bufferevent *bev)
 
 	tables_lock();
 	other = racing_find(l->bottom);
-	if (other && other->bev == bev && taken_back(other)) {
+	if (other && other->bev == bev) {
 		pthread_mutex_unlock(&bev_tables_lock);
-		other->freed(other->freed_arg, 0);
+		if (taken_back(other))
+			other->freed(other->freed_arg, 0);
 		tables_lock();
 		other = racing_find(l->bottom);
 	}
