@@ -58,8 +58,8 @@ he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 }
 
 /* Free a list, all but the race's own entry, which is no allocation. */
-static void
-free_entries(struct he_race *r, struct evutil_addrinfo *list)
+void
+he_race_free_list_(struct he_race *r, struct evutil_addrinfo *list)
 {
 	struct evutil_addrinfo *next;
 
@@ -74,6 +74,8 @@ free_entries(struct he_race *r, struct evutil_addrinfo *list)
 struct evutil_addrinfo *
 he_race_own_entry_(struct he_race *r, const struct evutil_addrinfo *src)
 {
+	if (r->own.ai.ai_addr)
+		return NULL;	/* taken by an earlier list */
 	return he_addrinfo_fill_(&r->own.ai, r->own.sa, sizeof(r->own.sa),
 	    src);
 }
@@ -84,8 +86,8 @@ he_race_clear_(struct he_race *r)
 	int i;
 
 	for (i = 0; i < r->nattempts; i++)
-		free_entries(r, r->attempts[i].ai);
-	free_entries(r, r->untried);
+		he_race_free_list_(r, r->attempts[i].ai);
+	he_race_free_list_(r, r->untried);
 	if (r->attempts != &r->first_attempt)
 		free(r->attempts);
 	if (r->actions != r->first_actions)
@@ -284,7 +286,7 @@ drop_entry(struct he_race *r, struct evutil_addrinfo **pp)
 
 	*pp = ai->ai_next;
 	ai->ai_next = NULL;
-	free_entries(r, ai);
+	he_race_free_list_(r, ai);
 }
 
 static struct evutil_addrinfo *
@@ -398,7 +400,7 @@ drop_dups_sorted(struct he_race *r, struct evutil_addrinfo *list, size_t n,
 	k = malloc((n + m) * sizeof(*k) + n);
 	if (!k) {
 		r->oom = 1;
-		free_entries(r, list);
+		he_race_free_list_(r, list);
 		return NULL;
 	}
 	dup = (unsigned char *)(k + n + m);
@@ -498,7 +500,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error)
 {
 	if (r->done || !r->dns_pending[fam]) {
-		free_entries(r, list);
+		he_race_free_list_(r, list);
 		race_step(r, now);	/* the rules still see the time */
 		return;
 	}

@@ -285,12 +285,15 @@ void he_race_init_(struct he_race *r, const struct he_race_config *cfg);
 /** Free what the race owns (addresses, attempts, queued actions). */
 void he_race_clear_(struct he_race *r);
 
-/** A copy of src (one entry) kept inside the race, for he_race_add_known_:
-    a one-address list then costs no allocation.  The core never frees it
-    (he_race_clear_ and every drop skip it).  NULL when src is not a
-    whole AF_INET/AF_INET6 stream address (copy it the usual way then). */
+/** A copy of src (one entry) kept inside the race, for he_race_add_known_
+    or he_race_dns_answer_: a one-address list then costs no allocation.
+    The core never frees it (he_race_clear_ and every drop skip it).  NULL
+    when src is not a whole AF_INET/AF_INET6 stream address, or when the
+    race's room was taken by an earlier list (copy it the usual way then). */
 struct evutil_addrinfo *he_race_own_entry_(struct he_race *r,
     const struct evutil_addrinfo *src);
+/** Free a list that may hold the race's own entry (which is not freed). */
+void he_race_free_list_(struct he_race *r, struct evutil_addrinfo *list);
 
 /** Say that a query for this family will be answered with he_race_dns_answer_(). */
 void he_race_expect_dns_(struct he_race *r, enum he_fam fam);

@@ -548,7 +548,7 @@ he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
 		list = NULL;
 		drain(req);
 	}
-	evhappy_addrinfo_free(list);
+	he_race_free_list_(&req->race, list);
 	he_request_leave_(req);
 }
 

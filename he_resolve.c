@@ -151,12 +151,17 @@ stream_hints(struct evutil_addrinfo *hints, int af)
 	hints->ai_protocol = IPPROTO_TCP;
 }
 
-/* Our own copy of the answer's entries of the family asked for. */
+/* Our own copy of the answer's entries of the family asked for; a
+ * one-address answer (most) goes in the race's own room when it is free. */
 static struct evutil_addrinfo *
-answer_copy(const struct evutil_addrinfo *res, int af, int *error)
+answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
+    int af, int *error)
 {
 	struct evutil_addrinfo *out;
 
+	if (res && !res->ai_next && res->ai_family == af &&
+	    (out = he_race_own_entry_(&req->race, res)) != NULL)
+		return out;
 	errno = 0;
 	out = he_addrinfo_copy_stream_(res, af);
 	if (!out && errno)
@@ -176,7 +181,7 @@ query_answer(struct he_query *q, const struct evutil_addrinfo *res,
 		return;
 	req->queries[q->fam] = NULL;
 	if (!error)
-		list = answer_copy(res, fam_af(q->fam), &error);
+		list = answer_copy(req, res, fam_af(q->fam), &error);
 	he_request_dns_answer_(req, q->fam, list, error);
 }
 

@@ -1204,6 +1204,40 @@ START_TEST(test_trace_cancel_stops_queries)
 }
 END_TEST
 
+/* A DNS_ANSWER trace callback that cancels its race when a one-address
+   answer comes: that answer (kept in the race's own room, not allocated)
+   is dropped with the race, and nobody is called back.  (Failed before:
+   the glue freed that room as if it were a list entry.) */
+static void
+cancel_on_answer_cb(const struct evhappy_trace *ev, void *arg)
+{
+	struct cancel_on_query *c = arg;
+
+	if (ev->kind != EVHAPPY_TRACE_DNS_ANSWER || ev->naddrs != 1)
+		return;
+	c->queries++;
+	evhappy_request_cancel(c->req);
+}
+
+START_TEST(test_trace_cancel_on_answer)
+{
+	struct fx f;
+	struct rres r;
+	struct cancel_on_query c;
+
+	fx_init(&f, 1);
+	fx_listen(&f, v4_accept, 1);
+	dns_add(&f, "one.test", A_, "127.0.0.1");
+	memset(&c, 0, sizeof(c));
+	evhappy_set_trace_cb(f.he, cancel_on_answer_cb, &c);
+	c.req = req_start(&f, &r, AF_UNSPEC, "one.test");
+	he_test_run_until(f.base, 200, NULL);
+	ck_assert_int_eq(c.queries, 1);
+	ck_assert_int_eq(r.calls, 0);
+	fx_free(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Bad arguments: -1 / NULL at once, and no callback ever */
 
@@ -2019,6 +2053,7 @@ resolve_suite(void)
 	V4(test_family_no_address);
 	V6(test_trace_dns);
 	V4(test_trace_cancel_stops_queries);
+	V4(test_trace_cancel_on_answer);
 	V4(test_bad_arguments);
 
 	tc = he_test_tcase(s, "free", 60);
