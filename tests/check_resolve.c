@@ -1165,75 +1165,68 @@ START_TEST(test_trace_dns)
 }
 END_TEST
 
-/* A DNS_QUERY trace callback that cancels its race: no query reaches the
-   server, for that family or the other, and nobody is called back. */
-struct cancel_on_query {
+/* A trace callback that cancels its race at the first event of one kind
+   (for an answer: one with a single address). */
+struct cancel_on {
+	enum evhappy_trace_kind kind;
 	struct evhappy_request *req;
-	int queries;
+	int hits;
 };
 
 static void
-cancel_on_query_cb(const struct evhappy_trace *ev, void *arg)
+cancel_on_cb(const struct evhappy_trace *ev, void *arg)
 {
-	struct cancel_on_query *c = arg;
+	struct cancel_on *c = arg;
 
-	if (ev->kind != EVHAPPY_TRACE_DNS_QUERY)
+	if (ev->kind != c->kind || (ev->kind == EVHAPPY_TRACE_DNS_ANSWER &&
+	    ev->naddrs != 1))
 		return;
-	c->queries++;
+	c->hits++;
 	evhappy_request_cancel(c->req);
 }
 
+/* Race for name (A 127.0.0.1, no AAAA) with c cancelling it: c fired
+   once, and nobody is called back. */
+static void
+race_cancelled_by_trace(struct fx *f, struct rres *r, struct cancel_on *c,
+    const char *name)
+{
+	fx_listen(f, v4_accept, 1);
+	dns_add(f, name, A_, "127.0.0.1");
+	evhappy_set_trace_cb(f->he, cancel_on_cb, c);
+	c->req = req_start(f, r, AF_UNSPEC, name);
+	he_test_run_until(f->base, 200, NULL);
+	ck_assert_int_eq(c->hits, 1);
+	ck_assert_int_eq(r->calls, 0);
+}
+
+/* Cancelled at its DNS_QUERY event: no query reaches the server, for that
+   family or the other. */
 START_TEST(test_trace_cancel_stops_queries)
 {
 	struct fx f;
 	struct rres r;
-	struct cancel_on_query c;
+	struct cancel_on c = { EVHAPPY_TRACE_DNS_QUERY, NULL, 0 };
 
 	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "q.test", A_, "127.0.0.1");
-	memset(&c, 0, sizeof(c));
-	evhappy_set_trace_cb(f.he, cancel_on_query_cb, &c);
-	c.req = req_start(&f, &r, AF_UNSPEC, "q.test");
-	he_test_run_until(f.base, 200, NULL);
-	ck_assert_int_eq(c.queries, 1);
-	ck_assert_int_eq(r.calls, 0);
+	race_cancelled_by_trace(&f, &r, &c, "q.test");
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", A_), 0);
 	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", AAAA_), 0);
 	fx_free(&f);
 }
 END_TEST
 
-/* A DNS_ANSWER trace callback that cancels its race when a one-address
-   answer comes: that answer (kept in the race's own room, not allocated)
-   is dropped with the race, and nobody is called back.  (Failed before:
-   the glue freed that room as if it were a list entry.) */
-static void
-cancel_on_answer_cb(const struct evhappy_trace *ev, void *arg)
-{
-	struct cancel_on_query *c = arg;
-
-	if (ev->kind != EVHAPPY_TRACE_DNS_ANSWER || ev->naddrs != 1)
-		return;
-	c->queries++;
-	evhappy_request_cancel(c->req);
-}
-
+/* Cancelled when a one-address answer comes: that answer (kept in the
+   race's own room, not allocated) is dropped with the race.  (Failed
+   before: the glue freed that room as if it were a list entry.) */
 START_TEST(test_trace_cancel_on_answer)
 {
 	struct fx f;
 	struct rres r;
-	struct cancel_on_query c;
+	struct cancel_on c = { EVHAPPY_TRACE_DNS_ANSWER, NULL, 0 };
 
 	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "one.test", A_, "127.0.0.1");
-	memset(&c, 0, sizeof(c));
-	evhappy_set_trace_cb(f.he, cancel_on_answer_cb, &c);
-	c.req = req_start(&f, &r, AF_UNSPEC, "one.test");
-	he_test_run_until(f.base, 200, NULL);
-	ck_assert_int_eq(c.queries, 1);
-	ck_assert_int_eq(r.calls, 0);
+	race_cancelled_by_trace(&f, &r, &c, "one.test");
 	fx_free(&f);
 }
 END_TEST
