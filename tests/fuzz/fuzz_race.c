@@ -160,6 +160,21 @@ make_answer(struct input *in, enum he_fam fam)
 	return list;
 }
 
+/* As the glue does with a one-address list or answer: sometimes the entry
+ * goes in the race's own room (when that is free), which the core must
+ * never free. */
+static struct evutil_addrinfo *
+maybe_own(struct fz *f, struct evutil_addrinfo *list)
+{
+	struct evutil_addrinfo *own;
+
+	if (!list || list->ai_next || !(take(f->in) & 1) ||
+	    !(own = he_race_own_entry_(&f->r, list)))
+		return list;
+	evhappy_addrinfo_free(list);
+	return own;
+}
+
 /* ---- sorts the core may be given ---------------------------------------- */
 
 static int
@@ -394,7 +409,7 @@ ev_dns(struct fz *f)
 	int err = eai[(b >> 1) % 8];
 
 	he_race_dns_answer_(&f->r, f->now, fam, err && !(b & 0x80) ? NULL :
-	    make_answer(f->in, fam), err);
+	    maybe_own(f, make_answer(f->in, fam)), err);
 }
 
 static void
@@ -493,11 +508,11 @@ setup(struct fz *f, struct input *in)
 	if (b & 2)
 		he_race_expect_dns_(&f->r, HE_FAM_V4);
 	if (b & 4)
-		he_race_add_known_(&f->r, make_answer(in,
-		    (b & 8) ? HE_FAM_V4 : HE_FAM_V6));
+		he_race_add_known_(&f->r, maybe_own(f, make_answer(in,
+		    (b & 8) ? HE_FAM_V4 : HE_FAM_V6)));
 	if (b & 16)
-		he_race_add_known_(&f->r, make_answer(in,
-		    (b & 8) ? HE_FAM_V6 : HE_FAM_V4));
+		he_race_add_known_(&f->r, maybe_own(f, make_answer(in,
+		    (b & 8) ? HE_FAM_V6 : HE_FAM_V4)));
 }
 
 int
