@@ -74,8 +74,8 @@ he_race_free_list_(struct he_race *r, struct evutil_addrinfo *list)
 struct evutil_addrinfo *
 he_race_own_entry_(struct he_race *r, const struct evutil_addrinfo *src)
 {
-	if (r->own.ai.ai_addr)
-		return NULL;	/* taken by an earlier list */
+	if (!src || src->ai_next || r->own.ai.ai_addr)
+		return NULL;	/* not one entry, or the room is taken */
 	return he_addrinfo_fill_(&r->own.ai, r->own.sa, sizeof(r->own.sa),
 	    src);
 }

@@ -775,8 +775,7 @@ usable_copy(struct evhappy_request *req, const struct evutil_addrinfo *addrs)
 	struct evutil_addrinfo *out;
 
 	/* Most lists have one address: it lives in the race, unallocated. */
-	if (!addrs->ai_next &&
-	    (out = he_race_own_entry_(&req->race, addrs)) != NULL) {
+	if ((out = he_race_own_entry_(&req->race, addrs)) != NULL) {
 		if (he_addr_usable_(out->ai_addr))
 			return out;
 		errno = EINVAL;

@@ -159,7 +159,7 @@ answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
 {
 	struct evutil_addrinfo *out;
 
-	if (res && !res->ai_next && res->ai_family == af &&
+	if (res && res->ai_family == af &&
 	    (out = he_race_own_entry_(&req->race, res)) != NULL)
 		return out;
 	errno = 0;

@@ -1747,6 +1747,10 @@ START_TEST(test_own_entry)
 	src->ai_family = AF_UNIX;
 	ck_assert_ptr_null(he_race_own_entry_(&r, src));
 	src->ai_family = AF_INET;
+	src->ai_next = he_test_ai("192.0.2.2", TEST_PORT);
+	ck_assert_ptr_null(he_race_own_entry_(&r, src));	/* two entries */
+	evhappy_addrinfo_free(src->ai_next);
+	src->ai_next = NULL;
 
 	ai = he_race_own_entry_(&r, src);
 	ck_assert_ptr_nonnull(ai);
