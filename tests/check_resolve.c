@@ -445,195 +445,278 @@ trace_find(const struct trec *t, int kind, int family)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Both families answer, one late: the resolution delay */
+/* How each family's answer comes, and what the race makes of it (RFC 8305
+   sections 3 and 5): a table, one row a scenario, run by test_answers. */
 
 static const struct lspec both_accept[] = {
 	{ L_ACCEPT, "127.0.0.1" }, { L_ACCEPT, "::1" }
 };
 
-/* For the tests that do not need IPv6: they run without it. */
+/* For the rows that do not need IPv6: they run without it. */
 static const struct lspec v4_accept[] = {
 	{ L_ACCEPT, "127.0.0.1" }
 };
-
-/* AAAA answers after 500 ms, A at once: IPv4 connects after the 50 ms
-   Resolution Delay instead of waiting for AAAA. */
-START_TEST(test_aaaa_late_v4_after_resolution_delay)
-{
-	struct fx f;
-	struct bres r;
-	struct bufferevent *bev;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "slow6.test");
-	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow6.test", 2000);
-	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
-	    r.what, r.err);
-	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_str_eq(r.peer, "127.0.0.1");
-	ck_assert_msg(r.ms >= 45 && r.ms < HE_TEST_UP(120),
-	    "connected after %d ms, want 45..120 (resolution delay)",
-	    (int)r.ms);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "slow6.test", AAAA_), 1);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "slow6.test", A_), 1);
-	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
-	bufferevent_free(bev);
-	fx_free(&f);
-}
-END_TEST
-
-/* The same through evhappy_resolve_and_connect: one attempt, over IPv4. */
-START_TEST(test_aaaa_late_report)
-{
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "slow6.test");
-	dns_set(&f, "slow6.test", AAAA_, HE_LAB_ANSWER, 500);
-
-	req_race(&f, &r, AF_UNSPEC, "slow6.test", 2000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_int_eq(r.err, 0);
-	ck_assert_int_eq(r.dnserr, 0);
-	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_int_eq(r.n, 1);
-	ck_assert_int_eq(r.fam[0], AF_INET);
-	ck_assert_int_eq(r.aerr[0], 0);
-	ck_assert_msg(r.started[0] >= 45 && r.started[0] < HE_TEST_UP(120),
-	    "IPv4 attempt started at %d ms, want 45..120",
-	    (int)r.started[0]);
-	ck_assert_msg(r.ms < HE_TEST_UP(120), "took %d ms", (int)r.ms);
-	fx_free(&f);
-}
-END_TEST
-
-/* A answers after 500 ms, AAAA at once: IPv6 connects at once. */
-START_TEST(test_a_late_v6_at_once)
-{
-	struct fx f;
-	struct bres r;
-	struct bufferevent *bev;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "slow4.test");
-	dns_set(&f, "slow4.test", A_, HE_LAB_ANSWER, 500);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "slow4.test", 2000);
-	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
-	    r.what, r.err);
-	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_str_eq(r.peer, "::1");
-	ck_assert_msg(r.ms < HE_TEST_UP(60), "connected after %d ms, want < 60",
-	    (int)r.ms);
-	bufferevent_free(bev);
-	fx_free(&f);
-}
-END_TEST
 
 static const struct lspec v4hole_v6accept[] = {
 	{ L_HOLE, "127.0.0.1" }, { L_ACCEPT, "::1" }
 };
 
-/* AAAA 100 ms late, the IPv4 path a black hole, and a Resolution Delay of
-   150 ms: the AAAA answer ends the wait and IPv6 wins when it arrives. */
-START_TEST(test_aaaa_100ms_within_resolution_delay)
+/* One family's answer from the fake server. */
+struct answer {
+	enum he_lab_dns_mode mode;
+	int delay_ms;
+	int record;	/* the family's loopback address; 0: NOERROR, empty */
+};
+
+#define REC(ms) { HE_LAB_ANSWER, (ms), 1 }
+#define NODATA { HE_LAB_ANSWER, 0, 0 }
+#define FAILS(mode) { (mode), 0, 0 }
+#define LISTEN(s) (s), (int)(sizeof(s) / sizeof((s)[0]))
+
+enum { ON_REQUEST, ON_BEV };
+
+struct answer_case {
+	const char *host;
+	struct answer aaaa, a;
+	const struct lspec *listen;
+	int nlisten;
+	int on;				/* ON_BEV: evhappy_connect_hostname */
+	int resolution_delay_ms, timeout_ms;	/* 0: the default */
+	/* what must come of it */
+	int family;			/* the winner's; AF_UNSPEC: fails with err */
+	int err, dnserr;
+	int min_ms, max_ms;		/* from the start call to the outcome */
+	/* ON_REQUEST only: the families of the attempts in order ("46": IPv4
+	   then IPv6; NULL: not checked), and when the first two started */
+	const char *attempts;
+	int start_ms[2][2];		/* {0, 0}: not checked */
+};
+
+/* Rows that need no IPv6 first: check_resolve runs those, check_resolve6
+   the rest (answer_needs_v6). */
+static const struct answer_case answer_cases[] = {
+	/* NXDOMAIN for both: EHOSTUNREACH, and the DNS error EAI_NONAME (what
+	   evdns_getaddrinfo gives for NXDOMAIN), kept until the next connect */
+	{ "gone.test", FAILS(HE_LAB_NXDOMAIN), FAILS(HE_LAB_NXDOMAIN),
+	  LISTEN(v4_accept), ON_BEV, 0, 0,
+	  AF_UNSPEC, EHOSTUNREACH, EVUTIL_EAI_NONAME, 0, 100, NULL, { { 0 } } },
+	/* a SERVFAIL for AAAA ends the resolution delay at once */
+	{ "sf6.test", FAILS(HE_LAB_SERVFAIL), REC(0),
+	  LISTEN(v4_accept), ON_BEV, 0, 0,
+	  AF_INET, 0, 0, 0, 45, NULL, { { 0 } } },
+	/* so does an empty AAAA answer */
+	{ "v4only.test", NODATA, REC(0),
+	  LISTEN(v4_accept), ON_REQUEST, 0, 0,
+	  AF_INET, 0, 0, 0, 45, "4", { { 0 } } },
+	/* AAAA never answered: IPv4 after the 50 ms resolution delay */
+	{ "drop6.test", FAILS(HE_LAB_DROP), REC(0),
+	  LISTEN(v4_accept), ON_BEV, 0, 0,
+	  AF_INET, 0, 0, 45, 150, NULL, { { 0 } } },
+	/* neither answered, overall timeout 300 ms: ETIMEDOUT, DNS error
+	   EAI_AGAIN (evdns itself would give up only after 1 s) */
+	{ "void.test", FAILS(HE_LAB_DROP), FAILS(HE_LAB_DROP),
+	  LISTEN(v4_accept), ON_BEV, 0, 300,
+	  AF_UNSPEC, ETIMEDOUT, EVUTIL_EAI_AGAIN, 290, 450, NULL, { { 0 } } },
+	{ "void-report.test", FAILS(HE_LAB_DROP), FAILS(HE_LAB_DROP),
+	  LISTEN(v4_accept), ON_REQUEST, 0, 300,
+	  AF_UNSPEC, ETIMEDOUT, EVUTIL_EAI_AGAIN, 290, 450, "", { { 0 } } },
+
+	/* AAAA 500 ms late, A at once: IPv4 connects after the 50 ms
+	   resolution delay instead of waiting for AAAA */
+	{ "slow6.test", REC(500), REC(0),
+	  LISTEN(both_accept), ON_BEV, 0, 0,
+	  AF_INET, 0, 0, 45, 120, NULL, { { 0 } } },
+	{ "slow6-report.test", REC(500), REC(0),
+	  LISTEN(both_accept), ON_REQUEST, 0, 0,
+	  AF_INET, 0, 0, 45, 120, "4", { { 45, 120 } } },
+	/* A 500 ms late, AAAA at once: IPv6 connects at once */
+	{ "slow4.test", REC(0), REC(500),
+	  LISTEN(both_accept), ON_BEV, 0, 0,
+	  AF_INET6, 0, 0, 0, 60, NULL, { { 0 } } },
+	/* AAAA 100 ms late, IPv4 a black hole, a resolution delay of 150 ms:
+	   the AAAA answer ends the wait, and IPv4 is never tried */
+	{ "late6.test", REC(100), REC(0),
+	  LISTEN(v4hole_v6accept), ON_REQUEST, 150, 0,
+	  AF_INET6, 0, 0, 95, 200, "6", { { 0 } } },
+	/* the same with the default 50 ms: IPv4 starts and hangs; the late
+	   AAAA joins the race when it arrives (had it come in time it would
+	   have gone first), without waiting an attempt delay, and wins */
+	{ "late6-join.test", REC(100), REC(0),
+	  LISTEN(v4hole_v6accept), ON_REQUEST, 0, 0,
+	  AF_INET6, 0, 0, 95, 200, "46", { { 45, 120 }, { 95, 160 } } },
+	/* one family fails or never answers: the other wins at once */
+	{ "sf4.test", REC(0), FAILS(HE_LAB_SERVFAIL),
+	  LISTEN(both_accept), ON_REQUEST, 0, 0,
+	  AF_INET6, 0, 0, 0, 60, NULL, { { 0 } } },
+	{ "nx4.test", REC(0), FAILS(HE_LAB_NXDOMAIN),
+	  LISTEN(both_accept), ON_REQUEST, 0, 0,
+	  AF_INET6, 0, 0, 0, 60, NULL, { { 0 } } },
+	{ "drop4.test", REC(0), FAILS(HE_LAB_DROP),
+	  LISTEN(both_accept), ON_REQUEST, 0, 0,
+	  AF_INET6, 0, 0, 0, 60, NULL, { { 0 } } },
+};
+
+#define N_ANSWER_CASES \
+	((int)(sizeof(answer_cases) / sizeof(answer_cases[0])))
+
+static int
+answer_needs_v6(const struct answer_case *c)
 {
-	struct fx f;
-	struct rres r;
+	int i;
+
+	for (i = 0; i < c->nlisten; i++)
+		if (strchr(c->listen[i].addr, ':'))
+			return 1;
+	return 0;
+}
+
+/* The first row that needs IPv6: the table's two halves. */
+static int
+answer_first_v6(void)
+{
+	int i = 0, j;
+
+	while (i < N_ANSWER_CASES && !answer_needs_v6(&answer_cases[i]))
+		i++;
+	for (j = i; j < N_ANSWER_CASES; j++)
+		if (!answer_needs_v6(&answer_cases[j]))
+			abort();	/* the table is out of order */
+	return i;
+}
+
+static void
+answer_serve(struct fx *f, const char *host, int type,
+    const struct answer *a)
+{
+	if (a->record)
+		dns_add(f, host, type, type == AAAA_ ? "::1" : "127.0.0.1");
+	if (a->mode != HE_LAB_ANSWER || a->delay_ms)
+		dns_set(f, host, type, a->mode, a->delay_ms);
+}
+
+static void
+answer_setup(struct fx *f, const struct answer_case *c)
+{
 	struct timeval tv;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4hole_v6accept, 2);
-	he_test_tv(&tv, 150);
-	ck_assert_int_eq(evhappy_set_resolution_delay(f.he, &tv), 0);
-	dns_loopbacks(&f, "late6.test");
-	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
-
-	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_str_eq(r.peer, "::1");
-	ck_assert_msg(r.ms >= 95 && r.ms < HE_TEST_UP(200),
-	    "won after %d ms, want 100..200", (int)r.ms);
-	ck_assert_msg(r.n == 1 && r.fam[0] == AF_INET6,
-	    "IPv4 was tried during the wait: %s", r.line);
-	fx_free(&f);
+	fx_init(f, 1);
+	fx_listen(f, c->listen, c->nlisten);
+	if (c->resolution_delay_ms) {
+		he_test_tv(&tv, c->resolution_delay_ms);
+		ck_assert_int_eq(evhappy_set_resolution_delay(f->he, &tv), 0);
+	}
+	if (c->timeout_ms) {
+		he_test_tv(&tv, c->timeout_ms);
+		ck_assert_int_eq(evhappy_set_timeout(f->he, &tv), 0);
+	}
+	answer_serve(f, c->host, AAAA_, &c->aaaa);
+	answer_serve(f, c->host, A_, &c->a);
 }
-END_TEST
 
-/* AAAA 100 ms late, the IPv4 path a black hole, default settings: IPv4
-   starts after the 50 ms Resolution Delay and hangs; the late AAAA answer
-   joins the race as soon as it arrives, without cancelling the IPv4
-   attempt, and ::1 wins. */
-START_TEST(test_aaaa_100ms_joins_race)
+/* What a row's race came to, through either call. */
+struct answer_outcome {
+	int family;		/* the peer's; AF_UNSPEC when it failed */
+	int err, dnserr;
+	int dnserr_after;	/* the DNS error getter after the callback */
+	int64_t ms;
+	char peer[64];
+};
+
+static void
+answer_on_bev(struct fx *f, const struct answer_case *c,
+    struct answer_outcome *o)
 {
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4hole_v6accept, 2);
-	dns_loopbacks(&f, "late6.test");
-	dns_set(&f, "late6.test", AAAA_, HE_LAB_ANSWER, 100);
-
-	req_race(&f, &r, AF_UNSPEC, "late6.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_str_eq(r.peer, "::1");
-	ck_assert_msg(r.n == 2, "%d attempts: %s", r.n, r.line);
-	ck_assert_int_eq(r.fam[0], AF_INET);
-	ck_assert_int_eq(r.fam[1], AF_INET6);
-	ck_assert_int_eq(r.aerr[0], ECANCELED);
-	ck_assert_int_eq(r.aerr[1], 0);
-	ck_assert_msg(r.started[0] >= 45 && r.started[0] < HE_TEST_UP(120),
-	    "IPv4 started at %d ms", (int)r.started[0]);
-	/* The late AAAA joins the race when it arrives, not one attempt
-	   delay after the IPv4 start: had it come in time it would have
-	   gone first. */
-	ck_assert_msg(r.started[1] >= 95 && r.started[1] < HE_TEST_UP(160),
-	    "IPv6 started at %d ms, want when its answer came (100 ms)",
-	    (int)r.started[1]);
-	ck_assert_msg(r.ms >= 95 && r.ms < HE_TEST_UP(200), "won after %d ms",
-	    (int)r.ms);
-	fx_free(&f);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
-/* Failed answers */
-
-/* NXDOMAIN for both families: EHOSTUNREACH, DNS error EAI_NONAME (what
-   evdns_getaddrinfo gives for NXDOMAIN). */
-START_TEST(test_nxdomain_bev)
-{
-	struct fx f;
 	struct bres r;
 	struct bufferevent *bev;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_set(&f, "gone.test", A_, HE_LAB_NXDOMAIN, 0);
-	dns_set(&f, "gone.test", AAAA_, HE_LAB_NXDOMAIN, 0);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "gone.test", 3000);
-	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
-	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED), "event 0x%x", r.what);
-	ck_assert_msg(r.err == EHOSTUNREACH, "errno %d (%s), want EHOSTUNREACH",
-	    r.err, strerror(r.err));
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
-	/* Still readable after the callback, until the next connect. */
-	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
-	ck_assert_msg(r.ms < HE_TEST_UP(100), "took %d ms", (int)r.ms);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", A_), 1);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "gone.test", AAAA_), 1);
+	bev = bev_race(f, &r, M_CTX, AF_UNSPEC, c->host, 3000);
+	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED) !=
+	    !(r.what & BEV_EVENT_ERROR), "%s: event 0x%x", c->host, r.what);
+	o->family = r.what & BEV_EVENT_CONNECTED ? r.peer_family : AF_UNSPEC;
+	o->err = r.what & BEV_EVENT_CONNECTED ? 0 : r.err;
+	o->dnserr = r.dnserr;
+	o->dnserr_after = evhappy_get_dns_error(bev);
+	o->ms = r.ms;
+	memcpy(o->peer, r.peer, sizeof(o->peer));
 	bufferevent_free(bev);
+}
+
+/* The report's attempts: the families in order, the winner's error 0 and
+   every other one cancelled, and when the first two started. */
+static void
+answer_check_attempts(const struct answer_case *c, const struct rres *r)
+{
+	int i, n = (int)strlen(c->attempts);
+
+	ck_assert_msg(r->n == n, "%s: %d attempts, want %d: %s", c->host,
+	    r->n, n, r->line);
+	for (i = 0; i < n; i++) {
+		int fam = c->attempts[i] == '6' ? AF_INET6 : AF_INET;
+		int err = c->family != AF_UNSPEC && i == n - 1 ? 0 : ECANCELED;
+		ck_assert_msg(r->fam[i] == fam && r->aerr[i] == err,
+		    "%s: attempt %d: %s", c->host, i, r->line);
+	}
+	for (i = 0; i < 2 && i < n; i++) {
+		if (!c->start_ms[i][1])
+			continue;
+		ck_assert_msg(r->started[i] >= c->start_ms[i][0] &&
+		    r->started[i] < HE_TEST_UP(c->start_ms[i][1]),
+		    "%s: attempt %d started at %d ms, want %d..%d", c->host, i,
+		    (int)r->started[i], c->start_ms[i][0], c->start_ms[i][1]);
+	}
+}
+
+static void
+answer_on_request(struct fx *f, const struct answer_case *c,
+    struct answer_outcome *o)
+{
+	struct rres r;
+
+	req_race(f, &r, AF_UNSPEC, c->host, 3000);
+	ck_assert_msg((r.fd >= 0) == (r.err == 0), "%s: fd %d, error %d",
+	    c->host, (int)r.fd, r.err);
+	o->family = r.fd >= 0 ? r.peer_family : AF_UNSPEC;
+	o->err = r.err;
+	o->dnserr = o->dnserr_after = r.dnserr;
+	o->ms = r.ms;
+	memcpy(o->peer, r.peer, sizeof(o->peer));
+	if (c->attempts)
+		answer_check_attempts(c, &r);
+}
+
+START_TEST(test_answers)
+{
+	const struct answer_case *c = &answer_cases[_i];
+	struct answer_outcome o;
+	struct fx f;
+
+	memset(&o, 0, sizeof(o));
+	answer_setup(&f, c);
+	if (c->on == ON_BEV)
+		answer_on_bev(&f, c, &o);
+	else
+		answer_on_request(&f, c, &o);
+	ck_assert_msg(o.family == c->family && o.err == c->err,
+	    "%s: peer family %d error %d (%s), want family %d error %d",
+	    c->host, o.family, o.err, strerror(o.err), c->family, c->err);
+	if (c->family != AF_UNSPEC)
+		ck_assert_str_eq(o.peer,
+		    c->family == AF_INET6 ? "::1" : "127.0.0.1");
+	ck_assert_msg(o.dnserr == c->dnserr && o.dnserr_after == c->dnserr,
+	    "%s: DNS error %d, then %d, want %d", c->host, o.dnserr,
+	    o.dnserr_after, c->dnserr);
+	ck_assert_msg(o.ms >= c->min_ms && o.ms < HE_TEST_UP(c->max_ms),
+	    "%s: the outcome came after %d ms, want %d..%d", c->host,
+	    (int)o.ms, c->min_ms, c->max_ms);
+	/* One query a family: answered, failed or dropped, never repeated. */
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, c->host, AAAA_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(f.dns, c->host, A_), 1);
 	fx_free(&f);
 }
 END_TEST
 
+/* NXDOMAIN for both, through the report and the trace: one failed answer
+   a family, no attempt. */
 START_TEST(test_nxdomain_report)
 {
 	struct fx f;
@@ -667,191 +750,6 @@ START_TEST(test_nxdomain_report)
 	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DONE, -1), 1);
 	ck_assert_int_eq(t.ev[t.n - 1].kind, EVHAPPY_TRACE_DONE);
 	ck_assert_int_eq(t.ev[t.n - 1].error, EHOSTUNREACH);
-	fx_free(&f);
-}
-END_TEST
-
-/* SERVFAIL for AAAA, A fine: IPv4 wins, and the failed AAAA answer ends
-   the resolution delay at once. */
-START_TEST(test_servfail_aaaa_v4_wins)
-{
-	struct fx f;
-	struct bres r;
-	struct bufferevent *bev;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "sf6.test", A_, "127.0.0.1");
-	dns_set(&f, "sf6.test", AAAA_, HE_LAB_SERVFAIL, 0);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "sf6.test", 3000);
-	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
-	    r.what, r.err);
-	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_msg(r.ms < HE_TEST_UP(45), "took %d ms: the SERVFAIL did not "
-	    "end the resolution delay", (int)r.ms);
-	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "sf6.test", AAAA_), 1);
-	bufferevent_free(bev);
-	fx_free(&f);
-}
-END_TEST
-
-/* SERVFAIL for A, AAAA fine: IPv6 wins. */
-START_TEST(test_servfail_a_v6_wins)
-{
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "sf4.test", AAAA_, "::1");
-	dns_set(&f, "sf4.test", A_, HE_LAB_SERVFAIL, 0);
-
-	req_race(&f, &r, AF_UNSPEC, "sf4.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_int_eq(r.dnserr, 0);
-	ck_assert_msg(r.ms < HE_TEST_UP(60), "took %d ms", (int)r.ms);
-	fx_free(&f);
-}
-END_TEST
-
-/* No AAAA records (NOERROR, empty), A fine: IPv4 without waiting. */
-START_TEST(test_nodata_aaaa_v4_at_once)
-{
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "v4only.test", A_, "127.0.0.1");
-
-	req_race(&f, &r, AF_UNSPEC, "v4only.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_int_eq(r.n, 1);
-	ck_assert_msg(r.ms < HE_TEST_UP(45), "took %d ms: the empty AAAA "
-	    "answer did not end the resolution delay", (int)r.ms);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "v4only.test", AAAA_), 1);
-	fx_free(&f);
-}
-END_TEST
-
-/* NXDOMAIN for A only, AAAA fine: IPv6 wins. */
-START_TEST(test_nxdomain_a_v6_wins)
-{
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_add(&f, "nx4.test", AAAA_, "::1");
-	dns_set(&f, "nx4.test", A_, HE_LAB_NXDOMAIN, 0);
-
-	req_race(&f, &r, AF_UNSPEC, "nx4.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_int_eq(r.err, 0);
-	ck_assert_int_eq(r.dnserr, 0);
-	fx_free(&f);
-}
-END_TEST
-
-/* AAAA dropped, A fine: IPv4 after the resolution delay. */
-START_TEST(test_aaaa_dropped_v4_after_delay)
-{
-	struct fx f;
-	struct bres r;
-	struct bufferevent *bev;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_loopbacks(&f, "drop6.test");
-	dns_set(&f, "drop6.test", AAAA_, HE_LAB_DROP, 0);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "drop6.test", 3000);
-	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
-	    r.what, r.err);
-	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_msg(r.ms >= 45 && r.ms < HE_TEST_UP(150),
-	    "connected after %d ms, want 50..150", (int)r.ms);
-	bufferevent_free(bev);
-	/* The AAAA query is still out at evdns: fx_free checks that the race
-	   cancelled it (evdns_base_free(,1) would call a freed race). */
-	fx_free(&f);
-}
-END_TEST
-
-/* A dropped, AAAA fine: IPv6 at once. */
-START_TEST(test_a_dropped_v6_at_once)
-{
-	struct fx f;
-	struct rres r;
-
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "drop4.test");
-	dns_set(&f, "drop4.test", A_, HE_LAB_DROP, 0);
-
-	req_race(&f, &r, AF_UNSPEC, "drop4.test", 3000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
-	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_msg(r.ms < HE_TEST_UP(60), "took %d ms", (int)r.ms);
-	fx_free(&f);
-}
-END_TEST
-
-/* Both dropped, overall timeout 300 ms: ETIMEDOUT, DNS error EAI_AGAIN
-   (evdns itself would give up only after 1 s). */
-START_TEST(test_both_dropped_timeout_bev)
-{
-	struct fx f;
-	struct bres r;
-	struct bufferevent *bev;
-	struct timeval tv;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	he_test_tv(&tv, 300);
-	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
-	dns_loopbacks(&f, "void.test");
-	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
-	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
-
-	bev = bev_race(&f, &r, M_CTX, AF_UNSPEC, "void.test", 3000);
-	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
-	ck_assert_msg(r.err == ETIMEDOUT, "errno %d (%s), want ETIMEDOUT",
-	    r.err, strerror(r.err));
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
-	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_AGAIN);
-	ck_assert_msg(r.ms >= 290 && r.ms < HE_TEST_UP(450),
-	    "timed out after %d ms, want 300", (int)r.ms);
-	bufferevent_free(bev);
-	fx_free(&f);
-}
-END_TEST
-
-START_TEST(test_both_dropped_timeout_report)
-{
-	struct fx f;
-	struct rres r;
-	struct timeval tv;
-
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	he_test_tv(&tv, 300);
-	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
-	dns_set(&f, "void.test", A_, HE_LAB_DROP, 0);
-	dns_set(&f, "void.test", AAAA_, HE_LAB_DROP, 0);
-
-	req_race(&f, &r, AF_UNSPEC, "void.test", 3000);
-	ck_assert_int_eq(r.fd, -1);
-	ck_assert_int_eq(r.err, ETIMEDOUT);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_AGAIN);
-	ck_assert_int_eq(r.n, 0);
-	ck_assert_msg(r.ms >= 290 && r.ms < HE_TEST_UP(450), "took %d ms",
-	    (int)r.ms);
 	fx_free(&f);
 }
 END_TEST
@@ -2017,24 +1915,13 @@ resolve_suite(void)
 	Suite *s = suite_create("resolve");
 	TCase *tc;
 
-	tc = he_test_tcase(s, "delays", 60);
-	V6(test_aaaa_late_v4_after_resolution_delay);
-	V6(test_aaaa_late_report);
-	V6(test_a_late_v6_at_once);
-	V6(test_aaaa_100ms_within_resolution_delay);
-	V6(test_aaaa_100ms_joins_race);
-
-	tc = he_test_tcase(s, "failures", 60);
-	V4(test_nxdomain_bev);
+	tc = he_test_tcase(s, "answers", 60);
+	if (program == P_PLAIN)
+		tcase_add_loop_test(tc, test_answers, 0, answer_first_v6());
+	if (program == P_V6)
+		tcase_add_loop_test(tc, test_answers, answer_first_v6(),
+		    N_ANSWER_CASES);
 	V4(test_nxdomain_report);
-	V4(test_servfail_aaaa_v4_wins);
-	V6(test_servfail_a_v6_wins);
-	V4(test_nodata_aaaa_v4_at_once);
-	V6(test_nxdomain_a_v6_wins);
-	V4(test_aaaa_dropped_v4_after_delay);
-	V6(test_a_dropped_v6_at_once);
-	V4(test_both_dropped_timeout_bev);
-	V4(test_both_dropped_timeout_report);
 
 	tc = he_test_tcase(s, "several", 60);
 	V6(test_several_refused_interleave);
