@@ -96,11 +96,15 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 	    errno != EINPROGRESS && errno != EINTR)
 		return errno;
 	/* Even a connect that completed at once is reported by writability,
-	 * so success always arrives on a later loop turn. */
+	 * so success always arrives on a later loop turn.  Persistent, so
+	 * that libevent does not drop the kernel's watch on the socket just
+	 * before the winner's bufferevent asks for the same watch again. */
 	if (s->storage) {
-		event_assign(s->storage, base, s->fd, EV_WRITE, cb, arg);
+		event_assign(s->storage, base, s->fd, EV_WRITE | EV_PERSIST,
+		    cb, arg);
 		s->ev = s->storage;
-	} else if (!(s->ev = event_new(base, s->fd, EV_WRITE, cb, arg))) {
+	} else if (!(s->ev = event_new(base, s->fd, EV_WRITE | EV_PERSIST,
+	    cb, arg))) {
 		return ENOMEM;
 	}
 	errno = 0;

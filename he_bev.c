@@ -415,9 +415,16 @@ he_bev_detach_(struct he_bev_link *l)
  * (he_request.c).  Any other kind (OpenSSL, a filter) is connected by
  * libevent, which runs the TLS handshake before CONNECTED. */
 static int
-hand_off(struct he_bev_link *l, evutil_socket_t fd)
+hand_off(struct he_bev_link *l, evutil_socket_t fd, struct event *watching)
 {
-	if (bufferevent_setfd(l->bottom, fd) < 0) {
+	int rc = bufferevent_setfd(l->bottom, fd);
+
+	/* Deleted only now: with the bufferevent's event added first, libevent
+	 * keeps the socket in the kernel's set instead of dropping it and
+	 * adding it back. */
+	if (watching)
+		event_del(watching);
+	if (rc < 0) {
 		evutil_closesocket(fd);
 		return -1;
 	}
@@ -432,12 +439,14 @@ hand_off(struct he_bev_link *l, evutil_socket_t fd)
 }
 
 void
-he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
-    int dns_error, int recheck)
+he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
+    struct event *watching, int error, int dns_error, int recheck)
 {
 	struct bufferevent *bev = l->bev;
 
 	if (recheck && he_bev_gone_(l)) {
+		if (watching)
+			event_del(watching);
 		if (fd >= 0)
 			evutil_closesocket(fd);
 		return;
@@ -447,7 +456,7 @@ he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
 	if (dns_error)
 		dns_error_set(bev, dns_error);
 	if (fd >= 0) {
-		if (hand_off(l, fd) == 0)
+		if (hand_off(l, fd, watching) == 0)
 			return;
 		error = EIO;
 	}

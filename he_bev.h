@@ -46,10 +46,13 @@ void he_bev_detach_(struct he_bev_link *l);
 
 /** The outcome: fd >= 0 is the winner, handed to bev; else BEV_EVENT_ERROR
     with error (and dns_error kept for evhappy_get_dns_error).  Detaches.
-    recheck: user code ran since the caller last asked he_bev_gone_ (a
-    trace callback, a socket factory), so bev may be freed by now. */
-void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd, int error,
-    int dns_error, int recheck);
+    watching: an event of the caller's still added on fd, or NULL; it is
+    deleted once bev watches fd (the kernel's watch then stays), and always
+    before user code runs or fd is closed.  recheck: user code ran since
+    the caller last asked he_bev_gone_ (a trace callback, a socket
+    factory), so bev may be freed by now. */
+void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
+    struct event *watching, int error, int dns_error, int recheck);
 
 /** Whether the user let go of bev: finalized, every callback cleared (what
     bufferevent_free does first), or (a plain socket bufferevent) given a

@@ -358,19 +358,22 @@ writable_now(evutil_socket_t fd)
 
 /* Attempt i's event carried the deadline and fired for it, maybe a little
  * early (libevent's clock is coarse): the rest of the wait goes on the
- * timer, and the attempt, if it still runs, is watched again (libevent
- * dropped the whole event). */
+ * timer, and the attempt, if it still runs, is watched without a timeout
+ * (libevent set the persistent event's timeout again). */
 static void
 attempt_deadline(struct evhappy_request *req, int i)
 {
+	struct event *ev;
+
 	req->deadline_slot = -1;
 	wake(req);
 	if (!attempt_running(req, i))
 		return;
-	if (writable_now(req->slots[i].fd))
-		attempt_ready(req, i);
-	else if (event_add(req->slots[i].ev, NULL) < 0)
+	ev = req->slots[i].ev;
+	if (event_del(ev) < 0 || event_add(ev, NULL) < 0)
 		attempt_fail(req, i, ENOMEM);
+	else if (writable_now(req->slots[i].fd))
+		attempt_ready(req, i);
 }
 
 /* Writable, or (the event that carries the deadline) the deadline. */
@@ -420,9 +423,11 @@ attempt_close(struct evhappy_request *req, int i)
 
 /* ---- the outcome -------------------------------------------------------- */
 
-/* Take the winner's socket out of its slot: it is the user's now. */
+/* Take the winner's socket out of its slot: it is the user's now.  Its
+ * event is deleted here, or, with ev, left added for the caller to delete
+ * (an event_new'd one stays in the slot, which release() frees). */
 static evutil_socket_t
-take_winner(struct evhappy_request *req)
+take_winner(struct evhappy_request *req, struct event **ev)
 {
 	struct he_slot *s;
 	evutil_socket_t fd;
@@ -432,7 +437,13 @@ take_winner(struct evhappy_request *req)
 	s = &req->slots[req->race.winner];
 	fd = s->fd;
 	s->fd = -1;
-	he_slot_close_(s, 0);
+	if (!ev) {
+		he_slot_close_(s, 0);
+		return fd;
+	}
+	*ev = s->ev;
+	if (s->ev == s->storage)
+		s->ev = NULL;	/* in the request's memory: nothing to free */
 	return fd;
 }
 
@@ -446,15 +457,20 @@ deliver(struct evhappy_request *req)
 	if (!alive(req))
 		return;
 	req->state = HE_REQ_FINISHED;
-	fd = take_winner(req);
 	if (!req->cb) {
+		/* The winner's event stays until the bufferevent watches the
+		 * socket too, so that the kernel's watch stays. */
+		struct event *watching = NULL;
+
+		fd = take_winner(req, &watching);
 		/* Every callback that gets here asked bev_freed first; only
 		 * user code run since (a trace, a factory) may have freed it. */
-		he_bev_deliver_(&req->bev, fd, req->race.error,
+		he_bev_deliver_(&req->bev, fd, watching, req->race.error,
 		    req->race.dns_failure,
 		    req->set.trace || req->set.sock.factory);
 		return;
 	}
+	fd = take_winner(req, NULL);
 	report.req = req;
 	req->cb(fd, &report, req->cb_arg);
 }

@@ -1,0 +1,39 @@
+#!/bin/sh
+# System calls per connect, evhappy against the libevent call it replaces,
+# counted by strace -c (every call the process makes, deterministic where
+# time is not).  Per connect = (calls of N connects - calls of 1) / (N - 1).
+# Target: no more than libevent's; a race that adds a kernel round trip
+# (a watch dropped and added back, a probe) shows here first.
+set -u
+. "$BENCH_LIB"
+n=500
+[ -n "$BENCH_QUICK" ] && n=100
+bin=$BENCH_BIN/bench_connect
+if ! command -v strace >/dev/null; then
+	row "system calls per connect" "strace" "strace is not installed" "" INFO
+	exit 0
+fi
+calls() {	# calls MODE CONNECTS [SYSCALL]: that call's count, or the total
+	strace -f -c "$bin" "$1" "$2" 2>&1 >/dev/null |
+	    awk -v s="${3:-total}" '$NF == s { print $4 }'
+}
+per() {		# per MODE [SYSCALL], to one decimal
+	one=$(calls "$1" 1 "${2:-}")
+	many=$(calls "$1" "$n" "${2:-}")
+	awk -v a="${one:-0}" -v b="${many:-0}" -v n="$n" \
+	    'BEGIN { printf "%.1f\n", (b - a) / (n - 1) }'
+}
+pair() {	# pair NAME EVHAPPY_MODE LIBEVENT_MODE
+	e=$(per "$2"); l=$(per "$3")
+	ee=$(per "$2" epoll_ctl); le_=$(per "$3" epoll_ctl)
+	if [ "$e" = 0.0 ] || [ "$l" = 0.0 ]; then
+		row "system calls per connect" "$1" "a run failed" "<= libevent's" FAIL
+		return
+	fi
+	row "system calls per connect" "$1" \
+	    "$e vs $l (epoll_ctl $ee vs $le_)" "<= libevent's" "$(le "$e" "$l")"
+}
+pair "evhappy_connect_addrinfo, 1 address / bufferevent_socket_connect" \
+    evhappy libevent
+pair "evhappy_socket_connect_hostname / bufferevent_socket_connect_hostname, evdns hosts, AF_UNSPEC" \
+    evhappy-hostname libevent-hostname
