@@ -19,15 +19,9 @@ count() {	# count MODE CONNECTS: instructions of the whole run
 	sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out"
 	rm -f "$out"
 }
-per() {
-	one=$(count "$1" 1)
-	many=$(count "$1" "$n")
-	[ -n "$one" ] && [ -n "$many" ] || { echo 0; return; }
-	echo $(( (many - one) / (n - 1) ))
-}
 pair() {	# pair NAME EVHAPPY_MODE LIBEVENT_MODE
-	e=$(per "$2")
-	l=$(per "$3")
+	e=$(per_connect count "$2" "$n")
+	l=$(per_connect count "$3" "$n")
 	r=$(ratio "$e" "$l")
 	if [ "$e" -eq 0 ] || [ "$l" -eq 0 ]; then
 		row "instructions per connect" "$1" "a run failed" "<= 1.30x" FAIL

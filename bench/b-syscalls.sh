@@ -13,18 +13,16 @@ if ! command -v strace >/dev/null; then
 	row "system calls per connect" "strace" "strace is not installed" "" INFO
 	exit 0
 fi
-calls() {	# calls MODE CONNECTS [SYSCALL]: that call's count, or the total
+calls() {	# calls MODE CONNECTS: the run's calls to $syscall ("total": all)
 	strace -f -c "$bin" "$1" "$2" 2>&1 >/dev/null |
-	    awk -v s="${3:-total}" '$NF == s { print $4 }'
+	    awk -v s="$syscall" '$NF == s { print $4 }'
 }
-per() {		# per MODE [SYSCALL], to one decimal
-	one=$(calls "$1" 1 "${2:-}")
-	many=$(calls "$1" "$n" "${2:-}")
-	awk -v a="${one:-0}" -v b="${many:-0}" -v n="$n" \
-	    'BEGIN { printf "%.1f\n", (b - a) / (n - 1) }'
+per() {		# per MODE SYSCALL, to one decimal
+	syscall=$2
+	per_connect calls "$1" "$n" 1
 }
 pair() {	# pair NAME EVHAPPY_MODE LIBEVENT_MODE
-	e=$(per "$2"); l=$(per "$3")
+	e=$(per "$2" total); l=$(per "$3" total)
 	ee=$(per "$2" epoll_ctl); le_=$(per "$3" epoll_ctl)
 	if [ "$e" = 0.0 ] || [ "$l" = 0.0 ]; then
 		row "system calls per connect" "$1" "a run failed" "<= libevent's" FAIL

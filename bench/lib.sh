@@ -32,3 +32,18 @@ worst() {
 	*) echo INFO ;;
 	esac
 }
+
+# per_connect COUNT MODE N [DECIMALS]: what `COUNT MODE CONNECTS` prints
+# (a count over a whole run of bench_connect) per connect, start-up
+# cancelled out: (COUNT MODE N - COUNT MODE 1) / (N - 1); 0 when a run
+# printed nothing.
+per_connect() {
+	_one=$("$1" "$2" 1)
+	_many=$("$1" "$2" "$3")
+	if [ -z "$_one" ] || [ -z "$_many" ]; then
+		echo 0
+		return
+	fi
+	awk -v a="$_one" -v b="$_many" -v n="$3" -v d="${4:-0}" \
+	    'BEGIN { printf "%.*f\n", d, (b - a) / (n - 1) }'
+}
