@@ -4,8 +4,10 @@
 # bufferevent_socket_connect) to the handshake reaching a loopback
 # listener; on loopback it arrives as the SYN leaves.  Each run gives the
 # median of 500 connects; five runs of each, interleaved so that a busy
-# moment of the machine hits both, and the median run counts.  10% allows
-# for noise; a connect that waits for a loop turn shows as more.
+# moment of the machine hits both, in alternating order so that a drift
+# (the TIME_WAIT sockets an earlier bench left, expiring) favours neither,
+# and the median run counts.  10% allows for noise; a connect that waits
+# for a loop turn shows as more.
 set -u
 . "$BENCH_LIB"
 n=500 runs=5
@@ -14,8 +16,13 @@ us() { "$BENCH_BIN/bench_connect" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ls= es= i=0
 while [ $i -lt $runs ]; do
-	ls="$ls $(us syn-libevent)"
-	es="$es $(us syn-evhappy)"
+	if [ $((i % 2)) -eq 0 ]; then
+		ls="$ls $(us syn-libevent)"
+		es="$es $(us syn-evhappy)"
+	else
+		es="$es $(us syn-evhappy)"
+		ls="$ls $(us syn-libevent)"
+	fi
 	i=$((i + 1))
 done
 l=$(echo "$ls" | median); e=$(echo "$es" | median)

@@ -84,6 +84,13 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (!(what & BEV_EVENT_CONNECTED))
 		b->failed++;
+	if (b->syn) {
+		/* Reset, not closed: no TIME_WAIT left behind to slow the
+		 * next connects' search for a source port. */
+		struct linger lg = { 1, 0 };
+		setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg));
+	}
 	bufferevent_free(bev);
 	if (b->syn) {
 		b->ended = 1;
