@@ -81,6 +81,7 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
     const struct he_socket_opts *o, struct event_base *base,
     const struct timeval *timeout, event_callback_fn cb, void *arg)
 {
+	short what = EV_WRITE | (s->persist ? EV_PERSIST : 0);
 	int err;
 
 	if (o->factory) {
@@ -96,15 +97,11 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 	    errno != EINPROGRESS && errno != EINTR)
 		return errno;
 	/* Even a connect that completed at once is reported by writability,
-	 * so success always arrives on a later loop turn.  Persistent, so
-	 * that libevent does not drop the kernel's watch on the socket just
-	 * before the winner's bufferevent asks for the same watch again. */
+	 * so success always arrives on a later loop turn. */
 	if (s->storage) {
-		event_assign(s->storage, base, s->fd, EV_WRITE | EV_PERSIST,
-		    cb, arg);
+		event_assign(s->storage, base, s->fd, what, cb, arg);
 		s->ev = s->storage;
-	} else if (!(s->ev = event_new(base, s->fd, EV_WRITE | EV_PERSIST,
-	    cb, arg))) {
+	} else if (!(s->ev = event_new(base, s->fd, what, cb, arg))) {
 		return ENOMEM;
 	}
 	errno = 0;

@@ -19,14 +19,14 @@ struct he_slot {
 	evutil_socket_t fd;
 	struct event *ev;
 	struct event *storage;	/* where to assign ev instead of event_new */
+	int persist;		/* ev stays added after it fired */
 };
 
 /** Open a non-blocking close-on-exec stream socket for ai (with the
     factory when set), bind it to the first local address of its family
-    that binds, and connect; ev is made with cb/arg (in s->storage when
-    set) and added, with timeout when it is not NULL.  ev is EV_WRITE |
-    EV_PERSIST: it stays added after it fired, until it is deleted or the
-    slot closed.  Returns 0 when the connect is under way, else the errno
+    that binds, and connect; ev (EV_WRITE, and EV_PERSIST with
+    s->persist) is made with cb/arg (in s->storage when set) and added,
+    with timeout when it is not NULL.  Returns 0 when the connect is under way, else the errno
     that failed it (the slot is then closed): the kernel's own (EMFILE,
     ENFILE, ECONNREFUSED, ...), EADDRNOTAVAIL when no local address of the
     family binds, EIO / EPROTOTYPE for a factory's -1 without errno /

@@ -214,6 +214,7 @@ slots_reserve(struct evhappy_request *req, int i)
 		s[j].fd = -1;
 		s[j].ev = NULL;
 		s[j].storage = NULL;
+		s[j].persist = 0;
 	}
 	req->slots = s;
 	req->nslots = n;
@@ -265,12 +266,18 @@ attempt_start(struct evhappy_request *req, int i)
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_START, i, 0);
 	if (!he_request_live_(req))
 		return;
-	if (slots_reserve(req, i) < 0)
+	if (slots_reserve(req, i) < 0) {
 		err = ENOMEM;
-	else
+	} else {
+		/* The winner's socket goes to the bufferevent without leaving
+		 * the kernel's epoll set (he_bev_deliver_): libevent must not
+		 * drop the attempt's event before the bufferevent's is added.
+		 * A socket for the user's callback leaves it anyway. */
+		req->slots[i].persist = !req->cb;
 		err = he_attempt_open_(&req->slots[i], req->race.attempts[i].ai,
 		    &req->set.sock, req->he->base, deadline_ride(req, i, &tv),
 		    attempt_ready_cb, req);
+	}
 	if (!err)
 		return;
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
@@ -358,8 +365,9 @@ writable_now(evutil_socket_t fd)
 
 /* Attempt i's event carried the deadline and fired for it, maybe a little
  * early (libevent's clock is coarse): the rest of the wait goes on the
- * timer, and the attempt, if it still runs, is watched without a timeout
- * (libevent set the persistent event's timeout again). */
+ * timer, and the attempt, if it still runs, is watched again without a
+ * timeout (libevent dropped the event, or set a persistent one's timeout
+ * again). */
 static void
 attempt_deadline(struct evhappy_request *req, int i)
 {
