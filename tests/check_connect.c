@@ -559,6 +559,95 @@ START_TEST(test_bev_blackhole_then_open)
 }
 END_TEST
 
+/* --- the winner's bufferevent reads and writes ------------------------------ */
+
+struct talk {
+	int connected;
+	char in[16];
+	size_t got;
+};
+
+static void
+talk_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct talk *t = arg;
+
+	t->got += bufferevent_read(bev, t->in + t->got,
+	    sizeof(t->in) - 1 - t->got);
+}
+
+static void
+talk_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct talk *t = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		t->connected++;
+}
+
+/* Reading enabled before the race: the socket that won moves from the
+ * race's event to the bufferevent's (the kernel's watch carried over, not
+ * dropped and added back), and the bufferevent then hears the server and
+ * is heard.  _i: 0 = one address (the event inside the race's memory),
+ * 1 = a refused address first (the winner's event is a second one). */
+START_TEST(test_bev_talks_after_connect)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd, rfd = -1, acc;
+	int lport = 0, rport = 0;
+	struct evutil_addrinfo *l;
+	struct bufferevent *bev;
+	struct talk t;
+	char buf[8];
+	ssize_t n = 0;
+	int64_t end;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	if (_i)
+		rfd = he_test_refuser("127.0.0.1", &rport);
+	l = _i ? ai2("127.0.0.1", rport, "127.0.0.1", lport) :
+	    ai2("127.0.0.1", lport, NULL, 0);
+	memset(&t, 0, sizeof(t));
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	bufferevent_setcb(bev, talk_read_cb, NULL, talk_event_cb, &t);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &t.connected);
+	ck_assert_int_eq(t.connected, 1);
+
+	acc = accept_within(lfd, 1000);
+	ck_assert_int_ge(acc, 0);
+	ck_assert_int_eq((int)send(acc, "hello", 5, 0), 5);
+	end = he_test_now_ms() + HE_TEST_UP(1000);
+	while (t.got < 5 && he_test_now_ms() < end)
+		he_test_run_until(f.base, 10, NULL);
+	ck_assert_msg(t.got == 5 && !memcmp(t.in, "hello", 5),
+	    "the bufferevent read %d bytes of the server's 5", (int)t.got);
+
+	ck_assert_int_eq(bufferevent_write(bev, "ping", 4), 0);
+	end = he_test_now_ms() + HE_TEST_UP(1000);
+	while (n <= 0 && he_test_now_ms() < end) {
+		he_test_run_until(f.base, 10, NULL);
+		n = recv(acc, buf, sizeof(buf), MSG_DONTWAIT);
+	}
+	ck_assert_msg(n == 4 && !memcmp(buf, "ping", 4),
+	    "the server got %d bytes of the bufferevent's 4", (int)n);
+	ck_assert_int_eq(t.connected, 1);
+
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 10, NULL);
+	close(acc);
+	close(lfd);
+	if (rfd >= 0)
+		close(rfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 /* --- a refused port, then an open one: no waiting for the delay ----------- */
 
 /* _i: 1 = [::1 refused, 127.0.0.1 open], 0 = both IPv4 */
@@ -2451,6 +2540,7 @@ connect_suite(void)
 	tcase_add_loop_test(tc, test_bev_blackhole_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_all_refused, 0, nv);
+	tcase_add_loop_test(tc, test_bev_talks_after_connect, 0, 2);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_timeout_every_race);
 	tcase_add_test(tc, test_report_format);
