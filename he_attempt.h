@@ -17,9 +17,9 @@ struct he_socket_opts {
 /** One connection attempt's socket and its writability event. */
 struct he_slot {
 	evutil_socket_t fd;
+	int persist;		/* ev stays added after it fired */
 	struct event *ev;
 	struct event *storage;	/* where to assign ev instead of event_new */
-	int persist;		/* ev stays added after it fired */
 };
 
 /** Open a non-blocking close-on-exec stream socket for ai (with the
