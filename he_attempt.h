@@ -24,12 +24,12 @@ struct he_slot {
 
 /** Open a non-blocking close-on-exec stream socket for ai (with the
     factory when set), bind it to the first local address of its family
-    that binds, and connect; ev (EV_WRITE, and EV_PERSIST with
-    s->persist) is made with cb/arg (in s->storage when set) and added,
-    with timeout when it is not NULL.  Returns 0 when the connect is under way, else the errno
-    that failed it (the slot is then closed): the kernel's own (EMFILE,
-    ENFILE, ECONNREFUSED, ...), EADDRNOTAVAIL when no local address of the
-    family binds, EIO / EPROTOTYPE for a factory's -1 without errno /
+    that binds, and connect; ev (EV_WRITE, and EV_PERSIST with s->persist)
+    is made with cb/arg (in s->storage when set) and added, with timeout
+    when it is not NULL.  Returns 0 when the connect is under way, else the
+    errno that failed it (the slot is then closed): the kernel's own
+    (EMFILE, ENFILE, ECONNREFUSED, ...), EADDRNOTAVAIL when no local address
+    of the family binds, EIO / EPROTOTYPE for a factory's -1 without errno /
     non-stream socket, ENOMEM only for memory. */
 int he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
     const struct he_socket_opts *o, struct event_base *base,
