@@ -13,9 +13,13 @@ if ! command -v strace >/dev/null; then
 	row "system calls per connect" "strace" "strace is not installed" "" INFO
 	exit 0
 fi
-calls() {	# calls MODE CONNECTS: the run's calls to $syscall ("total": all)
-	strace -f -c "$bin" "$1" "$2" 2>&1 >/dev/null |
-	    awk -v s="$syscall" '$NF == s { print $4 }'
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+calls() {	# calls MODE CONNECTS: the run's calls to $syscall ("total": all);
+		# one strace run per MODE and CONNECTS serves every syscall
+	out=$dir/$1.$2
+	[ -s "$out" ] || strace -f -c -o "$out" "$bin" "$1" "$2" >/dev/null 2>&1
+	awk -v s="$syscall" '$NF == s { print $4 }' "$out"
 }
 per() {		# per MODE SYSCALL, to one decimal
 	syscall=$2
