@@ -5,10 +5,10 @@
  *
  * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
+#include "he_addrinfo.h"
+#include "he_hash.h"
+#include "he_vec.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -18,14 +18,15 @@
 
 /*
  * Every entry of a list made here is a single allocation holding the
- * addrinfo, its address and its canonical name, so an entry is freed, and
- * a list relinked, without knowing how it was made.  The addrinfo comes
- * first: a pointer to it is a pointer to the allocation.  The address takes
- * its own size, not a sockaddr_storage's: 16 or 28 bytes instead of 128,
- * which is most of an entry (see BENCHMARKS.md).
+ * entry (the addrinfo and its meta), its address and its canonical name,
+ * so an entry is freed, and a list relinked, without knowing how it was
+ * made.  The addrinfo comes first: a pointer to it is a pointer to the
+ * allocation.  The address takes its own size, not a sockaddr_storage's:
+ * 16 or 28 bytes instead of 128, which is most of an entry (see
+ * BENCHMARKS.md).
  */
 struct he_ai_node {
-	struct evutil_addrinfo ai;
+	struct he_ai_entry e;
 	uint64_t rest[];	/* the address, then the name; aligned for both */
 };
 
@@ -46,7 +47,7 @@ struct he_ai_node {
 /* ---- single entries ----------------------------------------------------- */
 
 /* The size of a complete address of sa's family when len holds one; else
- * 0 with errno EINVAL. */
+ * 0. */
 static ev_socklen_t
 sockaddr_size(const struct sockaddr *sa, ev_socklen_t len)
 {
@@ -60,41 +61,29 @@ sockaddr_size(const struct sockaddr *sa, ev_socklen_t len)
 		else if (sa->sa_family == AF_INET6)
 			need = sizeof(struct sockaddr_in6);
 	}
-	if (!need || len < need) {
-		errno = EINVAL;
-		return 0;
-	}
-	return need;
+	return len < need ? 0 : need;
 }
 
-/* One zeroed entry with a copy of the address and the name; NULL with errno
- * set on failure. */
+/* One zeroed entry with a copy of the address (salen bytes, at most a
+ * sockaddr_storage's) and the name; NULL when memory ran out. */
 static struct evutil_addrinfo *
 node_new(const struct sockaddr *sa, size_t salen, const char *canonname)
 {
 	size_t namelen = canonname ? strlen(canonname) + 1 : 0;
 	struct he_ai_node *n;
 
-	/* sockaddr_storage holds any address; a longer one is corrupt */
-	if (salen > sizeof(struct sockaddr_storage)) {
-		errno = EINVAL;
+	if (!(n = calloc(1, sizeof(*n) + salen + namelen)))
 		return NULL;
-	}
-	n = calloc(1, sizeof(*n) + salen + namelen);
-	if (!n) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (sa) {
 		memcpy(n->rest, sa, salen);
-		n->ai.ai_addr = (struct sockaddr *)n->rest;
-		n->ai.ai_addrlen = salen;
+		n->e.ai.ai_addr = (struct sockaddr *)n->rest;
+		n->e.ai.ai_addrlen = salen;
 	}
 	if (canonname) {
-		n->ai.ai_canonname = (char *)n->rest + salen;
-		memcpy(n->ai.ai_canonname, canonname, namelen);
+		n->e.ai.ai_canonname = (char *)n->rest + salen;
+		memcpy(n->e.ai.ai_canonname, canonname, namelen);
 	}
-	return &n->ai;
+	return &n->e.ai;
 }
 
 static void
@@ -103,20 +92,24 @@ node_free(struct evutil_addrinfo *ai)
 	free(ai);	/* the whole node: see struct he_ai_node */
 }
 
-static struct evutil_addrinfo *
-node_dup(const struct evutil_addrinfo *src)
+/* A copy of one entry of any list in *out: 0, EINVAL (an address longer
+ * than any: corrupt) or ENOMEM. */
+static int
+node_dup(const struct evutil_addrinfo *src, struct evutil_addrinfo **out)
 {
+	size_t salen = src->ai_addr ? src->ai_addrlen : 0;
 	struct evutil_addrinfo *ai;
 
-	ai = node_new(src->ai_addr, src->ai_addr ? src->ai_addrlen : 0,
-	    src->ai_canonname);
-	if (!ai)
-		return NULL;
+	if (salen > sizeof(struct sockaddr_storage))
+		return EINVAL;
+	if (!(ai = node_new(src->ai_addr, salen, src->ai_canonname)))
+		return ENOMEM;
 	ai->ai_flags = src->ai_flags;
 	ai->ai_family = src->ai_family;
 	ai->ai_socktype = src->ai_socktype;
 	ai->ai_protocol = src->ai_protocol;
-	return ai;
+	*out = ai;
+	return 0;
 }
 
 /* What every entry made from a bare sockaddr says of itself. */
@@ -128,23 +121,22 @@ stream_fields(struct evutil_addrinfo *ai)
 	ai->ai_protocol = IPPROTO_TCP;
 }
 
-struct evutil_addrinfo *
-he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len)
+int
+he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len,
+    struct evutil_addrinfo **out)
 {
 	struct evutil_addrinfo *ai;
 	ev_socklen_t size;
 
-	if (!sa)
-		return NULL;
-	size = sockaddr_size(sa, len);
-	if (!size)
-		return NULL;
+	*out = NULL;
+	if (!sa || !(size = sockaddr_size(sa, len)))
+		return EINVAL;
 	/* only the family's own bytes: len may be a sockaddr_storage's */
-	ai = node_new(sa, size, NULL);
-	if (!ai)
-		return NULL;
+	if (!(ai = node_new(sa, size, NULL)))
+		return ENOMEM;
 	stream_fields(ai);
-	return ai;
+	*out = ai;
+	return 0;
 }
 
 /* Whether a list copy takes entry e: a stream (or unspecified) entry of
@@ -159,18 +151,18 @@ stream_entry(const struct evutil_addrinfo *e, int family)
 }
 
 struct evutil_addrinfo *
-he_addrinfo_fill_(struct evutil_addrinfo *ai, void *room, size_t roomlen,
-    const struct evutil_addrinfo *src)
+he_ai_room_fill_(struct he_ai_room *room, const struct evutil_addrinfo *src)
 {
+	struct evutil_addrinfo *ai = &room->e.ai;
 	ev_socklen_t size;
 
 	if (!stream_entry(src, AF_UNSPEC) ||
 	    !(size = sockaddr_size(src->ai_addr,
-	    (ev_socklen_t)src->ai_addrlen)) || size > roomlen)
+	    (ev_socklen_t)src->ai_addrlen)) || size > sizeof(room->sa))
 		return NULL;
-	memset(ai, 0, sizeof(*ai));
-	memcpy(room, src->ai_addr, size);
-	ai->ai_addr = room;
+	memset(&room->e, 0, sizeof(room->e));
+	memcpy(room->sa, src->ai_addr, size);
+	ai->ai_addr = (struct sockaddr *)room->sa;
 	ai->ai_addrlen = size;
 	stream_fields(ai);
 	return ai;
@@ -179,7 +171,14 @@ he_addrinfo_fill_(struct evutil_addrinfo *ai, void *room, size_t roomlen,
 struct evutil_addrinfo *
 evhappy_addrinfo_from_sockaddr(const struct sockaddr *sa, ev_socklen_t len)
 {
-	return he_addrinfo_new_(sa, len);
+	struct evutil_addrinfo *ai;
+	int err;
+
+	if (!sa)
+		return NULL;
+	if ((err = he_addrinfo_new_(sa, len, &ai)) != 0)
+		errno = err;
+	return ai;
 }
 
 int
@@ -237,18 +236,15 @@ evhappy_addrinfo_dup(const struct evutil_addrinfo *list)
 	int err;
 
 	for (; list; list = list->ai_next) {
-		ai = node_dup(list);
-		if (!ai)
-			goto err;
+		if ((err = node_dup(list, &ai)) != 0) {
+			evhappy_addrinfo_free(head);
+			errno = err;
+			return NULL;
+		}
 		*tail = ai;
 		tail = &ai->ai_next;
 	}
 	return head;
-err:
-	err = errno;
-	evhappy_addrinfo_free(head);
-	errno = err;
-	return NULL;
 }
 
 void
@@ -282,8 +278,9 @@ he_addrinfo_set_port_(struct evutil_addrinfo *list, int port)
 		sockaddr_set_port(list->ai_addr, port);
 }
 
-struct evutil_addrinfo *
-he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family)
+int
+he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family,
+    struct evutil_addrinfo **out)
 {
 	struct evutil_addrinfo *head = NULL, **tail = &head, *ai;
 	int err;
@@ -291,20 +288,53 @@ he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family)
 	for (; list; list = list->ai_next) {
 		if (!stream_entry(list, family))
 			continue;
-		ai = he_addrinfo_new_(list->ai_addr,
-		    (ev_socklen_t)list->ai_addrlen);
-		if (!ai)	/* ENOMEM, or EINVAL for a short address */
-			goto err;
+		/* ENOMEM, or EINVAL for a short address */
+		if ((err = he_addrinfo_new_(list->ai_addr,
+		    (ev_socklen_t)list->ai_addrlen, &ai)) != 0) {
+			evhappy_addrinfo_free(head);
+			*out = NULL;
+			return err;
+		}
 		*tail = ai;
 		tail = &ai->ai_next;
 	}
-	errno = 0;
-	return head;
-err:
-	err = errno;
-	evhappy_addrinfo_free(head);
-	errno = err;
-	return NULL;
+	*out = head;
+	return 0;
+}
+
+/* ---- which addresses may be connected to -------------------------------- */
+
+static int
+v4_usable(const unsigned char *a)
+{
+	if (!a[0] && !a[1] && !a[2] && !a[3])
+		return 0;		/* 0.0.0.0: a local service */
+	if ((a[0] & 0xf0) == 0xe0)
+		return 0;		/* 224.0.0.0/4: multicast */
+	return !(a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
+}
+
+int
+he_addr_usable_(const struct sockaddr *sa)
+{
+	static const unsigned char mapped[12] = { 0,0,0,0, 0,0,0,0,
+	    0,0,0xff,0xff };
+	static const unsigned char any[16];
+	const unsigned char *a;
+
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_INET)
+		return v4_usable((const unsigned char *)
+		    &((const struct sockaddr_in *)sa)->sin_addr);
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+	if (a[0] == 0xff)
+		return 0;		/* ff00::/8: multicast */
+	if (!memcmp(a, mapped, sizeof(mapped)))
+		return v4_usable(a + 12);
+	return memcmp(a, any, sizeof(any)) != 0;	/* :: */
 }
 
 /* ---- families ----------------------------------------------------------- */
@@ -313,12 +343,13 @@ err:
  * Interleaving and pop_interleave work on each family's entries in order.
  * A family table hands each family a queue, numbered in the order of the
  * family's first appearance.  A real list has one or two families, found by
- * a look along a few queues held on the stack; a foreign list with more
+ * a look along the few queues held on the stack; a foreign list with more
  * families than that gets a hash index, so no list costs more than O(n).
  */
 #define HE_FAM_INLINE 8
 
 struct he_fam_queue {
+	struct he_hnode node;		/* in the index */
 	int family;
 	int count;			/* entries seen (pop_interleave) */
 	struct evutil_addrinfo *head, **tail;
@@ -327,9 +358,8 @@ struct he_fam_queue {
 struct he_fam_table {
 	struct he_fam_queue inline_q[HE_FAM_INLINE];
 	struct he_fam_queue *q;		/* inline_q, or on the heap */
-	int n, cap;
-	int *index;			/* hash of family -> queue + 1, or NULL */
-	size_t index_mask;
+	size_t n, cap;
+	struct he_htab index;		/* used beyond HE_FAM_INLINE */
 };
 
 static void
@@ -338,8 +368,7 @@ fam_table_init(struct he_fam_table *t)
 	t->q = t->inline_q;
 	t->n = 0;
 	t->cap = HE_FAM_INLINE;
-	t->index = NULL;
-	t->index_mask = 0;
+	memset(&t->index, 0, sizeof(t->index));
 }
 
 static void
@@ -347,73 +376,55 @@ fam_table_clear(struct he_fam_table *t)
 {
 	if (t->q != t->inline_q)
 		free(t->q);
-	free(t->index);
+	he_htab_free_(&t->index);
 	fam_table_init(t);
 }
 
-static size_t
-fam_hash(int family, size_t mask)
+static uint64_t
+fam_hash(int family)
 {
-	return ((uint32_t)family * 2654435761u) & mask;
+	return he_hash_word_((uint64_t)(unsigned)family);
 }
 
-/* Rebuild the hash index for the queues there are, with room to grow. */
-static int
-fam_index_build(struct he_fam_table *t, int cap)
+static struct he_fam_queue *
+fam_find(const struct he_fam_table *t, int family)
 {
-	size_t size = 16, h;
-	int i, *index;
+	struct he_hnode *n;
+	size_t i;
 
-	while (size < (size_t)cap * 2)
-		size *= 2;
-	if (!(index = calloc(size, sizeof(*index))))
-		return -1;
-	for (i = 0; i < t->n; i++) {
-		h = fam_hash(t->q[i].family, size - 1);
-		while (index[h])
-			h = (h + 1) & (size - 1);
-		index[h] = i + 1;
+	if (t->n <= HE_FAM_INLINE) {
+		for (i = 0; i < t->n; i++)
+			if (t->q[i].family == family)
+				return &t->q[i];
+		return NULL;
 	}
-	free(t->index);
-	t->index = index;
-	t->index_mask = size - 1;
-	return 0;
+	for (n = he_htab_first_(&t->index, fam_hash(family)); n;
+	    n = he_htab_next_(n))
+		if (HE_CONTAINER(n, struct he_fam_queue, node)->family ==
+		    family)
+			return HE_CONTAINER(n, struct he_fam_queue, node);
+	return NULL;
 }
 
+/* Room for one more queue; the queues may move, so the index is made
+ * anew (O(families), on each doubling). */
 static int
 fam_grow(struct he_fam_table *t)
 {
-	int cap = t->cap * 2;
+	size_t cap = he_vec_cap_(t->cap, t->n + 1, HE_FAM_INLINE), i;
 	struct he_fam_queue *q;
 
-	q = t->q == t->inline_q ? malloc(cap * sizeof(*q)) :
-	    realloc(t->q, cap * sizeof(*q));
-	if (!q)
-		return -1;
-	if (t->q == t->inline_q)
-		memcpy(q, t->inline_q, sizeof(t->inline_q));
+	if (!cap || !(q = he_vec_grow_(t->q, t->inline_q, t->n, cap,
+	    sizeof(*q))))
+		return ENOMEM;
 	t->q = q;
 	t->cap = cap;
-	return fam_index_build(t, cap);
-}
-
-static int
-fam_find(const struct he_fam_table *t, int family)
-{
-	size_t h;
-	int i;
-
-	if (!t->index) {
-		for (i = 0; i < t->n; i++)
-			if (t->q[i].family == family)
-				return i;
-		return -1;
-	}
-	for (h = fam_hash(family, t->index_mask); t->index[h];
-	    h = (h + 1) & t->index_mask)
-		if (t->q[t->index[h] - 1].family == family)
-			return t->index[h] - 1;
-	return -1;
+	he_htab_free_(&t->index);
+	if (he_htab_reserve_(&t->index, 2 * cap) != 0)
+		return ENOMEM;
+	for (i = 0; i < t->n; i++)
+		he_htab_add_(&t->index, &q[i].node, fam_hash(q[i].family));
+	return 0;
 }
 
 /* The queue of family, made on its first appearance; NULL when out of
@@ -421,38 +432,31 @@ fam_find(const struct he_fam_table *t, int family)
 static struct he_fam_queue *
 fam_queue(struct he_fam_table *t, int family)
 {
-	struct he_fam_queue *q;
-	size_t h;
-	int i = fam_find(t, family);
+	struct he_fam_queue *q = fam_find(t, family);
 
-	if (i >= 0)
-		return &t->q[i];
-	if (t->n == t->cap && fam_grow(t) < 0)
+	if (q)
+		return q;
+	if (t->n == t->cap && fam_grow(t) != 0)
 		return NULL;
 	q = &t->q[t->n++];
 	q->family = family;
 	q->count = 0;
 	q->head = NULL;
-	if (t->index) {
-		h = fam_hash(family, t->index_mask);
-		while (t->index[h])
-			h = (h + 1) & t->index_mask;
-		t->index[h] = t->n;
-	}
+	if (t->n > HE_FAM_INLINE)	/* the index has room: fam_grow */
+		he_htab_add_(&t->index, &q->node, fam_hash(family));
 	return q;
 }
 
 /* Give every family of *list its queue, in order of first appearance, and
- * nothing else: the list is untouched.  -1 (ENOMEM) only with more than
- * HE_FAM_INLINE families. */
+ * nothing else: the list is untouched.  0, or ENOMEM (only with more than
+ * HE_FAM_INLINE families). */
 static int
 fam_index_all(struct he_fam_table *t, const struct evutil_addrinfo *list)
 {
 	for (; list; list = list->ai_next)
 		if (!fam_queue(t, list->ai_family)) {
 			fam_table_clear(t);
-			errno = ENOMEM;
-			return -1;
+			return ENOMEM;
 		}
 	return 0;
 }
@@ -463,9 +467,8 @@ fam_split(struct he_fam_table *t, struct evutil_addrinfo **list)
 {
 	struct evutil_addrinfo *ai;
 	struct he_fam_queue *q;
-	int i;
+	size_t i;
 
-	/* queues may have moved as the table grew: aim the tails now */
 	for (i = 0; i < t->n; i++) {
 		t->q[i].head = NULL;
 		t->q[i].tail = &t->q[i].head;
@@ -473,7 +476,7 @@ fam_split(struct he_fam_table *t, struct evutil_addrinfo **list)
 	while ((ai = *list) != NULL) {
 		*list = ai->ai_next;
 		ai->ai_next = NULL;
-		q = &t->q[fam_find(t, ai->ai_family)];
+		q = fam_find(t, ai->ai_family);
 		*q->tail = ai;
 		q->tail = &ai->ai_next;
 	}
@@ -492,11 +495,12 @@ fam_take(struct he_fam_queue *q, struct evutil_addrinfo **tail)
 }
 
 /* Drop the emptied queues, keeping the others in order; returns how many
- * are left.  A turn then costs what it moves, however many families. */
-static int
-fam_compact(struct he_fam_queue *q, int n)
+ * are left.  A turn then costs what it moves, however many families.
+ * (The index is not used once splitting is done.) */
+static size_t
+fam_compact(struct he_fam_queue *q, size_t n)
 {
-	int i, k = 0;
+	size_t i, k = 0;
 
 	for (i = 0; i < n; i++)
 		if (q[i].head)
@@ -512,7 +516,8 @@ evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
 {
 	struct evutil_addrinfo *out = NULL, **tail = &out;
 	struct he_fam_table t;
-	int lead = first_address_family_count - 1, live, i;
+	int lead = first_address_family_count - 1, err;
+	size_t live, i;
 
 	if (!list || first_address_family_count < 1) {
 		errno = EINVAL;
@@ -521,8 +526,10 @@ evhappy_addrinfo_interleave(struct evutil_addrinfo **list,
 	if (!*list || !(*list)->ai_next)
 		return 0;	/* nothing to reorder: no table either */
 	fam_table_init(&t);
-	if (fam_index_all(&t, *list) < 0)
+	if ((err = fam_index_all(&t, *list)) != 0) {
+		errno = err;
 		return -1;
+	}
 	fam_split(&t, list);
 	/* the first turn takes one more of the first family */
 	while (lead-- > 0 && t.n && t.q[0].head)
@@ -547,7 +554,7 @@ evhappy_addrinfo_pop_interleave(struct evutil_addrinfo **list, int interleave)
 	struct evutil_addrinfo *ai, **pp;
 	struct he_fam_queue *q;
 	struct he_fam_table t;
-	int n = 0;
+	int n = 0, err;
 
 	if (!list) {
 		errno = EINVAL;
@@ -556,10 +563,12 @@ evhappy_addrinfo_pop_interleave(struct evutil_addrinfo **list, int interleave)
 	if (interleave <= 0)
 		interleave = 1;
 	fam_table_init(&t);
-	if (fam_index_all(&t, *list) < 0)
+	if ((err = fam_index_all(&t, *list)) != 0) {
+		errno = err;
 		return -1;
+	}
 	for (pp = list; (ai = *pp) != NULL; ) {
-		q = &t.q[fam_find(&t, ai->ai_family)];
+		q = fam_find(&t, ai->ai_family);
 		if (q->count < interleave) {
 			q->count++;
 			*pp = ai->ai_next;
@@ -757,7 +766,7 @@ key_init(struct he_sort_key *k, struct evutil_addrinfo *ai,
 	k->precedence = p->precedence;
 	k->label = p->label;
 	memset(&src, 0, sizeof(src));
-	if (source(ai->ai_addr, ai->ai_addrlen, &src, arg) < 0 ||
+	if (source(ai->ai_addr, ai->ai_addrlen, &src, arg) != 0 ||
 	    !to_v6((struct sockaddr *)&src, sizeof(src), s))
 		return;
 	k->usable = 1;
@@ -860,22 +869,17 @@ he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
 	struct he_sort_key *keys;
 	struct evutil_addrinfo *ai;
 	size_t n, i;
-	int err = errno;
 
-	if (!list || !source) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!list || !source)
+		return EINVAL;
 	n = list_length(*list);
 	if (n < 2)
 		return 0;
 	/* the keys, then as many again for the merges */
 	keys = n < SIZE_MAX / (2 * sizeof(*keys)) ?
 	    malloc(2 * n * sizeof(*keys)) : NULL;
-	if (!keys) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (!keys)
+		return ENOMEM;
 	for (i = 0, ai = *list; ai; ai = ai->ai_next, i++)
 		key_init(&keys[i], ai, source, arg);
 	keys_sort(keys, keys + n, n);
@@ -883,8 +887,7 @@ he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
 		keys[i].ai->ai_next = i + 1 < n ? keys[i + 1].ai : NULL;
 	*list = keys[0].ai;
 	free(keys);
-	errno = err;	/* failed probes mean "no route", not failure */
-	return 0;
+	return 0;	/* failed probes mean "no route", not failure */
 }
 
 /* ---- source addresses, cached per destination prefix -------------------- */
@@ -920,7 +923,8 @@ struct he_src_key {
 };
 
 struct he_src_entry {
-	int used, ok;
+	struct he_hnode node;
+	int ok;
 	struct he_src_key key;
 	struct sockaddr_in6 src;	/* big enough for either family */
 };
@@ -928,11 +932,11 @@ struct he_src_entry {
 struct he_src_cache {
 	he_source_fn probe;
 	void *arg;
-	struct he_src_entry *slot;
-	size_t mask;
+	struct he_htab index;
+	struct he_src_entry *e;		/* probes made so far */
 	int probes;
 	int exact;			/* entries keyed by a whole address */
-	struct he_src_entry last[HE_NFAM];	/* the family's last found */
+	struct he_src_entry last[2];	/* the family's last found: v6, v4 */
 };
 
 static void
@@ -970,37 +974,55 @@ src_exact_key(const struct sockaddr *dst, struct he_src_key *k)
 	memcpy(k->bytes, &((const struct sockaddr_in6 *)dst)->sin6_addr, 16);
 }
 
-static size_t
-src_hash(const struct he_src_key *k, size_t mask)
-{
-	uint32_t h = 2166136261u ^ (uint32_t)k->family ^ k->scope;
-	size_t i;
-
-	for (i = 0; i < sizeof(k->bytes); i++)
-		h = (h ^ k->bytes[i]) * 16777619u;
-	return h & mask;
-}
-
-/* The slot holding k, or the empty one where it goes. */
 static struct he_src_entry *
-src_slot(struct he_src_cache *c, const struct he_src_key *k)
+src_find(struct he_src_cache *c, const struct he_src_key *k)
 {
-	size_t h = src_hash(k, c->mask);
+	struct he_hnode *n;
 
-	while (c->slot[h].used && memcmp(&c->slot[h].key, k, sizeof(*k)))
-		h = (h + 1) & c->mask;
-	return &c->slot[h];
+	for (n = he_htab_first_(&c->index, he_hash_bytes_(k, sizeof(*k), 0));
+	    n; n = he_htab_next_(n)) {
+		struct he_src_entry *e = HE_CONTAINER(n, struct he_src_entry,
+		    node);
+		if (!memcmp(&e->key, k, sizeof(*k)))
+			return e;
+	}
+	return NULL;
 }
 
 static int
 src_answer(const struct he_src_entry *e, struct sockaddr_storage *src)
 {
-	if (!e->ok) {
-		errno = ENETUNREACH;
-		return -1;
-	}
+	if (!e->ok)
+		return ENETUNREACH;
 	memcpy(src, &e->src, sizeof(e->src));
 	return 0;
+}
+
+/* Probe for dst and keep the answer under its prefix's key (or, refused
+ * with EACCES, its own); the cache has room: a probe per entry at most. */
+static struct he_src_entry *
+src_probe(struct he_src_cache *c, const struct sockaddr *dst,
+    ev_socklen_t dstlen, struct he_src_key *k)
+{
+	struct he_src_entry *e = &c->e[c->probes++];
+	struct sockaddr_storage ss;
+	int err;
+
+	memset(&ss, 0, sizeof(ss));
+	err = c->probe(dst, dstlen, &ss, c->arg);
+	if (err == EACCES) {
+		/* Kept for this address alone, so that its repeats sort alike
+		 * even once the budget is spent. */
+		src_exact_key(dst, k);
+		c->exact = 1;
+	}
+	memset(e, 0, sizeof(*e));
+	e->key = *k;
+	e->ok = err == 0;
+	if (e->ok)
+		memcpy(&e->src, &ss, sizeof(e->src));
+	he_htab_add_(&c->index, &e->node, he_hash_bytes_(k, sizeof(*k), 0));
+	return e;
 }
 
 static int
@@ -1010,38 +1032,22 @@ cached_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	struct he_src_cache *c = arg;
 	struct he_src_entry *e, *last;
 	struct he_src_key k;
-	struct sockaddr_storage ss;
-	int r;
 
 	if (c->exact) {
 		src_exact_key(dst, &k);
-		e = src_slot(c, &k);
-		if (e->used)
+		if ((e = src_find(c, &k)) != NULL)
 			return src_answer(e, src);
 	}
 	src_key(dst, &k);
-	e = src_slot(c, &k);
-	if (e->used)
+	if ((e = src_find(c, &k)) != NULL)
 		return src_answer(e, src);
-	last = &c->last[dst->sa_family == AF_INET6 ? HE_FAM_V6 : HE_FAM_V4];
+	last = &c->last[dst->sa_family == AF_INET6 ? 0 : 1];
 	if (c->probes >= HE_PROBE_BUDGET)
 		return src_answer(last, src);
-	c->probes++;
-	memset(&ss, 0, sizeof(ss));
-	r = c->probe(dst, dstlen, &ss, c->arg);
-	if (r < 0 && errno == EACCES) {
-		/* Kept for this address alone, so that its repeats sort alike
-		 * even once the budget is spent. */
-		src_exact_key(dst, &k);
-		e = src_slot(c, &k);
-		c->exact = 1;
-	}
-	e->used = 1;
-	e->key = k;
-	e->ok = r == 0;
+	e = src_probe(c, dst, dstlen, &k);
 	if (e->ok) {
-		memcpy(&e->src, &ss, sizeof(e->src));
-		*last = *e;
+		last->ok = 1;
+		last->src = e->src;
 	}
 	return src_answer(e, src);
 }
@@ -1051,32 +1057,29 @@ he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
     void *arg)
 {
 	struct he_src_cache c;
-	size_t n, size = 8;
-	int r, err;
+	size_t n;
+	int err;
 
-	if (!list || !probe) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!list || !probe)
+		return EINVAL;
 	n = list_length(*list);
 	if (n < 2)
 		return 0;
 	/* at most a probe per entry, and never more than the budget */
-	while (size < 2 * n && size < 2 * HE_PROBE_BUDGET)
-		size *= 2;
+	if (n > HE_PROBE_BUDGET)
+		n = HE_PROBE_BUDGET;
 	memset(&c, 0, sizeof(c));
 	c.probe = probe;
 	c.arg = arg;
-	c.mask = size - 1;
-	if (!(c.slot = calloc(size, sizeof(*c.slot)))) {
-		errno = ENOMEM;
-		return -1;
+	if (!(c.e = malloc(n * sizeof(*c.e))) ||
+	    he_htab_reserve_(&c.index, 2 * n) != 0) {
+		free(c.e);
+		return ENOMEM;
 	}
-	r = he_addrinfo_sort_with_(list, cached_source, &c);
-	err = errno;
-	free(c.slot);
-	errno = err;
-	return r;
+	err = he_addrinfo_sort_with_(list, cached_source, &c);
+	he_htab_free_(&c.index);
+	free(c.e);
+	return err;
 }
 
 static evutil_socket_t
@@ -1101,38 +1104,33 @@ he_source_by_udp_connect_(const struct sockaddr *dst, ev_socklen_t dstlen,
 	struct sockaddr_storage to;
 	ev_socklen_t size, srclen = sizeof(*src);
 	evutil_socket_t fd = -1;
-	int r = -1, err;
+	int err = 0;
 
 	(void)arg;
-	if (!dst || !src) {
-		errno = EINVAL;
-		goto end;
-	}
-	size = sockaddr_size(dst, dstlen);
-	if (!size)
-		goto end;
+	if (!dst || !src || !(size = sockaddr_size(dst, dstlen)))
+		return EINVAL;
 	memcpy(&to, dst, size);
 	if (sockaddr_port((struct sockaddr *)&to) == 0)
 		sockaddr_set_port((struct sockaddr *)&to, HE_PROBE_PORT);
-	fd = udp_socket(dst->sa_family);
-	if (fd < 0)
-		goto end;
+	if ((fd = udp_socket(dst->sa_family)) < 0)
+		return errno;
 	/* a UDP connect() only picks the route and the source address */
 	if (connect(fd, (struct sockaddr *)&to, size) < 0 ||
 	    getsockname(fd, (struct sockaddr *)src, &srclen) < 0)
-		goto end;
-	r = 0;
-end:
-	if (fd >= 0) {
 		err = errno;
-		evutil_closesocket(fd);
-		errno = err;
-	}
-	return r;
+	evutil_closesocket(fd);
+	return err;
 }
 
 int
 evhappy_addrinfo_sort(struct evutil_addrinfo **list)
 {
-	return he_addrinfo_sort_cached_(list, he_source_by_udp_connect_, NULL);
+	int err = he_addrinfo_sort_cached_(list, he_source_by_udp_connect_,
+	    NULL);
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }

@@ -18,10 +18,9 @@
  * event_base_free) it frees that chain and its cleanup tells the request,
  * which then closes its sockets and frees itself at once.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
+#include "he_internal.h"
 #include "he_bev.h"
+#include "he_proc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,11 +49,16 @@ bev_tables_after(void)
 	pthread_mutex_unlock(&bev_tables_lock);
 }
 
+static struct he_fork_hooks fork_hooks = {
+	bev_tables_prepare, bev_tables_after, bev_tables_after, NULL, 0
+};
+
 static void
 bev_tables_setup(void)
 {
-	pthread_atfork(bev_tables_prepare, bev_tables_after,
-	    bev_tables_after);
+	/* Without it a fork() during an attach could deadlock the child's
+	 * first race; the tables still work. */
+	(void)he_proc_on_fork_(&fork_hooks);
 }
 
 static void
@@ -120,7 +124,7 @@ dns_error_set(const struct bufferevent *bev, int error)
 }
 
 int
-evhappy_get_dns_error(struct bufferevent *bev)
+he_bev_dns_error_(const struct bufferevent *bev)
 {
 	int i, error = 0;
 
@@ -134,93 +138,49 @@ evhappy_get_dns_error(struct bufferevent *bev)
 	return error;
 }
 
-int
-evhappy_socket_get_dns_error(struct bufferevent *bev)
-{
-	return evhappy_get_dns_error(bev);
-}
-
 /* ---- which bufferevents are racing -------------------------------------- */
 
-/* A hash table keyed by the bottom bufferevent (under any filters), chained
- * through the requests; it grows with the number of races and never
- * shrinks (8 bytes a bucket, at most two buckets a race at the peak). */
-static struct he_bev_link **racing;
-static size_t racing_size;	/* buckets, a power of two */
-static size_t racing_count;
+/* The library's hash table, keyed by the bottom bufferevent (under any
+ * filters), its nodes inside the requests' links: it grows with the number
+ * of races and never shrinks (8 bytes a bucket, at most two buckets a race
+ * at the peak). */
+static struct he_htab racing;
 
-static size_t
-bucket_of(const struct bufferevent *bottom, size_t size)
+static uint64_t
+bottom_hash(const struct bufferevent *bottom)
 {
-	uint64_t h = (uint64_t)(uintptr_t)bottom * UINT64_C(0x9E3779B97F4A7C15);
-
-	return (size_t)(h >> 32) & (size - 1);
+	return he_hash_word_((uint64_t)(uintptr_t)bottom);
 }
 
 static struct he_bev_link *
 racing_find(const struct bufferevent *bottom)
 {
-	struct he_bev_link *l;
+	struct he_hnode *n;
 
-	if (!racing_size)
-		return NULL;
-	for (l = racing[bucket_of(bottom, racing_size)]; l; l = l->next)
+	for (n = he_htab_first_(&racing, bottom_hash(bottom)); n;
+	    n = he_htab_next_(n)) {
+		struct he_bev_link *l = HE_CONTAINER(n, struct he_bev_link,
+		    node);
 		if (l->bottom == bottom)
 			return l;
-	return NULL;
-}
-
-/* Double the table; a failure only makes chains longer. */
-static int
-racing_grow(void)
-{
-	size_t n = racing_size ? 2 * racing_size : 64, i;
-	struct he_bev_link **t = calloc(n, sizeof(*t)), *l, *next;
-
-	if (!t)
-		return -1;
-	for (i = 0; i < racing_size; i++) {
-		for (l = racing[i]; l; l = next) {
-			size_t b = bucket_of(l->bottom, n);
-			next = l->next;
-			l->next = t[b];
-			t[b] = l;
-		}
 	}
-	free(racing);
-	racing = t;
-	racing_size = n;
-	return 0;
+	return NULL;
 }
 
 static int
 racing_add(struct he_bev_link *l)
 {
-	size_t b;
+	int err = he_htab_add_(&racing, &l->node, bottom_hash(l->bottom));
 
-	if (racing_count >= racing_size && racing_grow() < 0 && !racing_size)
-		return -1;
-	b = bucket_of(l->bottom, racing_size);
-	l->next = racing[b];
-	racing[b] = l;
-	racing_count++;
-	l->listed = 1;
-	return 0;
+	if (!err)
+		l->listed = 1;
+	return err;
 }
 
 static void
 racing_remove(struct he_bev_link *l)
 {
-	struct he_bev_link **pp;
-
-	pp = &racing[bucket_of(l->bottom, racing_size)];
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == l) {
-			*pp = l->next;
-			racing_count--;
-			break;
-		}
-	}
+	he_htab_del_(&racing, &l->node);
 	l->listed = 0;
 }
 
@@ -357,7 +317,7 @@ racing_claim(struct he_bev_link *l, struct bufferevent *bev)
 	}
 	if (!other) {
 		l->serial = ++serials;
-		if (racing_add(l) < 0)
+		if (racing_add(l) != 0)
 			other = l;
 		else
 			dns_error_set_locked(bev, 0);
@@ -379,14 +339,12 @@ he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 	l->freed_arg = arg;
 	if ((other = racing_claim(l, bev)) != NULL) {
 		l->bev = NULL;
-		errno = other == l ? ENOMEM : EALREADY;
-		return -1;
+		return other == l ? ENOMEM : EALREADY;
 	}
 	if (watch_set(l) < 0) {
 		he_bev_detach_(l);
 		l->bev = NULL;
-		errno = ENOMEM;
-		return -1;
+		return ENOMEM;
 	}
 	return 0;
 }

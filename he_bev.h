@@ -7,15 +7,17 @@
 #ifndef EVHAPPY_HE_BEV_H_INCLUDED_
 #define EVHAPPY_HE_BEV_H_INCLUDED_
 
-#include "he_event.h"
+#include "he_hash.h"
 
 #include <stdint.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 /** What a race keeps about its bufferevent. */
 struct he_bev_link {
+	struct he_hnode node;		/* in the racing table */
 	struct bufferevent *bev;	/* the user's; NULL once it was freed */
 	struct bufferevent *bottom;	/* the socket bufferevent under it */
-	struct he_bev_link *next;	/* in the racing table's bucket */
 	uintptr_t serial;		/* this race's, in the free watch */
 	/* the race must end silently: bev was finalized (then l->bev is
 	   NULL and we are inside libevent's finalizer), or taken back */
@@ -35,9 +37,9 @@ int he_bev_check_(struct event_base *base, struct bufferevent *bev);
     and watch for its bufferevent_free(): freed(arg, 1) is then called from
     libevent's finalizer of bev (maybe inside event_base_free), with l->bev
     already NULL.  A race on bev whose user took it back (bufferevent_setfd)
-    is superseded: its freed(arg, 0) is called first.  -1 with errno
-    EALREADY (it, or a bufferevent above or below it, is racing) or ENOMEM,
-    and then nothing is marked. */
+    is superseded: its freed(arg, 0) is called first.  0, or EALREADY (it,
+    or a bufferevent above or below it, is racing) or ENOMEM, and then
+    nothing is marked. */
 int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
     void (*freed)(void *, int), void *arg);
 
@@ -59,6 +61,9 @@ void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
     socket of its own with bufferevent_setfd, which for libevent too cancels
     a connect under way. */
 int he_bev_gone_(struct he_bev_link *l);
+
+/** The DNS error the last race on bev left (EVUTIL_EAI_*), or 0. */
+int he_bev_dns_error_(const struct bufferevent *bev);
 
 /** Drop bev's entry in the DNS-error table: a connect that libevent makes
     on it (the interposition library's fallback) must not be answered with

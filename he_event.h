@@ -17,9 +17,16 @@
   bufferevent_socket_connect_hostname()) or as a bare socket.  Every other
   socket is closed.
 
-  Callbacks never run from inside the call that started the work: the first
-  thing a race does happens on the next turn of the event loop.  If a start
-  call fails (it returns -1 or NULL with errno set), no callback ever runs.
+  Callbacks never run from inside the call that started the work: whatever
+  the race finds out inside that call (an address refused at once, an evdns
+  answer from its hosts table, even the outcome) reaches the user on a
+  later turn of the event loop.  The work itself starts inside the call, so
+  that the first SYN leaves as early as libevent's own connect would send
+  it: the DNS queries are sent and the first connection attempt is started
+  before the call returns; only when a trace callback or a socket factory is
+  set (user code that would run) does the race begin on the next loop turn.
+  If a start call fails (it returns -1 or NULL with errno set), no callback
+  ever runs.
 
   A context and its races belong to one event_base and must be used from the
   thread that runs it.
@@ -426,6 +433,23 @@ EVHAPPY_EXPORT_ void evhappy_set_trace_cb(struct evhappy *he,
 EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
     enum evhappy_trace_kind kind);
 
+/**
+  Write one trace event as a line a person can read, without a newline:
+  the kind's name and what it says, such as "attempt-failed
+  192.0.2.1:443 error: Connection refused", "dns-answer AAAA: 2 addresses",
+  "history: [2001:db8::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
+  "done: connected".  It is what EVHAPPY_TRACE=1 prints after the race's
+  number and time, and what `evhappy --trace` prints.  Added in 0.2.0.
+
+  @param ev the event, as the trace callback got it
+  @param buf where to write; always NUL-terminated when len > 0
+  @param len the size of buf
+  @return the length the whole line needs, as snprintf() returns it; -1
+    with errno EINVAL when ev is NULL, or buf is NULL with len > 0
+ */
+EVHAPPY_EXPORT_ int evhappy_trace_format(const struct evhappy_trace *ev,
+    char *buf, size_t len);
+
 /**@}*/
 
 /** @name Racing on a bufferevent (the drop-in) */
@@ -762,6 +786,21 @@ EVHAPPY_EXPORT_ int evhappy_addrinfo_sort(struct evutil_addrinfo **list);
  */
 EVHAPPY_EXPORT_ int evhappy_addrinfo_pop_interleave(
     struct evutil_addrinfo **list, int interleave);
+
+/**
+  Write an address as the report and the trace write it: "192.0.2.1:443",
+  "[2001:db8::1]:443", "[fe80::1%eth0]:443" (the zone by name, or by
+  number when no interface has it), "?" for another family or NULL.
+  Added in 0.2.0.
+
+  @param sa the address (a sockaddr_in or sockaddr_in6), or NULL
+  @param buf where to write; always NUL-terminated when len > 0
+  @param len the size of buf
+  @return the length the whole text needs, as snprintf() returns it; -1
+    with errno EINVAL when buf is NULL with len > 0
+ */
+EVHAPPY_EXPORT_ int evhappy_sockaddr_format(const struct sockaddr *sa,
+    char *buf, size_t len);
 
 /**
   Remove every entry equal to sa (aiohappyeyeballs' remove_addr_infos):

@@ -5,10 +5,9 @@
  * literal whose zone is empty or names no interface is refused, not sent to
  * DNS as a name: no DNS server can answer it, and the user made a typo.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
+#include "he_literal.h"
+#include "he_addrinfo.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,17 +53,6 @@ parse_v6(const char *text, struct sockaddr_in6 *sin6)
 	return sin6->sin6_scope_id != 0 ? 1 : -1;
 }
 
-static int
-literal_entry(const void *sa, ev_socklen_t len, struct evutil_addrinfo **out)
-{
-	*out = he_addrinfo_new_(sa, len);
-	if (!*out) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 1;
-}
-
 int
 he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 {
@@ -74,6 +62,7 @@ he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 	size_t n = strlen(host);
 	int rc;
 
+	*out = NULL;
 	memset(&sin, 0, sizeof(sin));
 	memset(&sin6, 0, sizeof(sin6));
 	sin.sin_family = AF_INET;
@@ -82,24 +71,24 @@ he_parse_literal_(const char *host, int port, struct evutil_addrinfo **out)
 	sin6.sin6_port = htons((unsigned short)port);
 	if (host[0] == '[') {
 		if (n < 3 || n - 2 >= sizeof(buf) || host[n - 1] != ']')
-			goto bad;
+			return EINVAL;
 		memcpy(buf, host + 1, n - 2);
 		buf[n - 2] = '\0';
 		if (parse_v6(buf, &sin6) != 1)
-			goto bad;
-		return literal_entry(&sin6, sizeof(sin6), out);
+			return EINVAL;
+		return he_addrinfo_new_((struct sockaddr *)&sin6,
+		    sizeof(sin6), out);
 	}
 	/* glibc's inet_pton: libevent's parses with sscanf, 2.4k instructions
 	 * on the drop-in's happy path. */
 	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1)
-		return literal_entry(&sin, sizeof(sin), out);
+		return he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin),
+		    out);
 	rc = parse_v6(host, &sin6);
 	if (rc < 0)
-		goto bad;
+		return EINVAL;
 	if (rc > 0)
-		return literal_entry(&sin6, sizeof(sin6), out);
-	return 0;
-bad:
-	errno = EINVAL;
-	return -1;
+		return he_addrinfo_new_((struct sockaddr *)&sin6,
+		    sizeof(sin6), out);
+	return 0;	/* a name */
 }

@@ -16,11 +16,9 @@
  * descriptor; the environment and libevent's functions are looked up then.
  * The library exports these two names and nothing else.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
 #include "he_bev.h"
+#include "he_env.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -86,7 +84,7 @@ bufferevent_socket_connect_hostname(struct bufferevent *bev,
 {
 	int saved = errno;
 
-	if (he_env_disabled_())
+	if (he_env_()->disable)
 		return pass_to_libevent(bev, dns_base, family, hostname, port);
 	if (evhappy_socket_connect_hostname(bev, dns_base, family, hostname,
 	    port) == 0)
@@ -104,7 +102,7 @@ bufferevent_socket_get_dns_error(struct bufferevent *bev)
 
 	/* evhappy keeps a code only for its own failed races; any other
 	 * bufferevent's is libevent's to tell. */
-	if (!he_env_disabled_())
+	if (!he_env_()->disable)
 		error = evhappy_get_dns_error(bev);
 	if (error)
 		return error;

@@ -3,11 +3,9 @@
  * See he_race.h for the contract; the glue in he_request.c carries out the
  * actions queued here.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
-#include "he_history.h"
+#include "he_race.h"
+#include "he_vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,31 +19,6 @@ static void race_step(struct he_race *r, int64_t now);
 typedef char he_own_entry_fits_[sizeof(((struct he_race *)0)->own.sa) >=
     sizeof(struct sockaddr_in6) ? 1 : -1];
 
-/* Grow an array that may still be in its first home inside the race
- * (first_attempt, first_actions) to n elements; NULL when memory ran out,
- * and then the array is as it was. */
-static void *
-grow(void *arr, const void *home, size_t have, size_t n, size_t size)
-{
-	void *p;
-
-	if (arr != home)
-		return realloc(arr, n * size);
-	if ((p = malloc(n * size)) != NULL && have)
-		memcpy(p, arr, have * size);
-	return p;
-}
-
-int
-he_fam_of_(int af)
-{
-	if (af == AF_INET6)
-		return HE_FAM_V6;
-	if (af == AF_INET)
-		return HE_FAM_V4;
-	return -1;
-}
-
 void
 he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 {
@@ -55,6 +28,8 @@ he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 	r->deadline = HE_NEVER;
 	r->resolution_wait_until = HE_NEVER;
 	r->history_wait_until = HE_NEVER;
+	r->ended = -1;
+	r->notes.off = cfg->no_notes;
 }
 
 /* Free a list, all but the race's own entry, which is no allocation. */
@@ -66,7 +41,7 @@ he_race_free_list_(struct he_race *r, struct evutil_addrinfo *list)
 	for (; list; list = next) {
 		next = list->ai_next;
 		list->ai_next = NULL;
-		if (list != &r->own.ai)
+		if (list != &r->own.e.ai)
 			evhappy_addrinfo_free(list);
 	}
 }
@@ -74,10 +49,9 @@ he_race_free_list_(struct he_race *r, struct evutil_addrinfo *list)
 struct evutil_addrinfo *
 he_race_own_entry_(struct he_race *r, const struct evutil_addrinfo *src)
 {
-	if (!src || src->ai_next || r->own.ai.ai_addr)
+	if (!src || src->ai_next || r->own.e.ai.ai_addr)
 		return NULL;	/* not one entry, or the room is taken */
-	return he_addrinfo_fill_(&r->own.ai, r->own.sa, sizeof(r->own.sa),
-	    src);
+	return he_ai_room_fill_(&r->own, src);
 }
 
 void
@@ -92,9 +66,7 @@ he_race_clear_(struct he_race *r)
 		free(r->attempts);
 	if (r->actions != r->first_actions)
 		free(r->actions);
-	free(r->notes);
-	r->notes = NULL;
-	r->nnotes = r->notes_cap = 0;
+	he_notes_clear_(&r->notes);
 	r->untried = NULL;
 	r->attempts = NULL;
 	r->actions = NULL;
@@ -120,13 +92,13 @@ queue_action(struct he_race *r, enum he_action_kind kind, int attempt)
 /* History's notes for the trace ride in the same queue, but only in room
  * beyond what every START and CLOSE has reserved: when that room cannot be
  * had the note is dropped (a trace line lost, never an outcome). */
-void
-he_race_queue_note_(struct he_race *r, int note)
+static void
+queue_note(struct he_race *r, int note)
 {
 	int need = 2 * r->attempts_cap + r->notes_queued + 1;
 
 	if (r->actions_cap < need) {
-		struct he_action *q = grow(r->actions, r->first_actions,
+		struct he_action *q = he_vec_grow_(r->actions, r->first_actions,
 		    (size_t)r->nactions, (size_t)need, sizeof(*q));
 		if (!q)
 			return;
@@ -201,69 +173,57 @@ interleave_untried(struct he_race *r)
 }
 
 /* History reorders the untried addresses (before interleaving, as one more
- * sorting rule) once the race has a clock: at begin, and as answers come. */
-static void
-history_arrange(struct he_race *r, int64_t now, int by_rtt)
+ * sorting rule) once the race has a clock: at begin, and as answers come;
+ * returns the index of its first new note. */
+static int
+history_arrange(struct he_race *r, int by_rtt)
 {
-	if (!r->cfg.history)
+	int from = r->notes.n;
+
+	if (r->cfg.history)
+		he_hist_arrange_(&r->untried, by_rtt, &r->notes);
+	return from;
+}
+
+/* After interleaving: queue the notes of the addresses history moved,
+ * now that their places are known. */
+static void
+history_placed(struct he_race *r, int from)
+{
+	int i;
+
+	if (r->notes.n == from || r->oom)
 		return;
-	he_history_arrange_(r, now, by_rtt);
+	he_hist_place_(&r->notes, from, r->untried, r->nattempts ?
+	    r->attempts[r->nattempts - 1].ai : NULL);
+	for (i = from; i < r->notes.n; i++)
+		if (r->notes.v[i].placed)
+			queue_note(r, i);
 }
 
 /* Merge new addresses into the untried ones (RFC 8305 section 4: sorted
- * into the not-yet-tried list), then interleave the families.  now is
- * HE_NEVER before the race began.  Sorting and interleaving may allocate;
- * a failure leaves the list whole and ends the race (ENOMEM). */
+ * into the not-yet-tried list), then interleave the families.  began is
+ * 0 before the race began (history waits for it).  Sorting and
+ * interleaving may allocate; a failure leaves the list whole and ends the
+ * race (ENOMEM). */
 static void
 merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
-    int64_t now)
+    int began)
 {
+	int from = r->notes.n;
+
 	r->untried = he_addrinfo_concat_(r->untried, list);
-	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) < 0) {
+	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) != 0) {
 		r->oom = 1;
 		return;
 	}
-	if (now != HE_NEVER)
-		history_arrange(r, now, sort);
+	if (began)
+		from = history_arrange(r, sort);
 	interleave_untried(r);
-	if (r->cfg.history && !r->oom)
-		he_history_placed_(r);
+	history_placed(r, from);
 }
 
 /* ---- which addresses join the race -------------------------------------- */
-
-static int
-v4_usable(const unsigned char *a)
-{
-	if (!a[0] && !a[1] && !a[2] && !a[3])
-		return 0;		/* 0.0.0.0: a local service */
-	if ((a[0] & 0xf0) == 0xe0)
-		return 0;		/* 224.0.0.0/4: multicast */
-	return !(a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
-}
-
-int
-he_addr_usable_(const struct sockaddr *sa)
-{
-	static const unsigned char mapped[12] = { 0,0,0,0, 0,0,0,0,
-	    0,0,0xff,0xff };
-	static const unsigned char any[16];
-	const unsigned char *a;
-
-	if (!sa)
-		return 0;
-	if (sa->sa_family == AF_INET)
-		return v4_usable((const unsigned char *)
-		    &((const struct sockaddr_in *)sa)->sin_addr);
-	if (sa->sa_family != AF_INET6)
-		return 0;
-	a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-	if (a[0] == 0xff)
-		return 0;		/* ff00::/8: multicast */
-	if (!memcmp(a, mapped, sizeof(mapped)))
-		return v4_usable(a + 12);
-	return memcmp(a, any, sizeof(any)) != 0;	/* :: */
-}
 
 /* A whole address of one of the two families that may be connected to. */
 static int
@@ -467,19 +427,20 @@ he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
 	list = admit(r, list);
 	if (list)
-		merge_untried(r, list, 0, HE_NEVER);
+		merge_untried(r, list, 0, 0);
 }
 
 void
 he_race_begin_(struct he_race *r, int64_t now)
 {
+	int from;
+
 	r->began = now;
 	r->deadline = now + r->cfg.timeout;
 	if (r->untried && r->cfg.history) {
-		history_arrange(r, now, 0);
+		from = history_arrange(r, 0);
 		interleave_untried(r);
-		if (!r->oom)
-			he_history_placed_(r);
+		history_placed(r, from);
 	}
 	race_step(r, now);
 }
@@ -493,6 +454,20 @@ resolution_waiting(const struct he_race *r, int64_t now)
 	    (r->nattempts == 0 && dns_pending(r) &&
 	    r->history_wait_until != HE_NEVER &&
 	    now < r->history_wait_until);
+}
+
+/* Until when the first start waits because only suspects are known and a
+ * query is pending (he_race.h: "Suspects alone"), or HE_NEVER. */
+static int64_t
+hold_until(const struct he_race *r, int64_t now)
+{
+	if (r->nattempts > 0 || !dns_pending(r) ||
+	    !he_hist_all_suspect_(r->untried))
+		return HE_NEVER;
+	/* Waiting already: the wait runs from the first such answer. */
+	if (r->history_wait_until != HE_NEVER)
+		return r->history_wait_until;
+	return now + r->cfg.resolution_delay;
 }
 
 void
@@ -513,7 +488,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 		    r->nattempts == 0)
 			r->resolution_wait_until =
 			    now + r->cfg.resolution_delay;
-		merge_untried(r, list, 1, now);
+		merge_untried(r, list, 1, 1);
 	}
 	if (fam == HE_FAM_V6) {
 		r->resolution_wait_until = HE_NEVER;
@@ -524,7 +499,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 		r->v6_overdue = 0;
 	}
 	if (r->cfg.history)
-		r->history_wait_until = he_history_hold_until_(r, now);
+		r->history_wait_until = hold_until(r, now);
 	race_step(r, now);
 }
 
@@ -583,7 +558,8 @@ reserve_attempt(struct he_race *r)
 	}
 	if (r->nattempts == r->attempts_cap) {
 		int cap = r->attempts_cap < 8 ? 8 : r->attempts_cap * 2;
-		struct he_attempt *a = grow(r->attempts, &r->first_attempt,
+		struct he_attempt *a = he_vec_grow_(r->attempts,
+		    &r->first_attempt,
 		    (size_t)r->nattempts, (size_t)cap, sizeof(*a));
 		if (!a)
 			return -1;
@@ -592,8 +568,9 @@ reserve_attempt(struct he_race *r)
 	}
 	if (r->actions_cap < 2 * r->attempts_cap + r->notes_queued) {
 		int cap = 2 * r->attempts_cap + r->notes_queued;
-		struct he_action *q = grow(r->actions, r->first_actions,
-		    (size_t)r->nactions, (size_t)cap, sizeof(*q));
+		struct he_action *q = he_vec_grow_(r->actions,
+		    r->first_actions, (size_t)r->nactions, (size_t)cap,
+		    sizeof(*q));
 		if (!q)
 			return -1;
 		r->actions = q;
@@ -620,6 +597,23 @@ close_oldest(struct he_race *r, int64_t now)
 		queue_action(r, HE_ACT_CLOSE, r->oldest++);
 		return;
 	}
+}
+
+/* The delay after a's start, from its facts; a note when it is not the
+ * configured one. */
+static void
+attempt_delay(struct he_race *r, struct he_attempt *a)
+{
+	const struct he_hist_info *f = &HE_AI_META(a->ai)->facts;
+	int note;
+
+	if (f->state == HE_HIST_UNKNOWN)
+		return;
+	a->delay = he_hist_attempt_delay_(f, r->cfg.attempt_delay,
+	    r->cfg.min_gap);
+	if (a->delay != r->cfg.attempt_delay &&
+	    (note = he_hist_note_delay_(&r->notes, a->ai, a->delay)) >= 0)
+		queue_note(r, note);
 }
 
 static void
@@ -652,9 +646,10 @@ start_next(struct he_race *r, int64_t now)
 	a->delay = r->cfg.attempt_delay;
 	queue_action(r, HE_ACT_START, r->nattempts++);
 	/* The delay only times a later start (and its note is said only
-	 * then): with nothing untried and no answer to come, skip the lookup. */
+	 * then): with nothing untried and no answer to come, the facts are
+	 * not needed (and may be unknown). */
 	if (r->cfg.history && (r->untried || dns_pending(r)))
-		a->delay = he_history_attempt_delay_(r, r->nattempts - 1, now);
+		attempt_delay(r, a);
 }
 
 static void
@@ -679,9 +674,9 @@ finish(struct he_race *r, int64_t now, int error, int dns_failure)
 {
 	close_running(r, now, error ? error : ECANCELED);
 	r->done = 1;
+	r->ended = now;
 	r->error = error;
 	r->dns_failure = dns_failure;
-	he_history_learn_(r, now);
 	r->done_pending = 1;
 }
 
@@ -793,8 +788,8 @@ he_race_cancel_(struct he_race *r, int64_t now)
 		return;
 	close_running(r, now, ECANCELED);
 	r->done = 1;
+	r->ended = now;
 	r->error = ECANCELED;
-	he_history_learn_(r, now);
 }
 
 int64_t
@@ -811,4 +806,68 @@ he_race_next_wakeup_(const struct he_race *r)
 			t = s;
 	}
 	return t;
+}
+
+/* ---- what a race taught ------------------------------------------------- */
+
+/* An attempt still connecting when the race ended hung if it had at least
+   the configured Connection Attempt Delay: the time RFC 8305 deems too
+   long to wait for an address.  The (shorter) delay taken from an RTT is
+   not the measure: a few milliseconds of noise must not brand a working
+   path. */
+static int
+hung(const struct he_race *r, const struct he_attempt *a)
+{
+	if (a->state != HE_ATTEMPT_CANCELLED)
+		return 0;
+	if (r->winner < 0 && r->error != ETIMEDOUT)
+		return 0;	/* cancelled by the user: nothing learned */
+	return r->ended - a->started >= r->cfg.attempt_delay;
+}
+
+/* A failure says the path is bad, except an ETIMEDOUT that came sooner
+   than the attempt delay: that is the race closing an attempt to make
+   room (the in-flight cap), not the network timing it out. */
+static enum he_hist_state
+verdict_of(const struct he_race *r, const struct he_attempt *a)
+{
+	if (a->state == HE_ATTEMPT_WON)
+		return HE_HIST_WORKED;
+	if (a->state == HE_ATTEMPT_FAILED && (a->error != ETIMEDOUT ||
+	    a->ended - a->started >= r->cfg.attempt_delay))
+		return HE_HIST_FAILED;
+	return hung(r, a) ? HE_HIST_HUNG : HE_HIST_UNKNOWN;
+}
+
+/* Add the lessons of verdict `want`, in attempt order, while room is left. */
+static int
+lessons_of(const struct he_race *r, enum he_hist_state want,
+    struct he_lesson *out, int n, int max)
+{
+	int i;
+
+	for (i = 0; i < r->nattempts && n < max; i++) {
+		const struct he_attempt *a = &r->attempts[i];
+		if (verdict_of(r, a) != want)
+			continue;
+		out[n].sa = a->ai->ai_addr;
+		out[n].verdict = want;
+		out[n].error = want == HE_HIST_FAILED ? a->error : 0;
+		out[n].rtt = want == HE_HIST_WORKED ? a->ended - a->started : 0;
+		out[n].at = want == HE_HIST_HUNG ? r->ended : a->ended;
+		n++;
+	}
+	return n;
+}
+
+int
+he_race_lessons_(const struct he_race *r, struct he_lesson *out, int max)
+{
+	int n = 0;
+
+	if (!r->done)
+		return 0;
+	n = lessons_of(r, HE_HIST_WORKED, out, n, max);
+	n = lessons_of(r, HE_HIST_HUNG, out, n, max);
+	return lessons_of(r, HE_HIST_FAILED, out, n, max);
 }

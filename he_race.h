@@ -3,6 +3,10 @@
  *
  * The glue (he_request.c) feeds it events with the current time: the race
  * began, a DNS answer came, an attempt failed or connected, the timer fired.
+ * It knows no socket, no event loop, no resolver and no history store: the
+ * addresses it is given are entries of he_addrinfo.c that carry what history
+ * knew of each when it joined (their meta's facts), and what a race taught
+ * goes back to the store through the glue (he_race_lessons_).
  * The core answers with actions in its queue: start attempt N, close attempt
  * N, the race is done.  It also says when it next wants to be woken.  Tests
  * drive it with a fake clock (tests/check_race_sm.c), so every timing rule
@@ -15,7 +19,7 @@
  * - he_race_init_(r, cfg): copies cfg. Nothing happens until he_race_begin_.
  * - Joining (he_race_add_known_ and he_race_dns_answer_): before anything
  *   else, an entry that may not be connected to is freed and dropped: see
- *   he_addr_usable_() (unspecified 0.0.0.0 and :: reach a local service;
+ *   he_addr_usable_() in he_addrinfo.h (unspecified 0.0.0.0 and :: reach a local service;
  *   multicast and broadcast are never a TCP peer; a hostile DNS answer or
  *   list must not point the race at them), and so is an entry that is not
  *   a whole AF_INET/AF_INET6 address of its ai_family. Then an address
@@ -116,17 +120,18 @@
  *   FAILED by the glue's report, FAILED and closed at the cap, WON, or
  *   CANCELLED and closed when the race ends.
  *
- * Connection history (RFC 8305 section 4), when cfg.history is non-NULL
- * (he_history.c holds the decisions; tests/check_history.c checks them):
- * - Suspects last: an address whose entry says FAILED or HUNG (and that has
+ * Connection history (RFC 8305 section 4), when cfg.history is set (the
+ * facts are in the entries' meta; he_race_hist.c holds the rules;
+ * tests/check_history.c checks them):
+ * - Suspects last: an address whose facts say FAILED or HUNG (and that has
  *   not connected since) goes after every other untried address, keeping
  *   the order among suspects.  This is done to a caller's list too, at
- *   he_race_begin_ (the core has no clock before), and to DNS answers as
- *   they merge, after cfg.sort and before interleaving.  Why reorder a
- *   caller's list rather than only shorten the delay after a suspect: a
- *   suspect first still costs a socket and the 10 ms minimum gap on every
- *   connect, and a black hole is not a preference the caller expressed;
- *   the caller's order among the addresses that work is kept.
+ *   he_race_begin_, and to DNS answers as they merge, after cfg.sort and
+ *   before interleaving.  Why reorder a caller's list rather than only
+ *   shorten the delay after a suspect: a suspect first still costs a
+ *   socket and the 10 ms minimum gap on every connect, and a black hole
+ *   is not a preference the caller expressed; the caller's order among
+ *   the addresses that work is kept.
  * - RTT order: for DNS answers only (a caller's order is the caller's),
  *   within one family the addresses that are not suspect are ordered by
  *   known smoothed RTT, lowest first, unknown ones after, stably; each
@@ -142,40 +147,45 @@
  *   is started anyway (only suspects are left, or its family answered
  *   first): cfg.min_gap, so the other family's first address, when it
  *   comes, is not kept waiting for an address known not to answer.
- *   History is asked only when a later start may follow (untried
+ *   The facts are used only when a later start may follow (untried
  *   addresses, or a query still pending); otherwise attempt.delay stays
- *   cfg.attempt_delay, since it times nothing.
+ *   cfg.attempt_delay, since it times nothing.  So a race with one
+ *   address and no query needs no facts at all: the glue may leave them
+ *   unknown.
  * - Trace notes (HE_ACT_HISTORY) are made only without cfg.no_notes (the
  *   glue sets it when nobody traces); the decisions do not depend on it.
- * - Learning, once per race, when it ends (DONE or cancel): the winner's
- *   handshake time (ended - started) as an RTT sample; each FAILED
- *   attempt's errno if it is a path error (not EMFILE, EADDRNOTAVAIL,
- *   ENOMEM...); each attempt still running when another won or the race
- *   timed out, after at least cfg.attempt_delay, as HUNG.  A cancel by the
- *   user teaches nothing about running attempts.
  * - Suspects alone: when no attempt has started, every untried address
  *   is suspect and a query is still pending, no attempt starts until
  *   that answer comes or the resolution delay (from the answer that
  *   brought the suspects) runs out, whichever is first: the other
  *   family's address, once known, goes first (the resolution delay's own
  *   reasoning, applied to a family history says is broken).
- * - Entries expire (10 min; he_history.h), so a repaired path is used
- *   again then at the latest, and at once if it connects in some race.
- * - Each change is queued as HE_ACT_HISTORY with an index into r->notes
- *   (moved: when the order is decided, with the address it now
+ * - Each change is queued as HE_ACT_HISTORY with an index into
+ *   r->notes.v (moved: when the order is decided, with the address it now
  *   follows; delay: right after its attempt's START), for the trace.
+ * - Lessons, whatever cfg.history says (the glue feeds them to the store
+ *   once, when the race ended by DONE or by a cancel):
+ *   he_race_lessons_ gives the winner's handshake time (ended - started)
+ *   as an RTT sample; each FAILED attempt's errno (the store keeps only
+ *   path errors, not EMFILE, EADDRNOTAVAIL, ENOMEM...), except an
+ *   ETIMEDOUT sooner than cfg.attempt_delay (the cap closing an attempt to
+ *   make room, not the network timing it out); each attempt still running
+ *   when another won or the race timed out, after at least
+ *   cfg.attempt_delay, as HUNG.  A cancel by the user teaches nothing
+ *   about running attempts.  At most max lessons, the winner's first, then
+ *   the HUNG ones, then the FAILED ones, each in attempt order: one race
+ *   over a hostile list of hundreds of refusing addresses cannot flush the
+ *   store.
  */
 #ifndef EVHAPPY_HE_RACE_H_INCLUDED_
 #define EVHAPPY_HE_RACE_H_INCLUDED_
 
+#include "he_addrinfo.h"
+#include "he_race_hist.h"
+#include "he_time.h"
+
 #include <stdint.h>
 #include <event2/util.h>
-
-struct he_history;
-struct he_hist_note;
-struct sockaddr;
-
-#define HE_NEVER INT64_MAX
 
 /** The families the race resolves, as indexes into per-family arrays. */
 enum he_fam { HE_FAM_V6 = 0, HE_FAM_V4 = 1, HE_NFAM = 2 };
@@ -199,7 +209,7 @@ enum he_action_kind {
 	HE_ACT_START,	/* open a socket for attempt `attempt` and connect */
 	HE_ACT_CLOSE,	/* close attempt `attempt`: it lost or the race ended */
 	HE_ACT_DONE,	/* the race is over: see winner / error / dns_error */
-	HE_ACT_HISTORY	/* trace note `attempt` of r->notes (he_history.h) */
+	HE_ACT_HISTORY	/* trace note `attempt` of r->notes.v (he_race_hist.h) */
 };
 
 struct he_action {
@@ -216,10 +226,11 @@ struct he_race_config {
 	int first_family_count;
 	int max_in_flight;
 	/* When set, addresses of DNS answers are sorted with it (RFC 6724)
-	 * before they join the untried ones; a caller's list is never sorted. */
+	 * before they join the untried ones; a caller's list is never sorted.
+	 * 0, or an errno (the list then as it was). */
 	int (*sort)(struct evutil_addrinfo **list);
-	/* Connection history (he_history.h); NULL: none is used or fed. */
-	struct he_history *history;
+	/* 1: the entries' facts are filled in, and the history rules apply. */
+	int history;
 	/* Nobody reads history's trace notes (no trace callback): make none
 	   (no HE_ACT_HISTORY); the decisions are the same. */
 	int no_notes;
@@ -263,21 +274,18 @@ struct he_race {
 	int oom;			/* an allocation failed: the race fails with ENOMEM */
 	int dns_errno;			/* a query could not start: its errno */
 
-	/* what history changed, for the trace (he_history.c) */
-	struct he_hist_note *notes;
-	int nnotes, notes_cap;
+	int64_t ended;			/* when it was done, or -1 */
+
+	/* what history changed, for the trace (he_race_hist.c) */
+	struct he_notes notes;
 	int notes_queued;		/* HE_ACT_HISTORY entries in the queue */
-	int learned;			/* the outcome went into the history */
 
 	/* Where a one-address race keeps its attempt and its two actions:
 	   most races have one address, and pay no allocation for them. */
 	struct he_attempt first_attempt;
 	struct he_action first_actions[2];
 	/* and the entry of a one-address list (he_race_own_entry_) */
-	struct {
-		struct evutil_addrinfo ai;
-		uint64_t sa[4];		/* a sockaddr_in or sockaddr_in6 */
-	} own;
+	struct he_ai_room own;
 };
 
 /** Set up a race; nothing starts until he_race_begin(). */
@@ -336,19 +344,22 @@ int64_t he_race_next_wakeup_(const struct he_race *r);
 /** Take the next action; returns 0 when there is none. */
 int he_race_next_action_(struct he_race *r, struct he_action *out);
 
-/** Queue HE_ACT_HISTORY for r->notes[note] (he_history.c's trace notes),
-    in room beyond what START and CLOSE reserved; dropped when that room
-    cannot be had. */
-void he_race_queue_note_(struct he_race *r, int note);
+/** What one attempt taught, for the history store. */
+struct he_lesson {
+	const struct sockaddr *sa;	/* the race's: valid while it lives */
+	enum he_hist_state verdict;	/* WORKED, FAILED or HUNG */
+	int error;			/* FAILED: its errno */
+	int64_t rtt;			/* WORKED: the handshake's time */
+	int64_t at;			/* when it was learned */
+};
 
-/** Which family index an address family maps to, or -1. */
-int he_fam_of_(int af);
+/** The most lessons one race gives: enough for every real list, few
+    enough that no race can flush the store. */
+#define HE_LESSONS_MAX 16
 
-/** Whether sa may be connected to: 1 for an IPv4 or IPv6 address that is
-    not unspecified (0.0.0.0, ::), multicast (224.0.0.0/4, ff00::/8) or
-    broadcast (255.255.255.255), nor one of those IPv4 ones written as
-    ::ffff:a.b.c.d; 0 otherwise, also for NULL or another family.  sa must
-    hold a whole address of its family. */
-int he_addr_usable_(const struct sockaddr *sa);
+/** What the race taught, by the rules above, into out (room for max):
+    how many.  0 until the race is done (DONE or cancel). */
+int he_race_lessons_(const struct he_race *r, struct he_lesson *out,
+    int max);
 
 #endif

@@ -1,32 +1,13 @@
 /*
- * What a race tells afterwards: the report handed to evhappy_connect_cb,
- * its one-line summary, and the names of trace kinds.
+ * What a race tells afterwards: the report handed to evhappy_connect_cb and
+ * its one-line summary.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
+#include "he_request.h"
+#include "he_fmt.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
-static const char *const trace_names[] = {
-	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
-	"attempt-won", "attempt-cancelled", "done", "history"
-};
-
-const char *
-evhappy_trace_kind_name(enum evhappy_trace_kind kind)
-{
-	if ((int)kind < 0 ||
-	    (size_t)kind >= sizeof(trace_names) / sizeof(trace_names[0]))
-		return "unknown";
-	return trace_names[kind];
-}
 
 int
 evhappy_report_error(const struct evhappy_report *r)
@@ -69,48 +50,9 @@ evhappy_report_attempt(const struct evhappy_report *r, int i,
 	if (started)
 		he_usec_to_tv_(a->started - race->began, started);
 	if (ended)
-		he_usec_to_tv_((a->ended >= 0 ? a->ended : r->req->ended) -
+		he_usec_to_tv_((a->ended >= 0 ? a->ended : race->ended) -
 		    race->began, ended);
 	return 0;
-}
-
-/* snprintf onto the end of what is written so far, counting what would
- * have been written, as snprintf does. */
-struct out {
-	char *buf;
-	size_t len;
-	size_t need;
-};
-
-static void
-put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	size_t at = o->need < o->len ? o->need : o->len;
-
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf ? o->buf + at : NULL, o->buf ? o->len - at : 0,
-	    fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->need += (size_t)n;
-}
-
-static void
-put_addr(struct out *o, const struct sockaddr *sa)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		evutil_inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		put(o, "[%s]:%d", host, ntohs(s6->sin6_port));
-	} else {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		evutil_inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		put(o, "%s:%d", host, ntohs(s4->sin_port));
-	}
 }
 
 static long
@@ -120,58 +62,56 @@ ms_since(const struct he_race *race, int64_t t)
 }
 
 static void
-put_attempt(struct out *o, const struct evhappy_request *req, int i)
+put_attempt(struct he_out *o, const struct evhappy_request *req, int i)
 {
 	const struct he_attempt *a = &req->race.attempts[i];
-	long took = (long)(((a->ended >= 0 ? a->ended : req->ended) -
+	long took = (long)(((a->ended >= 0 ? a->ended : req->race.ended) -
 	    a->started) / 1000);
 
-	put_addr(o, a->ai->ai_addr);
+	he_out_addr_(o, a->ai->ai_addr);
 	if (a->state == HE_ATTEMPT_WON)
-		put(o, " (won after %ld ms)", took);
+		he_out_put_(o, " (won after %ld ms)", took);
 	else if (a->error == ECANCELED)
-		put(o, " (cancelled after %ld ms)", took);
+		he_out_put_(o, " (cancelled after %ld ms)", took);
 	else
-		put(o, " (%s after %ld ms)", strerror(a->error), took);
+		he_out_put_(o, " (%s after %ld ms)", strerror(a->error), took);
 }
 
 static void
-put_outcome(struct out *o, const struct evhappy_request *req)
+put_outcome(struct he_out *o, const struct evhappy_request *req)
 {
 	const struct he_race *race = &req->race;
-	long total = ms_since(race, req->ended);
+	long total = ms_since(race, race->ended);
 
 	if (race->winner >= 0) {
-		put(o, "connected to ");
-		put_addr(o, race->attempts[race->winner].ai->ai_addr);
-		put(o, " in %ld ms", total);
+		he_out_put_(o, "connected to ");
+		he_out_addr_(o, race->attempts[race->winner].ai->ai_addr);
+		he_out_put_(o, " in %ld ms", total);
 		return;
 	}
-	put(o, "failed after %ld ms: %s", total, strerror(race->error));
+	he_out_put_(o, "failed after %ld ms: %s", total,
+	    strerror(race->error));
 	if (race->dns_failure)
-		put(o, " (DNS: %s)", evutil_gai_strerror(race->dns_failure));
+		he_out_put_(o, " (DNS: %s)",
+		    evutil_gai_strerror(race->dns_failure));
 }
 
 int
 evhappy_report_format(const struct evhappy_report *r, char *buf, size_t len)
 {
-	struct out o;
+	struct he_out o;
 	int i;
 
 	if (!r || (!buf && len)) {
 		errno = EINVAL;
 		return -1;
 	}
-	o.buf = len ? buf : NULL;
-	o.len = len;
-	o.need = 0;
-	if (len)
-		buf[0] = '\0';
+	he_out_init_(&o, buf, len);
 	put_outcome(&o, r->req);
 	if (r->req->race.nattempts == 0)
-		put(&o, "; no address tried");
+		he_out_put_(&o, "; no address tried");
 	for (i = 0; i < r->req->race.nattempts; i++) {
-		put(&o, i ? ", " : "; tried ");
+		he_out_put_(&o, i ? ", " : "; tried ");
 		put_attempt(&o, r->req, i);
 	}
 	return (int)o.need;

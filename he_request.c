@@ -1,50 +1,31 @@
 /*
- * A request's life: it carries out the actions of the pure core
- * (he_race.c) with the attempts of he_attempt.c, the resolver of
- * he_resolve.c and one timer, hands the outcome to a callback or to the
+ * A request: the glue that carries out the pure core's actions (he_race.c)
+ * with the sockets of he_sock.c, the resolvers of he_resolve.c, one timer
+ * and the history store, hands the outcome to a callback or to the
  * bufferevent adapter (he_bev.c), and keeps user callbacks safe to cancel
- * or free from.
+ * or free from.  Its life is the ladder drawn in he_request.h.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
-#include "he_history.h"
+#include "he_request.h"
+#include "he_literal.h"
+#include "he_vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <poll.h>
 
-int64_t
-he_now_(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-void
-he_usec_to_tv_(int64_t us, struct timeval *tv)
-{
-	if (us < 0)
-		us = 0;
-	tv->tv_sec = (time_t)(us / 1000000);
-	tv->tv_usec = (suseconds_t)(us % 1000000);
-}
-
-static void request_free(struct evhappy_request *req, int finalizing);
-static void request_reap(struct evhappy_request *req, int finalizing);
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void settle(struct evhappy_request *req, int finalizing);
+
+/* ---- the timer ---------------------------------------------------------- */
 
 /* Assigned when first needed: a one-address race that wins never is. */
 static struct event *
 timer_ev(struct evhappy_request *req)
 {
 	if (!req->timer_assigned) {
-		event_assign(req->timer, req->he->base, -1, 0, timer_cb, req);
+		event_assign(req->timer, req->owner->base, -1, 0, timer_cb, req);
 		req->timer_assigned = 1;
 	}
 	return req->timer;
@@ -69,104 +50,172 @@ timer_stop(struct evhappy_request *req)
 	req->timer_at = HE_NEVER;
 }
 
-/* ---- the callback protocol ---------------------------------------------- */
+/* ---- the ladder (he_request.h) ------------------------------------------ */
 
-/* A user callback may cancel its race, free the context or free the
- * bufferevent.  So every libevent callback of a request runs between
- * enter and leave; cancelling inside only marks, and the outermost leave
- * releases what was marked (hiredis' adapters do the same). */
-
-/* Not cancelled, and its context is not being freed. */
+/* May still say something: a trace, the outcome. */
 static int
-alive(const struct evhappy_request *req)
+speaking(const struct evhappy_request *req)
 {
-	return req->state != HE_REQ_CANCELLED &&
-	    req->he->state != HE_CTX_DYING;
+	return req->state <= HE_REQ_DECIDED && !req->owner->closing;
+}
+
+/* The race runs: it may start attempts and take answers. */
+static int
+racing(const struct evhappy_request *req)
+{
+	return req->state <= HE_REQ_RACING && !req->owner->closing;
 }
 
 int
-he_request_live_(const struct evhappy_request *req)
+he_request_over_(const struct evhappy_request *req)
 {
-	return alive(req) && req->state <= HE_REQ_RACING;
+	return req->state >= HE_REQ_ENDED;
 }
 
-void
-he_request_enter_(struct evhappy_request *req)
+/* What the race taught goes to the history store, once, when it ended. */
+static void
+teach(struct evhappy_request *req)
+{
+	struct he_lesson ls[HE_LESSONS_MAX];
+	int i, n;
+
+	if (!req->history || req->taught || !req->race.done)
+		return;
+	req->taught = 1;
+	n = he_race_lessons_(&req->race, ls, HE_LESSONS_MAX);
+	for (i = 0; i < n; i++)
+		he_history_learn_(req->history, ls[i].sa, ls[i].at,
+		    ls[i].verdict, ls[i].error, ls[i].rtt);
+}
+
+/* The one writer of req->state. */
+static void
+move(struct evhappy_request *req, enum he_req_state to)
+{
+	req->state = to;
+	if (to == HE_REQ_STOPPED)
+		he_race_cancel_(&req->race, he_now_());
+	if (to >= HE_REQ_DECIDED)
+		teach(req);
+}
+
+/* A user callback may cancel its race, free the context or free the
+ * bufferevent.  So every libevent callback of a request runs between
+ * enter and leave; what the ladder asks then waits for the outermost
+ * leave (hiredis' adapters do the same). */
+static void
+enter(struct evhappy_request *req)
 {
 	req->busy++;
-	req->he->busy++;
+	req->owner->busy++;
+}
+
+static void
+leave(struct evhappy_request *req)
+{
+	req->busy--;
+	req->owner->busy--;
+	settle(req, 0);
 }
 
 /* Close sockets, cancel queries, stop the timer and the bufferevent watch;
  * the memory stays until request_free so that code still on the stack may
- * look at it.  Safe to call again. */
+ * look at it.  finalizing: inside a libevent finalizer (see
+ * he_sock_close_). */
 static void
 release(struct evhappy_request *req, int finalizing)
 {
 	int i;
 
-	he_resolve_cancel_(req);
-	for (i = 0; i < req->nslots; i++)
-		he_slot_close_(&req->slots[i], finalizing);
+	for (i = 0; i < HE_NFAM; i++) {
+		if (req->queries[i].q)
+			he_query_cancel_(req->queries[i].q);
+		req->queries[i].q = NULL;
+	}
+	for (i = 0; i < req->nsocks; i++)
+		he_sock_close_(&req->socks[i], finalizing);
 	timer_stop(req);
 	he_bev_detach_(&req->bev);
 	req->released = 1;
 }
 
-void
-he_request_leave_(struct evhappy_request *req)
+static void
+request_unlink(struct evhappy_request *req)
 {
-	struct evhappy *he = req->he;
-	int over = req->state == HE_REQ_FINISHED ||
-	    req->state == HE_REQ_CANCELLED;
+	struct he_owner *o = req->owner;
 
-	req->busy--;
-	he->busy--;
+	if (req->prev)
+		req->prev->next = req->next;
+	else
+		o->requests = req->next;
+	if (req->next)
+		req->next->prev = req->prev;
+}
+
+/* The memory, once nothing refers to it any more; the owner is told
+ * unless it is the one freeing. */
+static void
+request_free(struct evhappy_request *req, int finalizing, int tell)
+{
+	struct he_owner *o = req->owner;
+
+	if (!req->released)
+		release(req, finalizing);
+	else
+		timer_stop(req);	/* activated since, maybe */
+	request_unlink(req);
+	/* events that live in our memory: tell libevent's debug mode */
+	if (req->timer_assigned)
+		event_debug_unassign(req->timer);
+	event_debug_unassign(req->first_sock.storage);
+	he_race_clear_(&req->race);
+	evhappy_addrinfo_free(req->set.sock.local);
+	if (req->socks != &req->first_sock)
+		free(req->socks);
+	free(req->host);
+	free(req);
+	if (tell)
+		o->settled(o);
+}
+
+/* Do what the state asks, once no callback of the request is on the stack:
+ * an ended or stopped request lets go of everything, and its memory goes
+ * now, or on the next turn when the user holds a handle it may cancel
+ * again.  A closing owner frees every request itself. */
+static void
+settle(struct evhappy_request *req, int finalizing)
+{
+	struct he_owner *o = req->owner;
+
 	if (req->busy > 0)
 		return;
-	if (over)
-		release(req, 0);
-	if (he->state == HE_CTX_DYING) {
-		if (he->busy == 0)
-			he_context_destroy_(he);
+	if (he_request_over_(req) && !req->released)
+		release(req, finalizing);
+	if (o->closing) {
+		if (o->busy == 0)
+			o->settled(o);
 		return;
 	}
-	/* A finished race's handle is gone once its callback returned; a
-	 * cancelled one lives until the next loop turn (the user may cancel
-	 * again before then), unless no user holds it (a bufferevent race). */
-	if (req->state == HE_REQ_FINISHED ||
-	    (req->state == HE_REQ_CANCELLED && !req->cb))
-		request_reap(req, 0);
-	else if (req->state == HE_REQ_CANCELLED)
+	if (req->state == HE_REQ_ENDED ||
+	    (req->state == HE_REQ_STOPPED && (finalizing || !req->cb)))
+		request_free(req, finalizing, 1);
+	else if (req->state == HE_REQ_STOPPED)
 		timer_now(req);
 }
 
 void
-he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
-    int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
-    int naddrs)
+he_request_stop_(struct evhappy_request *req)
 {
-	struct evhappy_trace ev;
-
-	if (!req->set.trace)
-		return;		/* most races: build nothing */
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = kind;
-	ev.family = family ? family : (addr ? addr->sa_family : 0);
-	ev.addr = addr;
-	ev.addrlen = addrlen;
-	ev.error = error;
-	ev.naddrs = naddrs;
-	he_trace_event_(req, &ev);
+	if (he_request_over_(req))
+		return;
+	move(req, HE_REQ_STOPPED);
+	settle(req, 0);
 }
 
 void
-he_trace_event_(struct evhappy_request *req, struct evhappy_trace *ev)
+he_request_free_(struct evhappy_request *req)
 {
-	if (!req->set.trace || !alive(req))
-		return;
-	he_usec_to_tv_(he_now_() - req->race.began, &ev->elapsed);
-	req->set.trace(ev, req->set.trace_arg);
+	request_free(req, 0, 0);
 }
 
 /* libevent tells nobody of bufferevent_free() until its finalizer runs, so
@@ -182,43 +231,64 @@ bev_freed(struct evhappy_request *req)
 		return 0;
 	if (req->cb || !he_bev_gone_(&req->bev))
 		return 0;
-	he_request_abort_(req);
+	he_request_stop_(req);
 	return 1;
 }
 
-/* ---- attempts ----------------------------------------------------------- */
-
-static void drain(struct evhappy_request *req);
-static void attempt_ready_cb(evutil_socket_t fd, short what, void *arg);
-
-static int
-slots_reserve(struct evhappy_request *req, int i)
+/* The race's bufferevent was finalized (we are inside its finalizer, maybe
+ * inside event_base_free(), which walks the active queues: freeing our
+ * memory here is safe, since our events are deleted first and none can sit
+ * behind this finalizer in a queue), or taken back by a user who now
+ * starts a new race on it: this one ends silently.  (An event_finalize()
+ * of our own would not do: inside event_base_free() libevent 2.1 reads the
+ * event after its finalizer returned.) */
+static void
+bev_let_go(void *arg, int finalized)
 {
-	struct he_slot *s;
-	int j, n;
+	struct evhappy_request *req = arg;
 
-	if (i < req->nslots)
-		return 0;
-	n = 2 * req->nslots;
-	if (n <= i)
-		n = i + 1;
-	if (req->slots == &req->first_slot) {
-		if ((s = malloc((size_t)n * sizeof(*s))) != NULL)
-			s[0] = req->first_slot;
-	} else {
-		s = realloc(req->slots, (size_t)n * sizeof(*s));
-	}
-	if (!s)
-		return -1;
-	for (j = req->nslots; j < n; j++) {
-		s[j].fd = -1;
-		s[j].ev = NULL;
-		s[j].storage = NULL;
-		s[j].persist = 0;
-	}
-	req->slots = s;
-	req->nslots = n;
-	return 0;
+	if (he_request_over_(req))
+		return;
+	move(req, HE_REQ_STOPPED);
+	settle(req, finalized);
+}
+
+int
+he_request_attach_bev_(struct evhappy_request *req, struct bufferevent *bev)
+{
+	return he_bev_attach_(&req->bev, bev, bev_let_go, req);
+}
+
+/* ---- the trace ---------------------------------------------------------- */
+
+/* Send an event (elapsed is filled in) to the trace callback, if any and
+ * while the request may still speak. */
+static void
+trace_event(struct evhappy_request *req, struct evhappy_trace *ev)
+{
+	if (!req->set.trace || !speaking(req))
+		return;
+	he_usec_to_tv_(he_now_() - req->race.began, &ev->elapsed);
+	req->set.trace(ev, req->set.trace_arg);
+}
+
+static void
+trace(struct evhappy_request *req, enum evhappy_trace_kind kind,
+    int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
+    int naddrs)
+{
+	struct evhappy_trace ev;
+
+	if (!req->set.trace)
+		return;		/* most races: build nothing */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.family = family ? family : (addr ? addr->sa_family : 0);
+	ev.addr = addr;
+	ev.addrlen = addrlen;
+	ev.error = error;
+	ev.naddrs = naddrs;
+	trace_event(req, &ev);
 }
 
 static void
@@ -227,8 +297,76 @@ trace_attempt(struct evhappy_request *req, enum evhappy_trace_kind kind,
 {
 	const struct evutil_addrinfo *ai = req->race.attempts[i].ai;
 
-	he_trace_(req, kind, 0, ai->ai_addr, (ev_socklen_t)ai->ai_addrlen,
-	    error, 0);
+	trace(req, kind, 0, ai->ai_addr, (ev_socklen_t)ai->ai_addrlen, error,
+	    0);
+}
+
+static ev_socklen_t
+addr_len(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return sizeof(struct sockaddr_in);
+	if (ss->ss_family == AF_INET6)
+		return sizeof(struct sockaddr_in6);
+	return 0;
+}
+
+/* A history decision (he_race_hist.h's note) as a trace event. */
+static void
+trace_history(struct evhappy_request *req, const struct he_hist_note *n)
+{
+	struct evhappy_trace ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVHAPPY_TRACE_HISTORY;
+	ev.addr = (const struct sockaddr *)&n->addr;
+	ev.addrlen = addr_len(&n->addr);
+	ev.family = n->addr.ss_family;
+	ev.error = n->info.state == HE_HIST_FAILED ? n->info.error : 0;
+	ev.history = (int)n->info.state;
+	he_usec_to_tv_(n->info.age, &ev.age);
+	he_usec_to_tv_(n->info.srtt, &ev.rtt);
+	he_usec_to_tv_(n->info.rttvar, &ev.rttvar);
+	if (n->kind == HE_NOTE_DELAY)
+		he_usec_to_tv_(n->delay, &ev.delay);
+	if (n->kind == HE_NOTE_MOVED) {
+		ev.moved = 1;
+		if (n->after.ss_family) {
+			ev.after = (const struct sockaddr *)&n->after;
+			ev.afterlen = addr_len(&n->after);
+		}
+	}
+	trace_event(req, &ev);
+}
+
+/* ---- attempts ----------------------------------------------------------- */
+
+static void drain(struct evhappy_request *req);
+static void wake(struct evhappy_request *req);
+static void attempt_ready_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Room for the socket of attempt i. */
+static int
+socks_reserve(struct evhappy_request *req, int i)
+{
+	struct he_sock *s;
+	int j, n;
+
+	if (i < req->nsocks)
+		return 0;
+	n = (int)he_vec_cap_((size_t)req->nsocks, (size_t)i + 1, 2);
+	if (!n || !(s = he_vec_grow_(req->socks, &req->first_sock,
+	    (size_t)req->nsocks, (size_t)n, sizeof(*s))))
+		return ENOMEM;
+	for (j = req->nsocks; j < n; j++) {
+		s[j].fd = -1;
+		s[j].ev = NULL;
+		s[j].storage = NULL;
+		s[j].persist = 0;
+	}
+	req->socks = s;
+	req->nsocks = n;
+	return 0;
 }
 
 /* A race whose first attempt is started with nothing else to wait for
@@ -241,7 +379,7 @@ deadline_ride(struct evhappy_request *req, int i, struct timeval *tv)
 {
 	if (i != 0 || he_race_next_wakeup_(&req->race) != req->race.deadline)
 		return NULL;
-	req->deadline_slot = i;
+	req->deadline_sock = i;
 	he_usec_to_tv_(req->race.deadline - req->race.attempts[i].started, tv);
 	return tv;
 }
@@ -250,10 +388,10 @@ deadline_ride(struct evhappy_request *req, int i, struct timeval *tv)
 static int
 deadline_rides(const struct evhappy_request *req, int64_t at)
 {
-	int i = req->deadline_slot;
+	int i = req->deadline_sock;
 
-	return i >= 0 && at == req->race.deadline && i < req->nslots &&
-	    req->slots[i].ev && req->race.attempts[i].state ==
+	return i >= 0 && at == req->race.deadline && i < req->nsocks &&
+	    req->socks[i].ev && req->race.attempts[i].state ==
 	    HE_ATTEMPT_RUNNING;
 }
 
@@ -264,34 +402,32 @@ attempt_start(struct evhappy_request *req, int i)
 	int err;
 
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_START, i, 0);
-	if (!he_request_live_(req))
+	if (!racing(req))
 		return;
-	if (slots_reserve(req, i) < 0) {
-		err = ENOMEM;
-	} else {
+	if ((err = socks_reserve(req, i)) == 0) {
 		/* The winner's socket goes to the bufferevent without leaving
 		 * the kernel's epoll set (he_bev_deliver_): libevent must not
 		 * drop the attempt's event before the bufferevent's is added.
 		 * A socket for the user's callback leaves it anyway. */
-		req->slots[i].persist = !req->cb;
-		err = he_attempt_open_(&req->slots[i], req->race.attempts[i].ai,
-		    &req->set.sock, req->he->base, deadline_ride(req, i, &tv),
-		    attempt_ready_cb, req);
+		req->socks[i].persist = !req->cb;
+		err = he_sock_open_(&req->socks[i], req->race.attempts[i].ai,
+		    &req->set.sock, req->owner->base,
+		    deadline_ride(req, i, &tv), attempt_ready_cb, req);
 	}
 	if (!err)
 		return;
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
-	if (he_request_live_(req))
+	if (racing(req))
 		he_race_attempt_failed_(&req->race, he_now_(), i, err);
 }
 
 static int
-slot_index(const struct evhappy_request *req, evutil_socket_t fd)
+sock_index(const struct evhappy_request *req, evutil_socket_t fd)
 {
 	int i;
 
-	for (i = 0; i < req->race.nattempts && i < req->nslots; i++)
-		if (req->slots[i].fd == fd)
+	for (i = 0; i < req->race.nattempts && i < req->nsocks; i++)
+		if (req->socks[i].fd == fd)
 			return i;
 	return -1;
 }
@@ -303,18 +439,18 @@ attempt_rewatch(struct evhappy_request *req, int i)
 {
 	struct timeval tv;
 
-	if (req->deadline_slot != i)
-		return event_add(req->slots[i].ev, NULL);
+	if (req->deadline_sock != i)
+		return event_add(req->socks[i].ev, NULL);
 	he_usec_to_tv_(req->race.deadline - he_now_(), &tv);
-	return event_add(req->slots[i].ev, &tv);
+	return event_add(req->socks[i].ev, &tv);
 }
 
 static void
 attempt_fail(struct evhappy_request *req, int i, int err)
 {
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
-	he_slot_close_(&req->slots[i], 0);
-	if (he_request_live_(req))
+	he_sock_close_(&req->socks[i], 0);
+	if (racing(req))
 		he_race_attempt_failed_(&req->race, he_now_(), i, err);
 }
 
@@ -325,7 +461,7 @@ attempt_ready(struct evhappy_request *req, int i)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (getsockopt(req->slots[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(req->socks[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if ((err == EINPROGRESS || err == EINTR) &&
 	    attempt_rewatch(req, i) == 0)
@@ -334,22 +470,19 @@ attempt_ready(struct evhappy_request *req, int i)
 		err = ENOMEM;	/* cannot watch it any more: give it up */
 	if (err)
 		attempt_fail(req, i, err);
-	else if (he_race_attempt_connected_(&req->race, he_now_(), i)) {
+	else if (he_race_attempt_connected_(&req->race, he_now_(), i))
 		trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_WON, i, 0);
-	} else {
-		he_slot_close_(&req->slots[i], 0);
-	}
+	else
+		he_sock_close_(&req->socks[i], 0);
 }
-
-static void wake(struct evhappy_request *req);
 
 /* Whether attempt i still runs, with its socket. */
 static int
 attempt_running(const struct evhappy_request *req, int i)
 {
-	return he_request_live_(req) && !req->race.done &&
+	return racing(req) && !req->race.done &&
 	    req->race.attempts[i].state == HE_ATTEMPT_RUNNING &&
-	    req->slots[i].fd >= 0;
+	    req->socks[i].fd >= 0;
 }
 
 static int
@@ -373,14 +506,14 @@ attempt_deadline(struct evhappy_request *req, int i)
 {
 	struct event *ev;
 
-	req->deadline_slot = -1;
+	req->deadline_sock = -1;
 	wake(req);
 	if (!attempt_running(req, i))
 		return;
-	ev = req->slots[i].ev;
+	ev = req->socks[i].ev;
 	if (event_del(ev) < 0 || event_add(ev, NULL) < 0)
 		attempt_fail(req, i, ENOMEM);
-	else if (writable_now(req->slots[i].fd))
+	else if (writable_now(req->socks[i].fd))
 		attempt_ready(req, i);
 }
 
@@ -389,11 +522,11 @@ static void
 attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evhappy_request *req = arg;
-	int i = slot_index(req, fd);
+	int i = sock_index(req, fd);
 
 	if (i < 0)
 		return;
-	he_request_enter_(req);
+	enter(req);
 	if (!bev_freed(req)) {
 		if (what & EV_TIMEOUT)
 			attempt_deadline(req, i);
@@ -401,7 +534,7 @@ attempt_ready_cb(evutil_socket_t fd, short what, void *arg)
 			attempt_ready(req, i);
 		drain(req);
 	}
-	he_request_leave_(req);
+	leave(req);
 }
 
 /* The deadline came: an attempt whose handshake completed but whose
@@ -415,16 +548,16 @@ attempts_ready_at_deadline(struct evhappy_request *req, int64_t now)
 
 	if (now < req->race.deadline)
 		return;
-	for (i = 0; i < req->race.nattempts && i < req->nslots; i++)
-		if (attempt_running(req, i) && writable_now(req->slots[i].fd))
+	for (i = 0; i < req->race.nattempts && i < req->nsocks; i++)
+		if (attempt_running(req, i) && writable_now(req->socks[i].fd))
 			attempt_ready(req, i);
 }
 
 static void
 attempt_close(struct evhappy_request *req, int i)
 {
-	if (i < req->nslots)
-		he_slot_close_(&req->slots[i], 0);
+	if (i < req->nsocks)
+		he_sock_close_(&req->socks[i], 0);
 	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_CANCELLED, i,
 	    req->race.attempts[i].error);
 }
@@ -437,16 +570,16 @@ attempt_close(struct evhappy_request *req, int i)
 static evutil_socket_t
 take_winner(struct evhappy_request *req, struct event **ev)
 {
-	struct he_slot *s;
+	struct he_sock *s;
 	evutil_socket_t fd;
 
 	if (req->race.winner < 0)
 		return -1;
-	s = &req->slots[req->race.winner];
+	s = &req->socks[req->race.winner];
 	fd = s->fd;
 	s->fd = -1;
 	if (!ev) {
-		he_slot_close_(s, 0);
+		he_sock_close_(s, 0);
 		return fd;
 	}
 	*ev = s->ev;
@@ -461,10 +594,10 @@ deliver(struct evhappy_request *req)
 	struct evhappy_report report;
 	evutil_socket_t fd;
 
-	he_trace_(req, EVHAPPY_TRACE_DONE, 0, NULL, 0, req->race.error, 0);
-	if (!alive(req))
+	trace(req, EVHAPPY_TRACE_DONE, 0, NULL, 0, req->race.error, 0);
+	if (!speaking(req))
 		return;
-	req->state = HE_REQ_FINISHED;
+	move(req, HE_REQ_ENDED);
 	if (!req->cb) {
 		/* The winner's event stays until the bufferevent watches the
 		 * socket too, so that the kernel's watch stays. */
@@ -488,9 +621,8 @@ deliver(struct evhappy_request *req)
 static void
 decide(struct evhappy_request *req)
 {
-	req->ended = he_now_();
 	if (req->state == HE_REQ_STARTING) {
-		req->state = HE_REQ_DECIDED;
+		move(req, HE_REQ_DECIDED);
 		timer_now(req);
 		return;
 	}
@@ -532,8 +664,7 @@ drain(struct evhappy_request *req)
 	 * with ENOMEM now, not at its next timer. */
 	if (req->race.oom && !req->race.done)
 		he_race_timer_(&req->race, he_now_());
-	while (he_request_live_(req) &&
-	    he_race_next_action_(&req->race, &a)) {
+	while (racing(req) && he_race_next_action_(&req->race, &a)) {
 		switch (a.kind) {
 		case HE_ACT_START:
 			attempt_start(req, a.attempt);
@@ -545,35 +676,117 @@ drain(struct evhappy_request *req)
 			decide(req);
 			break;
 		case HE_ACT_HISTORY:
-			he_trace_history_(req, &req->race.notes[a.attempt]);
+			trace_history(req, &req->race.notes.v[a.attempt]);
 			break;
 		}
 	}
-	if (he_request_live_(req))
+	if (racing(req))
 		arm_timer(req);
 }
 
-void
-he_request_dns_answer_(struct evhappy_request *req, enum he_fam fam,
-    struct evutil_addrinfo *list, int eai_error)
+/* ---- resolution --------------------------------------------------------- */
+
+static int
+fam_af(enum he_fam fam)
 {
+	return fam == HE_FAM_V6 ? AF_INET6 : AF_INET;
+}
+
+/* Our own copy of the answer's entries of the family asked for; a
+ * one-address answer (most) goes in the race's own room when it is free. */
+static struct evutil_addrinfo *
+answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
+    int af, int *error)
+{
+	struct evutil_addrinfo *out;
+
+	if (res && res->ai_family == af &&
+	    (out = he_race_own_entry_(&req->race, res)) != NULL)
+		return out;
+	if (he_addrinfo_copy_stream_(res, af, &out) != 0)
+		*error = EVUTIL_EAI_MEMORY;
+	return out;
+}
+
+/* The history store's facts for addresses joining the race, when they can
+ * matter: a race of one address and no query decides nothing from them
+ * (he_race.h), and most races are that. */
+static void
+fill_facts(struct evhappy_request *req, struct evutil_addrinfo *list,
+    int more)
+{
+	if (req->history && list && (list->ai_next || more))
+		he_history_fill_(req->history, list, he_now_());
+}
+
+static void
+query_answered(void *arg, const struct evutil_addrinfo *res, int error)
+{
+	struct he_req_query *rq = arg;
+	struct evhappy_request *req = rq->req;
+	struct evutil_addrinfo *list = NULL;
 	const struct evutil_addrinfo *ai;
 	int n = 0;
 
-	he_request_enter_(req);
+	rq->q = NULL;
+	if (!error)
+		list = answer_copy(req, res, fam_af(rq->fam), &error);
+	enter(req);
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
 	he_addrinfo_set_port_(list, req->port);
-	he_trace_(req, EVHAPPY_TRACE_DNS_ANSWER,
-	    fam == HE_FAM_V6 ? AF_INET6 : AF_INET, NULL, 0, eai_error, n);
-	if (he_request_live_(req) && !bev_freed(req)) {
-		he_race_dns_answer_(&req->race, he_now_(), fam, list,
-		    eai_error);
+	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(rq->fam), NULL, 0, error,
+	    n);
+	if (racing(req) && !bev_freed(req)) {
+		fill_facts(req, list, req->race.untried != NULL ||
+		    req->race.dns_pending[rq->fam == HE_FAM_V6 ? HE_FAM_V4 :
+		    HE_FAM_V6]);
+		he_race_dns_answer_(&req->race, he_now_(), rq->fam, list,
+		    error);
 		list = NULL;
 		drain(req);
 	}
 	he_race_free_list_(&req->race, list);
-	he_request_leave_(req);
+	leave(req);
+}
+
+/* Ask one family; one that cannot start counts as answered with an error:
+ * the race goes on with the other family, and fails with err (not
+ * EHOSTUNREACH) if no address comes at all. */
+static void
+query_start(struct evhappy_request *req, enum he_fam fam)
+{
+	struct he_req_query *rq = &req->queries[fam];
+	int err;
+
+	trace(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
+	if (!racing(req))
+		return;		/* the trace callback cancelled the race */
+	rq->req = req;
+	rq->fam = fam;
+	err = he_query_start_(req->owner->resolver, req->host, fam_af(fam),
+	    query_answered, rq, &rq->q);
+	if (!err)
+		return;
+	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(fam), NULL, 0, err, 0);
+	if (racing(req))
+		he_race_dns_failed_(&req->race, he_now_(), fam, err);
+}
+
+/* AAAA first, then A (RFC 8305 section 3). */
+static void
+resolve(struct evhappy_request *req)
+{
+	static const enum he_fam order[HE_NFAM] = { HE_FAM_V6, HE_FAM_V4 };
+	int i;
+
+	for (i = 0; i < HE_NFAM; i++) {
+		if (!req->race.dns_pending[order[i]])
+			continue;
+		if (!racing(req) || req->race.done)
+			return;
+		query_start(req, order[i]);
+	}
 }
 
 /* ---- beginning ---------------------------------------------------------- */
@@ -583,7 +796,7 @@ begin(struct evhappy_request *req)
 {
 	he_race_begin_(&req->race, he_now_());
 	if (req->host)
-		he_resolve_start_(req);
+		resolve(req);
 	drain(req);
 }
 
@@ -595,7 +808,7 @@ wake(struct evhappy_request *req)
 	int64_t now = he_now_();
 
 	attempts_ready_at_deadline(req, now);
-	if (he_request_live_(req))
+	if (racing(req))
 		he_race_timer_(&req->race, now);
 }
 
@@ -611,17 +824,17 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* libevent deleted it (not persistent) to run us */
 	req->timer_set = 0;
 	req->timer_at = HE_NEVER;
-	if (req->state == HE_REQ_CANCELLED) {
+	if (req->state == HE_REQ_STOPPED) {
 		if (req->busy == 0)
-			request_reap(req, 0);
+			request_free(req, 0, 1);
 		return;
 	}
-	he_request_enter_(req);
+	enter(req);
 	if (bev_freed(req))
 		goto end;
 	switch (req->state) {
 	case HE_REQ_PENDING:
-		req->state = HE_REQ_RACING;
+		move(req, HE_REQ_RACING);
 		begin(req);
 		break;
 	case HE_REQ_DECIDED:
@@ -633,7 +846,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 end:
-	he_request_leave_(req);
+	leave(req);
 }
 
 void
@@ -643,196 +856,72 @@ he_request_launch_(struct evhappy_request *req)
 	 * wrote can run while the race begins: start the first attempt now,
 	 * so its SYN leaves as early as libevent's would. */
 	if (req->set.trace || req->set.sock.factory) {
-		req->state = HE_REQ_PENDING;
+		move(req, HE_REQ_PENDING);
 		timer_now(req);
 		return;
 	}
-	req->state = HE_REQ_STARTING;
+	move(req, HE_REQ_STARTING);
 	/* Nothing may free the request while the start call is still on the
 	 * stack (the caller returns its handle): what ends it now is
-	 * released here and reaped on the next loop turn. */
+	 * settled here, and its outcome waits for the next loop turn. */
 	req->busy++;
 	begin(req);
 	req->busy--;
-	if (req->state == HE_REQ_STARTING) {
-		req->state = HE_REQ_RACING;
-	} else if (req->state == HE_REQ_CANCELLED) {
-		release(req, 0);
-		timer_now(req);
-	}
-}
-
-/* ---- the end ------------------------------------------------------------ */
-
-void
-he_request_abort_(struct evhappy_request *req)
-{
-	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
-		return;
-	req->state = HE_REQ_CANCELLED;
-	he_race_cancel_(&req->race, he_now_());
-	if (req->busy == 0)
-		release(req, 0);
-}
-
-void
-evhappy_request_cancel(struct evhappy_request *req)
-{
-	if (!req || req->state == HE_REQ_CANCELLED ||
-	    req->state == HE_REQ_FINISHED)
-		return;
-	he_request_abort_(req);
-	if (req->busy == 0)
-		timer_now(req);
-}
-
-static void
-request_unlink(struct evhappy_request *req)
-{
-	if (req->prev)
-		req->prev->next = req->next;
+	if (req->state == HE_REQ_STARTING)
+		move(req, HE_REQ_RACING);
 	else
-		req->he->requests = req->next;
-	if (req->next)
-		req->next->prev = req->prev;
-}
-
-/* The memory, once nothing refers to it any more. */
-static void
-request_dispose(struct evhappy_request *req)
-{
-	/* events that live in our memory: tell libevent's debug mode */
-	if (req->timer_assigned)
-		event_debug_unassign(req->timer);
-	event_debug_unassign(req->first_slot.storage);
-	he_race_clear_(&req->race);
-	evhappy_addrinfo_free(req->set.sock.local);
-	if (req->slots != &req->first_slot)
-		free(req->slots);
-	free(req->host);
-	free(req);
-}
-
-static void
-request_free(struct evhappy_request *req, int finalizing)
-{
-	/* Released already (the usual end): only the timer may have been
-	 * activated since. */
-	if (req->released)
-		timer_stop(req);	/* activated since, maybe */
-	else
-		release(req, finalizing);
-	request_unlink(req);
-	request_dispose(req);
-}
-
-void
-he_request_free_(struct evhappy_request *req)
-{
-	request_free(req, 0);
-}
-
-/* The race's bufferevent was freed; we are inside its finalizer, maybe
- * inside event_base_free(), which walks the active queues.  Freeing our
- * memory here is safe: our events are deleted first, and none can sit
- * behind this finalizer in a queue (they are all activated before a
- * bufferevent_free() could queue it, or by us, never after it).  (An
- * event_finalize() of our own would not do: inside event_base_free()
- * libevent 2.1 reads the event after its finalizer returned.) */
-static void
-bev_finalized(struct evhappy_request *req)
-{
-	struct evhappy *he = req->he;
-
-	if (req->state == HE_REQ_CANCELLED || req->state == HE_REQ_FINISHED)
-		return;
-	req->state = HE_REQ_CANCELLED;
-	he_race_cancel_(&req->race, he_now_());
-	if (req->busy)
-		return;		/* the outermost leave frees it */
-	request_free(req, 1);
-	if (he->state == HE_CTX_PRIVATE && !he->requests && he->busy == 0)
-		he_context_destroy_(he);
-}
-
-/* The race's bufferevent was finalized, or taken back by a user who now
- * starts a new race on it (outside our callbacks, or inside one of another
- * request's): this one ends silently. */
-static void
-bev_let_go(void *arg, int finalized)
-{
-	struct evhappy_request *req = arg;
-
-	if (finalized) {
-		bev_finalized(req);
-		return;
-	}
-	he_request_abort_(req);
-	if (req->busy == 0)
-		timer_now(req);
-}
-
-int
-he_request_attach_bev_(struct evhappy_request *req, struct bufferevent *bev)
-{
-	return he_bev_attach_(&req->bev, bev, bev_let_go, req);
-}
-
-/* Free a request; a private context goes with its last request. */
-static void
-request_reap(struct evhappy_request *req, int finalizing)
-{
-	struct evhappy *he = req->he;
-
-	request_free(req, finalizing);
-	if (he->state == HE_CTX_PRIVATE && !he->requests && he->busy == 0)
-		he_context_destroy_(he);
+		settle(req, 0);
 }
 
 /* ---- making one --------------------------------------------------------- */
 
-/* Only stream addresses of the two families race. */
-static struct evutil_addrinfo *
-usable_copy(struct evhappy_request *req, const struct evutil_addrinfo *addrs)
+/* The order of resolved addresses: RFC 6724 with the kernel's sources. */
+static int
+sort_rfc6724(struct evutil_addrinfo **list)
+{
+	return he_addrinfo_sort_cached_(list, he_source_by_udp_connect_, NULL);
+}
+
+/* Only stream addresses of the two families race: 0 and *out, or EINVAL
+ * (none such) or ENOMEM. */
+static int
+usable_copy(struct evhappy_request *req, const struct evutil_addrinfo *addrs,
+    struct evutil_addrinfo **out)
 {
 	const struct evutil_addrinfo *ai;
-	struct evutil_addrinfo *out;
+	int err;
 
 	/* Most lists have one address: it lives in the race, unallocated. */
-	if ((out = he_race_own_entry_(&req->race, addrs)) != NULL) {
-		if (he_addr_usable_(out->ai_addr))
-			return out;
-		errno = EINVAL;
-		return NULL;
-	}
-	errno = 0;
-	out = he_addrinfo_copy_stream_(addrs, AF_UNSPEC);
-	for (ai = out; ai && !he_addr_usable_(ai->ai_addr); ai = ai->ai_next)
+	if ((*out = he_race_own_entry_(&req->race, addrs)) != NULL)
+		return he_addr_usable_((*out)->ai_addr) ? 0 : EINVAL;
+	if ((err = he_addrinfo_copy_stream_(addrs, AF_UNSPEC, out)) != 0)
+		return err;
+	for (ai = *out; ai && !he_addr_usable_(ai->ai_addr); ai = ai->ai_next)
 		;
-	if (out && !ai) {	/* only addresses never connected to */
-		evhappy_addrinfo_free(out);
-		out = NULL;
-		errno = EINVAL;
+	if (!ai) {	/* none, or only addresses never connected to */
+		evhappy_addrinfo_free(*out);
+		*out = NULL;
+		return EINVAL;
 	}
-	if (!out && !errno)	/* no stream address of either family */
-		errno = EINVAL;
-	return out;
+	return 0;
 }
 
 static int
-request_targets(struct evhappy_request *req,
-    const struct evutil_addrinfo *addrs, const char *hostname)
+request_targets(struct evhappy_request *req, const struct he_target *t)
 {
 	struct evutil_addrinfo *list;
+	int err;
 
-	if (!hostname) {
-		if (!(list = usable_copy(req, addrs)))
-			return -1;
+	if (!t->hostname) {
+		if ((err = usable_copy(req, t->addrs, &list)) != 0)
+			return err;
+		fill_facts(req, list, 0);
 		he_race_add_known_(&req->race, list);
 		return 0;
 	}
-	switch (he_parse_literal_(hostname, req->port, &list)) {
-	case 1:
+	if ((err = he_parse_literal_(t->hostname, req->port, &list)) != 0)
+		return err;
+	if (list) {
 		if (req->family != AF_UNSPEC &&
 		    list->ai_family != req->family) {
 			/* As getaddrinfo: a literal of the other family. */
@@ -842,67 +931,69 @@ request_targets(struct evhappy_request *req,
 		}
 		he_race_add_known_(&req->race, list);
 		return 0;
-	case 0:
-		if (!(req->host = strdup(hostname))) {
-			errno = ENOMEM;
-			return -1;
-		}
-		req->race.cfg.sort = evhappy_addrinfo_sort;
-		if (req->family != AF_INET)
-			he_race_expect_dns_(&req->race, HE_FAM_V6);
-		if (req->family != AF_INET6)
-			he_race_expect_dns_(&req->race, HE_FAM_V4);
-		return 0;
-	default:
-		return -1;
 	}
+	if (!(req->host = strdup(t->hostname)))
+		return ENOMEM;
+	req->race.cfg.sort = sort_rfc6724;
+	if (req->family != AF_INET)
+		he_race_expect_dns_(&req->race, HE_FAM_V6);
+	if (req->family != AF_INET6)
+		he_race_expect_dns_(&req->race, HE_FAM_V4);
+	return 0;
 }
 
-struct evhappy_request *
-he_request_new_(struct evhappy *he, const struct evutil_addrinfo *addrs,
-    int family, const char *hostname, int port)
+static void
+request_link(struct evhappy_request *req)
+{
+	struct he_owner *o = req->owner;
+
+	req->next = o->requests;
+	if (o->requests)
+		o->requests->prev = req;
+	o->requests = req;
+}
+
+int
+he_request_new_(struct he_owner *o, const struct he_race_config *cfg,
+    const struct he_settings *set, const struct he_target *t,
+    struct evhappy_request **out)
 {
 	/* One allocation: the request, then its timer and its first
 	 * attempt's event (their size is libevent's to know). */
 	struct evhappy_request *req;
 	size_t at = (sizeof(*req) + 15) & ~(size_t)15;
 	size_t evsize = (event_get_struct_event_size() + 15) & ~(size_t)15;
+	int err = ENOMEM;
 
-	req = calloc(1, at + 2 * evsize);
-
-	if (!req) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	*out = NULL;
+	if (!(req = calloc(1, at + 2 * evsize)))
+		return ENOMEM;
 	req->timer = (struct event *)((char *)req + at);
-	req->first_slot.fd = -1;
-	req->first_slot.storage = (struct event *)((char *)req + at + evsize);
-	req->slots = &req->first_slot;
-	req->nslots = 1;
+	req->first_sock.fd = -1;
+	req->first_sock.storage = (struct event *)((char *)req + at + evsize);
+	req->socks = &req->first_sock;
+	req->nsocks = 1;
 	req->timer_at = HE_NEVER;
-	req->deadline_slot = -1;
-	req->he = he;
-	req->family = family;
-	req->port = port;
-	req->set = he->set;
+	req->deadline_sock = -1;
+	req->owner = o;
+	req->family = t->family;
+	req->port = t->port;
+	req->set = *set;
 	req->set.sock.local = NULL;
-	he_race_init_(&req->race, &he->race);
-	req->race.cfg.history = he->set.history ? he_history_global_() : NULL;
-	req->race.cfg.no_notes = !he->set.trace;
-	if (he->set.sock.local && !(req->set.sock.local =
-	    evhappy_addrinfo_dup(he->set.sock.local)))
-		goto fail;
-	if (request_targets(req, addrs, hostname) < 0)
-		goto fail;
-	req->next = he->requests;
-	if (he->requests)
-		he->requests->prev = req;
-	he->requests = req;
-	return req;
-fail:
-	he_race_clear_(&req->race);
-	evhappy_addrinfo_free(req->set.sock.local);
-	free(req->host);
-	free(req);
-	return NULL;
+	req->history = set->history ? he_history_global_() : NULL;
+	he_race_init_(&req->race, cfg);
+	req->race.cfg.history = req->history != NULL;
+	req->race.cfg.no_notes = !set->trace;
+	if ((set->sock.local && !(req->set.sock.local =
+	    evhappy_addrinfo_dup(set->sock.local))) ||
+	    (err = request_targets(req, t)) != 0) {
+		he_race_clear_(&req->race);
+		evhappy_addrinfo_free(req->set.sock.local);
+		free(req->host);
+		free(req);
+		return err;
+	}
+	request_link(req);
+	*out = req;
+	return 0;
 }

@@ -31,10 +31,9 @@
  * new wake-up fd in the child, so the child's loop never steals the
  * parent's wake-ups from the fd they shared; new lookups start new workers.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
 #include "he_internal.h"
+#include "he_resolve.h"
+#include "he_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,10 +95,12 @@ struct he_worker {
 };
 
 struct he_query {
-	struct evhappy_request *req;	/* NULL once cancelled */
-	enum he_fam fam;
+	he_answer_fn cb;		/* NULL once cancelled */
+	void *arg;
 	struct evdns_getaddrinfo_request *dns;
 	struct he_gai_job *job;
+	int starting;			/* inside he_query_start_ */
+	int answered;			/* (evdns) cb ran inside it */
 };
 
 static struct {
@@ -117,6 +118,12 @@ static struct {
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static int atfork_error;
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+static struct he_fork_hooks fork_hooks = {
+	fork_prepare, fork_parent, fork_child, NULL, 0
+};
 
 void
 he_resolve_set_gai_hook_(he_gai_fn fn)
@@ -136,12 +143,6 @@ he_resolve_pool_stats_(struct he_pool_stats *st)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-static int
-fam_af(enum he_fam fam)
-{
-	return fam == HE_FAM_V6 ? AF_INET6 : AF_INET;
-}
-
 static void
 stream_hints(struct evutil_addrinfo *hints, int af)
 {
@@ -151,38 +152,17 @@ stream_hints(struct evutil_addrinfo *hints, int af)
 	hints->ai_protocol = IPPROTO_TCP;
 }
 
-/* Our own copy of the answer's entries of the family asked for; a
- * one-address answer (most) goes in the race's own room when it is free. */
-static struct evutil_addrinfo *
-answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
-    int af, int *error)
-{
-	struct evutil_addrinfo *out;
-
-	if (res && res->ai_family == af &&
-	    (out = he_race_own_entry_(&req->race, res)) != NULL)
-		return out;
-	errno = 0;
-	out = he_addrinfo_copy_stream_(res, af);
-	if (!out && errno)
-		*error = EVUTIL_EAI_MEMORY;
-	return out;
-}
-
-/* Hand an answer to the request, unless the query was cancelled. */
+/* Hand an answer on, unless the query was cancelled. */
 static void
 query_answer(struct he_query *q, const struct evutil_addrinfo *res,
     int error)
 {
-	struct evhappy_request *req = q->req;
-	struct evutil_addrinfo *list = NULL;
+	he_answer_fn cb = q->cb;
 
-	if (!req)
+	if (!cb)
 		return;
-	req->queries[q->fam] = NULL;
-	if (!error)
-		list = answer_copy(req, res, fam_af(q->fam), &error);
-	he_request_dns_answer_(req, q->fam, list, error);
+	q->cb = NULL;
+	cb(q->arg, res, error);
 }
 
 /* ---- evdns -------------------------------------------------------------- */
@@ -197,24 +177,26 @@ evdns_answer_cb(int result, struct evutil_addrinfo *res, void *arg)
 		query_answer(q, res, result);
 	if (res)
 		evutil_freeaddrinfo(res);
-	free(q);
+	/* Inside he_query_start_ (evdns' hosts table): it frees q. */
+	if (q->starting)
+		q->answered = 1;
+	else
+		free(q);
 }
 
 static int
-evdns_query(struct evhappy_request *req, struct he_query *q)
+evdns_query(struct he_resolver *r, struct he_query *q, const char *host,
+    int af)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *h;
-	enum he_fam fam = q->fam;
 
-	stream_hints(&hints, fam_af(fam));
-	req->queries[fam] = q;
+	stream_hints(&hints, af);
+	q->starting = 1;
 	/* evdns calls back on every failure, so it never fails to start. */
-	h = evdns_getaddrinfo(req->he->dns, req->host, NULL, &hints,
-	    evdns_answer_cb, q);
-	/* evdns may answer (from its hosts table, say) before returning, and
-	 * then q is already gone. */
-	if (req->queries[fam] == q)
+	h = evdns_getaddrinfo(r->dns, host, NULL, &hints, evdns_answer_cb, q);
+	q->starting = 0;
+	if (!q->answered)
 		q->dns = h;
 	return 0;
 }
@@ -574,7 +556,7 @@ fork_child(void)
 static void
 atfork_register(void)
 {
-	atfork_error = pthread_atfork(fork_prepare, fork_parent, fork_child);
+	atfork_error = he_proc_on_fork_(&fork_hooks);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
@@ -613,15 +595,15 @@ mailbox_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* Another context's open mailbox on this base, now shared with he. */
+/* Another context's open mailbox on this base, now shared with r. */
 static struct he_mailbox *
-mailbox_share(struct evhappy *he)
+mailbox_share(struct he_resolver *r)
 {
 	struct he_mailbox *box;
 
 	pthread_mutex_lock(&pool.lock);
 	for (box = pool.boxes; box; box = box->next)
-		if (box->base == he->base && !box->closed) {
+		if (box->base == r->base && !box->closed) {
 			box->refs++;
 			box->contexts++;
 			break;
@@ -634,14 +616,14 @@ mailbox_share(struct evhappy *he)
  * lookup (so drop-in calls, each with a private context, share one fd);
  * NULL with *err. */
 static struct he_mailbox *
-mailbox_get(struct evhappy *he, int *err)
+mailbox_get(struct he_resolver *r, int *err)
 {
-	struct he_mailbox *box = he->mailbox;
+	struct he_mailbox *box = r->mailbox;
 
 	if (box)
 		return box;
-	if ((box = mailbox_share(he)) != NULL) {
-		he->mailbox = box;
+	if ((box = mailbox_share(r)) != NULL) {
+		r->mailbox = box;
 		return box;
 	}
 	pthread_once(&atfork_once, atfork_register);
@@ -655,7 +637,7 @@ mailbox_get(struct evhappy *he, int *err)
 		free(box);
 		return NULL;
 	}
-	box->ev = event_new(he->base, box->rfd, EV_READ | EV_PERSIST,
+	box->ev = event_new(r->base, box->rfd, EV_READ | EV_PERSIST,
 	    mailbox_cb, box);
 	if (!box->ev || event_add(box->ev, NULL) < 0) {
 		if (box->ev)
@@ -667,26 +649,26 @@ mailbox_get(struct evhappy *he, int *err)
 	}
 	box->refs = 1;
 	box->contexts = 1;
-	box->base = he->base;
+	box->base = r->base;
 	pthread_mutex_lock(&pool.lock);
 	box->next = pool.boxes;
 	if (pool.boxes)
 		pool.boxes->prev = box;
 	pool.boxes = box;
 	pthread_mutex_unlock(&pool.lock);
-	he->mailbox = box;
+	r->mailbox = box;
 	return box;
 }
 
 void
-he_resolve_context_free_(struct evhappy *he)
+he_resolver_release_(struct he_resolver *r)
 {
-	struct he_mailbox *box = he->mailbox;
+	struct he_mailbox *box = r->mailbox;
 	struct he_gai_job *job;
 
 	if (!box)
 		return;
-	he->mailbox = NULL;
+	r->mailbox = NULL;
 	if (--box->contexts > 0) {
 		/* Its cancelled jobs are dropped by the others' drains. */
 		pthread_mutex_lock(&pool.lock);
@@ -757,19 +739,20 @@ job_cancel(struct he_gai_job *job)
 
 /* 0 when the lookup is queued, else an errno. */
 static int
-thread_query(struct evhappy_request *req, struct he_query *q)
+thread_query(struct he_resolver *r, struct he_query *q, const char *host,
+    int af)
 {
 	struct he_mailbox *box;
 	struct he_gai_job *job;
-	size_t n = strlen(req->host);
+	size_t n = strlen(host);
 	int err;
 
-	if (!(box = mailbox_get(req->he, &err)))
+	if (!(box = mailbox_get(r, &err)))
 		return err;
 	if (!(job = calloc(1, sizeof(*job) + n)))
 		return ENOMEM;
-	memcpy(job->host, req->host, n + 1);
-	job->family = fam_af(q->fam);
+	memcpy(job->host, host, n + 1);
+	job->family = af;
 	job->box = box;
 	job->q = q;
 	if ((err = pool_submit(job)) != 0) {
@@ -777,80 +760,43 @@ thread_query(struct evhappy_request *req, struct he_query *q)
 		return err;
 	}
 	q->job = job;
-	req->queries[q->fam] = q;
 	return 0;
 }
 
-/* ---- the request's side ------------------------------------------------- */
+/* ---- queries ------------------------------------------------------------ */
 
-/* A family whose query could not start counts as answered with an error;
- * the race goes on with the other family, and fails with err (not
- * EHOSTUNREACH) if no address comes at all. */
-static void
-query_not_started(struct evhappy_request *req, enum he_fam fam, int err)
-{
-	he_trace_(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(fam), NULL, 0, err, 0);
-	if (he_request_live_(req))
-		he_race_dns_failed_(&req->race, he_now_(), fam, err);
-}
-
-static void
-query_start(struct evhappy_request *req, enum he_fam fam)
+int
+he_query_start_(struct he_resolver *r, const char *host, int af,
+    he_answer_fn cb, void *arg, struct he_query **out)
 {
 	struct he_query *q;
 	int err;
 
-	he_trace_(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
-	if (!he_request_live_(req))
-		return;		/* the trace callback cancelled the race */
-	if (!(q = calloc(1, sizeof(*q)))) {
-		query_not_started(req, fam, ENOMEM);
-		return;
-	}
-	q->req = req;
-	q->fam = fam;
-	err = req->he->dns ? evdns_query(req, q) : thread_query(req, q);
-	if (err) {
+	*out = NULL;
+	if (!(q = calloc(1, sizeof(*q))))
+		return ENOMEM;
+	q->cb = cb;
+	q->arg = arg;
+	err = r->dns ? evdns_query(r, q, host, af) :
+	    thread_query(r, q, host, af);
+	if (err || q->answered) {
 		free(q);
-		query_not_started(req, fam, err);
+		return err;
 	}
-}
-
-int
-he_resolve_start_(struct evhappy_request *req)
-{
-	enum he_fam order[HE_NFAM] = { HE_FAM_V6, HE_FAM_V4 };
-	int i;
-
-	/* AAAA first, then A (RFC 8305 section 3). */
-	for (i = 0; i < HE_NFAM; i++) {
-		if (!req->race.dns_pending[order[i]])
-			continue;
-		if (!he_request_live_(req) || req->race.done)
-			return 0;
-		query_start(req, order[i]);
-	}
+	*out = q;
 	return 0;
 }
 
 void
-he_resolve_cancel_(struct evhappy_request *req)
+he_query_cancel_(struct he_query *q)
 {
-	int fam;
-
-	for (fam = 0; fam < HE_NFAM; fam++) {
-		struct he_query *q = req->queries[fam];
-		if (!q)
-			continue;
-		req->queries[fam] = NULL;
-		q->req = NULL;
-		if (q->dns) {
-			/* evdns answers EVUTIL_EAI_CANCEL later; q goes then. */
-			evdns_getaddrinfo_cancel(q->dns);
-			continue;
-		}
-		if (q->job)
-			job_cancel(q->job);
-		free(q);
+	q->cb = NULL;
+	if (q->dns) {
+		/* evdns answers EVUTIL_EAI_CANCEL later; q goes then. */
+		evdns_getaddrinfo_cancel(q->dns);
+		return;
 	}
+	if (q->job)
+		job_cancel(q->job);
+	free(q);
 }

@@ -10,7 +10,7 @@
  * key=value lines: size.* are sizeof in bytes; heap.* bytes per race (or
  * per context, per address).
  */
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_lab.h"
 #include "bench_util.h"
 
@@ -103,11 +103,11 @@ main(int argc, char **argv)
 		return 1;
 	printf("size.evhappy=%zu\nsize.evhappy_request=%zu\n"
 	    "size.he_race=%zu\nsize.he_settings=%zu\nsize.he_attempt=%zu\n"
-	    "size.he_slot=%zu\nsize.he_action=%zu\nsize.evutil_addrinfo=%zu\n"
+	    "size.he_sock=%zu\nsize.he_action=%zu\nsize.evutil_addrinfo=%zu\n"
 	    "size.event=%zu\n",
 	    sizeof(struct evhappy), sizeof(struct evhappy_request),
 	    sizeof(struct he_race), sizeof(struct he_settings),
-	    sizeof(struct he_attempt), sizeof(struct he_slot),
+	    sizeof(struct he_attempt), sizeof(struct he_sock),
 	    sizeof(struct he_action), sizeof(struct evutil_addrinfo),
 	    event_get_struct_event_size());
 

@@ -2,7 +2,8 @@
  * Tests of the address lists (he_addrinfo.c): copying, interleaving by
  * family (RFC 8305 section 4), RFC 6724 sorting and the list edits.
  */
-#include "he_internal.h"
+#include "he_addrinfo.h"
+#include "he_literal.h"
 #include "he_testutil.h"
 
 #include <check.h>
@@ -214,8 +215,7 @@ fake_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 		ck_assert_int_eq(parse_sa(rt->r[i].src, src), 0);
 		return 0;
 	}
-	errno = ENETUNREACH;
-	return -1;
+	return ENETUNREACH;
 }
 
 /* Sort `input` with the routes and give the result as addrs_str(). */
@@ -341,8 +341,10 @@ START_TEST(test_new_concat_set_port)
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::a", 2, 0);
 	struct evutil_addrinfo *a, *b, *list, *ai;
 
-	a = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
-	b = he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6));
+	ck_assert_int_eq(he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin),
+	    &a), 0);
+	ck_assert_int_eq(he_addrinfo_new_((struct sockaddr *)&sin6,
+	    sizeof(sin6), &b), 0);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(a->ai_socktype, SOCK_STREAM);
@@ -982,12 +984,10 @@ START_TEST(test_source_by_udp_connect)
 	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)&src),
 	    "127.0.0.1");
 	/* a link-local destination without an interface has no route */
-	ck_assert_int_eq(he_source_by_udp_connect_((struct sockaddr *)&ll,
-	    sizeof(ll), &src, NULL), -1);
-	errno = 0;
+	ck_assert_int_ne(he_source_by_udp_connect_((struct sockaddr *)&ll,
+	    sizeof(ll), &src, NULL), 0);
 	ck_assert_int_eq(he_source_by_udp_connect_((struct sockaddr *)&dst,
-	    3, &src, NULL), -1);
-	ck_assert_int_eq(errno, EINVAL);
+	    3, &src, NULL), EINVAL);
 	ck_assert_int_eq(he_test_count_fds(), fds);
 }
 END_TEST
@@ -1065,14 +1065,14 @@ big_entry(int family, int id, int prefix)
 		sin6.sin6_addr.s6_addr[6] = (uint8_t)(prefix >> 8);
 		sin6.sin6_addr.s6_addr[7] = (uint8_t)prefix;
 		memcpy(&sin6.sin6_addr.s6_addr[12], &v, 4);
-		ai = he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6));
+		he_addrinfo_new_((struct sockaddr *)&sin6, sizeof(sin6), &ai);
 	} else {
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
 		sin.sin_port = port;
 		sin.sin_addr.s_addr = htonl(10u << 24 |
 		    (uint32_t)(prefix & 0xffff) << 8 | 1);
-		ai = he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin));
+		he_addrinfo_new_((struct sockaddr *)&sin, sizeof(sin), &ai);
 	}
 	BIG_CHECK(ai != NULL, "entry %d: out of memory", id);
 	return ai;
@@ -1292,8 +1292,7 @@ prefix_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	}
 	return 0;
 unreachable:
-	errno = ENETUNREACH;
-	return -1;
+	return ENETUNREACH;
 }
 
 /* 50,000 addresses in 60 prefixes: the cached sort asks once per prefix
@@ -1371,8 +1370,7 @@ picky_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	if (dst->sa_family == AF_INET && ((const uint8_t *)&
 	    ((const struct sockaddr_in *)dst)->sin_addr)[3] == 255) {
 		rt->calls++;
-		errno = EACCES;
-		return -1;
+		return EACCES;
 	}
 	return fake_source(dst, dstlen, src, arg);
 }
@@ -1406,21 +1404,23 @@ START_TEST(test_copy_stream)
 	list->ai_socktype = SOCK_DGRAM;			/* skipped */
 	list->ai_next->ai_socktype = 0;			/* kept */
 	list->ai_next->ai_next->ai_family = AF_UNIX;	/* skipped */
-	copy = he_addrinfo_copy_stream_(list, AF_UNSPEC);
+	ck_assert_int_eq(he_addrinfo_copy_stream_(list, AF_UNSPEC, &copy), 0);
 	ck_assert_str_eq(addrs_str(copy), "2001:db8::1 2001:db8::2");
 	for (ai = copy; ai; ai = ai->ai_next)
 		ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
 	evhappy_addrinfo_free(copy);
 	list->ai_socktype = SOCK_STREAM;
-	copy = he_addrinfo_copy_stream_(list, AF_INET);
+	ck_assert_int_eq(he_addrinfo_copy_stream_(list, AF_INET, &copy), 0);
 	ck_assert_str_eq(addrs_str(copy), "192.0.2.1");
 	evhappy_addrinfo_free(copy);
 
-	errno = EBADF;
-	ck_assert_ptr_null(he_addrinfo_copy_stream_(list->ai_next, AF_INET));
-	ck_assert_int_eq(errno, 0);		/* nothing to copy */
-	ck_assert_ptr_null(he_addrinfo_copy_stream_(NULL, AF_UNSPEC));
-	ck_assert_int_eq(errno, 0);
+	copy = list;
+	ck_assert_int_eq(he_addrinfo_copy_stream_(list->ai_next, AF_INET,
+	    &copy), 0);
+	ck_assert_ptr_null(copy);		/* nothing to copy */
+	copy = list;
+	ck_assert_int_eq(he_addrinfo_copy_stream_(NULL, AF_UNSPEC, &copy), 0);
+	ck_assert_ptr_null(copy);
 
 	/* a short address spoils the copy, and nothing leaks */
 	memset(&weird, 0, sizeof(weird));
@@ -1428,9 +1428,10 @@ START_TEST(test_copy_stream)
 	weird.ai_addr = (struct sockaddr *)&sin;
 	weird.ai_addrlen = sizeof(sin) - 1;
 	weird.ai_next = list;
-	errno = 0;
-	ck_assert_ptr_null(he_addrinfo_copy_stream_(&weird, AF_UNSPEC));
-	ck_assert_int_eq(errno, EINVAL);
+	copy = list;
+	ck_assert_int_eq(he_addrinfo_copy_stream_(&weird, AF_UNSPEC, &copy),
+	    EINVAL);
+	ck_assert_ptr_null(copy);
 	evhappy_addrinfo_free(list);
 }
 END_TEST
@@ -1493,7 +1494,7 @@ END_TEST
  * brackets and IPv6 zones as getaddrinfo() takes them. */
 struct literal_case {
 	const char *host;
-	int want;		/* he_parse_literal_'s return */
+	int want;		/* 1 a literal, 0 a name, -1 refused */
 	int family;
 	const char *addr;
 	unsigned scope;		/* (unsigned)-1: the index of "lo" */
@@ -1520,13 +1521,15 @@ START_TEST(test_parse_literal)
 {
 	const struct literal_case *c = &literal_cases[_i];
 	struct evutil_addrinfo *ai = NULL;
-	int rc;
+	int rc, err;
 
-	errno = 0;
-	rc = he_parse_literal_(c->host, 443, &ai);
+	err = he_parse_literal_(c->host, 443, &ai);
+	rc = err ? -1 : ai ? 1 : 0;
 	ck_assert_msg(rc == c->want, "%s: %d, want %d", c->host, rc, c->want);
-	if (rc < 0)
-		ck_assert_int_eq(errno, EINVAL);
+	if (rc < 0) {
+		ck_assert_int_eq(err, EINVAL);
+		ck_assert_ptr_null(ai);
+	}
 	if (rc != 1)
 		return;
 	ck_assert_ptr_nonnull(ai);

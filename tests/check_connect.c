@@ -10,7 +10,7 @@
  * (see he_test_slow_factor()).
  */
 #include "he_event.h"
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 

@@ -24,7 +24,7 @@
  * each ("FAULT scenario kind mode N: symptom"), then the test fails.
  */
 #include "he_event.h"
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_history.h"
 #include "he_lab.h"
 #include "he_testutil.h"

@@ -15,8 +15,9 @@
  *   connect fast with history and slow without; two contexts share the
  *   process's store; the trace says why.
  */
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_history.h"
+#include "he_coredrive.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 
@@ -37,6 +38,16 @@
 #define T0 ((int64_t)7000 * 1000000)
 #define US(ms) ((int64_t)(ms) * 1000)
 #define PORT 443
+
+/* A store of n entries of the test's own. */
+static struct he_history *
+new_store(int n)
+{
+	struct he_history *h;
+
+	ck_assert_int_eq(he_history_new_(n, &h), 0);
+	return h;
+}
 
 static struct sockaddr_storage ss_buf[8];
 static int ss_next;
@@ -60,7 +71,7 @@ sa_of(const char *lit)
 
 START_TEST(test_store_rtt_smoothing)
 {
-	struct he_history *h = he_history_new_(8);
+	struct he_history *h = new_store(8);
 	struct he_hist_info in;
 
 	ck_assert_ptr_nonnull(h);
@@ -68,7 +79,7 @@ START_TEST(test_store_rtt_smoothing)
 	    0);
 	ck_assert_int_eq(in.state, HE_HIST_UNKNOWN);
 	/* RFC 6298 2.2: srtt = R, rttvar = R/2 */
-	he_history_note_rtt_(h, sa_of("2001:db8::a"), T0, US(40));
+	he_history_learn_(h, sa_of("2001:db8::a"), T0, HE_HIST_WORKED, 0, US(40));
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
 	    T0 + US(5), &in), 1);
 	ck_assert_int_eq(in.state, HE_HIST_WORKED);
@@ -76,7 +87,7 @@ START_TEST(test_store_rtt_smoothing)
 	ck_assert_int_eq(in.rttvar, US(20));
 	ck_assert_int_eq(in.age, US(5));
 	/* 2.3: rttvar = 3/4 rttvar + 1/4 |srtt - R|, srtt = 7/8 srtt + R/8 */
-	he_history_note_rtt_(h, sa_of("2001:db8::a"), T0 + US(10), US(48));
+	he_history_learn_(h, sa_of("2001:db8::a"), T0 + US(10), HE_HIST_WORKED, 0, US(48));
 	he_history_lookup_(h, sa_of("2001:db8::a"), T0 + US(10), &in);
 	ck_assert_int_eq(in.rttvar, (3 * US(20) + US(8)) / 4);
 	ck_assert_int_eq(in.srtt, (7 * US(40) + US(48)) / 8);
@@ -95,38 +106,38 @@ END_TEST
 
 START_TEST(test_store_verdicts)
 {
-	struct he_history *h = he_history_new_(8);
+	struct he_history *h = new_store(8);
 	struct he_hist_info in;
 
 	/* errors of this host's resources teach nothing about the path */
-	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, EMFILE);
-	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, EADDRNOTAVAIL);
-	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, ENOMEM);
+	he_history_learn_(h, sa_of("192.0.2.1"), T0, HE_HIST_FAILED, EMFILE, 0);
+	he_history_learn_(h, sa_of("192.0.2.1"), T0, HE_HIST_FAILED, EADDRNOTAVAIL, 0);
+	he_history_learn_(h, sa_of("192.0.2.1"), T0, HE_HIST_FAILED, ENOMEM, 0);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"), T0, &in),
 	    0);
-	he_history_note_failed_(h, sa_of("192.0.2.1"), T0, ECONNREFUSED);
+	he_history_learn_(h, sa_of("192.0.2.1"), T0, HE_HIST_FAILED, ECONNREFUSED, 0);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"), T0, &in),
 	    1);
 	ck_assert_int_eq(in.state, HE_HIST_FAILED);
 	ck_assert_int_eq(in.error, ECONNREFUSED);
-	ck_assert(he_history_suspect_(&in));
+	ck_assert(he_hist_suspect_(&in));
 	/* a success clears the suspicion at once */
-	he_history_note_rtt_(h, sa_of("192.0.2.1"), T0 + US(1), US(3));
+	he_history_learn_(h, sa_of("192.0.2.1"), T0 + US(1), HE_HIST_WORKED, 0, US(3));
 	he_history_lookup_(h, sa_of("192.0.2.1"), T0 + US(1), &in);
 	ck_assert_int_eq(in.state, HE_HIST_WORKED);
-	ck_assert(!he_history_suspect_(&in));
+	ck_assert(!he_hist_suspect_(&in));
 	/* a hang keeps the RTT learned before */
-	he_history_note_hung_(h, sa_of("192.0.2.1"), T0 + US(2));
+	he_history_learn_(h, sa_of("192.0.2.1"), T0 + US(2), HE_HIST_HUNG, 0, 0);
 	he_history_lookup_(h, sa_of("192.0.2.1"), T0 + US(2), &in);
 	ck_assert_int_eq(in.state, HE_HIST_HUNG);
 	ck_assert_int_eq(in.srtt, US(3));
-	ck_assert(he_history_suspect_(&in));
+	ck_assert(he_hist_suspect_(&in));
 	/* other families are not kept */
 	{
 		struct sockaddr sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_family = AF_UNIX;
-		he_history_note_hung_(h, &sa, T0);
+		he_history_learn_(h, &sa, T0, HE_HIST_HUNG, 0, 0);
 		ck_assert_int_eq(he_history_lookup_(h, &sa, T0, &in), 0);
 		ck_assert_int_eq(he_history_lookup_(h, NULL, T0, &in), 0);
 	}
@@ -141,13 +152,13 @@ END_TEST
 
 START_TEST(test_store_expiry)
 {
-	struct he_history *h = he_history_new_(8);
+	struct he_history *h = new_store(8);
 	struct he_hist_info in;
 	const int64_t exp = HE_HISTORY_EXPIRY_US;
 
 	/* minutes, not hours */
 	ck_assert(exp >= (int64_t)60 * 1000000 && exp <= (int64_t)3600 * 1000000);
-	he_history_note_hung_(h, sa_of("2001:db8::a"), T0);
+	he_history_learn_(h, sa_of("2001:db8::a"), T0, HE_HIST_HUNG, 0, 0);
 	/* looking does not make it live longer */
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
 	    T0 + exp - 1, &in), 1);
@@ -156,8 +167,8 @@ START_TEST(test_store_expiry)
 	    T0 + exp, &in), 0);
 	ck_assert_int_eq(in.state, HE_HIST_UNKNOWN);
 	/* learning again does */
-	he_history_note_hung_(h, sa_of("2001:db8::a"), T0 + exp);
-	he_history_note_hung_(h, sa_of("2001:db8::a"), T0 + 2 * exp - 5);
+	he_history_learn_(h, sa_of("2001:db8::a"), T0 + exp, HE_HIST_HUNG, 0, 0);
+	he_history_learn_(h, sa_of("2001:db8::a"), T0 + 2 * exp - 5, HE_HIST_HUNG, 0, 0);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
 	    T0 + 2 * exp, &in), 1);
 	/* the test hook, and restoring the default */
@@ -167,7 +178,7 @@ START_TEST(test_store_expiry)
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
 	    T0 + 2 * exp - 5 + US(300), &in), 0);
 	he_history_set_expiry_(h, 0);
-	he_history_note_hung_(h, sa_of("2001:db8::a"), T0);
+	he_history_learn_(h, sa_of("2001:db8::a"), T0, HE_HIST_HUNG, 0, 0);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"),
 	    T0 + exp - 1, &in), 1);
 	he_history_free_(h);
@@ -176,17 +187,17 @@ END_TEST
 
 START_TEST(test_store_lru)
 {
-	struct he_history *h = he_history_new_(4);
+	struct he_history *h = new_store(4);
 	struct he_hist_info in;
 	const char *a[] = { "192.0.2.1", "192.0.2.2", "192.0.2.3",
 	    "192.0.2.4", "192.0.2.5" };
 	int i;
 
 	for (i = 0; i < 4; i++)
-		he_history_note_rtt_(h, sa_of(a[i]), T0 + i, US(1));
+		he_history_learn_(h, sa_of(a[i]), T0 + i, HE_HIST_WORKED, 0, US(1));
 	/* .1 is the oldest learned, but it was used last */
 	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[0]), T0 + 10, &in), 1);
-	he_history_note_rtt_(h, sa_of(a[4]), T0 + 11, US(1));
+	he_history_learn_(h, sa_of(a[4]), T0 + 11, HE_HIST_WORKED, 0, US(1));
 	ck_assert_int_eq(he_history_count_(h, T0 + 12), 4);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[0]), T0 + 12, &in), 1);
 	ck_assert_int_eq(he_history_lookup_(h, sa_of(a[1]), T0 + 12, &in), 0);
@@ -216,12 +227,9 @@ hammer(void *p)
 	for (i = 0; i < 20000; i++) {
 		sin.sin_addr.s_addr = htonl(0xC0000200u + (unsigned)(i % 37));
 		switch ((i + t->id) % 4) {
-		case 0: he_history_note_rtt_(t->h, (struct sockaddr *)&sin,
-			    T0 + i, US(1 + i % 7)); break;
-		case 1: he_history_note_hung_(t->h, (struct sockaddr *)&sin,
-			    T0 + i); break;
-		case 2: he_history_note_failed_(t->h,
-			    (struct sockaddr *)&sin, T0 + i, ECONNREFUSED);
+		case 0: he_history_learn_(t->h, (struct sockaddr *)&sin, T0 + i, HE_HIST_WORKED, 0, US(1 + i % 7)); break;
+		case 1: he_history_learn_(t->h, (struct sockaddr *)&sin, T0 + i, HE_HIST_HUNG, 0, 0); break;
+		case 2: he_history_learn_(t->h, (struct sockaddr *)&sin, T0 + i, HE_HIST_FAILED, ECONNREFUSED, 0);
 			break;
 		default: he_history_lookup_(t->h, (struct sockaddr *)&sin,
 			    T0 + i, &in); break;
@@ -236,7 +244,7 @@ hammer(void *p)
    eviction).  Nothing breaks; the table never holds more than it has. */
 START_TEST(test_store_threads)
 {
-	struct he_history *h = he_history_new_(16);
+	struct he_history *h = new_store(16);
 	pthread_t th[4];
 	struct thread_arg arg[4];
 	int i;
@@ -260,22 +268,22 @@ START_TEST(test_delay_rule)
 
 	memset(&in, 0, sizeof(in));
 	/* unknown: the configured delay */
-	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(250));
+	ck_assert_int_eq(he_hist_delay_for_(&in, US(250)), US(250));
 	in.state = HE_HIST_WORKED;
 	/* one sample of 40 ms: 40 + 4 * 20 */
 	in.srtt = US(40);
 	in.rttvar = US(20);
-	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(120));
+	ck_assert_int_eq(he_hist_delay_for_(&in, US(250)), US(120));
 	/* steady 40 ms: the variation term is at least srtt / 2 */
 	in.rttvar = US(1);
-	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(60));
+	ck_assert_int_eq(he_hist_delay_for_(&in, US(250)), US(60));
 	/* clamped to 10 ms .. 2 s */
 	in.srtt = 300;
 	in.rttvar = 150;
-	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(10));
+	ck_assert_int_eq(he_hist_delay_for_(&in, US(250)), US(10));
 	in.srtt = US(1900);
 	in.rttvar = US(100);
-	ck_assert_int_eq(he_history_delay_for_(&in, US(250)), US(2000));
+	ck_assert_int_eq(he_hist_delay_for_(&in, US(250)), US(2000));
 	/* the path errors */
 	ck_assert(he_history_path_error_(ECONNREFUSED));
 	ck_assert(he_history_path_error_(ETIMEDOUT));
@@ -291,24 +299,7 @@ END_TEST
 /* The rules, driving the core */
 
 static struct he_history *hist;
-
-static int
-v6_first(struct evutil_addrinfo **list)
-{
-	/* Stands for RFC 6724 here: IPv6 before IPv4, stable. */
-	struct evutil_addrinfo *v6 = NULL, *v4 = NULL, *ai, *next;
-
-	for (ai = *list; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6)
-			v6 = he_addrinfo_concat_(v6, ai);
-		else
-			v4 = he_addrinfo_concat_(v4, ai);
-	}
-	*list = he_addrinfo_concat_(v6, v4);
-	return 0;
-}
+static struct he_history *race_store;	/* the store of the race made last */
 
 static void
 race_init(struct he_race *r, struct he_history *h)
@@ -322,8 +313,9 @@ race_init(struct he_race *r, struct he_history *h)
 	cfg.timeout = US(30000);
 	cfg.first_family_count = 1;
 	cfg.max_in_flight = 8;
-	cfg.sort = v6_first;
-	cfg.history = h;
+	cfg.sort = he_drive_sort_v6_first;
+	cfg.history = h != NULL;
+	race_store = h;
 	he_race_init_(r, &cfg);
 }
 
@@ -349,13 +341,22 @@ next_act(struct he_race *r, struct he_action *a, int *moved, int *delays)
 	while (he_race_next_action_(r, a)) {
 		if (a->kind != HE_ACT_HISTORY)
 			return 1;
-		ck_assert_int_lt(a->attempt, r->nnotes);
-		if (r->notes[a->attempt].kind == HE_NOTE_MOVED && moved)
+		ck_assert_int_lt(a->attempt, r->notes.n);
+		if (r->notes.v[a->attempt].kind == HE_NOTE_MOVED && moved)
 			(*moved)++;
-		if (r->notes[a->attempt].kind == HE_NOTE_DELAY && delays)
+		if (r->notes.v[a->attempt].kind == HE_NOTE_DELAY && delays)
 			(*delays)++;
 	}
 	return 0;
+}
+
+/* The end of a race: what it taught goes to its store (the glue's part),
+   then it is cleared. */
+static void
+finish(struct he_race *r)
+{
+	he_drive_teach(r, race_store);
+	he_race_clear_(r);
 }
 
 static void
@@ -382,7 +383,7 @@ expect_none(struct he_race *r)
 static void
 setup_rules(void)
 {
-	hist = he_history_new_(32);
+	hist = new_store(32);
 	ck_assert_ptr_nonnull(hist);
 }
 
@@ -403,7 +404,7 @@ black_hole_race_one(int64_t t)
 
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, t);
+	he_drive_begin(&r, race_store, t);
 	expect(&r, HE_ACT_START, 0);
 	expect_none(&r);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
@@ -413,7 +414,7 @@ black_hole_race_one(int64_t t)
 	ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(251), 1), 1);
 	expect(&r, HE_ACT_CLOSE, 0);
 	expect(&r, HE_ACT_DONE, -1);
-	he_race_clear_(&r);
+	finish(&r);
 }
 
 START_TEST(test_rules_black_hole)
@@ -432,18 +433,18 @@ START_TEST(test_rules_black_hole)
 
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, T0 + US(1000));
+	he_drive_begin(&r, race_store, T0 + US(1000));
 	ck_assert(next_act(&r, &a, &moved, &delays));
 	ck_assert_int_eq(a.kind, HE_ACT_START);
 	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
 	ck_assert_int_eq(moved, 1);
-	ck_assert_int_eq(r.notes[0].kind, HE_NOTE_MOVED);
+	ck_assert_int_eq(r.notes.v[0].kind, HE_NOTE_MOVED);
 	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)
-	    &r.notes[0].addr), "2001:db8::a");
+	    &r.notes.v[0].addr), "2001:db8::a");
 	ck_assert_str_eq(he_test_addr_str((struct sockaddr *)
-	    &r.notes[0].after), "192.0.2.1");
-	ck_assert_int_eq(r.notes[0].info.state, HE_HIST_HUNG);
-	ck_assert_int_eq(r.notes[0].info.age, US(749));
+	    &r.notes.v[0].after), "192.0.2.1");
+	ck_assert_int_eq(r.notes.v[0].info.state, HE_HIST_HUNG);
+	ck_assert_int_eq(r.notes.v[0].info.age, US(749));
 	/* IPv4's RTT is 1 ms: the next start is due after 10 ms, not 250 */
 	ck_assert(!next_act(&r, &a, &moved, &delays));
 	ck_assert_int_eq(delays, 1);
@@ -451,7 +452,7 @@ START_TEST(test_rules_black_hole)
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(1001), 0), 1);
 	expect(&r, HE_ACT_DONE, -1);
 	ck_assert_int_eq(r.nattempts, 1);
-	he_race_clear_(&r);
+	finish(&r);
 
 	/* the black hole was not tried again: its verdict stands, as old as
 	   it was */
@@ -469,12 +470,12 @@ START_TEST(test_rules_off)
 	black_hole_race_one(T0);
 	race_init(&r, NULL);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, T0 + US(1000));
+	he_drive_begin(&r, race_store, T0 + US(1000));
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(1250));
-	ck_assert_int_eq(r.nnotes, 0);
-	he_race_clear_(&r);
+	ck_assert_int_eq(r.notes.n, 0);
+	finish(&r);
 }
 END_TEST
 
@@ -486,17 +487,17 @@ START_TEST(test_rules_v6_keeps_winning)
 	struct he_race r;
 	int i;
 
-	he_history_note_rtt_(hist, sa_of("2001:db8::a"), T0, US(40));
-	he_history_note_rtt_(hist, sa_of("192.0.2.1"), T0, US(5));
+	he_history_learn_(hist, sa_of("2001:db8::a"), T0, HE_HIST_WORKED, 0, US(40));
+	he_history_learn_(hist, sa_of("192.0.2.1"), T0, HE_HIST_WORKED, 0, US(5));
 	for (i = 0; i < 3; i++) {
 		int64_t t = T0 + US(1000) * (i + 1);
 		race_init(&r, hist);
 		he_race_expect_dns_(&r, HE_FAM_V6);
 		he_race_expect_dns_(&r, HE_FAM_V4);
-		he_race_begin_(&r, t);
-		he_race_dns_answer_(&r, t + US(1), HE_FAM_V4,
+		he_drive_begin(&r, race_store, t);
+		he_drive_answer(&r, race_store, t + US(1), HE_FAM_V4,
 		    he_test_ai("192.0.2.1", PORT), 0);
-		he_race_dns_answer_(&r, t + US(2), HE_FAM_V6,
+		he_drive_answer(&r, race_store, t + US(2), HE_FAM_V6,
 		    he_test_ai("2001:db8::a", PORT), 0);
 		expect(&r, HE_ACT_START, 0);
 		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
@@ -511,7 +512,7 @@ START_TEST(test_rules_v6_keeps_winning)
 		ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(42), 0),
 		    1);
 		expect(&r, HE_ACT_DONE, -1);
-		he_race_clear_(&r);
+		finish(&r);
 	}
 }
 END_TEST
@@ -524,12 +525,12 @@ START_TEST(test_rules_rtt_order)
 	int moved = 0;
 	struct he_action a;
 
-	he_history_note_rtt_(hist, sa_of("2001:db8::a"), T0, US(80));
-	he_history_note_rtt_(hist, sa_of("2001:db8::b"), T0, US(8));
+	he_history_learn_(hist, sa_of("2001:db8::a"), T0, HE_HIST_WORKED, 0, US(80));
+	he_history_learn_(hist, sa_of("2001:db8::b"), T0, HE_HIST_WORKED, 0, US(8));
 	race_init(&r, hist);
 	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_begin_(&r, T0 + US(1));
-	he_race_dns_answer_(&r, T0 + US(2), HE_FAM_V6, he_test_append(
+	he_drive_begin(&r, race_store, T0 + US(1));
+	he_drive_answer(&r, race_store, T0 + US(2), HE_FAM_V6, he_test_append(
 	    list_of("2001:db8::c", "2001:db8::a"),
 	    he_test_ai("2001:db8::b", PORT)), 0);
 	ck_assert(next_act(&r, &a, &moved, NULL));
@@ -538,14 +539,14 @@ START_TEST(test_rules_rtt_order)
 	he_race_timer_(&r, T0 + US(2) + r.attempts[0].delay);
 	expect(&r, HE_ACT_START, 1);
 	ck_assert_str_eq(addr_of(&r, 1), "2001:db8::a");
-	he_race_clear_(&r);
+	finish(&r);
 
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "2001:db8::b"));
-	he_race_begin_(&r, T0 + US(1));
+	he_drive_begin(&r, race_store, T0 + US(1));
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
-	he_race_clear_(&r);
+	finish(&r);
 }
 END_TEST
 
@@ -560,7 +561,7 @@ START_TEST(test_rules_hung_threshold)
 	race_init(&r, hist);
 	he_race_add_known_(&r, he_test_append(list_of("2001:db8::a",
 	    "2001:db8::b"), he_test_ai("192.0.2.1", PORT)));
-	he_race_begin_(&r, T0);
+	he_drive_begin(&r, race_store, T0);
 	expect(&r, HE_ACT_START, 0);
 	he_race_attempt_failed_(&r, T0 + US(1), 0, ECONNREFUSED);
 	he_race_timer_(&r, T0 + US(10));
@@ -568,7 +569,7 @@ START_TEST(test_rules_hung_threshold)
 	he_race_timer_(&r, T0 + US(260));
 	expect(&r, HE_ACT_START, 2);	/* ::b */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(360), 1), 1);
-	he_race_clear_(&r);
+	finish(&r);
 	he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(360), &in);
 	ck_assert_int_eq(in.state, HE_HIST_FAILED);
 	ck_assert_int_eq(in.error, ECONNREFUSED);
@@ -581,21 +582,21 @@ START_TEST(test_rules_hung_threshold)
 	he_history_clear_(hist);
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, T0);
+	he_drive_begin(&r, race_store, T0);
 	he_race_timer_(&r, T0 + US(250));
 	he_race_cancel_(&r, T0 + US(900));
-	he_race_clear_(&r);
+	finish(&r);
 	ck_assert_int_eq(he_history_count_(hist, T0 + US(900)), 0);
 
 	/* ETIMEDOUT after 5 ms is the race making room, not the path; after
 	   the attempt delay it is the path */
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, T0);
+	he_drive_begin(&r, race_store, T0);
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ETIMEDOUT);
 	he_race_timer_(&r, T0 + US(10));
 	he_race_attempt_failed_(&r, T0 + US(300), 1, ETIMEDOUT);
-	he_race_clear_(&r);
+	finish(&r);
 	ck_assert_int_eq(he_history_lookup_(hist, sa_of("2001:db8::a"),
 	    T0 + US(300), &in), 0);
 	ck_assert_int_eq(he_history_lookup_(hist, sa_of("192.0.2.1"),
@@ -617,7 +618,7 @@ START_TEST(test_rules_all_black_holes)
 		race_init(&r, hist);
 		r.cfg.timeout = US(1000);
 		he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-		he_race_begin_(&r, t);
+		he_drive_begin(&r, race_store, t);
 		expect(&r, HE_ACT_START, 0);
 		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
 		ck_assert_int_eq(he_race_next_wakeup_(&r),
@@ -630,7 +631,7 @@ START_TEST(test_rules_all_black_holes)
 		expect(&r, HE_ACT_CLOSE, 1);
 		expect(&r, HE_ACT_DONE, -1);
 		ck_assert_int_eq(r.error, ETIMEDOUT);
-		he_race_clear_(&r);
+		finish(&r);
 	}
 }
 END_TEST
@@ -645,20 +646,20 @@ START_TEST(test_rules_repaired)
 	black_hole_race_one(T0);
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_race_begin_(&r, T0 + US(2000));
+	he_drive_begin(&r, race_store, T0 + US(2000));
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
-	he_race_clear_(&r);
+	finish(&r);
 
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
 	/* the hang was learned at 251 ms */
-	he_race_begin_(&r, T0 + US(251) + US(2000));
+	he_drive_begin(&r, race_store, T0 + US(251) + US(2000));
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
 	ck_assert_int_eq(he_race_attempt_connected_(&r,
 	    T0 + US(2270), 0), 1);
-	he_race_clear_(&r);
+	finish(&r);
 	{
 		struct he_hist_info in;
 		he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(2270),
@@ -676,28 +677,28 @@ START_TEST(test_rules_suspect_alone_first)
 {
 	struct he_race r;
 
-	he_history_note_hung_(hist, sa_of("2001:db8::a"), T0);
+	he_history_learn_(hist, sa_of("2001:db8::a"), T0, HE_HIST_HUNG, 0, 0);
 	race_init(&r, hist);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_begin_(&r, T0 + US(100));
-	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	he_drive_begin(&r, race_store, T0 + US(100));
+	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::a", PORT), 0);
 	expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(151));
-	he_race_dns_answer_(&r, T0 + US(103), HE_FAM_V4,
+	he_drive_answer(&r, race_store, T0 + US(103), HE_FAM_V4,
 	    he_test_ai("192.0.2.1", PORT), 0);
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
 	expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(353));
-	he_race_clear_(&r);
+	finish(&r);
 
 	race_init(&r, hist);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_begin_(&r, T0 + US(100));
-	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	he_drive_begin(&r, race_store, T0 + US(100));
+	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::a", PORT), 0);
 	expect_none(&r);
 	he_race_timer_(&r, T0 + US(150));
@@ -706,25 +707,25 @@ START_TEST(test_rules_suspect_alone_first)
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
 	ck_assert_int_eq(r.attempts[0].delay, US(10));
-	he_race_dns_answer_(&r, T0 + US(155), HE_FAM_V4,
+	he_drive_answer(&r, race_store, T0 + US(155), HE_FAM_V4,
 	    he_test_ai("192.0.2.1", PORT), 0);
 	expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(161));
 	he_race_timer_(&r, T0 + US(161));
 	expect(&r, HE_ACT_START, 1);
 	ck_assert_str_eq(addr_of(&r, 1), "192.0.2.1");
-	he_race_clear_(&r);
+	finish(&r);
 
 	/* an address that is not suspect does not wait for A */
 	race_init(&r, hist);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_begin_(&r, T0 + US(100));
-	he_race_dns_answer_(&r, T0 + US(101), HE_FAM_V6,
+	he_drive_begin(&r, race_store, T0 + US(100));
+	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::b", PORT), 0);
 	expect(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
-	he_race_clear_(&r);
+	finish(&r);
 }
 END_TEST
 

@@ -41,7 +41,7 @@
  * in a few states, reports about attempts that no longer run, a late
  * timer, and which lists are sorted.
  */
-#include "he_internal.h"
+#include "he_race.h"
 #include "he_testutil.h"
 #include "he_fault.h"
 
@@ -1093,14 +1093,14 @@ static int
 no_source(const struct sockaddr *dst, ev_socklen_t dstlen,
     struct sockaddr_storage *src, void *arg)
 {
-	return -1;
+	return ENETUNREACH;
 }
 
 static int
 sort_allocating(struct evutil_addrinfo **list)
 {
-	if (he_addrinfo_sort_with_(list, no_source, NULL) < 0)
-		return -1;
+	if (he_addrinfo_sort_with_(list, no_source, NULL) != 0)
+		return ENOMEM;
 	return fake_sort_v6_first(list);
 }
 

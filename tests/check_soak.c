@@ -21,7 +21,7 @@
  * was made during the soak (a new peak of threads leaves glibc's TLS cached).
  */
 #include "he_event.h"
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 #include "he_labproc.h"

@@ -25,7 +25,7 @@
 #endif
 
 #include "he_event.h"
-#include "he_internal.h"
+#include "he_context.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 

@@ -37,8 +37,11 @@
  * Exit status: 0 when it ran (whatever the connects did), 2 on bad usage
  * or a setup failure.
  */
-#include "he_internal.h"
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
 #include "he_history.h"
+#include "he_time.h"
 #include "he_lab.h"
 #include "evhappy_tool.h"
 
@@ -369,7 +372,7 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 	d->error = evhappy_report_error(r);
 	snprintf(d->winner, sizeof(d->winner), "-");
 	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		tool_addr_format((struct sockaddr *)&ss, d->winner,
+		evhappy_sockaddr_format((struct sockaddr *)&ss, d->winner,
 		    sizeof(d->winner));
 	event_base_loopbreak(d->base);
 }

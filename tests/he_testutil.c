@@ -1,6 +1,6 @@
 #include "he_testutil.h"
 #include "he_event.h"
-#include "he_internal.h"
+#include "he_addrinfo.h"
 #include "he_lab.h"
 
 #include <check.h>

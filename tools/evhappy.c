@@ -687,13 +687,13 @@ record_winner(struct result *res)
 	int i;
 
 	if (getpeername(res->fd, (struct sockaddr *)&ss, &len) == 0) {
-		tool_addr_format((struct sockaddr *)&ss, res->winner,
+		evhappy_sockaddr_format((struct sockaddr *)&ss, res->winner,
 		    sizeof(res->winner));
 		return;
 	}
 	for (i = 0; i < res->nattempts; i++)
 		if (res->attempts[i].error == 0)
-			tool_addr_format(
+			evhappy_sockaddr_format(
 			    (struct sockaddr *)&res->attempts[i].addr,
 			    res->winner, sizeof(res->winner));
 }
@@ -865,7 +865,7 @@ json_addr(FILE *out, const struct sockaddr_storage *ss)
 {
 	char addr[TOOL_ADDRLEN];
 
-	tool_addr_format((const struct sockaddr *)ss, addr, sizeof(addr));
+	evhappy_sockaddr_format((const struct sockaddr *)ss, addr, sizeof(addr));
 	fputs(",\"address\":", out);
 	tool_json_string(out, addr);
 	fprintf(out, ",\"family\":%d", tool_family_number(ss->ss_family));
@@ -900,7 +900,7 @@ json_history(FILE *out, const struct event_rec *e)
 	    e->history >= 0 && e->history <= 3 ? history_names[e->history] :
 	    "unknown", e->age_ms, e->rtt_ms);
 	if (e->moved) {
-		tool_addr_format((const struct sockaddr *)&e->after, after,
+		evhappy_sockaddr_format((const struct sockaddr *)&e->after, after,
 		    sizeof(after));
 		fputs(",\"moved_after\":", out);
 		tool_json_string(out, e->has_after ? after : NULL);

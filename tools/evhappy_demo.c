@@ -239,7 +239,7 @@ outcome_connected(struct outcome *o, evutil_socket_t fd, double t0)
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
 	o->family = ss.ss_family;
-	tool_addr_format((struct sockaddr *)&ss, addr, sizeof(addr));
+	evhappy_sockaddr_format((struct sockaddr *)&ss, addr, sizeof(addr));
 	evutil_snprintf(o->text, sizeof(o->text), "connected to %s in %.1f ms",
 	    addr, o->ms);
 }

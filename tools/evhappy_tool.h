@@ -27,19 +27,12 @@ double tool_now_ms(void);
 /* A timeval in milliseconds, for printing with "%.1f". */
 double tool_tv_ms(const struct timeval *tv);
 
-/* "127.0.0.1:80" or "[::1]:80"; "?" for a NULL or foreign address. */
-void tool_addr_format(const struct sockaddr *sa, char *buf, size_t len);
-
 /* The address family as RFC 8305 counts it: 4, 6, or 0. */
 int tool_family_number(int af);
 
-/* The detail after a trace event's name, such as "AAAA: 1 address" or
-   "127.0.0.1:80: Connection refused"; "" when there is none. */
-void tool_trace_detail(const struct evhappy_trace *ev, char *buf,
-    size_t len);
-
-/* One timeline line: indent, the offset ("+50.3 ms"), the event and its
-   detail, e.g. "  +50.3 ms  attempt-start 127.0.0.1:80". */
+/* One timeline line: indent, the offset ("+50.3 ms") and the event as
+   evhappy_trace_format() writes it, e.g. "  +50.3 ms  attempt-start
+   127.0.0.1:80". */
 void tool_trace_print(FILE *out, const char *indent,
     const struct evhappy_trace *ev);
 

@@ -31,168 +31,22 @@ tool_tv_ms(const struct timeval *tv)
 	return (double)tv->tv_sec * 1000.0 + (double)tv->tv_usec / 1000.0;
 }
 
-/* "%eth0" for a link-local address's scope (the number when the
-   interface is gone), "" for none. */
-static const char *
-scope_name(unsigned id, char *buf, size_t len)
-{
-	char name[IF_NAMESIZE];
-
-	if (!id)
-		return "";
-	if (if_indextoname(id, name))
-		evutil_snprintf(buf, len, "%%%s", name);
-	else
-		evutil_snprintf(buf, len, "%%%u", id);
-	return buf;
-}
-
-void
-tool_addr_format(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN], scope[IF_NAMESIZE + 2];
-	const struct sockaddr_in *sin = (const void *)sa;
-	const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-	if (sa && sa->sa_family == AF_INET &&
-	    evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)))
-		evutil_snprintf(buf, len, "%s:%d", host,
-		    (int)ntohs(sin->sin_port));
-	else if (sa && sa->sa_family == AF_INET6 &&
-	    evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)))
-		evutil_snprintf(buf, len, "[%s%s]:%d", host,
-		    scope_name(sin6->sin6_scope_id, scope, sizeof(scope)),
-		    (int)ntohs(sin6->sin6_port));
-	else
-		evutil_snprintf(buf, len, "?");
-}
-
 int
 tool_family_number(int af)
 {
 	return af == AF_INET ? 4 : af == AF_INET6 ? 6 : 0;
 }
 
-static const char *
-record_type(int af)
-{
-	return af == AF_INET6 ? "AAAA" : af == AF_INET ? "A" : "?";
-}
-
-static void
-dns_detail(const struct evhappy_trace *ev, char *buf, size_t len)
-{
-	const char *type = record_type(ev->family);
-
-	if (ev->kind == EVHAPPY_TRACE_DNS_QUERY)
-		evutil_snprintf(buf, len, "%s", type);
-	else if (ev->error)
-		evutil_snprintf(buf, len, "%s: %s", type,
-		    evutil_gai_strerror(ev->error));
-	else
-		evutil_snprintf(buf, len, "%s: %d address%s", type,
-		    ev->naddrs, ev->naddrs == 1 ? "" : "es");
-}
-
-static void
-age_text(const struct timeval *tv, char *buf, size_t len)
-{
-	double ms = tool_tv_ms(tv);
-
-	if (ms < 1000)
-		evutil_snprintf(buf, len, "%.0f ms", ms);
-	else if (ms < 120000)
-		evutil_snprintf(buf, len, "%.0f s", ms / 1000);
-	else
-		evutil_snprintf(buf, len, "%.0f min", ms / 60000);
-}
-
-/* What history knew: "hung 12 s ago", "failed (Connection refused) 3 s
-   ago", "rtt 40.2 ms". */
-static void
-history_known(const struct evhappy_trace *ev, char *buf, size_t len)
-{
-	char age[32];
-
-	age_text(&ev->age, age, sizeof(age));
-	if (ev->history == EVHAPPY_HISTORY_HUNG)
-		evutil_snprintf(buf, len, "hung %s ago", age);
-	else if (ev->history == EVHAPPY_HISTORY_FAILED)
-		evutil_snprintf(buf, len, "failed (%s) %s ago",
-		    strerror(ev->error), age);
-	else
-		evutil_snprintf(buf, len, "rtt %.1f ms (+-%.1f)",
-		    tool_tv_ms(&ev->rtt), tool_tv_ms(&ev->rttvar));
-}
-
-/* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
-   "[2001:db8::2]:80 rtt 40.2 ms (+-1.0), next attempt after 60.3 ms". */
-static void
-history_detail(const struct evhappy_trace *ev, char *buf, size_t len)
-{
-	char addr[TOOL_ADDRLEN], after[TOOL_ADDRLEN], known[128];
-
-	tool_addr_format(ev->addr, addr, sizeof(addr));
-	history_known(ev, known, sizeof(known));
-	if (ev->moved && ev->after) {
-		tool_addr_format(ev->after, after, sizeof(after));
-		evutil_snprintf(buf, len, "%s %s, moved after %s", addr,
-		    known, after);
-	} else if (ev->moved) {
-		evutil_snprintf(buf, len, "%s %s, moved first", addr, known);
-	} else {
-		evutil_snprintf(buf, len, "%s %s, next attempt after %.1f ms",
-		    addr, known, tool_tv_ms(&ev->delay));
-	}
-}
-
-void
-tool_trace_detail(const struct evhappy_trace *ev, char *buf, size_t len)
-{
-	char addr[TOOL_ADDRLEN];
-
-	buf[0] = '\0';
-	switch (ev->kind) {
-	case EVHAPPY_TRACE_DNS_QUERY:
-	case EVHAPPY_TRACE_DNS_ANSWER:
-		dns_detail(ev, buf, len);
-		break;
-	case EVHAPPY_TRACE_ATTEMPT_FAILED:
-		tool_addr_format(ev->addr, addr, sizeof(addr));
-		evutil_snprintf(buf, len, "%s: %s", addr,
-		    strerror(ev->error));
-		break;
-	case EVHAPPY_TRACE_ATTEMPT_START:
-	case EVHAPPY_TRACE_ATTEMPT_WON:
-	case EVHAPPY_TRACE_ATTEMPT_CANCELLED:
-		tool_addr_format(ev->addr, buf, len);
-		break;
-	case EVHAPPY_TRACE_DONE:
-		evutil_snprintf(buf, len, "%s",
-		    ev->error ? strerror(ev->error) : "connected");
-		break;
-	case EVHAPPY_TRACE_HISTORY:
-		history_detail(ev, buf, len);
-		break;
-	}
-}
-
 void
 tool_trace_print(FILE *out, const char *indent,
     const struct evhappy_trace *ev)
 {
-	char offset[32], detail[TOOL_ADDRLEN + 128];
+	char offset[32], line[2 * TOOL_ADDRLEN + 128];
 
 	evutil_snprintf(offset, sizeof(offset), "+%.1f",
 	    tool_tv_ms(&ev->elapsed));
-	tool_trace_detail(ev, detail, sizeof(detail));
-	/* "done: connected" reads as an outcome, "attempt-start 1.2.3.4:80"
-	   as an event and its address. */
-	fprintf(out, "%s%7s ms  %s%s%s\n", indent, offset,
-	    evhappy_trace_kind_name(ev->kind),
-	    !detail[0] ? "" : ev->kind == EVHAPPY_TRACE_DONE ||
-	    ev->kind == EVHAPPY_TRACE_HISTORY ? ": " : " ",
-	    detail);
+	evhappy_trace_format(ev, line, sizeof(line));
+	fprintf(out, "%s%7s ms  %s\n", indent, offset, line);
 }
 
 static int

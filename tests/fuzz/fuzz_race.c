@@ -28,7 +28,7 @@
  *   ETIMEDOUT or EHOSTUNREACH.
  * Leaks are LeakSanitizer's.
  */
-#include "he_internal.h"
+#include "he_race.h"
 
 #include <errno.h>
 #include <stdint.h>

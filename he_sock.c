@@ -1,12 +1,10 @@
 /*
- * One connection attempt's socket: make it (or take it from the user's
+ * The socket of one connection attempt (he_sock.h): make it (or take it from the user's
  * factory), bind it, connect it, and watch it for writability.  Errors are
  * the kernel's own errno (EMFILE, ENFILE, ...); ENOMEM only for memory.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
-#include "he_attempt.h"
+#include "he_internal.h"
+#include "he_sock.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -37,7 +35,7 @@ plain_socket(int family)
 /* The factory's socket must be a stream socket (a UDP "connect" would
  * win at once); we make it non-blocking and close-on-exec. */
 static int
-factory_socket(const struct evutil_addrinfo *ai, const struct he_socket_opts *o,
+factory_socket(const struct evutil_addrinfo *ai, const struct he_sock_opts *o,
     evutil_socket_t *out)
 {
 	int type = 0;
@@ -77,8 +75,8 @@ attempt_bind(evutil_socket_t fd, const struct evutil_addrinfo *local,
 }
 
 static int
-attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
-    const struct he_socket_opts *o, struct event_base *base,
+attempt_connect(struct he_sock *s, const struct evutil_addrinfo *ai,
+    const struct he_sock_opts *o, struct event_base *base,
     const struct timeval *timeout, event_callback_fn cb, void *arg)
 {
 	short what = EV_WRITE | (s->persist ? EV_PERSIST : 0);
@@ -111,14 +109,14 @@ attempt_connect(struct he_slot *s, const struct evutil_addrinfo *ai,
 }
 
 int
-he_attempt_open_(struct he_slot *s, const struct evutil_addrinfo *ai,
-    const struct he_socket_opts *o, struct event_base *base,
+he_sock_open_(struct he_sock *s, const struct evutil_addrinfo *ai,
+    const struct he_sock_opts *o, struct event_base *base,
     const struct timeval *timeout, event_callback_fn cb, void *arg)
 {
 	int err = attempt_connect(s, ai, o, base, timeout, cb, arg);
 
 	if (err)
-		he_slot_close_(s, 0);
+		he_sock_close_(s, 0);
 	return err;
 }
 
@@ -130,7 +128,7 @@ event_gone(struct event *ev, void *arg)
 }
 
 void
-he_slot_close_(struct he_slot *s, int finalizing)
+he_sock_close_(struct he_sock *s, int finalizing)
 {
 	if (s->ev == s->storage && s->ev)
 		event_del(s->ev);

@@ -1,0 +1,208 @@
+/*
+ * The library's one formatter of addresses and trace events (he_fmt.h).
+ */
+#include "he_internal.h"
+#include "he_fmt.h"
+#include "he_event.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+void
+he_out_init_(struct he_out *o, char *buf, size_t len)
+{
+	o->buf = len ? buf : NULL;
+	o->len = len;
+	o->need = 0;
+	if (len)
+		buf[0] = '\0';
+}
+
+void
+he_out_put_(struct he_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	size_t at = o->need < o->len ? o->need : o->len;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf ? o->buf + at : NULL, o->buf ? o->len - at : 0,
+	    fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->need += (size_t)n;
+}
+
+/* "%eth0" for a link-local address's scope (the number when the
+   interface is gone), "" for none. */
+static const char *
+scope_name(unsigned id, char *buf, size_t len)
+{
+	char name[IF_NAMESIZE];
+
+	if (!id)
+		return "";
+	if (if_indextoname(id, name))
+		snprintf(buf, len, "%%%s", name);
+	else
+		snprintf(buf, len, "%%%u", id);
+	return buf;
+}
+
+void
+he_out_addr_(struct he_out *o, const struct sockaddr *sa)
+{
+	char host[INET6_ADDRSTRLEN], scope[IF_NAMESIZE + 2];
+	const struct sockaddr_in *sin = (const void *)sa;
+	const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+	if (sa && sa->sa_family == AF_INET &&
+	    evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)))
+		he_out_put_(o, "%s:%d", host, (int)ntohs(sin->sin_port));
+	else if (sa && sa->sa_family == AF_INET6 &&
+	    evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)))
+		he_out_put_(o, "[%s%s]:%d", host,
+		    scope_name(sin6->sin6_scope_id, scope, sizeof(scope)),
+		    (int)ntohs(sin6->sin6_port));
+	else
+		he_out_put_(o, "?");
+}
+
+static const char *const trace_names[] = {
+	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
+	"attempt-won", "attempt-cancelled", "done", "history"
+};
+
+const char *
+evhappy_trace_kind_name(enum evhappy_trace_kind kind)
+{
+	if ((int)kind < 0 ||
+	    (size_t)kind >= sizeof(trace_names) / sizeof(trace_names[0]))
+		return "unknown";
+	return trace_names[kind];
+}
+
+static double
+ms_of(const struct timeval *tv)
+{
+	return (double)tv->tv_sec * 1000.0 + (double)tv->tv_usec / 1000.0;
+}
+
+static void
+put_age(struct he_out *o, const struct timeval *tv)
+{
+	double ms = ms_of(tv);
+
+	if (ms < 1000)
+		he_out_put_(o, "%.0f ms", ms);
+	else if (ms < 120000)
+		he_out_put_(o, "%.0f s", ms / 1000);
+	else
+		he_out_put_(o, "%.0f min", ms / 60000);
+}
+
+/* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
+   "[2001:db8::2]:80 rtt 40.2 ms (+-1.0), next attempt after 60.3 ms". */
+static void
+put_history(struct he_out *o, const struct evhappy_trace *ev)
+{
+	he_out_addr_(o, ev->addr);
+	if (ev->history == EVHAPPY_HISTORY_HUNG) {
+		he_out_put_(o, " hung ");
+		put_age(o, &ev->age);
+		he_out_put_(o, " ago");
+	} else if (ev->history == EVHAPPY_HISTORY_FAILED) {
+		he_out_put_(o, " failed (%s) ", strerror(ev->error));
+		put_age(o, &ev->age);
+		he_out_put_(o, " ago");
+	} else {
+		he_out_put_(o, " rtt %.1f ms (+-%.1f)", ms_of(&ev->rtt),
+		    ms_of(&ev->rttvar));
+	}
+	if (ev->moved && ev->after) {
+		he_out_put_(o, ", moved after ");
+		he_out_addr_(o, ev->after);
+	} else if (ev->moved) {
+		he_out_put_(o, ", moved first");
+	} else {
+		he_out_put_(o, ", next attempt after %.1f ms",
+		    ms_of(&ev->delay));
+	}
+}
+
+static const char *
+record_type(int af)
+{
+	return af == AF_INET6 ? "AAAA" : af == AF_INET ? "A" : "?";
+}
+
+void
+he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
+{
+	he_out_put_(o, "%s", evhappy_trace_kind_name(ev->kind));
+	switch (ev->kind) {
+	case EVHAPPY_TRACE_DNS_QUERY:
+		he_out_put_(o, " %s", record_type(ev->family));
+		return;
+	case EVHAPPY_TRACE_DNS_ANSWER:
+		if (ev->error)
+			he_out_put_(o, " %s error: %s", record_type(ev->family),
+			    evutil_gai_strerror(ev->error));
+		else
+			he_out_put_(o, " %s: %d address%s",
+			    record_type(ev->family), ev->naddrs,
+			    ev->naddrs == 1 ? "" : "es");
+		return;
+	case EVHAPPY_TRACE_DONE:
+		if (ev->error)
+			he_out_put_(o, " error: %s", strerror(ev->error));
+		else
+			he_out_put_(o, ": connected");
+		return;
+	case EVHAPPY_TRACE_HISTORY:
+		he_out_put_(o, ": ");
+		put_history(o, ev);
+		return;
+	default:
+		break;
+	}
+	if (ev->addr) {
+		he_out_put_(o, " ");
+		he_out_addr_(o, ev->addr);
+	}
+	if (ev->error)
+		he_out_put_(o, " error: %s", strerror(ev->error));
+}
+
+/* ---- the public calls ---------------------------------------------------- */
+
+int
+evhappy_sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	struct he_out o;
+
+	if (!buf && len) {
+		errno = EINVAL;
+		return -1;
+	}
+	he_out_init_(&o, buf, len);
+	he_out_addr_(&o, sa);
+	return (int)o.need;
+}
+
+int
+evhappy_trace_format(const struct evhappy_trace *ev, char *buf, size_t len)
+{
+	struct he_out o;
+
+	if (!ev || (!buf && len)) {
+		errno = EINVAL;
+		return -1;
+	}
+	he_out_init_(&o, buf, len);
+	he_out_trace_(&o, ev);
+	return (int)o.need;
+}

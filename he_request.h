@@ -1,0 +1,166 @@
+/*
+ * A request: one race, from the call that starts it to the callback that
+ * ends it (he_request.c).  The glue of the library: it carries out the
+ * actions of the pure core (he_race.c) with the adapters below it (sockets,
+ * resolvers, the bufferevent adapter, the history store), hands the outcome
+ * to the user, and keeps user callbacks safe to cancel or free from.
+ *
+ * It calls only downwards.  What it must tell the layer above (its owner,
+ * the context) goes through struct he_owner's callback, handed down when
+ * the request is made, as libevent hands its callbacks down.
+ *
+ * The ladder.  A request's life is one state variable, moved by one
+ * function (move() in he_request.c); what a state asks for once no callback
+ * of the request is on the stack (release its sockets, free its memory) is
+ * done by one function (settle()):
+ *
+ *   from      event                                   to        done then
+ *   NEW       launched, no user code can run yet      STARTING  begin inside the call
+ *   NEW       launched, a trace callback or factory   PENDING   next loop turn
+ *   PENDING   next loop turn                          RACING    begin
+ *   STARTING  the start call returns                  RACING
+ *   STARTING  the core says DONE                      DECIDED   next loop turn
+ *   RACING    the core says DONE                      ENDED     deliver the outcome
+ *   DECIDED   next loop turn                          ENDED     deliver the outcome
+ *   any live  cancelled; its context freed; its       STOPPED   the core cancels;
+ *             bufferevent freed or taken back                   nothing is said
+ *   ENDED     settled (no callback on the stack)      (freed)   release, free
+ *   STOPPED   settled                                 (freed)   release; free now, or
+ *                                                               on the next loop turn
+ *                                                               when the user holds a
+ *                                                               handle it may cancel
+ *                                                               again
+ *
+ * "Live" is NEW, PENDING, STARTING, RACING and DECIDED.  The core's race
+ * has ended (DONE or cancel) in every state from DECIDED on; what it
+ * taught goes to the history store at that moment, once.
+ */
+#ifndef EVHAPPY_HE_REQUEST_H_INCLUDED_
+#define EVHAPPY_HE_REQUEST_H_INCLUDED_
+
+#include "he_event.h"
+#include "he_bev.h"
+#include "he_history.h"
+#include "he_race.h"
+#include "he_resolve.h"
+#include "he_sock.h"
+
+#include <stdint.h>
+
+/** What races are started with, besides the core's he_race_config. */
+struct he_settings {
+	struct he_sock_opts sock;	/* sock.local: an owned copy */
+	evhappy_trace_cb trace;
+	void *trace_arg;
+	int history;	/* 1: races use and feed the connection history */
+};
+
+/** Who made a request (the context, he_event.c), as the request sees it. */
+struct he_owner {
+	struct event_base *base;
+	struct he_resolver *resolver;
+	struct evhappy_request *requests;	/* not yet freed */
+	int busy;		/* callbacks of its requests on the stack */
+	int closing;		/* being freed: make no more, say nothing */
+	/* Called when one of its requests was freed, or when the outermost
+	   callback of its requests returned while it is closing; busy is
+	   then 0.  The owner may free itself (and its requests) here. */
+	void (*settled)(struct he_owner *o);
+};
+
+enum he_req_state {
+	HE_REQ_NEW,
+	HE_REQ_PENDING,
+	HE_REQ_STARTING,
+	HE_REQ_RACING,
+	HE_REQ_DECIDED,
+	HE_REQ_ENDED,
+	HE_REQ_STOPPED
+};
+
+/** One family's lookup. */
+struct he_req_query {
+	struct evhappy_request *req;
+	enum he_fam fam;
+	struct he_query *q;	/* outstanding, or NULL */
+};
+
+struct evhappy_report {
+	const struct evhappy_request *req;
+};
+
+struct evhappy_request {
+	struct he_owner *owner;
+	struct evhappy_request *prev, *next;	/* in owner->requests */
+	enum he_req_state state;
+	int busy;		/* callbacks of it on the stack */
+	unsigned released : 1;	/* sockets, queries, watch let go */
+	unsigned taught : 1;	/* lessons went to the history store */
+	unsigned timer_set : 1;	/* the timer may be pending or active */
+	unsigned timer_assigned : 1;	/* event_assign'ed: on first use */
+	int deadline_sock;	/* the attempt whose event also carries the
+				   deadline as its timeout, or -1 */
+	int nsocks;
+	struct he_race race;
+	struct he_sock *socks;	/* first_sock, or an array when it grows */
+	struct he_sock first_sock;
+	int64_t timer_at;	/* when the timer is set to fire, HE_NEVER if
+				   not set (arm_timer adds it only on change) */
+	struct event *timer;	/* the core's wake-ups; also the next turn;
+				   it and the first attempt's event live in
+				   the request's own allocation.  A race
+				   whose one wake-up is the deadline of its
+				   one attempt leaves it unused */
+	struct he_settings set;	/* copied at the start; local is owned */
+	struct he_history *history;	/* the store, or NULL */
+
+	/* where the outcome goes: cb, or else the bufferevent */
+	evhappy_connect_cb cb;
+	void *cb_arg;
+	struct he_bev_link bev;
+
+	/* resolution */
+	char *host;
+	int port;
+	int family;
+	struct he_req_query queries[HE_NFAM];
+};
+
+/** What to race to: a caller's list (hostname NULL), or a name or literal
+    with family and port. */
+struct he_target {
+	const struct evutil_addrinfo *addrs;
+	int family;
+	const char *hostname;
+	int port;
+};
+
+/** Make a request of either kind in *out, linked to its owner: 0, or
+    EINVAL (a list with no usable address, a bad literal) or ENOMEM.
+    Nothing is started, nobody is called. */
+int he_request_new_(struct he_owner *o, const struct he_race_config *cfg,
+    const struct he_settings *set, const struct he_target *t,
+    struct evhappy_request **out);
+
+/** Race on bev (he_bev_attach_): 0, or EALREADY or ENOMEM. */
+int he_request_attach_bev_(struct evhappy_request *req,
+    struct bufferevent *bev);
+
+/** Start the request made by he_request_new_ (the ladder's "launched").
+    Cannot fail: every outcome, even an immediate failure, reaches the user
+    on a later loop turn. */
+void he_request_launch_(struct evhappy_request *req);
+
+/** Stop a live request (the ladder's "cancelled"); nothing is said to
+    anyone.  A request with a callback (whose user holds a handle and may
+    cancel again) is freed on the next loop turn, any other once no
+    callback of it is on the stack. */
+void he_request_stop_(struct evhappy_request *req);
+
+/** Free a request at once, whatever its state; nothing is said. */
+void he_request_free_(struct evhappy_request *req);
+
+/** Whether it is over: ENDED or STOPPED. */
+int he_request_over_(const struct evhappy_request *req);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * Name resolution for races (he_resolve.c): one family's lookup at a time,
+ * through evdns or the system resolver on a worker pool, answered through a
+ * callback.  An adapter: it knows nothing of races or requests.
+ */
+#ifndef EVHAPPY_HE_RESOLVE_H_INCLUDED_
+#define EVHAPPY_HE_RESOLVE_H_INCLUDED_
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+struct he_mailbox;	/* finished system lookups and their wake-up fd */
+
+/** A context's way to resolve: its evdns_base, or (dns NULL) the system
+    resolver, whose per-event_base mailbox is attached on the first
+    lookup.  Embedded in the context; all zero but base and dns at first. */
+struct he_resolver {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct he_mailbox *mailbox;
+};
+
+/** A lookup's answer: res (borrowed: valid during the call; may hold
+    entries of other families) or eai_error != 0 (an EVUTIL_EAI_* code). */
+typedef void (*he_answer_fn)(void *arg, const struct evutil_addrinfo *res,
+    int eai_error);
+
+struct he_query;
+
+/** Ask for host's addresses of family af (AF_INET6 or AF_INET).  0, and
+    then cb runs exactly once unless he_query_cancel_() comes first:
+    later, from the loop, or (evdns answering from its hosts table) before
+    this returns, and then *out is NULL; else *out is the query.  Or the
+    errno that kept it from starting (EMFILE, ENFILE, EAGAIN, ENOMEM), and
+    cb never runs. */
+int he_query_start_(struct he_resolver *r, const char *host, int af,
+    he_answer_fn cb, void *arg, struct he_query **out);
+
+/** Cancel a query; its callback does not run after this. */
+void he_query_cancel_(struct he_query *q);
+
+/** Release the resolver's system-resolver mailbox (its wake-up event now,
+    its fd once no worker holds it); call after every query was answered
+    or cancelled. */
+void he_resolver_release_(struct he_resolver *r);
+
+/** The blocking lookup the system resolver's threads run; tests replace it
+    (NULL restores getaddrinfo) to make lookups slow.  Results are freed
+    with freeaddrinfo(). */
+typedef int (*he_gai_fn)(const char *node, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
+void he_resolve_set_gai_hook_(he_gai_fn fn);
+
+/** What the system resolver's thread pool holds right now (for tests). */
+struct he_pool_stats {
+	int threads;	/* workers alive */
+	int idle;	/* of them, waiting for work */
+	int queued;	/* lookups waiting for a worker */
+};
+void he_resolve_pool_stats_(struct he_pool_stats *st);
+
+#endif
