@@ -216,11 +216,13 @@ evhappy_set_history(struct evhappy *he, int enabled)
 	return 0;
 }
 
+/* The store is the process's, not the context's: any context clears it
+ * (NULL does nothing, as he_event.h says). */
 void
 evhappy_clear_history(struct evhappy *he)
 {
-	(void)he;	/* the store is the process's, not the context's */
-	he_history_clear_(he_history_global_());
+	if (he)
+		he_history_clear_(he_history_global_());
 }
 
 /* ---- starting races ----------------------------------------------------- */

@@ -5,7 +5,7 @@
  * settings, the addresses (known from the start, or arriving by DNS at given
  * times), and how each address's connection attempt ends.  A small
  * discrete-event simulator plays the row against the core exactly as the
- * glue (he_event.c) would:
+ * glue (he_request.c) would:
  *
  *   - it keeps a fake `now` and calls he_race_begin_() at T0;
  *   - it delivers DNS answers and attempt outcomes at their times, and calls

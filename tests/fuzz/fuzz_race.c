@@ -7,7 +7,7 @@
  * ones, duplicates, malformed entries, errors), attempt failures and
  * handshakes (of any attempt, running or not), timer fires (early, on time
  * or late), forward clock jumps and a cancel.  A small glue stand-in takes
- * the actions as he_event.c does, failing some starts at once from inside
+ * the actions as he_request.c does, failing some starts at once from inside
  * the START.  When the input runs out the clock jumps to the deadline: the
  * race must be over then.
  *
