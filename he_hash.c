@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Finaliser of splitmix64: spreads every input bit over the word, so the
  * low bits that pick a bucket depend on all of the key. */
@@ -19,21 +20,25 @@ mix(uint64_t h)
 	return h ^ (h >> 31);
 }
 
-uint64_t
-he_hash_word_(uint64_t w)
-{
-	return mix(w);
-}
-
+/* A word at a time, and one mix at the end: keys are a few words long (an
+ * address and its port), and the hash must cost less than the lookup it
+ * serves. */
 uint64_t
 he_hash_bytes_(const void *p, size_t len, uint64_t seed)
 {
 	const unsigned char *b = p;
-	uint64_t h = UINT64_C(0xcbf29ce484222325) ^ seed;
-	size_t i;
+	uint64_t h = seed ^ (uint64_t)len, w;
 
-	for (i = 0; i < len; i++)
-		h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+	for (; len >= 8; len -= 8, b += 8) {
+		memcpy(&w, b, 8);
+		h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+		h ^= h >> 29;
+	}
+	if (len) {
+		w = 0;
+		memcpy(&w, b, len);
+		h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+	}
 	return mix(h);
 }
 
@@ -119,26 +124,4 @@ he_htab_del_(struct he_htab *t, struct he_hnode *n)
 			return;
 		}
 	}
-}
-
-static struct he_hnode *
-same_hash(struct he_hnode *n, uint64_t hash)
-{
-	while (n && n->hash != hash)
-		n = n->next;
-	return n;
-}
-
-struct he_hnode *
-he_htab_first_(const struct he_htab *t, uint64_t hash)
-{
-	if (!t->bucket)
-		return NULL;
-	return same_hash(t->bucket[hash & t->mask], hash);
-}
-
-struct he_hnode *
-he_htab_next_(const struct he_hnode *n)
-{
-	return same_hash(n->next, n->hash);
 }

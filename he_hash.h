@@ -49,15 +49,42 @@ int he_htab_add_(struct he_htab *t, struct he_hnode *n, uint64_t hash);
 /** Unindex n, which must be in t. */
 void he_htab_del_(struct he_htab *t, struct he_hnode *n);
 
-/** The first node indexed under hash, or NULL; he_htab_next_() gives the
-    others of the same hash. */
-struct he_hnode *he_htab_first_(const struct he_htab *t, uint64_t hash);
-struct he_hnode *he_htab_next_(const struct he_hnode *n);
+/** The first node of n's chain (n included) with that hash, or NULL. */
+static inline struct he_hnode *
+he_htab_same_(struct he_hnode *n, uint64_t hash)
+{
+	while (n && n->hash != hash)
+		n = n->next;
+	return n;
+}
 
-/** A hash of len bytes (FNV-1a, 64 bits, then mixed). */
+/** The first node indexed under hash, or NULL; he_htab_next_() gives the
+    others of the same hash.  (Inline: lookups are on every race's path.) */
+static inline struct he_hnode *
+he_htab_first_(const struct he_htab *t, uint64_t hash)
+{
+	return t->bucket ? he_htab_same_(t->bucket[hash & t->mask], hash) :
+	    NULL;
+}
+
+static inline struct he_hnode *
+he_htab_next_(const struct he_hnode *n)
+{
+	return he_htab_same_(n->next, n->hash);
+}
+
+/** A hash of len bytes, a word at a time. */
 uint64_t he_hash_bytes_(const void *p, size_t len, uint64_t seed);
 
-/** A hash of one word (a pointer, a family). */
-uint64_t he_hash_word_(uint64_t w);
+/** A hash of one word (a pointer, a family): one multiply spreads its bits
+    up, and the fold brings the high half down to the low bits that pick a
+    bucket.  Inline: it is on every race's path. */
+static inline uint64_t
+he_hash_word_(uint64_t w)
+{
+	uint64_t h = w * UINT64_C(0x9e3779b97f4a7c15);
+
+	return h ^ (h >> 32);
+}
 
 #endif

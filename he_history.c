@@ -13,12 +13,11 @@
 #include <string.h>
 #include <netinet/in.h>
 
-/* A destination, zero-padded so that it hashes and compares as bytes. */
+/* A destination as three words: family, port and IPv6 scope; then the
+ * address (an IPv4 one in the low half of w[1]).  Compared and hashed a
+ * word at a time: a lookup is on every race's path. */
 struct he_hist_key {
-	uint16_t family;
-	uint16_t port;
-	uint32_t scope;
-	unsigned char addr[16];
+	uint64_t w[3];
 };
 
 /* One destination.  used == 0: a free slot. */
@@ -127,33 +126,39 @@ he_history_set_expiry_(struct he_history *h, int64_t usec)
 /* ---- the table (called with the lock held) ------------------------------ */
 
 /* The key of a destination; 0 for other families. */
-static int
+static inline int
 key_of(const struct sockaddr *sa, struct he_hist_key *k)
 {
-	memset(k, 0, sizeof(*k));
-	if (!sa)
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	uint32_t a4;
+
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return 0;
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		memcpy(k->addr, &in->sin_addr, 4);
-		k->port = in->sin_port;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 =
-		    (const struct sockaddr_in6 *)sa;
-		memcpy(k->addr, &in6->sin6_addr, 16);
-		k->port = in6->sin6_port;
-		k->scope = in6->sin6_scope_id;
-	} else {
-		return 0;
+		memcpy(&a4, &in->sin_addr, 4);
+		k->w[0] = (uint64_t)AF_INET | (uint64_t)in->sin_port << 16;
+		k->w[1] = a4;
+		k->w[2] = 0;
+		return 1;
 	}
-	k->family = sa->sa_family;
+	k->w[0] = (uint64_t)AF_INET6 | (uint64_t)in6->sin6_port << 16 |
+	    (uint64_t)in6->sin6_scope_id << 32;
+	memcpy(&k->w[1], &in6->sin6_addr, 16);
 	return 1;
+}
+
+static int
+same_key(const struct he_hist_key *a, const struct he_hist_key *b)
+{
+	return a->w[0] == b->w[0] && a->w[1] == b->w[1] && a->w[2] == b->w[2];
 }
 
 static uint64_t
 key_hash(const struct he_hist_key *k)
 {
-	return he_hash_bytes_(k, sizeof(*k), 0);
+	return he_hash_word_(k->w[0] ^ he_hash_word_(k->w[1] ^
+	    he_hash_word_(k->w[2])));
 }
 
 static int64_t
@@ -186,7 +191,7 @@ find(struct he_history *h, const struct he_hist_key *k, int64_t now)
 	    n = he_htab_next_(n)) {
 		struct he_hist_entry *e = HE_CONTAINER(n,
 		    struct he_hist_entry, node);
-		if (memcmp(&e->key, k, sizeof(*k)))
+		if (!same_key(&e->key, k))
 			continue;
 		if (expired(h, e, now)) {
 			entry_drop(h, e);

@@ -23,13 +23,25 @@ void
 he_race_init_(struct he_race *r, const struct he_race_config *cfg)
 {
 	memset(r, 0, sizeof(*r));
+	he_race_setup_(r, cfg);
+}
+
+void
+he_race_setup_(struct he_race *r, const struct he_race_config *cfg)
+{
 	r->cfg = *cfg;
 	r->winner = -1;
 	r->deadline = HE_NEVER;
 	r->resolution_wait_until = HE_NEVER;
 	r->history_wait_until = HE_NEVER;
 	r->ended = -1;
-	r->notes.off = cfg->no_notes;
+}
+
+/* Where history's notes go: nowhere when nobody reads them. */
+static struct he_notes *
+notes_of(struct he_race *r)
+{
+	return r->cfg.no_notes ? NULL : &r->notes;
 }
 
 /* Free a list, all but the race's own entry, which is no allocation. */
@@ -66,7 +78,8 @@ he_race_clear_(struct he_race *r)
 		free(r->attempts);
 	if (r->actions != r->first_actions)
 		free(r->actions);
-	he_notes_clear_(&r->notes);
+	if (r->notes.v)
+		he_notes_clear_(&r->notes);
 	r->untried = NULL;
 	r->attempts = NULL;
 	r->actions = NULL;
@@ -181,7 +194,7 @@ history_arrange(struct he_race *r, int by_rtt)
 	int from = r->notes.n;
 
 	if (r->cfg.history)
-		he_hist_arrange_(&r->untried, by_rtt, &r->notes);
+		he_hist_arrange_(&r->untried, by_rtt, notes_of(r));
 	return from;
 }
 
@@ -437,7 +450,8 @@ he_race_begin_(struct he_race *r, int64_t now)
 
 	r->began = now;
 	r->deadline = now + r->cfg.timeout;
-	if (r->untried && r->cfg.history) {
+	/* One address has no order to change (most races). */
+	if (r->untried && r->untried->ai_next && r->cfg.history) {
 		from = history_arrange(r, 0);
 		interleave_untried(r);
 		history_placed(r, from);
@@ -612,7 +626,7 @@ attempt_delay(struct he_race *r, struct he_attempt *a)
 	a->delay = he_hist_attempt_delay_(f, r->cfg.attempt_delay,
 	    r->cfg.min_gap);
 	if (a->delay != r->cfg.attempt_delay &&
-	    (note = he_hist_note_delay_(&r->notes, a->ai, a->delay)) >= 0)
+	    (note = he_hist_note_delay_(notes_of(r), a->ai, a->delay)) >= 0)
 		queue_note(r, note);
 }
 
@@ -839,6 +853,17 @@ verdict_of(const struct he_race *r, const struct he_attempt *a)
 	return hung(r, a) ? HE_HIST_HUNG : HE_HIST_UNKNOWN;
 }
 
+static void
+lesson_of(const struct he_race *r, const struct he_attempt *a,
+    enum he_hist_state verdict, struct he_lesson *l)
+{
+	l->sa = a->ai->ai_addr;
+	l->verdict = verdict;
+	l->error = verdict == HE_HIST_FAILED ? a->error : 0;
+	l->rtt = verdict == HE_HIST_WORKED ? a->ended - a->started : 0;
+	l->at = verdict == HE_HIST_HUNG ? r->ended : a->ended;
+}
+
 /* Add the lessons of verdict `want`, in attempt order, while room is left. */
 static int
 lessons_of(const struct he_race *r, enum he_hist_state want,
@@ -846,17 +871,9 @@ lessons_of(const struct he_race *r, enum he_hist_state want,
 {
 	int i;
 
-	for (i = 0; i < r->nattempts && n < max; i++) {
-		const struct he_attempt *a = &r->attempts[i];
-		if (verdict_of(r, a) != want)
-			continue;
-		out[n].sa = a->ai->ai_addr;
-		out[n].verdict = want;
-		out[n].error = want == HE_HIST_FAILED ? a->error : 0;
-		out[n].rtt = want == HE_HIST_WORKED ? a->ended - a->started : 0;
-		out[n].at = want == HE_HIST_HUNG ? r->ended : a->ended;
-		n++;
-	}
+	for (i = 0; i < r->nattempts && n < max; i++)
+		if (i != r->winner && verdict_of(r, &r->attempts[i]) == want)
+			lesson_of(r, &r->attempts[i], want, &out[n++]);
 	return n;
 }
 
@@ -867,7 +884,13 @@ he_race_lessons_(const struct he_race *r, struct he_lesson *out, int max)
 
 	if (!r->done)
 		return 0;
-	n = lessons_of(r, HE_HIST_WORKED, out, n, max);
+	if (max > HE_LESSONS_MAX)
+		max = HE_LESSONS_MAX;
+	if (r->winner >= 0 && n < max)
+		lesson_of(r, &r->attempts[r->winner], HE_HIST_WORKED, &out[n++]);
+	/* Most races have one attempt, the winner: nothing more to look at. */
+	if (r->nattempts == (r->winner >= 0))
+		return n;
 	n = lessons_of(r, HE_HIST_HUNG, out, n, max);
 	return lessons_of(r, HE_HIST_FAILED, out, n, max);
 }

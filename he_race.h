@@ -290,6 +290,9 @@ struct he_race {
 
 /** Set up a race; nothing starts until he_race_begin(). */
 void he_race_init_(struct he_race *r, const struct he_race_config *cfg);
+/** The same in memory that is all zero already (the request's, which is
+    calloc'ed): a race is about 600 bytes, on every connect's path. */
+void he_race_setup_(struct he_race *r, const struct he_race_config *cfg);
 /** Free what the race owns (addresses, attempts, queued actions). */
 void he_race_clear_(struct he_race *r);
 
@@ -357,8 +360,9 @@ struct he_lesson {
     enough that no race can flush the store. */
 #define HE_LESSONS_MAX 16
 
-/** What the race taught, by the rules above, into out (room for max):
-    how many.  0 until the race is done (DONE or cancel). */
+/** What the race taught, by the rules above, into out (room for max, at
+    most HE_LESSONS_MAX are given): how many.  0 until the race is done
+    (DONE or cancel). */
 int he_race_lessons_(const struct he_race *r, struct he_lesson *out,
     int max);
 

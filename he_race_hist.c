@@ -76,7 +76,7 @@ note_new(struct he_notes *notes, enum he_hist_note_kind kind,
 {
 	struct he_hist_note *n;
 
-	if (notes->off)
+	if (!notes)
 		return NULL;	/* no trace to tell */
 	if (notes->n == notes->cap) {
 		size_t cap = he_vec_cap_((size_t)notes->cap,

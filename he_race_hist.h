@@ -29,12 +29,11 @@ struct he_hist_note {
 	int placed;		/* MOVED: found in place, `after` filled */
 };
 
-/** The notes of one race; all zero is empty.  With off set none is made
-    (nobody reads them); the decisions are the same. */
+/** The notes of one race; all zero is empty.  The functions below take
+    NULL instead when nobody reads notes: the decisions are the same. */
 struct he_notes {
 	struct he_hist_note *v;
 	int n, cap;
-	int off;
 };
 
 /** Free the notes' array. */

@@ -981,7 +981,7 @@ he_request_new_(struct he_owner *o, const struct he_race_config *cfg,
 	req->set = *set;
 	req->set.sock.local = NULL;
 	req->history = set->history ? he_history_global_() : NULL;
-	he_race_init_(&req->race, cfg);
+	he_race_setup_(&req->race, cfg);	/* calloc'ed */
 	req->race.cfg.history = req->history != NULL;
 	req->race.cfg.no_notes = !set->trace;
 	if ((set->sock.local && !(req->set.sock.local =

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 /** A time that never comes (no wake-up wanted, no deadline). */
 #define HE_NEVER INT64_MAX
@@ -18,11 +19,26 @@
 #define HE_USEC_PER_MS INT64_C(1000)
 #define HE_USEC_PER_S INT64_C(1000000)
 
-/** Monotonic microseconds (CLOCK_MONOTONIC). */
-int64_t he_now_(void);
+/** Monotonic microseconds (CLOCK_MONOTONIC).  Inline: a race reads the
+    clock at every event. */
+static inline int64_t
+he_now_(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * HE_USEC_PER_S + ts.tv_nsec / 1000;
+}
 
 /** Microseconds as a timeval; a negative count is 0. */
-void he_usec_to_tv_(int64_t us, struct timeval *tv);
+static inline void
+he_usec_to_tv_(int64_t us, struct timeval *tv)
+{
+	if (us < 0)
+		us = 0;
+	tv->tv_sec = (time_t)(us / HE_USEC_PER_S);
+	tv->tv_usec = (suseconds_t)(us % HE_USEC_PER_S);
+}
 
 /** A timeval as microseconds in *out: 0, or EINVAL when it is negative,
     its tv_usec is not below a second, or it is longer than 1e9 s. */

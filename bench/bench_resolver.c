@@ -11,6 +11,7 @@
  * AAAA has no address.  So the numbers are the resolver's own, not those
  * of /etc/hosts or the network.  One line of key=value pairs.
  */
+#include "he_event.h"
 #include "he_resolve.h"
 #include "bench_util.h"
 
