@@ -147,26 +147,28 @@ evhappy_set_timeout(struct evhappy *he, const struct timeval *tv)
 	    HE_TIMEOUT_MAX, he ? &he->race.timeout : NULL);
 }
 
-int
-evhappy_set_first_address_family_count(struct evhappy *he, int count)
+/* A count of at least 1; the old value stays on a refusal. */
+static int
+set_count(struct evhappy *he, int v, int *out)
 {
-	if (!he || count < 1) {
+	if (!he || v < 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	he->race.first_family_count = count;
+	*out = v;
 	return 0;
+}
+
+int
+evhappy_set_first_address_family_count(struct evhappy *he, int count)
+{
+	return set_count(he, count, he ? &he->race.first_family_count : NULL);
 }
 
 int
 evhappy_set_max_attempts_in_flight(struct evhappy *he, int n)
 {
-	if (!he || n < 1) {
-		errno = EINVAL;
-		return -1;
-	}
-	he->race.max_in_flight = n;
-	return 0;
+	return set_count(he, n, he ? &he->race.max_in_flight : NULL);
 }
 
 int
