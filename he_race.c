@@ -474,7 +474,9 @@ void
 he_race_begin_(struct he_race *r, int64_t now)
 {
 	r->began = now;
-	r->deadline = now + r->cfg.timeout;
+	/* HE_NEVER: no overall timeout (the drop-in's, he_connect.c) */
+	r->deadline = r->cfg.timeout >= HE_NEVER - now ? HE_NEVER :
+	    now + r->cfg.timeout;
 	if (r->untried && r->cfg.history) {
 		history_arrange(r, now, 0);
 		interleave_untried(r);
@@ -603,7 +605,9 @@ reserve_attempt(struct he_race *r)
 }
 
 /* At the cap with a start due, the attempt that has run longest is given
- * up (ETIMEDOUT): black holes must not keep reachable addresses waiting. */
+ * up (ETIMEDOUT): black holes must not keep reachable addresses waiting,
+ * and a hostile list must not open more sockets.  The default cap is far
+ * above real lists, so this is the exception (he_event.h says why). */
 static void
 close_oldest(struct he_race *r, int64_t now)
 {
