@@ -553,8 +553,8 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
   on Linux by default); the race ends when every attempt has ended and no
   address is left (the bound of attempts in flight,
   EVHAPPY_DEFAULT_MAX_IN_FLIGHT, still applies).  A program's own timeouts
-  work as with libevent (evhttp's connect timeout ends the request and
-  frees the race); EVHAPPY_TIMEOUT_MS sets a shorter wait from outside.
+  work as with libevent (evhttp's connect timeout still ends the request);
+  EVHAPPY_TIMEOUT_MS sets a shorter wait from outside.
 
   Its settings come from the environment, read once at the first call
   (thread-safe) and documented in evhappy(7): EVHAPPY_ATTEMPT_DELAY_MS
