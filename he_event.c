@@ -385,6 +385,12 @@ evhappy_socket_connect_hostname(struct bufferevent *bev,
 	if (!(he = evhappy_new(bufferevent_get_base(bev), dns_base)))
 		return -1;
 	he->kind = HE_CTX_PRIVATE;
+	/* libevent's own call has no overall timeout: it waits as long as the
+	 * kernel retries the SYN (net.ipv4.tcp_syn_retries, about 2 minutes),
+	 * after as long as the resolver takes.  A drop-in must not fail where
+	 * that call would still connect, so it has none either; each attempt
+	 * ends when the kernel gives up on it.  EVHAPPY_TIMEOUT_MS may set one. */
+	he->race.timeout = HE_NEVER;
 	apply_env(he);
 	if (evhappy_connect_hostname(he, bev, family, hostname, port) < 0) {
 		err = errno;

@@ -94,13 +94,24 @@ EVHAPPY_EXPORT_ ev_uint32_t evhappy_get_version_number(void);
 #define EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS 250
 /** Resolution Delay: how long a positive A answer waits for AAAA. */
 #define EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS 50
-/** Overall timeout, DNS and connect together. */
+/** Overall timeout of a context's races, DNS and connect together.  The
+    drop-in, evhappy_socket_connect_hostname(), has none of its own (see
+    there). */
 #define EVHAPPY_DEFAULT_TIMEOUT_MS 30000
-/** How many connection attempts may be in flight at once.  When this many
-    are running and the next start is due, the oldest running attempt is
-    closed (its error ETIMEDOUT) to make room: a race never stalls while
-    addresses are left. */
-#define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 8
+/** How many connection attempts may be in flight at once: a bound on the
+    sockets of one race, far above any real address list.  Starting an
+    attempt never closes an earlier one below it (RFC 8305 section 5), so a
+    slow first path still wins.  Why 128: at the default 250 ms Connection
+    Attempt Delay a race starts at most 120 attempts within the default
+    30 s timeout, so with the defaults the bound is never reached; a DNS
+    answer in one UDP datagram of the usual 1232-byte EDNS size holds at
+    most 75 A or 42 AAAA records (117 together); and 128 sockets are an
+    eighth of the common 1024 descriptor limit.  Only a race that reaches
+    the bound with addresses left (one hostile answer of thousands, or a
+    short delay) closes its oldest running attempt (error ETIMEDOUT) to
+    make room: it never stalls, and never holds more than this many
+    sockets. */
+#define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 128
 /** Shortest time between two attempt starts (RFC 8305 section 5). */
 #define EVHAPPY_MIN_ATTEMPT_GAP_MS 10
 /**@}*/
@@ -251,14 +262,19 @@ EVHAPPY_EXPORT_ int evhappy_set_timeout(struct evhappy *he,
     const struct timeval *tv);
 
 /**
-  Cap the number of connection attempts in flight at once.  With the cap
-  reached, no attempt starts beside the running ones; when the next start
-  is due (the Connection Attempt Delay expired, or one failed), the oldest
-  running attempt is closed with error ETIMEDOUT to make room, so the
-  addresses left are still tried before the overall timeout.
+  Bound the number of connection attempts in flight at once.  Below the
+  bound, starting an attempt never affects the running ones (RFC 8305
+  section 5): every attempt runs until it connects, fails, or the race
+  ends.  With the bound reached, no attempt starts beside the running
+  ones; when the next start is due (the Connection Attempt Delay expired,
+  or one failed), the oldest running attempt is closed with error
+  ETIMEDOUT to make room, so the addresses left are still tried (black
+  holes first in the list cannot keep a reachable address behind them
+  waiting) and one race never holds more than n sockets.
 
   @param he the context
-  @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (8)
+  @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (128, far
+    above any real address list: why, see there)
   @return 0 on success, -1 with errno EINVAL
  */
 EVHAPPY_EXPORT_ int evhappy_set_max_attempts_in_flight(struct evhappy *he,
@@ -552,10 +568,23 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
   later as a DNS error).  bufferevent_free(bev) during the race is safe, as
   for evhappy_connect_hostname().
 
+  It waits at least as long as libevent's own call would: that has no
+  overall timeout, and neither has the drop-in unless EVHAPPY_TIMEOUT_MS
+  sets one (the 30 s default is that of contexts, evhappy_new()).
+  Resolution ends when the resolver gives up (evdns's or the system's own
+  timeouts), and each connection attempt when it connects, fails, or the
+  kernel stops retrying its SYN (net.ipv4.tcp_syn_retries: about 2 minutes
+  on Linux by default); the race ends when every attempt has ended and no
+  address is left (the bound of attempts in flight,
+  EVHAPPY_DEFAULT_MAX_IN_FLIGHT, still applies).  A program's own timeouts
+  work as with libevent (evhttp's connect timeout still ends the request);
+  EVHAPPY_TIMEOUT_MS sets a shorter wait from outside.
+
   Its settings come from the environment, read once at the first call
   (thread-safe) and documented in evhappy(7): EVHAPPY_ATTEMPT_DELAY_MS
   (10 .. 2000), EVHAPPY_RESOLUTION_DELAY_MS (0 .. 1000), EVHAPPY_TIMEOUT_MS
-  (1 or more), EVHAPPY_HISTORY=0 (no connection history) and
+  (1 or more; unset: no overall timeout), EVHAPPY_HISTORY=0 (no connection
+  history) and
   EVHAPPY_TRACE=1 (every trace event as one line on stderr, beginning with
   "evhappy: ").  A bad value is ignored with one warning line on stderr.
   The interposition library libevhappy-preload.so (evhappy-run(1)) makes

@@ -449,7 +449,9 @@ he_race_begin_(struct he_race *r, int64_t now)
 	int from;
 
 	r->began = now;
-	r->deadline = now + r->cfg.timeout;
+	/* HE_NEVER: no overall timeout (the drop-in's, he_event.c) */
+	r->deadline = r->cfg.timeout >= HE_NEVER - now ? HE_NEVER :
+	    now + r->cfg.timeout;
 	/* One address has no order to change (most races). */
 	if (r->untried && r->untried->ai_next && r->cfg.history) {
 		from = history_arrange(r, 0);
@@ -594,7 +596,9 @@ reserve_attempt(struct he_race *r)
 }
 
 /* At the cap with a start due, the attempt that has run longest is given
- * up (ETIMEDOUT): black holes must not keep reachable addresses waiting. */
+ * up (ETIMEDOUT): black holes must not keep reachable addresses waiting,
+ * and a hostile list must not open more sockets.  The default cap is far
+ * above real lists, so this is the exception (he_event.h says why). */
 static void
 close_oldest(struct he_race *r, int64_t now)
 {

@@ -33,8 +33,11 @@
  *   evhappy_addrinfo_interleave(cfg.first_family_count). Never sorted.
  * - he_race_expect_dns_(r, fam) before begin: a query for that family is
  *   outstanding.
- * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout. Then the
- *   start rule runs (first attempt at once if an address is known).
+ * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout, or
+ *   HE_NEVER when cfg.timeout is HE_NEVER (no overall timeout: the
+ *   drop-in's, which waits as long as libevent's own connect, each attempt
+ *   until the kernel stops retrying its SYN). Then the start rule runs
+ *   (first attempt at once if an address is known).
  * - he_race_dns_answer_(r, now, fam, list, eai_error): that family is no
  *   longer pending (an answer for a family not pending, or after the end,
  *   is freed; the deadline and the start rule still run, as on every
@@ -63,14 +66,20 @@
  *   nothing is in flight) and now >= last_start + min_gap. Never within
  *   min_gap of the last start, whatever attempt_delay is. Starting pops the
  *   head of untried into attempts[n] (state RUNNING, started=now) and queues
- *   HE_ACT_START n. The stagger never cancels running attempts, except:
+ *   HE_ACT_START n. Starting an attempt does not affect earlier ones (RFC
+ *   8305 s5): the stagger never cancels running attempts, except:
  * - The cap: when a start is due and in_flight == max_in_flight, the oldest
  *   RUNNING attempt (lowest index) -> FAILED with error ETIMEDOUT, ended=now,
  *   and HE_ACT_CLOSE for it, then HE_ACT_START for the next, in the same
  *   event. A race never stalls with addresses left (RFC 8305 s5 wants every
- *   address tried): eight black holes first must not keep a reachable ninth
- *   waiting until the overall timeout. The oldest has had the longest to
- *   answer, at least (max_in_flight - 1) attempt delays.
+ *   address tried): black holes first must not keep a reachable address
+ *   behind them waiting until the overall timeout, and one hostile answer
+ *   of thousands of addresses must not open thousands of sockets. The
+ *   oldest has had the longest to answer, at least (max_in_flight - 1)
+ *   attempt delays. The default cap (EVHAPPY_DEFAULT_MAX_IN_FLIGHT, 128) is
+ *   above what a real list reaches, so with it a slow first path (every
+ *   answer held seconds) still wins: at 250 ms a race reaches 128 only
+ *   after 32 s, past the default 30 s timeout.
  * - Memory: the end of a race never depends on an allocation. Before an
  *   attempt starts, room for it and for its two actions (START, CLOSE) is
  *   reserved; DONE is a flag (he_race_next_action_ returns it after the
@@ -110,7 +119,8 @@
  * - he_race_cancel_(r, now): every RUNNING attempt -> CANCELLED (ECANCELED)
  *   with HE_ACT_CLOSE; done; error ECANCELED; no HE_ACT_DONE.
  * - he_race_next_wakeup_(r): HE_NEVER once done; else the earliest of
- *   deadline, the end of a resolution wait, and the time the start rule
+ *   deadline (HE_NEVER without one), the end of a resolution wait, and
+ *   the time the start rule
  *   would next allow a start (if untried is non-empty, at the cap too).
  *   After any event it is later than that event's `now`.
  * - he_race_next_action_(r, &a): pops queued actions in order, then DONE
@@ -222,7 +232,8 @@ struct he_race_config {
 	int64_t attempt_delay;
 	int64_t resolution_delay;
 	int64_t min_gap;	/* shortest time between two starts */
-	int64_t timeout;	/* overall, from he_race_begin() */
+	int64_t timeout;	/* overall, from he_race_begin(); HE_NEVER:
+				   none */
 	int first_family_count;
 	int max_in_flight;
 	/* When set, addresses of DNS answers are sorted with it (RFC 6724)

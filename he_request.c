@@ -373,11 +373,13 @@ socks_reserve(struct evhappy_request *req, int i)
  * (one address, no query out) has one wake-up, its deadline: the attempt's
  * event carries it as its timeout, and the timer stays unused (arm_timer).
  * The core's clock of the start stands for now: a few microseconds late
- * at most, and a late wake-up is fine. */
+ * at most, and a late wake-up is fine.  A race with no deadline (the
+ * drop-in's) has no wake-up to carry. */
 static const struct timeval *
 deadline_ride(struct evhappy_request *req, int i, struct timeval *tv)
 {
-	if (i != 0 || he_race_next_wakeup_(&req->race) != req->race.deadline)
+	if (i != 0 || req->race.deadline == HE_NEVER ||
+	    he_race_next_wakeup_(&req->race) != req->race.deadline)
 		return NULL;
 	req->deadline_sock = i;
 	he_usec_to_tv_(req->race.deadline - req->race.attempts[i].started, tv);

@@ -108,7 +108,7 @@ static int g_in_call;
 
 /* --- what the connect callback saw ----------------------------------------- */
 
-#define MAXATT 8
+#define MAXATT 16
 
 struct res {
 	int calls;
@@ -1937,6 +1937,67 @@ START_TEST(test_settings_max_in_flight)
 }
 END_TEST
 
+/* Eight black holes on loopback, then a listener: the list, in that
+ * order, for a race that must reach the ninth. */
+struct holes {
+	struct he_lab_blackhole *bh[8];
+	evutil_socket_t lfd;
+};
+
+static struct evutil_addrinfo *
+holes_then_listener(struct holes *h)
+{
+	struct evutil_addrinfo *l = NULL;
+	int i, port;
+
+	for (i = 0; i < 8; i++) {
+		port = 0;
+		h->bh[i] = he_test_blackhole("127.0.0.1", &port);
+		l = he_test_append(l, ai2("127.0.0.1", port, NULL, 0));
+	}
+	port = 0;
+	h->lfd = he_test_listen("127.0.0.1", &port);
+	return he_test_append(l, ai2("127.0.0.1", port, NULL, 0));
+}
+
+static void
+holes_free(struct holes *h)
+{
+	int i;
+
+	close(h->lfd);
+	for (i = 0; i < 8; i++)
+		he_lab_blackhole_free(h->bh[i]);
+}
+
+/* Race holes_then_listener() with attempts 20 ms apart (and, when cap > 0,
+ * at most cap in flight); the ninth must win, long before the timeout. */
+static void
+race_holes(struct he_test_fx *f, int cap, struct res *x)
+{
+	struct holes h;
+	struct evutil_addrinfo *l = holes_then_listener(&h);
+	struct timeval tv = { 2, 0 }, d = { 0, 20000 };
+	int64_t el;
+
+	if (cap > 0)
+		ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f->he, cap),
+		    0);
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f->he, &d), 0);
+	ck_assert_int_eq(evhappy_set_timeout(f->he, &tv), 0);
+	res_init(x);
+	el = race_and_wait(f, l, x, 3000);
+	ck_assert_int_eq(x->calls, 1);
+	ck_assert_msg(x->fd != -1, "no winner: error %d after %lld ms",
+	    x->error, (long long)el);
+	ck_assert_int_eq(x->natt, 9);
+	ck_assert_int_eq(x->aerr[8], 0);
+	ck_assert_msg(el >= 150 && el <= HE_TEST_UP(1000),
+	    "won after %lld ms", (long long)el);
+	evutil_closesocket(x->fd);
+	holes_free(&h);
+}
+
 /* Issue 8 item 6 on loopback: eight black holes first fill every slot
  * (max in flight 8); the ninth address, a listener, is still tried (the
  * oldest black hole closed with ETIMEDOUT) and wins, long before the
@@ -1944,39 +2005,32 @@ END_TEST
 START_TEST(test_cap_never_stalls)
 {
 	struct he_test_fx f;
-	struct he_lab_blackhole *bh[8];
-	evutil_socket_t lfd;
-	int bhport[8], lport = 0, i;
-	struct evutil_addrinfo *l = NULL;
 	struct res x;
-	struct timeval tv = { 2, 0 }, d = { 0, 20000 };
-	int64_t el;
 
 	he_test_fx_begin(&f);
-	for (i = 0; i < 8; i++) {
-		bhport[i] = 0;
-		bh[i] = he_test_blackhole("127.0.0.1", &bhport[i]);
-		l = he_test_append(l, ai2("127.0.0.1", bhport[i], NULL, 0));
-	}
-	lfd = he_test_listen("127.0.0.1", &lport);
-	l = he_test_append(l, ai2("127.0.0.1", lport, NULL, 0));
-	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 8), 0);
-	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &d), 0);
-	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
-	res_init(&x);
-	el = race_and_wait(&f, l, &x, 3000);
-	ck_assert_int_eq(x.calls, 1);
-	ck_assert_msg(x.fd != -1, "no winner: error %d after %lld ms",
-	    x.error, (long long)el);
-	ck_assert_int_eq(x.natt, 9);
+	race_holes(&f, 8, &x);
 	ck_assert_int_eq(x.aerr[0], ETIMEDOUT);	/* closed to make room */
-	ck_assert_msg(el >= 150 && el <= HE_TEST_UP(1000),
-	    "won after %lld ms", (long long)el);
-	evutil_closesocket(x.fd);
+	he_test_fx_end(&f);
+}
+END_TEST
 
-	close(lfd);
+/* Issue 23: with the default bound on attempts in flight, starting an
+ * attempt never closes an earlier one (RFC 8305 section 5).  The same
+ * eight black holes and listener: the ninth wins, and every black hole was
+ * still open until then (closed after the win, ECANCELED, never ETIMEDOUT
+ * to make room). */
+START_TEST(test_default_cap_keeps_earlier)
+{
+	struct he_test_fx f;
+	struct res x;
+	int i;
+
+	he_test_fx_begin(&f);
+	race_holes(&f, 0, &x);
 	for (i = 0; i < 8; i++)
-		he_lab_blackhole_free(bh[i]);
+		ck_assert_msg(x.aerr[i] == ECANCELED,
+		    "black hole %d ended with %d, not closed after the win", i,
+		    x.aerr[i]);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -2535,6 +2589,7 @@ connect_suite(void)
 	tcase_add_test(tc, test_settings_attempt_delay_kept);
 	tcase_add_test(tc, test_settings_timeout_kept);
 	tcase_add_test(tc, test_settings_max_in_flight);
+	tcase_add_test(tc, test_default_cap_keeps_earlier);
 	tcase_add_test(tc, test_cap_never_stalls);
 	tcase_add_test(tc, test_duplicates_tried_once);
 	tcase_add_test(tc, test_unspecified_never_tried);
