@@ -377,6 +377,7 @@ expect_rc "-h exits 0" 0
 run --version
 expect_rc "--version exits 0" 0
 check "--version names evhappy" has out "^evhappy [0-9]*\.[0-9]*\.[0-9]*"
+check "--version names the features" has out "^features: .*res_nquery"
 
 # Each must exit 2, with a message on stderr and nothing on stdout.
 while IFS='|' read -r what args; do

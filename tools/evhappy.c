@@ -327,6 +327,15 @@ parse_option(struct opts *o, int c, const char *arg)
 	case OPT_VERSION:
 		printf("evhappy %s (libevent %s)\n", evhappy_get_version(),
 		    event_get_version());
+		/* HTTPS records: c-ares asks them for evdns contexts; the
+		   system resolver's res_nquery is always there */
+#ifdef HAVE_CARES
+		printf("features: c-ares %s (HTTPS records over evdns), "
+		    "res_nquery\n", HE_CARES_VERSION);
+#else
+		printf("features: res_nquery (built without c-ares: no HTTPS "
+		    "records over evdns)\n");
+#endif
 		return 1;
 	}
 	return 0;

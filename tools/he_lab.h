@@ -10,6 +10,8 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
+#include <stddef.h>
+
 /** What the fake server does with a query for one name and type. */
 enum he_lab_dns_mode {
 	HE_LAB_ANSWER,		/* the records added with he_lab_dns_add(); none: NOERROR, empty */
@@ -38,7 +40,26 @@ int he_lab_dns_clear(struct he_lab_dns *d, const char *name, int type);
     answers (the delay applies to every mode but DROP).  0 or -1. */
 int he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
     enum he_lab_dns_mode mode, int delay_ms);
-/** How many queries for (name, type) arrived so far. */
+/** Add one record of any type but A, AAAA and CNAME with its RDATA as
+    given (an HTTPS record, type 65, in wire form; any bytes, however
+    wrong: the lab serves hostile answers too).  Several calls give
+    several records, answered in the order added.  0 or -1. */
+int he_lab_dns_add_raw(struct he_lab_dns *d, const char *name, int type,
+    const void *rdata, size_t len);
+/** Make name an alias of target: a query of any type for name is
+    answered with the CNAME (and target's own CNAME, up to 8) and then the
+    records of the final name of the type asked, at once (name's delay
+    and mode do not apply).  A second call replaces the target.  0 or -1. */
+int he_lab_dns_add_cname(struct he_lab_dns *d, const char *name,
+    const char *target);
+/** Answer over TCP too, on the server's port (127.0.0.1:PORT): where a
+    client retries an answer that was truncated over UDP (libevent cuts
+    UDP answers at 512 bytes and sets TC).  Over TCP every answer leaves
+    at once (no delay); DROP still never answers.  0 or -1. */
+int he_lab_dns_tcp(struct he_lab_dns *d);
+/** The source port of the last query that came over UDP, or 0. */
+int he_lab_dns_last_port(const struct he_lab_dns *d);
+/** How many queries for (name, type) arrived so far (UDP and TCP). */
 int he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type);
 
 /** An evdns_base that asks only this server: no hosts file, no search
