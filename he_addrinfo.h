@@ -17,11 +17,27 @@
 #include "he_facts.h"
 
 #include <stdint.h>
+#include <netinet/in.h>
+
+/** An entry's group: the HTTPS record (service endpoint) it came from, in
+    the order the endpoints go (1, 2, ...), or HE_GROUP_HOST (0) for the
+    host's own addresses, which go after every endpoint's. */
+#define HE_GROUP_HOST 0
+
+/** meta.flags */
+#define HE_AI_HINT 0x01		/* an HTTPS record's address hint, not yet
+				   confirmed by its target's A/AAAA answer */
+#define HE_AI_SYNTH 0x02	/* a NAT64 address: stands_for is the IPv4
+				   address it stands for */
 
 /** What an entry carries beside its address. */
 struct he_ai_meta {
 	struct he_hist_info facts;	/* history, as of the entry's joining
 					   a race (zero: nothing known) */
+	uint16_t group;			/* HE_GROUP_HOST or an endpoint's */
+	uint8_t flags;			/* HE_AI_* */
+	uint8_t reserved;
+	struct sockaddr_in stands_for;	/* HE_AI_SYNTH */
 };
 
 /** An entry: the list element and its meta. */
@@ -39,6 +55,18 @@ struct he_ai_room {
 
 /** The meta of an entry made here or in a room. */
 #define HE_AI_META(ai) (&((struct he_ai_entry *)(void *)(ai))->meta)
+
+/** Who an entry is as a server: its address, or for a NAT64 address the
+    IPv4 address it stands for (one server, one identity: duplicates,
+    history and the report go by it). */
+static inline const struct sockaddr *
+he_ai_identity_(const struct evutil_addrinfo *ai)
+{
+	const struct he_ai_meta *m = HE_AI_META(ai);
+
+	return m->flags & HE_AI_SYNTH ?
+	    (const struct sockaddr *)&m->stands_for : ai->ai_addr;
+}
 
 /** Make in *out one entry for a whole AF_INET/AF_INET6 address (len may be
     a sockaddr_storage's), SOCK_STREAM/IPPROTO_TCP, meta zeroed.  0, or

@@ -80,6 +80,29 @@
  *   above what a real list reaches, so with it a slow first path (every
  *   answer held seconds) still wins: at 250 ms a race reaches 128 only
  *   after 32 s, past the default 30 s timeout.
+ * - Groups (HTTPS records, RFC 9460; the Happy Eyeballs v3 draft): every
+ *   entry's meta names its group, an HTTPS endpoint's (1, 2, ... in the
+ *   endpoints' order) or HE_GROUP_HOST (0) for the host's own addresses.
+ *   Untried addresses are kept group by group, the endpoints' in their
+ *   order and the host's own last; within a group they are sorted,
+ *   arranged by history and interleaved as above (the group that goes next
+ *   keeps alternating with the family last tried).  Without HTTPS records
+ *   every address is the host's: one group, as before.
+ * - Identity: an entry's identity (he_ai_identity_) is its address, or for
+ *   a NAT64 address (HE_AI_SYNTH) the IPv4 address it stands for.
+ *   Duplicates are found by identity, and lessons name identities: one
+ *   server, one place in the race and in the history.
+ * - The HTTPS record (he_race_expect_https_ before begin;
+ *   he_race_https_answer_ later): its hints join as an answer would (IPv6
+ *   hints end the wait for AAAA as a positive AAAA does; IPv4 hints alone
+ *   wait for AAAA as a positive A does).  While it is out and no attempt
+ *   has started, the first start waits for it at most resolution_delay
+ *   after the first address answer joined; its answer, whatever it says,
+ *   ends that wait.  A race with no address left does not fail while it,
+ *   or an endpoint target's answer (he_race_expect_target_ /
+ *   he_race_target_answer_), is still out.  he_race_confirm_hints_ drops a
+ *   group's untried hints that its target's answer lacks (RFC 9460
+ *   section 7.3: a hint is only a hint); started ones run on.
  * - Memory: the end of a race never depends on an allocation. Before an
  *   attempt starts, room for it and for its two actions (START, CLOSE) is
  *   reserved; DONE is a flag (he_race_next_action_ returns it after the
@@ -103,8 +126,9 @@
  *   -> WON (error 0), every other RUNNING attempt -> CANCELLED with error
  *   ECANCELED and one HE_ACT_CLOSE each (in attempt order), then
  *   HE_ACT_DONE; winner=i, error=0; returns 1.
- * - Failure: when nothing is running, untried is empty and no DNS query is
- *   pending, the race is done: HE_ACT_DONE with winner -1 and error = the
+ * - Failure: when nothing is running, untried is empty and no answer is
+ *   pending (a DNS query, the HTTPS record, an endpoint target's), the
+ *   race is done: HE_ACT_DONE with winner -1 and error = the
  *   errno all attempts share, else the first attempt's errno. With no
  *   attempt at all (resolution gave nothing): error EHOSTUNREACH,
  *   dns_failure = the A answer's EAI error if non-zero, else the AAAA's,
@@ -256,7 +280,10 @@ struct he_race {
 	int dns_error[HE_NFAM];		/* its EVUTIL_EAI_* result */
 	int64_t resolution_wait_until;	/* A came first: wait for AAAA */
 	int64_t history_wait_until;	/* only suspects known: wait for the
-					   other family (he_history.c) */
+					   other family (he_race_hist.c) */
+	int https_pending;		/* the HTTPS record is still out */
+	int64_t https_wait_until;	/* addresses known: wait for it until */
+	int targets_pending;		/* endpoint targets' answers still out */
 
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
@@ -331,6 +358,33 @@ void he_race_begin_(struct he_race *r, int64_t now);
 /** One family's answer: list (owned, may be NULL) or eai_error != 0. */
 void he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error);
+
+/** Say that the host's HTTPS record will be answered with
+    he_race_https_answer_(). */
+void he_race_expect_https_(struct he_race *r);
+
+/** The HTTPS record's answer: its endpoints' address hints (owned, may be
+    NULL; each entry's meta says its group and HE_AI_HINT), or nothing
+    (failed, empty, none usable): the record no longer holds anything
+    back. */
+void he_race_https_answer_(struct he_race *r, int64_t now,
+    struct evutil_addrinfo *hints);
+
+/** Say that one more endpoint target's addresses will come with
+    he_race_target_answer_(). */
+void he_race_expect_target_(struct he_race *r);
+
+/** One endpoint target's addresses (owned, may be NULL), each entry's meta
+    saying its group. */
+void he_race_target_answer_(struct he_race *r, int64_t now,
+    struct evutil_addrinfo *list);
+
+/** An A or AAAA answer (family) for the target of group came: the untried
+    hints of that group and family that it lacks are dropped (and freed),
+    those it holds are hints no more.  Call it before the answer itself
+    joins.  Returns how many were dropped. */
+int he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
+    const struct evutil_addrinfo *answer);
 
 /** A family's query could not start (EMFILE, EAGAIN, ENOMEM...): it counts
     as answered with EVUTIL_EAI_SYSTEM, and a race left with no address at
