@@ -343,13 +343,13 @@ struct he_hist_item {
 	int moved;
 };
 
+/* Moves are kept for every race (the report shows them); a delay only for
+ * the trace, since the report reads it from the attempt. */
 static struct he_hist_note *
 note_new(struct he_race *r)
 {
 	struct he_hist_note *n;
 
-	if (r->cfg.no_notes)
-		return NULL;	/* no trace to tell */
 	if (r->nnotes == r->notes_cap) {
 		int cap = r->notes_cap ? r->notes_cap * 2 : 8;
 		n = realloc(r->notes, (size_t)cap * sizeof(*n));
@@ -503,7 +503,8 @@ he_history_placed_(struct he_race *r)
 		if (!prev && r->nattempts > 0)
 			prev = r->attempts[r->nattempts - 1].ai;
 		copy_addr(&note->after, prev);
-		he_race_queue_note_(r, i);
+		if (!r->cfg.no_notes)
+			he_race_queue_note_(r, i);
 	}
 }
 
@@ -544,7 +545,7 @@ he_history_attempt_delay_(struct he_race *r, int i, int64_t now)
 	else
 		d = he_history_delay_for_(&info, r->cfg.attempt_delay);
 	/* Said only when some attempt may still follow. */
-	if (d != r->cfg.attempt_delay && (r->untried ||
+	if (d != r->cfg.attempt_delay && !r->cfg.no_notes && (r->untried ||
 	    r->dns_pending[HE_FAM_V6] || r->dns_pending[HE_FAM_V4]) &&
 	    (note = note_new(r)) != NULL) {
 		note->kind = HE_NOTE_DELAY;

@@ -136,6 +136,16 @@ struct evhappy_report {
 	const struct evhappy_request *req;
 };
 
+/** One family's query as the report's waterfall shows it
+    (he_report_style.c records it from the trace points of he_trace_). */
+struct he_dns_rec {
+	int64_t asked, answered;	/* he_now_() times */
+	int error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
+				   query could not start */
+	int naddrs;
+	unsigned char was_asked, was_answered;
+};
+
 struct evhappy_request {
 	struct evhappy *he;
 	struct evhappy_request *prev, *next;	/* in he->requests */
@@ -170,6 +180,7 @@ struct evhappy_request {
 	int port;
 	int family;
 	struct he_query *queries[HE_NFAM];
+	struct he_dns_rec dns_rec[HE_NFAM];	/* for the report */
 };
 
 /** Make a request of either kind (hostname NULL: addrs are the caller's
@@ -197,6 +208,16 @@ int he_request_live_(const struct evhappy_request *req);
     errno ENOMEM. */
 int he_request_attach_bev_(struct evhappy_request *req,
     struct bufferevent *bev);
+
+/** Record a DNS query or answer for the report (he_report_style.c). */
+void he_report_note_dns_(struct evhappy_request *req,
+    enum evhappy_trace_kind kind, int family, int error, int naddrs);
+/** The outcome part of evhappy_report_format's line ("connected to ...
+    in N ms", "failed after ..."), and an address as it writes them
+    ("192.0.2.1:443", "[2001:db8::1]:443"); snprintf's convention. */
+int he_report_outcome_(const struct evhappy_request *req, char *buf,
+    size_t len);
+int he_report_addr_(const struct sockaddr *sa, char *buf, size_t len);
 
 /** Report a step to the trace callback, if any. */
 void he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,

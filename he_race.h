@@ -145,8 +145,10 @@
  *   History is asked only when a later start may follow (untried
  *   addresses, or a query still pending); otherwise attempt.delay stays
  *   cfg.attempt_delay, since it times nothing.
- * - Trace notes (HE_ACT_HISTORY) are made only without cfg.no_notes (the
- *   glue sets it when nobody traces); the decisions do not depend on it.
+ * - Trace notes (HE_ACT_HISTORY) are queued only without cfg.no_notes
+ *   (the glue sets it when nobody traces); with it, the notes of moves
+ *   are still kept in r->notes for the report, and delays are not noted
+ *   (attempt.delay has them).  The decisions do not depend on it.
  * - Learning, once per race, when it ends (DONE or cancel): the winner's
  *   handshake time (ended - started) as an RTT sample; each FAILED
  *   attempt's errno if it is a path error (not EMFILE, EADDRNOTAVAIL,
@@ -220,8 +222,10 @@ struct he_race_config {
 	int (*sort)(struct evutil_addrinfo **list);
 	/* Connection history (he_history.h); NULL: none is used or fed. */
 	struct he_history *history;
-	/* Nobody reads history's trace notes (no trace callback): make none
-	   (no HE_ACT_HISTORY); the decisions are the same. */
+	/* Nobody reads history's trace notes (no trace callback): queue none
+	   (no HE_ACT_HISTORY), and keep only the moves, which the report
+	   shows (the delays it reads from attempt.delay); the decisions are
+	   the same. */
 	int no_notes;
 };
 

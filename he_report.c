@@ -152,6 +152,36 @@ put_outcome(struct out *o, const struct evhappy_request *req)
 		put(o, " (DNS: %s)", evutil_gai_strerror(race->dns_failure));
 }
 
+static void
+out_init(struct out *o, char *buf, size_t len)
+{
+	o->buf = len ? buf : NULL;
+	o->len = len;
+	o->need = 0;
+	if (len)
+		buf[0] = '\0';
+}
+
+int
+he_report_outcome_(const struct evhappy_request *req, char *buf, size_t len)
+{
+	struct out o;
+
+	out_init(&o, buf, len);
+	put_outcome(&o, req);
+	return (int)o.need;
+}
+
+int
+he_report_addr_(const struct sockaddr *sa, char *buf, size_t len)
+{
+	struct out o;
+
+	out_init(&o, buf, len);
+	put_addr(&o, sa);
+	return (int)o.need;
+}
+
 int
 evhappy_report_format(const struct evhappy_report *r, char *buf, size_t len)
 {
@@ -162,11 +192,7 @@ evhappy_report_format(const struct evhappy_report *r, char *buf, size_t len)
 		errno = EINVAL;
 		return -1;
 	}
-	o.buf = len ? buf : NULL;
-	o.len = len;
-	o.need = 0;
-	if (len)
-		buf[0] = '\0';
+	out_init(&o, buf, len);
 	put_outcome(&o, r->req);
 	if (r->req->race.nattempts == 0)
 		put(&o, "; no address tried");

@@ -148,6 +148,8 @@ he_trace_(struct evhappy_request *req, enum evhappy_trace_kind kind,
 {
 	struct evhappy_trace ev;
 
+	if (kind == EVHAPPY_TRACE_DNS_QUERY || kind == EVHAPPY_TRACE_DNS_ANSWER)
+		he_report_note_dns_(req, kind, family, error, naddrs);
 	if (!req->set.trace)
 		return;		/* most races: build nothing */
 	memset(&ev, 0, sizeof(ev));
