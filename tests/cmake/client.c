@@ -1,7 +1,8 @@
 /*
  * Built with CMake against an installed evhappy (tests/check_cmake.sh):
  * races a connect to a listener of its own on 127.0.0.1 and prints the
- * report.  Exit status 0 when it connected and the versions agree.
+ * report, as a line and as a waterfall.  Exit status 0 when it connected,
+ * the waterfall shows the winner and the versions agree.
  */
 #include <he_event.h>
 
@@ -11,16 +12,21 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-static int connected;
+static int connected, drawn;
 
 static void
 on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 {
-	char line[512];
+	char line[512], picture[4096];
 
 	(void)arg;
 	evhappy_report_format(r, line, sizeof(line));
 	printf("%s\n", line);
+	if (evhappy_report_format_style(r, EVHAPPY_REPORT_WATERFALL, 72,
+	    picture, sizeof(picture)) > 0) {
+		fputs(picture, stdout);
+		drawn = strstr(picture, " WON\n") != NULL;
+	}
 	if (fd >= 0) {
 		connected = 1;
 		evutil_closesocket(fd);
@@ -53,7 +59,7 @@ main(void)
 	event_base_dispatch(base);
 	printf("evhappy %s (header %s)\n", evhappy_get_version(),
 	    EVHAPPY_VERSION_STRING);
-	rc = !connected ||
+	rc = !connected || !drawn ||
 	    evhappy_get_version_number() != EVHAPPY_VERSION_NUMBER;
 end:
 	evhappy_addrinfo_free(ai);
