@@ -110,14 +110,15 @@ struct evhappy_report;
   use per race with 1,000 races at once, bench/bench_memory.c):
 
   - A context: 152 bytes, plus its copy of the local addresses.
-  - A race: one allocation of about 900 bytes (the request with the core's
-    first attempt, its two actions and its first address, its timer and
-    its first attempt's event: libevent's struct event is 128 bytes), one
+  - A race: one allocation of about 920 bytes (the request with the core's
+    first attempt, its two actions and its first address, what the report
+    keeps of its DNS queries, its timer and its first attempt's event:
+    libevent's struct event is 128 bytes), one
     list entry per further address (80 bytes for IPv4, 96 for IPv6, with
     its sockaddr), the name for a race that resolves, and a socket while
     an attempt runs.  The core's attempt and action arrays are allocated
     only for a second attempt (320 and 128 bytes for up to 8 attempts,
-    doubling beyond).  About 960 bytes in all for a one-address race
+    doubling beyond).  About 990 bytes in all for a one-address race
     (evhappy_start_connection()), less than libevent's own
     bufferevent_socket_new() + bufferevent_socket_connect() (about 1 KiB).
   - A race on a bufferevent adds the 1 KiB evbuffer chain libevent

@@ -139,11 +139,12 @@ struct evhappy_report {
 /** One family's query as the report's waterfall shows it
     (he_report_style.c records it from the trace points of he_trace_). */
 struct he_dns_rec {
-	int64_t asked, answered;	/* he_now_() times */
+	uint32_t asked, answered;	/* 1 + microseconds since the race
+					   began (at most ~71 min); 0: not
+					   (yet) */
 	int error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
 				   query could not start */
 	int naddrs;
-	unsigned char was_asked, was_answered;
 };
 
 struct evhappy_request {

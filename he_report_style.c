@@ -17,6 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Small: it is in every request (he_internal.h). */
+static uint32_t
+rec_time(const struct evhappy_request *req)
+{
+	int64_t t = he_now_() - req->race.began;
+
+	if (t < 0)
+		t = 0;
+	return t >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)t + 1;
+}
+
 void
 he_report_note_dns_(struct evhappy_request *req,
     enum evhappy_trace_kind kind, int family, int error, int naddrs)
@@ -28,18 +39,14 @@ he_report_note_dns_(struct evhappy_request *req,
 		return;
 	d = &req->dns_rec[fam];
 	if (kind == EVHAPPY_TRACE_DNS_QUERY) {
-		d->asked = he_now_();
-		d->was_asked = 1;
+		d->asked = rec_time(req);
 		return;
 	}
-	d->answered = he_now_();
-	d->was_answered = 1;
+	d->answered = rec_time(req);
 	d->error = error;
 	d->naddrs = naddrs;
-	if (!d->was_asked) {
+	if (!d->asked)
 		d->asked = d->answered;
-		d->was_asked = 1;
-	}
 }
 
 /* ---- words ----------------------------------------------------------------- */
@@ -78,7 +85,7 @@ static void
 dns_outcome(struct he_wf_row *row, const struct he_dns_rec *d)
 {
 	row->end = HE_WF_DONE;
-	if (!d->was_answered) {
+	if (!d->answered) {
 		snprintf(row->outcome, sizeof(row->outcome), "no answer");
 		row->end = HE_WF_CUT;
 	} else if (d->error) {
@@ -177,20 +184,21 @@ add_queries(struct builder *b)
 		struct he_wf_row *row;
 		int late;
 
-		if (!d->was_asked)
+		if (!d->asked)
 			continue;
 		row = new_row(b, HE_WF_QUERY);
 		snprintf(row->label, sizeof(row->label), "%s", name[fam]);
-		row->start = since(req, d->asked);
-		row->stop = since(req, d->was_answered ? d->answered :
-		    req->ended);
+		row->start = (int64_t)d->asked - 1;
+		row->stop = d->answered ? (int64_t)d->answered - 1 :
+		    since(req, req->ended);
 		if (row->stop < row->start)
 			row->stop = row->start;
 		dns_outcome(row, d);
 		/* An AAAA answer after attempts began: the Resolution Delay
 		 * had run out (RFC 8305 section 3). */
-		late = fam == HE_FAM_V6 && d->was_answered && d->naddrs &&
-		    race->nattempts > 0 && d->answered > race->attempts[0].started;
+		late = fam == HE_FAM_V6 && d->answered && d->naddrs &&
+		    race->nattempts > 0 &&
+		    row->stop > since(req, race->attempts[0].started);
 		if (late)
 			snprintf(row->note, sizeof(row->note), "late: after "
 			    "the attempts began (Resolution Delay over)");

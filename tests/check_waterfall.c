@@ -109,13 +109,19 @@ count_of(const struct evutil_addrinfo *ai)
 	return n;
 }
 
+/* A time as the request records a query's (he_internal.h). */
+static uint32_t
+rec_ms(double ms)
+{
+	return (uint32_t)(at_ms(ms) - T0) + 1;
+}
+
 /* A family's query went out at `ms` (before begin: also expected). */
 static void
 query(struct evhappy_request *req, enum he_fam fam, double ms)
 {
 	he_race_expect_dns_(&req->race, fam);
-	req->dns_rec[fam].was_asked = 1;
-	req->dns_rec[fam].asked = at_ms(ms);
+	req->dns_rec[fam].asked = rec_ms(ms);
 }
 
 static void
@@ -124,8 +130,7 @@ answer(struct evhappy_request *req, enum he_fam fam, double ms,
 {
 	struct evutil_addrinfo *list = eai ? NULL : list_of(addrs);
 
-	req->dns_rec[fam].was_answered = 1;
-	req->dns_rec[fam].answered = at_ms(ms);
+	req->dns_rec[fam].answered = rec_ms(ms);
 	req->dns_rec[fam].error = eai;
 	req->dns_rec[fam].naddrs = count_of(list);
 	he_race_dns_answer_(&req->race, at_ms(ms), fam, list, eai);
@@ -136,8 +141,7 @@ answer(struct evhappy_request *req, enum he_fam fam, double ms,
 static void
 not_started(struct evhappy_request *req, enum he_fam fam, double ms, int err)
 {
-	req->dns_rec[fam].was_answered = 1;
-	req->dns_rec[fam].answered = at_ms(ms);
+	req->dns_rec[fam].answered = rec_ms(ms);
 	req->dns_rec[fam].error = err;
 	he_race_dns_failed_(&req->race, at_ms(ms), fam, err);
 	drain(req);
