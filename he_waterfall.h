@@ -40,7 +40,7 @@
 /** Room for a label, an outcome, a note (NUL included). */
 #define HE_WF_LABEL 64
 #define HE_WF_OUTCOME 64
-#define HE_WF_NOTE 160
+#define HE_WF_NOTE 256
 
 /** How a row's bar ends. */
 enum he_wf_end {
