@@ -733,8 +733,8 @@ connected to 192.0.2.1:443 in 254 ms
     styles end every line with a newline.
   @param len the size of buf
   @return the length the whole text needs, as snprintf() returns it, or -1
-    with errno EINVAL (r NULL, buf NULL with len > 0, an unknown style) or
-    ENOMEM
+    with errno EINVAL (r NULL, buf NULL with len > 0, an unknown style),
+    ENOMEM, or EOVERFLOW (more than INT_MAX bytes)
  */
 EVHAPPY_EXPORT_ int evhappy_report_format_style(
     const struct evhappy_report *r, enum evhappy_report_style style,

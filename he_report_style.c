@@ -13,6 +13,7 @@
 #include "he_waterfall.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,6 @@ evhappy_report_format_style(const struct evhappy_report *r,
 	struct he_wf wf;
 	char title[256];
 	size_t need;
-	int n;
 
 	if (!r || (!buf && len) || (int)style < EVHAPPY_REPORT_LINE ||
 	    (int)style > EVHAPPY_REPORT_SVG) {
@@ -348,8 +348,9 @@ evhappy_report_format_style(const struct evhappy_report *r,
 		    style == EVHAPPY_REPORT_WATERFALL_COLOR, buf, len);
 	if (b.rows != stack)
 		free(b.rows);
-	n = need > (size_t)INT32_MAX ? -1 : (int)need;
-	if (n < 0)
-		errno = EOVERFLOW;
-	return n;
+	if (need > (size_t)INT_MAX) {
+		errno = EOVERFLOW;	/* snprintf's int cannot say it */
+		return -1;
+	}
+	return (int)need;
 }
