@@ -128,14 +128,15 @@ struct evhappy_report;
   use per race with 1,000 races at once, bench/bench_memory.c):
 
   - A context: 152 bytes, plus its copy of the local addresses.
-  - A race: one allocation of about 900 bytes (the request with the core's
-    first attempt, its two actions and its first address, its timer and
-    its first attempt's event: libevent's struct event is 128 bytes), one
+  - A race: one allocation of about 920 bytes (the request with the core's
+    first attempt, its two actions and its first address, what the report
+    keeps of its DNS queries, its timer and its first attempt's event:
+    libevent's struct event is 128 bytes), one
     list entry per further address (80 bytes for IPv4, 96 for IPv6, with
     its sockaddr), the name for a race that resolves, and a socket while
     an attempt runs.  The core's attempt and action arrays are allocated
     only for a second attempt (320 and 128 bytes for up to 8 attempts,
-    doubling beyond).  About 960 bytes in all for a one-address race
+    doubling beyond).  About 990 bytes in all for a one-address race
     (evhappy_start_connection()), less than libevent's own
     bufferevent_socket_new() + bufferevent_socket_connect() (about 1 KiB).
   - A race on a bufferevent adds the 1 KiB evbuffer chain libevent
@@ -732,6 +733,65 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
  */
 EVHAPPY_EXPORT_ int evhappy_report_format(const struct evhappy_report *r,
     char *buf, size_t len);
+
+/** How evhappy_report_format_style() draws a report.  Added in 0.2.0. */
+enum evhappy_report_style {
+	/** evhappy_report_format()'s one line (width is ignored) */
+	EVHAPPY_REPORT_LINE = 0,
+	/** a waterfall: one row per DNS query and per attempt on one time
+	    axis, plain ASCII lines, width columns wide */
+	EVHAPPY_REPORT_WATERFALL = 1,
+	/** the same, coloured with ANSI escape sequences, for a terminal */
+	EVHAPPY_REPORT_WATERFALL_COLOR = 2,
+	/** the same rows as one self-contained SVG document (addresses,
+	    times and outcomes as text), width pixels wide */
+	EVHAPPY_REPORT_SVG = 3
+};
+
+/**
+  Draw the race of a report, so that a program can log or show it: as
+  evhappy_report_format()'s line, or as a waterfall like a browser's
+  network panel.  The waterfall's first line is the outcome ("connected to
+  192.0.2.1:443 in 254 ms"), then the time axis, then one row per DNS
+  query (when it was sent and when its answer came, how many addresses or
+  which error, "no answer" when none came before the end; a line "late:"
+  under an AAAA answer that came after the attempts had begun) and per
+  connection attempt (in the order they started), each with its duration
+  and how it ended: WON, the errno's short name ("refused", "timed out",
+  ...), "lost" (closed because another won), "cancelled".  A bar starts
+  with '|' and ends with '|' (done), 'x' (failed) or '>' (cut off while
+  still running).  Where the connection history moved an address, a line
+  under its row says after which address and why (an address it moved
+  that was never tried gets a row "not tried"); where history set the
+  delay before the next attempt, ':' marks when that attempt was allowed
+  and a line says how long.  This works with or without a trace callback.
+  For example:
+  @code
+connected to 192.0.2.1:443 in 254 ms
+                    0 ms         100 ms        200 ms
+                    +------------+-------------+-------
+  DNS AAAA          |                                   2.0 ms 1 address
+  DNS A             |                                   3.0 ms 1 address
+  [2001:db8::1]:443 |=================================> 252 ms lost
+  192.0.2.1:443                                       | 2.0 ms WON
+  @endcode
+
+  @param r the report
+  @param style one of enum evhappy_report_style
+  @param width the waterfall's width: columns for the text styles (at
+    least 60 and at most 1000; smaller or larger values count as those, 0
+    as 80), pixels for EVHAPPY_REPORT_SVG (0: 960; at least 480); the SVG
+    grows wider rather than cut its text
+  @param buf where to write; always NUL-terminated when len > 0.  The text
+    styles end every line with a newline.
+  @param len the size of buf
+  @return the length the whole text needs, as snprintf() returns it, or -1
+    with errno EINVAL (r NULL, buf NULL with len > 0, an unknown style),
+    ENOMEM, or EOVERFLOW (more than INT_MAX bytes)
+ */
+EVHAPPY_EXPORT_ int evhappy_report_format_style(
+    const struct evhappy_report *r, enum evhappy_report_style style,
+    int width, char *buf, size_t len);
 
 /**@}*/
 

@@ -38,9 +38,11 @@ he_race_setup_(struct he_race *r, const struct he_race_config *cfg)
 	r->ended = -1;
 }
 
-/* Where history's notes go: nowhere when nobody reads them. */
+/* Where history's delay notes go: nowhere when nobody traces (the report
+ * reads each attempt's delay from the attempt itself).  Moves are always
+ * noted: the report draws them, and they are rare. */
 static struct he_notes *
-notes_of(struct he_race *r)
+delay_notes(struct he_race *r)
 {
 	return r->cfg.no_notes ? NULL : &r->notes;
 }
@@ -205,7 +207,7 @@ history_placed(struct he_race *r, int from)
 		return;
 	he_hist_place_(&r->notes, from, r->untried, r->nattempts ?
 	    r->attempts[r->nattempts - 1].ai : NULL);
-	for (i = from; i < r->notes.n; i++)
+	for (i = from; i < r->notes.n && !r->cfg.no_notes; i++)
 		if (r->notes.v[i].placed)
 			queue_note(r, i);
 }
@@ -222,7 +224,7 @@ order_group(struct he_race *r, struct evutil_addrinfo **list, int sort,
 		return;
 	}
 	if (began && r->cfg.history)
-		he_hist_arrange_(list, sort, notes_of(r));
+		he_hist_arrange_(list, sort, &r->notes);
 	interleave_group(r, list, next);
 }
 
@@ -821,7 +823,7 @@ attempt_delay(struct he_race *r, struct he_attempt *a)
 	a->delay = he_hist_attempt_delay_(f, r->cfg.attempt_delay,
 	    r->cfg.min_gap);
 	if (a->delay != r->cfg.attempt_delay &&
-	    (note = he_hist_note_delay_(notes_of(r), a->ai, a->delay)) >= 0)
+	    (note = he_hist_note_delay_(delay_notes(r), a->ai, a->delay)) >= 0)
 		queue_note(r, note);
 }
 

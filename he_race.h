@@ -186,8 +186,10 @@
  *   cfg.attempt_delay, since it times nothing.  So a race with one
  *   address and no query needs no facts at all: the glue may leave them
  *   unknown.
- * - Trace notes (HE_ACT_HISTORY) are made only without cfg.no_notes (the
- *   glue sets it when nobody traces); the decisions do not depend on it.
+ * - Notes: every move is noted in r->notes (the report draws them); a
+ *   delay is noted, and notes are queued as HE_ACT_HISTORY, only without
+ *   cfg.no_notes (the glue sets it when nobody traces; the report reads
+ *   delays from attempt.delay).  The decisions do not depend on it.
  * - Suspects alone: when no attempt has started, every untried address
  *   is suspect and a query is still pending, no attempt starts until
  *   that answer comes or the resolution delay (from the answer that
@@ -266,8 +268,9 @@ struct he_race_config {
 	int (*sort)(struct evutil_addrinfo **list);
 	/* 1: the entries' facts are filled in, and the history rules apply. */
 	int history;
-	/* Nobody reads history's trace notes (no trace callback): make none
-	   (no HE_ACT_HISTORY); the decisions are the same. */
+	/* Nobody reads history's trace notes (no trace callback): queue
+	   none (no HE_ACT_HISTORY) and note no delay; moves are still
+	   noted for the report.  The decisions are the same. */
 	int no_notes;
 };
 

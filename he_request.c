@@ -721,6 +721,30 @@ fill_facts(struct evhappy_request *req, struct evutil_addrinfo *list,
 		he_history_fill_(req->history, list, he_now_());
 }
 
+/* A moment of the race for the report: 1 + microseconds since it began
+ * (0 stays "not yet"). */
+static uint32_t
+race_moment(const struct evhappy_request *req, int64_t now)
+{
+	int64_t t = now - req->race.began;
+
+	if (t < 0)
+		t = 0;
+	return t >= UINT32_MAX - 1 ? UINT32_MAX : (uint32_t)t + 1;
+}
+
+/* What the report's waterfall shows of an answer. */
+static void
+query_record(struct evhappy_request *req, struct he_req_query *rq,
+    int64_t now, int error, int naddrs)
+{
+	rq->answered = race_moment(req, now);
+	if (!rq->asked)
+		rq->asked = rq->answered;
+	rq->error = error;
+	rq->naddrs = naddrs;
+}
+
 static void
 query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 {
@@ -728,6 +752,7 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 	struct evhappy_request *req = rq->req;
 	struct evutil_addrinfo *list = NULL;
 	const struct evutil_addrinfo *ai;
+	int64_t now = he_now_();
 	int n = 0;
 
 	rq->q = NULL;
@@ -736,6 +761,7 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 	enter(req);
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
+	query_record(req, rq, now, error, n);
 	he_addrinfo_set_port_(list, req->port);
 	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(rq->fam), NULL, 0, error,
 	    n);
@@ -743,8 +769,7 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 		fill_facts(req, list, req->race.untried != NULL ||
 		    req->race.dns_pending[rq->fam == HE_FAM_V6 ? HE_FAM_V4 :
 		    HE_FAM_V6]);
-		he_race_dns_answer_(&req->race, he_now_(), rq->fam, list,
-		    error);
+		he_race_dns_answer_(&req->race, now, rq->fam, list, error);
 		list = NULL;
 		drain(req);
 	}
@@ -756,7 +781,7 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
  * the race goes on with the other family, and fails with err (not
  * EHOSTUNREACH) if no address comes at all. */
 static void
-query_start(struct evhappy_request *req, enum he_fam fam)
+query_start(struct evhappy_request *req, enum he_fam fam, int64_t now)
 {
 	struct he_req_query *rq = &req->queries[fam];
 	int err;
@@ -766,18 +791,20 @@ query_start(struct evhappy_request *req, enum he_fam fam)
 		return;		/* the trace callback cancelled the race */
 	rq->req = req;
 	rq->fam = fam;
+	rq->asked = race_moment(req, now);
 	err = he_query_start_(req->owner->resolver, req->host, fam_af(fam),
 	    query_answered, rq, &rq->q);
 	if (!err)
 		return;
+	query_record(req, rq, now, err, 0);
 	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(fam), NULL, 0, err, 0);
 	if (racing(req))
-		he_race_dns_failed_(&req->race, he_now_(), fam, err);
+		he_race_dns_failed_(&req->race, now, fam, err);
 }
 
-/* AAAA first, then A (RFC 8305 section 3). */
+/* AAAA first, then A (RFC 8305 section 3); now: when the race began. */
 static void
-resolve(struct evhappy_request *req)
+resolve(struct evhappy_request *req, int64_t now)
 {
 	static const enum he_fam order[HE_NFAM] = { HE_FAM_V6, HE_FAM_V4 };
 	int i;
@@ -787,7 +814,7 @@ resolve(struct evhappy_request *req)
 			continue;
 		if (!racing(req) || req->race.done)
 			return;
-		query_start(req, order[i]);
+		query_start(req, order[i], now);
 	}
 }
 
@@ -796,9 +823,11 @@ resolve(struct evhappy_request *req)
 static void
 begin(struct evhappy_request *req)
 {
-	he_race_begin_(&req->race, he_now_());
+	int64_t now = he_now_();
+
+	he_race_begin_(&req->race, now);
 	if (req->host)
-		resolve(req);
+		resolve(req, now);
 	drain(req);
 }
 

@@ -78,11 +78,17 @@ enum he_req_state {
 	HE_REQ_STOPPED
 };
 
-/** One family's lookup. */
+/** One family's lookup, and what the report's waterfall shows of it. */
 struct he_req_query {
 	struct evhappy_request *req;
 	enum he_fam fam;
 	struct he_query *q;	/* outstanding, or NULL */
+	uint32_t asked, answered;	/* 1 + microseconds since the race
+					   began (at most ~71 min); 0: not
+					   (yet) */
+	int error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
+				   query could not start */
+	int naddrs;
 };
 
 struct evhappy_report {

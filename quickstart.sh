@@ -13,7 +13,7 @@ demo|check|deb) ;;
 *) echo "usage: $0 [check|deb]" >&2; exit 2 ;;
 esac
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev cmake"
 if [ "$mode" = deb ]; then
 	if [ ! -x packaging/build-debs.sh ]; then
 		echo "quickstart: deb needs the git tree's packaging/ (not in release tarballs)" >&2
