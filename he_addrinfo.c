@@ -150,6 +150,26 @@ stream_entry(const struct evutil_addrinfo *e, int family)
 	    (!e->ai_socktype || e->ai_socktype == SOCK_STREAM);
 }
 
+int
+he_addrinfo_new_synth_(const struct sockaddr_in6 *sin6,
+    const struct sockaddr_in *sin, struct evutil_addrinfo **out)
+{
+	struct evutil_addrinfo *ai;
+
+	/* both addresses in the node: the identity right after the one
+	 * connected to (he_ai_identity_) */
+	*out = NULL;
+	if (!(ai = node_new((const struct sockaddr *)sin6, sizeof(*sin6) +
+	    sizeof(*sin), NULL)))
+		return ENOMEM;
+	memcpy((char *)ai->ai_addr + sizeof(*sin6), sin, sizeof(*sin));
+	ai->ai_addrlen = sizeof(*sin6);
+	stream_fields(ai);
+	HE_AI_META(ai)->flags = HE_AI_SYNTH;
+	*out = ai;
+	return 0;
+}
+
 struct evutil_addrinfo *
 he_ai_room_fill_(struct he_ai_room *room, const struct evutil_addrinfo *src)
 {
@@ -160,7 +180,6 @@ he_ai_room_fill_(struct he_ai_room *room, const struct evutil_addrinfo *src)
 	    !(size = sockaddr_size(src->ai_addr,
 	    (ev_socklen_t)src->ai_addrlen)) || size > sizeof(room->sa))
 		return NULL;
-	memset(&room->e, 0, sizeof(room->e));
 	memcpy(room->sa, src->ai_addr, size);
 	ai->ai_addr = (struct sockaddr *)room->sa;
 	ai->ai_addrlen = size;

@@ -302,6 +302,8 @@ merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
 	int from = r->notes.n, i, n;
 
 	r->untried = he_addrinfo_concat_(r->untried, list);
+	if (!r->untried->ai_next)
+		return;		/* one address (most races): no order to keep */
 	if (!grouped(r->untried)) {
 		order_group(r, &r->untried, sort, began, 1);
 		history_placed(r, from);
@@ -521,7 +523,9 @@ void
 he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
 	list = admit(r, list);
-	if (list)
+	if (list && !r->untried && !list->ai_next)
+		r->untried = list;	/* one address (most races) */
+	else if (list)
 		merge_untried(r, list, 0, 0);
 }
 

@@ -340,7 +340,7 @@ void he_race_clear_(struct he_race *r);
 /** A copy of src, a one-entry list, kept inside the race, for
     he_race_add_known_ or he_race_dns_answer_: a one-address list then costs
     no allocation.  The core never frees it (he_race_clear_ and every drop
-    skip it).  NULL when src is NULL, longer than one entry, not a whole
+    skip it).  The room is used once in a race's life (it starts zeroed).  NULL when src is NULL, longer than one entry, not a whole
     AF_INET/AF_INET6 stream address, or when the race's room was taken by
     an earlier list (copy it the usual way then). */
 struct evutil_addrinfo *he_race_own_entry_(struct he_race *r,

@@ -741,15 +741,17 @@ query_record(struct evhappy_request *req, struct he_req_query *rq,
 	rq->answered = race_moment(req, now);
 	if (!rq->asked)
 		rq->asked = rq->answered;
-	rq->error = error;
-	rq->naddrs = naddrs;
+	rq->error = (int16_t)error;
+	rq->naddrs = naddrs > UINT16_MAX ? UINT16_MAX : (uint16_t)naddrs;
 }
 
 static void
-query_answered(void *arg, const struct evutil_addrinfo *res, int error)
+query_answered(void *arg, int af, const struct evutil_addrinfo *res,
+    int error)
 {
-	struct he_req_query *rq = arg;
-	struct evhappy_request *req = rq->req;
+	struct evhappy_request *req = arg;
+	enum he_fam fam = af == AF_INET6 ? HE_FAM_V6 : HE_FAM_V4;
+	struct he_req_query *rq = &req->queries[fam];
 	struct evutil_addrinfo *list = NULL;
 	const struct evutil_addrinfo *ai;
 	int64_t now = he_now_();
@@ -757,19 +759,18 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 
 	rq->q = NULL;
 	if (!error)
-		list = answer_copy(req, res, fam_af(rq->fam), &error);
+		list = answer_copy(req, res, af, &error);
 	enter(req);
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
 	query_record(req, rq, now, error, n);
 	he_addrinfo_set_port_(list, req->port);
-	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(rq->fam), NULL, 0, error,
-	    n);
+	trace(req, EVHAPPY_TRACE_DNS_ANSWER, af, NULL, 0, error, n);
 	if (racing(req) && !bev_freed(req)) {
 		fill_facts(req, list, req->race.untried != NULL ||
-		    req->race.dns_pending[rq->fam == HE_FAM_V6 ? HE_FAM_V4 :
+		    req->race.dns_pending[fam == HE_FAM_V6 ? HE_FAM_V4 :
 		    HE_FAM_V6]);
-		he_race_dns_answer_(&req->race, now, rq->fam, list, error);
+		he_race_dns_answer_(&req->race, now, fam, list, error);
 		list = NULL;
 		drain(req);
 	}
@@ -789,11 +790,9 @@ query_start(struct evhappy_request *req, enum he_fam fam, int64_t now)
 	trace(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
 	if (!racing(req))
 		return;		/* the trace callback cancelled the race */
-	rq->req = req;
-	rq->fam = fam;
 	rq->asked = race_moment(req, now);
 	err = he_query_start_(req->owner->resolver, req->host, fam_af(fam),
-	    query_answered, rq, &rq->q);
+	    query_answered, req, &rq->q);
 	if (!err)
 		return;
 	query_record(req, rq, now, err, 0);

@@ -78,23 +78,28 @@ enum he_req_state {
 	HE_REQ_STOPPED
 };
 
-/** One family's lookup, and what the report's waterfall shows of it. */
+/** One family's lookup, and what the report's waterfall shows of it.
+    (Small: two in every request, whose allocation must stay in malloc's
+    small bins.) */
 struct he_req_query {
-	struct evhappy_request *req;
-	enum he_fam fam;
 	struct he_query *q;	/* outstanding, or NULL */
 	uint32_t asked, answered;	/* 1 + microseconds since the race
 					   began (at most ~71 min); 0: not
 					   (yet) */
-	int error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
+	int16_t error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
 				   query could not start */
-	int naddrs;
+	uint16_t naddrs;	/* how many addresses came (saturating) */
 };
 
 struct evhappy_report {
 	const struct evhappy_request *req;
 };
 
+/* Size matters: the request, its timer and its first attempt's event are
+ * one allocation on every connect's path, and it must stay under 1 KiB
+ * (glibc's small bins: 720 + 2 x 128 bytes on x86-64 with libevent
+ * 2.1.12), or each race pays malloc's large-bin path and consolidation
+ * (seen: some 900 instructions a connect). */
 struct evhappy_request {
 	struct he_owner *owner;
 	struct evhappy_request *prev, *next;	/* in owner->requests */

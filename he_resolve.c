@@ -97,6 +97,7 @@ struct he_worker {
 struct he_query {
 	he_answer_fn cb;		/* NULL once cancelled */
 	void *arg;
+	int af;				/* the family asked for */
 	struct evdns_getaddrinfo_request *dns;
 	struct he_gai_job *job;
 	int starting;			/* inside he_query_start_ */
@@ -162,7 +163,7 @@ query_answer(struct he_query *q, const struct evutil_addrinfo *res,
 	if (!cb)
 		return;
 	q->cb = NULL;
-	cb(q->arg, res, error);
+	cb(q->arg, q->af, res, error);
 }
 
 /* ---- evdns -------------------------------------------------------------- */
@@ -777,6 +778,7 @@ he_query_start_(struct he_resolver *r, const char *host, int af,
 		return ENOMEM;
 	q->cb = cb;
 	q->arg = arg;
+	q->af = af;
 	err = r->dns ? evdns_query(r, q, host, af) :
 	    thread_query(r, q, host, af);
 	if (err || q->answered) {

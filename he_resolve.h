@@ -21,10 +21,11 @@ struct he_resolver {
 	struct he_mailbox *mailbox;
 };
 
-/** A lookup's answer: res (borrowed: valid during the call; may hold
-    entries of other families) or eai_error != 0 (an EVUTIL_EAI_* code). */
-typedef void (*he_answer_fn)(void *arg, const struct evutil_addrinfo *res,
-    int eai_error);
+/** A lookup's answer for family af (the one asked): res (borrowed: valid
+    during the call; may hold entries of other families) or eai_error != 0
+    (an EVUTIL_EAI_* code). */
+typedef void (*he_answer_fn)(void *arg, int af,
+    const struct evutil_addrinfo *res, int eai_error);
 
 struct he_query;
 

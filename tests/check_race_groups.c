@@ -284,17 +284,24 @@ START_TEST(test_https_keeps_race_alive)
 }
 END_TEST
 
-/* A NAT64 address whose meta says whom it stands for. */
+/* A NAT64 address standing for v4. */
 static struct evutil_addrinfo *
 synth(const char *v6, const char *v4)
 {
-	struct evutil_addrinfo *ai = entry(v6, PORT, HE_GROUP_HOST,
-	    HE_AI_SYNTH);
-	struct sockaddr_in *sin = &HE_AI_META(ai)->stands_for;
+	struct evutil_addrinfo *ai;
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
 
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(PORT);
-	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin->sin_addr), 1);
+	memset(&sin6, 0, sizeof(sin6));
+	memset(&sin, 0, sizeof(sin));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET6, v6, &sin6.sin6_addr), 1);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin.sin_addr), 1);
+	ck_assert_int_eq(he_addrinfo_new_synth_(&sin6, &sin, &ai), 0);
+	ck_assert(HE_AI_META(ai)->flags & HE_AI_SYNTH);
 	return ai;
 }
 
