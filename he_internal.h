@@ -69,6 +69,16 @@ typedef int (*he_gai_fn)(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
 void he_resolve_set_gai_hook_(he_gai_fn fn);
 
+/** The system resolver's pool: at most HE_POOL_MAX_THREADS workers in the
+    process, started while lookups wait and none is idle; one event_base's
+    lookups (all its contexts') take at most HE_POOL_PER_BASE of them at
+    once, and bases with lookups waiting are served in turn.  So a base
+    whose names hang delays another base's lookups only when
+    HE_POOL_MAX_THREADS / HE_POOL_PER_BASE bases each have that many
+    lookups hanging. */
+#define HE_POOL_MAX_THREADS 32
+#define HE_POOL_PER_BASE 8
+
 /** What the system resolver's thread pool holds right now (for tests). */
 struct he_pool_stats {
 	int threads;	/* workers alive */
