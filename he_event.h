@@ -153,6 +153,15 @@ struct evhappy_report;
 /**
   Make a new context.
 
+  The event_base must outlive the context: call evhappy_free() before
+  event_base_free().  libevent 2.1 tells nobody that an event_base is being
+  freed, and freeing a context deletes the events of its races on that
+  base, which reads the freed base.  A drop-in race
+  (evhappy_socket_connect_hostname()) has a context of the library's own:
+  a program may free the event_base while one runs, after freeing its
+  bufferevent or without ever freeing it (as libevent allows), and a later
+  event_base, even one at the same address, is not disturbed.
+
   With an evdns_base, that base must outlive the context: free the context
   first (and run the loop once, see evhappy_free()), then the evdns_base.
   libevent 2.1.12 tells nobody that an evdns_base is being freed:
@@ -165,11 +174,22 @@ struct evhappy_report;
   EHOSTUNREACH).
 
   Without an evdns_base (dns_base NULL), names are resolved by
-  getaddrinfo() on a pool of at most 4 worker threads shared by the whole
-  process; lookups beyond that wait in a queue (bounded only by memory).
+  getaddrinfo() on a pool of worker threads shared by the whole process,
+  AAAA first: a race's A lookup is handed to getaddrinfo() only once its
+  AAAA lookup is over or was handed to it 1 ms before (time to send the
+  AAAA query first, far below a DNS round trip).  Workers are started while lookups wait and none
+  is idle, up to 32 in the process.  The lookups of one event_base (of all
+  its contexts together) run on at most 8 workers at once; the rest wait
+  in that base's queue (bounded only by memory), and the bases with
+  lookups waiting are served in turn.  So names that never answer on one
+  base delay another base's lookups only when four or more bases each
+  have eight lookups hanging (getaddrinfo() gives up after resolv.conf's
+  timeout and attempts).
   Each event_base whose contexts use it holds one wake-up fd (an eventfd,
   or a pipe), made on the first lookup and closed once the last of those
-  contexts is freed and its last lookup has finished.  A lookup that cannot start fails its family
+  contexts is freed and its last lookup has finished.  Its event is added
+  only while a lookup of a race is out, so event_base_dispatch() returns
+  once the races are over, the context alive or not.  A lookup that cannot start fails its family
   with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
   first worker thread); the other family still races, and a race left with
   no address fails with that errno instead of EHOSTUNREACH (its DNS error
@@ -182,9 +202,14 @@ struct evhappy_report;
   libevent asks), so its races go on with the other family or end with
   EHOSTUNREACH; they never wait for threads that do not exist.  New lookups
   in the child start new workers.  The parent's lookups are not disturbed:
-  the child gets its own wake-up fds.
+  the child gets its own wake-up fds.  A child forked while a lookup runs
+  may keep what glibc's getaddrinfo() had open for it on the worker
+  thread (its resolver's socket, an nscd connection), close-on-exec: glibc
+  owns it, nothing in the child can close it, and a child that calls
+  exec() does not keep it.
 
-  @param base the event_base the races run on; must not be NULL
+  @param base the event_base the races run on, which must outlive the
+    context; must not be NULL
   @param dns_base the evdns_base used to resolve names, which must outlive
     the context; or NULL to resolve with the system resolver (getaddrinfo()
     on worker threads, so /etc/hosts and nsswitch apply and the event loop

@@ -791,7 +791,9 @@ query_start(struct evhappy_request *req, enum he_fam fam, int64_t now)
 	if (!racing(req))
 		return;		/* the trace callback cancelled the race */
 	rq->asked = race_moment(req, now);
+	/* A's lookup goes after AAAA's (RFC 8305 section 3). */
 	err = he_query_start_(req->owner->resolver, req->host, fam_af(fam),
+	    fam == HE_FAM_V4 ? req->queries[HE_FAM_V6].q : NULL,
 	    query_answered, req, &rq->q);
 	if (!err)
 		return;

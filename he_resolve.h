@@ -29,14 +29,17 @@ typedef void (*he_answer_fn)(void *arg, int af,
 
 struct he_query;
 
-/** Ask for host's addresses of family af (AF_INET6 or AF_INET).  0, and
-    then cb runs exactly once unless he_query_cancel_() comes first:
-    later, from the loop, or (evdns answering from its hosts table) before
-    this returns, and then *out is NULL; else *out is the query.  Or the
-    errno that kept it from starting (EMFILE, ENFILE, EAGAIN, ENOMEM), and
-    cb never runs. */
+/** Ask for host's addresses of family af (AF_INET6 or AF_INET).  after:
+    the same race's AAAA query, whose lookup the system resolver hands to
+    getaddrinfo() first (RFC 8305 section 3), or NULL.  0, and then cb
+    runs exactly once unless he_query_cancel_() comes first: later, from
+    the loop, or (evdns answering from its hosts table) before this
+    returns, and then *out is NULL; else *out is the query.  Or the errno
+    that kept it from starting (EMFILE, ENFILE, EAGAIN, ENOMEM), and cb
+    never runs. */
 int he_query_start_(struct he_resolver *r, const char *host, int af,
-    he_answer_fn cb, void *arg, struct he_query **out);
+    const struct he_query *after, he_answer_fn cb, void *arg,
+    struct he_query **out);
 
 /** Cancel a query; its callback does not run after this. */
 void he_query_cancel_(struct he_query *q);
@@ -52,6 +55,16 @@ void he_resolver_release_(struct he_resolver *r);
 typedef int (*he_gai_fn)(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
 void he_resolve_set_gai_hook_(he_gai_fn fn);
+
+/** The system resolver's pool: at most HE_POOL_MAX_THREADS workers in the
+    process, started while lookups wait and none is idle; one event_base's
+    lookups (all its contexts') take at most HE_POOL_PER_BASE of them at
+    once, and bases with lookups waiting are served in turn.  So a base
+    whose names hang delays another base's lookups only when
+    HE_POOL_MAX_THREADS / HE_POOL_PER_BASE bases each have that many
+    lookups hanging. */
+#define HE_POOL_MAX_THREADS 32
+#define HE_POOL_PER_BASE 8
 
 /** What the system resolver's thread pool holds right now (for tests). */
 struct he_pool_stats {
