@@ -293,8 +293,68 @@ he_addrinfo_concat_(struct evutil_addrinfo *a, struct evutil_addrinfo *b)
 void
 he_addrinfo_set_port_(struct evutil_addrinfo *list, int port)
 {
-	for (; list; list = list->ai_next)
+	for (; list; list = list->ai_next) {
 		sockaddr_set_port(list->ai_addr, port);
+		if (HE_AI_META(list)->flags & HE_AI_SYNTH)
+			sockaddr_set_port((struct sockaddr *)
+			    he_ai_identity_(list), port);
+	}
+}
+
+int
+he_addrinfo_dup_entry_(const struct evutil_addrinfo *src, struct evutil_addrinfo **out)
+{
+	int err;
+
+	if (HE_AI_META(src)->flags & HE_AI_SYNTH)
+		err = he_addrinfo_new_synth_(
+		    (const struct sockaddr_in6 *)(const void *)src->ai_addr,
+		    (const struct sockaddr_in *)(const void *)
+		    he_ai_identity_(src), out);
+	else
+		err = he_addrinfo_new_(src->ai_addr,
+		    (ev_socklen_t)src->ai_addrlen, out);
+	if (!err)
+		*HE_AI_META(*out) = *HE_AI_META(src);
+	return err;
+}
+
+int
+he_addrinfo_dup_(const struct evutil_addrinfo *list,
+    struct evutil_addrinfo **out)
+{
+	struct evutil_addrinfo *head = NULL, **tail = &head;
+	int err;
+
+	for (; list; list = list->ai_next) {
+		if ((err = he_addrinfo_dup_entry_(list, tail)) != 0) {
+			evhappy_addrinfo_free(head);
+			*out = NULL;
+			return err;
+		}
+		tail = &(*tail)->ai_next;
+	}
+	*out = head;
+	return 0;
+}
+
+void
+he_addrinfo_set_group_(struct evutil_addrinfo *list, unsigned group)
+{
+	for (; list; list = list->ai_next)
+		HE_AI_META(list)->group = (uint16_t)group;
+}
+
+int
+he_sockaddr_port_(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)
+		    ->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)
+		    ->sin6_port);
+	return 0;
 }
 
 int

@@ -97,8 +97,24 @@ int he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family,
 struct evutil_addrinfo *he_addrinfo_concat_(struct evutil_addrinfo *a,
     struct evutil_addrinfo *b);
 
-/** Set the port of every entry. */
+/** Set the port of every entry (a NAT64 entry's identity too). */
 void he_addrinfo_set_port_(struct evutil_addrinfo *list, int port);
+
+/** In *out a copy of the one entry src (made here), meta and NAT64
+    identity included, ai_next NULL.  0, or ENOMEM. */
+int he_addrinfo_dup_entry_(const struct evutil_addrinfo *src,
+    struct evutil_addrinfo **out);
+
+/** In *out a copy of every entry of list (made here), meta and NAT64
+    identity included.  0, or ENOMEM (nothing leaked). */
+int he_addrinfo_dup_(const struct evutil_addrinfo *list,
+    struct evutil_addrinfo **out);
+
+/** Put every entry of list in group (its meta's). */
+void he_addrinfo_set_group_(struct evutil_addrinfo *list, unsigned group);
+
+/** An entry's port (host order), 0 for another family. */
+int he_sockaddr_port_(const struct sockaddr *sa);
 
 /** Whether two addresses are the same (family, bytes, port, IPv6 scope). */
 int he_sockaddr_equal_(const struct sockaddr *a, const struct sockaddr *b);

@@ -123,6 +123,31 @@ struct evhappy_request;
 /** How a race ended; valid only during the evhappy_connect_cb. Opaque. */
 struct evhappy_report;
 
+/**
+  A service endpoint: what an HTTPS record (RFC 9460 ServiceMode) says of
+  the server a race connected to, or of an endpoint it will try.  Every
+  field is empty (NULL, 0) when no record was used: HTTPS records off
+  (evhappy_set_https_records()), none published, none usable, or the
+  winner was one of the host's own addresses that no record named.
+  Added in 0.2.0.
+ */
+struct evhappy_endpoint {
+	const char *target;	/**< the endpoint's name (the record's
+				     TargetName, the owner's name for "."), or
+				     NULL */
+	int port;		/**< the port connected to (the record's "port"
+				     or the one asked) */
+	int priority;		/**< SvcPriority, 1 .. 65535; 0 without a record */
+	/** the endpoint's ALPN ids (its "alpn", and "http/1.1" unless
+	    no-default-alpn), each preceded by its length: the form
+	    SSL_set_alpn_protos() takes; NULL without a record */
+	const unsigned char *alpn;
+	size_t alpn_len;
+	/** the ECHConfigList to give the TLS library, or NULL */
+	const unsigned char *ech;
+	size_t ech_len;
+};
+
 /*
   What they hold in memory (x86-64, glibc, libevent 2.1.12; heap bytes in
   use per race with 1,000 races at once, bench/bench_memory.c):
@@ -394,6 +419,94 @@ EVHAPPY_EXPORT_ int evhappy_set_history(struct evhappy *he, int enabled);
  */
 EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
 
+/**
+  Ask the host's HTTPS record too (RFC 9460; the Happy Eyeballs v3
+  draft), beside its AAAA and A records, for the later races of a context
+  that resolve a name (evhappy_resolve_and_connect(),
+  evhappy_connect_hostname(); never for a literal or a caller's list).
+
+  The record is asked first, with the name RFC 9460 section 9.1 gives:
+  the host for port 443, "_PORT._https.HOST" for any other port.  AliasMode
+  records are followed (at most 8, no loop; an alias target is asked
+  without the "_PORT._https" prefix).  Of the ServiceMode records, an
+  endpoint is skipped, and said so in the trace, when its ALPN set (its
+  "alpn", and "http/1.1" unless "no-default-alpn") shares nothing with the
+  protocols evhappy_set_alpn() declared (an "h3"-only endpoint is skipped:
+  evhappy races TCP, not QUIC), or when it makes mandatory a key this
+  client does not use.  The others are raced in priority order (equal
+  priorities shuffled), each at its own "port": their address hints
+  ("ipv4hint", "ipv6hint") join the race as soon as the record comes (so
+  the first attempt may start before A and AAAA answer), their targets'
+  addresses when those answer (a hint the target's answer lacks is
+  dropped), and the host's own addresses after every endpoint's.  Within
+  an endpoint, RFC 6724, the connection history and the interleaving of
+  families apply as usual.
+
+  Waiting: once an address answer has come, the first attempt waits for
+  the HTTPS record at most the Resolution Delay (50 ms by default); an
+  answer that fails, is empty or is late never holds the race longer, and
+  a late one only adds its endpoints.  A race whose A and AAAA give nothing
+  still waits for the record.
+
+  The record is asked through the context's resolver: for a context with
+  an evdns_base through c-ares (when the library was built with it:
+  `evhappy --version` says so; without it, such a context races on
+  A/AAAA alone) with the evdns_base's name servers; without one through
+  res_nquery() on the system resolver's workers (resolv.conf's servers).
+  Neither is DNSSEC-validated or encrypted, so what the record says is
+  opportunistic, as the draft allows.
+
+  @param he the context
+  @param on 1 to ask HTTPS records, 0 (the default) not to
+  @return 0, or -1 with errno EINVAL (NULL he, or on not 0 or 1)
+ */
+EVHAPPY_EXPORT_ int evhappy_set_https_records(struct evhappy *he, int on);
+
+/**
+  Declare the application protocols (ALPN ids) the caller speaks, for the
+  HTTPS record's ALPN rule (evhappy_set_https_records()).
+
+  @param he the context
+  @param protocols a comma-separated list, most preferred first, such as
+    "h2,http/1.1"; NULL restores the default, "http/1.1"
+  @return 0, or -1 with errno EINVAL (NULL he, an empty list or id, an id
+    longer than 255 bytes, a list longer than 1024 bytes in wire form);
+    the old list stays
+ */
+EVHAPPY_EXPORT_ int evhappy_set_alpn(struct evhappy *he,
+    const char *protocols);
+
+/**
+  Called once per race that connected, after its TCP handshake won and
+  before the socket goes on: to the bufferevent (which, for an OpenSSL
+  bufferevent, has not begun its handshake yet: bufferevent_openssl_get_ssl()
+  gives the SSL to set ALPN and ECH on) or to the connect callback.  Called
+  whether HTTPS records are on or not.
+
+  @param fd the connected socket
+  @param bev the caller's bufferevent, or NULL on the socket path
+  @param ep the winner's endpoint (empty fields when no record was used);
+    valid during the call only
+  @param arg as given to evhappy_set_endpoint_cb()
+  @return 0 to go on; -1 (with errno set) closes the socket and ends the
+    race with that errno (EIO when errno is 0), as if the connect had
+    failed
+ */
+typedef int (*evhappy_endpoint_cb)(evutil_socket_t fd,
+    struct bufferevent *bev, const struct evhappy_endpoint *ep, void *arg);
+
+/**
+  Set the endpoint hook of later races (evhappy_endpoint_cb).  The hook
+  may not free the context or cancel the race; it may set up the
+  bufferevent (a TLS filter's ALPN and ECH).
+
+  @param he the context
+  @param cb the hook, or NULL to remove it
+  @param arg passed to cb
+ */
+EVHAPPY_EXPORT_ void evhappy_set_endpoint_cb(struct evhappy *he,
+    evhappy_endpoint_cb cb, void *arg);
+
 /**@}*/
 
 /** @name Tracing */
@@ -412,7 +525,20 @@ enum evhappy_trace_kind {
 	    follows after, or comes first when after is NULL) or the delay
 	    before the next attempt (delay is non-zero); history, age, rtt and
 	    rttvar say what was known of addr, error its errno if it failed */
-	EVHAPPY_TRACE_HISTORY
+	EVHAPPY_TRACE_HISTORY,
+	/** the HTTPS record was asked (evhappy_set_https_records()); text is
+	    the name asked */
+	EVHAPPY_TRACE_HTTPS_QUERY,
+	/** the HTTPS record's answer: naddrs endpoints usable, error 0 or an
+	    EVUTIL_EAI_* code; text says what the answer was ("service",
+	    "empty", "failed: ...", "malformed: ...") */
+	EVHAPPY_TRACE_HTTPS_ANSWER,
+	/** an endpoint of the HTTPS record that will be raced: endpoint says
+	    which (target, port, priority, ALPN, ECH) */
+	EVHAPPY_TRACE_ENDPOINT,
+	/** a record of the HTTPS answer that was skipped; text says why
+	    (e.g. an h3-only endpoint: no QUIC here) */
+	EVHAPPY_TRACE_ENDPOINT_SKIPPED
 };
 
 /** What the connection history knew of an address
@@ -444,6 +570,10 @@ struct evhappy_trace {
 	int moved;			/**< addr was moved in the order */
 	const struct sockaddr *after;	/**< moved: the address addr now follows, or NULL */
 	ev_socklen_t afterlen;
+	/* Fields below were added with HTTPS records (0.2.0); they are NULL
+	   except in the events that say so. */
+	const char *text;		/**< what the event says, in words */
+	const struct evhappy_endpoint *endpoint;	/**< ENDPOINT: which */
 };
 
 /**
@@ -579,6 +709,22 @@ EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
     still read the code an evhappy race left at that address.
  */
 EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
+
+/**
+  The endpoint the last race on bev connected to (see struct
+  evhappy_endpoint and evhappy_set_https_records()).  libevent has no room
+  for it in the bufferevent, so, as the DNS error, it is kept in a table
+  keyed by the bufferevent's address, for the last 64 bufferevents that
+  connected through an HTTPS record, until the next race on bev (of
+  either kind) starts.  Added in 0.2.0.
+
+  @param bev the bufferevent
+  @return the endpoint, valid until that next race on bev or until bev
+    is freed; NULL when the last race on bev used no HTTPS record (or
+    more than 64 later ones did)
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_get_endpoint(
+    struct bufferevent *bev);
 
 /**
   The one-line replacement for bufferevent_socket_connect_hostname(): same
@@ -758,6 +904,18 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
  */
 EVHAPPY_EXPORT_ int evhappy_report_format(const struct evhappy_report *r,
     char *buf, size_t len);
+
+/**
+  The endpoint the race connected to (see struct evhappy_endpoint and
+  evhappy_set_https_records()).  Added in 0.2.0.
+
+  @param r the report
+  @return the winner's endpoint, valid during the callback only; never
+    NULL for a report (every field empty when no HTTPS record was used,
+    or the race failed); NULL for a NULL report
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_report_get_endpoint(
+    const struct evhappy_report *r);
 
 /** How evhappy_report_format_style() draws a report.  Added in 0.2.0. */
 enum evhappy_report_style {

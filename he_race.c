@@ -689,6 +689,54 @@ he_race_target_answer_(struct he_race *r, int64_t now,
 	race_step(r, now);
 }
 
+/* Append at *tail a copy of the host's own entry ai at port in group,
+ * unless ai is already at that port; the new tail, or NULL when an
+ * allocation failed (the race then ends with ENOMEM). */
+static struct evutil_addrinfo **
+copy_host_at(struct he_race *r, const struct evutil_addrinfo *ai,
+    unsigned group, int port, struct evutil_addrinfo **tail)
+{
+	if (!tail || HE_AI_META(ai)->group != HE_GROUP_HOST ||
+	    he_sockaddr_port_(ai->ai_addr) == port)
+		return tail;
+	if (he_addrinfo_dup_entry_(ai, tail) != 0) {
+		r->oom = 1;
+		return NULL;
+	}
+	he_addrinfo_set_port_(*tail, port);
+	HE_AI_META(*tail)->group = (uint16_t)group;
+	return &(*tail)->ai_next;
+}
+
+void
+he_race_endpoint_from_host_(struct he_race *r, unsigned group, int port)
+{
+	struct evutil_addrinfo *ai, *copies = NULL, **tail = &copies;
+	struct he_ai_meta *m;
+	int i, moved = 0;
+
+	if (r->done)
+		return;
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		m = HE_AI_META(ai);
+		if (m->group == HE_GROUP_HOST &&
+		    he_sockaddr_port_(ai->ai_addr) == port) {
+			m->group = (uint16_t)group;
+			moved = 1;
+		} else
+			tail = copy_host_at(r, ai, group, port, tail);
+	}
+	for (i = 0; i < r->nattempts; i++)
+		tail = copy_host_at(r, r->attempts[i].ai, group, port, tail);
+	if (r->oom) {
+		evhappy_addrinfo_free(copies);
+		return;
+	}
+	copies = admit(r, copies);
+	if (moved || copies)
+		merge_untried(r, copies, 1, 1);
+}
+
 /* Whether answer holds sa. */
 static int
 answer_has(const struct evutil_addrinfo *answer, const struct sockaddr *sa)
@@ -988,6 +1036,20 @@ he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt)
 	r->winner = attempt;
 	finish(r, now, 0, 0);
 	return 1;
+}
+
+void
+he_race_refuse_winner_(struct he_race *r, int error)
+{
+	struct he_attempt *a;
+
+	if (!r->done || r->winner < 0)
+		return;
+	a = &r->attempts[r->winner];
+	a->state = HE_ATTEMPT_FAILED;
+	a->error = error ? error : EIO;
+	r->error = a->error;
+	r->winner = -1;
 }
 
 void

@@ -389,6 +389,14 @@ void he_race_target_answer_(struct he_race *r, int64_t now,
 int he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
     const struct evutil_addrinfo *answer);
 
+/** An endpoint (group) of the HTTPS record is the host itself at port,
+    and the host's A/AAAA answers came before the record: its untried
+    addresses at that port move into the group, and copies at port of
+    every one known (untried or tried) at another port join it.  Call it
+    before he_race_https_answer_ (it starts nothing itself). */
+void he_race_endpoint_from_host_(struct he_race *r, unsigned group,
+    int port);
+
 /** A family's query could not start (EMFILE, EAGAIN, ENOMEM...): it counts
     as answered with EVUTIL_EAI_SYSTEM, and a race left with no address at
     all fails with `error` rather than EHOSTUNREACH. */
@@ -402,6 +410,11 @@ void he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 /** An attempt's handshake completed.  Returns 1 when it won; 0 when the race
     was already decided (the glue must then close that socket itself). */
 int he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt);
+
+/** The winner was refused after its handshake (the caller's endpoint hook
+    said no): it counts as FAILED with error, and the race as failed with
+    it.  Only after DONE with a winner; the glue closes its socket. */
+void he_race_refuse_winner_(struct he_race *r, int error);
 
 /** The timer the core asked for fired (early or late is fine). */
 void he_race_timer_(struct he_race *r, int64_t now);

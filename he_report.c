@@ -22,6 +22,12 @@ evhappy_report_dns_error(const struct evhappy_report *r)
 	return r ? r->req->race.dns_failure : 0;
 }
 
+const struct evhappy_endpoint *
+evhappy_report_get_endpoint(const struct evhappy_report *r)
+{
+	return r ? he_request_endpoint_(r->req) : NULL;
+}
+
 int
 evhappy_report_attempt_count(const struct evhappy_report *r)
 {

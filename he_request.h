@@ -41,6 +41,7 @@
 #include "he_event.h"
 #include "he_bev.h"
 #include "he_history.h"
+#include "he_https.h"
 #include "he_race.h"
 #include "he_resolve.h"
 #include "he_sock.h"
@@ -59,6 +60,7 @@ struct he_settings {
 struct he_owner {
 	struct event_base *base;
 	struct he_resolver *resolver;
+	const struct he_https_conf *https;
 	struct evhappy_request *requests;	/* not yet freed */
 	int busy;		/* callbacks of its requests on the stack */
 	int closing;		/* being freed: make no more, say nothing */
@@ -135,6 +137,7 @@ struct evhappy_request {
 	int port;
 	int family;
 	struct he_req_query queries[HE_NFAM];
+	struct he_https *https;		/* the HTTPS record's, or NULL */
 };
 
 /** What to race to: a caller's list (hostname NULL), or a name or literal
@@ -173,5 +176,10 @@ void he_request_free_(struct evhappy_request *req);
 
 /** Whether it is over: ENDED or STOPPED. */
 int he_request_over_(const struct evhappy_request *req);
+
+/** The endpoint its winner connected to (every field empty when no HTTPS
+    record was used, or the race failed); valid while the request is. */
+const struct evhappy_endpoint *he_request_endpoint_(
+    const struct evhappy_request *req);
 
 #endif

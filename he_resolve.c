@@ -58,6 +58,7 @@
  */
 #include "he_internal.h"
 #include "he_resolve.h"
+#include "he_dnsq.h"
 #include "he_proc.h"
 
 #include <errno.h>
@@ -114,6 +115,12 @@ struct he_gai_job {
 	unsigned long after_ticket;	/* ...to have counted this call */
 	struct evutil_addrinfo *res;
 	int error;
+	/* A raw query (HTTPS records) instead of getaddrinfo(): qtype > 0;
+	 * its outcome in status, msg and msglen. */
+	int qtype;
+	enum he_dnsq_status status;
+	unsigned char *msg;
+	size_t msglen;
 	char host[1];			/* allocated to fit */
 };
 
@@ -156,6 +163,7 @@ struct he_worker {
 
 struct he_query {
 	he_answer_fn cb;		/* NULL once cancelled */
+	he_dnsq_cb raw_cb;		/* a raw query's, instead */
 	void *arg;
 	int af;				/* the family asked for */
 	struct evdns_getaddrinfo_request *dns;
@@ -230,6 +238,18 @@ query_answer(struct he_query *q, const struct evutil_addrinfo *res,
 		return;
 	q->cb = NULL;
 	cb(q->arg, q->af, res, error);
+}
+
+/* Hand a raw query's outcome on, unless it was cancelled. */
+static void
+query_raw_answer(struct he_query *q, const struct he_gai_job *job)
+{
+	he_dnsq_cb cb = q->raw_cb;
+
+	if (!cb)
+		return;
+	q->raw_cb = NULL;
+	cb(job->status, job->msg, job->msglen, q->arg);
 }
 
 /* ---- evdns -------------------------------------------------------------- */
@@ -362,6 +382,7 @@ job_free_locked(struct he_gai_job *job)
 		job->pair->pair = NULL;
 	if (job->res)
 		freeaddrinfo(job->res);
+	free(job->msg);
 	box_unref_locked(job->box);
 	free(job);
 }
@@ -611,6 +632,32 @@ aaaa_lead_locked(struct he_worker *aw, unsigned long ticket)
 }
 
 /* The lookup, counted just before it is made. */
+/* Where the system resolver's raw queries go: resolv.conf's servers, or
+ * (tests) the ones set with he_resolve_set_raw_opts_. */
+static struct he_dnsq_sys_opts raw_opts;
+static int raw_opts_set;
+
+static const struct he_dnsq_sys_opts *
+raw_opts_get(void)
+{
+	const struct he_dnsq_sys_opts *o;
+
+	pthread_mutex_lock(&pool.lock);
+	o = raw_opts_set ? &raw_opts : NULL;
+	pthread_mutex_unlock(&pool.lock);
+	return o;
+}
+
+void
+he_resolve_set_raw_opts_(const struct he_dnsq_sys_opts *opts)
+{
+	pthread_mutex_lock(&pool.lock);
+	raw_opts_set = opts != NULL;
+	if (opts)
+		raw_opts = *opts;
+	pthread_mutex_unlock(&pool.lock);
+}
+
 static int
 job_lookup(struct he_gai_job *job, struct he_worker *w,
     struct evutil_addrinfo **res)
@@ -618,9 +665,14 @@ job_lookup(struct he_gai_job *job, struct he_worker *w,
 	struct evutil_addrinfo hints;
 	int error;
 
-	stream_hints(&hints, job->family);
 	__atomic_store_n(&w->call_at, mono_ns(), __ATOMIC_RELAXED);
 	__atomic_add_fetch(&w->calls, 1, __ATOMIC_RELEASE);
+	if (job->qtype) {
+		job->status = he_dnsq_blocking_(job->host, job->qtype,
+		    raw_opts_get(), &job->msg, &job->msglen);
+		return 0;
+	}
+	stream_hints(&hints, job->family);
 	if (job->fn)
 		error = job->fn(job->host, NULL, &hints, res);
 	else
@@ -848,7 +900,10 @@ mailbox_cb(evutil_socket_t fd, short what, void *arg)
 			job->q = NULL;
 			q->job = NULL;
 			box_wait_less(box);
-			query_answer(q, job->res, job->error);
+			if (job->qtype)
+				query_raw_answer(q, job);
+			else
+				query_answer(q, job->res, job->error);
 			free(q);
 		}
 		pthread_mutex_lock(&pool.lock);
@@ -934,6 +989,8 @@ he_resolver_release_(struct he_resolver *r)
 	struct he_gai_job *job;
 	int orphaned;
 
+	he_dnsq_resolver_free_(r->cares);
+	r->cares = NULL;
 	if (!box)
 		return;
 	r->mailbox = NULL;
@@ -1031,10 +1088,10 @@ job_cancel(struct he_gai_job *job)
 }
 
 /* 0 when the lookup is queued (behind after's, the same race's AAAA
- * lookup, if any), else an errno. */
+ * lookup, if any), else an errno.  qtype > 0: a raw query of that type. */
 static int
 thread_query(struct he_resolver *r, struct he_query *q, const char *host,
-    const struct he_query *after)
+    int qtype, const struct he_query *after)
 {
 	struct he_mailbox *box;
 	struct he_gai_job *job;
@@ -1047,6 +1104,7 @@ thread_query(struct he_resolver *r, struct he_query *q, const char *host,
 		return ENOMEM;
 	memcpy(job->host, host, n + 1);
 	job->family = q->af;
+	job->qtype = qtype;
 	job->box = box;
 	job->q = q;
 	if ((err = box_wait_more(box, r->base)) != 0) {
@@ -1079,7 +1137,7 @@ he_query_start_(struct he_resolver *r, const char *host, int af,
 	q->arg = arg;
 	q->af = af;
 	err = r->dns ? evdns_query(r, q, host) :
-	    thread_query(r, q, host, after);
+	    thread_query(r, q, host, 0, after);
 	if (err || q->answered) {
 		free(q);
 		return err;
@@ -1100,4 +1158,62 @@ he_query_cancel_(struct he_query *q)
 	if (q->job)
 		job_cancel(q->job);
 	free(q);
+}
+
+/* ---- raw queries (HTTPS records) ---------------------------------------- */
+
+/* The system resolver's transport for he_svcb_lookup_: res_nquery on the
+ * pool.  A query that cannot start calls back on the next loop turn, as
+ * the c-ares transport does, through the mailbox of its own... it has
+ * none: the lookup says so by returning NULL with errno. */
+static void *
+pool_raw_start(void *ctx, const char *name, int type, he_dnsq_cb cb,
+    void *arg)
+{
+	struct he_resolver *r = ctx;
+	struct he_query *q;
+	int err;
+
+	if (!(q = calloc(1, sizeof(*q)))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q->raw_cb = cb;
+	q->arg = arg;
+	if ((err = thread_query(r, q, name, type, NULL)) != 0) {
+		free(q);
+		errno = err;
+		return NULL;
+	}
+	return q;
+}
+
+static void
+pool_raw_cancel(void *query)
+{
+	struct he_query *q = query;
+
+	q->raw_cb = NULL;
+	he_query_cancel_(q);
+}
+
+static const struct he_dnsq_ops pool_raw_ops = {
+	pool_raw_start, pool_raw_cancel
+};
+
+int
+he_resolver_raw_(struct he_resolver *r, const struct he_dnsq_ops **ops,
+    void **ctx)
+{
+	if (!r->dns) {
+		*ops = &pool_raw_ops;
+		*ctx = r;
+		return 0;
+	}
+	if (!r->cares && !(r->cares = he_dnsq_resolver_new_(r->base, r->dns,
+	    HE_RAW_TIMEOUT_MS, HE_RAW_TRIES)))
+		return errno ? errno : ENOMEM;
+	*ops = &he_dnsq_cares_ops_;
+	*ctx = r->cares;
+	return 0;
 }

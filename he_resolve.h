@@ -11,6 +11,9 @@
 #include <event2/util.h>
 
 struct he_mailbox;	/* finished system lookups and their wake-up fd */
+struct he_dnsq_resolver;	/* c-ares on the loop (he_dnsq.h) */
+struct he_dnsq_ops;
+struct he_dnsq_sys_opts;
 
 /** A context's way to resolve: its evdns_base, or (dns NULL) the system
     resolver, whose per-event_base mailbox is attached on the first
@@ -19,6 +22,7 @@ struct he_resolver {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct he_mailbox *mailbox;
+	struct he_dnsq_resolver *cares;	/* raw queries of an evdns context */
 };
 
 /** A lookup's answer for family af (the one asked): res (borrowed: valid
@@ -43,6 +47,23 @@ int he_query_start_(struct he_resolver *r, const char *host, int af,
 
 /** Cancel a query; its callback does not run after this. */
 void he_query_cancel_(struct he_query *q);
+
+/** How long a raw query (an HTTPS record) of an evdns context waits for
+    its server, and how often it asks: evdns keeps its own settings to
+    itself, and the race's timeout bounds the whole anyway. */
+#define HE_RAW_TIMEOUT_MS 1000
+#define HE_RAW_TRIES 2
+
+/** The transport for raw queries (HTTPS records, he_svcb_lookup_) of this
+    resolver: c-ares with the evdns_base's servers (made on first use), or
+    res_nquery on the system resolver's pool.  0, or ENOSYS (an evdns
+    context in a build without c-ares) or ENOMEM. */
+int he_resolver_raw_(struct he_resolver *r, const struct he_dnsq_ops **ops,
+    void **ctx);
+
+/** Tests: the system resolver's raw queries ask these servers instead of
+    resolv.conf's (NULL restores them). */
+void he_resolve_set_raw_opts_(const struct he_dnsq_sys_opts *opts);
 
 /** Release the resolver's system-resolver mailbox (its wake-up event now,
     its fd once no worker holds it); call after every query was answered
