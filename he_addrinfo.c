@@ -74,7 +74,7 @@ node_new(const struct sockaddr *sa, size_t salen, const char *canonname)
 
 	if (!(n = calloc(1, sizeof(*n) + salen + namelen)))
 		return NULL;
-	if (sa) {
+	if (sa) {	/* (NULL: the caller fills n->rest) */
 		memcpy(n->rest, sa, salen);
 		n->e.ai.ai_addr = (struct sockaddr *)n->rest;
 		n->e.ai.ai_addrlen = salen;
@@ -159,9 +159,11 @@ he_addrinfo_new_synth_(const struct sockaddr_in6 *sin6,
 	/* both addresses in the node: the identity right after the one
 	 * connected to (he_ai_identity_) */
 	*out = NULL;
-	if (!(ai = node_new((const struct sockaddr *)sin6, sizeof(*sin6) +
-	    sizeof(*sin), NULL)))
+	if (!(ai = node_new(NULL, sizeof(*sin6) + sizeof(*sin), NULL)))
 		return ENOMEM;
+	ai->ai_addr = (struct sockaddr *)((struct he_ai_node *)(void *)ai)
+	    ->rest;
+	memcpy(ai->ai_addr, sin6, sizeof(*sin6));
 	memcpy((char *)ai->ai_addr + sizeof(*sin6), sin, sizeof(*sin));
 	ai->ai_addrlen = sizeof(*sin6);
 	stream_fields(ai);

@@ -376,11 +376,10 @@ he_https_target_name_(const struct he_https *h, int i)
 	return i >= 0 && i < h->ntargets ? h->targets[i].name : NULL;
 }
 
-int
-he_https_nqueries_(const struct he_https *h)
+unsigned
+he_https_target_groups_(const struct he_https *h, int i)
 {
-	return h->ntargets * (fam_allowed(h, AF_INET6) +
-	    fam_allowed(h, AF_INET));
+	return i >= 0 && i < h->ntargets ? h->targets[i].groups : 0;
 }
 
 static void

@@ -101,10 +101,11 @@ int he_https_hints_(const struct he_https *h, unsigned skip_fams,
     struct evutil_addrinfo **out);
 
 /** The target names to ask (0 .. HE_HTTPS_TARGETS), each for every
-    family allowed: he_https_nqueries_ answers will come. */
+    family allowed (one answer per family will come). */
 int he_https_ntargets_(const struct he_https *h);
 const char *he_https_target_name_(const struct he_https *h, int i);
-int he_https_nqueries_(const struct he_https *h);
+/** The endpoints target i serves (bit g-1 for group g). */
+unsigned he_https_target_groups_(const struct he_https *h, int i);
 
 /** Start the targets' queries (AAAA before A); one that cannot start
     is answered at once with EVUTIL_EAI_SYSTEM. */

@@ -157,7 +157,7 @@ dns_pending(const struct he_race *r)
 static int
 answers_pending(const struct he_race *r)
 {
-	return dns_pending(r) || r->https_pending || r->targets_pending;
+	return dns_pending(r) || r->https_pending || r->targets_one;
 }
 
 /* After attempts have started, the untried addresses go on alternating with
@@ -542,6 +542,24 @@ he_race_begin_(struct he_race *r, int64_t now)
 	race_step(r, now);
 }
 
+/* What the first start may wait for besides AAAA: the HTTPS record, or
+ * once it came, the answers of endpoints that go before the first
+ * untried address (an endpoint of higher priority, or any endpoint
+ * before the host's own addresses). */
+static int
+https_holds(const struct he_race *r)
+{
+	unsigned g;
+
+	if (r->https_pending)
+		return 1;
+	if (!r->targets_one || !r->untried)
+		return 0;
+	g = HE_AI_META(r->untried)->group;
+	return g == HE_GROUP_HOST || g > 32 ? 1 :
+	    (r->targets_one & ((1u << (g - 1)) - 1)) != 0;
+}
+
 static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
@@ -551,19 +569,20 @@ resolution_waiting(const struct he_race *r, int64_t now)
 	    (r->nattempts == 0 && dns_pending(r) &&
 	    r->history_wait_until != HE_NEVER &&
 	    now < r->history_wait_until) ||
-	    (r->nattempts == 0 && r->https_pending &&
+	    (r->nattempts == 0 && https_holds(r) &&
 	    now < r->https_wait_until);
 }
 
-/* Addresses joined while the HTTPS record is still out and nothing has
- * started: the first start waits for the record at most the resolution
- * delay, counted from the first address answer (its endpoints may come
- * first in the order); an HTTPS answer, whatever it says, ends the wait. */
+/* Addresses joined while the HTTPS record or its targets' answers are
+ * still out and nothing has started: the first start waits for them at
+ * most the resolution delay, counted from the first address answer or
+ * the record, whichever came first (endpoints go first in the order); the
+ * answers, whatever they say, end the wait. */
 static void
 wait_for_https(struct he_race *r, int64_t now)
 {
-	if (r->https_pending && r->nattempts == 0 &&
-	    r->https_wait_until == HE_NEVER)
+	if ((r->https_pending || r->targets_one) &&
+	    r->nattempts == 0 && r->https_wait_until == HE_NEVER)
 		r->https_wait_until = now + r->cfg.resolution_delay;
 }
 
@@ -650,7 +669,10 @@ he_race_https_answer_(struct he_race *r, int64_t now,
 		return;
 	}
 	r->https_pending = 0;
-	r->https_wait_until = HE_NEVER;
+	if (r->targets_one)
+		wait_for_https(r, now);	/* the targets' answers now */
+	else
+		r->https_wait_until = HE_NEVER;
 	if ((hints = admit(r, hints)) != NULL) {
 		/* Hints count as positive answers of their family: IPv6 ones
 		 * as a positive AAAA, IPv4 ones alone as an A answer that
@@ -668,22 +690,35 @@ he_race_https_answer_(struct he_race *r, int64_t now,
 	race_step(r, now);
 }
 
+/* Each endpoint (group) has one target, asked for AAAA and A: its count
+ * of answers out (0 .. 2) is bit g-1 of targets_one (at least one) and
+ * of targets_two (two). */
 void
-he_race_expect_target_(struct he_race *r)
+he_race_expect_target_(struct he_race *r, unsigned groups)
 {
-	r->targets_pending++;
+	r->targets_two |= r->targets_one & groups;
+	r->targets_one |= groups;
+}
+
+static void
+target_answered(struct he_race *r, unsigned groups)
+{
+	unsigned last = groups & ~r->targets_two;
+
+	r->targets_two &= ~groups;
+	r->targets_one &= ~last;
 }
 
 void
-he_race_target_answer_(struct he_race *r, int64_t now,
+he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
     struct evutil_addrinfo *list)
 {
-	if (r->done || r->targets_pending <= 0) {
+	if (r->done || !groups || (r->targets_one & groups) != groups) {
 		he_race_free_list_(r, list);
 		race_step(r, now);
 		return;
 	}
-	r->targets_pending--;
+	target_answered(r, groups);
 	if ((list = admit(r, list)) != NULL)
 		merge_untried(r, list, 1, 1);
 	race_step(r, now);
@@ -784,7 +819,7 @@ next_start_time(const struct he_race *r, int64_t now)
 		if (r->history_wait_until != HE_NEVER && dns_pending(r) &&
 		    r->history_wait_until > t)
 			t = r->history_wait_until;
-		if (r->https_pending && r->https_wait_until > t)
+		if (https_holds(r) && r->https_wait_until > t)
 			t = r->https_wait_until;
 		return t;
 	}

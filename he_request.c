@@ -972,7 +972,7 @@ https_join(struct evhappy_request *req, int64_t now)
 	struct he_https *h = req->https;
 	struct evutil_addrinfo *hints;
 	unsigned g, host = he_https_host_groups_(h);
-	int n;
+	int i;
 
 	for (g = 1; g <= (unsigned)he_https_nendpoints_(h); g++)
 		if (host & (1u << (g - 1)))
@@ -980,8 +980,14 @@ https_join(struct evhappy_request *req, int64_t now)
 			    he_https_endpoint_(h, g)->port);
 	if (he_https_hints_(h, host_answered(req), &hints) != 0)
 		req->race.oom = 1;
-	for (n = he_https_nqueries_(h); n > 0; n--)
-		he_race_expect_target_(&req->race);
+	for (i = 0; i < he_https_ntargets_(h); i++) {
+		if (req->family != AF_INET)
+			he_race_expect_target_(&req->race,
+			    he_https_target_groups_(h, i));
+		if (req->family != AF_INET6)
+			he_race_expect_target_(&req->race,
+			    he_https_target_groups_(h, i));
+	}
 	fill_facts(req, hints, 1);
 	he_race_https_answer_(&req->race, now, hints);
 	https_ask_targets(req);
@@ -1019,7 +1025,7 @@ https_target_answered(void *arg, const char *name, int af, unsigned groups,
 		if (!error)
 			confirm_hints(req, groups, af, list);
 		fill_facts(req, list, 1);
-		he_race_target_answer_(&req->race, now, list);
+		he_race_target_answer_(&req->race, now, groups, list);
 		list = NULL;
 		drain(req);
 	}
