@@ -87,15 +87,16 @@ if [ "$mode" = check ]; then
 	make -C build -s check-valgrind || rc=$?
 	summaries build
 	[ $rc -eq 0 ]
-	# The tests that run threads (the system resolver's pool), under
-	# ThreadSanitizer: any report makes the test exit 66 and fail.  No
-	# suppressions are needed.
+	# The tests that run threads (the system resolver's pool; the NAT64
+	# prefix store), under ThreadSanitizer: any report makes the test exit
+	# 66 and fail.  No suppressions are needed.
 	echo "== thread tests under ThreadSanitizer"
 	build build-tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
 		LDFLAGS="-fsanitize=thread"
 	rc=0
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve tests/check_histfile tests/check_lifetime" || rc=$?
+		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve \
+		tests/check_histfile tests/check_lifetime tests/check_nat64" || rc=$?
 	summaries build-tsan
 	[ $rc -eq 0 ]
 	echo "quickstart: all tests passed"
