@@ -13,7 +13,7 @@ demo|check|deb) ;;
 *) echo "usage: $0 [check|deb]" >&2; exit 2 ;;
 esac
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev cmake"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev cmake tayga"
 if [ "$mode" = deb ]; then
 	if [ ! -x packaging/build-debs.sh ]; then
 		echo "quickstart: deb needs the git tree's packaging/ (not in release tarballs)" >&2
@@ -36,6 +36,13 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# tayga's package starts a NAT64 daemon on this host and at every
+	# boot; the tests run their own inside a network namespace.
+	case " $missing " in
+	*" tayga "*)
+		invoke-rc.d tayga stop >/dev/null 2>&1 || true
+		update-rc.d tayga disable >/dev/null 2>&1 || true ;;
+	esac
 fi
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
