@@ -417,7 +417,53 @@ else
 	fail "$run was not built"
 fi
 
-# --- 11. no leak under valgrind ----------------------------------------------
+# --- 11. what evhttp does next: retries, its timeout, the address ----------
+if v6case "evhttp retries"; then
+	# Both addresses black holes; evhttp's connect timeout 1 s, 3 retries
+	# 100, 200 and 400 ms after a timeout: evhttp ends the request after
+	# 4 x 1000 + 700 ms.  evhttp resets its bufferevent (setfd -1) before
+	# every connect: each retry must replace the race before it (once
+	# refused with EALREADY, "Operation already in progress"), and each
+	# race's sockets must close when evhttp's timeout resets the
+	# bufferevent, as libevent's own socket does, not at the next retry
+	# or after the race's own 30 s.
+	with EVHAPPY_TRACE=1 "$c" retry 3 $((12000 * slow))
+	races=$(sed -n 's/^evhappy: race \([0-9]*\): .* attempt-start .*/\1/p' \
+	    "$tmp.err" | sort -u | wc -l | tr -d ' ')
+	if [ "$rc" -eq 1 ] && outcome_in error 4690 $((4700 + 300 * slow)) &&
+	    ! grep -q 'already in progress' "$tmp.err" && [ "$races" -eq 4 ]; then
+		pass "evhttp with 3 retries: 4 races, none refused, the request failed after $(ms) ms as evhttp says"
+	else
+		fail "evhttp's retries should each race, the request fail after 4.7 s (rc $rc, $races races)"
+		show
+	fi
+	open=$(sed -n 's/^sockets open for \([0-9]*\) ms$/\1/p' "$tmp.out")
+	bad=$(echo "$open" | awk -v hi=$((1000 + 40 * slow)) \
+	    'NF && ($1 < 980 || $1 > hi)' | wc -l | tr -d ' ')
+	if [ "$(echo "$open" | grep -c .)" -eq 4 ] && [ "$bad" -eq 0 ] &&
+	    grep -q '^left 0$' "$tmp.out"; then
+		pass "each race's sockets closed at evhttp's 1 s timeout (open for $(echo $open) ms), none left"
+	else
+		fail "each race's sockets should close at evhttp's timeout, none be left (open for: $(echo $open))"
+		show
+	fi
+fi
+if v6case "evhttp_connection_get_addr"; then
+	# libevent's connect records the address it connected to:
+	# evhttp_connection_get_addr() returns it, and with
+	# EVHTTP_CON_REUSE_CONNECTED_ADDR evhttp reconnects there without DNS
+	# (the name no longer resolves for the second request).
+	with "$c" addr $((3000 * slow))
+	if [ "$rc" -eq 0 ] && grep -q '^addr 10 ::1$' "$tmp.out" &&
+	    grep -q '^second response 200' "$tmp.out"; then
+		pass "evhttp_connection_get_addr() is the raced winner (::1), and EVHTTP_CON_REUSE_CONNECTED_ADDR reconnects there"
+	else
+		fail "evhttp_connection_get_addr() should be [::1] and the second request reuse it (rc $rc)"
+		show
+	fi
+fi
+
+# --- 12. no leak under valgrind ----------------------------------------------
 if [ "$asan" = yes ]; then
 	skip "a sanitizer build: leaks are ASan's to report, not valgrind's"
 elif command -v valgrind >/dev/null 2>&1; then
