@@ -463,7 +463,93 @@ if v6case "evhttp_connection_get_addr"; then
 	fi
 fi
 
-# --- 12. no leak under valgrind ----------------------------------------------
+# --- 12. what the library leaves to libevent ----------------------------------
+# A literal address that evhappy never connects to when DNS answers it
+# (0.0.0.0, ::) is the program's own choice: libevent connects it (Linux
+# takes it for the local host), and so must the program under the library.
+for h in 0.0.0.0 ::; do
+	if [ "$h" = :: ]; then
+		v6case "the literal ::" || continue
+	fi
+	without "$c" literal "$h"
+	cp "$tmp.out" "$tmp.literal"
+	with EVHAPPY_TRACE=1 "$c" literal "$h"
+	if [ "$rc" -eq 0 ] && grep -q '^event connected$' "$tmp.out" &&
+	    cmp -s "$tmp.out" "$tmp.literal" && [ ! -s "$tmp.err" ]; then
+		pass "the literal $h goes to libevent unchanged: $(tr '\n' ' ' <"$tmp.out")"
+	else
+		fail "the literal $h should go to libevent (rc $rc; libevent alone: $(tr '\n' ' ' <"$tmp.literal"))"
+		show
+	fi
+done
+
+# A program whose libevent is not 2.1 (here a stand-in preloaded after the
+# library that says 2.2.1, as a libevent-2.2 program's would): the library
+# was built for 2.1's ABI and must pass every call through, warning once.
+fake=$top_builddir/tests/.libs/libfakeevent22.so
+if [ -f "$fake" ]; then
+	case $fake in /*) ;; *) fake=$(pwd)/$fake ;; esac
+	if v6case "another libevent's ABI"; then
+		client LD_PRELOAD="$lib $fake" EVHAPPY_TRACE=1 "$c" threads 4 1000
+		if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp.err")" -eq 1 ] &&
+		    grep -q '^evhappy: libevent 2\.2\.1-fake is not libevent 2\.1' "$tmp.err" &&
+		    ! grep -q '^thread .*: response' "$tmp.out"; then
+			pass "libevent 2.2 in the program: 4 threads' connects went to libevent untouched (no trace, no race), one warning: $(cat "$tmp.err")"
+		else
+			fail "with another libevent every call should go to libevent, with one warning (rc $rc)"
+			show
+		fi
+	fi
+	client LD_PRELOAD="$lib $fake" "$c" nxdomain
+	if [ "$rc" -eq 0 ] && grep '^dns_error' "$tmp.out" | cmp -s - "$tmp.libevent"; then
+		pass "libevent 2.2 in the program: the DNS error is libevent's"
+	else
+		fail "libevent 2.2 in the program: the DNS error should be libevent's (rc $rc)"
+		show
+	fi
+else
+	skip "$fake was not built (make check builds it)"
+fi
+
+# Calls that do not go through the dynamic linker never reach the library:
+# a program with libevent linked in statically keeps libevent's connect
+# (here: still waiting on the black hole), and the library does nothing.
+static=$top_builddir/tests/preload_client_static
+if [ -x "$static" ]; then
+	if v6case "static libevent"; then
+		with EVHAPPY_TRACE=1 "$static" http v4hole 1000
+		if [ "$rc" -eq 2 ] && grep -q '^nothing after' "$tmp.out" &&
+		    [ ! -s "$tmp.err" ]; then
+			pass "libevent linked statically: the library sees no call (libevent's connect still waits on the black hole, no trace)"
+		else
+			fail "a statically linked libevent should be left alone (rc $rc)"
+			show
+		fi
+	fi
+else
+	skip "$static was not built (no static libevent)"
+fi
+# ... and a plugin loaded with dlopen(RTLD_DEEPBIND) binds its calls to its
+# own libevent first: the program's connect races (a trace of race 1), the
+# plugin's is libevent's (no race 2).
+plugin=$top_builddir/tests/.libs/libpreload_deepbind.so
+if [ -f "$plugin" ]; then
+	case $plugin in /*) ;; *) plugin=$(pwd)/$plugin ;; esac
+	with EVHAPPY_TRACE=1 "$c" deepbind "$plugin"
+	if [ "$rc" -eq 0 ] && grep -q '^program: event connected$' "$tmp.out" &&
+	    grep -q '^plugin: event connected$' "$tmp.out" &&
+	    grep -q '^evhappy: race 1: .* attempt-won 127\.0\.0\.1:' "$tmp.err" &&
+	    ! grep -q '^evhappy: race 2:' "$tmp.err"; then
+		pass "RTLD_DEEPBIND: the program's connect raced, the plugin's went to libevent directly"
+	else
+		fail "RTLD_DEEPBIND: the program's connect should race and the plugin's go to libevent (rc $rc)"
+		show
+	fi
+else
+	skip "$plugin was not built (make check builds it)"
+fi
+
+# --- 13. no leak under valgrind ----------------------------------------------
 if [ "$asan" = yes ]; then
 	skip "a sanitizer build: leaks are ASan's to report, not valgrind's"
 elif command -v valgrind >/dev/null 2>&1; then

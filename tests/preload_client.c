@@ -45,6 +45,11 @@
  *       bufferevent_socket_connect_hostname() to the literal HOST (such as
  *       0.0.0.0) and the port of a listener on loopback; prints the event
  *       and "dns_error CODE".
+ *   preload_client deepbind PLUGIN
+ *       bufferevent_socket_connect_hostname() to 127.0.0.1 and a listener
+ *       there, first from this program ("program: event connected"), then
+ *       from PLUGIN (tests/preload_deepbind.c) loaded with
+ *       dlopen(RTLD_DEEPBIND) ("plugin: event connected").
  *
  * Exit 77 when ::1 does not work here, 99 when the lab cannot be set up.
  */
@@ -57,6 +62,7 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -642,6 +648,58 @@ end:
 }
 
 static int
+main_deepbind(int argc, char **argv)
+{
+	union {
+		void *p;
+		int (*connect)(struct event_base *, const char *, int);
+	} u;
+	struct timeval tv = { 5, 0 };
+	evutil_socket_t lfd = -1;
+	void *plugin = NULL;
+	struct nx nx;
+	int port = 0, what, rc = SETUP_FAILED;
+
+	if (argc < 3)
+		return SETUP_FAILED;
+	memset(&nx, 0, sizeof(nx));
+	if (!(nx.base = event_base_new()) ||
+	    (lfd = he_lab_listen("127.0.0.1", &port)) < 0 ||
+	    !(nx.bev = bufferevent_socket_new(nx.base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)))
+		goto end;
+	bufferevent_setcb(nx.bev, NULL, NULL, nx_event, &nx);
+	if (bufferevent_socket_connect_hostname(nx.bev, NULL, AF_UNSPEC,
+	    "127.0.0.1", port) < 0)
+		goto end;
+	event_base_loopexit(nx.base, &tv);
+	event_base_dispatch(nx.base);
+	printf("program: event%s\n",
+	    nx.what & BEV_EVENT_CONNECTED ? " connected" : " other");
+	if (!(plugin = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)) ||
+	    !(u.p = dlsym(plugin, "preload_deepbind_connect"))) {
+		printf("plugin: %s\n", dlerror());
+		goto end;
+	}
+	what = u.connect(nx.base, "127.0.0.1", port);
+	printf("plugin: event%s\n",
+	    what > 0 && (what & BEV_EVENT_CONNECTED) ? " connected" : " other");
+	rc = 0;
+end:
+	if (plugin)
+		dlclose(plugin);
+	if (nx.bev)
+		bufferevent_free(nx.bev);
+	if (lfd >= 0)
+		evutil_closesocket(lfd);
+	if (nx.base) {
+		event_base_loop(nx.base, EVLOOP_NONBLOCK);
+		event_base_free(nx.base);
+	}
+	return rc;
+}
+
+static int
 main_idle(void)
 {
 	struct event_base *base = event_base_new();
@@ -681,6 +739,8 @@ main(int argc, char **argv)
 		return main_addr(argc, argv);
 	if (strcmp(mode, "literal") == 0)
 		return main_literal(argc, argv);
-	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|retry|addr|literal ...\n");
+	if (strcmp(mode, "deepbind") == 0)
+		return main_deepbind(argc, argv);
+	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|retry|addr|literal|deepbind ...\n");
 	return SETUP_FAILED;
 }
