@@ -400,6 +400,18 @@ if [ -x "$run" ]; then
 	else
 		fail "evhappy-run's LD_PRELOAD: $(cat "$tmp.out")"
 	fi
+	# The version configure gave the package, not the pattern
+	# configure fills in.
+	want=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
+	    "$top_builddir/config.h" 2>/dev/null)
+	client "$run" --version
+	if [ "$rc" -eq 0 ] && [ -n "$want" ] &&
+	    [ "$(cat "$tmp.out")" = "evhappy-run $want" ]; then
+		pass "evhappy-run --version: $(cat "$tmp.out")"
+	else
+		fail "evhappy-run --version should print \"evhappy-run $want\" (rc $rc)"
+		show
+	fi
 	client "$run"
 	if [ "$rc" -eq 125 ] && grep -q '^usage: evhappy-run' "$tmp.err"; then
 		pass "evhappy-run with no program: usage, exit 125"
