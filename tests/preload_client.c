@@ -549,30 +549,72 @@ nx_event(struct bufferevent *bev, short what, void *arg)
 	event_base_loopbreak(nx->base);
 }
 
+/* bufferevent_socket_connect_hostname() on nx->bev, then the loop until
+   its event comes (5 s at most): 0, or -1 when the call failed. */
+static int
+nx_connect(struct nx *nx, struct evdns_base *dns, int family,
+    const char *host, int port)
+{
+	struct timeval tv = { 5, 0 };
+
+	nx->what = 0;
+	if (bufferevent_socket_connect_hostname(nx->bev, dns, family, host,
+	    port) < 0)
+		return -1;
+	event_base_loopexit(nx->base, &tv);
+	event_base_dispatch(nx->base);
+	return 0;
+}
+
+/* nx's base and bufferevent (its events go to nx), and a listener on the
+   loopback literal addr when it is not NULL: its fd, or -1. */
+static evutil_socket_t
+nx_new(struct nx *nx, const char *addr, int *port)
+{
+	evutil_socket_t lfd = -1;
+
+	memset(nx, 0, sizeof(*nx));
+	if (!(nx->base = event_base_new()) ||
+	    (addr && (lfd = he_lab_listen(addr, port)) < 0) ||
+	    !(nx->bev = bufferevent_socket_new(nx->base, -1,
+	    BEV_OPT_CLOSE_ON_FREE))) {
+		if (lfd >= 0)
+			evutil_closesocket(lfd);
+		return -2;
+	}
+	bufferevent_setcb(nx->bev, NULL, NULL, nx_event, nx);
+	return lfd;
+}
+
+static void
+nx_free(struct nx *nx, evutil_socket_t lfd)
+{
+	if (nx->bev)
+		bufferevent_free(nx->bev);
+	if (lfd >= 0)
+		evutil_closesocket(lfd);
+	if (nx->base) {
+		event_base_loop(nx->base, EVLOOP_NONBLOCK);
+		event_base_free(nx->base);
+	}
+}
+
 static int
 main_nxdomain(void)
 {
 	struct he_lab_dns *dns = NULL;
 	struct evdns_base *client = NULL;
-	struct timeval tv = { 5, 0 };
 	struct nx nx;
 	int rc = SETUP_FAILED;
 
-	memset(&nx, 0, sizeof(nx));
-	if (!(nx.base = event_base_new()) ||
+	if (nx_new(&nx, NULL, NULL) == -2 ||
 	    !(dns = he_lab_dns_new(nx.base)) ||
-	    !(client = he_lab_dns_client(dns, nx.base)) ||
-	    !(nx.bev = bufferevent_socket_new(nx.base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)))
+	    !(client = he_lab_dns_client(dns, nx.base)))
 		goto end;
-	bufferevent_setcb(nx.bev, NULL, NULL, nx_event, &nx);
-	if (bufferevent_socket_connect_hostname(nx.bev, client, AF_UNSPEC,
-	    "nx.test", 80) < 0) {
+	if (nx_connect(&nx, client, AF_UNSPEC, "nx.test", 80) < 0) {
 		printf("connect_hostname failed\n");
 		goto end;
 	}
-	event_base_loopexit(nx.base, &tv);
-	event_base_dispatch(nx.base);
 	printf("event%s%s\n", nx.what & BEV_EVENT_ERROR ? " error" : "",
 	    nx.what & BEV_EVENT_CONNECTED ? " connected" : "");
 	printf("dns_error %d (%s)\n", nx.dns_error,
@@ -582,68 +624,47 @@ main_nxdomain(void)
 	   literal and a closed port: that call is libevent's own (evhappy
 	   leaves a bufferevent that has a socket to it), and the getter must
 	   no longer see the first connect's DNS error. */
-	nx.what = 0;
 	if (bufferevent_setfd(nx.bev, socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    bufferevent_socket_connect_hostname(nx.bev, client, AF_INET,
-	    "127.0.0.1", 9) < 0) {
+	    nx_connect(&nx, client, AF_INET, "127.0.0.1", 9) < 0) {
 		printf("second connect_hostname failed\n");
 		rc = 1;
 		goto end;
 	}
-	event_base_loopexit(nx.base, &tv);
-	event_base_dispatch(nx.base);
 	printf("dns_error again %d\n", nx.dns_error);
 end:
-	if (nx.bev)
+	if (nx.bev) {
 		bufferevent_free(nx.bev);
+		nx.bev = NULL;
+	}
 	if (client)
 		evdns_base_free(client, 0);
 	he_lab_dns_free(dns);
-	if (nx.base) {
-		event_base_loop(nx.base, EVLOOP_NONBLOCK);
-		event_base_free(nx.base);
-	}
+	nx_free(&nx, -1);
 	return rc;
 }
 
 static int
 main_literal(int argc, char **argv)
 {
-	struct timeval tv = { 5, 0 };
-	evutil_socket_t lfd = -1;
+	evutil_socket_t lfd;
 	struct nx nx;
 	int port = 0, rc = SETUP_FAILED;
 
 	if (argc < 3)
 		return SETUP_FAILED;
-	memset(&nx, 0, sizeof(nx));
-	if (!(nx.base = event_base_new()) ||
-	    (lfd = he_lab_listen(strchr(argv[2], ':') ? "::1" :
-	    "127.0.0.1", &port)) < 0 ||
-	    !(nx.bev = bufferevent_socket_new(nx.base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)))
+	lfd = nx_new(&nx, strchr(argv[2], ':') ? "::1" : "127.0.0.1", &port);
+	if (lfd < 0)
 		goto end;
-	bufferevent_setcb(nx.bev, NULL, NULL, nx_event, &nx);
-	if (bufferevent_socket_connect_hostname(nx.bev, NULL, AF_UNSPEC,
-	    argv[2], port) < 0) {
+	if (nx_connect(&nx, NULL, AF_UNSPEC, argv[2], port) < 0) {
 		printf("connect_hostname failed\n");
 		goto end;
 	}
-	event_base_loopexit(nx.base, &tv);
-	event_base_dispatch(nx.base);
 	printf("event%s%s\n", nx.what & BEV_EVENT_ERROR ? " error" : "",
 	    nx.what & BEV_EVENT_CONNECTED ? " connected" : "");
 	printf("dns_error %d\n", nx.dns_error);
 	rc = nx.what & BEV_EVENT_CONNECTED ? 0 : 1;
 end:
-	if (nx.bev)
-		bufferevent_free(nx.bev);
-	if (lfd >= 0)
-		evutil_closesocket(lfd);
-	if (nx.base) {
-		event_base_loop(nx.base, EVLOOP_NONBLOCK);
-		event_base_free(nx.base);
-	}
+	nx_free(&nx, lfd);
 	return rc;
 }
 
@@ -654,26 +675,16 @@ main_deepbind(int argc, char **argv)
 		void *p;
 		int (*connect)(struct event_base *, const char *, int);
 	} u;
-	struct timeval tv = { 5, 0 };
-	evutil_socket_t lfd = -1;
+	evutil_socket_t lfd;
 	void *plugin = NULL;
 	struct nx nx;
 	int port = 0, what, rc = SETUP_FAILED;
 
 	if (argc < 3)
 		return SETUP_FAILED;
-	memset(&nx, 0, sizeof(nx));
-	if (!(nx.base = event_base_new()) ||
-	    (lfd = he_lab_listen("127.0.0.1", &port)) < 0 ||
-	    !(nx.bev = bufferevent_socket_new(nx.base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)))
+	if ((lfd = nx_new(&nx, "127.0.0.1", &port)) < 0 ||
+	    nx_connect(&nx, NULL, AF_UNSPEC, "127.0.0.1", port) < 0)
 		goto end;
-	bufferevent_setcb(nx.bev, NULL, NULL, nx_event, &nx);
-	if (bufferevent_socket_connect_hostname(nx.bev, NULL, AF_UNSPEC,
-	    "127.0.0.1", port) < 0)
-		goto end;
-	event_base_loopexit(nx.base, &tv);
-	event_base_dispatch(nx.base);
 	printf("program: event%s\n",
 	    nx.what & BEV_EVENT_CONNECTED ? " connected" : " other");
 	if (!(plugin = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)) ||
@@ -688,14 +699,7 @@ main_deepbind(int argc, char **argv)
 end:
 	if (plugin)
 		dlclose(plugin);
-	if (nx.bev)
-		bufferevent_free(nx.bev);
-	if (lfd >= 0)
-		evutil_closesocket(lfd);
-	if (nx.base) {
-		event_base_loop(nx.base, EVLOOP_NONBLOCK);
-		event_base_free(nx.base);
-	}
+	nx_free(&nx, lfd);
 	return rc;
 }
 
