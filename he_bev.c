@@ -416,7 +416,7 @@ plain_socket(struct he_bev_link *l)
 		return 0;
 	if (evbuffer_commit_space(input, NULL, 0) < 0)
 		return 1;
-	if (he_levent_is_socket_bev_(l->bev) != 1)
+	if (!he_levent_is_socket_bev_(l->bev))
 		return 0;
 	if (evbuffer_freeze(input, 0) < 0)
 		return 0;
@@ -437,7 +437,7 @@ check_arm(struct he_bev_link *l)
 {
 	struct timeval left, moment = { 0, 1000 };
 
-	if (!l->plain || !l->bev || he_levent_timeout_left_(l->bev, &left) < 0)
+	if (!l->plain || !l->bev || he_levent_timeout_left_(l->bev, &left))
 		return;
 	if (!l->check && !(l->check = event_new(bufferevent_get_base(l->bev),
 	    -1, 0, check_cb, l)))

@@ -15,12 +15,11 @@
  * them makes the answers "unknown" and the address unset, never a failure
  * to load.
  */
-#ifdef HAVE_CONFIG_H
-#include <config.h>
-#endif
+#include "he_internal.h"
 #include "he_levent.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -69,17 +68,15 @@ int
 he_levent_is_socket_bev_(const struct bufferevent *bev)
 {
 	pthread_once(&levent_once, levent_lookup);
-	if (!socket_ops)
-		return -1;
-	return (const void *)bev->be_ops == socket_ops;
+	return socket_ops && (const void *)bev->be_ops == socket_ops;
 }
 
 /* The time ev's timeout fires, when it has one (its due time when it
- * fired and waits in the active queue). */
+ * fired and waits in the active queue): 0, or ENOENT. */
 static int
 timeout_at(struct event *ev, struct timeval *at)
 {
-	return (event_pending(ev, EV_TIMEOUT, at) & EV_TIMEOUT) ? 0 : -1;
+	return (event_pending(ev, EV_TIMEOUT, at) & EV_TIMEOUT) ? 0 : ENOENT;
 }
 
 int
@@ -89,11 +86,12 @@ he_levent_timeout_left_(struct bufferevent *bev, struct timeval *left)
 	int r = timeout_at(&bev->ev_read, &at);
 	int w = timeout_at(&bev->ev_write, &other);
 
-	if (r < 0 && w < 0)
-		return -1;
-	if (r < 0 || (w == 0 && evutil_timercmp(&other, &at, <)))
+	if (r && w)
+		return ENOENT;
+	if (r || (!w && evutil_timercmp(&other, &at, <)))
 		at = other;
-	/* event_pending gives the wall-clock time, as this does. */
+	/* event_pending gives the base's wall-clock time, as this does: a
+	 * span between two of libevent's times, not the race's clock. */
 	event_base_gettimeofday_cached(bufferevent_get_base(bev), &now);
 	if (evutil_timercmp(&at, &now, <=))
 		evutil_timerclear(left);

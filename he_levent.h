@@ -9,15 +9,19 @@
 #ifndef EVHAPPY_HE_LEVENT_H_INCLUDED_
 #define EVHAPPY_HE_LEVENT_H_INCLUDED_
 
-#include "he_event.h"
+#include <event2/bufferevent.h>
+#include <event2/util.h>
 
-/** Whether bev is a socket bufferevent (bufferevent_socket_new, not a
-    filter, a pair or an OpenSSL one): 1 yes, 0 no, -1 unknown. */
+/** Whether bev is known to be a socket bufferevent (bufferevent_socket_new,
+    not a filter, a pair or an OpenSSL one): 1, or 0 (another kind, or this
+    libevent cannot tell). */
 int he_levent_is_socket_bev_(const struct bufferevent *bev);
 
 /** How long until the earliest of bev's own read and write timeouts
-    (bufferevent_set_timeouts) fires: 0 and *left (0 when it is due now),
-    or -1 when neither is pending. */
+    (bufferevent_set_timeouts) fires, measured on libevent's clock for
+    bev's base (a span between two of libevent's times, so not the race's
+    clock): 0 and *left (zero when it is due now), or ENOENT when neither
+    is pending. */
 int he_levent_timeout_left_(struct bufferevent *bev, struct timeval *left);
 
 /** Record sa as the address bev connected to, as libevent's
