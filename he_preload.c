@@ -55,19 +55,28 @@ typedef int (*connect_hostname_fn)(struct bufferevent *, struct evdns_base *,
     int, const char *, int);
 typedef int (*get_dns_error_fn)(struct bufferevent *);
 typedef ev_uint32_t (*version_number_fn)(void);
-typedef const char *(*version_fn)(void);
 
 static connect_hostname_fn libevent_connect_hostname;
 static get_dns_error_fn libevent_get_dns_error;
 static int libevent_fits;	/* the program's libevent is the 2.1 ABI */
 static pthread_once_t libevent_once = PTHREAD_ONCE_INIT;
+static pthread_once_t warn_once = PTHREAD_ONCE_INIT;
 
-/* One line on stderr, in one write. */
+/* One line on stderr, in one write, the first time a call finds another
+ * libevent (not under EVHAPPY_DISABLE=1, which asked for libevent). */
 static void
-warn_other_libevent(const char *version)
+warn_other_libevent(void)
 {
+	union {
+		void *p;
+		const char *(*version)(void);
+	} u;
+	const char *version = NULL;
 	char line[320];
 	int n;
+
+	if ((u.p = dlsym(RTLD_NEXT, "event_get_version")) != NULL)
+		version = u.version();
 
 	n = snprintf(line, sizeof(line), "evhappy: libevent %.64s is not "
 	    "libevent 2.1 (2.1.12 or a later 2.1), which "
@@ -90,7 +99,6 @@ find_libevent(void)
 		connect_hostname_fn connect;
 		get_dns_error_fn get;
 		version_number_fn number;
-		version_fn version;
 	} u;
 	ev_uint32_t v = 0;
 
@@ -103,10 +111,6 @@ find_libevent(void)
 	libevent_fits = (v & 0xffff0000u) ==
 	    ((ev_uint32_t)LIBEVENT_VERSION_NUMBER & 0xffff0000u) &&
 	    v >= 0x02010c00u;
-	if (libevent_fits)
-		return;
-	u.p = dlsym(RTLD_NEXT, "event_get_version");
-	warn_other_libevent(u.p ? u.version() : NULL);
 }
 
 /* Whether evhappy may take the call: not disabled, and the program's
@@ -117,6 +121,8 @@ evhappy_takes_calls(void)
 	if (he_env_()->disable)
 		return 0;
 	pthread_once(&libevent_once, find_libevent);
+	if (!libevent_fits)
+		pthread_once(&warn_once, warn_other_libevent);
 	return libevent_fits;
 }
 

@@ -519,6 +519,13 @@ if [ -f "$fake" ]; then
 		fail "libevent 2.2 in the program: the DNS error should be libevent's (rc $rc)"
 		show
 	fi
+	client LD_PRELOAD="$lib $fake" EVHAPPY_DISABLE=1 "$c" nxdomain
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp.err" ]; then
+		pass "libevent 2.2 in the program and EVHAPPY_DISABLE=1: no warning (libevent was asked for)"
+	else
+		fail "EVHAPPY_DISABLE=1 should silence the version warning (rc $rc)"
+		show
+	fi
 else
 	skip "$fake was not built (make check builds it)"
 fi
