@@ -463,7 +463,14 @@ check_cb(evutil_socket_t fd, short what, void *arg)
 int
 he_bev_gone_(struct he_bev_link *l)
 {
-	if (!l->bev || callbacks_cleared(l->bev) || taken_back(l))
+	if (!l->bev || taken_back(l))
+		return 1;
+	/* bufferevent_free() clears the callbacks: cleared ones that were
+	 * set mean it was freed.  Of a bufferevent that never had any (a
+	 * program that only writes) the chain's cleanup alone tells. */
+	if (!callbacks_cleared(l->bev))
+		l->had_cbs = 1;
+	else if (l->had_cbs)
 		return 1;
 	if (!l->watched)
 		(void)watch_set(l);	/* the input was touched; best effort */
@@ -522,6 +529,7 @@ he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 		return other == l ? ENOMEM : EALREADY;
 	}
 	l->plain = plain_socket(l);
+	l->had_cbs = !callbacks_cleared(bev);
 	if (watch_set(l) < 0) {
 		he_bev_detach_(l);
 		l->bev = NULL;

@@ -648,6 +648,55 @@ START_TEST(test_bev_talks_after_connect)
 }
 END_TEST
 
+/* A program that only writes sets no callback at all: its race must not be
+   taken for a freed bufferevent's (bufferevent_free clears the callbacks),
+   and what it wrote before the connect reaches the server, as with
+   libevent's own connect.  _i: 1 = a refused address first (the winner
+   comes on a later loop turn), 0 = one address. */
+START_TEST(test_bev_without_callbacks)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd, rfd = -1, acc;
+	int lport = 0, rport = 0;
+	struct evutil_addrinfo *l;
+	struct bufferevent *bev;
+	char buf[8];
+	ssize_t n = 0;
+	int64_t end;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	if (_i)
+		rfd = he_test_refuser("127.0.0.1", &rport);
+	l = _i ? ai2("127.0.0.1", rport, "127.0.0.1", lport) :
+	    ai2("127.0.0.1", lport, NULL, 0);
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	ck_assert_int_eq(bufferevent_write(bev, "ping", 4), 0);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+	acc = -1;
+	end = he_test_now_ms() + HE_TEST_UP(2000);
+	while (n <= 0 && he_test_now_ms() < end) {
+		he_test_run_until(f.base, 10, NULL);
+		if (acc < 0)
+			acc = accept_within(lfd, 0);
+		if (acc >= 0)
+			n = recv(acc, buf, sizeof(buf), MSG_DONTWAIT);
+	}
+	ck_assert_msg(n == 4 && !memcmp(buf, "ping", 4),
+	    "the server got %d bytes of the 4 written before the connect",
+	    (int)n);
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 10, NULL);
+	close(acc);
+	close(lfd);
+	if (rfd >= 0)
+		close(rfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 /* --- a refused port, then an open one: no waiting for the delay ----------- */
 
 /* _i: 1 = [::1 refused, 127.0.0.1 open], 0 = both IPv4 */
@@ -2682,6 +2731,7 @@ connect_suite(void)
 	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_all_refused, 0, nv);
 	tcase_add_loop_test(tc, test_bev_talks_after_connect, 0, 2);
+	tcase_add_loop_test(tc, test_bev_without_callbacks, 0, 2);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_timeout_every_race);
 	tcase_add_test(tc, test_report_format);
