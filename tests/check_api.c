@@ -50,20 +50,6 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 	bev_calls++;
 }
 
-#define EXPECT_FAIL(call, e) do {					\
-	errno = 0;							\
-	ck_assert_int_eq((call), -1);					\
-	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
-	    #call, errno, strerror(errno), (e), strerror(e));		\
-} while (0)
-
-#define EXPECT_NULL(call, e) do {					\
-	errno = 0;							\
-	ck_assert_ptr_null((void *)(call));				\
-	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
-	    #call, errno, strerror(errno), (e), strerror(e));		\
-} while (0)
-
 static void
 fx_begin(struct he_test_fx *f)
 {
