@@ -43,6 +43,7 @@
  */
 #include "he_race.h"
 #include "he_testutil.h"
+#include "he_coredrive.h"
 #include "he_fault.h"
 
 #include <check.h>
@@ -130,37 +131,6 @@ make_list(const char *labels)
 		p += len;
 	}
 	return list;
-}
-
-/**
- * The deterministic stand-in for RFC 6724 sorting in DNS rows: a stable
- * sort that puts IPv6 before IPv4.  (The real sort asks the kernel for
- * source addresses; the core only needs "some order".)
- */
-static int sort_calls;
-
-static int
-fake_sort_v6_first(struct evutil_addrinfo **list)
-{
-	struct evutil_addrinfo *v6 = NULL, **t6 = &v6;
-	struct evutil_addrinfo *v4 = NULL, **t4 = &v4;
-	struct evutil_addrinfo *ai, *next;
-
-	sort_calls++;
-	for (ai = *list; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6) {
-			*t6 = ai;
-			t6 = &ai->ai_next;
-		} else {
-			*t4 = ai;
-			t4 = &ai->ai_next;
-		}
-	}
-	*t6 = v4;
-	*list = v6;
-	return 0;
 }
 
 /* ----------------------------------------------------------------------- */
@@ -1101,7 +1071,7 @@ sort_allocating(struct evutil_addrinfo **list)
 {
 	if (he_addrinfo_sort_with_(list, no_source, NULL) != 0)
 		return ENOMEM;
-	return fake_sort_v6_first(list);
+	return he_drive_sort_v6_first(list);
 }
 
 /** Play a row; with fault_n > 0 (the fault walk) every allocation from the
@@ -1133,7 +1103,7 @@ sim_run_faulty(struct sim *s, const struct row *row, int ticking,
 	cfg.max_in_flight =
 	    ms_setting(row->max_in_flight, EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
 	/* Always set: a caller's list must not be sorted with it anyway. */
-	cfg.sort = fake_sort_v6_first;
+	cfg.sort = he_drive_sort_v6_first;
 	s->min_gap = cfg.min_gap;
 	s->max_in_flight = cfg.max_in_flight;
 	if (s->walk)
@@ -1427,72 +1397,34 @@ END_TEST
 /* ----------------------------------------------------------------------- */
 /* Hand-driven checks of single calls. */
 
-static void
-init_default(struct he_race *r, int max_in_flight, int timeout_ms)
-{
-	struct he_race_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.attempt_delay = US(DEF_ATTEMPT_DELAY);
-	cfg.resolution_delay = US(DEF_RESOLUTION_DELAY);
-	cfg.min_gap = US(MIN_GAP);
-	cfg.timeout = US(timeout_ms);
-	cfg.first_family_count = 1;
-	cfg.max_in_flight = max_in_flight;
-	cfg.sort = fake_sort_v6_first;
-	he_race_init_(r, &cfg);
-}
-
-/** The next action must be `kind` on `attempt` (attempt -1: any). */
-static void
-expect_action(struct he_race *r, enum he_action_kind kind, int attempt)
-{
-	struct he_action a;
-
-	ck_assert_msg(he_race_next_action_(r, &a), "no action, expected %d",
-	    (int)kind);
-	ck_assert_int_eq(a.kind, kind);
-	if (attempt >= 0)
-		ck_assert_int_eq(a.attempt, attempt);
-}
-
-static void
-expect_no_action(struct he_race *r)
-{
-	struct he_action a;
-
-	ck_assert_msg(!he_race_next_action_(r, &a),
-	    "unexpected action %d on %d", (int)a.kind, a.attempt);
-}
-
 START_TEST(test_wakeup_known_list)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 5000);
+	he_drive_init(&r, 8, 5000, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* Waiting for the attempt delay. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	/* A timer that fires early does nothing. */
 	he_race_timer_(&r, T0 + US(250) - 1);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	/* A failure at 3 ms: the next start is due at the minimum gap. */
 	he_race_attempt_failed_(&r, T0 + US(3), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
 	he_race_timer_(&r, T0 + US(10));
-	expect_action(&r, HE_ACT_START, 1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[1].ai), "4a");
 	/* Nothing left to start: only the deadline. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(20), 1), 1);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	ck_assert_int_eq(r.winner, 1);
 	ck_assert_int_eq(r.error, 0);
@@ -1504,26 +1436,26 @@ START_TEST(test_wakeup_resolution_delay)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Nothing known yet: only the deadline. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
 	/* A first: the resolution delay runs from its arrival. */
 	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V4, make_list("4a 4b"), 0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(55));
 	/* AAAA empty at 20: IPv4 at once, the next at the attempt delay. */
 	he_race_dns_answer_(&r, T0 + US(20), HE_FAM_V6, NULL, 0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(270));
 	he_race_cancel_(&r, T0 + US(30));
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	ck_assert_int_eq(r.error, ECANCELED);
 	he_race_clear_(&r);
@@ -1534,20 +1466,20 @@ START_TEST(test_wakeup_capped)
 {
 	struct he_race r;
 
-	init_default(&r, 1, 5000);
+	he_drive_init(&r, 1, 5000, 0);
 	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* In flight == max, but a start is still due at the attempt delay. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	he_race_timer_(&r, T0 + US(249));
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Then the oldest makes room: closed (ETIMEDOUT), the next starts. */
 	he_race_timer_(&r, T0 + US(250));
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_action(&r, HE_ACT_START, 1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
 	ck_assert_int_eq(r.attempts[0].error, ETIMEDOUT);
 	ck_assert_int_eq(r.attempts[0].ended, T0 + US(250));
@@ -1555,17 +1487,17 @@ START_TEST(test_wakeup_capped)
 	/* A report about the closed attempt changes nothing. */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(260), 0), 0);
 	he_race_attempt_failed_(&r, T0 + US(260), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* The failure frees the slot: the next starts at once (gap passed). */
 	he_race_attempt_failed_(&r, T0 + US(300), 1, ECONNREFUSED);
-	expect_action(&r, HE_ACT_START, 2);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 2);
+	he_test_expect_none(&r);
 	/* Nothing left: the deadline ends it. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	he_race_timer_(&r, T0 + US(5000));
-	expect_action(&r, HE_ACT_CLOSE, 2);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 2);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.winner, -1);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
@@ -1581,28 +1513,28 @@ START_TEST(test_same_instant_any_order)
 	struct he_race r;
 	int i;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 6b 4a 4b"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	for (i = 1; i < 4; i++) {
 		ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250 * i));
 		he_race_timer_(&r, T0 + US(250 * i));
-		expect_action(&r, HE_ACT_START, i);
-		expect_no_action(&r);
+		he_test_expect_action(&r, HE_ACT_START, i);
+		he_test_expect_none(&r);
 	}
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 1);
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_action(&r, HE_ACT_CLOSE, 1);
-	expect_action(&r, HE_ACT_CLOSE, 3);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 1);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 3);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 3), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 0), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 1), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 0);
 	he_race_attempt_failed_(&r, T0 + US(801), 0, ECONNRESET);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.winner, 2);
 	/* "6a 6b 4a 4b" interleaved: 6a 4a 6b 4b */
 	ck_assert_str_eq(label_of_ai(r.attempts[2].ai), "6b");
@@ -1621,25 +1553,25 @@ START_TEST(test_stale_reports)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Its handshake "completing" later, or a second failure: nothing. */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(6), 0), 0);
 	he_race_attempt_failed_(&r, T0 + US(7), 0, EHOSTUNREACH);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
 	ck_assert_int_eq(r.attempts[0].error, ECONNREFUSED);
 	ck_assert_int_eq(r.attempts[0].ended, T0 + US(5));
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
 	he_race_timer_(&r, T0 + US(10));
-	expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_action(&r, HE_ACT_START, 1);
 	he_race_attempt_failed_(&r, T0 + US(12), 1, ETIMEDOUT);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.error, ECONNREFUSED);	/* the first attempt's */
 	ck_assert_int_eq(r.winner, -1);
 	he_race_clear_(&r);
@@ -1652,16 +1584,16 @@ START_TEST(test_late_timer)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 100);
+	he_drive_init(&r, 8, 100, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(100));
 	/* The deadline timer is late; attempt 0 fails first. */
 	he_race_attempt_failed_(&r, T0 + US(120), 0, ECONNREFUSED);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.nattempts, 1);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.dns_failure, 0);
@@ -1669,13 +1601,13 @@ START_TEST(test_late_timer)
 
 	/* A DNS answer after the deadline: nothing starts; no query is
 	   pending any more, so no DNS error either. */
-	init_default(&r, 8, 100);
+	he_drive_init(&r, 8, 100, 0);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	he_race_dns_answer_(&r, T0 + US(150), HE_FAM_V4, make_list("4a"), 0);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.nattempts, 0);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.dns_failure, 0);
@@ -1688,24 +1620,24 @@ START_TEST(test_sort_use)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
-	sort_calls = 0;
+	he_drive_init(&r, 8, 30000, 0);
+	he_drive_sort_calls = 0;
 	he_race_add_known_(&r, make_list("4a 6a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
-	ck_assert_int_eq(sort_calls, 0);
+	ck_assert_int_eq(he_drive_sort_calls, 0);
 	he_race_clear_(&r);
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
 	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, make_list("4a"), 0);
 	he_race_dns_answer_(&r, T0 + US(2), HE_FAM_V6, make_list("6a"), 0);
-	ck_assert_int_ge(sort_calls, 1);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	ck_assert_int_ge(he_drive_sort_calls, 1);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "6a");
 	he_race_clear_(&r);
 }
@@ -1716,11 +1648,11 @@ START_TEST(test_clear_unstarted)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_clear_(&r);
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_begin_(&r, T0);
 	he_race_clear_(&r);	/* with a START still queued */
@@ -1737,7 +1669,7 @@ START_TEST(test_own_entry)
 	struct evutil_addrinfo *src = he_test_ai("192.0.2.1", TEST_PORT), *ai;
 
 	ck_assert_ptr_nonnull(src);
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	src->ai_socktype = SOCK_DGRAM;
 	ck_assert_ptr_null(he_race_own_entry_(&r, src));
 	src->ai_socktype = 0;
@@ -1760,16 +1692,16 @@ START_TEST(test_own_entry)
 	he_race_add_known_(&r, ai);
 	he_race_add_known_(&r, he_test_ai("192.0.2.1", TEST_PORT));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_ptr_eq(r.attempts[0].ai, ai);
 	ck_assert_ptr_null(r.untried);	/* the repeat was dropped */
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
-	expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	he_race_clear_(&r);
 
-	init_default(&r, 8, 30000);	/* cleared before it began */
+	he_drive_init(&r, 8, 30000, 0);	/* cleared before it began */
 	he_race_add_known_(&r, he_race_own_entry_(&r, src));
 	he_race_clear_(&r);
 	evhappy_addrinfo_free(src);
@@ -1839,14 +1771,14 @@ START_TEST(test_duplicates_port_scope)
 	list = he_test_append(list, v6_with(443, 0));	/* the first again */
 	list = he_test_append(list, v6_with(80, 2));
 	list = he_test_append(list, v6_with(80, 2));	/* the last again */
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, list);
 	he_race_begin_(&r, T0);
 	for (i = 0; i < 4; i++) {
 		if (i)
 			he_race_timer_(&r, T0 + US(250 * i));
-		expect_action(&r, HE_ACT_START, i);
-		expect_no_action(&r);
+		he_test_expect_action(&r, HE_ACT_START, i);
+		he_test_expect_none(&r);
 	}
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
 	ck_assert_ptr_null(r.untried);
@@ -1883,15 +1815,15 @@ START_TEST(test_duplicates_big_list)
 	char want[32];
 	int i;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_add_known_(&r, many_v4(200, 50));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* 60 more, of which 10 are new (51..60), repeated */
 	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, many_v4(120, 60), 0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	for (i = 1, ai = r.untried; ai; ai = ai->ai_next, i++) {
 		snprintf(want, sizeof(want), "192.0.2.%d", i + 1);
 		ck_assert_str_eq(he_test_addr_str(ai->ai_addr), want);
@@ -1923,7 +1855,7 @@ START_TEST(test_oom_nxdomain_done)
 	struct he_race r;
 	int n1, n2, n3;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
@@ -1959,10 +1891,10 @@ START_TEST(test_oom_first_attempt_in_answer)
 	struct he_race r;
 	int n, n1, nattempts1, fired1, fired;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
 	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, list, 0);
 	n1 = take_actions(&r, first, 4);
@@ -1999,7 +1931,7 @@ START_TEST(test_oom_growing_attempts)
 	int i, j, k, started, closed, done, after_done, fired;
 
 	for (n = 1; n < 7; n++) {
-		init_default(&r, 64, 30000);
+		he_drive_init(&r, 64, 30000, 0);
 		he_race_add_known_(&r, many_v4(20, 20));
 		he_fault_arm(HE_FAULT_ALLOC, n, 1);
 		he_race_begin_(&r, T0);
@@ -2040,7 +1972,7 @@ START_TEST(test_oom_big_list)
 	for (n = 1; n < 100; n++) {
 		known = many_v4(200, 50);
 		answer = many_v4(120, 60);
-		init_default(&r, 8, 30000);
+		he_drive_init(&r, 8, 30000, 0);
 		he_race_expect_dns_(&r, HE_FAM_V4);
 		he_fault_arm(HE_FAULT_ALLOC, n, 1);
 		he_race_add_known_(&r, known);

@@ -28,6 +28,7 @@
 #include "he_context.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <check.h>
 
@@ -167,26 +168,30 @@ gate_set(int closed)
 	pthread_mutex_unlock(&gate_lock);
 }
 
+/* *v, read under the gate's lock. */
 static int
-gate_inside(void)
+gate_read(const int *v)
 {
 	int n;
 
 	pthread_mutex_lock(&gate_lock);
-	n = in_hook;
+	n = *v;
 	pthread_mutex_unlock(&gate_lock);
 	return n;
 }
 
+/* Lookups inside the hook right now. */
+static int
+gate_inside(void)
+{
+	return gate_read(&in_hook);
+}
+
+/* Lookups the hook was called for. */
 static int
 calls(void)
 {
-	int n;
-
-	pthread_mutex_lock(&gate_lock);
-	n = hook_calls;
-	pthread_mutex_unlock(&gate_lock);
-	return n;
+	return gate_read(&hook_calls);
 }
 
 static int
@@ -228,51 +233,17 @@ hook_reset(void)
 	he_resolve_set_gai_hook_(test_gai);
 }
 
-/* ---- races to a socket -------------------------------------------------- */
+/* ---- races to a socket (struct he_test_res) ----------------------------- */
 
-struct rres {
-	int calls, done;
-	evutil_socket_t fd;
-	int err, dnserr, n;
-	int peer_family;
-	struct evhappy *free_he;	/* evhappy_free() this in the callback */
-	int *counter;			/* incremented by every callback */
-};
-
-static void
-req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
-{
-	struct rres *r = arg;
-
-	r->calls++;
-	r->done = 1;
-	r->fd = fd;
-	r->err = evhappy_report_error(rep);
-	r->dnserr = evhappy_report_dns_error(rep);
-	r->n = evhappy_report_attempt_count(rep);
-	if (r->counter)
-		(*r->counter)++;
-	if (fd >= 0) {
-		struct sockaddr_storage ss;
-		ev_socklen_t len = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-			r->peer_family = ss.ss_family;
-		evutil_closesocket(fd);
-	}
-	if (r->free_he)
-		evhappy_free(r->free_he);
-}
-
+/* resolve_and_connect(host, port) on he into r; the winner's socket is
+   closed in the callback. */
 static struct evhappy_request *
-start(struct evhappy *he, struct rres *r, const char *host, int port)
+start(struct evhappy *he, struct he_test_res *r, const char *host, int port)
 {
-	struct evhappy_request *req;
+	struct evhappy_request *req = he_test_resolve(he, AF_UNSPEC, host,
+	    port, r);
 
-	memset(r, 0, sizeof(*r));
-	r->fd = -2;
-	req = evhappy_resolve_and_connect(he, AF_UNSPEC, host, port, req_cb,
-	    r);
-	ck_assert_msg(req != NULL, "start %s: %s", host, strerror(errno));
+	r->close_fd = 1;
 	return req;
 }
 
@@ -340,7 +311,7 @@ dropin_cb(struct bufferevent *bev, short what, void *arg)
    (Before the pool: a thread and a pipe per lookup, 2,100 and 4,200.) */
 START_TEST(test_pool_bounded)
 {
-	static struct rres r[NCTX][NRACES];
+	static struct he_test_res r[NCTX][NRACES];
 	struct he_test_fx f;
 	struct evhappy *he[NCTX];
 	struct watch w;
@@ -393,8 +364,8 @@ START_TEST(test_pool_bounded)
 	for (c = 0; c < NCTX; c++)
 		for (i = 0; i < NRACES; i++) {
 			ck_assert_int_eq(r[c][i].calls, 1);
-			ck_assert_int_eq(r[c][i].err, EHOSTUNREACH);
-			ck_assert_int_eq(r[c][i].dnserr, EVUTIL_EAI_NONAME);
+			ck_assert_int_eq(r[c][i].error, EHOSTUNREACH);
+			ck_assert_int_eq(r[c][i].dns_error, EVUTIL_EAI_NONAME);
 		}
 	ck_assert_int_eq(calls(), (NCTX * NRACES + NDROPIN) * 2);
 	ck_assert_msg(w.max_threads <= 4, "%d workers", w.max_threads);
@@ -416,7 +387,7 @@ END_TEST
 START_TEST(test_cancel_queued)
 {
 	struct he_test_fx f;
-	struct rres r[20];
+	struct he_test_res r[20];
 	struct evhappy_request *req[20];
 	struct he_pool_stats st;
 	int i, four = 4;
@@ -449,7 +420,7 @@ END_TEST
 START_TEST(test_free_in_answer)
 {
 	struct he_test_fx f;
-	struct rres r[6];
+	struct he_test_res r[6];
 	int i, n = 0;
 
 	he_test_fx_begin(&f);
@@ -457,7 +428,7 @@ START_TEST(test_free_in_answer)
 	gate_set(1);
 	for (i = 0; i < 6; i++) {
 		start(f.he, &r[i], "nosuch.invalid", 80);
-		r[i].free_he = f.he;
+		r[i].free_he = &f.he;
 		r[i].counter = &n;
 	}
 	he_test_run_until(f.base, 30, NULL);
@@ -493,7 +464,7 @@ fill_fds(int *fds, int max)
 START_TEST(test_wake_fd_emfile)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct rlimit old, low;
 	int fds[256], n, i, fds1;
 
@@ -508,21 +479,21 @@ START_TEST(test_wake_fd_emfile)
 	ck_assert_int_lt(n, 256);
 
 	start(f.he, &r, "nosuch.invalid", 80);
-	he_test_run_until(f.base, 2000, &r.done);
+	he_test_run_until(f.base, 2000, &r.calls);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.err, EMFILE);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_SYSTEM);
+	ck_assert_int_eq(r.error, EMFILE);
+	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_SYSTEM);
 	ck_assert_int_eq(calls(), 0);
 	ck_assert_int_eq(he_test_count_fds(), fds1);
 
 	start(f.he, &r, "nosuch.invalid", 80);
-	he_test_run_until(f.base, 2000, &r.done);
+	he_test_run_until(f.base, 2000, &r.calls);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_NONAME);
 	he_resolve_set_gai_hook_(NULL);
 	he_test_fx_end(&f);
 }
@@ -553,7 +524,7 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 START_TEST(test_one_family_fails)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct trace_rec t;
 	evutil_socket_t lfd;
 	int port = 0;
@@ -565,12 +536,12 @@ START_TEST(test_one_family_fails)
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
 	__atomic_store_n(&fail_wake_fds, 1, __ATOMIC_SEQ_CST);
 	start(f.he, &r, "slow.test", port);
-	he_test_run_until(f.base, 3000, &r.done);
+	he_test_run_until(f.base, 3000, &r.calls);
 	ck_assert_int_eq(__atomic_load_n(&fail_wake_fds, __ATOMIC_SEQ_CST), 0);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_msg(r.fd >= 0, "failed: error %d dns %d", r.err, r.dnserr);
+	ck_assert_msg(r.fd >= 0, "failed: error %d dns %d", r.error, r.dns_error);
 	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_int_eq(r.n, 1);
+	ck_assert_int_eq(r.natt, 1);
 	ck_assert_int_eq(t.v6_answer_error, EMFILE);
 	ck_assert_int_eq(calls(), 1);
 	evutil_closesocket(lfd);
@@ -591,7 +562,7 @@ START_TEST(test_no_threads_eagain)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct he_test_fx f;
-		struct rres r;
+		struct he_test_res r;
 		struct he_pool_stats st;
 		int rc = 0;
 
@@ -602,12 +573,12 @@ START_TEST(test_no_threads_eagain)
 		hook_reset();
 		__atomic_store_n(&fail_threads, 1, __ATOMIC_SEQ_CST);
 		start(f.he, &r, "slow.test", 80);
-		he_test_run_until(f.base, 2000, &r.done);
+		he_test_run_until(f.base, 2000, &r.calls);
 		if (r.calls != 1)
 			rc = 11;
-		else if (r.err != EAGAIN)
+		else if (r.error != EAGAIN)
 			rc = 12;
-		else if (r.dnserr != EVUTIL_EAI_SYSTEM)
+		else if (r.dns_error != EVUTIL_EAI_SYSTEM)
 			rc = 13;
 		else if (__atomic_load_n(&thread_creates, __ATOMIC_SEQ_CST) < 2)
 			rc = 14;
@@ -628,11 +599,11 @@ END_TEST
 static int
 all_done(void *arg)
 {
-	struct rres *r = arg;
+	struct he_test_res *r = arg;
 	int i;
 
 	for (i = 0; i < 3; i++)
-		if (!r[i].done)
+		if (!r[i].calls)
 			return 0;
 	return 1;
 }
@@ -642,7 +613,7 @@ all_done(void *arg)
    resolve anew; the parent's lookups are untouched: the child's loop, which
    runs while they finish, steals none of their wake-ups. */
 static void
-fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
+fork_child_side(struct he_test_fx *f, struct he_test_res *r, int tell)
 {
 	int64_t t0 = he_test_now_ms();
 	int i, rc = 0;
@@ -656,8 +627,8 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 	if (he_test_now_ms() - t0 > HE_TEST_UP(500))
 		_exit(22);
 	for (i = 0; i < 3; i++)
-		if (r[i].calls != 1 || r[i].err != EHOSTUNREACH ||
-		    r[i].dnserr != EVUTIL_EAI_AGAIN)
+		if (r[i].calls != 1 || r[i].error != EHOSTUNREACH ||
+		    r[i].dns_error != EVUTIL_EAI_AGAIN)
 			_exit(23 + i);
 	if (write(tell, &c, 1) != 1)
 		_exit(26);
@@ -667,13 +638,13 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 #ifndef UNDER_TSAN
 	/* TSan does not support new threads after a multi-threaded fork. */
 	{
-		struct rres n;
+		struct he_test_res n;
 		/* Not the gate's hook: its lock may be held by a thread that
 		   is not here. */
 		he_resolve_set_gai_hook_(noname_gai);
 		start(f->he, &n, "nosuch.invalid", 80);
-		he_test_run_until(f->base, 2000, &n.done);
-		if (n.calls != 1 || n.dnserr != EVUTIL_EAI_NONAME)
+		he_test_run_until(f->base, 2000, &n.calls);
+		if (n.calls != 1 || n.dns_error != EVUTIL_EAI_NONAME)
 			rc = 27;
 	}
 #endif
@@ -683,7 +654,7 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 START_TEST(test_fork_during_lookup)
 {
 	struct he_test_fx f;
-	static struct rres r[3];
+	static struct he_test_res r[3];
 	int i, tell[2], status, four = 4;
 	pid_t pid;
 	char c;
@@ -713,8 +684,8 @@ START_TEST(test_fork_during_lookup)
 	wait_until(f.base, 3000, all_done, r);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(r[i].calls, 1);
-		ck_assert_int_eq(r[i].err, EHOSTUNREACH);
-		ck_assert_int_eq(r[i].dnserr, EVUTIL_EAI_NONAME);
+		ck_assert_int_eq(r[i].error, EHOSTUNREACH);
+		ck_assert_int_eq(r[i].dns_error, EVUTIL_EAI_NONAME);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -735,7 +706,7 @@ START_TEST(test_bad_zone_literals)
 		"[fe80::1%nosuchif0]"
 	};
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	unsigned i;
 
 	he_test_fx_begin(&f);
@@ -743,7 +714,7 @@ START_TEST(test_bad_zone_literals)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
 		ck_assert_msg(evhappy_resolve_and_connect(f.he, AF_UNSPEC,
-		    bad[i], 80, req_cb, &r) == NULL, "%s started", bad[i]);
+		    bad[i], 80, he_test_conn_cb, &r) == NULL, "%s started", bad[i]);
 		ck_assert_msg(errno == EINVAL, "%s: errno %d", bad[i], errno);
 	}
 	he_test_run_until(f.base, 50, NULL);
@@ -758,7 +729,7 @@ END_TEST
 START_TEST(test_trace_cancel_stops_query)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct trace_rec t;
 
 	he_test_fx_begin(&f);

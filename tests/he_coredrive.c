@@ -3,6 +3,8 @@
  */
 #include "he_coredrive.h"
 
+#include <string.h>
+
 int he_drive_sort_calls;
 
 int
@@ -26,6 +28,41 @@ he_drive_sort_v6_first(struct evutil_addrinfo **list)
 	}
 	*t6 = v4;
 	*list = v6;
+	return 0;
+}
+
+void
+he_drive_init(struct he_race *r, int max_in_flight, int timeout_ms,
+    int history)
+{
+	struct he_race_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = (int64_t)EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS * 1000;
+	cfg.resolution_delay =
+	    (int64_t)EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS * 1000;
+	cfg.min_gap = (int64_t)EVHAPPY_MIN_ATTEMPT_GAP_MS * 1000;
+	cfg.timeout = (int64_t)timeout_ms * 1000;
+	cfg.first_family_count = 1;
+	cfg.max_in_flight = max_in_flight;
+	cfg.sort = he_drive_sort_v6_first;
+	cfg.history = history;
+	he_race_init_(r, &cfg);
+}
+
+int
+he_drive_next(struct he_race *r, struct he_action *a, int *moved,
+    int *delays)
+{
+	while (he_race_next_action_(r, a)) {
+		if (a->kind != HE_ACT_HISTORY || !r->cfg.history ||
+		    a->attempt < 0 || a->attempt >= r->notes.n)
+			return 1;
+		if (r->notes.v[a->attempt].kind == HE_NOTE_MOVED && moved)
+			(*moved)++;
+		if (r->notes.v[a->attempt].kind == HE_NOTE_DELAY && delays)
+			(*delays)++;
+	}
 	return 0;
 }
 

@@ -18,6 +18,21 @@
 int he_drive_sort_v6_first(struct evutil_addrinfo **list);
 extern int he_drive_sort_calls;
 
+/** Set r up as the tests drive the core: RFC 8305's defaults (attempt
+    delay 250 ms, resolution delay 50 ms, minimum gap 10 ms), first family
+    count 1, he_drive_sort_v6_first for DNS answers, max_in_flight and
+    timeout_ms as given, history's rules on or off. */
+void he_drive_init(struct he_race *r, int max_in_flight, int timeout_ms,
+    int history);
+
+/** The next action of r, as he_race_next_action_() gives it, but with
+    history's trace notes (HE_ACT_HISTORY) taken and counted in *moved and
+    *delays (either may be NULL) when r has history on; a note with no
+    note behind it, or any note without history, is returned as an
+    action, for the caller to see.  0 when there is none. */
+int he_drive_next(struct he_race *r, struct he_action *a, int *moved,
+    int *delays);
+
 /** he_race_begin_, with the facts of the addresses known so far taken
     from h at now (h NULL: none). */
 void he_drive_begin(struct he_race *r, struct he_history *h, int64_t now);

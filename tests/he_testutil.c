@@ -2,6 +2,7 @@
 #include "he_event.h"
 #include "he_addrinfo.h"
 #include "he_lab.h"
+#include "he_coredrive.h"
 
 #include <check.h>
 #include <event2/dns.h>
@@ -349,6 +350,28 @@ he_test_run_suite(Suite *s, enum print_output mode)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void
+he_test_expect_action(struct he_race *r, int kind, int attempt)
+{
+	struct he_action a;
+
+	ck_assert_msg(he_drive_next(r, &a, NULL, NULL), "no action, expected "
+	    "%d", kind);
+	ck_assert_msg((int)a.kind == kind, "action %d on %d, expected %d",
+	    (int)a.kind, a.attempt, kind);
+	if (attempt >= 0)
+		ck_assert_int_eq(a.attempt, attempt);
+}
+
+void
+he_test_expect_none(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(!he_drive_next(r, &a, NULL, NULL),
+	    "unexpected action %d on %d", (int)a.kind, a.attempt);
 }
 
 void

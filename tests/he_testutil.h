@@ -135,6 +135,15 @@ TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
     EXIT_SUCCESS when none failed, else EXIT_FAILURE: main()'s status. */
 int he_test_run_suite(Suite *s, enum print_output mode);
 
+struct he_race;
+
+/** The next action of the race core r (he_drive_next(): history's notes
+    skipped) must be kind (enum he_action_kind) on attempt (-1: any). */
+void he_test_expect_action(struct he_race *r, int kind, int attempt);
+
+/** r has no action queued (history's notes skipped, as above). */
+void he_test_expect_none(struct he_race *r);
+
 /** call must fail: return -1 (EXPECT_FAIL) or NULL (EXPECT_NULL) with
     errno e. */
 #define EXPECT_FAIL(call, e) do {					\

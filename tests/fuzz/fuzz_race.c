@@ -29,6 +29,7 @@
  * Leaks are LeakSanitizer's.
  */
 #include "he_race.h"
+#include "he_coredrive.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -176,28 +177,6 @@ maybe_own(struct fz *f, struct evutil_addrinfo *list)
 }
 
 /* ---- sorts the core may be given ---------------------------------------- */
-
-static int
-sort_v6_first(struct evutil_addrinfo **list)
-{
-	struct evutil_addrinfo *v6 = NULL, **t6 = &v6, *v4 = NULL, **t4 = &v4;
-	struct evutil_addrinfo *ai, *next;
-
-	for (ai = *list; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6) {
-			*t6 = ai;
-			t6 = &ai->ai_next;
-		} else {
-			*t4 = ai;
-			t4 = &ai->ai_next;
-		}
-	}
-	*t6 = v4;
-	*list = v6;
-	return 0;
-}
 
 static int
 sort_reverse(struct evutil_addrinfo **list)
@@ -490,7 +469,7 @@ setup(struct fz *f, struct input *in)
 	b = take(in);
 	switch (b % 4) {
 	case 0: cfg.sort = NULL; break;
-	case 1: cfg.sort = sort_v6_first; break;
+	case 1: cfg.sort = he_drive_sort_v6_first; break;
 	case 2: cfg.sort = sort_reverse; break;
 	case 3:
 		cfg.sort = sort_failing;
