@@ -1551,8 +1551,8 @@ START_TEST(test_parse_literal)
 }
 END_TEST
 
-static Suite *
-addrinfo_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("addrinfo");
 	TCase *tc;
@@ -1625,10 +1625,4 @@ addrinfo_suite(void)
 	tcase_add_test(tc, test_big_start_connection);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(addrinfo_suite(), CK_NORMAL);
 }

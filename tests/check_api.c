@@ -641,8 +641,8 @@ START_TEST(test_context_usable_after_bad_calls)
 }
 END_TEST
 
-static Suite *
-api_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("api");
 	TCase *tc;
@@ -669,10 +669,4 @@ api_suite(void)
 	tcase_add_test(tc, test_context_usable_after_bad_calls);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(api_suite(), CK_ENV);
 }

@@ -2071,12 +2071,12 @@ connect_suite(void)
 #define HE_TEST_V6_PROGRAM 0
 #endif
 
-int
-main(void)
+Suite *
+he_test_suite(void)
 {
 	have_v6 = he_lab_ipv6_loopback_works();
 	if (!HE_TEST_V6_PROGRAM)
-		return he_test_run_suite(connect_suite(), CK_ENV);
+		return connect_suite();
 	he_test_require(have_v6, "check_connect_v6: no IPv6 on loopback");
-	return he_test_run_suite(connect_v6_suite(), CK_ENV);
+	return connect_v6_suite();
 }

@@ -968,8 +968,8 @@ START_TEST(test_set_history_args)
 }
 END_TEST
 
-static Suite *
-history_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("history");
 	TCase *tc = he_test_tcase(s, "store", 30);
@@ -998,10 +998,4 @@ history_suite(void)
 	tcase_add_test(tc, test_threads_share_history);
 	tcase_add_test(tc, test_set_history_args);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(history_suite(), CK_NORMAL);
 }

@@ -1999,8 +1999,8 @@ START_TEST(test_oom_big_list)
 }
 END_TEST
 
-static Suite *
-race_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("race_sm");
 	TCase *tc = tcase_create("table");
@@ -2035,10 +2035,4 @@ race_suite(void)
 	tcase_add_test(tc, test_oom_big_list);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(race_suite(), CK_NORMAL);
 }

@@ -746,8 +746,8 @@ START_TEST(test_trace_cancel_stops_query)
 }
 END_TEST
 
-static Suite *
-sysres_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("sysres");
 	TCase *tc;
@@ -766,10 +766,4 @@ sysres_suite(void)
 	tcase_add_test(tc, test_bad_zone_literals);
 	tcase_add_test(tc, test_trace_cancel_stops_query);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(sysres_suite(), CK_ENV);
 }

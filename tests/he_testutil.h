@@ -131,6 +131,11 @@ const char *he_test_addr_str(const struct sockaddr *sa);
 /** A new test case of s, added to it, with a timeout of timeout_s seconds. */
 TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
 
+/** The suite of a Check program that uses the shared main()
+    (tests/he_testmain.c): each such program defines it.  It may set the
+    program up first, or call he_test_require(). */
+Suite *he_test_suite(void);
+
 /** Run every test of s (printing as mode says), free the runner, and return
     EXIT_SUCCESS when none failed, else EXIT_FAILURE: main()'s status. */
 int he_test_run_suite(Suite *s, enum print_output mode);
