@@ -855,23 +855,18 @@ walk(const struct scn *s)
 	memset(&p, 0, sizeof(p));
 	p.kind = -1;
 	for (;;) {
-		int fds[2], status;
+		int fd, status;
 		pid_t pid;
 		FILE *in;
 
 		fflush(stdout);
 		fflush(stderr);
-		if (pipe(fds) < 0)
-			return -1;
-		pid = fork();
+		pid = he_lab_fork(&fd);
 		if (pid < 0)
 			return -1;
-		if (pid == 0) {
-			close(fds[0]);
-			walker(s, fds[1], kind, mode, idx);
-		}
-		close(fds[1]);
-		in = fdopen(fds[0], "r");
+		if (pid == 0)
+			walker(s, fd, kind, mode, idx);
+		in = fdopen(fd, "r");
 		p.ended = 0;
 		read_walker(in, s, &p);
 		fclose(in);

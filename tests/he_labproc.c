@@ -3,14 +3,11 @@
 #include "he_lab.h"
 #include "he_testutil.h"
 
-#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 static pid_t server_pid = -1;
 static char server_addr[64];
@@ -53,25 +50,16 @@ serve(int out)
 int
 he_labproc_dns_start(void)
 {
-	int p[2];
+	int fd;
 	ssize_t n;
-	pid_t parent = getpid();
 
-	if (pipe(p) < 0)
-		return -1;
-	server_pid = fork();
+	server_pid = he_lab_fork(&fd);
 	if (server_pid < 0)
 		return -1;
-	if (server_pid == 0) {
-		close(p[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		serve(p[1]);
-	}
-	close(p[1]);
-	n = read(p[0], server_addr, sizeof(server_addr) - 1);
-	close(p[0]);
+	if (server_pid == 0)
+		serve(fd);
+	n = read(fd, server_addr, sizeof(server_addr) - 1);
+	close(fd);
 	if (n <= 1) {
 		he_labproc_dns_stop();
 		return -1;
@@ -83,11 +71,7 @@ he_labproc_dns_start(void)
 void
 he_labproc_dns_stop(void)
 {
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGKILL);
-	while (waitpid(server_pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	he_lab_reap(server_pid, SIGKILL);
 	server_pid = -1;
 }
 
@@ -100,19 +84,8 @@ he_labproc_dns_pid(void)
 struct evdns_base *
 he_labproc_dns_client(struct event_base *base)
 {
-	struct evdns_base *b;
-
-	/* Flags 0: no resolv.conf, no hosts file, no search list. */
-	if (server_pid <= 0 || !(b = evdns_base_new(base, 0)))
-		return NULL;
-	if (evdns_base_nameserver_ip_add(b, server_addr) != 0 ||
-	    evdns_base_set_option(b, "timeout:", "1") != 0 ||
-	    evdns_base_set_option(b, "attempts:", "1") != 0 ||
-	    evdns_base_set_option(b, "randomize-case:", "0") != 0) {
-		evdns_base_free(b, 0);
-		return NULL;
-	}
-	return b;
+	return server_pid > 0 ? he_lab_dns_client_at(server_addr, base) :
+	    NULL;
 }
 
 int

@@ -205,6 +205,16 @@ he_test_check_report(const struct he_test_res *x)
 	ck_assert_int_eq(x->fmt_zero, 'Z');
 }
 
+void
+he_test_check_failed(const struct he_test_res *x, int err, int dns)
+{
+	he_test_check_report(x);
+	ck_assert_int_eq(x->fd, -1);
+	ck_assert_msg(x->error == err, "error %d (%s), want %d (%s): %s",
+	    x->error, strerror(x->error), err, strerror(err), x->fmt);
+	ck_assert_int_eq(x->dns_error, dns);
+}
+
 const char *
 he_test_att_addr(const struct he_test_res *x, int i)
 {

@@ -86,6 +86,10 @@ struct evhappy_request *he_test_resolve(struct evhappy *he, int family,
     evhappy_report_format() following snprintf's convention. */
 void he_test_check_report(const struct he_test_res *x);
 
+/** The race in x failed: he_test_check_report(), no socket, errno err,
+    DNS error dns. */
+void he_test_check_failed(const struct he_test_res *x, int err, int dns);
+
 /** Attempt i of x was to addr (printable, no port) and port, and ended
     with error (0 for the winner). */
 void he_test_check_attempt(const struct he_test_res *x, int i,

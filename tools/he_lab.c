@@ -15,12 +15,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -476,15 +479,21 @@ he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type)
 struct evdns_base *
 he_lab_dns_client(struct he_lab_dns *d, struct event_base *base)
 {
+	return d ? he_lab_dns_client_at(d->address, base) : NULL;
+}
+
+struct evdns_base *
+he_lab_dns_client_at(const char *address, struct event_base *base)
+{
 	struct evdns_base *b;
 
 	/* Flags 0: no resolv.conf, no hosts file, no search list. */
-	if (!d || !base || !(b = evdns_base_new(base, 0)))
+	if (!address || !base || !(b = evdns_base_new(base, 0)))
 		return NULL;
 	/* One try of one second: a dropped query fails after about 1 s
 	   (so does SERVFAIL, which evdns turns into a timeout at once),
 	   and no case randomisation to surprise the name table. */
-	if (evdns_base_nameserver_ip_add(b, d->address) != 0 ||
+	if (evdns_base_nameserver_ip_add(b, address) != 0 ||
 	    evdns_base_set_option(b, "timeout:", "1") != 0 ||
 	    evdns_base_set_option(b, "attempts:", "1") != 0 ||
 	    evdns_base_set_option(b, "randomize-case:", "0") != 0) {
@@ -706,4 +715,41 @@ he_lab_count_dir(const char *path)
 			n++;
 	closedir(d);
 	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
+}
+
+pid_t
+he_lab_fork(int *fd)
+{
+	int p[2];
+	pid_t pid, parent = getpid();
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)	/* it died before the prctl */
+			_exit(1);
+		*fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}
+
+void
+he_lab_reap(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
