@@ -2,10 +2,13 @@
 #include "he_labproc.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_fault.h"
+#include "he_event.h"
 
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -105,4 +108,42 @@ he_labproc_fake_gai(const char *node, const char *service,
 	h.ai_flags = AI_NUMERICHOST;
 	return getaddrinfo(hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1",
 	    service, &h, (struct addrinfo **)res);
+}
+
+void
+he_labproc_stop(enum he_stop how, struct evhappy_request **req,
+    struct evhappy **he, struct bufferevent **bev)
+{
+	switch (how) {
+	case HE_STOP_CANCEL:
+		evhappy_request_cancel(*req);
+		*req = NULL;
+		break;
+	case HE_STOP_FREE_CTX:
+		evhappy_free(*he);
+		*he = NULL;
+		break;
+	case HE_STOP_FREE_BEV:
+		bufferevent_free(*bev);
+		*bev = NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+int
+he_labproc_main(char **argv, Suite *(*make)(void))
+{
+	int rc;
+
+	he_fault_heap_exact(argv);
+	signal(SIGPIPE, SIG_IGN);
+	if (he_labproc_dns_start() < 0) {
+		fprintf(stderr, "%s: cannot start the DNS server\n", argv[0]);
+		return EXIT_FAILURE;
+	}
+	rc = he_test_run_suite(make(), CK_ENV);
+	he_labproc_dns_stop();
+	return rc;
 }

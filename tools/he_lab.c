@@ -22,6 +22,7 @@
 #include <time.h>
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -58,7 +59,7 @@ struct he_lab_entry {
 
 /* A query whose answer waits for its delay to pass. */
 struct he_lab_pending {
-	struct he_lab_pending *prev, *next;
+	LIST_ENTRY(he_lab_pending) link;
 	struct he_lab_dns *dns;
 	struct evdns_server_request *req;
 	struct he_lab_entry *entry;
@@ -70,7 +71,7 @@ struct he_lab_dns {
 	struct event_base *base;
 	struct evdns_server_port *port;
 	struct he_lab_entry *entries;
-	struct he_lab_pending *pending;
+	LIST_HEAD(, he_lab_pending) pending;
 	char address[32];
 };
 
@@ -207,14 +208,7 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 static void
 pending_free(struct he_lab_pending *p)
 {
-	struct he_lab_dns *d = p->dns;
-
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		d->pending = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	LIST_REMOVE(p, link);
 	event_free(p->timer);
 	free(p);
 }
@@ -283,10 +277,7 @@ pending_add(struct he_lab_dns *d, struct evdns_server_request *req,
 	p->dns = d;
 	p->req = req;
 	p->entry = e;
-	p->next = d->pending;
-	if (p->next)
-		p->next->prev = p;
-	d->pending = p;
+	LIST_INSERT_HEAD(&d->pending, p, link);
 	return 0;
 }
 
@@ -342,6 +333,7 @@ he_lab_dns_new(struct event_base *base)
 		return NULL;
 	if (!(d = calloc(1, sizeof(*d))))
 		goto err;
+	LIST_INIT(&d->pending);
 	d->base = base;
 	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
 		goto err;
@@ -379,9 +371,9 @@ he_lab_dns_free(struct he_lab_dns *d)
 		return;
 	/* Each request holds a reference to the port: drop them first so
 	   that closing the port frees it and its socket. */
-	while (d->pending) {
-		struct evdns_server_request *req = d->pending->req;
-		pending_free(d->pending);
+	while (!LIST_EMPTY(&d->pending)) {
+		struct evdns_server_request *req = LIST_FIRST(&d->pending)->req;
+		pending_free(LIST_FIRST(&d->pending));
 		evdns_server_request_drop(req);
 	}
 	if (d->port)
