@@ -93,20 +93,27 @@ addr_of_label(const char *label, size_t len)
 	return NULL;
 }
 
-/** The label of an attempt's address, or "??". */
+/** The label of an address, or "??". */
 static const char *
-label_of_ai(const struct evutil_addrinfo *ai)
+label_of_sa(const struct sockaddr *sa)
 {
 	const char *s;
 	int i;
 
-	if (!ai || !ai->ai_addr)
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return "??";
-	s = he_test_addr_str(ai->ai_addr);
+	s = he_test_addr_str(sa);
 	for (i = 0; i < N_ADDRS; i++)
 		if (!strcmp(addr_table[i].addr, s))
 			return addr_table[i].label;
 	return "??";
+}
+
+/** The label of an attempt's address, or "??". */
+static const char *
+label_of_ai(const struct evutil_addrinfo *ai)
+{
+	return ai ? label_of_sa(ai->ai_addr) : "??";
 }
 
 /** A list for "6a 6b 4a" (NULL for ""), port TEST_PORT. */
@@ -169,6 +176,19 @@ struct outcome {
 
 #define MAX_OUTCOMES 8
 
+/* What the history store knew of an address when it joined the race (the
+   entry's facts, he_facts.h); a row that gives any has cfg.history on. */
+struct fact {
+	const char *label;
+	enum he_hist_state state;
+	int srtt, rttvar;	/* ms; WORKED only */
+};
+#define WORKED_RTT(label, srtt, var)	{ (label), HE_HIST_WORKED, (srtt), (var) }
+#define HUNG_BEFORE(label)		{ (label), HE_HIST_HUNG, 0, 0 }
+#define FAILED_BEFORE(label)		{ (label), HE_HIST_FAILED, 0, 0 }
+
+#define MAX_FACTS 6
+
 struct row {
 	const char *name;
 
@@ -194,6 +214,13 @@ struct row {
 	const char *displaced;	/* of those, closed at the cap (ETIMEDOUT) */
 	int done_at;		/* ms of DONE (or of the cancel) */
 	int late_connects;	/* handshakes reported after the race was won */
+
+	/* history (RFC 8305 section 4) */
+	struct fact facts[MAX_FACTS];
+	const char *moved;	/* the addresses history moved (its notes) */
+	const char *delays;	/* "label@ms": an attempt's delay from history */
+	const char *lessons;	/* "label=worked|hung|failed": what the race
+				   taught, in order (NULL: not checked) */
 };
 
 /* Defaults (RFC 8305 section 8, he_event.h). */
@@ -691,6 +718,108 @@ static const struct row rows[] = {
 	{ .name = "cancel at the instant of the race's beginning",
 	  .known = "6a 4a", .cancel_at = MS0,
 	  .starts = "6a@0", .error = ECANCELED, .closed = "6a", .done_at = 0 },
+
+	/* --- history (RFC 8305 section 4): facts the store gave ------------ */
+
+	/* Suspects last, also in a caller's list; an unknown address's
+	   delay is the configured one. */
+	{ .name = "history: a caller's IPv6 address that hung goes last",
+	  .known = "6a 4a", .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("4a", 20) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 20,
+	  .moved = "6a", .delays = "", .lessons = "4a=worked" },
+
+	{ .name = "history: the failed address last, tried after the delay",
+	  .known = "6a 4a", .facts = { FAILED_BEFORE("6a") },
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@0 6a@250", .winner = "6a", .closed = "4a",
+	  .done_at = 255, .moved = "6a", .delays = "",
+	  .lessons = "6a=worked 4a=hung" },
+
+	/* The delay after a start: srtt + max(4 * rttvar, srtt / 2). */
+	{ .name = "history: the delay after a start follows its RTT",
+	  .known = "4a 4b", .facts = { WORKED_RTT("4a", 20, 10) },
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 4b@60", .winner = "4b", .closed = "4a",
+	  .done_at = 65, .moved = "", .delays = "4a@60",
+	  .lessons = "4b=worked" },
+
+	{ .name = "history: a caller's list is not ordered by RTT",
+	  .known = "4a 4b", .facts = { WORKED_RTT("4b", 5, 1) },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 5,
+	  .moved = "", .delays = "", .lessons = "4a=worked" },
+
+	{ .name = "history: RTT order within a family, then each one's delay",
+	  .aaaa = ANSWER(0, "6a 6b 6c"),
+	  .facts = { WORKED_RTT("6b", 40, 5), WORKED_RTT("6c", 80, 10) },
+	  .out = { CONNECT("6c", 10) },
+	  .starts = "6b@0 6c@60", .winner = "6c", .closed = "6b",
+	  .done_at = 70, .moved = "6b 6c", .delays = "6b@60 6c@120",
+	  .lessons = "6c=worked" },
+
+	{ .name = "history: IPv6 stays first however fast IPv4 is",
+	  .aaaa = ANSWER(20, "6a"), .a = ANSWER(0, "4a"),
+	  .facts = { WORKED_RTT("6a", 40, 5), WORKED_RTT("4a", 5, 1) },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@20 4a@80", .winner = "4a", .closed = "6a",
+	  .done_at = 85, .moved = "", .delays = "6a@60",
+	  .lessons = "4a=worked" },
+
+	/* Suspects alone wait for the other family, at most the
+	   resolution delay; a suspect tried first delays the next only by
+	   the minimum gap. */
+	{ .name = "history: a suspect alone waits for the A answer",
+	  .aaaa = ANSWER(0, "6a"), .a = ANSWER(30, "4a"),
+	  .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@30 6a@280", .winner = "6a", .closed = "4a",
+	  .done_at = 285, .moved = "6a", .delays = "",
+	  .lessons = "6a=worked 4a=hung" },
+
+	{ .name = "history: a suspect alone, A late: the suspect at the "
+		  "resolution delay, IPv4 when it comes",
+	  .aaaa = ANSWER(0, "6a"), .a = ANSWER(100, "4a"),
+	  .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@50 4a@100", .winner = "4a", .closed = "6a",
+	  .done_at = 105, .moved = "", .delays = "6a@10",
+	  .lessons = "4a=worked" },
+
+	{ .name = "history: only suspects known and nothing pending: in order, "
+		  "the minimum gap apart",
+	  .known = "6a 4a", .facts = { HUNG_BEFORE("6a"), HUNG_BEFORE("4a") },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@10", .winner = "4a", .closed = "6a",
+	  .done_at = 15, .moved = "", .delays = "6a@10",
+	  .lessons = "4a=worked" },
+
+	/* What a race teaches: the winner's RTT first, then what hung, then
+	   what failed; a cancel teaches nothing of what ran. */
+	{ .name = "history: lessons: the winner, then hung, then failed",
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("6a", 5, ECONNREFUSED), CONNECT("6b", 5) },
+	  .starts = "6a@0 4a@10 6b@260", .winner = "6b", .closed = "4a",
+	  .done_at = 265, .lessons = "6b=worked 4a=hung 6a=failed" },
+
+	{ .name = "history: lessons: closed at the cap after the attempt "
+		  "delay, the path failed",
+	  .max_in_flight = 1, .known = "6a 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .displaced = "6a", .done_at = 255, .lessons = "4a=worked 6a=failed" },
+
+	{ .name = "history: lessons: closed at the cap sooner, the cap's doing",
+	  .max_in_flight = 1, .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@50 6a@100", .winner = "6a", .closed = "4a",
+	  .displaced = "4a", .done_at = 105, .lessons = "6a=worked" },
+
+	{ .name = "history: lessons: a cancel teaches nothing of what ran",
+	  .known = "6a 4a", .facts = { WORKED_RTT("6a", 20, 5) },
+	  .cancel_at = 300,
+	  .starts = "6a@0 4a@40", .error = ECANCELED, .closed = "6a 4a",
+	  .done_at = 300, .moved = "", .delays = "6a@40", .lessons = "" },
 };
 #define N_ROWS ((int)(sizeof(rows) / sizeof(rows[0])))
 
@@ -736,6 +865,8 @@ struct sim {
 	const struct outcome *out_of[MAX_ATTEMPTS];
 
 	char starts[512], closed[256], displaced[256];
+	char moved[256], delays[256];	/* history's notes */
+	int history;			/* the row gives facts */
 	int expect_start;	/* a CLOSE at the cap wants a START next */
 	int ndone, nclosed, winner, late_connects;
 	int cancelling, ended, cancelled;
@@ -831,6 +962,28 @@ outcome_of(const struct row *row, const char *label)
 		if (!strcmp(row->out[i].label, label))
 			return &row->out[i];
 	return &hangs;
+}
+
+/** The row's facts on the entries of list: what the history store would
+    have given them as they joined (he_request.c does it from the store). */
+static void
+give_facts(const struct row *row, struct evutil_addrinfo *list)
+{
+	int i;
+
+	for (; list; list = list->ai_next)
+		for (i = 0; i < MAX_FACTS && row->facts[i].label; i++) {
+			struct he_hist_info *f = &HE_AI_META(list)->facts;
+
+			if (strcmp(row->facts[i].label, label_of_ai(list)))
+				continue;
+			memset(f, 0, sizeof(*f));
+			f->state = (uint8_t)row->facts[i].state;
+			f->srtt = (uint32_t)US(row->facts[i].srtt);
+			f->rttvar = (uint32_t)US(row->facts[i].rttvar);
+			if (f->state == HE_HIST_FAILED)
+				f->error = ECONNREFUSED;
+		}
 }
 
 static int
@@ -946,6 +1099,37 @@ sim_on_displace(struct sim *s, int i)
 	s->expect_start = 1;
 }
 
+/** A history note for the trace (HE_ACT_HISTORY): only when the row gives
+    facts; a move of an address of the race, or the delay after the
+    attempt started last (its note follows its START). */
+static void
+sim_on_note(struct sim *s, int i)
+{
+	const struct he_hist_note *n;
+	char word[64];
+
+	SIM_CHECK(s, s->history, "a history note (%d) without history", i);
+	SIM_CHECK(s, i >= 0 && i < s->r.notes.n, "history note %d of %d", i,
+	    s->r.notes.n);
+	n = &s->r.notes.v[i];
+	if (n->kind == HE_NOTE_MOVED) {
+		SIM_CHECK(s, n->placed, "a note of a move not placed");
+		append_word(s->moved, sizeof(s->moved),
+		    label_of_sa((const struct sockaddr *)&n->addr));
+		return;
+	}
+	SIM_CHECK(s, n->kind == HE_NOTE_DELAY, "note kind %d", (int)n->kind);
+	SIM_CHECK(s, s->nstarts > 0 && he_sockaddr_equal_(
+	    (const struct sockaddr *)&n->addr,
+	    s->r.attempts[s->nstarts - 1].ai->ai_addr) &&
+	    n->delay == s->r.attempts[s->nstarts - 1].delay,
+	    "a delay note that is not the last start's");
+	snprintf(word, sizeof(word), "%s@%lld",
+	    label_of_sa((const struct sockaddr *)&n->addr),
+	    (long long)(n->delay / 1000));
+	append_word(s->delays, sizeof(s->delays), word);
+}
+
 /** Take every queued action, as the glue does after each call. */
 static void
 sim_drain(struct sim *s)
@@ -983,6 +1167,9 @@ sim_drain(struct sim *s)
 			}
 			s->st[a.attempt] = SA_CLOSED;
 			closes++;
+			break;
+		case HE_ACT_HISTORY:
+			sim_on_note(s, a.attempt);
 			break;
 		case HE_ACT_DONE:
 			SIM_CHECK(s, !s->cancelling, "DONE during cancel");
@@ -1104,6 +1291,7 @@ sim_run_faulty(struct sim *s, const struct row *row, int ticking,
 	    ms_setting(row->max_in_flight, EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
 	/* Always set: a caller's list must not be sorted with it anyway. */
 	cfg.sort = he_drive_sort_v6_first;
+	s->history = cfg.history = row->facts[0].label != NULL;
 	s->min_gap = cfg.min_gap;
 	s->max_in_flight = cfg.max_in_flight;
 	if (s->walk)
@@ -1116,6 +1304,9 @@ sim_run_faulty(struct sim *s, const struct row *row, int ticking,
 	if (row->a.kind == DNS_ANSWERS && !row->a.eai)
 		s->dns_list[HE_FAM_V4] = make_list(row->a.addrs);
 	known = row->known ? make_list(row->known) : NULL;
+	give_facts(row, known);
+	give_facts(row, s->dns_list[HE_FAM_V6]);
+	give_facts(row, s->dns_list[HE_FAM_V4]);
 	he_race_init_(&s->r, &cfg);
 	if (s->walk)
 		he_fault_arm(HE_FAULT_ALLOC, fault_n, persistent);
@@ -1218,6 +1409,39 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	sim_run_faulty(s, row, ticking, 0, 0);
 }
 
+/** What history did and what the race taught: the notes the row names,
+    the lessons by their rules (every row) and as the row names them. */
+static void
+sim_check_history(struct sim *s)
+{
+	static const char *const verdicts[] = {
+		"unknown", "worked", "failed", "hung"
+	};
+	const struct row *row = s->row;
+	struct he_lesson ls[HE_LESSONS_MAX];
+	const char *bad = he_drive_check_lessons(&s->r);
+	char got[256] = "", word[64];
+	int i, n;
+
+	SIM_CHECK(s, !strcmp(s->moved, row->moved ? row->moved : ""),
+	    "history moved \"%s\", expected \"%s\"", s->moved,
+	    row->moved ? row->moved : "");
+	SIM_CHECK(s, !strcmp(s->delays, row->delays ? row->delays : ""),
+	    "delays from history \"%s\", expected \"%s\"", s->delays,
+	    row->delays ? row->delays : "");
+	SIM_CHECK(s, !bad, "lessons: %s", bad);
+	if (!row->lessons)
+		return;
+	n = he_race_lessons_(&s->r, ls, HE_LESSONS_MAX);
+	for (i = 0; i < n; i++) {
+		snprintf(word, sizeof(word), "%s=%s", label_of_sa(ls[i].sa),
+		    verdicts[ls[i].verdict & 3]);
+		append_word(got, sizeof(got), word);
+	}
+	SIM_CHECK(s, !strcmp(got, row->lessons), "lessons \"%s\", expected "
+	    "\"%s\"", got, row->lessons);
+}
+
 static void
 sim_check_row(struct sim *s)
 {
@@ -1262,6 +1486,7 @@ sim_check_row(struct sim *s)
 	SIM_CHECK(s, !s->r.oom, "r->oom is set");
 	SIM_CHECK(s, s->r.nattempts == s->nstarts,
 	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	sim_check_history(s);
 
 	/* Each attempt's record agrees with what happened to it. */
 	for (i = 0; i < s->nstarts; i++) {
@@ -1332,6 +1557,32 @@ START_TEST(test_table_ticking)
 }
 END_TEST
 
+/** History is advice: when one of its own allocations fails (the scratch
+    arrays that reorder a list, a note for the trace) the order stays as it
+    was or the note is left out, and the race goes on; a failure of the
+    race's own memory later still ends it with ENOMEM.  Whatever came of
+    it: one end (DONE, or the row's cancel), nothing left running, and
+    the lessons by their rules. */
+static void
+sim_check_advice_lost(struct sim *s)
+{
+	const char *bad = he_drive_check_lessons(&s->r);
+	int i;
+
+	SIM_CHECK(s, s->ended && s->r.done, "the race never ended");
+	SIM_CHECK(s, s->ndone == (s->cancelled ? 0 : 1), "%d DONE actions",
+	    s->ndone);
+	SIM_CHECK(s, s->r.error != ENOMEM || s->ended_at >= s->fault_at,
+	    "ENOMEM at %lld us, before the allocation failed",
+	    (long long)(s->ended_at - T0));
+	SIM_CHECK(s, s->r.nattempts == s->nstarts,
+	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	for (i = 0; i < s->nstarts; i++)
+		SIM_CHECK(s, s->st[i] != SA_RUNNING,
+		    "attempt %d still running at the end", i);
+	SIM_CHECK(s, !bad, "lessons: %s", bad);
+}
+
 /** What holds under any allocation failure; with none, the row itself. */
 static void
 sim_check_walk(struct sim *s)
@@ -1340,6 +1591,10 @@ sim_check_walk(struct sim *s)
 
 	if (!s->faulted) {
 		sim_check_row(s);
+		return;
+	}
+	if (s->history && (s->r.error != ENOMEM || s->ended_at != s->fault_at)) {
+		sim_check_advice_lost(s);
 		return;
 	}
 	/* The core allocates nothing once the race is over. */
@@ -1643,19 +1898,34 @@ START_TEST(test_sort_use)
 }
 END_TEST
 
-/* A race that is cleared before it began, or with addresses unused. */
+/* A race that is cleared before it began, or with addresses unused and a
+   START still queued (twice: with history, its notes too): it gives back
+   every byte and block it held, and nothing is queued any more. */
 START_TEST(test_clear_unstarted)
 {
 	struct he_race r;
+	struct evutil_addrinfo *ai;
+	long bytes0 = he_fault_heap_bytes(), blocks0 = he_fault_heap_blocks();
+	int begin;
 
-	he_drive_init(&r, 8, 30000, 0);
-	he_race_add_known_(&r, make_list("6a 4a 6b"));
-	he_race_clear_(&r);
-
-	he_drive_init(&r, 8, 30000, 0);
-	he_race_add_known_(&r, make_list("6a 4a 6b"));
-	he_race_begin_(&r, T0);
-	he_race_clear_(&r);	/* with a START still queued */
+	for (begin = 0; begin < 3; begin++) {
+		he_drive_init(&r, 8, 30000, begin == 2);
+		he_race_add_known_(&r, make_list("6a 4a 6b"));
+		/* with history: IPv6 hung before, moved last (notes) */
+		for (ai = r.untried; begin == 2 && ai; ai = ai->ai_next)
+			if (ai->ai_family == AF_INET6)
+				HE_AI_META(ai)->facts.state = HE_HIST_HUNG;
+		ck_assert_int_gt(he_fault_heap_blocks(), blocks0);
+		if (begin)
+			he_race_begin_(&r, T0);
+		ck_assert_int_eq(r.notes.n, begin == 2);	/* 6a moved */
+		he_race_clear_(&r);
+		ck_assert_ptr_null(r.untried);
+		ck_assert_int_eq(r.nattempts, 0);
+		he_test_expect_none(&r);
+		ck_assert_int_eq(he_fault_heap_bytes(), bytes0);
+		ck_assert_int_eq(he_fault_heap_blocks(), blocks0);
+	}
 }
 END_TEST
 

@@ -42,6 +42,15 @@ void he_drive_begin(struct he_race *r, struct he_history *h, int64_t now);
 void he_drive_answer(struct he_race *r, struct he_history *h, int64_t now,
     enum he_fam fam, struct evutil_addrinfo *list, int eai_error);
 
+/** NULL when what r teaches (he_race_lessons_) follows he_race.h's rules,
+    else what is wrong, in a static buffer: nothing until the race is done;
+    at most HE_LESSONS_MAX; the winner's handshake time first, then each
+    attempt that was still running, after at least the attempt delay, when
+    another won or the race timed out (HUNG), then each failed attempt
+    (FAILED, its errno; not an ETIMEDOUT sooner than the attempt delay),
+    each in attempt order, every one of them with its time. */
+const char *he_drive_check_lessons(const struct he_race *r);
+
 /** What a finished race taught, into h (as the glue does once when the
     race ends); nothing when it is not done or h is NULL. */
 void he_drive_teach(const struct he_race *r, struct he_history *h);
