@@ -138,6 +138,111 @@ he_bev_dns_error_(const struct bufferevent *bev)
 	return error;
 }
 
+/* ---- the endpoint a race connected to ------------------------------------ */
+
+/* As the DNS errors: a ring keyed by bufferevent, each slot one
+ * allocation holding the endpoint and copies of its bytes.  Most programs
+ * never use it (no HTTPS records): nothing is kept then. */
+struct he_bev_ep {
+	const struct bufferevent *bev;
+	struct evhappy_endpoint ep;	/* pointing into this allocation */
+};
+
+static struct he_bev_ep *endpoints[HE_BEV_ENDPOINTS];
+static int endpoints_next;
+static int endpoints_live;
+
+static int
+endpoint_find(const struct bufferevent *bev)
+{
+	int i;
+
+	for (i = 0; i < HE_BEV_ENDPOINTS && endpoints_live; i++)
+		if (endpoints[i] && endpoints[i]->bev == bev)
+			return i;
+	return -1;
+}
+
+static void
+endpoint_drop_locked(const struct bufferevent *bev)
+{
+	int i = endpoint_find(bev);
+
+	if (i < 0)
+		return;
+	free(endpoints[i]);
+	endpoints[i] = NULL;
+	endpoints_live--;
+}
+
+/* One allocation: the slot, then the target, the ALPN and the ECH bytes. */
+static struct he_bev_ep *
+endpoint_copy(const struct bufferevent *bev, const struct evhappy_endpoint *ep)
+{
+	size_t tlen = ep->target ? strlen(ep->target) + 1 : 0;
+	struct he_bev_ep *e;
+	char *p;
+
+	if (!(e = calloc(1, sizeof(*e) + tlen + ep->alpn_len + ep->ech_len)))
+		return NULL;
+	e->bev = bev;
+	e->ep = *ep;
+	p = (char *)(e + 1);
+	if (tlen) {
+		memcpy(p, ep->target, tlen);
+		e->ep.target = p;
+		p += tlen;
+	}
+	if (ep->alpn_len) {
+		memcpy(p, ep->alpn, ep->alpn_len);
+		e->ep.alpn = (unsigned char *)p;
+		p += ep->alpn_len;
+	}
+	if (ep->ech_len) {
+		memcpy(p, ep->ech, ep->ech_len);
+		e->ep.ech = (unsigned char *)p;
+	}
+	return e;
+}
+
+int
+he_bev_set_endpoint_(const struct bufferevent *bev,
+    const struct evhappy_endpoint *ep)
+{
+	struct he_bev_ep *e = endpoint_copy(bev, ep);
+	int i;
+
+	if (!e)
+		return ENOMEM;
+	tables_lock();
+	endpoint_drop_locked(bev);
+	i = endpoints_next;
+	endpoints_next = (endpoints_next + 1) % HE_BEV_ENDPOINTS;
+	if (endpoints[i]) {		/* the oldest goes */
+		free(endpoints[i]);
+		endpoints_live--;
+	}
+	endpoints[i] = e;
+	endpoints_live++;
+	pthread_mutex_unlock(&bev_tables_lock);
+	return 0;
+}
+
+const struct evhappy_endpoint *
+he_bev_endpoint_(const struct bufferevent *bev)
+{
+	const struct evhappy_endpoint *ep = NULL;
+	int i;
+
+	if (!bev)
+		return NULL;
+	tables_lock();
+	if ((i = endpoint_find(bev)) >= 0)
+		ep = &endpoints[i]->ep;
+	pthread_mutex_unlock(&bev_tables_lock);
+	return ep;
+}
+
 /* ---- which bufferevents are racing -------------------------------------- */
 
 /* The library's hash table, keyed by the bottom bufferevent (under any
@@ -319,8 +424,11 @@ racing_claim(struct he_bev_link *l, struct bufferevent *bev)
 		l->serial = ++serials;
 		if (racing_add(l) != 0)
 			other = l;
-		else
+		else {
 			dns_error_set_locked(bev, 0);
+			if (endpoints_live)
+				endpoint_drop_locked(bev);
+		}
 	}
 	pthread_mutex_unlock(&bev_tables_lock);
 	return other;

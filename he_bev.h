@@ -7,6 +7,7 @@
 #ifndef EVHAPPY_HE_BEV_H_INCLUDED_
 #define EVHAPPY_HE_BEV_H_INCLUDED_
 
+#include "he_event.h"
 #include "he_hash.h"
 
 #include <stdint.h>
@@ -64,6 +65,16 @@ int he_bev_gone_(struct he_bev_link *l);
 
 /** The DNS error the last race on bev left (EVUTIL_EAI_*), or 0. */
 int he_bev_dns_error_(const struct bufferevent *bev);
+
+/** Keep a copy of the endpoint bev's race connected to (an HTTPS record's)
+    for he_bev_endpoint_, in a ring of HE_BEV_ENDPOINTS; a new race on bev
+    drops it (he_bev_attach_).  0, or ENOMEM (then nothing is kept). */
+#define HE_BEV_ENDPOINTS 64
+int he_bev_set_endpoint_(const struct bufferevent *bev,
+    const struct evhappy_endpoint *ep);
+
+/** The endpoint kept for bev, or NULL. */
+const struct evhappy_endpoint *he_bev_endpoint_(const struct bufferevent *bev);
 
 /** Drop bev's entry in the DNS-error table: a connect that libevent makes
     on it (the interposition library's fallback) must not be answered with

@@ -13,6 +13,7 @@
 #include "he_env.h"
 #include "he_fmt.h"
 #include "he_limits.h"
+#include "he_svcb.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -126,6 +127,24 @@ read_flag(const char *name, int dflt)
 	return dflt;
 }
 
+/* EVHAPPY_ALPN: a list evhappy_set_alpn() takes. */
+static void
+read_alpn(void)
+{
+	const char *s = env_get("EVHAPPY_ALPN");
+	unsigned char wire[sizeof(env.alpn)];
+
+	if (!s || !*s)
+		return;
+	if (strlen(s) >= sizeof(env.alpn) ||
+	    he_svcb_alpn_parse_(s, wire, sizeof(wire)) < 0) {
+		warn_bad("EVHAPPY_ALPN", s, "not a comma-separated list of "
+		    "protocol ids (such as h2,http/1.1)");
+		return;
+	}
+	memcpy(env.alpn, s, strlen(s) + 1);
+}
+
 static void
 env_read(void)
 {
@@ -139,6 +158,8 @@ env_read(void)
 	env.history_off = !read_flag("EVHAPPY_HISTORY", 1);
 	env.trace = read_flag("EVHAPPY_TRACE", 0);
 	env.disable = read_flag("EVHAPPY_DISABLE", 0);
+	env.https = read_flag("EVHAPPY_HTTPS_RR", 0);
+	read_alpn();
 }
 
 const struct he_env *

@@ -10,9 +10,11 @@
 #include "he_env.h"
 #include "he_history.h"
 #include "he_limits.h"
+#include "he_svcb.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const struct he_race_config default_race = {
 	EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS * HE_USEC_PER_MS,
@@ -47,6 +49,7 @@ context_destroy(struct evhappy *he)
 		he_request_free_(he->owner.requests);
 	he_resolver_release_(&he->resolver);
 	evhappy_addrinfo_free(he->set.sock.local);
+	free(he->https.alpn);
 	free(he);
 }
 
@@ -81,6 +84,7 @@ evhappy_new(struct event_base *base, struct evdns_base *dns_base)
 	he->resolver.dns = dns_base;
 	he->owner.base = base;
 	he->owner.resolver = &he->resolver;
+	he->owner.https = &he->https;
 	he->owner.settled = context_settled;
 	he->race = default_race;
 	he->kind = HE_CTX_USER;
@@ -147,26 +151,28 @@ evhappy_set_timeout(struct evhappy *he, const struct timeval *tv)
 	    HE_TIMEOUT_MAX, he ? &he->race.timeout : NULL);
 }
 
-int
-evhappy_set_first_address_family_count(struct evhappy *he, int count)
+/* A count of at least 1; the old value stays on a refusal. */
+static int
+set_count(struct evhappy *he, int v, int *out)
 {
-	if (!he || count < 1) {
+	if (!he || v < 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	he->race.first_family_count = count;
+	*out = v;
 	return 0;
+}
+
+int
+evhappy_set_first_address_family_count(struct evhappy *he, int count)
+{
+	return set_count(he, count, he ? &he->race.first_family_count : NULL);
 }
 
 int
 evhappy_set_max_attempts_in_flight(struct evhappy *he, int n)
 {
-	if (!he || n < 1) {
-		errno = EINVAL;
-		return -1;
-	}
-	he->race.max_in_flight = n;
-	return 0;
+	return set_count(he, n, he ? &he->race.max_in_flight : NULL);
 }
 
 int
@@ -223,6 +229,53 @@ evhappy_clear_history(struct evhappy *he)
 {
 	if (he)
 		he_history_clear_(he_history_global_());
+}
+
+int
+evhappy_set_https_records(struct evhappy *he, int on)
+{
+	if (!he || (on != 0 && on != 1)) {
+		errno = EINVAL;
+		return -1;
+	}
+	he->https.on = on;
+	return 0;
+}
+
+/* The longest ALPN list taken, in wire form. */
+#define HE_ALPN_MAX 1024
+
+int
+evhappy_set_alpn(struct evhappy *he, const char *protocols)
+{
+	unsigned char wire[HE_ALPN_MAX], *copy = NULL;
+	int n = 0;
+
+	if (!he || (protocols && (n = he_svcb_alpn_parse_(protocols, wire,
+	    sizeof(wire))) < 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (protocols && !(copy = malloc((size_t)n))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (copy)
+		memcpy(copy, wire, (size_t)n);
+	free(he->https.alpn);
+	he->https.alpn = copy;
+	he->https.alpn_len = (size_t)n;
+	return 0;
+}
+
+void
+evhappy_set_endpoint_cb(struct evhappy *he, evhappy_endpoint_cb cb,
+    void *arg)
+{
+	if (!he)
+		return;
+	he->https.endpoint_cb = cb;
+	he->https.endpoint_arg = cb ? arg : NULL;
 }
 
 /* ---- starting races ----------------------------------------------------- */
@@ -348,6 +401,12 @@ evhappy_get_dns_error(struct bufferevent *bev)
 	return he_bev_dns_error_(bev);
 }
 
+const struct evhappy_endpoint *
+evhappy_get_endpoint(struct bufferevent *bev)
+{
+	return bev ? he_bev_endpoint_(bev) : NULL;
+}
+
 /* ---- the drop-in -------------------------------------------------------- */
 
 /* The drop-in's settings: the EVHAPPY_* environment, read once. */
@@ -367,6 +426,10 @@ apply_env(struct evhappy *he)
 	if (env->trace)
 		evhappy_set_trace_cb(he, he_env_trace_,
 		    (void *)(uintptr_t)he_env_next_race_());
+	he->https.on = env->https;
+	if (env->alpn[0])
+		(void)evhappy_set_alpn(he, env->alpn);	/* checked: only
+					   ENOMEM, and then http/1.1 */
 }
 
 int
@@ -383,6 +446,12 @@ evhappy_socket_connect_hostname(struct bufferevent *bev,
 	if (!(he = evhappy_new(bufferevent_get_base(bev), dns_base)))
 		return -1;
 	he->kind = HE_CTX_PRIVATE;
+	/* libevent's own call has no overall timeout: it waits as long as the
+	 * kernel retries the SYN (net.ipv4.tcp_syn_retries, about 2 minutes),
+	 * after as long as the resolver takes.  A drop-in must not fail where
+	 * that call would still connect, so it has none either; each attempt
+	 * ends when the kernel gives up on it.  EVHAPPY_TIMEOUT_MS may set one. */
+	he->race.timeout = HE_NEVER;
 	apply_env(he);
 	if (evhappy_connect_hostname(he, bev, family, hostname, port) < 0) {
 		err = errno;

@@ -94,13 +94,24 @@ EVHAPPY_EXPORT_ ev_uint32_t evhappy_get_version_number(void);
 #define EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS 250
 /** Resolution Delay: how long a positive A answer waits for AAAA. */
 #define EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS 50
-/** Overall timeout, DNS and connect together. */
+/** Overall timeout of a context's races, DNS and connect together.  The
+    drop-in, evhappy_socket_connect_hostname(), has none of its own (see
+    there). */
 #define EVHAPPY_DEFAULT_TIMEOUT_MS 30000
-/** How many connection attempts may be in flight at once.  When this many
-    are running and the next start is due, the oldest running attempt is
-    closed (its error ETIMEDOUT) to make room: a race never stalls while
-    addresses are left. */
-#define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 8
+/** How many connection attempts may be in flight at once: a bound on the
+    sockets of one race, far above any real address list.  Starting an
+    attempt never closes an earlier one below it (RFC 8305 section 5), so a
+    slow first path still wins.  Why 128: at the default 250 ms Connection
+    Attempt Delay a race starts at most 120 attempts within the default
+    30 s timeout, so with the defaults the bound is never reached; a DNS
+    answer in one UDP datagram of the usual 1232-byte EDNS size holds at
+    most 75 A or 42 AAAA records (117 together); and 128 sockets are an
+    eighth of the common 1024 descriptor limit.  Only a race that reaches
+    the bound with addresses left (one hostile answer of thousands, or a
+    short delay) closes its oldest running attempt (error ETIMEDOUT) to
+    make room: it never stalls, and never holds more than this many
+    sockets. */
+#define EVHAPPY_DEFAULT_MAX_IN_FLIGHT 128
 /** Shortest time between two attempt starts (RFC 8305 section 5). */
 #define EVHAPPY_MIN_ATTEMPT_GAP_MS 10
 /**@}*/
@@ -112,19 +123,45 @@ struct evhappy_request;
 /** How a race ended; valid only during the evhappy_connect_cb. Opaque. */
 struct evhappy_report;
 
+/**
+  A service endpoint: what an HTTPS record (RFC 9460 ServiceMode) says of
+  the server a race connected to, or of an endpoint it will try.  Every
+  field is empty (NULL, 0) when no record was used: HTTPS records off
+  (evhappy_set_https_records()), none published, none usable, or the
+  winner was one of the host's own addresses that no record named.
+  Added in 0.2.0.
+ */
+struct evhappy_endpoint {
+	const char *target;	/**< the endpoint's name (the record's
+				     TargetName, the owner's name for "."), or
+				     NULL */
+	int port;		/**< the port connected to (the record's "port"
+				     or the one asked) */
+	int priority;		/**< SvcPriority, 1 .. 65535; 0 without a record */
+	/** the endpoint's ALPN ids (its "alpn", and "http/1.1" unless
+	    no-default-alpn), each preceded by its length: the form
+	    SSL_set_alpn_protos() takes; NULL without a record */
+	const unsigned char *alpn;
+	size_t alpn_len;
+	/** the ECHConfigList to give the TLS library, or NULL */
+	const unsigned char *ech;
+	size_t ech_len;
+};
+
 /*
   What they hold in memory (x86-64, glibc, libevent 2.1.12; heap bytes in
   use per race with 1,000 races at once, bench/bench_memory.c):
 
   - A context: 152 bytes, plus its copy of the local addresses.
-  - A race: one allocation of about 900 bytes (the request with the core's
-    first attempt, its two actions and its first address, its timer and
-    its first attempt's event: libevent's struct event is 128 bytes), one
+  - A race: one allocation of about 920 bytes (the request with the core's
+    first attempt, its two actions and its first address, what the report
+    keeps of its DNS queries, its timer and its first attempt's event:
+    libevent's struct event is 128 bytes), one
     list entry per further address (80 bytes for IPv4, 96 for IPv6, with
     its sockaddr), the name for a race that resolves, and a socket while
     an attempt runs.  The core's attempt and action arrays are allocated
     only for a second attempt (320 and 128 bytes for up to 8 attempts,
-    doubling beyond).  About 960 bytes in all for a one-address race
+    doubling beyond).  About 990 bytes in all for a one-address race
     (evhappy_start_connection()), less than libevent's own
     bufferevent_socket_new() + bufferevent_socket_connect() (about 1 KiB).
   - A race on a bufferevent adds the 1 KiB evbuffer chain libevent
@@ -141,6 +178,15 @@ struct evhappy_report;
 /**
   Make a new context.
 
+  The event_base must outlive the context: call evhappy_free() before
+  event_base_free().  libevent 2.1 tells nobody that an event_base is being
+  freed, and freeing a context deletes the events of its races on that
+  base, which reads the freed base.  A drop-in race
+  (evhappy_socket_connect_hostname()) has a context of the library's own:
+  a program may free the event_base while one runs, after freeing its
+  bufferevent or without ever freeing it (as libevent allows), and a later
+  event_base, even one at the same address, is not disturbed.
+
   With an evdns_base, that base must outlive the context: free the context
   first (and run the loop once, see evhappy_free()), then the evdns_base.
   libevent 2.1.12 tells nobody that an evdns_base is being freed:
@@ -153,11 +199,22 @@ struct evhappy_report;
   EHOSTUNREACH).
 
   Without an evdns_base (dns_base NULL), names are resolved by
-  getaddrinfo() on a pool of at most 4 worker threads shared by the whole
-  process; lookups beyond that wait in a queue (bounded only by memory).
+  getaddrinfo() on a pool of worker threads shared by the whole process,
+  AAAA first: a race's A lookup is handed to getaddrinfo() only once its
+  AAAA lookup is over or was handed to it 1 ms before (time to send the
+  AAAA query first, far below a DNS round trip).  Workers are started while lookups wait and none
+  is idle, up to 32 in the process.  The lookups of one event_base (of all
+  its contexts together) run on at most 8 workers at once; the rest wait
+  in that base's queue (bounded only by memory), and the bases with
+  lookups waiting are served in turn.  So names that never answer on one
+  base delay another base's lookups only when four or more bases each
+  have eight lookups hanging (getaddrinfo() gives up after resolv.conf's
+  timeout and attempts).
   Each event_base whose contexts use it holds one wake-up fd (an eventfd,
   or a pipe), made on the first lookup and closed once the last of those
-  contexts is freed and its last lookup has finished.  A lookup that cannot start fails its family
+  contexts is freed and its last lookup has finished.  Its event is added
+  only while a lookup of a race is out, so event_base_dispatch() returns
+  once the races are over, the context alive or not.  A lookup that cannot start fails its family
   with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
   first worker thread); the other family still races, and a race left with
   no address fails with that errno instead of EHOSTUNREACH (its DNS error
@@ -170,9 +227,14 @@ struct evhappy_report;
   libevent asks), so its races go on with the other family or end with
   EHOSTUNREACH; they never wait for threads that do not exist.  New lookups
   in the child start new workers.  The parent's lookups are not disturbed:
-  the child gets its own wake-up fds.
+  the child gets its own wake-up fds.  A child forked while a lookup runs
+  may keep what glibc's getaddrinfo() had open for it on the worker
+  thread (its resolver's socket, an nscd connection), close-on-exec: glibc
+  owns it, nothing in the child can close it, and a child that calls
+  exec() does not keep it.
 
-  @param base the event_base the races run on; must not be NULL
+  @param base the event_base the races run on, which must outlive the
+    context; must not be NULL
   @param dns_base the evdns_base used to resolve names, which must outlive
     the context; or NULL to resolve with the system resolver (getaddrinfo()
     on worker threads, so /etc/hosts and nsswitch apply and the event loop
@@ -251,14 +313,19 @@ EVHAPPY_EXPORT_ int evhappy_set_timeout(struct evhappy *he,
     const struct timeval *tv);
 
 /**
-  Cap the number of connection attempts in flight at once.  With the cap
-  reached, no attempt starts beside the running ones; when the next start
-  is due (the Connection Attempt Delay expired, or one failed), the oldest
-  running attempt is closed with error ETIMEDOUT to make room, so the
-  addresses left are still tried before the overall timeout.
+  Bound the number of connection attempts in flight at once.  Below the
+  bound, starting an attempt never affects the running ones (RFC 8305
+  section 5): every attempt runs until it connects, fails, or the race
+  ends.  With the bound reached, no attempt starts beside the running
+  ones; when the next start is due (the Connection Attempt Delay expired,
+  or one failed), the oldest running attempt is closed with error
+  ETIMEDOUT to make room, so the addresses left are still tried (black
+  holes first in the list cannot keep a reachable address behind them
+  waiting) and one race never holds more than n sockets.
 
   @param he the context
-  @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (8)
+  @param n 1 or more; default EVHAPPY_DEFAULT_MAX_IN_FLIGHT (128, far
+    above any real address list: why, see there)
   @return 0 on success, -1 with errno EINVAL
  */
 EVHAPPY_EXPORT_ int evhappy_set_max_attempts_in_flight(struct evhappy *he,
@@ -352,6 +419,94 @@ EVHAPPY_EXPORT_ int evhappy_set_history(struct evhappy *he, int enabled);
  */
 EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
 
+/**
+  Ask the host's HTTPS record too (RFC 9460; the Happy Eyeballs v3
+  draft), beside its AAAA and A records, for the later races of a context
+  that resolve a name (evhappy_resolve_and_connect(),
+  evhappy_connect_hostname(); never for a literal or a caller's list).
+
+  The record is asked first, with the name RFC 9460 section 9.1 gives:
+  the host for port 443, "_PORT._https.HOST" for any other port.  AliasMode
+  records are followed (at most 8, no loop; an alias target is asked
+  without the "_PORT._https" prefix).  Of the ServiceMode records, an
+  endpoint is skipped, and said so in the trace, when its ALPN set (its
+  "alpn", and "http/1.1" unless "no-default-alpn") shares nothing with the
+  protocols evhappy_set_alpn() declared (an "h3"-only endpoint is skipped:
+  evhappy races TCP, not QUIC), or when it makes mandatory a key this
+  client does not use.  The others are raced in priority order (equal
+  priorities shuffled), each at its own "port": their address hints
+  ("ipv4hint", "ipv6hint") join the race as soon as the record comes (so
+  the first attempt may start before A and AAAA answer), their targets'
+  addresses when those answer (a hint the target's answer lacks is
+  dropped), and the host's own addresses after every endpoint's.  Within
+  an endpoint, RFC 6724, the connection history and the interleaving of
+  families apply as usual.
+
+  Waiting: once an address answer has come, the first attempt waits for
+  the HTTPS record at most the Resolution Delay (50 ms by default); an
+  answer that fails, is empty or is late never holds the race longer, and
+  a late one only adds its endpoints.  A race whose A and AAAA give nothing
+  still waits for the record.
+
+  The record is asked through the context's resolver: for a context with
+  an evdns_base through c-ares (when the library was built with it:
+  `evhappy --version` says so; without it, such a context races on
+  A/AAAA alone) with the evdns_base's name servers; without one through
+  res_nquery() on the system resolver's workers (resolv.conf's servers).
+  Neither is DNSSEC-validated or encrypted, so what the record says is
+  opportunistic, as the draft allows.
+
+  @param he the context
+  @param on 1 to ask HTTPS records, 0 (the default) not to
+  @return 0, or -1 with errno EINVAL (NULL he, or on not 0 or 1)
+ */
+EVHAPPY_EXPORT_ int evhappy_set_https_records(struct evhappy *he, int on);
+
+/**
+  Declare the application protocols (ALPN ids) the caller speaks, for the
+  HTTPS record's ALPN rule (evhappy_set_https_records()).
+
+  @param he the context
+  @param protocols a comma-separated list, most preferred first, such as
+    "h2,http/1.1"; NULL restores the default, "http/1.1"
+  @return 0, or -1 with errno EINVAL (NULL he, an empty list or id, an id
+    longer than 255 bytes, a list longer than 1024 bytes in wire form);
+    the old list stays
+ */
+EVHAPPY_EXPORT_ int evhappy_set_alpn(struct evhappy *he,
+    const char *protocols);
+
+/**
+  Called once per race that connected, after its TCP handshake won and
+  before the socket goes on: to the bufferevent (which, for an OpenSSL
+  bufferevent, has not begun its handshake yet: bufferevent_openssl_get_ssl()
+  gives the SSL to set ALPN and ECH on) or to the connect callback.  Called
+  whether HTTPS records are on or not.
+
+  @param fd the connected socket
+  @param bev the caller's bufferevent, or NULL on the socket path
+  @param ep the winner's endpoint (empty fields when no record was used);
+    valid during the call only
+  @param arg as given to evhappy_set_endpoint_cb()
+  @return 0 to go on; -1 (with errno set) closes the socket and ends the
+    race with that errno (EIO when errno is 0), as if the connect had
+    failed
+ */
+typedef int (*evhappy_endpoint_cb)(evutil_socket_t fd,
+    struct bufferevent *bev, const struct evhappy_endpoint *ep, void *arg);
+
+/**
+  Set the endpoint hook of later races (evhappy_endpoint_cb).  The hook
+  may not free the context or cancel the race; it may set up the
+  bufferevent (a TLS filter's ALPN and ECH).
+
+  @param he the context
+  @param cb the hook, or NULL to remove it
+  @param arg passed to cb
+ */
+EVHAPPY_EXPORT_ void evhappy_set_endpoint_cb(struct evhappy *he,
+    evhappy_endpoint_cb cb, void *arg);
+
 /**@}*/
 
 /** @name Tracing */
@@ -370,7 +525,20 @@ enum evhappy_trace_kind {
 	    follows after, or comes first when after is NULL) or the delay
 	    before the next attempt (delay is non-zero); history, age, rtt and
 	    rttvar say what was known of addr, error its errno if it failed */
-	EVHAPPY_TRACE_HISTORY
+	EVHAPPY_TRACE_HISTORY,
+	/** the HTTPS record was asked (evhappy_set_https_records()); text is
+	    the name asked */
+	EVHAPPY_TRACE_HTTPS_QUERY,
+	/** the HTTPS record's answer: naddrs endpoints usable, error 0 or an
+	    EVUTIL_EAI_* code; text says what the answer was ("service",
+	    "empty", "failed: ...", "malformed: ...") */
+	EVHAPPY_TRACE_HTTPS_ANSWER,
+	/** an endpoint of the HTTPS record that will be raced: endpoint says
+	    which (target, port, priority, ALPN, ECH) */
+	EVHAPPY_TRACE_ENDPOINT,
+	/** a record of the HTTPS answer that was skipped; text says why
+	    (e.g. an h3-only endpoint: no QUIC here) */
+	EVHAPPY_TRACE_ENDPOINT_SKIPPED
 };
 
 /** What the connection history knew of an address
@@ -402,6 +570,10 @@ struct evhappy_trace {
 	int moved;			/**< addr was moved in the order */
 	const struct sockaddr *after;	/**< moved: the address addr now follows, or NULL */
 	ev_socklen_t afterlen;
+	/* Fields below were added with HTTPS records (0.2.0); they are NULL
+	   except in the events that say so. */
+	const char *text;		/**< what the event says, in words */
+	const struct evhappy_endpoint *endpoint;	/**< ENDPOINT: which */
 };
 
 /**
@@ -539,6 +711,22 @@ EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
 EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
 
 /**
+  The endpoint the last race on bev connected to (see struct
+  evhappy_endpoint and evhappy_set_https_records()).  libevent has no room
+  for it in the bufferevent, so, as the DNS error, it is kept in a table
+  keyed by the bufferevent's address, for the last 64 bufferevents that
+  connected through an HTTPS record, until the next race on bev (of
+  either kind) starts.  Added in 0.2.0.
+
+  @param bev the bufferevent
+  @return the endpoint, valid until that next race on bev or until bev
+    is freed; NULL when the last race on bev used no HTTPS record (or
+    more than 64 later ones did)
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_get_endpoint(
+    struct bufferevent *bev);
+
+/**
   The one-line replacement for bufferevent_socket_connect_hostname(): same
   arguments, default settings, and a private context that lives as long as
   the race.  It returns -1 where libevent does (a bad family, a port outside
@@ -552,10 +740,23 @@ EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
   later as a DNS error).  bufferevent_free(bev) during the race is safe, as
   for evhappy_connect_hostname().
 
+  It waits at least as long as libevent's own call would: that has no
+  overall timeout, and neither has the drop-in unless EVHAPPY_TIMEOUT_MS
+  sets one (the 30 s default is that of contexts, evhappy_new()).
+  Resolution ends when the resolver gives up (evdns's or the system's own
+  timeouts), and each connection attempt when it connects, fails, or the
+  kernel stops retrying its SYN (net.ipv4.tcp_syn_retries: about 2 minutes
+  on Linux by default); the race ends when every attempt has ended and no
+  address is left (the bound of attempts in flight,
+  EVHAPPY_DEFAULT_MAX_IN_FLIGHT, still applies).  A program's own timeouts
+  work as with libevent (evhttp's connect timeout still ends the request);
+  EVHAPPY_TIMEOUT_MS sets a shorter wait from outside.
+
   Its settings come from the environment, read once at the first call
   (thread-safe) and documented in evhappy(7): EVHAPPY_ATTEMPT_DELAY_MS
   (10 .. 2000), EVHAPPY_RESOLUTION_DELAY_MS (0 .. 1000), EVHAPPY_TIMEOUT_MS
-  (1 or more), EVHAPPY_HISTORY=0 (no connection history) and
+  (1 or more; unset: no overall timeout), EVHAPPY_HISTORY=0 (no connection
+  history) and
   EVHAPPY_TRACE=1 (every trace event as one line on stderr, beginning with
   "evhappy: ").  A bad value is ignored with one warning line on stderr.
   The interposition library libevhappy-preload.so (evhappy-run(1)) makes
@@ -703,6 +904,77 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
  */
 EVHAPPY_EXPORT_ int evhappy_report_format(const struct evhappy_report *r,
     char *buf, size_t len);
+
+/**
+  The endpoint the race connected to (see struct evhappy_endpoint and
+  evhappy_set_https_records()).  Added in 0.2.0.
+
+  @param r the report
+  @return the winner's endpoint, valid during the callback only; never
+    NULL for a report (every field empty when no HTTPS record was used,
+    or the race failed); NULL for a NULL report
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_report_get_endpoint(
+    const struct evhappy_report *r);
+
+/** How evhappy_report_format_style() draws a report.  Added in 0.2.0. */
+enum evhappy_report_style {
+	/** evhappy_report_format()'s one line (width is ignored) */
+	EVHAPPY_REPORT_LINE = 0,
+	/** a waterfall: one row per DNS query and per attempt on one time
+	    axis, plain ASCII lines, width columns wide */
+	EVHAPPY_REPORT_WATERFALL = 1,
+	/** the same, coloured with ANSI escape sequences, for a terminal */
+	EVHAPPY_REPORT_WATERFALL_COLOR = 2,
+	/** the same rows as one self-contained SVG document (addresses,
+	    times and outcomes as text), width pixels wide */
+	EVHAPPY_REPORT_SVG = 3
+};
+
+/**
+  Draw the race of a report, so that a program can log or show it: as
+  evhappy_report_format()'s line, or as a waterfall like a browser's
+  network panel.  The waterfall's first line is the outcome ("connected to
+  192.0.2.1:443 in 254 ms"), then the time axis, then one row per DNS
+  query (when it was sent and when its answer came, how many addresses or
+  which error, "no answer" when none came before the end; a line "late:"
+  under an AAAA answer that came after the attempts had begun) and per
+  connection attempt (in the order they started), each with its duration
+  and how it ended: WON, the errno's short name ("refused", "timed out",
+  ...), "lost" (closed because another won), "cancelled".  A bar starts
+  with '|' and ends with '|' (done), 'x' (failed) or '>' (cut off while
+  still running).  Where the connection history moved an address, a line
+  under its row says after which address and why (an address it moved
+  that was never tried gets a row "not tried"); where history set the
+  delay before the next attempt, ':' marks when that attempt was allowed
+  and a line says how long.  This works with or without a trace callback.
+  For example:
+  @code
+connected to 192.0.2.1:443 in 254 ms
+                    0 ms         100 ms        200 ms
+                    +------------+-------------+-------
+  DNS AAAA          |                                   2.0 ms 1 address
+  DNS A             |                                   3.0 ms 1 address
+  [2001:db8::1]:443 |=================================> 252 ms lost
+  192.0.2.1:443                                       | 2.0 ms WON
+  @endcode
+
+  @param r the report
+  @param style one of enum evhappy_report_style
+  @param width the waterfall's width: columns for the text styles (at
+    least 60 and at most 1000; smaller or larger values count as those, 0
+    as 80), pixels for EVHAPPY_REPORT_SVG (0: 960; at least 480); the SVG
+    grows wider rather than cut its text
+  @param buf where to write; always NUL-terminated when len > 0.  The text
+    styles end every line with a newline.
+  @param len the size of buf
+  @return the length the whole text needs, as snprintf() returns it, or -1
+    with errno EINVAL (r NULL, buf NULL with len > 0, an unknown style),
+    ENOMEM, or EOVERFLOW (more than INT_MAX bytes)
+ */
+EVHAPPY_EXPORT_ int evhappy_report_format_style(
+    const struct evhappy_report *r, enum evhappy_report_style style,
+    int width, char *buf, size_t len);
 
 /**@}*/
 

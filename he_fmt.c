@@ -3,6 +3,7 @@
  */
 #include "he_internal.h"
 #include "he_fmt.h"
+#include "he_svcb.h"
 #include "he_event.h"
 
 #include <errno.h>
@@ -73,7 +74,8 @@ he_out_addr_(struct he_out *o, const struct sockaddr *sa)
 
 static const char *const trace_names[] = {
 	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
-	"attempt-won", "attempt-cancelled", "done", "history"
+	"attempt-won", "attempt-cancelled", "done", "history", "https-query",
+	"https-answer", "endpoint", "endpoint-skipped"
 };
 
 const char *
@@ -139,22 +141,64 @@ record_type(int af)
 	return af == AF_INET6 ? "AAAA" : af == AF_INET ? "A" : "?";
 }
 
+/* "1 svc.example.net:8443 alpn h2,http/1.1 ech" */
+static void
+put_endpoint(struct he_out *o, const struct evhappy_endpoint *ep)
+{
+	char alpn[128];
+
+	if (!ep)
+		return;
+	he_out_put_(o, " %d %s:%d", ep->priority,
+	    ep->target ? ep->target : "?", ep->port);
+	if (ep->alpn)
+		he_out_put_(o, " alpn %s", he_svcb_alpn_text_(ep->alpn,
+		    ep->alpn_len, alpn, sizeof(alpn)));
+	if (ep->ech)
+		he_out_put_(o, " ech");
+}
+
+/* A record type, and the endpoint target's name when it is not the
+ * host's own query. */
+static void
+put_query(struct he_out *o, const struct evhappy_trace *ev)
+{
+	he_out_put_(o, " %s", record_type(ev->family));
+	if (ev->text)
+		he_out_put_(o, " %s", ev->text);
+}
+
 void
 he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 {
 	he_out_put_(o, "%s", evhappy_trace_kind_name(ev->kind));
 	switch (ev->kind) {
 	case EVHAPPY_TRACE_DNS_QUERY:
-		he_out_put_(o, " %s", record_type(ev->family));
+		put_query(o, ev);
 		return;
 	case EVHAPPY_TRACE_DNS_ANSWER:
+		put_query(o, ev);
 		if (ev->error)
-			he_out_put_(o, " %s error: %s", record_type(ev->family),
+			he_out_put_(o, " error: %s",
 			    evutil_gai_strerror(ev->error));
 		else
-			he_out_put_(o, " %s: %d address%s",
-			    record_type(ev->family), ev->naddrs,
+			he_out_put_(o, ": %d address%s", ev->naddrs,
 			    ev->naddrs == 1 ? "" : "es");
+		return;
+	case EVHAPPY_TRACE_HTTPS_QUERY:
+		he_out_put_(o, " %s", ev->text ? ev->text : "?");
+		return;
+	case EVHAPPY_TRACE_HTTPS_ANSWER:
+		he_out_put_(o, ": %s", ev->text ? ev->text : "?");
+		if (!ev->error)
+			he_out_put_(o, ", %d endpoint%s", ev->naddrs,
+			    ev->naddrs == 1 ? "" : "s");
+		return;
+	case EVHAPPY_TRACE_ENDPOINT:
+		put_endpoint(o, ev->endpoint);
+		return;
+	case EVHAPPY_TRACE_ENDPOINT_SKIPPED:
+		he_out_put_(o, ": %s", ev->text ? ev->text : "?");
 		return;
 	case EVHAPPY_TRACE_DONE:
 		if (ev->error)

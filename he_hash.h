@@ -87,4 +87,29 @@ he_hash_word_(uint64_t w)
 	return h ^ (h >> 32);
 }
 
+/*
+ * A fixed hash for values stored or compared across processes (the network
+ * key of he_netid.h, the history file's checksum in he_histfile.h):
+ * FNV-1a, 64 bits, whose every step is a bijection of the state for a
+ * given byte, so any one changed byte changes the result.  Not for
+ * anything an attacker chooses to collide (the file is the user's own; a
+ * key collision only shares history between two networks), and not for
+ * the table above, which wants speed.  The value must never change: files
+ * keep it.
+ */
+#define HE_FNV_INIT UINT64_C(0xcbf29ce484222325)
+
+/** Continue the fixed hash h over n bytes at p; start with HE_FNV_INIT. */
+static inline uint64_t
+he_fnv_(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
 #endif

@@ -310,7 +310,7 @@ he_history_fill_(struct he_history *h, struct evutil_addrinfo *list,
 	pthread_mutex_lock(&h->lock);
 	for (; list; list = list->ai_next) {
 		struct he_hist_info *f = &HE_AI_META(list)->facts;
-		if (key_of(list->ai_addr, &k))
+		if (key_of(he_ai_identity_(list), &k))
 			lookup_locked(h, &k, now, f);
 		else
 			memset(f, 0, sizeof(*f));

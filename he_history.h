@@ -75,7 +75,9 @@ int he_history_lookup_(struct he_history *h, const struct sockaddr *sa,
     int64_t now, struct he_hist_info *out);
 
 /** he_history_lookup_ for every entry of list (entries made by
-    he_addrinfo.c), into its meta's facts; under one lock. */
+    he_addrinfo.c), by its identity (he_ai_identity_: a NAT64 address is
+    the IPv4 server it stands for), into its meta's facts; under one
+    lock. */
 void he_history_fill_(struct he_history *h, struct evutil_addrinfo *list,
     int64_t now);
 

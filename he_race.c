@@ -34,12 +34,15 @@ he_race_setup_(struct he_race *r, const struct he_race_config *cfg)
 	r->deadline = HE_NEVER;
 	r->resolution_wait_until = HE_NEVER;
 	r->history_wait_until = HE_NEVER;
+	r->https_wait_until = HE_NEVER;
 	r->ended = -1;
 }
 
-/* Where history's notes go: nowhere when nobody reads them. */
+/* Where history's delay notes go: nowhere when nobody traces (the report
+ * reads each attempt's delay from the attempt itself).  Moves are always
+ * noted: the report draws them, and they are rare. */
 static struct he_notes *
-notes_of(struct he_race *r)
+delay_notes(struct he_race *r)
 {
 	return r->cfg.no_notes ? NULL : &r->notes;
 }
@@ -149,53 +152,48 @@ dns_pending(const struct he_race *r)
 	return r->dns_pending[HE_FAM_V6] || r->dns_pending[HE_FAM_V4];
 }
 
+/* Any answer still to come that may bring addresses: the host's AAAA or
+ * A, its HTTPS record, an endpoint target's addresses. */
+static int
+answers_pending(const struct he_race *r)
+{
+	return dns_pending(r) || r->https_pending || r->targets_one;
+}
+
 /* After attempts have started, the untried addresses go on alternating with
  * the family last tried: move the first address of another family to the
- * front, so interleaving (families in order of first appearance) starts
- * with it. */
+ * front of *list, so interleaving (families in order of first appearance)
+ * starts with it. */
 static void
-lead_with_other_family(struct he_race *r)
+lead_with_other_family(struct he_race *r, struct evutil_addrinfo **list)
 {
-	struct evutil_addrinfo **pp = &r->untried, *ai;
+	struct evutil_addrinfo **pp = list, *ai;
 
 	for (; *pp; pp = &(*pp)->ai_next) {
 		if ((*pp)->ai_family != r->last_family) {
 			ai = *pp;
 			*pp = ai->ai_next;
-			ai->ai_next = r->untried;
-			r->untried = ai;
+			ai->ai_next = *list;
+			*list = ai;
 			return;
 		}
 	}
 }
 
-/* Interleave the untried addresses' families; after attempts began, go on
- * alternating with the family last tried.  May allocate; a failure leaves
- * the list whole and ends the race (ENOMEM). */
+/* Interleave one group's families; the group that goes next after attempts
+ * began goes on alternating with the family last tried.  May allocate; a
+ * failure leaves the list whole and ends the race (ENOMEM). */
 static void
-interleave_untried(struct he_race *r)
+interleave_group(struct he_race *r, struct evutil_addrinfo **list, int next)
 {
 	int first_count = r->cfg.first_family_count;
 
-	if (r->nattempts > 0) {
-		lead_with_other_family(r);
+	if (next && r->nattempts > 0) {
+		lead_with_other_family(r, list);
 		first_count = 1;
 	}
-	if (evhappy_addrinfo_interleave(&r->untried, first_count) < 0)
+	if (evhappy_addrinfo_interleave(list, first_count) < 0)
 		r->oom = 1;
-}
-
-/* History reorders the untried addresses (before interleaving, as one more
- * sorting rule) once the race has a clock: at begin, and as answers come;
- * returns the index of its first new note. */
-static int
-history_arrange(struct he_race *r, int by_rtt)
-{
-	int from = r->notes.n;
-
-	if (r->cfg.history)
-		he_hist_arrange_(&r->untried, by_rtt, notes_of(r));
-	return from;
 }
 
 /* After interleaving: queue the notes of the addresses history moved,
@@ -209,30 +207,116 @@ history_placed(struct he_race *r, int from)
 		return;
 	he_hist_place_(&r->notes, from, r->untried, r->nattempts ?
 	    r->attempts[r->nattempts - 1].ai : NULL);
-	for (i = from; i < r->notes.n; i++)
+	for (i = from; i < r->notes.n && !r->cfg.no_notes; i++)
 		if (r->notes.v[i].placed)
 			queue_note(r, i);
 }
 
+/* One group's order (RFC 8305 section 4): sorted (a DNS answer) with
+ * cfg.sort, then history's rule (once the race has a clock), then the
+ * families interleaved. */
+static void
+order_group(struct he_race *r, struct evutil_addrinfo **list, int sort,
+    int began, int next)
+{
+	if (sort && r->cfg.sort && r->cfg.sort(list) != 0) {
+		r->oom = 1;
+		return;
+	}
+	if (began && r->cfg.history)
+		he_hist_arrange_(list, sort, &r->notes);
+	interleave_group(r, list, next);
+}
+
+/* Where a group goes: endpoints in their order, the host's own last. */
+static unsigned
+group_rank(const struct evutil_addrinfo *ai)
+{
+	unsigned g = HE_AI_META(ai)->group;
+
+	return g == HE_GROUP_HOST ? 0x10000u : g;
+}
+
+/* Whether the list holds more than one group (HTTPS records). */
+static int
+grouped(const struct evutil_addrinfo *list)
+{
+	const struct evutil_addrinfo *ai;
+
+	for (ai = list; ai && ai->ai_next; ai = ai->ai_next)
+		if (HE_AI_META(ai->ai_next)->group != HE_AI_META(list)->group)
+			return 1;
+	return 0;
+}
+
+/* Split *list into its groups in rank order (stable within each); at
+ * most HE_RACE_GROUPS of them (the glue makes no more). */
+#define HE_RACE_GROUPS 32
+struct he_group {
+	unsigned rank;
+	struct evutil_addrinfo *head, **tail;
+};
+
+static int
+split_groups(struct evutil_addrinfo *list, struct he_group *g)
+{
+	struct evutil_addrinfo *ai;
+	int n = 0, i, j;
+
+	for (; list; list = ai) {
+		ai = list->ai_next;
+		list->ai_next = NULL;
+		for (i = 0; i < n && g[i].rank != group_rank(list); i++)
+			;
+		if (i == n) {
+			if (n == HE_RACE_GROUPS)
+				i = n - 1;	/* cannot happen: see above */
+			else {
+				for (j = n++; j > 0 && g[j - 1].rank >
+				    group_rank(list); j--)
+					g[j] = g[j - 1];
+				i = j;
+				g[i].rank = group_rank(list);
+				g[i].head = NULL;
+				g[i].tail = &g[i].head;
+			}
+		}
+		*g[i].tail = list;
+		g[i].tail = &list->ai_next;
+	}
+	return n;
+}
+
 /* Merge new addresses into the untried ones (RFC 8305 section 4: sorted
- * into the not-yet-tried list), then interleave the families.  began is
- * 0 before the race began (history waits for it).  Sorting and
- * interleaving may allocate; a failure leaves the list whole and ends the
- * race (ENOMEM). */
+ * into the not-yet-tried list), group by group (the HTTPS records' order,
+ * the host's own addresses last), then interleave the families within
+ * each.  began is 0 before the race began (history waits for it).
+ * Sorting and interleaving may allocate; a failure leaves the list whole
+ * and ends the race (ENOMEM). */
 static void
 merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
     int began)
 {
-	int from = r->notes.n;
+	struct he_group g[HE_RACE_GROUPS];
+	struct evutil_addrinfo **tail = &r->untried;
+	int from = r->notes.n, i, n;
 
 	r->untried = he_addrinfo_concat_(r->untried, list);
-	if (sort && r->cfg.sort && r->cfg.sort(&r->untried) != 0) {
-		r->oom = 1;
+	if (!r->untried->ai_next)
+		return;		/* one address (most races): no order to keep */
+	if (!grouped(r->untried)) {
+		order_group(r, &r->untried, sort, began, 1);
+		history_placed(r, from);
 		return;
 	}
-	if (began)
-		from = history_arrange(r, sort);
-	interleave_untried(r);
+	n = split_groups(r->untried, g);
+	for (i = 0; i < n; i++) {
+		if (!r->oom)
+			order_group(r, &g[i].head, sort, began, i == 0);
+		*tail = g[i].head;
+		while (*tail)
+			tail = &(*tail)->ai_next;
+	}
 	history_placed(r, from);
 }
 
@@ -289,13 +373,13 @@ seen_before(const struct he_race *r, const struct evutil_addrinfo *list,
 	int i;
 
 	for (i = 0; i < r->nattempts; i++)
-		if (he_sockaddr_equal_(r->attempts[i].ai->ai_addr, sa))
+		if (he_sockaddr_equal_(he_ai_identity_(r->attempts[i].ai), sa))
 			return 1;
 	for (ai = r->untried; ai; ai = ai->ai_next)
-		if (he_sockaddr_equal_(ai->ai_addr, sa))
+		if (he_sockaddr_equal_(he_ai_identity_(ai), sa))
 			return 1;
 	for (ai = list; ai != upto; ai = ai->ai_next)
-		if (he_sockaddr_equal_(ai->ai_addr, sa))
+		if (he_sockaddr_equal_(he_ai_identity_(ai), sa))
 			return 1;
 	return 0;
 }
@@ -306,7 +390,7 @@ drop_dups_pairwise(struct he_race *r, struct evutil_addrinfo *list)
 	struct evutil_addrinfo **pp = &list;
 
 	while (*pp) {
-		if (seen_before(r, list, *pp, (*pp)->ai_addr))
+		if (seen_before(r, list, *pp, he_ai_identity_(*pp)))
 			drop_entry(r, pp);
 		else
 			pp = &(*pp)->ai_next;
@@ -379,15 +463,15 @@ drop_dups_sorted(struct he_race *r, struct evutil_addrinfo *list, size_t n,
 	dup = (unsigned char *)(k + n + m);
 	memset(dup, 0, n);
 	for (j = 0; j < (size_t)r->nattempts; j++, i++) {
-		k[i].sa = r->attempts[j].ai->ai_addr;
+		k[i].sa = he_ai_identity_(r->attempts[j].ai);
 		k[i].idx = -1;
 	}
 	for (ai = r->untried; ai; ai = ai->ai_next, i++) {
-		k[i].sa = ai->ai_addr;
+		k[i].sa = he_ai_identity_(ai);
 		k[i].idx = -1;
 	}
 	for (j = 0, ai = list; ai; ai = ai->ai_next, i++, j++) {
-		k[i].sa = ai->ai_addr;
+		k[i].sa = he_ai_identity_(ai);
 		k[i].idx = (int)j;
 	}
 	qsort(k, n + m, sizeof(*k), join_key_cmp);
@@ -439,24 +523,41 @@ void
 he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
 	list = admit(r, list);
-	if (list)
+	if (list && !r->untried && !list->ai_next)
+		r->untried = list;	/* one address (most races) */
+	else if (list)
 		merge_untried(r, list, 0, 0);
 }
 
 void
 he_race_begin_(struct he_race *r, int64_t now)
 {
-	int from;
-
 	r->began = now;
-	r->deadline = now + r->cfg.timeout;
+	/* HE_NEVER: no overall timeout (the drop-in's, he_event.c) */
+	r->deadline = r->cfg.timeout >= HE_NEVER - now ? HE_NEVER :
+	    now + r->cfg.timeout;
 	/* One address has no order to change (most races). */
-	if (r->untried && r->untried->ai_next && r->cfg.history) {
-		from = history_arrange(r, 0);
-		interleave_untried(r);
-		history_placed(r, from);
-	}
+	if (r->untried && r->untried->ai_next && r->cfg.history)
+		merge_untried(r, NULL, 0, 1);
 	race_step(r, now);
+}
+
+/* What the first start may wait for besides AAAA: the HTTPS record, or
+ * once it came, the answers of endpoints that go before the first
+ * untried address (an endpoint of higher priority, or any endpoint
+ * before the host's own addresses). */
+static int
+https_holds(const struct he_race *r)
+{
+	unsigned g;
+
+	if (r->https_pending)
+		return 1;
+	if (!r->targets_one || !r->untried)
+		return 0;
+	g = HE_AI_META(r->untried)->group;
+	return g == HE_GROUP_HOST || g > 32 ? 1 :
+	    (r->targets_one & ((1u << (g - 1)) - 1)) != 0;
 }
 
 static int
@@ -467,7 +568,22 @@ resolution_waiting(const struct he_race *r, int64_t now)
 	    now < r->resolution_wait_until) ||
 	    (r->nattempts == 0 && dns_pending(r) &&
 	    r->history_wait_until != HE_NEVER &&
-	    now < r->history_wait_until);
+	    now < r->history_wait_until) ||
+	    (r->nattempts == 0 && https_holds(r) &&
+	    now < r->https_wait_until);
+}
+
+/* Addresses joined while the HTTPS record or its targets' answers are
+ * still out and nothing has started: the first start waits for them at
+ * most the resolution delay, counted from the first address answer or
+ * the record, whichever came first (endpoints go first in the order); the
+ * answers, whatever they say, end the wait. */
+static void
+wait_for_https(struct he_race *r, int64_t now)
+{
+	if ((r->https_pending || r->targets_one) &&
+	    r->nattempts == 0 && r->https_wait_until == HE_NEVER)
+		r->https_wait_until = now + r->cfg.resolution_delay;
 }
 
 /* Until when the first start waits because only suspects are known and a
@@ -502,6 +618,7 @@ he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
 		    r->nattempts == 0)
 			r->resolution_wait_until =
 			    now + r->cfg.resolution_delay;
+		wait_for_https(r, now);
 		merge_untried(r, list, 1, 1);
 	}
 	if (fam == HE_FAM_V6) {
@@ -526,6 +643,169 @@ he_race_dns_failed_(struct he_race *r, int64_t now, enum he_fam fam,
 	he_race_dns_answer_(r, now, fam, NULL, EVUTIL_EAI_SYSTEM);
 }
 
+void
+he_race_expect_https_(struct he_race *r)
+{
+	r->https_pending = 1;
+}
+
+/* Whether a list holds an IPv6 address. */
+static int
+has_v6(const struct evutil_addrinfo *list)
+{
+	for (; list; list = list->ai_next)
+		if (list->ai_family == AF_INET6)
+			return 1;
+	return 0;
+}
+
+void
+he_race_https_answer_(struct he_race *r, int64_t now,
+    struct evutil_addrinfo *hints)
+{
+	if (r->done || !r->https_pending) {
+		he_race_free_list_(r, hints);
+		race_step(r, now);
+		return;
+	}
+	r->https_pending = 0;
+	if (r->targets_one)
+		wait_for_https(r, now);	/* the targets' answers now */
+	else
+		r->https_wait_until = HE_NEVER;
+	if ((hints = admit(r, hints)) != NULL) {
+		/* Hints count as positive answers of their family: IPv6 ones
+		 * as a positive AAAA, IPv4 ones alone as an A answer that
+		 * waits for AAAA. */
+		if (has_v6(hints))
+			r->resolution_wait_until = HE_NEVER;
+		else if (r->dns_pending[HE_FAM_V6] && r->nattempts == 0 &&
+		    r->resolution_wait_until == HE_NEVER)
+			r->resolution_wait_until =
+			    now + r->cfg.resolution_delay;
+		merge_untried(r, hints, 1, 1);
+	}
+	if (r->cfg.history)
+		r->history_wait_until = hold_until(r, now);
+	race_step(r, now);
+}
+
+/* Each endpoint (group) has one target, asked for AAAA and A: its count
+ * of answers out (0 .. 2) is bit g-1 of targets_one (at least one) and
+ * of targets_two (two). */
+void
+he_race_expect_target_(struct he_race *r, unsigned groups)
+{
+	r->targets_two |= r->targets_one & groups;
+	r->targets_one |= groups;
+}
+
+static void
+target_answered(struct he_race *r, unsigned groups)
+{
+	unsigned last = groups & ~r->targets_two;
+
+	r->targets_two &= ~groups;
+	r->targets_one &= ~last;
+}
+
+void
+he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
+    struct evutil_addrinfo *list)
+{
+	if (r->done || !groups || (r->targets_one & groups) != groups) {
+		he_race_free_list_(r, list);
+		race_step(r, now);
+		return;
+	}
+	target_answered(r, groups);
+	if ((list = admit(r, list)) != NULL)
+		merge_untried(r, list, 1, 1);
+	race_step(r, now);
+}
+
+/* Append at *tail a copy of the host's own entry ai at port in group,
+ * unless ai is already at that port; the new tail, or NULL when an
+ * allocation failed (the race then ends with ENOMEM). */
+static struct evutil_addrinfo **
+copy_host_at(struct he_race *r, const struct evutil_addrinfo *ai,
+    unsigned group, int port, struct evutil_addrinfo **tail)
+{
+	if (!tail || HE_AI_META(ai)->group != HE_GROUP_HOST ||
+	    he_sockaddr_port_(ai->ai_addr) == port)
+		return tail;
+	if (he_addrinfo_dup_entry_(ai, tail) != 0) {
+		r->oom = 1;
+		return NULL;
+	}
+	he_addrinfo_set_port_(*tail, port);
+	HE_AI_META(*tail)->group = (uint16_t)group;
+	return &(*tail)->ai_next;
+}
+
+void
+he_race_endpoint_from_host_(struct he_race *r, unsigned group, int port)
+{
+	struct evutil_addrinfo *ai, *copies = NULL, **tail = &copies;
+	struct he_ai_meta *m;
+	int i, moved = 0;
+
+	if (r->done)
+		return;
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		m = HE_AI_META(ai);
+		if (m->group == HE_GROUP_HOST &&
+		    he_sockaddr_port_(ai->ai_addr) == port) {
+			m->group = (uint16_t)group;
+			moved = 1;
+		} else
+			tail = copy_host_at(r, ai, group, port, tail);
+	}
+	for (i = 0; i < r->nattempts; i++)
+		tail = copy_host_at(r, r->attempts[i].ai, group, port, tail);
+	if (r->oom) {
+		evhappy_addrinfo_free(copies);
+		return;
+	}
+	copies = admit(r, copies);
+	if (moved || copies)
+		merge_untried(r, copies, 1, 1);
+}
+
+/* Whether answer holds sa. */
+static int
+answer_has(const struct evutil_addrinfo *answer, const struct sockaddr *sa)
+{
+	for (; answer; answer = answer->ai_next)
+		if (he_sockaddr_equal_(answer->ai_addr, sa))
+			return 1;
+	return 0;
+}
+
+int
+he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
+    const struct evutil_addrinfo *answer)
+{
+	struct evutil_addrinfo **pp = &r->untried;
+	struct he_ai_meta *m;
+	int n = 0;
+
+	while (*pp) {
+		m = HE_AI_META(*pp);
+		if (!(m->flags & HE_AI_HINT) || m->group != group ||
+		    (*pp)->ai_family != family) {
+			pp = &(*pp)->ai_next;
+		} else if (answer_has(answer, (*pp)->ai_addr)) {
+			m->flags &= ~HE_AI_HINT;
+			pp = &(*pp)->ai_next;
+		} else {
+			drop_entry(r, pp);
+			n++;
+		}
+	}
+	return n;
+}
+
 /* When the start rule next allows a start, ignoring the untried list and
  * the cap; `now` if at once. */
 static int64_t
@@ -539,6 +819,8 @@ next_start_time(const struct he_race *r, int64_t now)
 		if (r->history_wait_until != HE_NEVER && dns_pending(r) &&
 		    r->history_wait_until > t)
 			t = r->history_wait_until;
+		if (https_holds(r) && r->https_wait_until > t)
+			t = r->https_wait_until;
 		return t;
 	}
 	delay = r->attempts[r->nattempts - 1].delay;
@@ -594,7 +876,9 @@ reserve_attempt(struct he_race *r)
 }
 
 /* At the cap with a start due, the attempt that has run longest is given
- * up (ETIMEDOUT): black holes must not keep reachable addresses waiting. */
+ * up (ETIMEDOUT): black holes must not keep reachable addresses waiting,
+ * and a hostile list must not open more sockets.  The default cap is far
+ * above real lists, so this is the exception (he_event.h says why). */
 static void
 close_oldest(struct he_race *r, int64_t now)
 {
@@ -626,7 +910,7 @@ attempt_delay(struct he_race *r, struct he_attempt *a)
 	a->delay = he_hist_attempt_delay_(f, r->cfg.attempt_delay,
 	    r->cfg.min_gap);
 	if (a->delay != r->cfg.attempt_delay &&
-	    (note = he_hist_note_delay_(notes_of(r), a->ai, a->delay)) >= 0)
+	    (note = he_hist_note_delay_(delay_notes(r), a->ai, a->delay)) >= 0)
 		queue_note(r, note);
 }
 
@@ -716,7 +1000,7 @@ resolution_error(const struct he_race *r)
 static int
 everything_failed(const struct he_race *r)
 {
-	return r->in_flight == 0 && !r->untried && !dns_pending(r);
+	return r->in_flight == 0 && !r->untried && !answers_pending(r);
 }
 
 static void
@@ -731,7 +1015,7 @@ race_step(struct he_race *r, int64_t now)
 	if (now >= r->deadline) {
 		int never_known = r->nattempts == 0 && !r->untried;
 		finish(r, now, ETIMEDOUT,
-		    never_known && dns_pending(r) ? EVUTIL_EAI_AGAIN : 0);
+		    never_known && answers_pending(r) ? EVUTIL_EAI_AGAIN : 0);
 		return;
 	}
 	while (can_start(r, now) && !r->oom)
@@ -787,6 +1071,20 @@ he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt)
 	r->winner = attempt;
 	finish(r, now, 0, 0);
 	return 1;
+}
+
+void
+he_race_refuse_winner_(struct he_race *r, int error)
+{
+	struct he_attempt *a;
+
+	if (!r->done || r->winner < 0)
+		return;
+	a = &r->attempts[r->winner];
+	a->state = HE_ATTEMPT_FAILED;
+	a->error = error ? error : EIO;
+	r->error = a->error;
+	r->winner = -1;
 }
 
 void
@@ -857,7 +1155,7 @@ static void
 lesson_of(const struct he_race *r, const struct he_attempt *a,
     enum he_hist_state verdict, struct he_lesson *l)
 {
-	l->sa = a->ai->ai_addr;
+	l->sa = he_ai_identity_(a->ai);
 	l->verdict = verdict;
 	l->error = verdict == HE_HIST_FAILED ? a->error : 0;
 	l->rtt = verdict == HE_HIST_WORKED ? a->ended - a->started : 0;

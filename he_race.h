@@ -33,8 +33,11 @@
  *   evhappy_addrinfo_interleave(cfg.first_family_count). Never sorted.
  * - he_race_expect_dns_(r, fam) before begin: a query for that family is
  *   outstanding.
- * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout. Then the
- *   start rule runs (first attempt at once if an address is known).
+ * - he_race_begin_(r, now): began=now, deadline=now+cfg.timeout, or
+ *   HE_NEVER when cfg.timeout is HE_NEVER (no overall timeout: the
+ *   drop-in's, which waits as long as libevent's own connect, each attempt
+ *   until the kernel stops retrying its SYN). Then the start rule runs
+ *   (first attempt at once if an address is known).
  * - he_race_dns_answer_(r, now, fam, list, eai_error): that family is no
  *   longer pending (an answer for a family not pending, or after the end,
  *   is freed; the deadline and the start rule still run, as on every
@@ -63,14 +66,48 @@
  *   nothing is in flight) and now >= last_start + min_gap. Never within
  *   min_gap of the last start, whatever attempt_delay is. Starting pops the
  *   head of untried into attempts[n] (state RUNNING, started=now) and queues
- *   HE_ACT_START n. The stagger never cancels running attempts, except:
+ *   HE_ACT_START n. Starting an attempt does not affect earlier ones (RFC
+ *   8305 s5): the stagger never cancels running attempts, except:
  * - The cap: when a start is due and in_flight == max_in_flight, the oldest
  *   RUNNING attempt (lowest index) -> FAILED with error ETIMEDOUT, ended=now,
  *   and HE_ACT_CLOSE for it, then HE_ACT_START for the next, in the same
  *   event. A race never stalls with addresses left (RFC 8305 s5 wants every
- *   address tried): eight black holes first must not keep a reachable ninth
- *   waiting until the overall timeout. The oldest has had the longest to
- *   answer, at least (max_in_flight - 1) attempt delays.
+ *   address tried): black holes first must not keep a reachable address
+ *   behind them waiting until the overall timeout, and one hostile answer
+ *   of thousands of addresses must not open thousands of sockets. The
+ *   oldest has had the longest to answer, at least (max_in_flight - 1)
+ *   attempt delays. The default cap (EVHAPPY_DEFAULT_MAX_IN_FLIGHT, 128) is
+ *   above what a real list reaches, so with it a slow first path (every
+ *   answer held seconds) still wins: at 250 ms a race reaches 128 only
+ *   after 32 s, past the default 30 s timeout.
+ * - Groups (HTTPS records, RFC 9460; the Happy Eyeballs v3 draft): every
+ *   entry's meta names its group, an HTTPS endpoint's (1, 2, ... in the
+ *   endpoints' order) or HE_GROUP_HOST (0) for the host's own addresses.
+ *   Untried addresses are kept group by group, the endpoints' in their
+ *   order and the host's own last; within a group they are sorted,
+ *   arranged by history and interleaved as above (the group that goes next
+ *   keeps alternating with the family last tried).  Without HTTPS records
+ *   every address is the host's: one group, as before.
+ * - Identity: an entry's identity (he_ai_identity_) is its address, or for
+ *   a NAT64 address (HE_AI_SYNTH) the IPv4 address it stands for.
+ *   Duplicates are found by identity, and lessons name identities: one
+ *   server, one place in the race and in the history.
+ * - The HTTPS record (he_race_expect_https_ before begin;
+ *   he_race_https_answer_ later): its hints join as an answer would (IPv6
+ *   hints end the wait for AAAA as a positive AAAA does; IPv4 hints alone
+ *   wait for AAAA as a positive A does).  While it is out and no attempt
+ *   has started, the first start waits for it at most resolution_delay
+ *   after the first address answer joined; its answer, whatever it says,
+ *   ends that wait.  Once it came, while its targets' answers are out and
+ *   only the host's own addresses are untried (they go after every
+ *   endpoint's), or an endpoint of higher priority than the first untried
+ *   address is still to answer, the first start waits for those answers,
+ *   within the same bound (from the first address answer, or from the
+ *   record when it came first).  A race with no address left does not fail while it,
+ *   or an endpoint target's answer (he_race_expect_target_ /
+ *   he_race_target_answer_), is still out.  he_race_confirm_hints_ drops a
+ *   group's untried hints that its target's answer lacks (RFC 9460
+ *   section 7.3: a hint is only a hint); started ones run on.
  * - Memory: the end of a race never depends on an allocation. Before an
  *   attempt starts, room for it and for its two actions (START, CLOSE) is
  *   reserved; DONE is a flag (he_race_next_action_ returns it after the
@@ -94,8 +131,9 @@
  *   -> WON (error 0), every other RUNNING attempt -> CANCELLED with error
  *   ECANCELED and one HE_ACT_CLOSE each (in attempt order), then
  *   HE_ACT_DONE; winner=i, error=0; returns 1.
- * - Failure: when nothing is running, untried is empty and no DNS query is
- *   pending, the race is done: HE_ACT_DONE with winner -1 and error = the
+ * - Failure: when nothing is running, untried is empty and no answer is
+ *   pending (a DNS query, the HTTPS record, an endpoint target's), the
+ *   race is done: HE_ACT_DONE with winner -1 and error = the
  *   errno all attempts share, else the first attempt's errno. With no
  *   attempt at all (resolution gave nothing): error EHOSTUNREACH,
  *   dns_failure = the A answer's EAI error if non-zero, else the AAAA's,
@@ -110,7 +148,8 @@
  * - he_race_cancel_(r, now): every RUNNING attempt -> CANCELLED (ECANCELED)
  *   with HE_ACT_CLOSE; done; error ECANCELED; no HE_ACT_DONE.
  * - he_race_next_wakeup_(r): HE_NEVER once done; else the earliest of
- *   deadline, the end of a resolution wait, and the time the start rule
+ *   deadline (HE_NEVER without one), the end of a resolution wait, and
+ *   the time the start rule
  *   would next allow a start (if untried is non-empty, at the cap too).
  *   After any event it is later than that event's `now`.
  * - he_race_next_action_(r, &a): pops queued actions in order, then DONE
@@ -152,8 +191,10 @@
  *   cfg.attempt_delay, since it times nothing.  So a race with one
  *   address and no query needs no facts at all: the glue may leave them
  *   unknown.
- * - Trace notes (HE_ACT_HISTORY) are made only without cfg.no_notes (the
- *   glue sets it when nobody traces); the decisions do not depend on it.
+ * - Notes: every move is noted in r->notes (the report draws them); a
+ *   delay is noted, and notes are queued as HE_ACT_HISTORY, only without
+ *   cfg.no_notes (the glue sets it when nobody traces; the report reads
+ *   delays from attempt.delay).  The decisions do not depend on it.
  * - Suspects alone: when no attempt has started, every untried address
  *   is suspect and a query is still pending, no attempt starts until
  *   that answer comes or the resolution delay (from the answer that
@@ -222,7 +263,8 @@ struct he_race_config {
 	int64_t attempt_delay;
 	int64_t resolution_delay;
 	int64_t min_gap;	/* shortest time between two starts */
-	int64_t timeout;	/* overall, from he_race_begin() */
+	int64_t timeout;	/* overall, from he_race_begin(); HE_NEVER:
+				   none */
 	int first_family_count;
 	int max_in_flight;
 	/* When set, addresses of DNS answers are sorted with it (RFC 6724)
@@ -231,8 +273,9 @@ struct he_race_config {
 	int (*sort)(struct evutil_addrinfo **list);
 	/* 1: the entries' facts are filled in, and the history rules apply. */
 	int history;
-	/* Nobody reads history's trace notes (no trace callback): make none
-	   (no HE_ACT_HISTORY); the decisions are the same. */
+	/* Nobody reads history's trace notes (no trace callback): queue
+	   none (no HE_ACT_HISTORY) and note no delay; moves are still
+	   noted for the report.  The decisions are the same. */
 	int no_notes;
 };
 
@@ -245,7 +288,12 @@ struct he_race {
 	int dns_error[HE_NFAM];		/* its EVUTIL_EAI_* result */
 	int64_t resolution_wait_until;	/* A came first: wait for AAAA */
 	int64_t history_wait_until;	/* only suspects known: wait for the
-					   other family (he_history.c) */
+					   other family (he_race_hist.c) */
+	int https_pending;		/* the HTTPS record is still out */
+	int64_t https_wait_until;	/* addresses known: wait for it until */
+	uint32_t targets_one, targets_two;	/* endpoints (bit g-1 for
+					   group g) with at least one, and
+					   with two, target answers out */
 
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
@@ -299,7 +347,7 @@ void he_race_clear_(struct he_race *r);
 /** A copy of src, a one-entry list, kept inside the race, for
     he_race_add_known_ or he_race_dns_answer_: a one-address list then costs
     no allocation.  The core never frees it (he_race_clear_ and every drop
-    skip it).  NULL when src is NULL, longer than one entry, not a whole
+    skip it).  The room is used once in a race's life (it starts zeroed).  NULL when src is NULL, longer than one entry, not a whole
     AF_INET/AF_INET6 stream address, or when the race's room was taken by
     an earlier list (copy it the usual way then). */
 struct evutil_addrinfo *he_race_own_entry_(struct he_race *r,
@@ -321,6 +369,42 @@ void he_race_begin_(struct he_race *r, int64_t now);
 void he_race_dns_answer_(struct he_race *r, int64_t now, enum he_fam fam,
     struct evutil_addrinfo *list, int eai_error);
 
+/** Say that the host's HTTPS record will be answered with
+    he_race_https_answer_(). */
+void he_race_expect_https_(struct he_race *r);
+
+/** The HTTPS record's answer: its endpoints' address hints (owned, may be
+    NULL; each entry's meta says its group and HE_AI_HINT), or nothing
+    (failed, empty, none usable): the record no longer holds anything
+    back. */
+void he_race_https_answer_(struct he_race *r, int64_t now,
+    struct evutil_addrinfo *hints);
+
+/** Say that one more answer (AAAA or A: at most two) for the target of
+    the endpoints `groups` (bit g-1 for group g, g <= 32) will come with
+    he_race_target_answer_(). */
+void he_race_expect_target_(struct he_race *r, unsigned groups);
+
+/** That answer: the target's addresses for those endpoints (owned, may be
+    NULL), each entry's meta saying its group. */
+void he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
+    struct evutil_addrinfo *list);
+
+/** An A or AAAA answer (family) for the target of group came: the untried
+    hints of that group and family that it lacks are dropped (and freed),
+    those it holds are hints no more.  Call it before the answer itself
+    joins.  Returns how many were dropped. */
+int he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
+    const struct evutil_addrinfo *answer);
+
+/** An endpoint (group) of the HTTPS record is the host itself at port,
+    and the host's A/AAAA answers came before the record: its untried
+    addresses at that port move into the group, and copies at port of
+    every one known (untried or tried) at another port join it.  Call it
+    before he_race_https_answer_ (it starts nothing itself). */
+void he_race_endpoint_from_host_(struct he_race *r, unsigned group,
+    int port);
+
 /** A family's query could not start (EMFILE, EAGAIN, ENOMEM...): it counts
     as answered with EVUTIL_EAI_SYSTEM, and a race left with no address at
     all fails with `error` rather than EHOSTUNREACH. */
@@ -334,6 +418,11 @@ void he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 /** An attempt's handshake completed.  Returns 1 when it won; 0 when the race
     was already decided (the glue must then close that socket itself). */
 int he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt);
+
+/** The winner was refused after its handshake (the caller's endpoint hook
+    said no): it counts as FAILED with error, and the race as failed with
+    it.  Only after DONE with a winner; the glue closes its socket. */
+void he_race_refuse_winner_(struct he_race *r, int error);
 
 /** The timer the core asked for fired (early or late is fine). */
 void he_race_timer_(struct he_race *r, int64_t now);

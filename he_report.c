@@ -3,6 +3,7 @@
  * its one-line summary.
  */
 #include "he_internal.h"
+#include "he_report.h"
 #include "he_request.h"
 #include "he_fmt.h"
 
@@ -19,6 +20,12 @@ int
 evhappy_report_dns_error(const struct evhappy_report *r)
 {
 	return r ? r->req->race.dns_failure : 0;
+}
+
+const struct evhappy_endpoint *
+evhappy_report_get_endpoint(const struct evhappy_report *r)
+{
+	return r ? he_request_endpoint_(r->req) : NULL;
 }
 
 int
@@ -94,6 +101,16 @@ put_outcome(struct he_out *o, const struct evhappy_request *req)
 	if (race->dns_failure)
 		he_out_put_(o, " (DNS: %s)",
 		    evutil_gai_strerror(race->dns_failure));
+}
+
+int
+he_report_outcome_(const struct evhappy_request *req, char *buf, size_t len)
+{
+	struct he_out o;
+
+	he_out_init_(&o, buf, len);
+	put_outcome(&o, req);
+	return (int)o.need;
 }
 
 int

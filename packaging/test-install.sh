@@ -3,10 +3,12 @@
 # user would, on this machine (as root; meant for a fresh Debian 12):
 #   packaging/test-install.sh [DIR]      DIR holds the .deb files (build-deb)
 # It installs them with apt-get (which also fetches their dependencies),
-# then the tools the checks use (gcc, libc6-dev, pkgconf, man-db), and runs
-# packaging/debian/tests/installed (also the packages' autopkgtest):
-#   a client builds with `cc x.c $(pkg-config --cflags --libs libevhappy)`
-#   and runs, `evhappy --demo` runs, `man evhappy_new` opens.
+# then the tools the checks use (gcc, libc6-dev, pkgconf, man-db, cmake,
+# make), and runs packaging/debian/tests/installed (also the packages'
+# autopkgtest): a client builds with
+# `cc x.c $(pkg-config --cflags --libs libevhappy)` and with CMake
+# (find_package(evhappy 0.2), evhappy::evhappy) and runs, `evhappy --demo`
+# runs, `man evhappy_new` opens.
 #
 # A fresh root for it: /work/shared/tools/fresh-root.sh run DIR \
 #   "./quickstart.sh deb && packaging/test-install.sh"
@@ -35,9 +37,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 echo "== installing ${debs[*]##*/}"
 apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
-apt-get install -y -qq --no-install-recommends gcc libc6-dev pkgconf man-db >/dev/null
+apt-get install -y -qq --no-install-recommends gcc libc6-dev pkgconf man-db \
+    cmake make >/dev/null
 dpkg-query -W -f='${Package} ${Version} ${Status}\n' libevhappy0 libevhappy-dev evhappy
 echo "== files"
-dpkg -L libevhappy0 libevhappy-dev evhappy | grep -E '\.so|\.pc$|\.h$|/bin/|man1|man7' | sort
+dpkg -L libevhappy0 libevhappy-dev evhappy | grep -E '\.so|\.pc$|\.h$|\.cmake$|/bin/|man1|man7' | sort
 
 exec "$here/debian/tests/installed"

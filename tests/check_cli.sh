@@ -1,7 +1,8 @@
 #!/bin/sh
 # Tests of the evhappy command-line tool against local listeners: success,
 # refusal, a black hole with fallback, --json, --trace, --relay, --count,
-# --demo, and a list of bad invocations that must each exit 2.
+# --waterfall and --svg, --demo, and a list of bad invocations that must
+# each exit 2.
 #
 # The listeners, the black hole and a small DNS server are a Python script
 # (python3 is needed: without it the test is skipped, status 77).
@@ -305,6 +306,102 @@ expect_rc "--local of the other family only: exit 1" 1
 check "--local of the other family: EADDRNOTAVAIL" \
     grep -q -i "assign\|not available" "$tmp/out"
 
+# ---------------------------------------------------------------------------
+# The waterfall: ASCII when stdout is not a terminal, COLUMNS wide (at
+# least 60); colour on a terminal (a pty) unless NO_COLOR is set.
+
+# max_width FILE: the widest line.
+max_width() {
+	awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }' "$1"
+}
+has_esc() {
+	grep -q "$(printf '\033')" "$1"
+}
+# on_pty ARGS...: evhappy on a pseudo-terminal, its output in $tmp/out.
+on_pty() {
+	python3 - "$EVHAPPY" "$@" >"$tmp/out" 2>"$tmp/err" <<'PY'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        d = os.read(fd, 65536)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+PY
+}
+
+COLUMNS=100 run --waterfall 127.0.0.1 "$port"
+expect_rc "--waterfall exits 0" 0
+check "--waterfall: the outcome first" has out "^connected to 127.0.0.1:$port in "
+check "--waterfall: the attempt's row, won" \
+    grep -q "^  127\.0\.0\.1:$port  *|=*|.* ms WON\$" "$tmp/out"
+check "--waterfall: a time axis" grep -q "^ *0\.0* ms " "$tmp/out"
+check "--waterfall: plain ASCII into a pipe" eval '! has_esc "$tmp/out"'
+check "--waterfall: COLUMNS=100, no line wider" test "$(max_width "$tmp/out")" -le 100
+check "--waterfall: COLUMNS=100, and wider than 80" test "$(max_width "$tmp/out")" -gt 80
+COLUMNS=20 run --waterfall 127.0.0.1 "$port"
+check "--waterfall: COLUMNS=20 draws 60 columns" test "$(max_width "$tmp/out")" -eq 60
+COLUMNS=200 run --waterfall 127.0.0.1 "$closed"
+expect_rc "--waterfall refused exits 1" 1
+check "--waterfall: refused row" \
+    grep -q "^  127\.0\.0\.1:$closed  *|=*x .* ms refused\$" "$tmp/out"
+check "--waterfall: COLUMNS=200" test "$(max_width "$tmp/out")" -eq 200
+
+COLUMNS=80 on_pty --waterfall 127.0.0.1 "$port"
+check "--waterfall on a terminal: colour" has_esc "$tmp/out"
+check "--waterfall on a terminal: the row" grep -q "WON" "$tmp/out"
+NO_COLOR=1 COLUMNS=80 on_pty --waterfall 127.0.0.1 "$port"
+check "--waterfall on a terminal, NO_COLOR: no colour" eval '! has_esc "$tmp/out"'
+check "--waterfall on a terminal, NO_COLOR: the row" grep -q "WON" "$tmp/out"
+
+# svg_ok FILE EXPR: FILE parses as XML, its root is an SVG svg element, and
+# the Python expression EXPR over texts (the text of every text element)
+# and root holds.
+svg_ok() {
+	python3 -c '
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+texts = ["".join(t.itertext()) for t in root.iter(ns + "text")]
+ok = root.tag == ns + "svg" and eval("(" + sys.argv[2] + ")")
+sys.exit(0 if ok else 1)' "$1" "$2"
+}
+
+run --svg "$tmp/one.svg" 127.0.0.1 "$port"
+expect_rc "--svg exits 0" 0
+check "--svg: the result line as usual" has out "^connected to 127.0.0.1:$port in "
+check "--svg: an SVG with the address, its time and WON" svg_ok "$tmp/one.svg" \
+    '"127.0.0.1:'"$port"'" in texts and
+     any(t.endswith(" ms WON") for t in texts) and
+     any(t.startswith("connected to 127.0.0.1:'"$port"' in ") for t in texts)'
+run --svg "$tmp/nodir/x.svg" 127.0.0.1 "$port"
+expect_rc "--svg into a missing directory exits 1" 1
+check "--svg into a missing directory says so" has err "^evhappy: --svg "
+
+run --count 3 --waterfall --svg "$tmp/count.svg" 127.0.0.1 "$port"
+expect_rc "--count 3 --waterfall exits 0" 0
+check "--count 3 --waterfall: the three lines" test \
+    "$(grep -c '^\[[1-3]/3\] connected to ' "$tmp/out")" -eq 3
+check "--count 3 --waterfall: the slowest and the last" eval '
+    { grep -q "^slowest: connect [12] of 3 (" "$tmp/out" &&
+      grep -q "^last: connect 3 of 3 (" "$tmp/out"; } ||
+    grep -q "^slowest and last: connect 3 of 3 (" "$tmp/out"'
+check "--count 3 --waterfall: a picture each" test \
+    "$(grep -c "^  127\.0\.0\.1:$port .* WON\$" "$tmp/out")" -ge 1
+check "--count 3 --svg: both pictures, one document" svg_ok "$tmp/count.svg" \
+    'len(root.findall(ns + "svg")) in (1, 2) and
+     any(t.startswith("last: connect 3 of 3") or
+         t.startswith("slowest and last") for t in texts) and
+     "127.0.0.1:'"$port"'" in texts'
+
 # Relay: stdin to the echo server and back.
 if command -v timeout >/dev/null 2>&1; then
 	printf hello | timeout 30 "$EVHAPPY" --relay 127.0.0.1 "$port" \
@@ -347,6 +444,25 @@ if [ "${bh:-0}" -gt 0 ]; then
 	check "--no-history: the second connect tries $hole first again" \
 	    json_ok 'd["connects"][1]["attempts"][0]["address"] ==
 	    "'"$hole:$bh"'"'
+	# The same fallback drawn: both queries, the black hole cut off as
+	# the loser, the listener won; history moved the black hole after it
+	# the second time.
+	COLUMNS=120 run --dns "127.0.0.1:$dns" --no-history --waterfall \
+	    --svg "$tmp/fallback.svg" fallback.example "$bh"
+	expect_rc "black hole --waterfall exits 0" 0
+	check "black hole --waterfall: DNS rows" eval \
+	    'grep -q "^  DNS AAAA .* address" "$tmp/out" &&
+	     grep -q "^  DNS A .* address" "$tmp/out"'
+	check "black hole --waterfall: $hole lost" grep -q -F \
+	    "  $hole:$bh" "$tmp/out"
+	check "black hole --waterfall: lost, then WON" eval \
+	    'grep -q " ms lost\$" "$tmp/out" && grep -q " ms WON\$" "$tmp/out"'
+	check "black hole --svg: the same rows" svg_ok "$tmp/fallback.svg" \
+	    '"'"$hole:$bh"'" in texts and "'"$good:$bh"'" in texts and
+	     "DNS A" in texts and any(t.endswith(" lost") for t in texts)'
+	run --dns "127.0.0.1:$dns" --count 2 --waterfall fallback.example "$bh"
+	check "history: --waterfall says it moved $hole" grep -q -F \
+	    "history: moved after $good:$bh (hung" "$tmp/out"
 	run --timeout 300 "$(echo "$hole" | tr -d '[]')" "$bh"
 	expect_rc "black hole alone: --timeout 300 exits 1" 1
 	check "black hole alone: timed out" grep -q -i "timed out" "$tmp/out"
@@ -373,6 +489,7 @@ expect_rc "-h exits 0" 0
 run --version
 expect_rc "--version exits 0" 0
 check "--version names evhappy" has out "^evhappy [0-9]*\.[0-9]*\.[0-9]*"
+check "--version names the features" has out "^features: .*res_nquery"
 
 # Each must exit 2, with a message on stderr and nothing on stdout.
 while IFS='|' read -r what args; do
@@ -416,6 +533,9 @@ empty host|'' 80
 -4 with -6|-4 -6 example.com 80
 --relay with --count 2|--relay --count 2 example.com 80
 --relay with --json|--relay --json example.com 80
+--waterfall with --json|--waterfall --json example.com 80
+--svg without a file|example.com 80 --svg
+--svg with an empty file name|--svg '' example.com 80
 bad --local|--local not-an-address example.com 80
 two --local of one family|--local 127.0.0.1 --local 127.0.0.2 example.com 80
 bad --dns|--dns 'dns server' example.com 80

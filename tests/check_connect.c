@@ -1551,6 +1551,31 @@ holes_then_open(struct he_test_fx *f, int n, int distinct)
 	return he_test_append(l, he_test_fx_listen_apart(f, ONE_OPEN));
 }
 
+/* Race eight black holes then a listener with attempts 20 ms apart (and,
+ * when cap > 0, at most cap in flight); the ninth must win, long before
+ * the timeout. */
+static void
+race_holes(struct he_test_fx *f, int cap, struct he_test_res *x)
+{
+	struct evutil_addrinfo *l = holes_then_open(f, 8, 8);
+	int64_t el;
+
+	if (cap > 0)
+		ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f->he, cap),
+		    0);
+	el = race_with(f, l, x, 20, 2000);
+	evhappy_addrinfo_free(l);
+	ck_assert_msg(x->fd != -1, "no winner: error %d after %lld ms",
+	    x->error, (long long)el);
+	ck_assert_int_eq(x->natt, 9);
+	ck_assert_int_eq(x->aerr[8], 0);
+	/* eight starts 20 ms apart, the ninth at 160 ms (184 ms seen under
+	   two busy loops) */
+	ck_assert_msg(el >= 155 && el <= HE_TEST_UP(320),
+	    "won after %lld ms, want 160..320", (long long)el);
+	evutil_closesocket(x->fd);
+}
+
 /* Issue 8 item 6 on loopback: eight black holes first fill every slot
  * (max in flight 8); the ninth address, a listener, is still tried (the
  * oldest black hole closed with ETIMEDOUT) and wins, long before the
@@ -1558,24 +1583,32 @@ holes_then_open(struct he_test_fx *f, int n, int distinct)
 START_TEST(test_cap_never_stalls)
 {
 	struct he_test_fx f;
-	struct evutil_addrinfo *l;
 	struct he_test_res x;
-	int64_t el;
 
 	he_test_fx_begin(&f);
-	l = holes_then_open(&f, 8, 8);
-	ck_assert_int_eq(evhappy_set_max_attempts_in_flight(f.he, 8), 0);
-	el = race_with(&f, l, &x, 20, 2000);
-	evhappy_addrinfo_free(l);
-	ck_assert_msg(x.fd != -1, "no winner: error %d after %lld ms",
-	    x.error, (long long)el);
-	ck_assert_int_eq(x.natt, 9);
+	race_holes(&f, 8, &x);
 	ck_assert_int_eq(x.aerr[0], ETIMEDOUT);	/* closed to make room */
-	/* eight starts 20 ms apart, the ninth at 160 ms (184 ms seen under
-	   two busy loops) */
-	ck_assert_msg(el >= 155 && el <= HE_TEST_UP(320),
-	    "won after %lld ms, want 160..320", (long long)el);
-	evutil_closesocket(x.fd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* Issue 23: with the default bound on attempts in flight, starting an
+ * attempt never closes an earlier one (RFC 8305 section 5).  The same
+ * eight black holes and listener: the ninth wins, and every black hole was
+ * still open until then (closed after the win, ECANCELED, never ETIMEDOUT
+ * to make room). */
+START_TEST(test_default_cap_keeps_earlier)
+{
+	struct he_test_fx f;
+	struct he_test_res x;
+	int i;
+
+	he_test_fx_begin(&f);
+	race_holes(&f, 0, &x);
+	for (i = 0; i < 8; i++)
+		ck_assert_msg(x.aerr[i] == ECANCELED,
+		    "black hole %d ended with %d, not closed after the win", i,
+		    x.aerr[i]);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -2060,6 +2093,7 @@ connect_suite(void)
 	tcase_add_test(tc, test_settings_attempt_delay_kept);
 	tcase_add_test(tc, test_settings_timeout_kept);
 	tcase_add_test(tc, test_settings_max_in_flight);
+	tcase_add_test(tc, test_default_cap_keeps_earlier);
 	tcase_add_test(tc, test_cap_never_stalls);
 	tcase_add_test(tc, test_duplicates_tried_once);
 	tcase_add_test(tc, test_unspecified_never_tried);

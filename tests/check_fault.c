@@ -1114,5 +1114,6 @@ int
 main(int argc, char **argv)
 {
 	(void)argc;
+	he_fault_heap_exact(argv);
 	return he_labproc_main(argv, fault_suite);
 }

@@ -673,6 +673,109 @@ START_TEST(test_rules_suspect_alone_first)
 }
 END_TEST
 
+/* Eviction in a full table: a destination seen once (one verdict, never
+   relied on) goes before one a later race relied on, and before one with
+   a known RTT, whatever their age. */
+START_TEST(test_store_keeps_what_was_relied_on)
+{
+	struct he_history *h = new_store(4);
+	struct he_hist_info in;
+
+	he_history_learn_(h, sa_of("2001:db8::a"), T0, HE_HIST_HUNG, 0, 0);
+	he_history_learn_(h, sa_of("192.0.2.1"), T0 + 1, HE_HIST_WORKED, 0,
+	    US(3));
+	he_history_learn_(h, sa_of("192.0.2.2"), T0 + 2, HE_HIST_FAILED,
+	    ECONNREFUSED, 0);
+	he_history_learn_(h, sa_of("192.0.2.3"), T0 + 3, HE_HIST_FAILED,
+	    ECONNREFUSED, 0);
+	/* a later race relies on the black hole (a lookup finds it) */
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"), T0 + 4,
+	    &in), 1);
+	/* new refusals replace the refusals, oldest use first */
+	he_history_learn_(h, sa_of("192.0.2.4"), T0 + 5, HE_HIST_FAILED,
+	    ECONNREFUSED, 0);
+	he_history_learn_(h, sa_of("192.0.2.5"), T0 + 6, HE_HIST_FAILED,
+	    ECONNREFUSED, 0);
+	he_history_learn_(h, sa_of("192.0.2.6"), T0 + 7, HE_HIST_FAILED,
+	    ECONNREFUSED, 0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"), T0 + 8,
+	    &in), 1);
+	ck_assert_int_eq(in.state, HE_HIST_HUNG);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.1"), T0 + 8,
+	    &in), 1);
+	ck_assert_int_eq(in.state, HE_HIST_WORKED);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.2"), T0 + 8,
+	    &in), 0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.3"), T0 + 8,
+	    &in), 0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.4"), T0 + 8,
+	    &in), 0);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.5"), T0 + 8,
+	    &in), 1);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("192.0.2.6"), T0 + 8,
+	    &in), 1);
+	ck_assert_int_eq(he_history_count_(h, T0 + 8), 4);
+	he_history_free_(h);
+}
+END_TEST
+
+/* One race over a hostile list of 300 refusing addresses (a full store of
+   the process's size) does not flush what the store knew: the black hole
+   learned before is still known after it, so the next race to that host
+   still skips it; the race taught at most HE_LESSONS_MAX entries. */
+START_TEST(test_rules_hostile_list_keeps_history)
+{
+	struct he_history *h = new_store(HE_HISTORY_ENTRIES);
+	struct evutil_addrinfo *list = NULL;
+	struct he_hist_info in;
+	struct he_action a;
+	struct he_race r;
+	char lit[64];
+	int64_t t = T0 + US(1000);
+	int i, started = 0, n;
+
+	he_history_free_(hist);	/* the fixture's: this test needs a
+				   store of the process's size */
+	hist = h;
+	black_hole_race_one(T0);	/* ::a hung, 192.0.2.1 worked */
+	ck_assert_int_eq(he_history_count_(h, t), 2);
+
+	for (i = 0; i < 300; i++) {
+		snprintf(lit, sizeof(lit), "2001:db8:1::%x", i + 1);
+		list = he_test_append(list, he_test_ai(lit, PORT));
+	}
+	race_init(&r, h);
+	he_race_add_known_(&r, list);
+	he_drive_begin(&r, h, t);
+	/* every attempt is refused at once; the next starts 10 ms later */
+	while (!r.done) {
+		while (he_race_next_action_(&r, &a))
+			if (a.kind == HE_ACT_START) {
+				started++;
+				he_race_attempt_failed_(&r, t, a.attempt,
+				    ECONNREFUSED);
+			}
+		if (!r.done)
+			he_race_timer_(&r, t = he_race_next_wakeup_(&r));
+	}
+	ck_assert_int_eq(started, 300);
+	ck_assert_int_eq(r.error, ECONNREFUSED);
+	finish(&r);
+	n = he_history_count_(h, t);
+	ck_assert_msg(n <= 2 + HE_LESSONS_MAX, "%d entries after the race", n);
+	ck_assert_int_eq(he_history_lookup_(h, sa_of("2001:db8::a"), t, &in),
+	    1);
+	ck_assert_int_eq(in.state, HE_HIST_HUNG);
+
+	/* and the next race to the host still goes to IPv4 first */
+	known_race(&r, h, "2001:db8::a", "192.0.2.1", t + US(1));
+	expect_start(&r, 0, "192.0.2.1");
+	finish(&r);
+	he_history_free_(h);
+	hist = NULL;
+}
+END_TEST
+
 /* ----------------------------------------------------------------------- */
 /* Real sockets on loopback */
 
@@ -991,6 +1094,8 @@ he_test_suite(void)
 	tcase_add_test(tc, test_rules_all_black_holes);
 	tcase_add_test(tc, test_rules_repaired);
 	tcase_add_test(tc, test_rules_suspect_alone_first);
+	tcase_add_test(tc, test_rules_hostile_list_keeps_history);
+	tcase_add_test(tc, test_store_keeps_what_was_relied_on);
 
 	tc = he_test_tcase(s, "loopback", 30);
 	tcase_add_test(tc, test_loopback_black_hole);

@@ -6,7 +6,8 @@
 # changed DNS answer).  The wire is `he_netdrive wire`, a TUN device in
 # each namespace and a process between them that delays each family on
 # its own: a veth pair with tc netem would do the same, but this CI's
-# kernel has no sch_netem (nor sch_prio), and TUN is in every kernel.  nft
+# kernel has no sch_netem (nor sch_prio), and TUN is in every kernel
+# (tests/he_netns.sh makes the namespaces and tears them down).  nft
 # on the server's side drops TCP to the port per family (a black hole).  The server listens with tests/he_netdrive serve; names are
 # answered by the lab's fake DNS server inside the client namespace (in
 # the driver's process, or a background `he_netdrive dns` for the evhappy
@@ -18,68 +19,20 @@
 #
 # Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
 
-top_builddir=${top_builddir:-.}
-EVHAPPY=$top_builddir/tools/evhappy
-DRIVE=$top_builddir/tests/he_netdrive
+. "${top_srcdir:-$(dirname "$0")/..}/tests/he_netns.sh"
+netns_init check_history_netns
+
 PORT=8080
 NAME=svc.test
-
-skip() { echo "SKIP: $*"; exit 77; }
-
-[ "$(id -u)" = 0 ] || skip "network namespaces need root"
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
-for t in ip nft; do
-	command -v $t >/dev/null 2>&1 || skip "no $t"
-done
-[ -x "$DRIVE" ] && [ -x "$EVHAPPY" ] || { echo "FAIL: not built"; exit 1; }
-# libtool wrappers: run the real binaries inside the namespaces.
-[ -x "$top_builddir/tests/.libs/he_netdrive" ] && DRIVE=$top_builddir/tests/.libs/he_netdrive
-[ -x "$top_builddir/tools/.libs/evhappy" ] && EVHAPPY=$top_builddir/tools/.libs/evhappy
-if [ -d "$top_builddir/.libs" ]; then
-	LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-	export LD_LIBRARY_PATH
-fi
-
-slow=${HE_TEST_SLOW:-1}
-case $slow in ''|0|*[!0-9]*) slow=1 ;; esac
-up() { echo $(($1 * slow)); }
-
 tag=he$$
 C=${tag}c
 S=${tag}s
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_history_netns.XXXXXX") || exit 1
-pids=
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	ip netns del "$C" 2>/dev/null
-	ip netns del "$S" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 inc() { ip netns exec "$C" "$@"; }
 ins() { ip netns exec "$S" "$@"; }
 
 setup() {
-	ip netns add "$C" && ip netns add "$S" || return 1
-	# The wire between them (see he_netdrive.c: a TUN device in each,
-	# with a delay per family, since tc netem is not in every kernel).
-	"$DRIVE" wire "$C" "$S" 1 1 "$tmp/wire" 2>"$tmp/wire.err" &
-	wirepid=$!
-	pids="$pids $wirepid"
-	i=0
-	while [ ! -e "$tmp/wire" ] && [ $i -lt 50 ]; do
-		kill -0 $wirepid 2>/dev/null || { cat "$tmp/wire.err"; return 1; }
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ -e "$tmp/wire" ] || return 1
-	for ns in "$C" "$S"; do
-		ip -n "$ns" link set lo up && ip -n "$ns" link set hew up ||
-		    return 1
-	done
+	netns_pair "$C" "$S" 1 1 || return 1
 	ip -n "$C" addr add 192.0.2.1/24 dev hew &&
 	ip -n "$C" addr add 2001:db8::1/64 dev hew nodad &&
 	ip -n "$S" addr add 192.0.2.2/24 dev hew &&
@@ -89,16 +42,13 @@ setup() {
 	ins nft add table inet hetest &&
 	ins nft add chain inet hetest in \
 	    '{ type filter hook input priority 0; policy accept; }' || return 1
-	# Not through a shell function: $! must be the program's own pid
-	# (ip netns exec execs it), so that cleanup's kill reaches it.
-	ip netns exec "$S" "$DRIVE" serve $PORT 192.0.2.2 192.0.2.3 \
-	    2001:db8::2 2001:db8::3 2>"$tmp/serve.err" &
-	pids="$pids $!"
+	netns_bg ip netns exec "$S" "$DRIVE" serve $PORT 192.0.2.2 192.0.2.3 \
+	    2001:db8::2 2001:db8::3 2>"$tmp/serve.err"
 }
 
 # rtt V6_MS V4_MS: the round trip of each family's handshakes.
 rtt() {
-	echo "$1 $2" >"$tmp/wire.delay"
+	echo "$1 $2" >"$tmp/wire.$C.delay"
 	kill -HUP $wirepid
 	sleep 0.05
 }
@@ -118,23 +68,13 @@ if ! setup 2>"$tmp/setup.err"; then
 fi
 
 # The lab DNS server for the CLI, inside the client namespace.
-ip netns exec "$C" "$DRIVE" dns "$tmp/dns" $NAME --aaaa 2001:db8::2 \
-    --a 192.0.2.2 2>"$tmp/dns.err" &
-pids="$pids $!"
+netns_bg ip netns exec "$C" "$DRIVE" dns "$tmp/dns" $NAME --aaaa 2001:db8::2 \
+    --a 192.0.2.2 2>"$tmp/dns.err"
 i=0
 while [ ! -s "$tmp/dns" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$tmp/dns" ] || { echo "FAIL: the DNS server did not start"; exit 1; }
 DNS=$(cat "$tmp/dns")
 sleep 0.2	# the listeners
-
-failed=0
-passed=0
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() {
-	failed=$((failed + 1))
-	echo "FAIL: $1"
-	[ -n "$2" ] && [ -s "$2" ] && sed 's/^/  | /' "$2" | head -60
-}
 
 # [i/n] lines of `evhappy --count` as "i ms winner" (connected only).
 cli_times() {

@@ -69,6 +69,10 @@ static const struct {
 	{ "4c", "192.0.2.3" }, { "4d", "192.0.2.4" },
 	{ "6e", "2001:db8::e" }, { "6f", "2001:db8::f" },
 	{ "6g", "2001:db8::10" }, { "6h", "2001:db8::11" },
+	{ "6i", "2001:db8::12" }, { "6j", "2001:db8::13" },
+	{ "4e", "192.0.2.5" }, { "4f", "192.0.2.6" },
+	{ "4g", "192.0.2.7" }, { "4h", "192.0.2.8" },
+	{ "4i", "192.0.2.9" }, { "4j", "192.0.2.10" },
 	/* never connected to: unspecified, multicast, broadcast */
 	{ "4z", "0.0.0.0" }, { "6z", "::" },
 	{ "4m", "224.0.0.1" }, { "4n", "239.255.255.250" },
@@ -418,7 +422,7 @@ static const struct row rows[] = {
 	  .displaced = "4a", .done_at = 260 },
 
 	{ .name = "eight black holes first: the ninth is tried at 2 s and wins",
-	  .family_count = 8,
+	  .family_count = 8, .max_in_flight = 8,
 	  .known = "6a 6b 6c 6d 6e 6f 6g 6h 4a",
 	  .out = { CONNECT("4a", 5) },
 	  .starts = "6a@0 6b@250 6c@500 6d@750 6e@1000 6f@1250 6g@1500 "
@@ -427,13 +431,50 @@ static const struct row rows[] = {
 	  .done_at = 2005 },
 
 	{ .name = "eight black holes in DNS: the ninth is tried and wins",
-	  .family_count = 8,
+	  .family_count = 8, .max_in_flight = 8,
 	  .aaaa = ANSWER(1, "6a 6b 6c 6d 6e 6f 6g 6h"), .a = ANSWER(0, "4a"),
 	  .out = { CONNECT("4a", 5) },
 	  .starts = "6a@1 6b@251 6c@501 6d@751 6e@1001 6f@1251 6g@1501 "
 		    "6h@1751 4a@2001", .winner = "4a",
 	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "6a",
 	  .done_at = 2006 },
+
+	/* With the default cap (far above real lists), starting an attempt
+	   never closes an earlier one (RFC 8305 section 5): a slow first path
+	   still wins, and black holes stay open until the race is won. */
+	{ .name = "default cap: eight black holes stay open, the ninth wins",
+	  .family_count = 8,
+	  .known = "6a 6b 6c 6d 6e 6f 6g 6h 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 6b@250 6c@500 6d@750 6e@1000 6f@1250 6g@1500 "
+		    "6h@1750 4a@2000", .winner = "4a",
+	  .closed = "6a 6b 6c 6d 6e 6f 6g 6h", .displaced = "",
+	  .done_at = 2005 },
+
+	{ .name = "ten and ten, every answer held 5 s: the first wins at 5 s",
+	  .aaaa = ANSWER(0, "6a 6b 6c 6d 6e 6f 6g 6h 6i 6j"),
+	  .a = ANSWER(0, "4a 4b 4c 4d 4e 4f 4g 4h 4i 4j"),
+	  .out = { CONNECT("6a", 5000), CONNECT("4a", 5000),
+		   CONNECT("6b", 5000), CONNECT("4b", 5000) },
+	  .starts = "6a@0 4a@250 6b@500 4b@750 6c@1000 4c@1250 6d@1500 "
+		    "4d@1750 6e@2000 4e@2250 6f@2500 4f@2750 6g@3000 4g@3250 "
+		    "6h@3500 4h@3750 6i@4000 4i@4250 6j@4500 4j@4750",
+	  .winner = "6a",
+	  .closed = "4a 6b 4b 6c 4c 6d 4d 6e 4e 6f 4f 6g 4g 6h 4h 6i 4i "
+		    "6j 4j", .displaced = "", .done_at = 5000,
+	  .late_connects = 3 },
+
+	{ .name = "ten and ten, every answer held 29 s: the first wins at 29 s",
+	  .aaaa = ANSWER(0, "6a 6b 6c 6d 6e 6f 6g 6h 6i 6j"),
+	  .a = ANSWER(0, "4a 4b 4c 4d 4e 4f 4g 4h 4i 4j"),
+	  .out = { CONNECT("6a", 29000), CONNECT("4a", 29000) },
+	  .starts = "6a@0 4a@250 6b@500 4b@750 6c@1000 4c@1250 6d@1500 "
+		    "4d@1750 6e@2000 4e@2250 6f@2500 4f@2750 6g@3000 4g@3250 "
+		    "6h@3500 4h@3750 6i@4000 4i@4250 6j@4500 4j@4750",
+	  .winner = "6a",
+	  .closed = "4a 6b 4b 6c 4c 6d 4d 6e 4e 6f 4f 6g 4g 6h 4h 6i 4i "
+		    "6j 4j", .displaced = "", .done_at = 29000,
+	  .late_connects = 1 },
 
 	/* --- each address once ------------------------------------------- */
 
@@ -2269,6 +2310,140 @@ START_TEST(test_oom_big_list)
 }
 END_TEST
 
+/* n distinct IPv6 addresses, 2001:db8::1:0 on. */
+static struct evutil_addrinfo *
+many_v6(int n)
+{
+	struct evutil_addrinfo *list = NULL;
+	char buf[48];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "2001:db8::1:%x", i);
+		list = he_test_append(list, he_test_ai(buf, TEST_PORT));
+	}
+	return list;
+}
+
+/* The default bound on attempts in flight (issue 23): with the default
+   delay it is never reached within the default timeout, so a context's
+   race never closes an earlier attempt to start a new one... */
+START_TEST(test_default_cap_above_timeout)
+{
+	ck_assert_int_gt(
+	    (int64_t)EVHAPPY_DEFAULT_MAX_IN_FLIGHT *
+	    EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS, EVHAPPY_DEFAULT_TIMEOUT_MS);
+}
+END_TEST
+
+/* ...and a hostile answer of 1000 addresses (attempt delay 10 ms) never
+   has more than that many running: nothing is closed until the bound is
+   reached, then the oldest makes room for each start, and the reachable
+   last address is still tried and wins. */
+START_TEST(test_default_cap_bounds_hostile_list)
+{
+	struct he_race_config cfg;
+	struct he_action a;
+	struct he_race r;
+	const int n = 1000, cap = EVHAPPY_DEFAULT_MAX_IN_FLIGHT;
+	int starts = 0, closes = 0, first_close_at = -1, max_running = 0;
+	int64_t now = T0, t;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = US(10);
+	cfg.resolution_delay = US(DEF_RESOLUTION_DELAY);
+	cfg.min_gap = US(MIN_GAP);
+	cfg.timeout = US(DEF_TIMEOUT);
+	cfg.first_family_count = 1;
+	cfg.max_in_flight = cap;
+	he_race_init_(&r, &cfg);
+	he_race_add_known_(&r, many_v6(n));
+	he_race_begin_(&r, now);
+	for (;;) {
+		while (he_race_next_action_(&r, &a)) {
+			if (a.kind == HE_ACT_START) {
+				starts++;
+				continue;
+			}
+			if (a.kind != HE_ACT_CLOSE)
+				continue;
+			ck_assert_msg(!r.done, "closed after the end");
+			/* at the bound, the oldest, for the start that follows */
+			ck_assert_int_eq(a.attempt, closes);
+			ck_assert_int_eq(r.attempts[a.attempt].error, ETIMEDOUT);
+			if (first_close_at < 0)
+				first_close_at = starts;
+			closes++;
+		}
+		if (r.in_flight > max_running)
+			max_running = r.in_flight;
+		if (starts == n)
+			break;
+		t = he_race_next_wakeup_(&r);
+		ck_assert_msg(t != HE_NEVER && t > now, "stalled at %d", starts);
+		he_race_timer_(&r, now = t);
+	}
+	/* The (cap+1)-th start was the first to close one. */
+	ck_assert_int_eq(first_close_at, cap);
+	ck_assert_int_eq(max_running, cap);
+	ck_assert_int_eq(closes, n - cap);
+	ck_assert_int_eq(r.in_flight, cap);
+	ck_assert_int_eq(now - T0, US(10) * (n - 1));
+	ck_assert_int_eq(he_race_attempt_connected_(&r, now + US(1), n - 1), 1);
+	ck_assert_int_eq(r.winner, n - 1);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* cfg.timeout HE_NEVER (the drop-in's): no deadline.  The race waits for
+   its attempts however long they take (the kernel ends them), and ends
+   when the last one fails. */
+START_TEST(test_no_overall_timeout)
+{
+	struct he_race r;
+
+	he_drive_init(&r, 8, 1, 0);
+	r.cfg.timeout = HE_NEVER;
+	he_race_add_known_(&r, make_list("6a 4a"));
+	he_race_begin_(&r, T0);
+	ck_assert_int_eq(r.deadline, HE_NEVER);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
+	he_race_timer_(&r, T0 + US(250));
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
+	/* Nothing left to start, no deadline: no wake-up at all. */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	he_race_timer_(&r, T0 + US(100000));
+	he_test_expect_none(&r);
+	ck_assert(!r.done);
+	/* The kernel gives up on both (SYN retries, ~127 s): done, their
+	   errno. */
+	he_race_attempt_failed_(&r, T0 + US(127000), 0, ETIMEDOUT);
+	he_test_expect_none(&r);
+	he_race_attempt_failed_(&r, T0 + US(127250), 1, ETIMEDOUT);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
+	ck_assert_int_eq(r.error, ETIMEDOUT);
+	ck_assert_int_eq(r.winner, -1);
+	he_race_clear_(&r);
+
+	/* A slow path still wins after minutes. */
+	he_drive_init(&r, 8, 1, 0);
+	r.cfg.timeout = HE_NEVER;
+	he_race_add_known_(&r, make_list("6a"));
+	he_race_begin_(&r, T0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(100000), 0), 1);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	ck_assert_int_eq(r.winner, 0);
+	ck_assert_int_eq(r.error, 0);
+	he_race_clear_(&r);
+}
+END_TEST
+
 Suite *
 he_test_suite(void)
 {
@@ -2303,6 +2478,9 @@ he_test_suite(void)
 	tcase_add_test(tc, test_oom_first_attempt_in_answer);
 	tcase_add_test(tc, test_oom_growing_attempts);
 	tcase_add_test(tc, test_oom_big_list);
+	tcase_add_test(tc, test_default_cap_above_timeout);
+	tcase_add_test(tc, test_default_cap_bounds_hostile_list);
+	tcase_add_test(tc, test_no_overall_timeout);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -438,5 +438,6 @@ int
 main(int argc, char **argv)
 {
 	(void)argc;
+	he_fault_heap_exact(argv);
 	return he_labproc_main(argv, soak_suite);
 }

@@ -2,7 +2,6 @@
 #include "he_labproc.h"
 #include "he_lab.h"
 #include "he_testutil.h"
-#include "he_fault.h"
 #include "he_event.h"
 
 #include <netdb.h>
@@ -84,6 +83,12 @@ he_labproc_dns_pid(void)
 	return server_pid;
 }
 
+const char *
+he_labproc_dns_address(void)
+{
+	return server_pid > 0 ? server_addr : "";
+}
+
 struct evdns_base *
 he_labproc_dns_client(struct event_base *base)
 {
@@ -137,7 +142,6 @@ he_labproc_main(char **argv, Suite *(*make)(void))
 {
 	int rc;
 
-	he_fault_heap_exact(argv);
 	signal(SIGPIPE, SIG_IGN);
 	if (he_labproc_dns_start() < 0) {
 		fprintf(stderr, "%s: cannot start the DNS server\n", argv[0]);

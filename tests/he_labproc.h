@@ -27,6 +27,9 @@ void he_labproc_dns_stop(void);
 struct evdns_base *he_labproc_dns_client(struct event_base *base);
 /** The server's pid, or -1. */
 pid_t he_labproc_dns_pid(void);
+/** The server's address ("127.0.0.1:PORT"), for an evdns_base made with
+    other flags; "" when it is not running. */
+const char *he_labproc_dns_address(void);
 
 struct evutil_addrinfo;
 /** The system resolver's counterpart of the server, for
@@ -53,9 +56,10 @@ enum he_stop {
 void he_labproc_stop(enum he_stop how, struct evhappy_request **req,
     struct evhappy **he, struct bufferevent **bev);
 
-/** The main() of the programs that use the server: the heap counted
-    exactly (he_fault_heap_exact(argv)), SIGPIPE ignored, the server
-    started, make()'s suite run, the server stopped; main()'s status. */
+/** The main() of the programs that use the server (after
+    he_fault_heap_exact(argv), for those that count the heap): SIGPIPE
+    ignored, the server started, make()'s suite run, the server stopped;
+    main()'s status.  argv[0] names the program in a failure. */
 int he_labproc_main(char **argv, Suite *(*make)(void));
 
 #endif

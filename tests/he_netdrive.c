@@ -13,7 +13,8 @@
  *       SIGHUP re-reads the delays from DELAY_FILE (READY_FILE.delay: "6 4").
  *       Forever.
  *   he_netdrive serve PORT ADDR...
- *       Listen on every ADDR (literals) at PORT; accept and close, forever.
+ *       Listen on every ADDR (literals, up to 64) at PORT; accept and
+ *       close, forever.
  *   he_netdrive dns FILE NAME [--aaaa ADDR]... [--a ADDR]...
  *       The lab's fake DNS server on 127.0.0.1 answering NAME; its
  *       "127.0.0.1:PORT" is written to FILE once it listens.  Forever.
@@ -27,15 +28,21 @@
  *     --count N                  connects (1)
  *     --interval MS              pause between connects (0)
  *     --timeout MS               the overall timeout
+ *     --delay MS                 the Connection Attempt Delay
  *     --no-history               evhappy_set_history(he, 0)
  *     --expiry-ms MS             the history's expiry (test hook)
  *     --change-after K           after connect K the records become the
  *     --aaaa2 ADDR, --a2 ADDR    ... ones given here
  *     --exec-after K CMD         after connect K run CMD (sh -c)
  *     --trace                    print the trace
+ *   he_netdrive dropin [--aaaa ADDR]... [--a ADDR]... NAME PORT
+ *       One evhappy_socket_connect_hostname() race (the drop-in, with its
+ *       own settings: no context, EVHAPPY_* from the environment), NAME
+ *       resolved with an in-process fake DNS server through evdns, and
+ *       one line:  dropin ELAPSED_MS WINNER ERRNO  (WINNER "-" on failure).
  *
- * Exit status: 0 when it ran (whatever the connects did), 2 on bad usage
- * or a setup failure.
+ * Records: up to MAXREC of each kind.  Exit status: 0 when it ran
+ * (whatever the connects did), 2 on bad usage or a setup failure.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -45,6 +52,7 @@
 #include "he_lab.h"
 #include "evhappy_tool.h"
 
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 
@@ -62,12 +70,12 @@
 #include <net/if.h>
 #include <linux/if_tun.h>
 
-#define MAXREC 8
+#define MAXREC 32
 
 struct drive {
 	const char *aaaa[MAXREC], *a[MAXREC], *aaaa2[MAXREC], *a2[MAXREC];
 	int naaaa, na, naaaa2, na2;
-	int count, interval, timeout, no_history, expiry, change_after;
+	int count, interval, timeout, delay, no_history, expiry, change_after;
 	int exec_after, trace;
 	const char *exec_cmd, *name;
 	int port;
@@ -86,7 +94,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: he_netdrive wire NS_A NS_B D6 D4 [FILE] |"
 	    " serve PORT ADDR... | dns FILE NAME"
-	    " [--aaaa A] [--a A] | connect [options] NAME PORT\n");
+	    " [--aaaa A] [--a A] | connect [options] NAME PORT |"
+	    " dropin [--aaaa A] [--a A] NAME PORT\n");
 	return 2;
 }
 
@@ -249,13 +258,13 @@ wire(int argc, char **argv)
 static int
 serve(int argc, char **argv)
 {
-	struct pollfd pfd[16];
+	struct pollfd pfd[64];
 	char buf[128];
 	int i, n = 0;
 
 	if (argc < 2)
 		return usage();
-	for (i = 1; i < argc && n < 16; i++, n++) {
+	for (i = 1; i < argc && n < 64; i++, n++) {
 		int port = 0;
 		snprintf(buf, sizeof(buf), strchr(argv[i], ':') ? "[%s]:%s" :
 		    "%s:%s", argv[i], argv[0]);
@@ -405,6 +414,8 @@ connect_opts(struct drive *d, int argc, char **argv)
 			d->interval = atoi(v[1]);
 		else if (!strcmp(v[0], "--timeout"))
 			d->timeout = atoi(v[1]);
+		else if (!strcmp(v[0], "--delay"))
+			d->delay = atoi(v[1]);
 		else if (!strcmp(v[0], "--expiry-ms"))
 			d->expiry = atoi(v[1]);
 		else if (!strcmp(v[0], "--change-after"))
@@ -441,6 +452,12 @@ connect_setup(struct drive *d)
 		tv.tv_sec = d->timeout / 1000;
 		tv.tv_usec = (d->timeout % 1000) * 1000;
 		if (evhappy_set_timeout(d->he, &tv) < 0)
+			return -1;
+	}
+	if (d->delay > 0) {
+		tv.tv_sec = d->delay / 1000;
+		tv.tv_usec = (d->delay % 1000) * 1000;
+		if (evhappy_set_connection_attempt_delay(d->he, &tv) < 0)
 			return -1;
 	}
 	if (d->trace)
@@ -505,6 +522,70 @@ connect_run(int argc, char **argv)
 	return 0;
 }
 
+/* ---- dropin ---------------------------------------------------------------- */
+
+static void
+dropin_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct drive *d = arg;
+	struct sockaddr_storage ss;
+	ev_socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	d->done = 1;
+	d->error = (what & BEV_EVENT_CONNECTED) ? 0 : EVUTIL_SOCKET_ERROR();
+	snprintf(d->winner, sizeof(d->winner), "-");
+	if ((what & BEV_EVENT_CONNECTED) && fd >= 0 &&
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		evhappy_sockaddr_format((struct sockaddr *)&ss, d->winner,
+		    sizeof(d->winner));
+	event_base_loopbreak(d->base);
+}
+
+static int
+dropin_run(int argc, char **argv)
+{
+	struct bufferevent *bev = NULL;
+	struct drive d;
+	double t0;
+	int rc = 2;
+
+	memset(&d, 0, sizeof(d));
+	if (connect_opts(&d, argc, argv) < 0)
+		return usage();
+	if (!(d.base = event_base_new()) ||
+	    !(d.dns = he_lab_dns_new(d.base)) ||
+	    add_records(d.dns, d.name, d.aaaa, d.naaaa, d.a, d.na) < 0 ||
+	    !(d.evdns = he_lab_dns_client(d.dns, d.base)) ||
+	    !(bev = bufferevent_socket_new(d.base, -1, BEV_OPT_CLOSE_ON_FREE))) {
+		fprintf(stderr, "he_netdrive: setup: %s\n", strerror(errno));
+		goto end;
+	}
+	bufferevent_setcb(bev, NULL, NULL, dropin_event, &d);
+	t0 = now_ms();
+	if (evhappy_socket_connect_hostname(bev, d.evdns, AF_UNSPEC, d.name,
+	    d.port) < 0) {
+		fprintf(stderr, "he_netdrive: drop-in: %s\n", strerror(errno));
+		goto end;
+	}
+	while (!d.done)
+		if (event_base_dispatch(d.base) < 0)
+			goto end;
+	printf("dropin %.1f %s %d\n", now_ms() - t0, d.winner, d.error);
+	fflush(stdout);
+	rc = 0;
+end:
+	if (bev)
+		bufferevent_free(bev);
+	if (d.evdns)
+		evdns_base_free(d.evdns, 0);
+	if (d.dns)
+		he_lab_dns_free(d.dns);
+	if (d.base)
+		event_base_free(d.base);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -518,5 +599,7 @@ main(int argc, char **argv)
 		return dns_serve(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "connect"))
 		return connect_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "dropin"))
+		return dropin_run(argc - 2, argv + 2);
 	return usage();
 }

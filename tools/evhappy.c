@@ -2,8 +2,9 @@
  * evhappy(1): connect to HOST PORT with Happy Eyeballs v2 (RFC 8305) and
  * say what happened: the address that won and how long it took, or why
  * every address failed.  --trace shows each step, --json the same facts
- * for scripts, --relay turns it into a small nc(1), --demo shows the
- * difference to libevent without a network.  See man/evhappy.1.
+ * for scripts, --waterfall and --svg draw the race on a time axis,
+ * --relay turns it into a small nc(1), --demo shows the difference to
+ * libevent without a network.  See man/evhappy.1.
  *
  * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
  */
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 
 /* A guard against typos, not a limit of the library. */
@@ -53,6 +55,8 @@ struct opts {
 	int nresolvers;			/* resolver options given */
 	const char *dns;
 	int relay, trace, json, demo;
+	int waterfall;			/* --waterfall */
+	const char *svg;		/* --svg FILE, or NULL */
 	int no_history;
 	int nother;			/* options given besides --demo */
 	const char *host;
@@ -89,6 +93,7 @@ struct result {
 	double started, elapsed_ms;
 	char winner[TOOL_ADDRLEN];
 	char *line;			/* evhappy_report_format() */
+	char *waterfall, *svg;		/* --waterfall, --svg: the drawings */
 	struct attempt_rec *attempts;
 	int nattempts;
 	struct event_rec *events;
@@ -115,6 +120,13 @@ struct app {
 	double prev_ms;
 	struct winner_tally winners[WINNERS_MAX];
 	int nwinners;
+	/* --waterfall, --svg: how to draw, and the slowest connect's */
+	enum evhappy_report_style style;
+	int width;
+	FILE *svg_file;
+	int slowest;			/* its number, 0 before the first */
+	double slowest_ms;
+	char *slowest_waterfall, *slowest_svg;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -145,7 +157,11 @@ help(void)
 "Output and modes:\n"
 "  --trace                 a timeline of every step, on stderr\n"
 "  --json                  one JSON object on stdout, with the trace\n"
+"  --waterfall             draw the race: a row per DNS query and attempt\n"
+"                          on one time axis (COLUMNS wide, NO_COLOR)\n"
+"  --svg FILE              the same picture as an SVG file\n"
 "  --count N               connect N times with one context; a summary\n"
+"                          (with --waterfall, --svg: the slowest and last)\n"
 "  --relay                 then copy stdin to the socket, socket to stdout\n"
 "  --demo                  Happy Eyeballs against libevent, offline\n"
 "  -h, --help              this help\n"
@@ -179,7 +195,7 @@ enum {
 	OPT_ATTEMPT_DELAY = 256, OPT_RESOLUTION_DELAY, OPT_INTERLEAVE,
 	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
 	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
-	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY
+	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY, OPT_WATERFALL, OPT_SVG
 };
 
 static const struct option long_options[] = {
@@ -197,6 +213,8 @@ static const struct option long_options[] = {
 	{ "trace", no_argument, NULL, OPT_TRACE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-history", no_argument, NULL, OPT_NO_HISTORY },
+	{ "waterfall", no_argument, NULL, OPT_WATERFALL },
+	{ "svg", required_argument, NULL, OPT_SVG },
 	{ "demo", no_argument, NULL, OPT_DEMO },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -323,10 +341,25 @@ parse_option(struct opts *o, int c, const char *arg)
 	case OPT_TRACE: o->trace = 1; return 0;
 	case OPT_JSON: o->json = 1; return 0;
 	case OPT_NO_HISTORY: o->no_history = 1; return 0;
+	case OPT_WATERFALL: o->waterfall = 1; return 0;
+	case OPT_SVG:
+		if (!*arg)
+			return usage_error("--svg: FILE is empty");
+		o->svg = arg;
+		return 0;
 	case 'h': help(); return 1;
 	case OPT_VERSION:
 		printf("evhappy %s (libevent %s)\n", evhappy_get_version(),
 		    event_get_version());
+		/* HTTPS records: c-ares asks them for evdns contexts; the
+		   system resolver's res_nquery is always there */
+#ifdef HAVE_CARES
+		printf("features: c-ares %s (HTTPS records over evdns), "
+		    "res_nquery\n", HE_CARES_VERSION);
+#else
+		printf("features: res_nquery (built without c-ares: no HTTPS "
+		    "records over evdns)\n");
+#endif
 		return 1;
 	}
 	return 0;
@@ -367,6 +400,9 @@ check_combinations(struct opts *o)
 		    "--count %d", o->count.value);
 	if (o->relay && o->json)
 		return usage_error("--relay and --json would both write "
+		    "stdout");
+	if (o->waterfall && o->json)
+		return usage_error("--waterfall and --json would both write "
 		    "stdout");
 	return 0;
 }
@@ -558,6 +594,58 @@ make_base(const struct opts *o)
 
 static void on_trace(const struct evhappy_trace *ev, void *arg);
 
+/* Colour only for a terminal, and not when NO_COLOR is set to anything
+   (no-color.org). */
+static int
+use_color(FILE *out)
+{
+	const char *no = getenv("NO_COLOR");
+
+	return isatty(fileno(out)) && !(no && *no);
+}
+
+/* The terminal's width: COLUMNS, else what the terminal says, else 80;
+   never below 60 (the waterfall needs them). */
+static int
+columns(FILE *out)
+{
+	const char *s = getenv("COLUMNS");
+	struct winsize ws;
+	char *end;
+	long n = 0;
+
+	if (s && *s) {
+		n = strtol(s, &end, 10);
+		if (*end || n <= 0 || n > 1000)
+			n = 0;
+	}
+	if (n == 0 && isatty(fileno(out)) &&
+	    ioctl(fileno(out), TIOCGWINSZ, &ws) == 0)
+		n = ws.ws_col;
+	if (n == 0)
+		n = 80;
+	return n < 60 ? 60 : (int)n;
+}
+
+/* --waterfall draws where the result line would go; --svg's file is
+   opened now, so that a path that cannot be written fails before any
+   connect. */
+static int
+drawing_setup(struct app *app)
+{
+	FILE *out = app->o->relay ? stderr : stdout;
+
+	app->style = use_color(out) ? EVHAPPY_REPORT_WATERFALL_COLOR :
+	    EVHAPPY_REPORT_WATERFALL;
+	app->width = columns(out);
+	if (app->o->svg && !(app->svg_file = fopen(app->o->svg, "w"))) {
+		fprintf(stderr, "evhappy: --svg %s: %s\n", app->o->svg,
+		    strerror(errno));
+		return TOOL_EXIT_FAIL;
+	}
+	return TOOL_EXIT_OK;
+}
+
 /* The exit status when the context cannot be made as asked. */
 static int
 app_setup(struct app *app)
@@ -569,7 +657,7 @@ app_setup(struct app *app)
 		fprintf(stderr, "evhappy: cannot make an event base\n");
 		return TOOL_EXIT_FAIL;
 	}
-	if (make_dns(app) < 0)
+	if (make_dns(app) < 0 || drawing_setup(app) != TOOL_EXIT_OK)
 		return TOOL_EXIT_FAIL;
 	if (!(app->he = evhappy_new(app->base, app->dns))) {
 		fprintf(stderr, "evhappy: %s\n", strerror(errno));
@@ -593,6 +681,8 @@ static void
 result_clear(struct result *res)
 {
 	free(res->line);
+	free(res->waterfall);
+	free(res->svg);
 	free(res->attempts);
 	free(res->events);
 	memset(res, 0, sizeof(*res));
@@ -678,6 +768,20 @@ record_line(struct result *res, const struct evhappy_report *r)
 	evhappy_report_format(r, res->line, (size_t)n + 1);
 }
 
+/* A drawing of the report (evhappy_report_format_style), or NULL. */
+static char *
+draw(const struct evhappy_report *r, enum evhappy_report_style style,
+    int width)
+{
+	int n = evhappy_report_format_style(r, style, width, NULL, 0);
+	char *s;
+
+	if (n < 0 || !(s = malloc((size_t)n + 1)))
+		return NULL;
+	evhappy_report_format_style(r, style, width, s, (size_t)n + 1);
+	return s;
+}
+
 /* The winner as the kernel sees it; failing that, the attempt that won. */
 static void
 record_winner(struct result *res)
@@ -711,6 +815,10 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 	res->dns_error = evhappy_report_dns_error(r);
 	record_attempts(res, r);
 	record_line(res, r);
+	if (app->o->waterfall)
+		res->waterfall = draw(r, app->style, app->width);
+	if (app->o->svg)
+		res->svg = draw(r, EVHAPPY_REPORT_SVG, 0);
 	if (fd >= 0)
 		record_winner(res);
 	event_base_loopbreak(app->base);
@@ -1003,11 +1111,149 @@ report(struct app *app)
 		json_result(app, out);
 		if (app->o->count.value == 1)
 			fputc('\n', out);
+	} else if (app->o->waterfall && app->o->count.value == 1 &&
+	    app->res.waterfall) {
+		/* its first line is the result line's outcome */
+		fputs(app->res.waterfall, out);
 	} else {
 		print_result(app, out);
 	}
 	tally(app);
 	fflush(out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --waterfall and --svg: the pictures */
+
+/* With --count: keep the slowest connect's drawings (failed ones count:
+   a connect that failed after 30 s is the one to look at). */
+static void
+keep_slowest(struct app *app)
+{
+	const struct result *res = &app->res;
+
+	if ((!app->o->waterfall && !app->o->svg) ||
+	    (app->slowest && res->elapsed_ms <= app->slowest_ms))
+		return;
+	app->slowest = app->index;
+	app->slowest_ms = res->elapsed_ms;
+	free(app->slowest_waterfall);
+	free(app->slowest_svg);
+	app->slowest_waterfall = res->waterfall ? strdup(res->waterfall) : NULL;
+	app->slowest_svg = res->svg ? strdup(res->svg) : NULL;
+}
+
+/* What a picture of a --count run is headed with. */
+static void
+picture_heading(const struct app *app, int which, char *buf, size_t len)
+{
+	int n = app->o->count.value;
+
+	if (which == n && which == app->slowest)
+		snprintf(buf, len, "slowest and last: connect %d of %d (%.1f ms)",
+		    n, n, app->slowest_ms);
+	else if (which == app->slowest)
+		snprintf(buf, len, "slowest: connect %d of %d (%.1f ms)", which,
+		    n, app->slowest_ms);
+	else
+		snprintf(buf, len, "last: connect %d of %d (%.1f ms)", n, n,
+		    app->res.elapsed_ms);
+}
+
+static void
+print_waterfalls(const struct app *app, FILE *out)
+{
+	char heading[128];
+
+	if (app->slowest != app->o->count.value && app->slowest_waterfall) {
+		picture_heading(app, app->slowest, heading, sizeof(heading));
+		fprintf(out, "\n%s\n%s", heading, app->slowest_waterfall);
+	}
+	if (app->res.waterfall) {
+		picture_heading(app, app->o->count.value, heading,
+		    sizeof(heading));
+		fprintf(out, "\n%s\n%s", heading, app->res.waterfall);
+	}
+}
+
+/* An SVG document's size, from its root element. */
+static int
+svg_size(const char *svg, const char *attr)
+{
+	const char *end = strchr(svg, '>'), *p = strstr(svg, attr);
+
+	return p && end && p < end ? atoi(p + strlen(attr)) : 0;
+}
+
+/* --count N --svg: one document that stacks the slowest connect's and the
+   last one's, each under its heading, as nested svg elements. */
+static void
+write_svg_pair(const struct app *app, FILE *f)
+{
+	const char *docs[2];
+	int which[2], n = 0, i, width = 0, height = 0, y = 0;
+	char heading[128];
+
+	if (app->slowest != app->o->count.value && app->slowest_svg) {
+		which[n] = app->slowest;
+		docs[n++] = app->slowest_svg;
+	}
+	if (app->res.svg) {
+		which[n] = app->o->count.value;
+		docs[n++] = app->res.svg;
+	}
+	for (i = 0; i < n; i++) {
+		if (svg_size(docs[i], " width=\"") > width)
+			width = svg_size(docs[i], " width=\"");
+		height += 24 + svg_size(docs[i], " height=\"");
+	}
+	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n<title>evhappy: %d "
+	    "connects to ", width, height, width, height,
+	    app->o->count.value);
+	for (i = 0; app->o->host[i]; i++) {
+		unsigned char c = (unsigned char)app->o->host[i];
+		if (c == '&' || c == '<' || c == '>' || c < 0x20 || c >= 0x7f)
+			fputc('?', f);	/* only a name or an address is */
+		else			/* connected to anyway */
+			fputc(c, f);
+	}
+	fprintf(f, " port %d</title>\n<rect width=\"%d\" height=\"%d\" "
+	    "fill=\"#fff\"/>\n", app->o->port, width, height);
+	for (i = 0; i < n; i++) {
+		picture_heading(app, which[i], heading, sizeof(heading));
+		fprintf(f, "<text x=\"10\" y=\"%d\" font-family=\"monospace\" "
+		    "font-size=\"13\" font-weight=\"bold\">%s</text>\n",
+		    y + 17, heading);
+		y += 24;
+		/* the document itself, placed: <svg x=.. y=.. xmlns=...> */
+		fprintf(f, "<svg x=\"0\" y=\"%d\"%s", y, docs[i] + strlen("<svg"));
+		y += svg_size(docs[i], " height=\"");
+	}
+	fputs("</svg>\n", f);
+}
+
+/* 0, or the exit status when the file could not be written. */
+static int
+write_svg(struct app *app)
+{
+	FILE *f = app->svg_file;
+	int failed;
+
+	app->svg_file = NULL;
+	if (!f)
+		return TOOL_EXIT_OK;
+	if (app->o->count.value > 1)
+		write_svg_pair(app, f);
+	else if (app->res.svg)
+		fputs(app->res.svg, f);
+	failed = ferror(f);
+	if (fclose(f) != 0 || failed) {
+		fprintf(stderr, "evhappy: --svg %s: %s\n", app->o->svg,
+		    strerror(errno ? errno : EIO));
+		return TOOL_EXIT_FAIL;
+	}
+	return TOOL_EXIT_OK;
 }
 
 /* Connect as many times as asked, then relay or sum up.  Exit status. */
@@ -1024,6 +1270,9 @@ run(struct app *app)
 		if ((rc = connect_once(app)) != TOOL_EXIT_OK)
 			return rc;
 		report(app);
+		keep_slowest(app);
+		if (o->relay && (rc = write_svg(app)) != TOOL_EXIT_OK)
+			return rc;
 		if (app->res.fd >= 0 && o->relay) {
 			rc = tool_relay(app->base, app->res.fd);
 			app->res.fd = -1;
@@ -1037,6 +1286,10 @@ run(struct app *app)
 		json_count_end(app, stdout);
 	else if (o->count.value > 1)
 		print_summary(app, stdout);
+	if (o->waterfall && o->count.value > 1)
+		print_waterfalls(app, stdout);
+	if ((rc = write_svg(app)) != TOOL_EXIT_OK)
+		return rc;
 	return app->failed ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
@@ -1047,6 +1300,10 @@ app_free(struct app *app)
 	if (app->base)
 		event_base_free(app->base);
 	result_clear(&app->res);
+	free(app->slowest_waterfall);
+	free(app->slowest_svg);
+	if (app->svg_file)
+		fclose(app->svg_file);
 }
 
 /* A closed stdin, stdout or stderr would be reused by the first socket we

@@ -55,6 +55,26 @@ struct he_lab_entry {
 	unsigned char *addrs;		/* naddrs packed addresses */
 	int naddrs;
 	int cap;
+	/* records of any type, RDATA as given (he_lab_dns_add_raw), in
+	   order; for EVDNS_TYPE_CNAME, the first holds the target's text */
+	struct he_lab_raw *raw, *raw_tail;
+};
+
+/* One raw record. */
+struct he_lab_raw {
+	struct he_lab_raw *next;
+	size_t len;
+	unsigned char data[1];
+};
+
+/* A TCP connection to the server (he_lab_dns_tcp). */
+struct he_lab_tcp {
+	struct he_lab_tcp *next;
+	struct he_lab_dns *dns;
+	evutil_socket_t fd;
+	struct event *ev;
+	size_t have;
+	unsigned char buf[2 + 65535];
 };
 
 /* A query whose answer waits for its delay to pass. */
@@ -73,6 +93,11 @@ struct he_lab_dns {
 	struct he_lab_entry *entries;
 	LIST_HEAD(, he_lab_pending) pending;
 	char address[32];
+	int last_port;		/* the source port of the last UDP query */
+	/* he_lab_dns_tcp: the listener on the same port, its connections */
+	evutil_socket_t tcp_fd;
+	struct event *tcp_ev;
+	struct he_lab_tcp *tcp_conns;
 };
 
 struct he_lab_blackhole {
@@ -167,6 +192,91 @@ respond(struct evdns_server_request *req, int rcode)
 		evdns_server_request_drop(req);
 }
 
+/* The entry's raw records as answers owned by name.  0 or -1. */
+static int
+add_raw_replies(struct evdns_server_request *req, const char *name,
+    const struct he_lab_entry *e)
+{
+	const struct he_lab_raw *r;
+
+	for (r = e->raw; r; r = r->next)
+		if (evdns_server_request_add_reply(req, EVDNS_ANSWER_SECTION,
+		    name, e->type, EVDNS_CLASS_INET, HE_LAB_TTL, (int)r->len,
+		    0, (const char *)r->data) < 0)
+			return -1;
+	return 0;
+}
+
+/* The target of name's CNAME (he_lab_dns_add_cname), or NULL. */
+static const char *
+alias_of(const struct he_lab_dns *d, const char *norm)
+{
+	const struct he_lab_entry *e = entry_find(d, norm, EVDNS_TYPE_CNAME);
+
+	return e && e->configured && e->raw ? (const char *)e->raw->data : NULL;
+}
+
+/* Follow name's CNAMEs (at most HE_LAB_CNAME_HOPS): the final name in
+   out, and each hop's (owner, target) through fn.  0 or -1. */
+#define HE_LAB_CNAME_HOPS 8
+static int
+follow_aliases(const struct he_lab_dns *d, const char *norm, char *out,
+    int (*fn)(const char *owner, const char *target, void *arg), void *arg)
+{
+	const char *t;
+	int hops = 0;
+
+	memcpy(out, norm, strlen(norm) + 1);
+	while ((t = alias_of(d, out)) != NULL && hops++ < HE_LAB_CNAME_HOPS) {
+		if (fn && fn(out, t, arg) < 0)
+			return -1;
+		memmove(out, t, strlen(t) + 1);
+	}
+	return 0;
+}
+
+static int
+udp_cname(const char *owner, const char *target, void *arg)
+{
+	return evdns_server_request_add_cname_reply(arg, owner, target,
+	    HE_LAB_TTL);
+}
+
+/* A query for an alias: the CNAME chain, then the final name's records
+   of the type asked (none when it has none). */
+static void
+answer_alias(struct he_lab_dns *d, struct evdns_server_request *req,
+    const char *norm, int type)
+{
+	char final[HE_LAB_NAME_MAX];
+	const struct he_lab_entry *e;
+	int i, alen = type_addrlen(type);
+
+	if (follow_aliases(d, norm, final, udp_cname, req) < 0) {
+		respond(req, DNS_ERR_SERVERFAILED);
+		return;
+	}
+	e = entry_find(d, final, type);
+	if (e && e->configured) {
+		for (i = 0; i < e->naddrs && alen; i++) {
+			const unsigned char *a = e->addrs + (size_t)i * alen;
+			if ((type == EVDNS_TYPE_A ?
+			    evdns_server_request_add_a_reply(req, final, 1, a,
+				HE_LAB_TTL) :
+			    evdns_server_request_add_aaaa_reply(req, final, 1, a,
+				HE_LAB_TTL)) < 0) {
+				respond(req, DNS_ERR_SERVERFAILED);
+				return;
+			}
+		}
+		if (add_raw_replies(req, final, e) < 0) {
+			respond(req, DNS_ERR_SERVERFAILED);
+			return;
+		}
+	}
+	respond(req, DNS_ERR_NONE);
+}
+
 static void
 answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 {
@@ -201,6 +311,10 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 			respond(req, DNS_ERR_SERVERFAILED);
 			return;
 		}
+	}
+	if (add_raw_replies(req, qname, e) < 0) {
+		respond(req, DNS_ERR_SERVERFAILED);
+		return;
 	}
 	respond(req, DNS_ERR_NONE);
 }
@@ -289,6 +403,14 @@ server_cb(struct evdns_server_request *req, void *arg)
 	struct he_lab_entry *e;
 	char norm[HE_LAB_NAME_MAX];
 
+	{
+		struct sockaddr_storage from;
+		if (evdns_server_request_get_requesting_addr(req,
+		    (struct sockaddr *)&from, sizeof(from)) > 0)
+			d->last_port = ntohs(from.ss_family == AF_INET6 ?
+			    ((struct sockaddr_in6 *)&from)->sin6_port :
+			    ((struct sockaddr_in *)&from)->sin_port);
+	}
 	/* evdns asks one question per query; anything else is not ours. */
 	if (req->nquestions != 1) {
 		respond(req, DNS_ERR_FORMAT);
@@ -304,6 +426,10 @@ server_cb(struct evdns_server_request *req, void *arg)
 	e = entry_get(d, norm, q->type);
 	if (e)
 		e->queries++;
+	if (q->type != EVDNS_TYPE_CNAME && alias_of(d, norm)) {
+		answer_alias(d, req, norm, q->type);
+		return;
+	}
 	if (!e || !e->configured) {
 		respond(req, name_configured(d, norm) ?
 		    DNS_ERR_NONE : DNS_ERR_NOTEXIST);
@@ -321,6 +447,8 @@ server_cb(struct evdns_server_request *req, void *arg)
 	answer(req, e);
 }
 
+static void tcp_close_all(struct he_lab_dns *d);
+
 struct he_lab_dns *
 he_lab_dns_new(struct event_base *base)
 {
@@ -335,6 +463,7 @@ he_lab_dns_new(struct event_base *base)
 		goto err;
 	LIST_INIT(&d->pending);
 	d->base = base;
+	d->tcp_fd = -1;
 	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
 		goto err;
 	if (evutil_make_socket_nonblocking(fd) < 0 ||
@@ -378,8 +507,14 @@ he_lab_dns_free(struct he_lab_dns *d)
 	}
 	if (d->port)
 		evdns_close_server_port(d->port);
+	tcp_close_all(d);
 	for (e = d->entries; e; e = next) {
 		next = e->next;
+		while (e->raw) {
+			struct he_lab_raw *r = e->raw;
+			e->raw = r->next;
+			free(r);
+		}
 		free(e->addrs);
 		free(e);
 	}
@@ -466,6 +601,357 @@ he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type)
 		return 0;
 	e = entry_find(d, norm, type);
 	return e ? e->queries : 0;
+}
+
+static evutil_socket_t bound_socket(const char *addr, int reuse, int *port);
+
+int
+he_lab_dns_add_raw(struct he_lab_dns *d, const char *name, int type,
+    const void *rdata, size_t len)
+{
+	struct he_lab_entry *e;
+	struct he_lab_raw *r;
+	char norm[HE_LAB_NAME_MAX];
+
+	/* A and AAAA go through he_lab_dns_add (answer() packs those) */
+	if (!d || (!rdata && len) || len > 65535 || type <= 0 ||
+	    type > 65535 || type_addrlen(type) || type == EVDNS_TYPE_CNAME ||
+	    name_normalize(name, norm) < 0)
+		return -1;
+	if (!(e = entry_get(d, norm, type)))
+		return -1;
+	if (!(r = calloc(1, sizeof(*r) + len)))
+		return -1;
+	r->len = len;
+	if (len)
+		memcpy(r->data, rdata, len);
+	if (e->raw_tail)
+		e->raw_tail->next = r;
+	else
+		e->raw = r;
+	e->raw_tail = r;
+	e->configured = 1;
+	return 0;
+}
+
+int
+he_lab_dns_add_cname(struct he_lab_dns *d, const char *name,
+    const char *target)
+{
+	struct he_lab_entry *e;
+	struct he_lab_raw *r;
+	char norm[HE_LAB_NAME_MAX], tnorm[HE_LAB_NAME_MAX];
+	size_t n;
+
+	if (!d || name_normalize(name, norm) < 0 ||
+	    name_normalize(target, tnorm) < 0)
+		return -1;
+	if (!(e = entry_get(d, norm, EVDNS_TYPE_CNAME)))
+		return -1;
+	n = strlen(tnorm) + 1;
+	if (!(r = calloc(1, sizeof(*r) + n)))
+		return -1;
+	r->len = n;
+	memcpy(r->data, tnorm, n);
+	/* one CNAME a name: a new one replaces the old */
+	while (e->raw) {
+		struct he_lab_raw *old = e->raw;
+		e->raw = old->next;
+		free(old);
+	}
+	e->raw = e->raw_tail = r;
+	e->configured = 1;
+	return 0;
+}
+
+/* ---- DNS over TCP (RFC 7766), for answers too big for UDP ------------- */
+
+/* Append name (text, normalised) in wire form; the new length or -1. */
+static int
+put_name(unsigned char *out, size_t cap, size_t at, const char *name)
+{
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t n = dot ? (size_t)(dot - name) : strlen(name);
+		if (n == 0 || n > 63 || at + 1 + n >= cap)
+			return -1;
+		out[at++] = (unsigned char)n;
+		memcpy(out + at, name, n);
+		at += n;
+		name += n + (dot ? 1 : 0);
+	}
+	if (at >= cap)
+		return -1;
+	out[at++] = 0;
+	return (int)at;
+}
+
+/* Append one record; the new length or -1. */
+static int
+put_rr(unsigned char *out, size_t cap, size_t at, const char *owner,
+    int type, const unsigned char *rdata, size_t rdlen)
+{
+	int r = put_name(out, cap, at, owner);
+
+	if (r < 0 || (size_t)r + 10 + rdlen > cap)
+		return -1;
+	at = (size_t)r;
+	out[at++] = (unsigned char)(type >> 8);
+	out[at++] = (unsigned char)type;
+	out[at++] = 0;
+	out[at++] = 1;			/* class IN */
+	out[at++] = 0;
+	out[at++] = 0;
+	out[at++] = 0;
+	out[at++] = HE_LAB_TTL;
+	out[at++] = (unsigned char)(rdlen >> 8);
+	out[at++] = (unsigned char)rdlen;
+	memcpy(out + at, rdata, rdlen);
+	return (int)(at + rdlen);
+}
+
+struct tcp_build {
+	unsigned char *out;
+	size_t cap;
+	int at;
+	int count;
+};
+
+static int
+tcp_cname(const char *owner, const char *target, void *arg)
+{
+	struct tcp_build *b = arg;
+	unsigned char wire[HE_LAB_NAME_MAX + 2];
+	int n = put_name(wire, sizeof(wire), 0, target);
+
+	if (n < 0 || (b->at = put_rr(b->out, b->cap, (size_t)b->at, owner,
+	    EVDNS_TYPE_CNAME, wire, (size_t)n)) < 0)
+		return -1;
+	b->count++;
+	return 0;
+}
+
+/* The response to query q (qlen bytes) in out: its length, 0 to stay
+   silent (DROP), -1 for a query that is not one. */
+static int
+tcp_answer(struct he_lab_dns *d, const unsigned char *q, size_t qlen,
+    unsigned char *out, size_t cap)
+{
+	char text[HE_LAB_NAME_MAX], norm[HE_LAB_NAME_MAX], final[HE_LAB_NAME_MAX];
+	struct he_lab_entry *e;
+	struct tcp_build b;
+	size_t i = 12, t = 0;
+	int type, rcode = DNS_ERR_NONE, j, alen;
+
+	if (qlen < 12 || q[4] != 0 || q[5] != 1)
+		return -1;
+	while (i < qlen && q[i]) {
+		size_t n = q[i];
+		if (n > 63 || i + 1 + n >= qlen || t + n + 2 > sizeof(text))
+			return -1;
+		if (t)
+			text[t++] = '.';
+		memcpy(text + t, q + i + 1, n);
+		t += n;
+		i += 1 + n;
+	}
+	text[t] = '\0';
+	if (i + 5 > qlen || name_normalize(text, norm) < 0)
+		return -1;
+	type = (q[i + 1] << 8) | q[i + 2];
+	i += 5;			/* the question ends here */
+	if (12 + (i - 12) > cap)
+		return -1;
+	e = entry_get(d, norm, type);
+	if (e)
+		e->queries++;
+	memset(&b, 0, sizeof(b));
+	b.out = out;
+	b.cap = cap;
+	b.at = (int)i;
+	memcpy(out, q, i);	/* the header's ID, and the question */
+	if (type != EVDNS_TYPE_CNAME && alias_of(d, norm)) {
+		if (follow_aliases(d, norm, final, tcp_cname, &b) < 0)
+			return -1;
+		e = entry_find(d, final, type);
+	} else {
+		memcpy(final, norm, strlen(norm) + 1);
+		if (e && e->configured && e->mode == HE_LAB_DROP)
+			return 0;
+		if (e && e->configured && e->mode == HE_LAB_NXDOMAIN)
+			rcode = DNS_ERR_NOTEXIST;
+		else if (e && e->configured && e->mode == HE_LAB_SERVFAIL)
+			rcode = DNS_ERR_SERVERFAILED;
+		else if (!e || !e->configured)
+			rcode = name_configured(d, norm) ? DNS_ERR_NONE :
+			    DNS_ERR_NOTEXIST;
+	}
+	if (rcode == DNS_ERR_NONE && e && e->configured) {
+		const struct he_lab_raw *r;
+		alen = type_addrlen(type);
+		for (j = 0; alen && j < e->naddrs; j++, b.count++)
+			if ((b.at = put_rr(out, cap, (size_t)b.at, final, type,
+			    e->addrs + (size_t)j * alen, (size_t)alen)) < 0)
+				return -1;
+		for (r = e->raw; r; r = r->next, b.count++)
+			if ((b.at = put_rr(out, cap, (size_t)b.at, final, type,
+			    r->data, r->len)) < 0)
+				return -1;
+	}
+	out[2] = (unsigned char)(0x84 | (q[2] & 0x01));	/* QR AA, RD */
+	out[3] = (unsigned char)rcode;
+	out[6] = (unsigned char)(b.count >> 8);
+	out[7] = (unsigned char)b.count;
+	memset(out + 8, 0, 4);	/* no authority, no additional */
+	return b.at;
+}
+
+static void
+tcp_conn_free(struct he_lab_tcp *c)
+{
+	struct he_lab_tcp **pp;
+
+	for (pp = &c->dns->tcp_conns; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = c->next;
+	event_free(c->ev);
+	evutil_closesocket(c->fd);
+	free(c);
+}
+
+/* Send all of buf (a loopback socket takes 64 KiB at once; poll for the
+   rare short write).  0 or -1. */
+static int
+tcp_send_all(evutil_socket_t fd, const unsigned char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			struct pollfd p;
+			if (errno != EAGAIN && errno != EINTR)
+				return -1;
+			p.fd = fd;
+			p.events = POLLOUT;
+			if (poll(&p, 1, 1000) <= 0)
+				return -1;
+			continue;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+tcp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct he_lab_tcp *c = arg;
+	unsigned char *out;
+	ssize_t n;
+	size_t need;
+	int len;
+
+	(void)what;
+	n = recv(fd, c->buf + c->have, sizeof(c->buf) - c->have, 0);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		tcp_conn_free(c);
+		return;
+	}
+	c->have += (size_t)n;
+	while (c->have >= 2 &&
+	    c->have >= (need = 2 + ((size_t)c->buf[0] << 8 | c->buf[1]))) {
+		if (!(out = malloc(2 + 65535))) {
+			tcp_conn_free(c);
+			return;
+		}
+		len = tcp_answer(c->dns, c->buf + 2, need - 2, out + 2, 65535);
+		if (len > 0) {
+			out[0] = (unsigned char)(len >> 8);
+			out[1] = (unsigned char)len;
+		}
+		if (len < 0 || (len > 0 &&
+		    tcp_send_all(fd, out, 2 + (size_t)len) < 0)) {
+			free(out);
+			tcp_conn_free(c);
+			return;
+		}
+		free(out);
+		memmove(c->buf, c->buf + need, c->have - need);
+		c->have -= need;
+	}
+}
+
+static void
+tcp_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct he_lab_dns *d = arg;
+	struct he_lab_tcp *c;
+	evutil_socket_t fd;
+
+	(void)what;
+	if ((fd = accept(lfd, NULL, NULL)) < 0)
+		return;
+	if (evutil_make_socket_nonblocking(fd) < 0 ||
+	    evutil_make_socket_closeonexec(fd) < 0 ||
+	    !(c = calloc(1, sizeof(*c)))) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->dns = d;
+	c->fd = fd;
+	if (!(c->ev = event_new(d->base, fd, EV_READ | EV_PERSIST, tcp_read_cb,
+	    c)) || event_add(c->ev, NULL) < 0) {
+		if (c->ev)
+			event_free(c->ev);
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	c->next = d->tcp_conns;
+	d->tcp_conns = c;
+}
+
+static void
+tcp_close_all(struct he_lab_dns *d)
+{
+	while (d->tcp_conns)
+		tcp_conn_free(d->tcp_conns);
+	if (d->tcp_ev)
+		event_free(d->tcp_ev);
+	if (d->tcp_fd >= 0)
+		evutil_closesocket(d->tcp_fd);
+	d->tcp_ev = NULL;
+	d->tcp_fd = -1;
+}
+
+int
+he_lab_dns_last_port(const struct he_lab_dns *d)
+{
+	return d ? d->last_port : 0;
+}
+
+int
+he_lab_dns_tcp(struct he_lab_dns *d)
+{
+	int port;
+
+	if (!d)
+		return -1;
+	if (d->tcp_fd >= 0)
+		return 0;
+	/* d->address is "127.0.0.1:PORT": the UDP port, bound for TCP too */
+	if ((d->tcp_fd = bound_socket(d->address, 1, &port)) < 0)
+		return -1;
+	if (listen(d->tcp_fd, 16) < 0 ||
+	    !(d->tcp_ev = event_new(d->base, d->tcp_fd, EV_READ | EV_PERSIST,
+		tcp_accept_cb, d)) || event_add(d->tcp_ev, NULL) < 0) {
+		tcp_close_all(d);
+		return -1;
+	}
+	return 0;
 }
 
 struct evdns_base *

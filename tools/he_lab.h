@@ -11,6 +11,8 @@
 #include <event2/util.h>
 #include <sys/types.h>
 
+#include <stddef.h>
+
 /** What the fake server does with a query for one name and type. */
 enum he_lab_dns_mode {
 	HE_LAB_ANSWER,		/* the records added with he_lab_dns_add(); none: NOERROR, empty */
@@ -39,7 +41,37 @@ int he_lab_dns_clear(struct he_lab_dns *d, const char *name, int type);
     answers (the delay applies to every mode but DROP).  0 or -1. */
 int he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
     enum he_lab_dns_mode mode, int delay_ms);
-/** How many queries for (name, type) arrived so far. */
+/** Add one record of any type but A, AAAA and CNAME with its RDATA as
+    given (an HTTPS record, type 65, in wire form; any bytes, however
+    wrong: the lab serves hostile answers too).  Several calls give
+    several records, answered in the order added.  0 or -1. */
+int he_lab_dns_add_raw(struct he_lab_dns *d, const char *name, int type,
+    const void *rdata, size_t len);
+/** SVCB/HTTPS RDATA from its zone-file text, "PRIORITY TARGET key=value
+    ..." (keys in the order written; a value in the key's syntax, hex:HEX
+    for raw bytes, len:N for N filler bytes), or "hex:HEX" for the whole
+    RDATA, into out: its length, or -1 (bad text, too long). */
+int he_lab_svcb_rdata(const char *pres, unsigned char *out, size_t cap);
+/** A SvcParamKey's number from its name ("alpn", "key65000"), or -1. */
+int he_lab_svcb_key(const char *name);
+/** Add an HTTPS record (type 65) for name from its zone-file text
+    (he_lab_svcb_rdata).  0 or -1. */
+int he_lab_dns_add_https(struct he_lab_dns *d, const char *name,
+    const char *pres);
+/** Make name an alias of target: a query of any type for name is
+    answered with the CNAME (and target's own CNAME, up to 8) and then the
+    records of the final name of the type asked, at once (name's delay
+    and mode do not apply).  A second call replaces the target.  0 or -1. */
+int he_lab_dns_add_cname(struct he_lab_dns *d, const char *name,
+    const char *target);
+/** Answer over TCP too, on the server's port (127.0.0.1:PORT): where a
+    client retries an answer that was truncated over UDP (libevent cuts
+    UDP answers at 512 bytes and sets TC).  Over TCP every answer leaves
+    at once (no delay); DROP still never answers.  0 or -1. */
+int he_lab_dns_tcp(struct he_lab_dns *d);
+/** The source port of the last query that came over UDP, or 0. */
+int he_lab_dns_last_port(const struct he_lab_dns *d);
+/** How many queries for (name, type) arrived so far (UDP and TCP). */
 int he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type);
 
 /** An evdns_base that asks only this server: no hosts file, no search

@@ -9,7 +9,9 @@
  * or late), forward clock jumps and a cancel.  A small glue stand-in takes
  * the actions as he_request.c does, failing some starts at once from inside
  * the START.  When the input runs out the clock jumps to the deadline: the
- * race must be over then.
+ * race must be over then.  A race with no overall timeout (HE_NEVER, the
+ * drop-in's) must be over once every attempt failed (as the kernel ends
+ * it) and every query was answered, starting the addresses left.
  *
  * The settings may turn history on (cfg.history, and cfg.no_notes or not):
  * then every entry the core is given may carry random facts (a verdict, an
@@ -25,8 +27,10 @@
  * - at most one winner; a handshake wins exactly when its attempt runs and
  *   the race is not over; once over, nothing runs;
  * - r->in_flight counts the running attempts;
- * - the next wakeup is HE_NEVER exactly when the race is over, else after
- *   now (so a timer fired on time always moves the race on);
+ * - the next wakeup is HE_NEVER when the race is over, else after now (so a
+ *   timer fired on time always moves the race on); a race that is not
+ *   over wants one unless it has no deadline and waits for an attempt or
+ *   an answer;
  * - the error: 0 with a winner, else one of ETIMEDOUT, ENOMEM,
  *   EHOSTUNREACH (no attempt) or an attempt's errno; a DNS error only with
  *   ETIMEDOUT or EHOSTUNREACH;
@@ -471,6 +475,13 @@ check(struct fz *f)
 		FZ_CHECK(f, w > f->now, "wakeup %lld, now %lld", (long long)w,
 		    (long long)f->now);
 	}
+	/* Never stalled: a race that wants no wake-up has no deadline and
+	   waits for something that will come (an attempt's end, an answer). */
+	if (!f->r.done && w == HE_NEVER)
+		FZ_CHECK(f, f->r.deadline == HE_NEVER && !f->r.untried &&
+		    (f->running || f->r.dns_pending[HE_FAM_V6] ||
+		    f->r.dns_pending[HE_FAM_V4]), "no wake-up, nothing to "
+		    "wait for (%d running)", f->running);
 	if (f->done) {
 		FZ_CHECK(f, outcome_error_ok(f), "error %d, winner %d",
 		    f->r.error, f->r.winner);
@@ -572,7 +583,10 @@ setup(struct fz *f, struct input *in)
 	cfg.resolution_delay = (int64_t)(take(in) % 8) * 25000;
 	cfg.timeout = (int64_t)(take16(in) % 8000 + 1) * 1000;
 	cfg.first_family_count = (int)(take(in) % 4) + 1;
-	cfg.max_in_flight = (int)(take(in) % 8) + 1;
+	b = take(in);
+	cfg.max_in_flight = (int)(b % 8) + 1;
+	if ((b >> 3) % 8 == 7)
+		cfg.timeout = HE_NEVER;	/* none: the drop-in's */
 	b = take(in);
 	cfg.history = (b & 0x10) != 0;
 	cfg.no_notes = (b & 0x20) != 0;
@@ -609,6 +623,32 @@ setup(struct fz *f, struct input *in)
 		    (b & 8) ? HE_FAM_V6 : HE_FAM_V4)));
 }
 
+/* Fail every running attempt (ETIMEDOUT, as the kernel ends a SYN that
+   is never answered) and answer every pending query (EAI_AGAIN, as a
+   resolver gives up); whether there was anything to end. */
+static int
+end_everything(struct fz *f)
+{
+	int i, any = 0;
+
+	for (i = 0; i < f->nstarts && !f->r.done; i++)
+		if (f->st[i] == FZ_RUNNING) {
+			f->st[i] = FZ_FAILED;
+			f->running--;
+			he_race_attempt_failed_(&f->r, f->now, i, ETIMEDOUT);
+			check(f);
+			any = 1;
+		}
+	for (i = 0; i < HE_NFAM && !f->r.done; i++)
+		if (f->r.dns_pending[i]) {
+			he_race_dns_answer_(&f->r, f->now, (enum he_fam)i, NULL,
+			    EVUTIL_EAI_AGAIN);
+			check(f);
+			any = 1;
+		}
+	return any;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -643,6 +683,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		check(f);
+	}
+	/* No deadline: the kernel ends every attempt, the resolver every
+	   query, the timer starts what is left; then the race must be over. */
+	if (!f->r.done && f->r.deadline == HE_NEVER) {
+		f->jumped = 0;
+		while (!f->r.done && f->step < 30000) {
+			f->step++;
+			if (!end_everything(f)) {
+				if (he_race_next_wakeup_(&f->r) == HE_NEVER)
+					break;
+				f->now = he_race_next_wakeup_(&f->r);
+				he_race_timer_(&f->r, f->now);
+				check(f);
+			}
+		}
+		FZ_CHECK(f, f->done || f->cancelled, "not over without a "
+		    "deadline once every attempt and query ended");
 	}
 	/* Whatever is left pending, the deadline ends the race. */
 	if (!f->r.done) {

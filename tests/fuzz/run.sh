@@ -4,8 +4,8 @@
 #
 #   tests/fuzz/run.sh [SECONDS [TARGET...]]
 #
-# SECONDS: how long each target runs (default 60); TARGET: race, addrinfo
-# (default both, one after the other).  Run from anywhere; it builds into
+# SECONDS: how long each target runs (default 60); TARGET: race, addrinfo,
+# svcb, histfile, nat64 (default all, one after the other).  Run from anywhere; it builds into
 # $FUZZ_BUILD (default ./fuzz-build) and fuzzes with the committed corpus
 # (tests/fuzz/corpus_TARGET/) as the seed; new inputs go to
 # fuzz-build/corpus_TARGET/.  To fold them back into the committed corpus,
@@ -18,7 +18,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-race addrinfo}
+targets=${*:-race addrinfo svcb histfile nat64}
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${FUZZ_BUILD:-$PWD/fuzz-build}
@@ -29,11 +29,13 @@ cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -std=c99 -D_GNU_SOURCE
 	-Wall -Wextra -Wno-unused-parameter -I$src -I$src/tests
 	$(pkg-config --cflags libevent_core libevent_extra)"
-libs="$(pkg-config --libs libevent_core libevent_extra) -pthread"
-# The library's sources: all of them but the interposition library's;
+libs="$(pkg-config --libs libevent_core libevent_extra) -pthread -lresolv"
+# The library's sources (the core reaches the history, the history the
+# trace of a request): all of them but the interposition library's, and
+# but the c-ares adapter (built without config.h, he_dnsq_sys.c stands in);
 # and the core's driver of the tests (tests/he_coredrive.c: the sort the
-# tests use, the store's facts given to entries).
-objs="$(ls "$src"/he_*.c | grep -v '/he_preload\.c$') $src/tests/he_coredrive.c"
+# tests use, the store's facts given to entries, the lessons' rules).
+objs="$(ls "$src"/he_*.c | grep -v -e '/he_preload\.c$' -e '/he_dnsq\.c$') $src/tests/he_coredrive.c"
 
 for t in $targets; do
 	# shellcheck disable=SC2086

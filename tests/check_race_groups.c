@@ -1,0 +1,454 @@
+/*
+ * The race core's rules for HTTPS records and NAT64 (he_race.h: groups,
+ * the HTTPS record's wait, hints, identity), on a fake clock, driven as the
+ * glue drives the core.  No sockets, no sleeping.
+ */
+#include "he_coredrive.h"
+#include "he_race.h"
+#include "he_testutil.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#define T0 ((int64_t)5000 * 1000000)
+#define US(ms) ((int64_t)(ms) * 1000)
+#define PORT 443
+
+static void
+race_init(struct he_race *r)
+{
+	struct he_race_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.attempt_delay = US(250);
+	cfg.resolution_delay = US(50);
+	cfg.min_gap = US(10);
+	cfg.timeout = US(30000);
+	cfg.first_family_count = 1;
+	cfg.max_in_flight = 128;
+	cfg.sort = he_drive_sort_v6_first;
+	cfg.no_notes = 1;
+	he_race_init_(r, &cfg);
+}
+
+/* An entry for a literal, in group g, flags as given. */
+static struct evutil_addrinfo *
+entry(const char *lit, int port, unsigned g, int flags)
+{
+	struct evutil_addrinfo *ai = he_test_ai(lit, port);
+
+	ck_assert_ptr_nonnull(ai);
+	HE_AI_META(ai)->group = (uint16_t)g;
+	HE_AI_META(ai)->flags = (uint8_t)flags;
+	return ai;
+}
+
+/* A list of "lit lit ..." in group g. */
+static struct evutil_addrinfo *
+group_of(unsigned g, int flags, const char *lits)
+{
+	struct evutil_addrinfo *list = NULL;
+	char buf[256], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", lits);
+	for (tok = strtok_r(buf, " ", &save); tok;
+	    tok = strtok_r(NULL, " ", &save))
+		list = he_test_append(list, entry(tok, PORT, g, flags));
+	return list;
+}
+
+/* The untried addresses as "lit lit ...". */
+static const char *
+untried_str(const struct he_race *r)
+{
+	static char buf[512];
+	const struct evutil_addrinfo *ai;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (ai = r->untried; ai; ai = ai->ai_next)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+		    n ? " " : "", he_test_addr_str(ai->ai_addr));
+	return buf;
+}
+
+/* The untried addresses with their ports and groups: "g:addr:port ...". */
+static const char *
+untried_at(const struct he_race *r)
+{
+	static char buf[512];
+	const struct evutil_addrinfo *ai;
+	char a[64];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		evhappy_sockaddr_format(ai->ai_addr, a, sizeof(a));
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%u:%s",
+		    n ? " " : "", (unsigned)HE_AI_META(ai)->group, a);
+	}
+	return buf;
+}
+
+/* The meta flags of the untried entry for lit. */
+static int
+flags_of(const struct he_race *r, const char *lit)
+{
+	const struct evutil_addrinfo *ai;
+
+	for (ai = r->untried; ai; ai = ai->ai_next)
+		if (!strcmp(he_test_addr_str(ai->ai_addr), lit))
+			return HE_AI_META(ai)->flags;
+	ck_abort_msg("%s is not untried", lit);
+	return -1;
+}
+
+/* The next action must be a START; the address it starts. */
+static const char *
+started(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(he_race_next_action_(r, &a), "no action");
+	ck_assert_int_eq(a.kind, HE_ACT_START);
+	return he_test_addr_str(r->attempts[a.attempt].ai->ai_addr);
+}
+
+static void
+none(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(!he_race_next_action_(r, &a), "unexpected action %d",
+	    (int)a.kind);
+}
+
+/* Endpoints go in their order, the host's own addresses last; within each
+   group RFC 6724 (here: IPv6 first) and interleaving. */
+START_TEST(test_groups_order)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_https_answer_(&r, T0 + US(1), he_test_append(
+	    group_of(2, HE_AI_HINT, "192.0.2.20 2001:db8::20"),
+	    group_of(1, HE_AI_HINT, "192.0.2.10")));
+	/* an IPv6 hint counts as a positive AAAA: the first starts at once */
+	ck_assert_str_eq(started(&r), "192.0.2.10");
+	ck_assert_str_eq(untried_str(&r), "2001:db8::20 192.0.2.20");
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1 2001:db8::2"), 0);
+	he_drive_answer(&r, NULL, T0 + US(3), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	ck_assert_str_eq(untried_str(&r), "2001:db8::20 192.0.2.20 "
+	    "2001:db8::1 192.0.2.1 2001:db8::2");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A positive address answer while the HTTPS record is out: the first start
+   waits for the record at most the resolution delay; the record, when it
+   comes within it, decides what goes first. */
+START_TEST(test_https_wait)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
+	he_race_timer_(&r, T0 + US(30));
+	none(&r);
+	he_race_https_answer_(&r, T0 + US(40), group_of(1, HE_AI_HINT,
+	    "2001:db8::10"));
+	ck_assert_str_eq(started(&r), "2001:db8::10");
+	he_race_clear_(&r);
+
+	/* the record never comes: the wait ends after the resolution delay */
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	he_race_timer_(&r, T0 + US(50));
+	none(&r);
+	he_race_timer_(&r, T0 + US(51));
+	ck_assert_str_eq(started(&r), "2001:db8::1");
+	/* and a late record's hints join without delaying anything */
+	he_race_https_answer_(&r, T0 + US(60), group_of(1, HE_AI_HINT,
+	    "2001:db8::10"));
+	none(&r);
+	ck_assert_str_eq(untried_str(&r), "2001:db8::10");
+	he_race_clear_(&r);
+
+	/* an empty or failed record ends the wait at once */
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	he_race_https_answer_(&r, T0 + US(5), NULL);
+	ck_assert_str_eq(started(&r), "2001:db8::1");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Hints start the race before A/AAAA: IPv6 hints at once, IPv4 hints
+   alone wait for AAAA as an A answer does. */
+START_TEST(test_hints_start)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_https_answer_(&r, T0 + US(1), group_of(1, HE_AI_HINT,
+	    "192.0.2.10"));
+	none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
+	he_race_timer_(&r, T0 + US(51));
+	ck_assert_str_eq(started(&r), "192.0.2.10");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A target's answer confirms its group's hints of that family: those it
+   lacks are dropped, unless they already started; the others' are kept. */
+START_TEST(test_confirm_hints)
+{
+	struct he_race r;
+	struct evutil_addrinfo *answer;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_race_expect_target_(&r, 1);
+	he_drive_begin(&r, NULL, T0);
+	he_race_https_answer_(&r, T0 + US(1), he_test_append(
+	    group_of(1, HE_AI_HINT, "2001:db8::10 2001:db8::11 192.0.2.10"),
+	    group_of(2, HE_AI_HINT, "2001:db8::20")));
+	ck_assert_str_eq(started(&r), "2001:db8::10");
+	answer = group_of(1, 0, "2001:db8::12 2001:db8::11");
+	/* ::10 started, ::11 confirmed, 192.0.2.10 another family, ::20
+	   another group: nothing is dropped */
+	ck_assert_int_eq(he_race_confirm_hints_(&r, 1, AF_INET6, answer), 0);
+	ck_assert_int_eq(flags_of(&r, "2001:db8::11"), 0);
+	ck_assert_int_eq(flags_of(&r, "2001:db8::20"), HE_AI_HINT);
+	ck_assert_int_eq(flags_of(&r, "192.0.2.10"), HE_AI_HINT);
+	he_race_target_answer_(&r, T0 + US(2), 1, answer);
+	ck_assert_str_eq(untried_str(&r),
+	    "192.0.2.10 2001:db8::11 2001:db8::12 2001:db8::20");
+	/* an IPv4 answer without 192.0.2.10 drops it */
+	ck_assert_int_eq(he_race_confirm_hints_(&r, 1, AF_INET, NULL), 1);
+	ck_assert_str_eq(untried_str(&r),
+	    "2001:db8::11 2001:db8::12 2001:db8::20");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* With no address yet, the race does not fail while the HTTPS record is
+   out: its hints may be all there is. */
+START_TEST(test_https_keeps_race_alive)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6, NULL,
+	    EVUTIL_EAI_NONAME);
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4, NULL,
+	    EVUTIL_EAI_NONAME);
+	ck_assert(!r.done);
+	none(&r);
+	he_race_https_answer_(&r, T0 + US(3), group_of(1, HE_AI_HINT,
+	    "192.0.2.10"));
+	ck_assert_str_eq(started(&r), "192.0.2.10");
+	he_race_clear_(&r);
+
+	/* and fails as before once the record brought nothing either */
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V4, NULL,
+	    EVUTIL_EAI_NONAME);
+	ck_assert(!r.done);
+	he_race_https_answer_(&r, T0 + US(2), NULL);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_eq(r.dns_failure, EVUTIL_EAI_NONAME);
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* Once the record came, the host's own addresses wait for its endpoints'
+   targets (they go after every endpoint's), and an endpoint waits for one
+   of higher priority; both at most the resolution delay, and each target
+   counts as answered only when both its AAAA and A came. */
+START_TEST(test_targets_wait)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_expect_target_(&r, 1);	/* its AAAA */
+	he_race_expect_target_(&r, 1);	/* its A */
+	he_race_expect_target_(&r, 2);
+	he_race_https_answer_(&r, T0 + US(1), NULL);
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	none(&r);			/* the host's own waits */
+	he_race_target_answer_(&r, T0 + US(3), 2,
+	    group_of(2, 0, "192.0.2.20"));
+	none(&r);			/* group 2 waits for group 1 */
+	he_race_target_answer_(&r, T0 + US(4), 1, NULL);	/* AAAA: none */
+	none(&r);			/* its A is still out */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
+	he_race_target_answer_(&r, T0 + US(5), 1,
+	    group_of(1, 0, "192.0.2.10"));
+	ck_assert_str_eq(started(&r), "192.0.2.10");
+	ck_assert_str_eq(untried_str(&r), "192.0.2.20 192.0.2.1");
+	he_race_clear_(&r);
+
+	/* a target that never answers holds nothing past the bound */
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_expect_target_(&r, 1);
+	he_race_https_answer_(&r, T0 + US(10), NULL);
+	he_drive_answer(&r, NULL, T0 + US(20), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(60));
+	he_race_timer_(&r, T0 + US(60));
+	ck_assert_str_eq(started(&r), "192.0.2.1");
+	/* an answer for no target expected is dropped */
+	he_race_target_answer_(&r, T0 + US(70), 4,
+	    group_of(3, 0, "192.0.2.30"));
+	ck_assert_str_eq(untried_str(&r), "");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A record whose endpoint is the host itself, after the host's answers
+   came: its untried addresses at the endpoint's port move into the
+   endpoint (and go first); at another port every address known, tried or
+   not, is copied into it. */
+START_TEST(test_endpoint_from_host)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1 2001:db8::2"), 0);
+	ck_assert_str_eq(started(&r), "2001:db8::1");
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	he_race_endpoint_from_host_(&r, 2, 8443);
+	he_race_endpoint_from_host_(&r, 1, PORT);
+	/* group 1 (moved: port 443; first, so it goes on alternating from
+	   the started IPv6), group 2 (copies at 8443, of the started one
+	   too), nothing left in the host's */
+	ck_assert_str_eq(untried_at(&r), "1:192.0.2.1:443 1:[2001:db8::2]:443 "
+	    "2:[2001:db8::2]:8443 2:192.0.2.1:8443 2:[2001:db8::1]:8443");
+	/* again: nothing new (each address and port is tried once) */
+	he_race_endpoint_from_host_(&r, 2, 8443);
+	he_race_endpoint_from_host_(&r, 1, PORT);
+	ck_assert_str_eq(untried_at(&r), "1:192.0.2.1:443 1:[2001:db8::2]:443 "
+	    "2:[2001:db8::2]:8443 2:192.0.2.1:8443 2:[2001:db8::1]:8443");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A NAT64 address standing for v4. */
+static struct evutil_addrinfo *
+synth(const char *v6, const char *v4)
+{
+	struct evutil_addrinfo *ai;
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+
+	memset(&sin6, 0, sizeof(sin6));
+	memset(&sin, 0, sizeof(sin));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET6, v6, &sin6.sin6_addr), 1);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin.sin_addr), 1);
+	ck_assert_int_eq(he_addrinfo_new_synth_(&sin6, &sin, &ai), 0);
+	ck_assert(HE_AI_META(ai)->flags & HE_AI_SYNTH);
+	return ai;
+}
+
+/* One server, one identity: NAT64 addresses of one IPv4 address under two
+   prefixes are tried once, and what a race teaches is about the IPv4
+   address. */
+START_TEST(test_identity)
+{
+	struct he_race r;
+	struct he_lesson ls[HE_LESSONS_MAX];
+	struct he_action a;
+
+	race_init(&r);
+	he_race_add_known_(&r, he_test_append(he_test_append(
+	    synth("64:ff9b::c000:20a", "192.0.2.10"),
+	    synth("2001:db8:64::c000:20a", "192.0.2.10")),
+	    synth("64:ff9b::c000:20b", "192.0.2.11")));
+	ck_assert_str_eq(untried_str(&r),
+	    "64:ff9b::c000:20a 64:ff9b::c000:20b");
+	he_drive_begin(&r, NULL, T0);
+	ck_assert_str_eq(started(&r), "64:ff9b::c000:20a");
+	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(5), 0), 1);
+	ck_assert(he_race_next_action_(&r, &a));
+	ck_assert_int_eq(a.kind, HE_ACT_DONE);
+	ck_assert_int_eq(he_race_lessons_(&r, ls, HE_LESSONS_MAX), 1);
+	ck_assert_int_eq(ls[0].sa->sa_family, AF_INET);
+	ck_assert_str_eq(he_test_addr_str(ls[0].sa), "192.0.2.10");
+	he_race_clear_(&r);
+}
+END_TEST
+
+Suite *
+he_test_suite(void)
+{
+	Suite *s = suite_create("race_groups");
+	TCase *tc = he_test_tcase(s, "groups", 10);
+
+	tcase_add_test(tc, test_groups_order);
+	tcase_add_test(tc, test_https_wait);
+	tcase_add_test(tc, test_hints_start);
+	tcase_add_test(tc, test_confirm_hints);
+	tcase_add_test(tc, test_https_keeps_race_alive);
+	tcase_add_test(tc, test_targets_wait);
+	tcase_add_test(tc, test_endpoint_from_host);
+	tcase_add_test(tc, test_identity);
+	return s;
+}
