@@ -1093,8 +1093,8 @@ START_TEST(test_wrappers)
 }
 END_TEST
 
-static Suite *
-fault_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("fault");
 	TCase *tc;
@@ -1108,12 +1108,4 @@ fault_suite(void)
 	tc = he_test_tcase(s, "walk", 600);
 	tcase_add_loop_test(tc, test_fault_walk, 0, NSCNS);
 	return s;
-}
-
-int
-main(int argc, char **argv)
-{
-	(void)argc;
-	he_fault_heap_exact(argv);
-	return he_labproc_main(argv, fault_suite);
 }

@@ -425,19 +425,11 @@ START_TEST(test_soak)
 }
 END_TEST
 
-static Suite *
-soak_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("soak");
 
 	tcase_add_test(he_test_tcase(s, "soak", 3600), test_soak);
 	return s;
-}
-
-int
-main(int argc, char **argv)
-{
-	(void)argc;
-	he_fault_heap_exact(argv);
-	return he_labproc_main(argv, soak_suite);
 }
