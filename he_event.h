@@ -659,9 +659,25 @@ EVHAPPY_EXPORT_ int evhappy_trace_format(const struct evhappy_trace *ev,
   bev must belong to he's event_base.  A second race on a bufferevent that
   is still racing, on a filter over it, or on the bufferevent under a
   racing filter, is refused with EALREADY.  As with libevent's own connect,
-  bufferevent_setfd() on a racing socket bufferevent takes it back: a new
-  connect on it then replaces the old race, which ends silently (evhttp
-  retries a connection so).
+  bufferevent_setfd() on a racing socket bufferevent (a socket, or -1)
+  takes it back: a new connect on it then replaces the old race, which
+  ends silently, every socket closed (evhttp resets its bufferevent so
+  before each connect and each retry).  libevent calls nobody back inside
+  bufferevent_setfd(), bufferevent_disable() or the drain of an empty
+  input, so a reset (what evhttp does when its connect timeout fires or a
+  request is cancelled) cannot end the race on that call: the race ends,
+  silently, at the first of the new connect, bufferevent_free(), the race's
+  next event of its own, and, when bev has a read or write timeout set
+  (bufferevent_set_timeouts(), evhttp's connect timeout), about 1 ms after
+  that timeout fired, so a bev reset from its own timeout callback has its
+  sockets closed then.  Disabling bev alone does not end the race, as it
+  does not stop libevent's own connect.  While a socket bufferevent races,
+  its input is frozen at its end, as libevent keeps it while it has no
+  socket.
+
+  On BEV_EVENT_CONNECTED, bev's connection address is the winner's, as
+  libevent's own connect records it: evhttp_connection_get_addr() returns
+  it, and evhttp's EVHTTP_CON_REUSE_CONNECTED_ADDR reconnects there.
 
   @param he the context
   @param bev the bufferevent

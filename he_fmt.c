@@ -141,16 +141,13 @@ record_type(int af)
 	return af == AF_INET6 ? "AAAA" : af == AF_INET ? "A" : "?";
 }
 
-/* "1 svc.example.net:8443 alpn h2,http/1.1 ech" */
-static void
-put_endpoint(struct he_out *o, const struct evhappy_endpoint *ep)
+void
+he_out_endpoint_(struct he_out *o, const struct evhappy_endpoint *ep)
 {
 	char alpn[128];
 
-	if (!ep)
-		return;
-	he_out_put_(o, " %d %s:%d", ep->priority,
-	    ep->target ? ep->target : "?", ep->port);
+	he_out_put_(o, "%s:%d priority %d", ep->target ? ep->target : "?",
+	    ep->port, ep->priority);
 	if (ep->alpn)
 		he_out_put_(o, " alpn %s", he_svcb_alpn_text_(ep->alpn,
 		    ep->alpn_len, alpn, sizeof(alpn)));
@@ -195,7 +192,10 @@ he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 			    ev->naddrs == 1 ? "" : "s");
 		return;
 	case EVHAPPY_TRACE_ENDPOINT:
-		put_endpoint(o, ev->endpoint);
+		if (ev->endpoint) {
+			he_out_put_(o, " ");
+			he_out_endpoint_(o, ev->endpoint);
+		}
 		return;
 	case EVHAPPY_TRACE_ENDPOINT_SKIPPED:
 		he_out_put_(o, ": %s", ev->text ? ev->text : "?");

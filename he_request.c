@@ -678,13 +678,16 @@ deliver(struct evhappy_request *req)
 		/* The winner's event stays until the bufferevent watches the
 		 * socket too, so that the kernel's watch stays. */
 		struct event *watching = NULL;
+		const struct evutil_addrinfo *won = req->race.winner >= 0 ?
+		    req->race.attempts[req->race.winner].ai : NULL;
 
 		keep_endpoint(req);
 		fd = take_winner(req, &watching);
 		/* Every callback that gets here asked bev_freed first; only
 		 * user code run since (a trace, a factory) may have freed it. */
-		he_bev_deliver_(&req->bev, fd, watching, req->race.error,
-		    req->race.dns_failure,
+		he_bev_deliver_(&req->bev, fd, won ? won->ai_addr : NULL,
+		    won ? (ev_socklen_t)won->ai_addrlen : 0, watching,
+		    req->race.error, req->race.dns_failure,
 		    req->set.trace || req->set.sock.factory);
 		return;
 	}

@@ -98,7 +98,7 @@ static const struct row rows[] = {
 	  /* IPv4 hints alone wait for AAAA as a positive A answer does */
 	  40, 250,
 	  { "https-query " HOST, "https-answer: service, 1 endpoint",
-	    "endpoint 1 " HOST ":$P alpn http/1.1" }, NULL, 1 },
+	    "endpoint " HOST ":$P priority 1 alpn http/1.1" }, NULL, 1 },
 	{ "hints, then the target's late answer disagrees: the hint it "
 	  "lacks is dropped, its address races",
 	  { HOST " HTTPS 1 other.test port=$P ipv4hint=127.0.0.3,127.0.0.5",
@@ -359,6 +359,7 @@ struct outcome {
 	char winner[64];
 	char attempts[512];
 	char endpoint[256];
+	char report[1024];
 	char trace[8192];
 	int hook_calls;
 	int hook_saw_bev;
@@ -451,6 +452,7 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
 	note_attempts(rep);
 	endpoint_text(evhappy_report_get_endpoint(rep), out.endpoint,
 	    sizeof(out.endpoint));
+	evhappy_report_format(rep, out.report, sizeof(out.report));
 	if (fd >= 0) {
 		ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&ss, &len),
 		    0);
@@ -550,6 +552,29 @@ start_race(struct evhappy *he, struct event_base *base,
 	    atoi(port)), 0);
 }
 
+/* The report's line names the endpoint and what was skipped. */
+static void
+check_report(const struct row *r)
+{
+	char want[256], *sp;
+
+	if (r->bev)
+		return;		/* no report on the bufferevent path */
+	if (r->winner && *r->endpoint) {
+		subst(r->endpoint, want, sizeof(want));
+		if ((sp = strchr(want, ' ')) != NULL)
+			snprintf(sp, sizeof(want) - (size_t)(sp - want),
+			    " priority %d", atoi(sp + 1));
+		ck_assert_msg(strstr(out.report, want), "%s: no \"%s\" in %s",
+		    r->name, want, out.report);
+	} else
+		ck_assert_msg(!strstr(out.report, "; endpoint"), "%s: %s",
+		    r->name, out.report);
+	if (strstr(out.trace, "endpoint-skipped"))
+		ck_assert_msg(strstr(out.report, "; skipped "), "%s: %s",
+		    r->name, out.report);
+}
+
 static void
 check_outcome(const struct row *r, const struct he_lab_dns *d)
 {
@@ -578,6 +603,7 @@ check_outcome(const struct row *r, const struct he_lab_dns *d)
 	ck_assert_msg(out.at_ms >= r->min_ms &&
 	    out.at_ms <= HE_TEST_UP(r->max_ms), "%s: at %lld ms, not %d..%d",
 	    r->name, (long long)out.at_ms, r->min_ms, r->max_ms);
+	check_report(r);
 	for (i = 0; i < 3 && r->trace_has[i]; i++) {
 		subst(r->trace_has[i], want, sizeof(want));
 		ck_assert_msg(strstr(out.trace, want), "%s: no \"%s\" in\n%s",
