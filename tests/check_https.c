@@ -801,10 +801,8 @@ START_TEST(test_dropin_environment)
 }
 END_TEST
 
-Suite *he_https_suite(void);
-
 Suite *
-he_https_suite(void)
+he_test_suite(void)
 {
 	Suite *s = suite_create("https");
 	TCase *tc;
@@ -831,10 +829,4 @@ he_https_suite(void)
 	    "c-ares (configure --with-cares)\n", NROWS - nevdns);
 #endif
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(he_https_suite(), CK_NORMAL);
 }
