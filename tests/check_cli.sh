@@ -1,8 +1,8 @@
 #!/bin/sh
 # Tests of the evhappy command-line tool against local listeners: success,
 # refusal, a black hole with fallback, --json, --trace, --relay, --count,
-# --waterfall and --svg, --demo, and a list of bad invocations that must
-# each exit 2.
+# --waterfall and --svg, HTTPS records (--https-rr, --alpn), --demo, and a
+# list of bad invocations that must each exit 2.
 #
 # The listeners, the black hole and a small DNS server are a Python script
 # (python3 is needed: without it the test is skipped, status 77).
@@ -178,14 +178,30 @@ def dns_answer(q, records):
         body += struct.pack(">HHHIH", 0xC00C, qtype, 1, 60, len(a)) + a
     return hdr + body
 
-def dns_server(records):
+# delays: (name, qtype) -> seconds before that answer leaves.
+def dns_server(records, delays={}):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
+    def send(a, peer):
+        try:
+            s.sendto(a, peer)
+        except OSError:
+            pass
     def loop():
         while True:
             q, peer = s.recvfrom(512)
             try:
-                s.sendto(dns_answer(q, records), peer)
+                a = dns_answer(q, records)
+                i, labels = 12, []
+                while q[i]:
+                    labels.append(q[i + 1:i + 1 + q[i]])
+                    i += 1 + q[i]
+                key = (b".".join(labels).decode("ascii", "replace").lower(),
+                       struct.unpack(">H", q[i + 1:i + 3])[0])
+                if key in delays:
+                    threading.Timer(delays[key], send, (a, peer)).start()
+                else:
+                    send(a, peer)
             except Exception:
                 pass
     threading.Thread(target=loop, daemon=True).start()
@@ -205,12 +221,71 @@ def fallback_pair(v6):
             pass
     raise OSError("no port free on both addresses")
 
+# HTTPS record RDATA (RFC 9460 section 2.2): priority, target, then
+# (key, value) pairs in the order given.
+def svcb(prio, target, *params):
+    name = b"".join(bytes([len(l)]) + l.encode() for l in
+                    target.split(".") if l) + b"\0"
+    return struct.pack(">H", prio) + name + b"".join(
+        struct.pack(">HH", k, len(v)) + v for k, v in params)
+
+def alpn(*ids):
+    ids = [i if isinstance(i, bytes) else i.encode() for i in ids]
+    return (1, b"".join(bytes([len(i)]) + i for i in ids))
+
+NO_DEFAULT_ALPN = (2, b"")
+def port_key(p):
+    return (3, struct.pack(">H", p))
+def v4hint(*a):
+    return (4, b"".join(socket.inet_aton(x) for x in a))
+ECH = b"\xfe\x0d\x00\x04ech!"		# base64 /g0ABGVjaCE=
+
+# The HTTPS records' names (tests/check_cli.sh "HTTPS records"): each
+# asked at a port that refuses, so only an endpoint's port connects.
+def https_lab(port, closed):
+    A, HTTPS = 1, 65
+    lo = socket.inet_aton("127.0.0.1")
+    q = lambda name: "_%d._https.%s" % (closed, name)
+    recs = {
+        # a usable endpoint at the echo port (h2, ECH) after an h3-only one
+        (q("svc.example"), HTTPS): [
+            svcb(2, "web.example", alpn("h2"), port_key(port), v4hint(
+                "127.0.0.1"), (5, ECH)),
+            svcb(1, "quic.example", alpn("h3"), NO_DEFAULT_ALPN,
+                 port_key(port))],
+        ("svc.example", A): [lo], ("web.example", A): [lo],
+        ("quic.example", A): [lo],
+        # h2 only: chosen only with --alpn h2
+        (q("h2only.example"), HTTPS): [
+            svcb(1, "web.example", alpn("h2"), NO_DEFAULT_ALPN,
+                 port_key(port))],
+        ("h2only.example", A): [lo],
+        # a hint, and the address answers held back 1.5 s
+        (q("hint.example"), HTTPS): [
+            svcb(1, "hint.example", port_key(port), v4hint("127.0.0.1"))],
+        ("hint.example", A): [lo],
+        # no HTTPS record: the host's own address
+        ("plain.example", A): [lo],
+        # ALPN ids with a comma and a byte that is not UTF-8
+        (q("odd.example"), HTTPS): [
+            svcb(1, "web.example", alpn("h2", b"a,\xff"), port_key(port))],
+        ("odd.example", A): [lo],
+        # AliasMode (asked at $port): the chain's end, web2.example, is an
+        # endpoint at the port asked, with no record of its own
+        ("_%d._https.alias.example" % port, HTTPS): [svcb(0, "web2.example")],
+        ("alias.example", A): [], ("web2.example", A): [lo],
+    }
+    delays = {("hint.example", A): 1.5, ("hint.example", 28): 1.5}
+    return dns_server(recs, delays)
+
 keep = []
 echo_l = listener("127.0.0.1")
 closed = sock("127.0.0.1", 0)
 v6 = v6_works()
 out = {"port": echo_l.getsockname()[1], "closed": closed.getsockname()[1],
        "v6": int(v6), "bh": 0, "dns": 0}
+hdns = https_lab(out["port"], out["closed"])
+out["hdns"] = hdns.getsockname()[1]
 try:
     pair, port, hole, good = fallback_pair(v6)
     keep.append(pair)
@@ -249,6 +324,7 @@ bh=$(lab bh)
 dns=$(lab dns)
 hole=$(lab hole)
 good=$(lab good)
+hdns=$(lab hdns)
 echo "lab: $(cat "$tmp/lab.out")"
 
 # ---------------------------------------------------------------------------
@@ -472,6 +548,109 @@ else
 	echo "skip: no black hole here (see lab: above); --demo covers it"
 fi
 
+# ---------------------------------------------------------------------------
+# HTTPS records (--https-rr, --alpn), from the lab's second DNS server
+# (https_lab above).  Every name is asked at $closed, which refuses: only
+# an endpoint's port ($port) connects.  Over --dns the record is asked
+# through c-ares; a build without it races on A/AAAA alone.
+
+https_q="_$closed._https"
+if ! "$EVHAPPY" --version | grep -q '^features: .*c-ares'; then
+	echo "skip: HTTPS records: this build has no c-ares"
+else
+	run --dns "127.0.0.1:$hdns" svc.example "$closed"
+	expect_rc "HTTPS: without --https-rr the host's own port refuses" 1
+
+	run --dns "127.0.0.1:$hdns" --https-rr svc.example "$closed"
+	expect_rc "--https-rr: connects through the endpoint, exit 0" 0
+	check "--https-rr: the endpoint's port won" \
+	    has out "^connected to 127.0.0.1:$port in "
+	check "--https-rr: the endpoint shown, ALPN, ech" has out \
+	    "^  HTTPS endpoint web.example:$port, priority 2, alpn h2,http/1.1, ech\$"
+
+	run --dns "127.0.0.1:$hdns" --https-rr --json svc.example "$closed"
+	check "--https-rr --json: address and attempts as ever, the endpoint" \
+	    json_ok 'd["ok"] is True and d["address"] == "127.0.0.1:'"$port"'"
+	    and [a["address"] for a in d["attempts"]] == ["127.0.0.1:'"$port"'"]
+	    and d["attempts"][0]["result"] == "won" and d["endpoint"] == {
+	    "target": "web.example", "port": '"$port"', "priority": 2,
+	    "alpn": ["h2", "http/1.1"], "ech": "/g0ABGVjaCE="}'
+	check "--https-rr --json: the trace asks the record, then the target" \
+	    json_ok '[(e["event"], e.get("text")) for e in d["trace"]
+	    if e["event"] in ("https-query", "dns-query")] == [
+	    ("https-query", "'"$https_q"'.svc.example"), ("dns-query", None),
+	    ("dns-query", None), ("dns-query", "web.example"),
+	    ("dns-query", "web.example")]'
+	check "--https-rr --json: answer, endpoint, the h3-only one skipped" \
+	    json_ok '[e for e in d["trace"] if e["event"] == "https-answer"
+	    and e["text"] == "service" and e["endpoints"] == 1 and
+	    e["dns_errno"] == 0] and [e for e in d["trace"] if e["event"] ==
+	    "endpoint" and e["endpoint"] == d["endpoint"]] and [e for e in
+	    d["trace"] if e["event"] == "endpoint-skipped" and "QUIC" in
+	    e["text"]]'
+
+	run --dns "127.0.0.1:$hdns" --https-rr --trace svc.example "$closed"
+	check "--https-rr --trace: the query's name" grep -q -F \
+	    "https-query $https_q.svc.example" "$tmp/err"
+	check "--https-rr --trace: the endpoint" grep -q -F \
+	    "endpoint 2 web.example:$port alpn h2,http/1.1 ech" "$tmp/err"
+	check "--https-rr --trace: h3 only is skipped, and why" grep -q \
+	    "endpoint-skipped: .*(h3).*QUIC" "$tmp/err"
+
+	run --dns "127.0.0.1:$hdns" --https-rr --count 2 --json svc.example \
+	    "$closed"
+	check "--https-rr --count 2 --json: each connect's endpoint" json_ok \
+	    '[c["endpoint"]["target"] for c in d["connects"]] ==
+	    ["web.example", "web.example"] and d["ok"] is True'
+
+	# An endpoint that speaks h2 only: --alpn decides.
+	run --dns "127.0.0.1:$hdns" --https-rr --json h2only.example "$closed"
+	check "--alpn default (http/1.1): the h2-only endpoint skipped" \
+	    json_ok 'd["ok"] is False and d["endpoint"] is None and
+	    [e for e in d["trace"] if e["event"] == "endpoint-skipped"]'
+	run --dns "127.0.0.1:$hdns" --https-rr --alpn h2,http/1.1 \
+	    h2only.example "$closed"
+	expect_rc "--alpn h2,http/1.1: the h2-only endpoint connects" 0
+	check "--alpn h2,http/1.1: its endpoint" has out \
+	    "^  HTTPS endpoint web.example:$port, priority 1, alpn h2\$"
+
+	# The address answers come 1.5 s late: the hint connects first.
+	run --dns "127.0.0.1:$hdns" --https-rr --json hint.example "$closed"
+	expect_rc "hint: connects, exit 0" 0
+	check "hint: won before the A/AAAA answers came" json_ok \
+	    'd["address"] == "127.0.0.1:'"$port"'" and d["elapsed_ms"] < 1500
+	    and not [e for e in d["trace"] if e["event"] == "dns-answer" and
+	    not e.get("text")] and d["endpoint"]["target"] == "hint.example"'
+
+	run --dns "127.0.0.1:$hdns" --https-rr odd.example "$closed"
+	check "odd ALPN ids: escaped in the line" has out \
+	    "^  HTTPS endpoint web.example:$port, priority 1, alpn h2,a\\\\x2c\\\\xff,http/1.1\$"
+	run --dns "127.0.0.1:$hdns" --https-rr --json odd.example "$closed"
+	check "odd ALPN ids: JSON strings, U+FFFD" json_ok \
+	    'd["endpoint"]["alpn"] == ["h2", "a,\ufffd", "http/1.1"] and
+	    d["endpoint"]["ech"] is None'
+
+	run --dns "127.0.0.1:$hdns" --https-rr --json alias.example "$port"
+	check "AliasMode: the chain's end is the endpoint, priority 0" json_ok \
+	    'd["ok"] is True and d["endpoint"] == {"target": "web2.example",
+	    "port": '"$port"', "priority": 0, "alpn": [], "ech": None}'
+	run --dns "127.0.0.1:$hdns" --https-rr alias.example "$port"
+	check "AliasMode: shown as an alias" has out \
+	    "^  HTTPS endpoint web2.example:$port, alias\$"
+
+	run --dns "127.0.0.1:$hdns" --https-rr plain.example "$port"
+	expect_rc "no HTTPS record: the host's own address, exit 0" 0
+	check "no HTTPS record: says so" has out \
+	    "^  HTTPS endpoint: none, the host's own address\$"
+	run --dns "127.0.0.1:$hdns" --https-rr --json plain.example "$port"
+	check "no HTTPS record: --json endpoint null" json_ok \
+	    'd["ok"] is True and d["endpoint"] is None'
+	run --dns "127.0.0.1:$hdns" --json plain.example "$port"
+	check "HTTPS records off: --json endpoint null, no https events" \
+	    json_ok 'd["endpoint"] is None and not [e for e in d["trace"]
+	    if e["event"].startswith("https")]'
+fi
+
 # Strings that need escaping stay valid JSON.
 run --json "$(printf 'a"b\\c\001\377')" 80
 expect_rc "--json odd host: exit 1" 1
@@ -540,6 +719,12 @@ bad --local|--local not-an-address example.com 80
 two --local of one family|--local 127.0.0.1 --local 127.0.0.2 example.com 80
 bad --dns|--dns 'dns server' example.com 80
 --dns with --system-resolver|--dns 127.0.0.1 --system-resolver example.com 80
+--alpn without --https-rr|--alpn h2 example.com 80
+empty --alpn|--https-rr --alpn '' example.com 80
+--alpn with an empty id|--https-rr --alpn h2,,http/1.1 example.com 80
+--alpn with an id too long|--https-rr --alpn $(printf "%0256d" 0) example.com 80
+--alpn without a list|example.com 80 --https-rr --alpn
+--https-rr with an argument|--https-rr=1 example.com 80
 --demo with arguments|--demo example.com 80
 --demo with options|--demo --trace
 bracketed IPv4|'[127.0.0.1]' 80

@@ -3,6 +3,7 @@
  * say what happened: the address that won and how long it took, or why
  * every address failed.  --trace shows each step, --json the same facts
  * for scripts, --waterfall and --svg draw the race on a time axis,
+ * --https-rr asks the HTTPS record too and shows the endpoint it chose,
  * --relay turns it into a small nc(1), --demo shows the difference to
  * libevent without a network.  See man/evhappy.1.
  *
@@ -58,6 +59,8 @@ struct opts {
 	int waterfall;			/* --waterfall */
 	const char *svg;		/* --svg FILE, or NULL */
 	int no_history;
+	int https_rr;			/* --https-rr */
+	const char *alpn;		/* --alpn LIST, or NULL */
 	int nother;			/* options given besides --demo */
 	const char *host;
 	int port;
@@ -83,6 +86,9 @@ struct event_rec {
 	int history, moved, has_after;
 	double age_ms, rtt_ms, delay_ms;
 	struct sockaddr_storage after;
+	/* HTTPS records: what the event says, and an ENDPOINT's endpoint */
+	char *text;
+	struct evhappy_endpoint *endpoint;
 };
 
 /* What one connect came to. */
@@ -94,6 +100,7 @@ struct result {
 	char winner[TOOL_ADDRLEN];
 	char *line;			/* evhappy_report_format() */
 	char *waterfall, *svg;		/* --waterfall, --svg: the drawings */
+	struct evhappy_endpoint *endpoint;	/* the winner's, or NULL */
 	struct attempt_rec *attempts;
 	int nattempts;
 	struct event_rec *events;
@@ -150,6 +157,10 @@ help(void)
 "  --max-in-flight N       attempts in flight at once (%d; 1 or more)\n"
 "  --local ADDR            bind to this literal (once per family)\n"
 "  --no-history            neither use nor feed the connection history\n"
+"HTTPS records (RFC 9460, the Happy Eyeballs v3 draft):\n"
+"  --https-rr              ask the HTTPS record too; race its endpoints\n"
+"  --alpn LIST             the ALPN ids spoken, for --https-rr's choice of\n"
+"                          endpoints (http/1.1; e.g. h2,http/1.1)\n"
 "Resolving (default: --system-resolver):\n"
 "  --system-resolver       getaddrinfo(3): /etc/hosts, nsswitch, DNS\n"
 "  --dns SERVER[:PORT]     ask only this DNS server ([ADDR]:PORT for IPv6)\n"
@@ -195,7 +206,8 @@ enum {
 	OPT_ATTEMPT_DELAY = 256, OPT_RESOLUTION_DELAY, OPT_INTERLEAVE,
 	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
 	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
-	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY, OPT_WATERFALL, OPT_SVG
+	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY, OPT_WATERFALL, OPT_SVG,
+	OPT_HTTPS_RR, OPT_ALPN
 };
 
 static const struct option long_options[] = {
@@ -215,6 +227,8 @@ static const struct option long_options[] = {
 	{ "no-history", no_argument, NULL, OPT_NO_HISTORY },
 	{ "waterfall", no_argument, NULL, OPT_WATERFALL },
 	{ "svg", required_argument, NULL, OPT_SVG },
+	{ "https-rr", no_argument, NULL, OPT_HTTPS_RR },
+	{ "alpn", required_argument, NULL, OPT_ALPN },
 	{ "demo", no_argument, NULL, OPT_DEMO },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -342,6 +356,9 @@ parse_option(struct opts *o, int c, const char *arg)
 	case OPT_JSON: o->json = 1; return 0;
 	case OPT_NO_HISTORY: o->no_history = 1; return 0;
 	case OPT_WATERFALL: o->waterfall = 1; return 0;
+	case OPT_HTTPS_RR: o->https_rr = 1; return 0;
+	/* evhappy_set_alpn() judges the list (app_setup) */
+	case OPT_ALPN: o->alpn = arg; return 0;
 	case OPT_SVG:
 		if (!*arg)
 			return usage_error("--svg: FILE is empty");
@@ -404,6 +421,9 @@ check_combinations(struct opts *o)
 	if (o->waterfall && o->json)
 		return usage_error("--waterfall and --json would both write "
 		    "stdout");
+	/* Without HTTPS records the list would be set and never read. */
+	if (o->alpn && !o->https_rr)
+		return usage_error("--alpn needs --https-rr");
 	return 0;
 }
 
@@ -546,6 +566,28 @@ end:
 	return r;
 }
 
+/* --https-rr and --alpn: an exit status; a list the library refuses is
+   a usage error. */
+static int
+apply_https(struct evhappy *he, const struct opts *o)
+{
+	if (!o->https_rr)
+		return TOOL_EXIT_OK;
+	if (evhappy_set_https_records(he, 1) < 0) {
+		fprintf(stderr, "evhappy: --https-rr: %s\n", strerror(errno));
+		return TOOL_EXIT_FAIL;
+	}
+	if (!o->alpn || evhappy_set_alpn(he, o->alpn) == 0)
+		return TOOL_EXIT_OK;
+	if (errno == EINVAL) {
+		usage_error("--alpn: '%s' is not a list of ALPN ids (comma-"
+		    "separated, each 1 to 255 bytes, as h2,http/1.1)", o->alpn);
+		return TOOL_EXIT_USAGE;
+	}
+	fprintf(stderr, "evhappy: --alpn: %s\n", strerror(errno));
+	return TOOL_EXIT_FAIL;
+}
+
 /* The resolver: none (the system's), evdns with one server, or evdns as
    /etc/resolv.conf says. */
 static int
@@ -668,6 +710,8 @@ app_setup(struct app *app)
 			return rc;
 	if (apply_local(app->he, app->o) < 0)
 		return TOOL_EXIT_FAIL;
+	if ((rc = apply_https(app->he, app->o)) != TOOL_EXIT_OK)
+		return rc;
 	if (app->o->no_history)
 		evhappy_set_history(app->he, 0);
 	evhappy_set_trace_cb(app->he, on_trace, app);
@@ -680,6 +724,13 @@ app_setup(struct app *app)
 static void
 result_clear(struct result *res)
 {
+	int i;
+
+	for (i = 0; i < res->nevents; i++) {
+		free(res->events[i].text);
+		tool_endpoint_free(res->events[i].endpoint);
+	}
+	tool_endpoint_free(res->endpoint);
 	free(res->line);
 	free(res->waterfall);
 	free(res->svg);
@@ -713,6 +764,11 @@ record_event(struct result *res, const struct evhappy_trace *ev)
 		memcpy(&e->addr, ev->addr, ev->addrlen);
 		e->has_addr = 1;
 	}
+	/* Out of memory, the JSON misses the text or the endpoint. */
+	if (ev->text)
+		e->text = strdup(ev->text);
+	if (ev->kind == EVHAPPY_TRACE_ENDPOINT)
+		e->endpoint = tool_endpoint_dup(ev->endpoint);
 	if (ev->kind != EVHAPPY_TRACE_HISTORY)
 		return;
 	e->history = ev->history;
@@ -815,6 +871,7 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 	res->dns_error = evhappy_report_dns_error(r);
 	record_attempts(res, r);
 	record_line(res, r);
+	res->endpoint = tool_endpoint_dup(evhappy_report_get_endpoint(r));
 	if (app->o->waterfall)
 		res->waterfall = draw(r, app->style, app->width);
 	if (app->o->svg)
@@ -906,6 +963,24 @@ print_result(const struct app *app, FILE *out)
 		    strerror(res->error));
 	if (count > 1 && res->fd >= 0)
 		print_change(app, out);
+	fputc('\n', out);
+}
+
+/* With --https-rr: the HTTPS endpoint the winner belongs to, on a line
+   of its own under the result. */
+static void
+print_endpoint(const struct app *app, FILE *out)
+{
+	const struct result *res = &app->res;
+
+	if (!app->o->https_rr || res->fd < 0)
+		return;
+	if (!res->endpoint) {
+		fputs("  HTTPS endpoint: none, the host's own address\n", out);
+		return;
+	}
+	fputs("  HTTPS endpoint ", out);
+	tool_endpoint_print(out, res->endpoint);
 	fputc('\n', out);
 }
 
@@ -1026,11 +1101,22 @@ json_event(FILE *out, const struct event_rec *e)
 		json_addr(out, &e->addr);
 	else if (e->family)
 		fprintf(out, ",\"family\":%d", tool_family_number(e->family));
+	if (e->text) {
+		fputs(",\"text\":", out);
+		tool_json_string(out, e->text);
+	}
+	if (e->endpoint) {
+		fputs(",\"endpoint\":", out);
+		tool_endpoint_json(out, e->endpoint);
+	}
 	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
 		fprintf(out, ",\"addresses\":%d", e->naddrs);
+	if (e->kind == EVHAPPY_TRACE_HTTPS_ANSWER)
+		fprintf(out, ",\"endpoints\":%d", e->naddrs);
 	if (e->kind == EVHAPPY_TRACE_HISTORY)
 		json_history(out, e);
-	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER)
+	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER ||
+	    e->kind == EVHAPPY_TRACE_HTTPS_ANSWER)
 		json_error(out, "dns", e->error, 1);
 	else if (e->kind == EVHAPPY_TRACE_ATTEMPT_FAILED ||
 	    e->kind == EVHAPPY_TRACE_DONE) {
@@ -1052,6 +1138,8 @@ json_result(const struct app *app, FILE *out)
 	fprintf(out, ",\"port\":%d,\"ok\":%s,\"address\":", app->o->port,
 	    res->fd >= 0 ? "true" : "false");
 	tool_json_string(out, res->fd >= 0 ? res->winner : NULL);
+	fputs(",\"endpoint\":", out);
+	tool_endpoint_json(out, res->endpoint);
 	fprintf(out, ",\"elapsed_ms\":%.3f,\"error\":", res->elapsed_ms);
 	tool_json_string(out, res->error ? strerror(res->error) : NULL);
 	fprintf(out, ",\"errno\":%d", res->error);
@@ -1115,8 +1203,10 @@ report(struct app *app)
 	    app->res.waterfall) {
 		/* its first line is the result line's outcome */
 		fputs(app->res.waterfall, out);
+		print_endpoint(app, out);
 	} else {
 		print_result(app, out);
+		print_endpoint(app, out);
 	}
 	tally(app);
 	fflush(out);

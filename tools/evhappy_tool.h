@@ -40,6 +40,24 @@ void tool_trace_print(FILE *out, const char *indent,
    not UTF-8 become U+FFFD, so the output always parses. */
 void tool_json_string(FILE *out, const char *s);
 
+/* The same for len bytes that may hold NUL (written \u0000). */
+void tool_json_bytes(FILE *out, const void *p, size_t len);
+
+/* HTTPS records (RFC 9460): an endpoint the library showed, copied into
+   one allocation that tool_endpoint_free() frees, since the library's
+   is valid only during its callback.  NULL when ep is NULL or empty (no
+   record was used) or memory ran out. */
+struct evhappy_endpoint *tool_endpoint_dup(const struct evhappy_endpoint *ep);
+void tool_endpoint_free(struct evhappy_endpoint *ep);
+
+/* "svc.example:8443, priority 1, alpn h2,http/1.1, ech": bytes of an
+   ALPN id that are not printable ASCII, ',' or '\\' are written \xNN. */
+void tool_endpoint_print(FILE *out, const struct evhappy_endpoint *ep);
+
+/* The endpoint as a JSON object ("ech" in base64, RFC 4648 section 4,
+   or null), or null when ep is NULL or empty. */
+void tool_endpoint_json(FILE *out, const struct evhappy_endpoint *ep);
+
 /* Free the context he (NULL: none), turn base's loop once so that evdns
    lets go of the queries it cancelled, then free dns (NULL: none); base
    stays the caller's to free. */
