@@ -750,6 +750,17 @@ done
 run --demo
 expect_rc "--demo exits 0" 0
 check "--demo prints its table" has out "^Time to connect"
+if "$EVHAPPY" --version | grep -q '^features: .*c-ares'; then
+	# libevent waits 300 ms for A; evhappy's hint connects at once, or
+	# after the 50 ms Resolution Delay where only IPv4 works
+	times=$(sed -n "s/^   [34]\. HTTPS record's hints\{0,1\}  *\([0-9.]*\) ms over IPv4  *\([0-9.]*\) ms over IPv[46]\$/\1 \2/p" "$tmp/out")
+	check "--demo: the HTTPS record's hint wins before A and AAAA ($times)" \
+	    awk -v t="$times" 'BEGIN { split(t, v, " ");
+	    exit !(v[1] >= 300 && v[2] + 100 < v[1]) }'
+	check "--demo: the HTTPS endpoint shown" grep -q \
+	    "^  *HTTPS endpoint hints\.example:[0-9]*, priority 1, alpn h2,http/1\.1\$" \
+	    "$tmp/out"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

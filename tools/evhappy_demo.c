@@ -6,7 +6,9 @@
  *
  * Each scenario gives both sides the same name, the same DNS server and
  * the same addresses; only the way they connect differs.  The scenarios
- * are chosen to be fair: one of them is won by libevent.
+ * are chosen to be fair: one of them is won by libevent.  The last one
+ * serves an HTTPS record (RFC 9460) whose address hints evhappy races
+ * before the A and AAAA answers come; libevent asks no such record.
  *
  * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
  */
@@ -34,6 +36,8 @@
 #define DEMO_TIMEOUT_MS 2000
 /* How late the slow AAAA answer comes. */
 #define DEMO_SLOW_MS 500
+/* How late A and AAAA come beside an HTTPS record with hints. */
+#define DEMO_HINT_SLOW_MS 300
 #define DEMO_RECORDS_MAX 2
 /* Attempts at finding a port free on every address of a scenario. */
 #define DEMO_BIND_TRIES 8
@@ -55,6 +59,10 @@ struct scenario {
 	int aaaa_delay_ms;
 	int nrecords;
 	struct demo_record records[DEMO_RECORDS_MAX];
+	int a_delay_ms;
+	/* an HTTPS record at the name asked ("_PORT._https.NAME"), in
+	   zone-file text; evhappy asks it (evhappy_set_https_records) */
+	const char *https;
 };
 
 enum outcome_state { OUT_SKIPPED, OUT_CONNECTED, OUT_FAILED, OUT_GAVE_UP };
@@ -84,6 +92,7 @@ struct demo {
 	int done;
 	double t0;
 	struct outcome *out;
+	struct evhappy_endpoint *endpoint;	/* evhappy's winner's, or NULL */
 };
 
 /* Scenarios for a host where ::1 works. */
@@ -93,20 +102,29 @@ static const struct scenario dual_stack[] = {
 	  "hostname()\ntries only the first address.  evhappy prefers IPv6 "
 	  "(RFC 6724).\n",
 	  0, 2, { { EVDNS_TYPE_AAAA, "::1", 0 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 1 } } },
+		  { EVDNS_TYPE_A, "127.0.0.1", 1 } }, 0, NULL },
 	{ "IPv6 path broken", "v6-broken.example",
 	  "The case Happy Eyeballs was made for.  libevent is lucky: it tries "
 	  "IPv4 first.\nevhappy tries ::1 first and starts 127.0.0.1 when "
 	  "the 250 ms Connection\nAttempt Delay runs out, without "
 	  "cancelling the first attempt.\n",
 	  0, 2, { { EVDNS_TYPE_AAAA, "::1", 1 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 0 } } },
+		  { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
 	{ "AAAA answer slow", "slow-aaaa.example",
 	  "libevent waits for both answers before it connects.  evhappy "
 	  "waits for the\nAAAA answer only for the 50 ms Resolution Delay, "
 	  "then connects over IPv4.\n",
 	  DEMO_SLOW_MS, 2, { { EVDNS_TYPE_AAAA, "::1", 1 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 0 } } },
+		  { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
+	{ "HTTPS record's hints", "hints.example",
+	  "The A and AAAA answers come late; an HTTPS record (RFC 9460) "
+	  "comes at once,\nwith address hints.  libevent asks no HTTPS "
+	  "record and waits.  evhappy, with\nevhappy_set_https_records(he, "
+	  "1), connects to a hint at once (the Happy\nEyeballs v3 draft).\n",
+	  DEMO_HINT_SLOW_MS, 2, { { EVDNS_TYPE_AAAA, "::1", 0 },
+		  { EVDNS_TYPE_A, "127.0.0.1", 0 } },
+	  DEMO_HINT_SLOW_MS,
+	  "1 hints.example alpn=h2 ipv4hint=127.0.0.1 ipv6hint=::1" },
 };
 
 /* Scenarios for a host without a usable ::1. */
@@ -117,12 +135,20 @@ static const struct scenario v4_only[] = {
 	  "starts the second when the 250 ms\nConnection Attempt Delay "
 	  "runs out.\n",
 	  0, 2, { { EVDNS_TYPE_A, "127.0.0.1", 1 },
-		  { EVDNS_TYPE_A, "127.0.0.2", 0 } } },
+		  { EVDNS_TYPE_A, "127.0.0.2", 0 } }, 0, NULL },
 	{ "AAAA answer slow", "slow-aaaa.example",
 	  "The AAAA answer comes late and empty.  libevent waits for both "
 	  "answers before\nit connects.  evhappy waits for the AAAA answer "
 	  "only for the 50 ms Resolution\nDelay, then connects over IPv4.\n",
-	  DEMO_SLOW_MS, 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } } },
+	  DEMO_SLOW_MS, 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
+	{ "HTTPS record's hint", "hints.example",
+	  "The A and AAAA answers come late; an HTTPS record (RFC 9460) "
+	  "comes at once,\nwith an address hint.  libevent asks no HTTPS "
+	  "record and waits.  evhappy, with\nevhappy_set_https_records(he, "
+	  "1), connects to the hint after the 50 ms\nResolution Delay (an "
+	  "IPv4 hint waits for AAAA as an A answer does).\n",
+	  DEMO_HINT_SLOW_MS, 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } },
+	  DEMO_HINT_SLOW_MS, "1 hints.example alpn=h2 ipv4hint=127.0.0.1" },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -141,7 +167,8 @@ print_indented(const char *indent, const char *text)
 static void
 print_record(const struct scenario *s, const struct demo_record *r)
 {
-	int delay = r->type == EVDNS_TYPE_AAAA ? s->aaaa_delay_ms : 0;
+	int delay = r->type == EVDNS_TYPE_AAAA ? s->aaaa_delay_ms :
+	    s->a_delay_ms;
 	char when[32];
 
 	if (delay)
@@ -177,6 +204,9 @@ print_scenario(const struct scenario *s, int n, int port)
 		    "answered after %d ms\n", s->aaaa_delay_ms);
 	for (i = 0; i < s->nrecords; i++)
 		print_record(s, &s->records[i]);
+	if (s->https)
+		printf("     HTTPS _%d._https.%s, answered at once:\n"
+		    "          %s\n", port, s->name, s->https);
 }
 
 /* A table cell: how long a side took. */
@@ -373,6 +403,7 @@ he_connect_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 
 	if (fd >= 0) {
 		outcome_connected(d->out, fd, d->t0);
+		d->endpoint = tool_endpoint_dup(evhappy_report_get_endpoint(r));
 		evutil_closesocket(fd);
 	} else {
 		evhappy_report_format(r, line, sizeof(line));
@@ -388,6 +419,9 @@ run_evhappy(struct demo *d, const struct scenario *s, int port,
 	printf("   evhappy   evhappy_resolve_and_connect(he, AF_UNSPEC, ...), "
 	    "as --trace shows it:\n");
 	fflush(stdout);
+	/* Only this scenario's races ask HTTPS records: the others' traces
+	   stay as short as their stories. */
+	evhappy_set_https_records(d->he, s->https != NULL);
 	d->done = 0;
 	d->out = out;
 	d->t0 = tool_now_ms();
@@ -398,6 +432,14 @@ run_evhappy(struct demo *d, const struct scenario *s, int port,
 	else
 		wait_side(d);
 	printf("             %s\n", out->text);
+	if (d->endpoint) {
+		printf("             HTTPS endpoint ");
+		tool_endpoint_print(stdout, d->endpoint);
+		printf("\n");
+	}
+	tool_endpoint_free(d->endpoint);
+	d->endpoint = NULL;
+	evhappy_set_https_records(d->he, 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -471,8 +513,9 @@ stage_setup(struct stage *st, const struct scenario *s)
 }
 
 static int
-serve_names(struct demo *d, const struct scenario *s)
+serve_names(struct demo *d, const struct scenario *s, int port)
 {
+	char qname[256];
 	int i;
 
 	for (i = 0; i < s->nrecords; i++)
@@ -481,6 +524,13 @@ serve_names(struct demo *d, const struct scenario *s)
 			return -1;
 	if (s->aaaa_delay_ms && he_lab_dns_set(d->dns, s->name,
 		EVDNS_TYPE_AAAA, HE_LAB_ANSWER, s->aaaa_delay_ms) < 0)
+		return -1;
+	if (s->a_delay_ms && he_lab_dns_set(d->dns, s->name,
+		EVDNS_TYPE_A, HE_LAB_ANSWER, s->a_delay_ms) < 0)
+		return -1;
+	/* RFC 9460 section 9.1: the name asked for a port other than 443 */
+	evutil_snprintf(qname, sizeof(qname), "_%d._https.%s", port, s->name);
+	if (s->https && he_lab_dns_add_https(d->dns, qname, s->https) < 0)
 		return -1;
 	return 0;
 }
@@ -491,7 +541,16 @@ run_scenario(struct demo *d, const struct scenario *s, int n,
 {
 	struct stage st;
 
-	if (stage_setup(&st, s) < 0 || serve_names(d, s) < 0) {
+#ifndef HAVE_CARES
+	/* The demo's context asks an evdns_base: its HTTPS query needs
+	   c-ares. */
+	if (s->https) {
+		printf("\n%d. %s: skipped, this build has no c-ares (HTTPS "
+		    "records over evdns)\n", n, s->title);
+		return;
+	}
+#endif
+	if (stage_setup(&st, s) < 0 || serve_names(d, s, st.port) < 0) {
 		stage_free(&st);
 		printf("\n%d. %s: skipped, %s\n", n, s->title,
 		    st.why[0] ? st.why : "the fake DNS server failed");
@@ -535,7 +594,9 @@ conclusion(void)
 "first), after both answers came: when that path is broken it waits for\n"
 "the kernel to give up, about two minutes (cut to %d ms here).  evhappy\n"
 "races the addresses: a broken path costs it one Connection Attempt\n"
-"Delay (250 ms), a slow AAAA answer at most the Resolution Delay (50 ms).\n"
+"Delay (250 ms), a slow AAAA answer at most the Resolution Delay (50 ms),\n"
+"and with HTTPS records on, slow A and AAAA answers cost nothing when\n"
+"the record's hints work.\n"
 "Try it: evhappy --trace HOST PORT\n", DEMO_GIVE_UP_MS);
 }
 
