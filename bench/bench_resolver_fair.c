@@ -16,6 +16,7 @@
  * B's races time out after 2 s, so a pool that makes B wait for A's names
  * shows as 2,000,000 us.  One line of key=value pairs: the medians, in us.
  */
+#include "he_event.h"
 #include "he_resolve.h"
 #include "bench_util.h"
 #include "he_gate.h"
