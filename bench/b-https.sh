@@ -1,0 +1,89 @@
+#!/bin/sh
+# HTTPS records (RFC 9460; issue 21): a race with evhappy_set_https_records
+# on against off, the lab's DNS server (bench_https serve) in a process of
+# its own.
+#  - bench.test: the HTTPS answer leaves with the A and AAAA answers.  Time
+#    from the call to connected, a run's median of N races one after
+#    another; five runs of each, interleaved in alternating order (as
+#    b-syn.sh does), the median run counts.  Target: on <= 1.10x off.
+#    And the instructions per race under callgrind (INFO; per_connect).
+#  - hints.test: A and AAAA leave 300 ms late, the record at once with
+#    address hints: on connects at about the hint's RTT (target: under
+#    100 ms), off after the answers (~300 ms).
+set -u
+. "$BENCH_LIB"
+n=300 runs=5 nhints=10
+[ -n "$BENCH_QUICK" ] && { n=60; runs=3; nhints=3; }
+bin=$BENCH_BIN/bench_https
+sec="HTTPS records"
+out=$(mktemp)
+"$bin" serve >"$out" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -f "$out"' EXIT
+i=0
+while [ ! -s "$out" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+line=$(cat "$out")
+dns=$(kv dns "$line")
+port=$(kv port "$line")
+if [ -z "$dns" ] || [ -z "$port" ]; then
+	row "$sec" "bench_https serve" "the lab did not start" "" FAIL
+	exit 0
+fi
+if [ "$(kv cares "$line")" != 1 ]; then
+	row "$sec" "bench_https" "this build has no c-ares (evdns contexts ask no HTTPS record)" "" INFO
+	exit 0
+fi
+
+us() { "$bin" race "$dns" "$port" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+offs= ons= i=0
+while [ $i -lt $runs ]; do
+	if [ $((i % 2)) -eq 0 ]; then
+		offs="$offs $(us off)"
+		ons="$ons $(us on)"
+	else
+		ons="$ons $(us on)"
+		offs="$offs $(us off)"
+	fi
+	i=$((i + 1))
+done
+off=$(echo "$offs" | median); on=$(echo "$ons" | median)
+if [ -z "$off" ] || [ -z "$on" ] || [ "$(echo $offs | wc -w)" -ne $runs ] ||
+    [ "$(echo $ons | wc -w)" -ne $runs ]; then
+	row "$sec" "answers together, time to connect" "a run failed" "<= 1.10x" FAIL
+else
+	r=$(ratio "$on" "$off")
+	row "$sec" "on / off, answers together: time to connect (median us)" \
+	    "$on vs $off = ${r}x (runs:$ons vs$offs)" "<= 1.10x" "$(le "$r" 1.10)"
+fi
+
+if command -v valgrind >/dev/null; then
+	count() {	# count on|off RACES: instructions of the whole run
+		_o=$(mktemp)
+		"$BENCH_BIN/../libtool" --mode=execute valgrind --tool=callgrind \
+		    --callgrind-out-file=/dev/null "$bin" race "$dns" "$port" \
+		    "$1" "$2" 2>"$_o" >/dev/null
+		sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$_o"
+		rm -f "$_o"
+	}
+	e=$(per_connect count on "$n")
+	l=$(per_connect count off "$n")
+	if [ "$e" -eq 0 ] || [ "$l" -eq 0 ]; then
+		row "$sec" "on / off, answers together: instructions per race" "a run failed" "" FAIL
+	else
+		row "$sec" "on / off, answers together: instructions per race (callgrind)" \
+		    "$e vs $l = $(ratio "$e" "$l")x" "" INFO
+	fi
+fi
+
+h_on=$("$bin" hints "$dns" "$port" on $nhints)
+h_off=$("$bin" hints "$dns" "$port" off $nhints)
+on_ms=$(kv median_ms "$h_on")
+off_ms=$(kv median_ms "$h_off")
+if [ -z "$on_ms" ] || [ -z "$off_ms" ]; then
+	row "$sec" "hints, A/AAAA 300 ms late" "a run failed" "< 100 ms" FAIL
+else
+	row "$sec" "hints, A/AAAA 300 ms late: time to connect (median ms)" \
+	    "on $on_ms (record at $(kv https_ms "$h_on"), winner started at $(kv start_ms "$h_on"), handshake $(kv rtt_ms "$h_on")) vs off $off_ms" \
+	    "on < 100 ms" "$(le "$on_ms" 99.99)"
+fi
