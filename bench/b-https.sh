@@ -4,15 +4,17 @@
 # its own.
 #  - bench.test: the HTTPS answer leaves with the A and AAAA answers.  Time
 #    from the call to connected, a run's median of N races one after
-#    another; five runs of each, interleaved in alternating order (as
+#    another; seven runs of each, interleaved in alternating order (as
 #    b-syn.sh does), the median run counts.  Target: on <= 1.10x off.
 #    And the instructions per race under callgrind (INFO; per_connect).
+#    none.test (INFO): the same, but no HTTPS record is published
+#    (NXDOMAIN): what asking costs by itself.
 #  - hints.test: A and AAAA leave 300 ms late, the record at once with
 #    address hints: on connects at about the hint's RTT (target: under
 #    100 ms), off after the answers (~300 ms).
 set -u
 . "$BENCH_LIB"
-n=300 runs=5 nhints=10
+n=500 runs=7 nhints=10
 [ -n "$BENCH_QUICK" ] && { n=60; runs=3; nhints=3; }
 bin=$BENCH_BIN/bench_https
 sec="HTTPS records"
@@ -34,14 +36,16 @@ if [ "$(kv cares "$line")" != 1 ]; then
 	exit 0
 fi
 
-us() { "$bin" race "$dns" "$port" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
+us() { "$bin" "${2:-race}" "$dns" "$port" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-offs= ons= i=0
+offs= ons= nones= i=0
 while [ $i -lt $runs ]; do
 	if [ $((i % 2)) -eq 0 ]; then
 		offs="$offs $(us off)"
 		ons="$ons $(us on)"
+		nones="$nones $(us on none)"
 	else
+		nones="$nones $(us on none)"
 		ons="$ons $(us on)"
 		offs="$offs $(us off)"
 	fi
@@ -55,14 +59,18 @@ else
 	r=$(ratio "$on" "$off")
 	row "$sec" "on / off, answers together: time to connect (median us)" \
 	    "$on vs $off = ${r}x (runs:$ons vs$offs)" "<= 1.10x" "$(le "$r" 1.10)"
+	none=$(echo "$nones" | median)
+	[ -n "$none" ] && row "$sec" "on, no record published / off: time to connect (median us)" \
+	    "$none vs $off = $(ratio "$none" "$off")x (runs:$nones)" "" INFO
 fi
 
 if command -v valgrind >/dev/null; then
-	count() {	# count on|off RACES: instructions of the whole run
+	count() {	# count [none-]on|off RACES: instructions of the whole run
 		_o=$(mktemp)
+		case $1 in none-*) _m=none ;; *) _m=race ;; esac
 		"$BENCH_BIN/../libtool" --mode=execute valgrind --tool=callgrind \
-		    --callgrind-out-file=/dev/null "$bin" race "$dns" "$port" \
-		    "$1" "$2" 2>"$_o" >/dev/null
+		    --callgrind-out-file=/dev/null "$bin" $_m "$dns" "$port" \
+		    "${1#none-}" "$2" 2>"$_o" >/dev/null
 		sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$_o"
 		rm -f "$_o"
 	}
@@ -73,6 +81,9 @@ if command -v valgrind >/dev/null; then
 	else
 		row "$sec" "on / off, answers together: instructions per race (callgrind)" \
 		    "$e vs $l = $(ratio "$e" "$l")x" "" INFO
+		x=$(per_connect count none-on "$n")
+		row "$sec" "on, no record published / off: instructions per race (callgrind)" \
+		    "$x vs $l = $(ratio "$x" "$l")x" "" INFO
 	fi
 fi
 

@@ -14,6 +14,7 @@
  *                     ipv6hint=::1" (as a CDN publishes it for its
  *                     names): the three answers leave together
  *         hints.test  the same record, but A and AAAA leave 300 ms late
+ *         none.test   A and AAAA as bench.test's, no HTTPS record (NXDOMAIN)
  *       (::1 left out where IPv6 loopback does not work.)
  *
  *   bench_https race DNS PORT on|off N
@@ -22,6 +23,10 @@
  *       with HTTPS records on or off; prints the median microseconds from
  *       the call to the connected callback.  Under callgrind
  *       (b-https.sh), the instructions of N races.
+ *
+ *   bench_https none DNS PORT on|off N
+ *       The same with "none.test": what asking costs when nothing is
+ *       published.
  *
  *   bench_https hints DNS PORT on|off N
  *       The same with "hints.test"; prints the median milliseconds to
@@ -125,7 +130,9 @@ serve(void)
 
 	if (!d || listen_both(base, v6, &port) < 0 ||
 	    serve_name(d, "bench.test", port, v6, 0) < 0 ||
-	    serve_name(d, "hints.test", port, v6, BENCH_LATE_MS) < 0) {
+	    serve_name(d, "hints.test", port, v6, BENCH_LATE_MS) < 0 ||
+	    he_lab_dns_add(d, "none.test", EVDNS_TYPE_A, "127.0.0.1") < 0 ||
+	    (v6 && he_lab_dns_add(d, "none.test", EVDNS_TYPE_AAAA, "::1") < 0)) {
 		fprintf(stderr, "bench_https serve: cannot set up the lab\n");
 		return 1;
 	}
@@ -219,6 +226,8 @@ race(const char *mode, const char *dns_addr, int port, int on, int n)
 	static double t[BENCH_MAX_RUNS], sorted[BENCH_MAX_RUNS],
 	    https[BENCH_MAX_RUNS], start[BENCH_MAX_RUNS], rtt[BENCH_MAX_RUNS];
 	int hints = !strcmp(mode, "hints"), i, m, rc = 1;
+	const char *name = hints ? "hints.test" : !strcmp(mode, "none") ?
+	    "none.test" : "bench.test";
 	struct run r;
 	struct evdns_base *dns = NULL;
 
@@ -234,8 +243,7 @@ race(const char *mode, const char *dns_addr, int port, int on, int n)
 	if (hints)
 		evhappy_set_trace_cb(r.he, trace_cb, &r);
 	for (i = 0; i < n; i++) {
-		if ((t[i] = race_once(&r, hints ? "hints.test" : "bench.test",
-		    port)) < 0 || r.failed) {
+		if ((t[i] = race_once(&r, name, port)) < 0 || r.failed) {
 			fprintf(stderr, "bench_https: race %d failed\n", i);
 			goto end;
 		}
@@ -276,12 +284,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 2 && !strcmp(argv[1], "serve"))
 		return serve();
-	if (argc != 6 || (strcmp(argv[1], "race") && strcmp(argv[1], "hints"))
+	if (argc != 6 || (strcmp(argv[1], "race") && strcmp(argv[1], "hints") &&
+	    strcmp(argv[1], "none"))
 	    || (strcmp(argv[4], "on") && strcmp(argv[4], "off")) ||
 	    (port = atoi(argv[3])) <= 0 || (n = atoi(argv[5])) <= 0 ||
 	    n > BENCH_MAX_RUNS) {
 		fprintf(stderr, "usage: bench_https serve\n"
-		    "       bench_https race|hints DNS PORT on|off N\n");
+		    "       bench_https race|none|hints DNS PORT on|off N\n");
 		return 2;
 	}
 	return race(argv[1], argv[2], port, !strcmp(argv[4], "on"), n);
