@@ -555,8 +555,13 @@ fi
 # through c-ares; a build without it races on A/AAAA alone.
 
 https_q="_$closed._https"
-if ! "$EVHAPPY" --version | grep -q '^features: .*c-ares'; then
-	echo "skip: HTTPS records: this build has no c-ares"
+if ! "$EVHAPPY" --version | grep -q '^features: .*c-ares [0-9]'; then
+	echo "skip: HTTPS records over --dns: this build has no c-ares"
+	run --dns "127.0.0.1:$hdns" --https-rr --json plain.example "$port"
+	check "no c-ares: --https-rr says 'not asked' and races on A/AAAA" \
+	    json_ok 'd["ok"] is True and d["endpoint"] is None and [e for e in
+	    d["trace"] if e["event"] == "https-answer" and
+	    e["text"].startswith("not asked")]'
 else
 	run --dns "127.0.0.1:$hdns" svc.example "$closed"
 	expect_rc "HTTPS: without --https-rr the host's own port refuses" 1
@@ -750,7 +755,7 @@ done
 run --demo
 expect_rc "--demo exits 0" 0
 check "--demo prints its table" has out "^Time to connect"
-if "$EVHAPPY" --version | grep -q '^features: .*c-ares'; then
+if "$EVHAPPY" --version | grep -q '^features: .*c-ares [0-9]'; then
 	# libevent waits 300 ms for A; evhappy's hint connects at once, or
 	# after the 50 ms Resolution Delay where only IPv4 works
 	times=$(sed -n "s/^   [34]\. HTTPS record's hints\{0,1\}  *\([0-9.]*\) ms over IPv4  *\([0-9.]*\) ms over IPv[46]\$/\1 \2/p" "$tmp/out")
