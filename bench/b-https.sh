@@ -37,7 +37,6 @@ if [ "$(kv cares "$line")" != 1 ]; then
 fi
 
 us() { "$bin" "${2:-race}" "$dns" "$port" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 offs= ons= nones= i=0
 while [ $i -lt $runs ]; do
 	if [ $((i % 2)) -eq 0 ]; then

@@ -13,7 +13,6 @@ set -u
 n=500 runs=5
 [ -n "$BENCH_QUICK" ] && { n=100; runs=3; }
 us() { "$BENCH_BIN/bench_connect" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ls= es= i=0
 while [ $i -lt $runs ]; do
 	if [ $((i % 2)) -eq 0 ]; then

@@ -32,6 +32,12 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "inf"; else printf "%.2f\n", a / b }'
 }
 
+# median: the median of the numbers on stdin (spaces or lines between
+# them); the upper one of an even count's middle two.
+median() {
+	tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 # kv KEY LINE: the value of KEY=value in a line of key=value pairs.
 kv() {
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
