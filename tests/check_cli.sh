@@ -264,6 +264,12 @@ def https_lab(port, closed):
         (q("hint.example"), HTTPS): [
             svcb(1, "hint.example", port_key(port), v4hint("127.0.0.1"))],
         ("hint.example", A): [lo],
+        # ECH mandatory: skipped by a client that uses no ECH (RFC 9460
+        # section 8), as the tool is
+        (q("echonly.example"), HTTPS): [
+            svcb(1, "web.example", (0, struct.pack(">H", 5)),
+                 port_key(port), (5, ECH))],
+        ("echonly.example", A): [lo],
         # no HTTPS record: the host's own address
         ("plain.example", A): [lo],
         # ALPN ids with a comma and a byte that is not UTF-8
@@ -626,6 +632,12 @@ else
 	    'd["address"] == "127.0.0.1:'"$port"'" and d["elapsed_ms"] < 1500
 	    and not [e for e in d["trace"] if e["event"] == "dns-answer" and
 	    not e.get("text")] and d["endpoint"]["target"] == "hint.example"'
+
+	run --dns "127.0.0.1:$hdns" --https-rr --json echonly.example "$closed"
+	check "ech mandatory: skipped (the tool uses no ECH), and why" json_ok \
+	    'd["ok"] is False and d["endpoint"] is None and [e for e in
+	    d["trace"] if e["event"] == "endpoint-skipped" and "ech" in
+	    e["text"]]'
 
 	run --dns "127.0.0.1:$hdns" --https-rr odd.example "$closed"
 	check "odd ALPN ids: escaped in the line" has out \
