@@ -14,8 +14,7 @@
 #    100 ms), off after the answers (~300 ms).
 set -u
 . "$BENCH_LIB"
-n=500 runs=7 nhints=10
-[ -n "$BENCH_QUICK" ] && { n=60; runs=3; nhints=3; }
+n=$(quick 500 60) runs=$(quick 7 3) nhints=$(quick 10 3)
 bin=$BENCH_BIN/bench_https
 sec="HTTPS records"
 out=$(mktemp)
