@@ -604,7 +604,7 @@ else
 	check "--https-rr --trace: the query's name" grep -q -F \
 	    "https-query $https_q.svc.example" "$tmp/err"
 	check "--https-rr --trace: the endpoint" grep -q -F \
-	    "endpoint 2 web.example:$port alpn h2,http/1.1 ech" "$tmp/err"
+	    "endpoint web.example:$port priority 2 alpn h2,http/1.1 ech" "$tmp/err"
 	check "--https-rr --trace: h3 only is skipped, and why" grep -q \
 	    "endpoint-skipped: .*(h3).*QUIC" "$tmp/err"
 
