@@ -9,8 +9,11 @@
 #include "he_addrinfo.h"
 #include "he_hash.h"
 #include "he_vec.h"
+#include "he_proc.h"
+#include "he_time.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -750,6 +753,18 @@ common_prefix(const uint8_t *a, const uint8_t *b, int max)
 	return bits < max ? bits : max;
 }
 
+/* Whether a starts with the len-bit prefix. */
+static int
+prefix_matches(const uint8_t *a, const uint8_t *prefix, int len)
+{
+	int bytes = len / 8, bits = len % 8;
+
+	if (memcmp(a, prefix, (size_t)bytes) != 0)
+		return 0;
+	return !bits || !((a[bytes] ^ prefix[bytes]) &
+	    (uint8_t)(0xff << (8 - bits)));
+}
+
 /* The longest matching prefix of the policy table. */
 static const struct he_policy *
 policy_of(const uint8_t *a)
@@ -759,8 +774,8 @@ policy_of(const uint8_t *a)
 
 	for (i = 0; i < sizeof(he_policy_table) / sizeof(*p); i++) {
 		p = &he_policy_table[i];
-		if (common_prefix(a, p->prefix, p->len) == p->len &&
-		    (!best || p->len > best->len))
+		if ((!best || p->len > best->len) &&
+		    prefix_matches(a, p->prefix, p->len))
 			best = p;
 	}
 	return best;	/* ::/0 always matches */
@@ -1010,10 +1025,15 @@ struct he_src_entry {
 	struct sockaddr_in6 src;	/* big enough for either family */
 };
 
+/* Lists this short (most) look their few entries up one by one, on the
+ * stack: a table and two allocations would cost more than they save. */
+#define HE_SRC_SMALL 8
+
 struct he_src_cache {
 	he_source_fn probe;
 	void *arg;
-	struct he_htab index;
+	struct he_htab index;		/* unused for a small list */
+	int small;
 	struct he_src_entry *e;		/* probes made so far */
 	int probes;
 	int exact;			/* entries keyed by a whole address */
@@ -1059,7 +1079,14 @@ static struct he_src_entry *
 src_find(struct he_src_cache *c, const struct he_src_key *k)
 {
 	struct he_hnode *n;
+	int i;
 
+	if (c->small) {
+		for (i = 0; i < c->probes; i++)
+			if (!memcmp(&c->e[i].key, k, sizeof(*k)))
+				return &c->e[i];
+		return NULL;
+	}
 	for (n = he_htab_first_(&c->index, he_hash_bytes_(k, sizeof(*k), 0));
 	    n; n = he_htab_next_(n)) {
 		struct he_src_entry *e = HE_CONTAINER(n, struct he_src_entry,
@@ -1102,7 +1129,9 @@ src_probe(struct he_src_cache *c, const struct sockaddr *dst,
 	e->ok = err == 0;
 	if (e->ok)
 		memcpy(&e->src, &ss, sizeof(e->src));
-	he_htab_add_(&c->index, &e->node, he_hash_bytes_(k, sizeof(*k), 0));
+	if (!c->small)
+		he_htab_add_(&c->index, &e->node,
+		    he_hash_bytes_(k, sizeof(*k), 0));
 	return e;
 }
 
@@ -1137,6 +1166,7 @@ int
 he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
     void *arg)
 {
+	struct he_src_entry small[HE_SRC_SMALL];
 	struct he_src_cache c;
 	size_t n;
 	int err;
@@ -1152,14 +1182,19 @@ he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
 	memset(&c, 0, sizeof(c));
 	c.probe = probe;
 	c.arg = arg;
-	if (!(c.e = malloc(n * sizeof(*c.e))) ||
+	c.small = n <= HE_SRC_SMALL;
+	if (c.small)
+		c.e = small;
+	else if (!(c.e = malloc(n * sizeof(*c.e))) ||
 	    he_htab_reserve_(&c.index, 2 * n) != 0) {
 		free(c.e);
 		return ENOMEM;
 	}
 	err = he_addrinfo_sort_with_(list, cached_source, &c);
-	he_htab_free_(&c.index);
-	free(c.e);
+	if (!c.small) {
+		he_htab_free_(&c.index);
+		free(c.e);
+	}
 	return err;
 }
 
@@ -1200,6 +1235,99 @@ he_source_by_udp_connect_(const struct sockaddr *dst, ev_socklen_t dstlen,
 	    getsockname(fd, (struct sockaddr *)src, &srclen) < 0)
 		err = errno;
 	evutil_closesocket(fd);
+	return err;
+}
+
+/* ---- the process's memory of probes ------------------------------------ */
+
+/* Races resolve the same few prefixes again and again, and each probe is
+ * four system calls (on loopback, as much time as the rest of a connect).
+ * So a probe's answer is kept a second, for its prefix (as the sort's own
+ * cache keys it): a route that changes is seen a second late at most.
+ * The table is small and replaced in turn: a hostile list can only make
+ * it forget sooner. */
+#define HE_SRC_MEMO 32
+#define HE_SRC_MEMO_TTL_US (1000 * 1000)
+
+static struct {
+	struct he_src_key key;
+	int64_t until;
+	int err;
+	struct sockaddr_in6 src;
+} memo[HE_SRC_MEMO];
+static int memo_next;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct he_fork_hooks memo_hooks = {
+	NULL, NULL, NULL, &memo_lock, NULL, 0
+};
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+
+static void
+memo_setup(void)
+{
+	/* without it a fork() inside a sort could deadlock the child's
+	 * first sort; the memory still works */
+	(void)he_proc_on_fork_(&memo_hooks);
+}
+
+/* The kept answer for k at now: 1 (and err, src), or 0. */
+static int
+memo_find(const struct he_src_key *k, int64_t now, int *err,
+    struct sockaddr_storage *src)
+{
+	int i, found = 0;
+
+	memset(src, 0, sizeof(*src));
+	pthread_mutex_lock(&memo_lock);
+	for (i = 0; i < HE_SRC_MEMO && !found; i++) {
+		if (memo[i].until <= now || memcmp(&memo[i].key, k, sizeof(*k)))
+			continue;
+		*err = memo[i].err;
+		memcpy(src, &memo[i].src, sizeof(memo[i].src));
+		found = 1;
+	}
+	pthread_mutex_unlock(&memo_lock);
+	return found;
+}
+
+static void
+memo_keep(const struct he_src_key *k, int64_t now, int err,
+    const struct sockaddr_storage *src)
+{
+	int i;
+
+	pthread_mutex_lock(&memo_lock);
+	i = memo_next;
+	memo_next = (memo_next + 1) % HE_SRC_MEMO;
+	memo[i].key = *k;
+	memo[i].until = now + HE_SRC_MEMO_TTL_US;
+	memo[i].err = err;
+	memcpy(&memo[i].src, src, sizeof(memo[i].src));
+	pthread_mutex_unlock(&memo_lock);
+}
+
+int
+he_source_remembered_(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg)
+{
+	struct sockaddr_storage ss;
+	struct he_src_key k;
+	int64_t now = he_now_();
+	int err;
+
+	if (!dst || !src || !sockaddr_size(dst, dstlen))
+		return EINVAL;
+	pthread_once(&memo_once, memo_setup);
+	src_key(dst, &k);
+	if (memo_find(&k, now, &err, src))
+		return err;
+	memset(&ss, 0, sizeof(ss));
+	err = he_source_by_udp_connect_(dst, dstlen, &ss, arg);
+	memcpy(src, &ss, sizeof(ss));
+	/* a refusal for this address alone (EACCES) says nothing of its
+	 * prefix: not kept */
+	if (err != EACCES)
+		memo_keep(&k, now, err, &ss);
 	return err;
 }
 

@@ -150,4 +150,10 @@ int he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
 int he_source_by_udp_connect_(const struct sockaddr *dst, ev_socklen_t dstlen,
     struct sockaddr_storage *src, void *arg);
 
+/** he_source_by_udp_connect_, its answers kept a second per prefix for
+    the whole process (races ask the same prefixes again and again; a
+    probe is four system calls).  Thread-safe. */
+int he_source_remembered_(const struct sockaddr *dst, ev_socklen_t dstlen,
+    struct sockaddr_storage *src, void *arg);
+
 #endif

@@ -51,21 +51,9 @@ static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t bev_tables_once = PTHREAD_ONCE_INIT;
 
 /* A fork() while another thread holds the lock must not leave the child
- * with a lock nobody will release: hold it across the fork. */
-static void
-bev_tables_prepare(void)
-{
-	pthread_mutex_lock(&bev_tables_lock);
-}
-
-static void
-bev_tables_after(void)
-{
-	pthread_mutex_unlock(&bev_tables_lock);
-}
-
+ * with a lock nobody will release: it is held across the fork. */
 static struct he_fork_hooks fork_hooks = {
-	bev_tables_prepare, bev_tables_after, bev_tables_after, NULL, 0
+	NULL, NULL, NULL, &bev_tables_lock, NULL, 0
 };
 
 static void

@@ -73,6 +73,13 @@ struct he_dnsq_resolver {
 	struct he_dnsq *done, *done_tail;
 	int pending;			/* queries c-ares holds */
 	int nservers;			/* the evdns_base's, usable */
+	int servers_set;		/* servers[] went to c-ares */
+	int on_port;			/* queries sent since they did */
+	struct he_dnsq_server {
+		int family;
+		unsigned char addr[16];
+		int port;
+	} servers[HE_DNSQ_MAX_SERVERS];	/* what c-ares was given last */
 	int delivering;			/* inside deliver_cb */
 	int dying;			/* freed inside deliver_cb */
 };
@@ -269,19 +276,17 @@ deliver_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- resolvers ---------------------------------------------------------- */
 
-/* Give c-ares the evdns_base's servers (only while no query is out:
-   c-ares 1.18 refuses to change servers under queries).  IPv6 servers
-   with a scope (link-local) are left out: c-ares 1.18 cannot use them. */
+/* The evdns_base's servers as c-ares takes them, in nodes (linked); IPv6
+   servers with a scope (link-local) are left out: c-ares 1.18 cannot use
+   them.  How many. */
 static int
-set_servers_from_evdns(struct he_dnsq_resolver *r)
+servers_of_evdns(struct he_dnsq_resolver *r,
+    struct ares_addr_port_node *nodes)
 {
-	struct ares_addr_port_node nodes[HE_DNSQ_MAX_SERVERS];
 	struct sockaddr_storage ss;
 	int i, n = 0, len;
 
-	r->nservers = 0;
-
-	memset(nodes, 0, sizeof(nodes));
+	memset(nodes, 0, HE_DNSQ_MAX_SERVERS * sizeof(*nodes));
 	for (i = 0; n < HE_DNSQ_MAX_SERVERS; i++) {
 		struct ares_addr_port_node *nd = &nodes[n];
 		len = evdns_base_get_nameserver_addr(r->dns, i,
@@ -306,9 +311,50 @@ set_servers_from_evdns(struct he_dnsq_resolver *r)
 			nodes[n - 1].next = nd;
 		n++;
 	}
+	return n;
+}
+
+/* Whether nodes are the servers c-ares has (and remember them if not). */
+static int
+servers_same(struct he_dnsq_resolver *r,
+    const struct ares_addr_port_node *nodes, int n)
+{
+	struct he_dnsq_server now[HE_DNSQ_MAX_SERVERS];
+	int i, same;
+
+	memset(now, 0, sizeof(now));
+	for (i = 0; i < n; i++) {
+		now[i].family = nodes[i].family;
+		memcpy(now[i].addr, &nodes[i].addr, nodes[i].family ==
+		    AF_INET ? 4 : 16);
+		now[i].port = nodes[i].udp_port;
+	}
+	same = r->servers_set && n == r->nservers &&
+	    !memcmp(now, r->servers, sizeof(now));
+	memcpy(r->servers, now, sizeof(now));
+	return same;
+}
+
+/* Give c-ares the evdns_base's servers (only while no query is out:
+   c-ares 1.18 refuses to change servers under queries).  Giving them
+   closes the socket c-ares keeps open (ARES_FLAG_STAYOPEN), so unchanged
+   ones are given again only after HE_DNSQ_PORT_QUERIES queries: a new
+   socket, a new random source port. */
+static int
+set_servers_from_evdns(struct he_dnsq_resolver *r)
+{
+	struct ares_addr_port_node nodes[HE_DNSQ_MAX_SERVERS];
+	int n = servers_of_evdns(r, nodes);
+
+	if (servers_same(r, nodes, n) && r->on_port < HE_DNSQ_PORT_QUERIES)
+		return 0;
+	r->on_port = 0;
+	r->servers_set = 0;
+	r->nservers = 0;
 	if (ares_set_servers_ports(r->ch, n ? nodes : NULL) != ARES_SUCCESS)
 		return -1;
 	r->nservers = n;
+	r->servers_set = 1;
 	return 0;
 }
 
@@ -335,6 +381,14 @@ he_dnsq_resolver_new_(struct event_base *base, struct evdns_base *dns,
 	r->dns = dns;
 	memset(&o, 0, sizeof(o));
 	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_EDNS;
+	/* With the evdns_base's servers the socket stays open across queries
+	   (STAYOPEN): one per race would cost a socket(), connect(), three
+	   fcntl()s, two epoll_ctl()s and a close() on every race.  Its
+	   random source port is changed every HE_DNSQ_PORT_QUERIES queries
+	   (set_servers_from_evdns); the IDs stay random per query.  (evdns
+	   keeps one port for its A and AAAA queries for its whole life.) */
+	if (dns)
+		o.flags |= ARES_FLAG_STAYOPEN;
 	o.ednspsz = HE_DNSQ_EDNS_SIZE;
 	o.timeout = timeout_ms;
 	o.tries = tries;
@@ -435,6 +489,7 @@ he_dnsq_start_(struct he_dnsq_resolver *r, const char *name, int type,
 	}
 	q->in_cares = 1;
 	r->pending++;
+	r->on_port++;
 	/* may call answer_cb at once (no server, bad name): it only files
 	   the answer for the next loop turn */
 	ares_query(r->ch, name, ns_c_in, type, answer_cb, q);

@@ -45,6 +45,10 @@ const char *he_dnsq_status_name_(enum he_dnsq_status st);
 
 /* ---- on the loop: c-ares ---------------------------------------------- */
 
+/** Queries sent from one UDP socket (one random source port) of a
+    resolver with an evdns_base's servers before it is replaced. */
+#define HE_DNSQ_PORT_QUERIES 32
+
 /** Queries on one event_base through one c-ares channel. */
 struct he_dnsq_resolver;
 /** One outstanding query. */
@@ -164,6 +168,9 @@ typedef void (*he_svcb_lookup_cb)(struct he_svcb_answer *answer,
 struct he_svcb_lookup *he_svcb_lookup_(const struct he_dnsq_ops *ops,
     void *ctx, const char *host, int port, int qtype,
     const struct he_svcb_prefs *prefs, he_svcb_lookup_cb cb, void *arg);
+
+/** The name the lookup asked first (the host, or "_PORT._https.HOST"). */
+const char *he_svcb_lookup_first_(const struct he_svcb_lookup *l);
 
 /** Cancel a lookup: its callback will not run.  Not after the callback
     started. */

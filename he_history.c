@@ -50,10 +50,8 @@ static struct he_history global_store = {
 	{ global_buckets, 2 * HE_HISTORY_ENTRIES - 1, 0 }
 };
 
-static void fork_prepare(void) { pthread_mutex_lock(&global_store.lock); }
-static void fork_release(void) { pthread_mutex_unlock(&global_store.lock); }
 static struct he_fork_hooks fork_hooks = {
-	fork_prepare, fork_release, fork_release, NULL, 0
+	NULL, NULL, NULL, &global_store.lock, NULL, 0
 };
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 

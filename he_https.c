@@ -27,7 +27,6 @@ struct he_https {
 	struct he_https_events ev;
 	int family, port;
 	char *host;
-	char qname[HE_SVCB_HOST_MAX];
 	struct he_svcb_prefs prefs;	/* alpn points at our copy */
 	unsigned char *alpn;
 	struct he_svcb_answer answer;
@@ -140,13 +139,10 @@ he_https_start_(struct he_resolver *r, const char *host, int port,
 {
 	const struct he_dnsq_ops *ops;
 	struct he_https *h;
-	char qname[HE_SVCB_HOST_MAX];
 	void *ctx;
 	int err;
 
 	*out = NULL;
-	if (he_svcb_qname_(host, port, qname, sizeof(qname)) < 0)
-		return errno;	/* EINVAL (a literal), ENAMETOOLONG */
 	if ((err = he_resolver_raw_(r, &ops, &ctx)) != 0)
 		return err;
 	if (!(h = calloc(1, sizeof(*h))))
@@ -166,10 +162,9 @@ he_https_start_(struct he_resolver *r, const char *host, int port,
 		h->prefs.alpn = h->alpn;
 		h->prefs.alpn_len = conf->alpn_len;
 	}
-	memcpy(h->qname, qname, sizeof(qname));
 	if (!(h->lookup = he_svcb_lookup_(ops, ctx, host, port,
 	    HE_DNS_TYPE_HTTPS, &h->prefs, lookup_done, h))) {
-		err = errno ? errno : ENOMEM;
+		err = errno ? errno : ENOMEM;	/* EINVAL: a literal */
 		goto fail;
 	}
 	*out = h;
@@ -182,7 +177,7 @@ fail:
 const char *
 he_https_qname_(const struct he_https *h)
 {
-	return h->qname;
+	return h->lookup ? he_svcb_lookup_first_(h->lookup) : h->host;
 }
 
 const struct he_svcb_answer *

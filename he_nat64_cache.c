@@ -55,23 +55,13 @@ static struct {
 } routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, { 0, 0 } };
 
 /* A fork while another thread holds a lock would leave the child's copy
-   locked forever: hold both across fork, release them on both sides. */
-static void
-fork_prepare(void)
-{
-	pthread_mutex_lock(&global_cache.lock);
-	pthread_mutex_lock(&routes.lock);
-}
-
-static void
-fork_release(void)
-{
-	pthread_mutex_unlock(&routes.lock);
-	pthread_mutex_unlock(&global_cache.lock);
-}
-
+   locked forever: both are held across fork and released on both sides
+   (the newest hooks lock first: the cache, then the routes). */
+static struct he_fork_hooks routes_hooks = {
+	NULL, NULL, NULL, &routes.lock, NULL, 0
+};
 static struct he_fork_hooks fork_hooks = {
-	fork_prepare, fork_release, fork_release, NULL, 0
+	NULL, NULL, NULL, &global_cache.lock, NULL, 0
 };
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
@@ -80,6 +70,7 @@ global_init(void)
 {
 	/* Without it a fork() inside a call could deadlock the child's
 	 * first race; the store still works. */
+	(void)he_proc_on_fork_(&routes_hooks);
 	(void)he_proc_on_fork_(&fork_hooks);
 }
 

@@ -22,9 +22,12 @@ run_prepare(void)
 	struct he_fork_hooks *h;
 
 	pthread_mutex_lock(&hooks_lock);
-	for (h = hooks; h; h = h->next_)
+	for (h = hooks; h; h = h->next_) {
 		if (h->prepare)
 			h->prepare();
+		else if (h->lock)
+			pthread_mutex_lock(h->lock);
+	}
 }
 
 /* Oldest first: the list is newest first, so recurse to its end. */
@@ -39,6 +42,8 @@ run_after(struct he_fork_hooks *h, int child)
 	fn = child ? h->child : h->parent;
 	if (fn)
 		fn();
+	if (!h->prepare && h->lock)
+		pthread_mutex_unlock(h->lock);
 }
 
 static void

@@ -16,12 +16,17 @@
 #ifndef EVHAPPY_HE_PROC_H_INCLUDED_
 #define EVHAPPY_HE_PROC_H_INCLUDED_
 
+#include <pthread.h>
+
 /** One module's fork hooks.  Statically allocated by the module; any hook
-    may be NULL. */
+    may be NULL.  A module whose only need is one lock held across fork()
+    names it in `lock` and leaves prepare and parent NULL: it is taken
+    before and released after, on both sides (after child, if any). */
 struct he_fork_hooks {
 	void (*prepare)(void);	/* before fork(): take the module's locks */
 	void (*parent)(void);	/* after, in the parent: release them */
 	void (*child)(void);	/* after, in the child: release and repair */
+	pthread_mutex_t *lock;
 	struct he_fork_hooks *next_;	/* this module's */
 	int added_;
 };

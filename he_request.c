@@ -1196,11 +1196,12 @@ he_request_launch_(struct evhappy_request *req)
 
 /* ---- making one --------------------------------------------------------- */
 
-/* The order of resolved addresses: RFC 6724 with the kernel's sources. */
+/* The order of resolved addresses: RFC 6724 with the kernel's sources
+ * (each probe's answer kept a second for the process). */
 static int
 sort_rfc6724(struct evutil_addrinfo **list)
 {
-	return he_addrinfo_sort_cached_(list, he_source_by_udp_connect_, NULL);
+	return he_addrinfo_sort_cached_(list, he_source_remembered_, NULL);
 }
 
 /* Only stream addresses of the two families race: 0 and *out, or EINVAL

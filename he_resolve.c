@@ -197,7 +197,7 @@ static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
 static struct he_fork_hooks fork_hooks = {
-	fork_prepare, fork_parent, fork_child, NULL, 0
+	fork_prepare, fork_parent, fork_child, NULL, NULL, 0
 };
 
 void

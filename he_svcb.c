@@ -16,11 +16,14 @@
 #include <config.h>
 #endif
 #include "he_svcb.h"
+#include "he_hash.h"
 
 #include <event2/util.h>
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <errno.h>
+#include <pthread.h>
 #include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +45,30 @@ get16(const unsigned char *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-/* A random source for one parse: the caller's, or splitmix64 seeded once
-   (getrandom is thread-safe; libevent's generator is not without locks). */
+/* A random source for one parse: the caller's, or the process's
+   splitmix64, seeded once (getrandom is thread-safe; libevent's generator
+   is not without locks) and stepped atomically: a parse, on every race
+   that asks HTTPS records, costs no system call.  The numbers only
+   shuffle equal priorities and pick among aliases (spreading load, as
+   RFC 9460 asks); nothing secret rides on them. */
 struct rng {
 	const struct he_svcb_prefs *prefs;
-	uint64_t state;
-	int seeded;
 };
+
+static uint64_t rng_state;
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
+
+static void
+rng_seed(void)
+{
+	uint64_t s = 0;
+
+#ifdef HAVE_GETRANDOM
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+#endif
+		evutil_secure_rng_get_bytes(&s, sizeof(s));
+	__atomic_store_n(&rng_state, s, __ATOMIC_RELAXED);
+}
 
 static uint32_t
 rng_next(struct rng *r)
@@ -57,16 +77,9 @@ rng_next(struct rng *r)
 
 	if (r->prefs->random)
 		return r->prefs->random(r->prefs->random_arg);
-	if (!r->seeded) {
-#ifdef HAVE_GETRANDOM
-		if (getrandom(&r->state, sizeof(r->state), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(r->state))
-#endif
-			evutil_secure_rng_get_bytes(&r->state,
-			    sizeof(r->state));
-		r->seeded = 1;
-	}
-	z = (r->state += 0x9e3779b97f4a7c15ULL);
+	pthread_once(&rng_once, rng_seed);
+	z = __atomic_add_fetch(&rng_state, 0x9e3779b97f4a7c15ULL,
+	    __ATOMIC_RELAXED);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return (uint32_t)((z ^ (z >> 31)) >> 32);
@@ -148,14 +161,17 @@ he_svcb_qname_(const char *host, int port, char *out, size_t len)
 	}
 	memcpy(buf, host, n);
 	buf[n] = '\0';
-	/* IP literals have no HTTPS record; an IPv6 one is no host_like. */
-	if (!host_like(buf) || evutil_inet_pton(AF_INET, buf, &a4) == 1) {
+	/* IP literals have no HTTPS record; an IPv6 one is no host_like.
+	   (The C library's inet_pton: libevent's runs sscanf.) */
+	if (!host_like(buf) || inet_pton(AF_INET, buf, &a4) == 1) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (port == 443)
-		r = evutil_snprintf(out, len, "%s", buf);
-	else
+	if (port == 443) {
+		r = (int)n;
+		if (n < len)
+			memcpy(out, buf, n + 1);
+	} else
 		r = evutil_snprintf(out, len, "_%d._https.%s", port, buf);
 	if (r < 0 || (size_t)r >= len || r >= HE_SVCB_HOST_MAX) {
 		errno = ENAMETOOLONG;
@@ -894,7 +910,7 @@ int
 he_svcb_parse_(const unsigned char *msg, size_t len, const char *qname,
     int qtype, const struct he_svcb_prefs *prefs, struct he_svcb_answer *out)
 {
-	struct parse *p = NULL;
+	struct parse pbuf, *p;
 	enum he_svcb_outcome outcome;
 	const char *err;
 	int i, n, naliases = 0, nservices = 0, rcode, rc = -1;
@@ -907,11 +923,10 @@ he_svcb_parse_(const unsigned char *msg, size_t len, const char *qname,
 		errno = EINVAL;
 		return -1;
 	}
-	/* the names are 1 KiB each: on the heap, not the caller's stack */
-	if (!(p = calloc(1, sizeof(*p)))) {
-		errno = ENOMEM;
-		return -1;
-	}
+	/* on the stack (about 1.1 KiB): on the heap it was the one
+	   allocation of a race past malloc's small bins */
+	p = &pbuf;
+	memset(p, 0, sizeof(*p));
 	p->msg = msg;
 	p->len = len;
 	p->qtype = qtype;
@@ -970,7 +985,6 @@ nomem:
 	errno = ENOMEM;
 	rc = -1;
 end:
-	free(p);
 	return rc;
 }
 
@@ -1041,6 +1055,26 @@ he_svcb_skip_text_(const struct he_svcb_skip *s,
 
 /* ---- the AliasMode chain ---------------------------------------------- */
 
+/* A name's hash as name_eq compares names: letters folded to lower
+   case, a final dot left out. */
+static uint64_t
+name_hash(const char *name)
+{
+	size_t n = strlen(name);
+	unsigned char ch;
+	uint64_t h = HE_FNV_INIT;
+
+	if (n > 1 && name[n - 1] == '.')
+		n--;
+	while (n--) {
+		ch = (unsigned char)*name++;
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		h = he_fnv_(h, &ch, 1);
+	}
+	return h;
+}
+
 int
 he_svcb_chain_init_(struct he_svcb_chain *c, const char *qname, int qtype)
 {
@@ -1065,7 +1099,7 @@ he_svcb_chain_init_(struct he_svcb_chain *c, const char *qname, int qtype)
 		return -1;
 	}
 	c->qtype = qtype;
-	memcpy(c->seen[0], c->qname, n + 1);
+	c->seen[0] = name_hash(c->qname);
 	c->nseen = 1;
 	return 0;
 }
@@ -1073,12 +1107,14 @@ he_svcb_chain_init_(struct he_svcb_chain *c, const char *qname, int qtype)
 enum he_svcb_step
 he_svcb_chain_next_(struct he_svcb_chain *c, struct he_svcb_answer *a)
 {
+	uint64_t h;
 	int i;
 
 	if (a->outcome != HE_SVCB_ALIAS)
 		return HE_SVCB_DONE;
+	h = name_hash(a->alias);
 	for (i = 0; i < c->nseen; i++)
-		if (name_eq(c->seen[i], a->alias)) {
+		if (c->seen[i] == h) {
 			c->error = "AliasMode loop";
 			goto stop;
 		}
@@ -1088,7 +1124,7 @@ he_svcb_chain_next_(struct he_svcb_chain *c, struct he_svcb_answer *a)
 	}
 	/* host_like in the parse bounded the alias: it fits */
 	evutil_snprintf(c->qname, sizeof(c->qname), "%s", a->alias);
-	memcpy(c->seen[c->nseen++], c->qname, sizeof(c->qname));
+	c->seen[c->nseen++] = h;
 	c->naliases++;
 	return HE_SVCB_ASK;
 stop:

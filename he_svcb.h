@@ -232,7 +232,10 @@ struct he_svcb_chain {
 	int qtype;
 	int naliases;		/* AliasMode records followed */
 	char qname[HE_SVCB_HOST_MAX];	/* ask this now */
-	char seen[HE_SVCB_MAX_ALIASES + 1][HE_SVCB_HOST_MAX];
+	/* the names asked, as hashes of their letters folded to lower case
+	   (a collision, at odds of 2^-64, could only end a chain early, as
+	   a loop) */
+	uint64_t seen[HE_SVCB_MAX_ALIASES + 1];
 	int nseen;
 	const char *error;	/* DONE after a loop or too long a chain */
 };

@@ -18,6 +18,7 @@ struct he_svcb_lookup {
 	void *ctx;
 	void *query;		/* the transport's, outstanding */
 	struct he_svcb_chain chain;
+	char first[HE_SVCB_HOST_MAX];	/* the name asked first */
 	struct he_svcb_prefs prefs;	/* alpn points into alpn below */
 	unsigned char *alpn;
 	he_svcb_lookup_cb cb;
@@ -94,6 +95,7 @@ he_svcb_lookup_(const struct he_dnsq_ops *ops, void *ctx, const char *host,
 		return NULL;
 	if (he_svcb_chain_init_(&l->chain, first, qtype) < 0)
 		goto fail;
+	memcpy(l->first, l->chain.qname, sizeof(l->first));
 	l->ops = ops;
 	l->ctx = ctx;
 	l->cb = cb;
@@ -119,6 +121,12 @@ fail:
 		errno = e;
 	}
 	return NULL;
+}
+
+const char *
+he_svcb_lookup_first_(const struct he_svcb_lookup *l)
+{
+	return l->first;
 }
 
 void
