@@ -95,7 +95,7 @@ if [ "$mode" = check ]; then
 		LDFLAGS="-fsanitize=thread"
 	rc=0
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve tests/check_histfile" || rc=$?
+		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve tests/check_histfile tests/check_persist" || rc=$?
 	summaries build-tsan
 	[ $rc -eq 0 ]
 	echo "quickstart: all tests passed"
