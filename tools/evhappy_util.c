@@ -41,7 +41,8 @@ void
 tool_trace_print(FILE *out, const char *indent,
     const struct evhappy_trace *ev)
 {
-	char offset[32], line[2 * TOOL_ADDRLEN + 128];
+	/* a network event holds its routes and prefixes */
+	char offset[32], line[2 * TOOL_ADDRLEN + 1280];
 
 	evutil_snprintf(offset, sizeof(offset), "+%.1f",
 	    tool_tv_ms(&ev->elapsed));
