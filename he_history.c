@@ -376,12 +376,12 @@ he_history_lookup_(struct he_history *h, const struct sockaddr *sa,
 	struct he_hist_key k;
 	int found;
 
-	pthread_mutex_lock(&h->lock);
-	if (!key_of(sa, h->cur, &k)) {
-		pthread_mutex_unlock(&h->lock);
+	if (!key_of(sa, 0, &k)) {
 		memset(out, 0, sizeof(*out));
 		return 0;
 	}
+	pthread_mutex_lock(&h->lock);
+	k.w[0] |= (uint64_t)h->cur << NET_SHIFT;	/* the network in use */
 	found = lookup_locked(h, &k, now, out);
 	pthread_mutex_unlock(&h->lock);
 	return found;
@@ -430,13 +430,10 @@ he_history_learn_(struct he_history *h, const struct sockaddr *sa,
 
 	if (verdict == HE_HIST_FAILED && !he_history_path_error_(error))
 		return;
-	if (verdict == HE_HIST_UNKNOWN)
+	if (verdict == HE_HIST_UNKNOWN || !key_of(sa, 0, &k))
 		return;
 	pthread_mutex_lock(&h->lock);
-	if (!key_of(sa, h->cur, &k)) {
-		pthread_mutex_unlock(&h->lock);
-		return;
-	}
+	k.w[0] |= (uint64_t)h->cur << NET_SHIFT;	/* the network in use */
 	e = find_or_make(h, &k, now);
 	if (verdict == HE_HIST_WORKED)
 		rtt_sample(e, rtt < 1 ? 1 : rtt);

@@ -32,8 +32,9 @@ static struct {
 	int saving;			/* a thread is saving, outside the lock */
 	struct he_hf_writeback wb;
 	unsigned said;			/* statuses said of this path */
+	struct he_persist_stats stats;
 } P = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, "", "", 0, { 0, 0, 0, 0, 0 },
-	0 };
+	0, { 0, 0, 0, 0, 0 } };
 
 static void fork_prepare(void) { pthread_mutex_lock(&P.lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&P.lock); }
@@ -306,7 +307,8 @@ collect_one(const struct he_hist_rec *r, void *arg)
 static const char *const then_replaced = "; it will be replaced";
 static const char *const then_unused = "; not used";
 
-/* Save if force (anything unsaved) or a save is due. */
+/* Save if force (anything unsaved) or a save is due.  force: a busy lock
+ * is tried again for up to HE_PERSIST_FLUSH_PATIENCE_US. */
 static void
 save(struct he_history *h, int64_t now, int force)
 {
@@ -315,7 +317,8 @@ save(struct he_history *h, int64_t now, int force)
 	enum he_hf_status st;
 	char path[PATH_MAX];
 	uint64_t net;
-	int go, e;
+	int64_t waited = 0;
+	int go, e, tries = 0;
 
 	if (!he_persist_file_on_())
 		return;
@@ -335,13 +338,25 @@ save(struct he_history *h, int64_t now, int force)
 	c.now = now;
 	c.wall = he_histfile_now_();
 	he_history_each_(h, now, 1, collect_one, &c);
-	st = c.oom ? HE_HF_BUSY :	/* retried a gap later */
-	    he_histfile_save_(path, c.recs, c.n, c.wall,
-	    he_history_expiry_(h), net, HE_HISTFILE_LOCK_WAIT_US, 0, &info);
+	do {
+		st = c.oom ? HE_HF_BUSY :	/* retried a gap later */
+		    he_histfile_save_(path, c.recs, c.n, c.wall,
+		    he_history_expiry_(h), net, HE_HISTFILE_LOCK_WAIT_US, 0,
+		    &info);
+		waited += info.lock_wait;
+	} while (st == HE_HF_BUSY && !c.oom && force &&
+	    ++tries * HE_HISTFILE_LOCK_WAIT_US < HE_PERSIST_FLUSH_PATIENCE_US);
 	e = errno;
 	free(c.recs);
 	pthread_mutex_lock(&P.lock);
 	P.saving = 0;
+	P.stats.saves++;
+	P.stats.written += st == HE_HF_OK;
+	P.stats.busy += st == HE_HF_BUSY;
+	if (force && waited > P.stats.max_flush_wait)
+		P.stats.max_flush_wait = waited;
+	if (!force && waited > P.stats.max_wait)
+		P.stats.max_wait = waited;
 	if (strcmp(path, P.path) == 0) {	/* the file was not changed */
 		he_hf_wb_attempted_(&P.wb, now, st);
 		if (st == HE_HF_OK && info.replaced != HE_HF_OK)
@@ -352,6 +367,14 @@ save(struct he_history *h, int64_t now, int force)
 			state_set(HE_PERSIST_FILE_ON, 0);
 		}
 	}
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+he_persist_stats_(struct he_persist_stats *out)
+{
+	pthread_mutex_lock(&P.lock);
+	*out = P.stats;
 	pthread_mutex_unlock(&P.lock);
 }
 

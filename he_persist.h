@@ -65,6 +65,13 @@ extern struct he_persist_fast he_persist_fast_
     the key could not be read. */
 #define HE_PERSIST_TEXT 1024
 
+/** he_persist_fast_.state: HE_PERSIST_NET_READY, HE_PERSIST_FILE_ON. */
+static inline int
+he_persist_state_(void)
+{
+	return __atomic_load_n(&he_persist_fast_.state, __ATOMIC_ACQUIRE);
+}
+
 /** Make the watch and read the key (the first time; later calls do
     nothing).  Called where a race teaches, so that its lessons never go to
     "no network" while netlink works. */
@@ -139,8 +146,28 @@ void he_persist_taught_(int64_t now);
 void he_persist_save_due_(struct he_history *h, int64_t now);
 
 /** Save h to the file now if anything is unsaved (at exit, before the file
-    changes). */
+    changes).  Where no loop waits, a busy lock is tried again, for up to
+    HE_PERSIST_FLUSH_PATIENCE_US in all: what a process learned last is
+    not lost because others saved at the same moment. */
 void he_persist_flush_(struct he_history *h, int64_t now);
+
+/** How long he_persist_flush_ keeps trying a busy lock: 100 ms (20
+    processes that end together each hold it about a millisecond). */
+#define HE_PERSIST_FLUSH_PATIENCE_US ((int64_t)100000)
+
+/** What the saves of this process did, for tests and benchmarks. */
+struct he_persist_stats {
+	int saves;		/* saves attempted */
+	int written;		/* of them, written */
+	int busy;		/* of them, given up on a busy lock */
+	int64_t max_wait;	/* the longest wait for the lock of a save on
+				   a race's way (microseconds) */
+	int64_t max_flush_wait;	/* ... of the saves of he_persist_flush_,
+				   all its tries */
+};
+
+/** A copy of the statistics. */
+void he_persist_stats_(struct he_persist_stats *out);
 
 /** Forget the current network's entries (all: every entry), in h and in
     the file.

@@ -78,19 +78,24 @@ static void
 teach(struct evhappy_request *req)
 {
 	struct he_lesson ls[HE_LESSONS_MAX];
-	int i, n;
+	int i, n, persist;
 
 	if (!req->history || req->taught || !req->race.done)
 		return;
 	req->taught = 1;
 	/* lessons go to the network in use (he_persist.h) */
-	he_persist_need_network_(req->history);
+	if (!((persist = he_persist_state_()) & HE_PERSIST_NET_READY))
+		he_persist_need_network_slow_(req->history);
 	n = he_race_lessons_(&req->race, ls, HE_LESSONS_MAX);
 	for (i = 0; i < n; i++)
 		he_history_learn_(req->history, ls[i].sa, ls[i].at,
 		    ls[i].verdict, ls[i].error, ls[i].rtt);
-	if (n && he_persist_file_on_())
+	/* the history file: a save becomes due, done once the outcome is
+	   delivered (request_free) */
+	if (n && (persist & HE_PERSIST_FILE_ON)) {
 		he_persist_taught_(he_now_());
+		req->unsaved = 1;
+	}
 }
 
 /* The one writer of req->state. */
@@ -171,7 +176,7 @@ request_free(struct evhappy_request *req, int finalizing, int tell)
 	request_unlink(req);
 	/* A save of the history file that is due, once the outcome was
 	 * delivered: it must not delay it. */
-	if (he_persist_file_on_() && req->taught && req->history)
+	if (req->unsaved)
 		he_persist_save_due_(req->history, he_now_());
 	/* events that live in our memory: tell libevent's debug mode */
 	if (req->timer_assigned)
