@@ -26,6 +26,12 @@
  *   preload_client idle
  *       makes an event_base and runs it once without connecting; prints
  *       "threads N fds N" (counted in /proc/self).
+ *   preload_client connect DNS NAME PORT
+ *       bufferevent_socket_connect_hostname() to NAME PORT, asking the DNS
+ *       server at DNS (ADDR:PORT) only; prints "connected to ADDR in N ms"
+ *       or "error after N ms" (exit 0 or 1).  For the namespace tests:
+ *       a short-lived program that connects once, as a command-line
+ *       client does.
  *
  * Exit 77 when ::1 does not work here, 99 when the lab cannot be set up.
  */
@@ -411,6 +417,79 @@ end:
 	return rc;
 }
 
+struct one {
+	struct event_base *base;
+	short what;
+	long ms, started;
+};
+
+static void
+one_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct one *o = arg;
+
+	(void)bev;
+	o->what = what;
+	o->ms = now_ms() - o->started;
+	event_base_loopbreak(o->base);
+}
+
+static int
+main_connect(int argc, char **argv)
+{
+	struct evdns_base *dns = NULL;
+	struct bufferevent *bev = NULL;
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_storage ss;
+	ev_socklen_t len = sizeof(ss);
+	char host[64] = "?";
+	struct one o;
+	int rc = SETUP_FAILED;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 5 || !(o.base = event_base_new()) ||
+	    !(dns = evdns_base_new(o.base, 0)) ||
+	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0 ||
+	    !(bev = bufferevent_socket_new(o.base, -1, BEV_OPT_CLOSE_ON_FREE)))
+		goto end;
+	bufferevent_setcb(bev, NULL, NULL, one_event, &o);
+	o.started = now_ms();
+	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, argv[3],
+	    atoi(argv[4])) < 0)
+		goto end;
+	event_base_loopexit(o.base, &tv);
+	event_base_dispatch(o.base);
+	if (o.what & BEV_EVENT_CONNECTED) {
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
+		    &len) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				host[0] = '[';
+				evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
+				    &ss)->sin6_addr, host + 1, sizeof(host) - 2);
+				strcat(host, "]");
+			} else {
+				evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)
+				    &ss)->sin_addr, host, sizeof(host));
+			}
+		}
+		printf("connected to %s:%s in %ld ms\n", host, argv[4], o.ms);
+		rc = 0;
+	} else {
+		printf("error after %ld ms\n", o.ms);
+		rc = 1;
+	}
+end:
+	if (bev)
+		bufferevent_free(bev);
+	if (dns)
+		evdns_base_free(dns, 0);
+	if (o.base) {
+		event_base_loop(o.base, EVLOOP_NONBLOCK);
+		event_base_free(o.base);
+	}
+	return rc;
+}
+
 static int
 main_idle(void)
 {
@@ -444,6 +523,8 @@ main(int argc, char **argv)
 		return main_nxdomain();
 	if (strcmp(mode, "idle") == 0)
 		return main_idle();
-	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle ...\n");
+	if (strcmp(mode, "connect") == 0)
+		return main_connect(argc, argv);
+	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|connect ...\n");
 	return SETUP_FAILED;
 }
