@@ -712,6 +712,35 @@ START_TEST(test_list_and_forget)
 }
 END_TEST
 
+/* The trace's text for the two things this adds: the network event, and
+   an entry that came from the file. */
+START_TEST(test_trace_format)
+{
+	struct evhappy_trace ev;
+	char buf[256];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVHAPPY_TRACE_NETWORK;
+	ev.network = 0xab;
+	ev.network_text = "v4 via 192.0.2.1 dev eth0 192.0.2.0/24";
+	ck_assert_str_eq(evhappy_trace_kind_name(EVHAPPY_TRACE_NETWORK),
+	    "network");
+	evhappy_trace_format(&ev, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "network 00000000000000ab: v4 via 192.0.2.1 "
+	    "dev eth0 192.0.2.0/24");
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVHAPPY_TRACE_HISTORY;
+	ev.addr = sa_of("2001:db8::1", 443);
+	ev.history = EVHAPPY_HISTORY_HUNG;
+	ev.age.tv_sec = 3;
+	ev.moved = 1;
+	ev.from_file = 1;
+	evhappy_trace_format(&ev, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "history: [2001:db8::1]:443 hung 3 s ago (from "
+	    "the history file), moved first");
+}
+END_TEST
+
 /* Races on several threads, each on its own event_base, learn and save to
    one file at once (ThreadSanitizer watches the write-back's state). */
 struct thread_arg {
@@ -788,6 +817,7 @@ persist_suite(void)
 	tcase_add_test(tc, test_store_networks);
 	tcase_add_test(tc, test_store_many_networks);
 	tcase_add_test(tc, test_store_put);
+	tcase_add_test(tc, test_trace_format);
 
 	tc = he_test_tcase(s, "file", 30);
 	tcase_add_checked_fixture(tc, setup_file, teardown_file);
