@@ -23,6 +23,9 @@ struct he_hist_key {
 	uint64_t w[3];
 };
 
+/* The network slot of a key. */
+#define NET_OF(k) ((unsigned)((k)->w[0] >> NET_SHIFT) & 0xff)
+
 /* One destination.  used == 0: a free slot. */
 struct he_hist_entry {
 	struct he_hnode node;
@@ -162,8 +165,7 @@ net_slot(struct he_history *h, uint64_t net, int evict)
 			return -1;
 		spare = old;
 		for (j = 0; j < h->n; j++)
-			if (h->e[j].used && ((h->e[j].key.w[0] >> NET_SHIFT) &
-			    0xff) == spare)
+			if (h->e[j].used && NET_OF(&h->e[j].key) == spare)
 				entry_drop(h, &h->e[j]);
 	}
 	h->nets[spare] = net;
@@ -536,7 +538,7 @@ he_history_each_(struct he_history *h, int64_t now, int all,
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < h->n; i++) {
 		const struct he_hist_entry *e = &h->e[i];
-		unsigned net = (unsigned)(e->key.w[0] >> NET_SHIFT) & 0xff;
+		unsigned net = NET_OF(&e->key);
 		if (!e->used || e->state == HE_HIST_UNKNOWN ||
 		    expired(h, e, now) || (!all && net != h->cur))
 			continue;
@@ -563,8 +565,7 @@ he_history_forget_network_(struct he_history *h)
 
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < h->n; i++)
-		if (h->e[i].used && ((h->e[i].key.w[0] >> NET_SHIFT) &
-		    0xff) == h->cur)
+		if (h->e[i].used && NET_OF(&h->e[i].key) == h->cur)
 			entry_drop(h, &h->e[i]);
 	pthread_mutex_unlock(&h->lock);
 }

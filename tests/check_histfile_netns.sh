@@ -131,13 +131,25 @@ key() { sed -n 's/.*network \([0-9a-f]\{16\}\): .*/\1/p' "$1" | head -n 1; }
 # ---------------------------------------------------------------------------
 # 1. Ten runs of the CLI: the first pays the attempt delay (250 ms + RTT:
 #    window 250 .. 450 ms); the other nine go to IPv4 first (5 .. 60 ms).
-runs "$HF" "$tmp/s1" 10 --trace
-if check "$tmp/s1" '
+# ten_ok FILE: the first run 250 .. 450 ms, the nine others 5 .. 60 ms,
+# all won by IPv4.
+ten_ok() {
+	check "$1" '
 	NF != 3 { print "run " $1 ": no connect"; bad = 1; next }
 	$1 == 1 && ($2 < 250 || $2 > '"$(up 450)"') { print "run 1: " $2 " ms"; bad = 1 }
 	$1 > 1 && ($2 < 5 || $2 > '"$(up 60)"') { print "run " $1 ": " $2 " ms"; bad = 1 }
 	$3 != "'$SV4:$PORT'" { print "run " $1 " won by " $3; bad = 1 }
-	END { exit bad }' &&
+	END { exit bad }'
+}
+# all_slow FILE: every run 250 .. 450 ms.
+all_slow() {
+	check "$1" '
+	NF != 3 || $2 < 250 || $2 > '"$(up 450)"' { print "run " $1 ": " $2 " ms"; bad = 1 }
+	END { exit bad }'
+}
+
+runs "$HF" "$tmp/s1" 10 --trace
+if ten_ok "$tmp/s1" &&
     grep -q "history: \[$SV6\]:$PORT hung .* ago (from the history file), moved after $SV4:$PORT" \
     "$tmp/s1.2.err"
 then
@@ -149,9 +161,7 @@ fi
 KEY1=$(key "$tmp/s1.1.err")
 
 runs off "$tmp/s1off" 10
-if check "$tmp/s1off" '
-	NF != 3 || $2 < 250 || $2 > '"$(up 450)"' { print "run " $1 ": " $2 " ms"; bad = 1 }
-	END { exit bad }'
+if all_slow "$tmp/s1off"
 then
 	ok "10 CLI runs, EVHAPPY_HISTORY_FILE=off: every one ~250 ms"
 else
@@ -173,23 +183,14 @@ client_runs() {
 if [ -f "$LIB" ]; then
 	mkdir -m 700 "$tmp/h2"
 	client_runs "$tmp/h2/history" "$tmp/s2" 10
-	if check "$tmp/s2" '
-		NF != 3 { print "run " $1 ": no connect"; bad = 1; next }
-		$1 == 1 && ($2 < 250 || $2 > '"$(up 450)"') { print "run 1: " $2 " ms"; bad = 1 }
-		$1 > 1 && ($2 < 5 || $2 > '"$(up 60)"') { print "run " $1 ": " $2 " ms"; bad = 1 }
-		$3 != "'$SV4:$PORT'" { print "run " $1 " won by " $3; bad = 1 }
-		END { exit bad }'
-	then
+	if ten_ok "$tmp/s2"; then
 		ok "10 evhappy-run runs of a libevent client, one file: $(awk '{printf "%s%s", sep, $2; sep=" "}' "$tmp/s2") ms"
 	else
 		cat "$tmp/s2" "$tmp/s2.1.err" >"$tmp/s2.log"
 		bad "10 evhappy-run runs with a history file" "$tmp/s2.log"
 	fi
 	client_runs off "$tmp/s2off" 10
-	if check "$tmp/s2off" '
-		NF != 3 || $2 < 250 || $2 > '"$(up 450)"' { print "run " $1 ": " $2 " ms"; bad = 1 }
-		END { exit bad }'
-	then
+	if all_slow "$tmp/s2off"; then
 		ok "10 evhappy-run runs, EVHAPPY_HISTORY_FILE=off: every one ~250 ms"
 	else
 		bad "10 evhappy-run runs without a file" "$tmp/s2off"

@@ -43,21 +43,6 @@
 #define NET_A ((uint64_t)0x1111111111111111)
 #define NET_B ((uint64_t)0x2222222222222222)
 
-static struct sockaddr_storage ss_buf[8];
-static int ss_next;
-
-static const struct sockaddr *
-sa_of(const char *lit, int port)
-{
-	struct evutil_addrinfo *ai = he_test_ai(lit, port);
-	struct sockaddr_storage *ss = &ss_buf[ss_next++ % 8];
-
-	ck_assert_ptr_nonnull(ai);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	evhappy_addrinfo_free(ai);
-	return (const struct sockaddr *)ss;
-}
 
 static struct he_history *
 new_store(int n)
@@ -73,7 +58,7 @@ state_of(struct he_history *h, const char *lit, int64_t now)
 {
 	struct he_hist_info in;
 
-	he_history_lookup_(h, sa_of(lit, 443), now, &in);
+	he_history_lookup_(h, he_test_sa(lit, 443), now, &in);
 	return in.state;
 }
 
@@ -109,13 +94,13 @@ START_TEST(test_store_networks)
 
 	he_history_set_network_(h, NET_A);
 	ck_assert(he_history_network_(h) == NET_A);
-	he_history_learn_(h, sa_of("2001:db8::1", 443), T0, HE_HIST_HUNG, 0,
+	he_history_learn_(h, he_test_sa("2001:db8::1", 443), T0, HE_HIST_HUNG, 0,
 	    0);
 	ck_assert_int_eq(state_of(h, "2001:db8::1", T0), HE_HIST_HUNG);
 
 	he_history_set_network_(h, NET_B);
 	ck_assert_int_eq(state_of(h, "2001:db8::1", T0), HE_HIST_UNKNOWN);
-	he_history_learn_(h, sa_of("2001:db8::1", 443), T0 + US(10),
+	he_history_learn_(h, he_test_sa("2001:db8::1", 443), T0 + US(10),
 	    HE_HIST_WORKED, 0, US(20));
 	ck_assert_int_eq(state_of(h, "2001:db8::1", T0), HE_HIST_WORKED);
 
@@ -151,7 +136,7 @@ START_TEST(test_store_many_networks)
 
 	for (i = 0; i < HE_HISTORY_NETS + 1; i++) {
 		he_history_set_network_(h, 1000 + (uint64_t)i);
-		he_history_learn_(h, sa_of("192.0.2.1", 443), T0 + i,
+		he_history_learn_(h, he_test_sa("192.0.2.1", 443), T0 + i,
 		    HE_HIST_HUNG, 0, 0);
 	}
 	/* 64 slots: key 0 (the start), 1000 .. 1062; 1063 took key 0's,
@@ -176,7 +161,7 @@ rec_of(uint64_t net, const char *lit, enum he_hist_state st,
 
 	memset(&r, 0, sizeof(r));
 	r.net = net;
-	r.sa = sa_of(lit, 443);
+	r.sa = he_test_sa(lit, 443);
 	r.state = st;
 	r.error = st == HE_HIST_FAILED ? ECONNREFUSED : 0;
 	r.srtt = st == HE_HIST_WORKED ? US(30) : 0;
@@ -194,19 +179,19 @@ START_TEST(test_store_put)
 	struct he_hist_info in;
 
 	he_history_set_network_(h, NET_A);
-	he_history_learn_(h, sa_of("192.0.2.1", 443), T0, HE_HIST_WORKED, 0,
+	he_history_learn_(h, he_test_sa("192.0.2.1", 443), T0, HE_HIST_WORKED, 0,
 	    US(10));
 	r = rec_of(NET_A, "192.0.2.1", HE_HIST_HUNG, T0 - US(5));
 	ck_assert_int_eq(he_history_put_(h, &r, T0, 1), 0);	/* older */
 	r.learned = T0 + US(5);
 	ck_assert_int_eq(he_history_put_(h, &r, T0 + US(6), 1), 1);
-	he_history_lookup_(h, sa_of("192.0.2.1", 443), T0 + US(6), &in);
+	he_history_lookup_(h, he_test_sa("192.0.2.1", 443), T0 + US(6), &in);
 	ck_assert_int_eq(in.state, HE_HIST_HUNG);
 	ck_assert_int_eq(in.flags, HE_HIST_FROM_FILE);
 	/* the process's own lesson clears the flag */
-	he_history_learn_(h, sa_of("192.0.2.1", 443), T0 + US(7),
+	he_history_learn_(h, he_test_sa("192.0.2.1", 443), T0 + US(7),
 	    HE_HIST_WORKED, 0, US(10));
-	he_history_lookup_(h, sa_of("192.0.2.1", 443), T0 + US(7), &in);
+	he_history_lookup_(h, he_test_sa("192.0.2.1", 443), T0 + US(7), &in);
 	ck_assert_int_eq(in.flags, 0);
 	/* another network's record, into a free slot only */
 	r = rec_of(NET_B, "192.0.2.2", HE_HIST_FAILED, T0);
@@ -435,12 +420,12 @@ START_TEST(test_writeback)
 	int64_t now = he_now_();
 
 	ck_assert_int_eq(evhappy_set_history_file(path), 0);
-	he_history_learn_(h, sa_of("192.0.2.10", 443), now, HE_HIST_HUNG, 0, 0);
+	he_history_learn_(h, he_test_sa("192.0.2.10", 443), now, HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now);
 	he_persist_save_due_(h, now);
 	ck_assert_int_eq(records_in_file(recs, 8), 1);
 
-	he_history_learn_(h, sa_of("192.0.2.11", 443), now + US(100),
+	he_history_learn_(h, he_test_sa("192.0.2.11", 443), now + US(100),
 	    HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now + US(100));
 	he_persist_save_due_(h, now + US(500));
@@ -448,13 +433,13 @@ START_TEST(test_writeback)
 	he_persist_save_due_(h, now + US(1000));
 	ck_assert_int_eq(records_in_file(recs, 8), 2);
 
-	he_history_learn_(h, sa_of("192.0.2.12", 443), now + US(1100),
+	he_history_learn_(h, he_test_sa("192.0.2.12", 443), now + US(1100),
 	    HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now + US(1100));
 	he_persist_flush_(h, now + US(1200));	/* at exit */
 	ck_assert_int_eq(records_in_file(recs, 8), 3);
 	/* setting no file saves what is unsaved first */
-	he_history_learn_(h, sa_of("192.0.2.13", 443), now + US(1300),
+	he_history_learn_(h, he_test_sa("192.0.2.13", 443), now + US(1300),
 	    HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now + US(1300));
 	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
@@ -478,7 +463,7 @@ START_TEST(test_file_two_processes)
 			char lit[32];
 			int64_t now = he_now_();
 			snprintf(lit, sizeof(lit), "192.0.2.%d", 20 + i);
-			he_history_learn_(h, sa_of(lit, 443), now,
+			he_history_learn_(h, he_test_sa(lit, 443), now,
 			    HE_HIST_FAILED, ECONNREFUSED, 0);
 			he_persist_taught_(now);
 			he_persist_save_due_(h, now);
@@ -691,7 +676,7 @@ START_TEST(test_list_and_forget)
 	    HE_HISTORY_EXPIRY_US, key, 0, 0, NULL), HE_HF_OK);
 	ck_assert_int_eq(evhappy_set_history_file(path), 0);
 
-	he_history_learn_(h, sa_of("192.0.2.30", 443), now, HE_HIST_HUNG, 0, 0);
+	he_history_learn_(h, he_test_sa("192.0.2.30", 443), now, HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now);
 	he_persist_save_due_(h, now);
 	memset(&l, 0, sizeof(l));
@@ -730,7 +715,7 @@ START_TEST(test_trace_format)
 	    "dev eth0 192.0.2.0/24");
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = EVHAPPY_TRACE_HISTORY;
-	ev.addr = sa_of("2001:db8::1", 443);
+	ev.addr = he_test_sa("2001:db8::1", 443);
 	ev.history = EVHAPPY_HISTORY_HUNG;
 	ev.age.tv_sec = 3;
 	ev.moved = 1;
@@ -755,7 +740,7 @@ thread_races(void *p)
 	struct event_base *base = event_base_new();
 	struct evhappy *he = base ? evhappy_new(base, NULL) : NULL;
 	struct evutil_addrinfo *l = evhappy_addrinfo_from_sockaddr(
-	    sa_of("127.0.0.1", a->port), sizeof(struct sockaddr_in));
+	    he_test_sa("127.0.0.1", a->port), sizeof(struct sockaddr_in));
 	struct race r;
 	int i;
 

@@ -200,6 +200,21 @@ he_test_addr_str(const struct sockaddr *sa)
 	return buf;
 }
 
+const struct sockaddr *
+he_test_sa(const char *addr, int port)
+{
+	static struct sockaddr_storage ring[8];
+	static int next;
+	struct evutil_addrinfo *ai = he_test_ai(addr, port);
+	struct sockaddr_storage *ss = &ring[next++ % 8];
+
+	ck_assert_ptr_nonnull(ai);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	evhappy_addrinfo_free(ai);
+	return (const struct sockaddr *)ss;
+}
+
 TCase *
 he_test_tcase(Suite *s, const char *name, int timeout_s)
 {
