@@ -119,10 +119,11 @@ read_key_locked(void)
 void
 he_persist_need_network_slow_(struct he_history *h)
 {
+	/* outside our lock: fork() takes the registry's, then ours */
+	(void)he_proc_on_fork_(&fork_hooks);
 	pthread_mutex_lock(&P.lock);
 	if (!(__atomic_load_n(&he_persist_fast_.state, __ATOMIC_ACQUIRE) &
 	    HE_PERSIST_NET_READY)) {
-		(void)he_proc_on_fork_(&fork_hooks);
 		/* the watch first: no change falls between it and the key */
 		P.watch = he_netwatch_new_();
 		read_key_locked();

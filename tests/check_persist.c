@@ -739,8 +739,7 @@ thread_races(void *p)
 	struct thread_arg *a = p;
 	struct event_base *base = event_base_new();
 	struct evhappy *he = base ? evhappy_new(base, NULL) : NULL;
-	struct evutil_addrinfo *l = evhappy_addrinfo_from_sockaddr(
-	    he_test_sa("127.0.0.1", a->port), sizeof(struct sockaddr_in));
+	struct evutil_addrinfo *l = he_test_ai("127.0.0.1", a->port);
 	struct race r;
 	int i;
 
