@@ -27,7 +27,9 @@
 #   5. 20 processes at once, 50 connects each (each to its own ports),
 #      one file: every one of the 1000 entries is in it, the file reads
 #      back, and no save of a race waited for the lock longer than its
-#      5 ms bound (plus scheduling).
+#      5 ms bound plus what 20 processes on a loaded machine add before a
+#      sleeping waiter runs again (45 ms, as check_histfile allows; the
+#      waits are printed: about 5-7 ms here, up to 18 under ASan).
 #
 # Needs root, ip, nft and /dev/net/tun; otherwise it is skipped (77).
 # HE_TEST_SLOW=N widens the upper bounds of the windows N times.
@@ -284,7 +286,8 @@ if [ "$(head -n 1 "$tmp/s5.file")" = "histfile 0 1000" ] &&
     [ "$(awk '$2 == "'$KEY1'" && $5 == 2 && $6 == 111 { n[$4]++ }
 	END { for (p in n) c++; print c }' "$tmp/s5.file")" = 1000 ] &&
     [ "$(wc -l <"$tmp/s5.stats")" = 20 ] && check "$tmp/s5.stats" '
-	$9 > '"$((5000 + $(up 10000)))"' { print "a race'"'"'s save waited " $9 " us"; bad = 1 }
+	$9 > '"$((5000 + $(up 45000)))"' { print "a race'"'"'s save waited " $9 " us"; bad = 1 }
+	$11 > 250000 + '"$(up 45000)"' { print "an exit save waited " $11 " us"; bad = 1 }
 	END { exit bad }'
 then
 	ok "20 processes x 50 connects, one file: 1000 of 1000 entries, the file reads back; lock waits (us): races max $(awk 'BEGIN { m = 0 } $9 > m { m = $9 } END { print m }' "$tmp/s5.stats"), at exit max $(awk 'BEGIN { m = 0 } $11 > m { m = $11 } END { print m }' "$tmp/s5.stats"); busy $(awk '{ b += $7 } END { print b + 0 }' "$tmp/s5.stats") of $(awk '{ s += $3 } END { print s + 0 }' "$tmp/s5.stats") saves"
