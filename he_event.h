@@ -394,7 +394,7 @@ EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
   what other processes wrote meanwhile, under a lock (PATH.lock), keeping
   every other process's entries; when the lock is busy for 5 ms it gives
   up and retries a second later: a race never waits longer.  The save at
-  exit, where no loop waits, tries a busy lock for up to 250 ms.  The file
+  exit, where no loop waits, tries a busy lock for up to 500 ms.  The file
   holds at most 4096 entries (64 bytes each: network, address, port,
   state, errno, RTT, when), with a version and a checksum; it is made
   0600 in a directory made 0700.

@@ -287,7 +287,7 @@ if [ "$(head -n 1 "$tmp/s5.file")" = "histfile 0 1000" ] &&
 	END { for (p in n) c++; print c }' "$tmp/s5.file")" = 1000 ] &&
     [ "$(wc -l <"$tmp/s5.stats")" = 20 ] && check "$tmp/s5.stats" '
 	$9 > '"$((5000 + $(up 45000)))"' { print "a race'"'"'s save waited " $9 " us"; bad = 1 }
-	$11 > 250000 + '"$(up 45000)"' { print "an exit save waited " $11 " us"; bad = 1 }
+	$11 > 500000 + '"$(up 45000)"' { print "an exit save waited " $11 " us"; bad = 1 }
 	END { exit bad }'
 then
 	ok "20 processes x 50 connects, one file: 1000 of 1000 entries, the file reads back; lock waits (us): races max $(awk 'BEGIN { m = 0 } $9 > m { m = $9 } END { print m }' "$tmp/s5.stats"), at exit max $(awk 'BEGIN { m = 0 } $11 > m { m = $11 } END { print m }' "$tmp/s5.stats"); busy $(awk '{ b += $7 } END { print b + 0 }' "$tmp/s5.stats") of $(awk '{ s += $3 } END { print s + 0 }' "$tmp/s5.stats") saves"
