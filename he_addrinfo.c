@@ -74,7 +74,7 @@ node_new(const struct sockaddr *sa, size_t salen, const char *canonname)
 
 	if (!(n = calloc(1, sizeof(*n) + salen + namelen)))
 		return NULL;
-	if (sa) {
+	if (sa) {	/* (NULL: the caller fills n->rest) */
 		memcpy(n->rest, sa, salen);
 		n->e.ai.ai_addr = (struct sockaddr *)n->rest;
 		n->e.ai.ai_addrlen = salen;
@@ -150,6 +150,28 @@ stream_entry(const struct evutil_addrinfo *e, int family)
 	    (!e->ai_socktype || e->ai_socktype == SOCK_STREAM);
 }
 
+int
+he_addrinfo_new_synth_(const struct sockaddr_in6 *sin6,
+    const struct sockaddr_in *sin, struct evutil_addrinfo **out)
+{
+	struct evutil_addrinfo *ai;
+
+	/* both addresses in the node: the identity right after the one
+	 * connected to (he_ai_identity_) */
+	*out = NULL;
+	if (!(ai = node_new(NULL, sizeof(*sin6) + sizeof(*sin), NULL)))
+		return ENOMEM;
+	ai->ai_addr = (struct sockaddr *)((struct he_ai_node *)(void *)ai)
+	    ->rest;
+	memcpy(ai->ai_addr, sin6, sizeof(*sin6));
+	memcpy((char *)ai->ai_addr + sizeof(*sin6), sin, sizeof(*sin));
+	ai->ai_addrlen = sizeof(*sin6);
+	stream_fields(ai);
+	HE_AI_META(ai)->flags = HE_AI_SYNTH;
+	*out = ai;
+	return 0;
+}
+
 struct evutil_addrinfo *
 he_ai_room_fill_(struct he_ai_room *room, const struct evutil_addrinfo *src)
 {
@@ -160,7 +182,6 @@ he_ai_room_fill_(struct he_ai_room *room, const struct evutil_addrinfo *src)
 	    !(size = sockaddr_size(src->ai_addr,
 	    (ev_socklen_t)src->ai_addrlen)) || size > sizeof(room->sa))
 		return NULL;
-	memset(&room->e, 0, sizeof(room->e));
 	memcpy(room->sa, src->ai_addr, size);
 	ai->ai_addr = (struct sockaddr *)room->sa;
 	ai->ai_addrlen = size;
@@ -274,8 +295,68 @@ he_addrinfo_concat_(struct evutil_addrinfo *a, struct evutil_addrinfo *b)
 void
 he_addrinfo_set_port_(struct evutil_addrinfo *list, int port)
 {
-	for (; list; list = list->ai_next)
+	for (; list; list = list->ai_next) {
 		sockaddr_set_port(list->ai_addr, port);
+		if (HE_AI_META(list)->flags & HE_AI_SYNTH)
+			sockaddr_set_port((struct sockaddr *)
+			    he_ai_identity_(list), port);
+	}
+}
+
+int
+he_addrinfo_dup_entry_(const struct evutil_addrinfo *src, struct evutil_addrinfo **out)
+{
+	int err;
+
+	if (HE_AI_META(src)->flags & HE_AI_SYNTH)
+		err = he_addrinfo_new_synth_(
+		    (const struct sockaddr_in6 *)(const void *)src->ai_addr,
+		    (const struct sockaddr_in *)(const void *)
+		    he_ai_identity_(src), out);
+	else
+		err = he_addrinfo_new_(src->ai_addr,
+		    (ev_socklen_t)src->ai_addrlen, out);
+	if (!err)
+		*HE_AI_META(*out) = *HE_AI_META(src);
+	return err;
+}
+
+int
+he_addrinfo_dup_(const struct evutil_addrinfo *list,
+    struct evutil_addrinfo **out)
+{
+	struct evutil_addrinfo *head = NULL, **tail = &head;
+	int err;
+
+	for (; list; list = list->ai_next) {
+		if ((err = he_addrinfo_dup_entry_(list, tail)) != 0) {
+			evhappy_addrinfo_free(head);
+			*out = NULL;
+			return err;
+		}
+		tail = &(*tail)->ai_next;
+	}
+	*out = head;
+	return 0;
+}
+
+void
+he_addrinfo_set_group_(struct evutil_addrinfo *list, unsigned group)
+{
+	for (; list; list = list->ai_next)
+		HE_AI_META(list)->group = (uint16_t)group;
+}
+
+int
+he_sockaddr_port_(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)
+		    ->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)
+		    ->sin6_port);
+	return 0;
 }
 
 int

@@ -27,8 +27,9 @@
 /** meta.flags */
 #define HE_AI_HINT 0x01		/* an HTTPS record's address hint, not yet
 				   confirmed by its target's A/AAAA answer */
-#define HE_AI_SYNTH 0x02	/* a NAT64 address: stands_for is the IPv4
-				   address it stands for */
+#define HE_AI_SYNTH 0x02	/* a NAT64 address: made by
+				   he_addrinfo_new_synth_, it keeps the IPv4
+				   address it stands for beside its own */
 
 /** What an entry carries beside its address. */
 struct he_ai_meta {
@@ -37,7 +38,6 @@ struct he_ai_meta {
 	uint16_t group;			/* HE_GROUP_HOST or an endpoint's */
 	uint8_t flags;			/* HE_AI_* */
 	uint8_t reserved;
-	struct sockaddr_in stands_for;	/* HE_AI_SYNTH */
 };
 
 /** An entry: the list element and its meta. */
@@ -62,10 +62,9 @@ struct he_ai_room {
 static inline const struct sockaddr *
 he_ai_identity_(const struct evutil_addrinfo *ai)
 {
-	const struct he_ai_meta *m = HE_AI_META(ai);
-
-	return m->flags & HE_AI_SYNTH ?
-	    (const struct sockaddr *)&m->stands_for : ai->ai_addr;
+	return HE_AI_META(ai)->flags & HE_AI_SYNTH ?
+	    (const struct sockaddr *)((const char *)ai->ai_addr +
+	    sizeof(struct sockaddr_in6)) : ai->ai_addr;
 }
 
 /** Make in *out one entry for a whole AF_INET/AF_INET6 address (len may be
@@ -74,10 +73,16 @@ he_ai_identity_(const struct evutil_addrinfo *ai)
 int he_addrinfo_new_(const struct sockaddr *sa, ev_socklen_t len,
     struct evutil_addrinfo **out);
 
-/** Fill room with the entry he_addrinfo_copy_stream_(src, AF_UNSPEC) would
-    make of src's first entry; NULL when src is not such an entry.  Nothing
-    frees a room: lists holding one are freed by their owner, which skips
-    it. */
+/** Make in *out one NAT64 entry: the IPv6 address sin6, standing for the
+    IPv4 address sin (HE_AI_SYNTH; he_ai_identity_ gives sin).  0 or
+    ENOMEM. */
+int he_addrinfo_new_synth_(const struct sockaddr_in6 *sin6,
+    const struct sockaddr_in *sin, struct evutil_addrinfo **out);
+
+/** Fill room, which must be all zero (unused), with the entry
+    he_addrinfo_copy_stream_(src, AF_UNSPEC) would make of src's first
+    entry; NULL when src is not such an entry.  Nothing frees a room: lists
+    holding one are freed by their owner, which skips it. */
 struct evutil_addrinfo *he_ai_room_fill_(struct he_ai_room *room,
     const struct evutil_addrinfo *src);
 
@@ -92,8 +97,24 @@ int he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family,
 struct evutil_addrinfo *he_addrinfo_concat_(struct evutil_addrinfo *a,
     struct evutil_addrinfo *b);
 
-/** Set the port of every entry. */
+/** Set the port of every entry (a NAT64 entry's identity too). */
 void he_addrinfo_set_port_(struct evutil_addrinfo *list, int port);
+
+/** In *out a copy of the one entry src (made here), meta and NAT64
+    identity included, ai_next NULL.  0, or ENOMEM. */
+int he_addrinfo_dup_entry_(const struct evutil_addrinfo *src,
+    struct evutil_addrinfo **out);
+
+/** In *out a copy of every entry of list (made here), meta and NAT64
+    identity included.  0, or ENOMEM (nothing leaked). */
+int he_addrinfo_dup_(const struct evutil_addrinfo *list,
+    struct evutil_addrinfo **out);
+
+/** Put every entry of list in group (its meta's). */
+void he_addrinfo_set_group_(struct evutil_addrinfo *list, unsigned group);
+
+/** An entry's port (host order), 0 for another family. */
+int he_sockaddr_port_(const struct sockaddr *sa);
 
 /** Whether two addresses are the same (family, bytes, port, IPv6 scope). */
 int he_sockaddr_equal_(const struct sockaddr *a, const struct sockaddr *b);

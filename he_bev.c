@@ -17,9 +17,24 @@
  * finalizes the bufferevent (on the next loop turn, or inside
  * event_base_free) it frees that chain and its cleanup tells the request,
  * which then closes its sockets and frees itself at once.
+ *
+ * A user also lets go of a racing bufferevent without freeing it: evhttp,
+ * when its connect timeout fires or a request is cancelled, resets it
+ * (callbacks cleared, disabled, bufferevent_setfd(bev, -1), buffers
+ * drained) and may connect it anew later.  None of those calls reaches
+ * us: libevent 2.1 runs no callback of anyone's in them (the drain of an
+ * input that holds no bytes returns before it touches a chain).  What the
+ * reset leaves is seen instead: a socket bufferevent's input is frozen at
+ * its end while it has no socket, and bufferevent_setfd() thaws it (we
+ * freeze it for the race when an earlier setfd(-1) thawed it already).
+ * Every callback of the race looks (he_bev_gone_), a new connect on the
+ * bufferevent looks (racing_claim), and, since a reset usually answers the
+ * bufferevent's own timeout, a timer of ours looks a moment after each of
+ * the bufferevent's timeouts fires (he_levent.h tells when).
  */
 #include "he_internal.h"
 #include "he_bev.h"
+#include "he_levent.h"
 #include "he_proc.h"
 
 #include <errno.h>
@@ -136,6 +151,111 @@ he_bev_dns_error_(const struct bufferevent *bev)
 		error = dns_errors[i].error;
 	pthread_mutex_unlock(&bev_tables_lock);
 	return error;
+}
+
+/* ---- the endpoint a race connected to ------------------------------------ */
+
+/* As the DNS errors: a ring keyed by bufferevent, each slot one
+ * allocation holding the endpoint and copies of its bytes.  Most programs
+ * never use it (no HTTPS records): nothing is kept then. */
+struct he_bev_ep {
+	const struct bufferevent *bev;
+	struct evhappy_endpoint ep;	/* pointing into this allocation */
+};
+
+static struct he_bev_ep *endpoints[HE_BEV_ENDPOINTS];
+static int endpoints_next;
+static int endpoints_live;
+
+static int
+endpoint_find(const struct bufferevent *bev)
+{
+	int i;
+
+	for (i = 0; i < HE_BEV_ENDPOINTS && endpoints_live; i++)
+		if (endpoints[i] && endpoints[i]->bev == bev)
+			return i;
+	return -1;
+}
+
+static void
+endpoint_drop_locked(const struct bufferevent *bev)
+{
+	int i = endpoint_find(bev);
+
+	if (i < 0)
+		return;
+	free(endpoints[i]);
+	endpoints[i] = NULL;
+	endpoints_live--;
+}
+
+/* One allocation: the slot, then the target, the ALPN and the ECH bytes. */
+static struct he_bev_ep *
+endpoint_copy(const struct bufferevent *bev, const struct evhappy_endpoint *ep)
+{
+	size_t tlen = ep->target ? strlen(ep->target) + 1 : 0;
+	struct he_bev_ep *e;
+	char *p;
+
+	if (!(e = calloc(1, sizeof(*e) + tlen + ep->alpn_len + ep->ech_len)))
+		return NULL;
+	e->bev = bev;
+	e->ep = *ep;
+	p = (char *)(e + 1);
+	if (tlen) {
+		memcpy(p, ep->target, tlen);
+		e->ep.target = p;
+		p += tlen;
+	}
+	if (ep->alpn_len) {
+		memcpy(p, ep->alpn, ep->alpn_len);
+		e->ep.alpn = (unsigned char *)p;
+		p += ep->alpn_len;
+	}
+	if (ep->ech_len) {
+		memcpy(p, ep->ech, ep->ech_len);
+		e->ep.ech = (unsigned char *)p;
+	}
+	return e;
+}
+
+int
+he_bev_set_endpoint_(const struct bufferevent *bev,
+    const struct evhappy_endpoint *ep)
+{
+	struct he_bev_ep *e = endpoint_copy(bev, ep);
+	int i;
+
+	if (!e)
+		return ENOMEM;
+	tables_lock();
+	endpoint_drop_locked(bev);
+	i = endpoints_next;
+	endpoints_next = (endpoints_next + 1) % HE_BEV_ENDPOINTS;
+	if (endpoints[i]) {		/* the oldest goes */
+		free(endpoints[i]);
+		endpoints_live--;
+	}
+	endpoints[i] = e;
+	endpoints_live++;
+	pthread_mutex_unlock(&bev_tables_lock);
+	return 0;
+}
+
+const struct evhappy_endpoint *
+he_bev_endpoint_(const struct bufferevent *bev)
+{
+	const struct evhappy_endpoint *ep = NULL;
+	int i;
+
+	if (!bev)
+		return NULL;
+	tables_lock();
+	if ((i = endpoint_find(bev)) >= 0)
+		ep = &endpoints[i]->ep;
+	pthread_mutex_unlock(&bev_tables_lock);
+	return ep;
 }
 
 /* ---- which bufferevents are racing -------------------------------------- */
@@ -269,7 +389,6 @@ watch_set(struct he_bev_link *l)
 		evbuffer_freeze(input, 0);
 	if (rc < 0)
 		return -1;
-	l->plain = frozen && l->bev == l->bottom;
 	l->watched = 1;
 	return 0;
 }
@@ -283,10 +402,75 @@ taken_back(struct he_bev_link *l)
 	    evbuffer_commit_space(bufferevent_get_input(l->bev), NULL, 0) == 0;
 }
 
+/* Whether bev is a socket bufferevent under no filter, whose input's end
+ * is then frozen for the race: libevent froze it (a new bufferevent), or
+ * we do, when a bufferevent_setfd() before the race thawed it (evhttp
+ * resets its bufferevent so before every connect).  Another kind's input
+ * is left alone: nothing of libevent's would thaw it. */
+static int
+plain_socket(struct he_bev_link *l)
+{
+	struct evbuffer *input = bufferevent_get_input(l->bev);
+
+	if (l->bev != l->bottom)
+		return 0;
+	if (evbuffer_commit_space(input, NULL, 0) < 0)
+		return 1;
+	if (!he_levent_is_socket_bev_(l->bev))
+		return 0;
+	if (evbuffer_freeze(input, 0) < 0)
+		return 0;
+	l->froze = 1;
+	return 1;
+}
+
+/* ---- looking after the bufferevent's own timeouts ----------------------- */
+
+static void check_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Look again a moment after the earliest of bev's own timeouts: its event
+ * callback (evhttp's, a program's connect timeout) has then run and may
+ * have reset bev.  Best effort: without memory for the timer the race
+ * notices at its next event, as it does for resets at other times. */
+static void
+check_arm(struct he_bev_link *l)
+{
+	struct timeval left, moment = { 0, 1000 };
+
+	if (!l->plain || !l->bev || he_levent_timeout_left_(l->bev, &left))
+		return;
+	if (!l->check && !(l->check = event_new(bufferevent_get_base(l->bev),
+	    -1, 0, check_cb, l)))
+		return;
+	evutil_timeradd(&left, &moment, &left);
+	(void)event_add(l->check, &left);
+}
+
+static void
+check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct he_bev_link *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (he_bev_gone_(l)) {
+		l->freed(l->freed_arg, 0);	/* detaches: l->check is freed */
+		return;
+	}
+	check_arm(l);
+}
+
 int
 he_bev_gone_(struct he_bev_link *l)
 {
-	if (!l->bev || callbacks_cleared(l->bev) || taken_back(l))
+	if (!l->bev || taken_back(l))
+		return 1;
+	/* bufferevent_free() clears the callbacks: cleared ones that were
+	 * set mean it was freed.  Of a bufferevent that never had any (a
+	 * program that only writes) the chain's cleanup alone tells. */
+	if (!callbacks_cleared(l->bev))
+		l->had_cbs = 1;
+	else if (l->had_cbs)
 		return 1;
 	if (!l->watched)
 		(void)watch_set(l);	/* the input was touched; best effort */
@@ -319,8 +503,11 @@ racing_claim(struct he_bev_link *l, struct bufferevent *bev)
 		l->serial = ++serials;
 		if (racing_add(l) != 0)
 			other = l;
-		else
+		else {
 			dns_error_set_locked(bev, 0);
+			if (endpoints_live)
+				endpoint_drop_locked(bev);
+		}
 	}
 	pthread_mutex_unlock(&bev_tables_lock);
 	return other;
@@ -341,11 +528,14 @@ he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 		l->bev = NULL;
 		return other == l ? ENOMEM : EALREADY;
 	}
+	l->plain = plain_socket(l);
+	l->had_cbs = !callbacks_cleared(bev);
 	if (watch_set(l) < 0) {
 		he_bev_detach_(l);
 		l->bev = NULL;
 		return ENOMEM;
 	}
+	check_arm(l);
 	return 0;
 }
 
@@ -355,6 +545,15 @@ he_bev_detach_(struct he_bev_link *l)
 	/* The chain stays in the input until libevent frees it (the first
 	 * read, or the bufferevent's end); unlisted, it finds nobody then. */
 	l->watched = 0;
+	if (l->check) {
+		event_free(l->check);
+		l->check = NULL;
+	}
+	/* What we froze is thawed as the user left it (a hand-off's
+	 * bufferevent_setfd thaws it too). */
+	if (l->froze && l->bev)
+		evbuffer_unfreeze(bufferevent_get_input(l->bev), 0);
+	l->froze = 0;
 	if (l->listed) {
 		tables_lock();
 		racing_remove(l);
@@ -373,7 +572,8 @@ he_bev_detach_(struct he_bev_link *l)
  * (he_request.c).  Any other kind (OpenSSL, a filter) is connected by
  * libevent, which runs the TLS handshake before CONNECTED. */
 static int
-hand_off(struct he_bev_link *l, evutil_socket_t fd, struct event *watching)
+hand_off(struct he_bev_link *l, evutil_socket_t fd, struct event *watching,
+    const struct sockaddr *peer, ev_socklen_t peerlen)
 {
 	int rc = bufferevent_setfd(l->bottom, fd);
 
@@ -386,7 +586,12 @@ hand_off(struct he_bev_link *l, evutil_socket_t fd, struct event *watching)
 		evutil_closesocket(fd);
 		return -1;
 	}
-	/* From here the socket is the bufferevent's. */
+	/* From here the socket is the bufferevent's.  Where it is connected
+	 * to is recorded as libevent's own connect records it
+	 * (evhttp_connection_get_addr). */
+	he_levent_set_conn_address_(l->bev, peer, peerlen);
+	if (l->bottom != l->bev)
+		he_levent_set_conn_address_(l->bottom, peer, peerlen);
 	if (l->plain) {
 		bufferevent_trigger_event(l->bev, BEV_EVENT_CONNECTED, 0);
 		return 0;
@@ -398,6 +603,7 @@ hand_off(struct he_bev_link *l, evutil_socket_t fd, struct event *watching)
 
 void
 he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
+    const struct sockaddr *peer, ev_socklen_t peerlen,
     struct event *watching, int error, int dns_error, int recheck)
 {
 	struct bufferevent *bev = l->bev;
@@ -414,7 +620,7 @@ he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
 	if (dns_error)
 		dns_error_set(bev, dns_error);
 	if (fd >= 0) {
-		if (hand_off(l, fd, watching) == 0)
+		if (hand_off(l, fd, watching, peer, peerlen) == 0)
 			return;
 		error = EIO;
 	}

@@ -7,6 +7,7 @@
 #ifndef EVHAPPY_HE_BEV_H_INCLUDED_
 #define EVHAPPY_HE_BEV_H_INCLUDED_
 
+#include "he_event.h"
 #include "he_hash.h"
 
 #include <stdint.h>
@@ -23,9 +24,12 @@ struct he_bev_link {
 	   NULL and we are inside libevent's finalizer), or taken back */
 	void (*freed)(void *arg, int finalized);
 	void *freed_arg;
+	struct event *check;		/* after bev's own timeouts, or NULL */
 	unsigned listed : 1;
 	unsigned watched : 1;		/* our chain is in bev's input */
-	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
+	unsigned plain : 1;
+	unsigned had_cbs : 1;		/* bev had a callback since the race began */		/* a socket bufferevent, no filter, no TLS */
+	unsigned froze : 1;		/* we froze its input for the race */
 };
 
 /** 0 when bev (of base) can take a raced socket, else the errno to refuse
@@ -46,24 +50,39 @@ int he_bev_attach_(struct he_bev_link *l, struct bufferevent *bev,
 /** Stop watching and unmark; safe to call again. */
 void he_bev_detach_(struct he_bev_link *l);
 
-/** The outcome: fd >= 0 is the winner, handed to bev; else BEV_EVENT_ERROR
-    with error (and dns_error kept for evhappy_get_dns_error).  Detaches.
+/** The outcome: fd >= 0 is the winner, handed to bev, connected to peer
+    (recorded as bev's connection address); else BEV_EVENT_ERROR with error
+    (and dns_error kept for evhappy_get_dns_error).  Detaches.
     watching: an event of the caller's still added on fd, or NULL; it is
     deleted once bev watches fd (the kernel's watch then stays), and always
     before user code runs or fd is closed.  recheck: user code ran since
     the caller last asked he_bev_gone_ (a trace callback, a socket
     factory), so bev may be freed by now. */
 void he_bev_deliver_(struct he_bev_link *l, evutil_socket_t fd,
+    const struct sockaddr *peer, ev_socklen_t peerlen,
     struct event *watching, int error, int dns_error, int recheck);
 
 /** Whether the user let go of bev: finalized, every callback cleared (what
     bufferevent_free does first), or (a plain socket bufferevent) given a
-    socket of its own with bufferevent_setfd, which for libevent too cancels
-    a connect under way. */
+    socket of its own or -1 with bufferevent_setfd, which for libevent too
+    cancels a connect under way (evhttp resets a connection so).  Besides
+    the race's own callbacks, a timer of he_bev.c asks this a moment after
+    each of bev's own timeouts fired, and a new connect on bev asks it of
+    the race it would replace. */
 int he_bev_gone_(struct he_bev_link *l);
 
 /** The DNS error the last race on bev left (EVUTIL_EAI_*), or 0. */
 int he_bev_dns_error_(const struct bufferevent *bev);
+
+/** Keep a copy of the endpoint bev's race connected to (an HTTPS record's)
+    for he_bev_endpoint_, in a ring of HE_BEV_ENDPOINTS; a new race on bev
+    drops it (he_bev_attach_).  0, or ENOMEM (then nothing is kept). */
+#define HE_BEV_ENDPOINTS 64
+int he_bev_set_endpoint_(const struct bufferevent *bev,
+    const struct evhappy_endpoint *ep);
+
+/** The endpoint kept for bev, or NULL. */
+const struct evhappy_endpoint *he_bev_endpoint_(const struct bufferevent *bev);
 
 /** Drop bev's entry in the DNS-error table: a connect that libevent makes
     on it (the interposition library's fallback) must not be answered with

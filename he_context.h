@@ -19,6 +19,7 @@ struct evhappy {
 	struct he_resolver resolver;
 	struct he_race_config race;
 	struct he_settings set;
+	struct he_https_conf https;	/* its requests read it live */
 	enum he_context_kind kind;
 };
 

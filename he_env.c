@@ -14,6 +14,7 @@
 #include "he_fmt.h"
 #include "he_histfile.h"
 #include "he_limits.h"
+#include "he_svcb.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -144,6 +145,24 @@ read_history_file(void)
 		    "not an absolute path, nor \"off\"");
 }
 
+/* EVHAPPY_ALPN: a list evhappy_set_alpn() takes. */
+static void
+read_alpn(void)
+{
+	const char *s = env_get("EVHAPPY_ALPN");
+	unsigned char wire[sizeof(env.alpn)];
+
+	if (!s || !*s)
+		return;
+	if (strlen(s) >= sizeof(env.alpn) ||
+	    he_svcb_alpn_parse_(s, wire, sizeof(wire)) < 0) {
+		warn_bad("EVHAPPY_ALPN", s, "not a comma-separated list of "
+		    "protocol ids (such as h2,http/1.1)");
+		return;
+	}
+	memcpy(env.alpn, s, strlen(s) + 1);
+}
+
 static void
 env_read(void)
 {
@@ -158,6 +177,8 @@ env_read(void)
 	read_history_file();
 	env.trace = read_flag("EVHAPPY_TRACE", 0);
 	env.disable = read_flag("EVHAPPY_DISABLE", 0);
+	env.https = read_flag("EVHAPPY_HTTPS_RR", 0);
+	read_alpn();
 }
 
 const struct he_env *

@@ -21,6 +21,8 @@ struct he_env {
 					   file, "" for none */
 	int trace;
 	int disable;
+	int https;		/* EVHAPPY_HTTPS_RR=1 */
+	char alpn[256];		/* EVHAPPY_ALPN, checked; "" when unset */
 };
 
 /** The environment, read once (the first call, thread-safe); a bad value

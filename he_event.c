@@ -12,6 +12,7 @@
 #include "he_history.h"
 #include "he_limits.h"
 #include "he_persist.h"
+#include "he_svcb.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +53,7 @@ context_destroy(struct evhappy *he)
 		he_request_free_(he->owner.requests);
 	he_resolver_release_(&he->resolver);
 	evhappy_addrinfo_free(he->set.sock.local);
+	free(he->https.alpn);
 	free(he);
 }
 
@@ -86,6 +88,7 @@ evhappy_new(struct event_base *base, struct evdns_base *dns_base)
 	he->resolver.dns = dns_base;
 	he->owner.base = base;
 	he->owner.resolver = &he->resolver;
+	he->owner.https = &he->https;
 	he->owner.settled = context_settled;
 	he->race = default_race;
 	he->kind = HE_CTX_USER;
@@ -232,6 +235,53 @@ evhappy_clear_history(struct evhappy *he)
 		he_history_clear_(he_history_global_());
 }
 
+int
+evhappy_set_https_records(struct evhappy *he, int on)
+{
+	if (!he || (on != 0 && on != 1)) {
+		errno = EINVAL;
+		return -1;
+	}
+	he->https.on = on;
+	return 0;
+}
+
+/* The longest ALPN list taken, in wire form. */
+#define HE_ALPN_MAX 1024
+
+int
+evhappy_set_alpn(struct evhappy *he, const char *protocols)
+{
+	unsigned char wire[HE_ALPN_MAX], *copy = NULL;
+	int n = 0;
+
+	if (!he || (protocols && (n = he_svcb_alpn_parse_(protocols, wire,
+	    sizeof(wire))) < 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (protocols && !(copy = malloc((size_t)n))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (copy)
+		memcpy(copy, wire, (size_t)n);
+	free(he->https.alpn);
+	he->https.alpn = copy;
+	he->https.alpn_len = (size_t)n;
+	return 0;
+}
+
+void
+evhappy_set_endpoint_cb(struct evhappy *he, evhappy_endpoint_cb cb,
+    void *arg)
+{
+	if (!he)
+		return;
+	he->https.endpoint_cb = cb;
+	he->https.endpoint_arg = cb ? arg : NULL;
+}
+
 /* ---- starting races ----------------------------------------------------- */
 
 static int
@@ -355,6 +405,12 @@ evhappy_get_dns_error(struct bufferevent *bev)
 	return he_bev_dns_error_(bev);
 }
 
+const struct evhappy_endpoint *
+evhappy_get_endpoint(struct bufferevent *bev)
+{
+	return bev ? he_bev_endpoint_(bev) : NULL;
+}
+
 /* ---- the drop-in -------------------------------------------------------- */
 
 /* The drop-in's settings: the EVHAPPY_* environment, read once. */
@@ -374,6 +430,10 @@ apply_env(struct evhappy *he)
 	if (env->trace)
 		evhappy_set_trace_cb(he, he_env_trace_,
 		    (void *)(uintptr_t)he_env_next_race_());
+	he->https.on = env->https;
+	if (env->alpn[0])
+		(void)evhappy_set_alpn(he, env->alpn);	/* checked: only
+					   ENOMEM, and then http/1.1 */
 }
 
 int

@@ -123,6 +123,31 @@ struct evhappy_request;
 /** How a race ended; valid only during the evhappy_connect_cb. Opaque. */
 struct evhappy_report;
 
+/**
+  A service endpoint: what an HTTPS record (RFC 9460 ServiceMode) says of
+  the server a race connected to, or of an endpoint it will try.  Every
+  field is empty (NULL, 0) when no record was used: HTTPS records off
+  (evhappy_set_https_records()), none published, none usable, or the
+  winner was one of the host's own addresses that no record named.
+  Added in 0.2.0.
+ */
+struct evhappy_endpoint {
+	const char *target;	/**< the endpoint's name (the record's
+				     TargetName, the owner's name for "."), or
+				     NULL */
+	int port;		/**< the port connected to (the record's "port"
+				     or the one asked) */
+	int priority;		/**< SvcPriority, 1 .. 65535; 0 without a record */
+	/** the endpoint's ALPN ids (its "alpn", and "http/1.1" unless
+	    no-default-alpn), each preceded by its length: the form
+	    SSL_set_alpn_protos() takes; NULL without a record */
+	const unsigned char *alpn;
+	size_t alpn_len;
+	/** the ECHConfigList to give the TLS library, or NULL */
+	const unsigned char *ech;
+	size_t ech_len;
+};
+
 /*
   What they hold in memory (x86-64, glibc, libevent 2.1.12; heap bytes in
   use per race with 1,000 races at once, bench/bench_memory.c):
@@ -153,6 +178,15 @@ struct evhappy_report;
 /**
   Make a new context.
 
+  The event_base must outlive the context: call evhappy_free() before
+  event_base_free().  libevent 2.1 tells nobody that an event_base is being
+  freed, and freeing a context deletes the events of its races on that
+  base, which reads the freed base.  A drop-in race
+  (evhappy_socket_connect_hostname()) has a context of the library's own:
+  a program may free the event_base while one runs, after freeing its
+  bufferevent or without ever freeing it (as libevent allows), and a later
+  event_base, even one at the same address, is not disturbed.
+
   With an evdns_base, that base must outlive the context: free the context
   first (and run the loop once, see evhappy_free()), then the evdns_base.
   libevent 2.1.12 tells nobody that an evdns_base is being freed:
@@ -165,11 +199,22 @@ struct evhappy_report;
   EHOSTUNREACH).
 
   Without an evdns_base (dns_base NULL), names are resolved by
-  getaddrinfo() on a pool of at most 4 worker threads shared by the whole
-  process; lookups beyond that wait in a queue (bounded only by memory).
+  getaddrinfo() on a pool of worker threads shared by the whole process,
+  AAAA first: a race's A lookup is handed to getaddrinfo() only once its
+  AAAA lookup is over or was handed to it 1 ms before (time to send the
+  AAAA query first, far below a DNS round trip).  Workers are started while lookups wait and none
+  is idle, up to 32 in the process.  The lookups of one event_base (of all
+  its contexts together) run on at most 8 workers at once; the rest wait
+  in that base's queue (bounded only by memory), and the bases with
+  lookups waiting are served in turn.  So names that never answer on one
+  base delay another base's lookups only when four or more bases each
+  have eight lookups hanging (getaddrinfo() gives up after resolv.conf's
+  timeout and attempts).
   Each event_base whose contexts use it holds one wake-up fd (an eventfd,
   or a pipe), made on the first lookup and closed once the last of those
-  contexts is freed and its last lookup has finished.  A lookup that cannot start fails its family
+  contexts is freed and its last lookup has finished.  Its event is added
+  only while a lookup of a race is out, so event_base_dispatch() returns
+  once the races are over, the context alive or not.  A lookup that cannot start fails its family
   with the real errno (EMFILE or ENFILE for the wake-up fd, EAGAIN for the
   first worker thread); the other family still races, and a race left with
   no address fails with that errno instead of EHOSTUNREACH (its DNS error
@@ -182,9 +227,14 @@ struct evhappy_report;
   libevent asks), so its races go on with the other family or end with
   EHOSTUNREACH; they never wait for threads that do not exist.  New lookups
   in the child start new workers.  The parent's lookups are not disturbed:
-  the child gets its own wake-up fds.
+  the child gets its own wake-up fds.  A child forked while a lookup runs
+  may keep what glibc's getaddrinfo() had open for it on the worker
+  thread (its resolver's socket, an nscd connection), close-on-exec: glibc
+  owns it, nothing in the child can close it, and a child that calls
+  exec() does not keep it.
 
-  @param base the event_base the races run on; must not be NULL
+  @param base the event_base the races run on, which must outlive the
+    context; must not be NULL
   @param dns_base the evdns_base used to resolve names, which must outlive
     the context; or NULL to resolve with the system resolver (getaddrinfo()
     on worker threads, so /etc/hosts and nsswitch apply and the event loop
@@ -498,6 +548,94 @@ EVHAPPY_EXPORT_ int evhappy_history_network(ev_uint64_t *key, char *buf,
  */
 EVHAPPY_EXPORT_ int evhappy_forget_history(int all);
 
+/**
+  Ask the host's HTTPS record too (RFC 9460; the Happy Eyeballs v3
+  draft), beside its AAAA and A records, for the later races of a context
+  that resolve a name (evhappy_resolve_and_connect(),
+  evhappy_connect_hostname(); never for a literal or a caller's list).
+
+  The record is asked first, with the name RFC 9460 section 9.1 gives:
+  the host for port 443, "_PORT._https.HOST" for any other port.  AliasMode
+  records are followed (at most 8, no loop; an alias target is asked
+  without the "_PORT._https" prefix).  Of the ServiceMode records, an
+  endpoint is skipped, and said so in the trace, when its ALPN set (its
+  "alpn", and "http/1.1" unless "no-default-alpn") shares nothing with the
+  protocols evhappy_set_alpn() declared (an "h3"-only endpoint is skipped:
+  evhappy races TCP, not QUIC), or when it makes mandatory a key this
+  client does not use.  The others are raced in priority order (equal
+  priorities shuffled), each at its own "port": their address hints
+  ("ipv4hint", "ipv6hint") join the race as soon as the record comes (so
+  the first attempt may start before A and AAAA answer), their targets'
+  addresses when those answer (a hint the target's answer lacks is
+  dropped), and the host's own addresses after every endpoint's.  Within
+  an endpoint, RFC 6724, the connection history and the interleaving of
+  families apply as usual.
+
+  Waiting: once an address answer has come, the first attempt waits for
+  the HTTPS record at most the Resolution Delay (50 ms by default); an
+  answer that fails, is empty or is late never holds the race longer, and
+  a late one only adds its endpoints.  A race whose A and AAAA give nothing
+  still waits for the record.
+
+  The record is asked through the context's resolver: for a context with
+  an evdns_base through c-ares (when the library was built with it:
+  `evhappy --version` says so; without it, such a context races on
+  A/AAAA alone) with the evdns_base's name servers; without one through
+  res_nquery() on the system resolver's workers (resolv.conf's servers).
+  Neither is DNSSEC-validated or encrypted, so what the record says is
+  opportunistic, as the draft allows.
+
+  @param he the context
+  @param on 1 to ask HTTPS records, 0 (the default) not to
+  @return 0, or -1 with errno EINVAL (NULL he, or on not 0 or 1)
+ */
+EVHAPPY_EXPORT_ int evhappy_set_https_records(struct evhappy *he, int on);
+
+/**
+  Declare the application protocols (ALPN ids) the caller speaks, for the
+  HTTPS record's ALPN rule (evhappy_set_https_records()).
+
+  @param he the context
+  @param protocols a comma-separated list, most preferred first, such as
+    "h2,http/1.1"; NULL restores the default, "http/1.1"
+  @return 0, or -1 with errno EINVAL (NULL he, an empty list or id, an id
+    longer than 255 bytes, a list longer than 1024 bytes in wire form);
+    the old list stays
+ */
+EVHAPPY_EXPORT_ int evhappy_set_alpn(struct evhappy *he,
+    const char *protocols);
+
+/**
+  Called once per race that connected, after its TCP handshake won and
+  before the socket goes on: to the bufferevent (which, for an OpenSSL
+  bufferevent, has not begun its handshake yet: bufferevent_openssl_get_ssl()
+  gives the SSL to set ALPN and ECH on) or to the connect callback.  Called
+  whether HTTPS records are on or not.
+
+  @param fd the connected socket
+  @param bev the caller's bufferevent, or NULL on the socket path
+  @param ep the winner's endpoint (empty fields when no record was used);
+    valid during the call only
+  @param arg as given to evhappy_set_endpoint_cb()
+  @return 0 to go on; -1 (with errno set) closes the socket and ends the
+    race with that errno (EIO when errno is 0), as if the connect had
+    failed
+ */
+typedef int (*evhappy_endpoint_cb)(evutil_socket_t fd,
+    struct bufferevent *bev, const struct evhappy_endpoint *ep, void *arg);
+
+/**
+  Set the endpoint hook of later races (evhappy_endpoint_cb).  The hook
+  may not free the context or cancel the race; it may set up the
+  bufferevent (a TLS filter's ALPN and ECH).
+
+  @param he the context
+  @param cb the hook, or NULL to remove it
+  @param arg passed to cb
+ */
+EVHAPPY_EXPORT_ void evhappy_set_endpoint_cb(struct evhappy *he,
+    evhappy_endpoint_cb cb, void *arg);
+
 /**@}*/
 
 /** @name Tracing */
@@ -515,13 +653,25 @@ enum evhappy_trace_kind {
 	/** the connection history changed the order (moved is 1: addr now
 	    follows after, or comes first when after is NULL) or the delay
 	    before the next attempt (delay is non-zero); history, age, rtt and
-	    rttvar say what was known of addr, error its errno if it failed,
-	    from_file whether that came from the history file */
+	    rttvar say what was known of addr, error its errno if it failed */
 	EVHAPPY_TRACE_HISTORY,
+	/** the HTTPS record was asked (evhappy_set_https_records()); text is
+	    the name asked */
+	EVHAPPY_TRACE_HTTPS_QUERY,
+	/** the HTTPS record's answer: naddrs endpoints usable, error 0 or an
+	    EVUTIL_EAI_* code; text says what the answer was ("service",
+	    "empty", "failed: ...", "malformed: ...") */
+	EVHAPPY_TRACE_HTTPS_ANSWER,
+	/** an endpoint of the HTTPS record that will be raced: endpoint says
+	    which (target, port, priority, ALPN, ECH) */
+	EVHAPPY_TRACE_ENDPOINT,
+	/** a record of the HTTPS answer that was skipped; text says why
+	    (e.g. an h3-only endpoint: no QUIC here) */
+	EVHAPPY_TRACE_ENDPOINT_SKIPPED,
 	/** the network whose history the race uses (evhappy_set_history_file()
-	    tells what that means): network is its key, network_text how it
-	    was recognised.  Once per race that uses the history, at its
-	    start.  Added in 0.2.0. */
+	    tells what that means): network is its key, text how it was
+	    recognised (its default routes and prefixes).  Once per race that
+	    uses the history, at its start.  Added in 0.2.0. */
 	EVHAPPY_TRACE_NETWORK
 };
 
@@ -554,14 +704,16 @@ struct evhappy_trace {
 	int moved;			/**< addr was moved in the order */
 	const struct sockaddr *after;	/**< moved: the address addr now follows, or NULL */
 	ev_socklen_t afterlen;
+	/* Fields below were added with HTTPS records (0.2.0); they are NULL
+	   except in the events that say so. */
+	const char *text;		/**< what the event says, in words */
+	const struct evhappy_endpoint *endpoint;	/**< ENDPOINT: which */
 	/* Fields below were added with the history file (0.2.0). */
 	int from_file;			/**< HISTORY: what was known of addr was
 					     read from the history file, not
 					     learned by this process */
 	ev_uint64_t network;		/**< NETWORK: the network's key; 0 when
 					     it cannot be known (no netlink) */
-	const char *network_text;	/**< NETWORK: its default routes and
-					     prefixes, as a line */
 };
 
 /**
@@ -649,9 +801,25 @@ EVHAPPY_EXPORT_ int evhappy_trace_format(const struct evhappy_trace *ev,
   bev must belong to he's event_base.  A second race on a bufferevent that
   is still racing, on a filter over it, or on the bufferevent under a
   racing filter, is refused with EALREADY.  As with libevent's own connect,
-  bufferevent_setfd() on a racing socket bufferevent takes it back: a new
-  connect on it then replaces the old race, which ends silently (evhttp
-  retries a connection so).
+  bufferevent_setfd() on a racing socket bufferevent (a socket, or -1)
+  takes it back: a new connect on it then replaces the old race, which
+  ends silently, every socket closed (evhttp resets its bufferevent so
+  before each connect and each retry).  libevent calls nobody back inside
+  bufferevent_setfd(), bufferevent_disable() or the drain of an empty
+  input, so a reset (what evhttp does when its connect timeout fires or a
+  request is cancelled) cannot end the race on that call: the race ends,
+  silently, at the first of the new connect, bufferevent_free(), the race's
+  next event of its own, and, when bev has a read or write timeout set
+  (bufferevent_set_timeouts(), evhttp's connect timeout), about 1 ms after
+  that timeout fired, so a bev reset from its own timeout callback has its
+  sockets closed then.  Disabling bev alone does not end the race, as it
+  does not stop libevent's own connect.  While a socket bufferevent races,
+  its input is frozen at its end, as libevent keeps it while it has no
+  socket.
+
+  On BEV_EVENT_CONNECTED, bev's connection address is the winner's, as
+  libevent's own connect records it: evhttp_connection_get_addr() returns
+  it, and evhttp's EVHTTP_CON_REUSE_CONNECTED_ADDR reconnects there.
 
   @param he the context
   @param bev the bufferevent
@@ -699,6 +867,22 @@ EVHAPPY_EXPORT_ int evhappy_connect_addrinfo(struct evhappy *he,
     still read the code an evhappy race left at that address.
  */
 EVHAPPY_EXPORT_ int evhappy_get_dns_error(struct bufferevent *bev);
+
+/**
+  The endpoint the last race on bev connected to (see struct
+  evhappy_endpoint and evhappy_set_https_records()).  libevent has no room
+  for it in the bufferevent, so, as the DNS error, it is kept in a table
+  keyed by the bufferevent's address, for the last 64 bufferevents that
+  connected through an HTTPS record, until the next race on bev (of
+  either kind) starts.  Added in 0.2.0.
+
+  @param bev the bufferevent
+  @return the endpoint, valid until that next race on bev or until bev
+    is freed; NULL when the last race on bev used no HTTPS record (or
+    more than 64 later ones did)
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_get_endpoint(
+    struct bufferevent *bev);
 
 /**
   The one-line replacement for bufferevent_socket_connect_hostname(): same
@@ -882,6 +1066,18 @@ EVHAPPY_EXPORT_ int evhappy_report_attempt(const struct evhappy_report *r,
  */
 EVHAPPY_EXPORT_ int evhappy_report_format(const struct evhappy_report *r,
     char *buf, size_t len);
+
+/**
+  The endpoint the race connected to (see struct evhappy_endpoint and
+  evhappy_set_https_records()).  Added in 0.2.0.
+
+  @param r the report
+  @return the winner's endpoint, valid during the callback only; never
+    NULL for a report (every field empty when no HTTPS record was used,
+    or the race failed); NULL for a NULL report
+ */
+EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_report_get_endpoint(
+    const struct evhappy_report *r);
 
 /** How evhappy_report_format_style() draws a report.  Added in 0.2.0. */
 enum evhappy_report_style {

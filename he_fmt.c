@@ -3,6 +3,7 @@
  */
 #include "he_internal.h"
 #include "he_fmt.h"
+#include "he_svcb.h"
 #include "he_event.h"
 
 #include <errno.h>
@@ -73,7 +74,8 @@ he_out_addr_(struct he_out *o, const struct sockaddr *sa)
 
 static const char *const trace_names[] = {
 	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
-	"attempt-won", "attempt-cancelled", "done", "history", "network"
+	"attempt-won", "attempt-cancelled", "done", "history", "https-query",
+	"https-answer", "endpoint", "endpoint-skipped", "network"
 };
 
 const char *
@@ -143,21 +145,63 @@ record_type(int af)
 }
 
 void
+he_out_endpoint_(struct he_out *o, const struct evhappy_endpoint *ep)
+{
+	char alpn[128];
+
+	he_out_put_(o, "%s:%d priority %d", ep->target ? ep->target : "?",
+	    ep->port, ep->priority);
+	if (ep->alpn)
+		he_out_put_(o, " alpn %s", he_svcb_alpn_text_(ep->alpn,
+		    ep->alpn_len, alpn, sizeof(alpn)));
+	if (ep->ech)
+		he_out_put_(o, " ech");
+}
+
+/* A record type, and the endpoint target's name when it is not the
+ * host's own query. */
+static void
+put_query(struct he_out *o, const struct evhappy_trace *ev)
+{
+	he_out_put_(o, " %s", record_type(ev->family));
+	if (ev->text)
+		he_out_put_(o, " %s", ev->text);
+}
+
+void
 he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 {
 	he_out_put_(o, "%s", evhappy_trace_kind_name(ev->kind));
 	switch (ev->kind) {
 	case EVHAPPY_TRACE_DNS_QUERY:
-		he_out_put_(o, " %s", record_type(ev->family));
+		put_query(o, ev);
 		return;
 	case EVHAPPY_TRACE_DNS_ANSWER:
+		put_query(o, ev);
 		if (ev->error)
-			he_out_put_(o, " %s error: %s", record_type(ev->family),
+			he_out_put_(o, " error: %s",
 			    evutil_gai_strerror(ev->error));
 		else
-			he_out_put_(o, " %s: %d address%s",
-			    record_type(ev->family), ev->naddrs,
+			he_out_put_(o, ": %d address%s", ev->naddrs,
 			    ev->naddrs == 1 ? "" : "es");
+		return;
+	case EVHAPPY_TRACE_HTTPS_QUERY:
+		he_out_put_(o, " %s", ev->text ? ev->text : "?");
+		return;
+	case EVHAPPY_TRACE_HTTPS_ANSWER:
+		he_out_put_(o, ": %s", ev->text ? ev->text : "?");
+		if (!ev->error)
+			he_out_put_(o, ", %d endpoint%s", ev->naddrs,
+			    ev->naddrs == 1 ? "" : "s");
+		return;
+	case EVHAPPY_TRACE_ENDPOINT:
+		if (ev->endpoint) {
+			he_out_put_(o, " ");
+			he_out_endpoint_(o, ev->endpoint);
+		}
+		return;
+	case EVHAPPY_TRACE_ENDPOINT_SKIPPED:
+		he_out_put_(o, ": %s", ev->text ? ev->text : "?");
 		return;
 	case EVHAPPY_TRACE_DONE:
 		if (ev->error)
@@ -171,7 +215,7 @@ he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 		return;
 	case EVHAPPY_TRACE_NETWORK:
 		he_out_put_(o, " %016llx: %s", (unsigned long long)ev->network,
-		    ev->network_text ? ev->network_text : "");
+		    ev->text ? ev->text : "");
 		return;
 	default:
 		break;

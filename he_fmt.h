@@ -7,6 +7,7 @@
 #define EVHAPPY_HE_FMT_H_INCLUDED_
 
 #include <stdarg.h>
+#include "he_event.h"
 #include <stddef.h>
 
 /** Text built piece by piece with snprintf's convention: need counts what
@@ -35,5 +36,10 @@ void he_out_addr_(struct he_out *o, const struct sockaddr *sa);
 
 /** Append one trace event: its kind's name and what it says. */
 void he_out_trace_(struct he_out *o, const struct evhappy_trace *ev);
+
+/** An HTTPS endpoint: "svc.example:8443 priority 1 alpn h2,http/1.1 ech"
+    (its TargetName, port, SvcPriority, ALPN ids; "ech" when it has an
+    ECH configuration). */
+void he_out_endpoint_(struct he_out *o, const struct evhappy_endpoint *ep);
 
 #endif

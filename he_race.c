@@ -157,7 +157,7 @@ dns_pending(const struct he_race *r)
 static int
 answers_pending(const struct he_race *r)
 {
-	return dns_pending(r) || r->https_pending || r->targets_pending;
+	return dns_pending(r) || r->https_pending || r->targets_one;
 }
 
 /* After attempts have started, the untried addresses go on alternating with
@@ -302,6 +302,8 @@ merge_untried(struct he_race *r, struct evutil_addrinfo *list, int sort,
 	int from = r->notes.n, i, n;
 
 	r->untried = he_addrinfo_concat_(r->untried, list);
+	if (!r->untried->ai_next)
+		return;		/* one address (most races): no order to keep */
 	if (!grouped(r->untried)) {
 		order_group(r, &r->untried, sort, began, 1);
 		history_placed(r, from);
@@ -521,7 +523,9 @@ void
 he_race_add_known_(struct he_race *r, struct evutil_addrinfo *list)
 {
 	list = admit(r, list);
-	if (list)
+	if (list && !r->untried && !list->ai_next)
+		r->untried = list;	/* one address (most races) */
+	else if (list)
 		merge_untried(r, list, 0, 0);
 }
 
@@ -538,6 +542,24 @@ he_race_begin_(struct he_race *r, int64_t now)
 	race_step(r, now);
 }
 
+/* What the first start may wait for besides AAAA: the HTTPS record, or
+ * once it came, the answers of endpoints that go before the first
+ * untried address (an endpoint of higher priority, or any endpoint
+ * before the host's own addresses). */
+static int
+https_holds(const struct he_race *r)
+{
+	unsigned g;
+
+	if (r->https_pending)
+		return 1;
+	if (!r->targets_one || !r->untried)
+		return 0;
+	g = HE_AI_META(r->untried)->group;
+	return g == HE_GROUP_HOST || g > 32 ? 1 :
+	    (r->targets_one & ((1u << (g - 1)) - 1)) != 0;
+}
+
 static int
 resolution_waiting(const struct he_race *r, int64_t now)
 {
@@ -547,19 +569,20 @@ resolution_waiting(const struct he_race *r, int64_t now)
 	    (r->nattempts == 0 && dns_pending(r) &&
 	    r->history_wait_until != HE_NEVER &&
 	    now < r->history_wait_until) ||
-	    (r->nattempts == 0 && r->https_pending &&
+	    (r->nattempts == 0 && https_holds(r) &&
 	    now < r->https_wait_until);
 }
 
-/* Addresses joined while the HTTPS record is still out and nothing has
- * started: the first start waits for the record at most the resolution
- * delay, counted from the first address answer (its endpoints may come
- * first in the order); an HTTPS answer, whatever it says, ends the wait. */
+/* Addresses joined while the HTTPS record or its targets' answers are
+ * still out and nothing has started: the first start waits for them at
+ * most the resolution delay, counted from the first address answer or
+ * the record, whichever came first (endpoints go first in the order); the
+ * answers, whatever they say, end the wait. */
 static void
 wait_for_https(struct he_race *r, int64_t now)
 {
-	if (r->https_pending && r->nattempts == 0 &&
-	    r->https_wait_until == HE_NEVER)
+	if ((r->https_pending || r->targets_one) &&
+	    r->nattempts == 0 && r->https_wait_until == HE_NEVER)
 		r->https_wait_until = now + r->cfg.resolution_delay;
 }
 
@@ -646,7 +669,10 @@ he_race_https_answer_(struct he_race *r, int64_t now,
 		return;
 	}
 	r->https_pending = 0;
-	r->https_wait_until = HE_NEVER;
+	if (r->targets_one)
+		wait_for_https(r, now);	/* the targets' answers now */
+	else
+		r->https_wait_until = HE_NEVER;
 	if ((hints = admit(r, hints)) != NULL) {
 		/* Hints count as positive answers of their family: IPv6 ones
 		 * as a positive AAAA, IPv4 ones alone as an A answer that
@@ -664,25 +690,86 @@ he_race_https_answer_(struct he_race *r, int64_t now,
 	race_step(r, now);
 }
 
+/* Each endpoint (group) has one target, asked for AAAA and A: its count
+ * of answers out (0 .. 2) is bit g-1 of targets_one (at least one) and
+ * of targets_two (two). */
 void
-he_race_expect_target_(struct he_race *r)
+he_race_expect_target_(struct he_race *r, unsigned groups)
 {
-	r->targets_pending++;
+	r->targets_two |= r->targets_one & groups;
+	r->targets_one |= groups;
+}
+
+static void
+target_answered(struct he_race *r, unsigned groups)
+{
+	unsigned last = groups & ~r->targets_two;
+
+	r->targets_two &= ~groups;
+	r->targets_one &= ~last;
 }
 
 void
-he_race_target_answer_(struct he_race *r, int64_t now,
+he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
     struct evutil_addrinfo *list)
 {
-	if (r->done || r->targets_pending <= 0) {
+	if (r->done || !groups || (r->targets_one & groups) != groups) {
 		he_race_free_list_(r, list);
 		race_step(r, now);
 		return;
 	}
-	r->targets_pending--;
+	target_answered(r, groups);
 	if ((list = admit(r, list)) != NULL)
 		merge_untried(r, list, 1, 1);
 	race_step(r, now);
+}
+
+/* Append at *tail a copy of the host's own entry ai at port in group,
+ * unless ai is already at that port; the new tail, or NULL when an
+ * allocation failed (the race then ends with ENOMEM). */
+static struct evutil_addrinfo **
+copy_host_at(struct he_race *r, const struct evutil_addrinfo *ai,
+    unsigned group, int port, struct evutil_addrinfo **tail)
+{
+	if (!tail || HE_AI_META(ai)->group != HE_GROUP_HOST ||
+	    he_sockaddr_port_(ai->ai_addr) == port)
+		return tail;
+	if (he_addrinfo_dup_entry_(ai, tail) != 0) {
+		r->oom = 1;
+		return NULL;
+	}
+	he_addrinfo_set_port_(*tail, port);
+	HE_AI_META(*tail)->group = (uint16_t)group;
+	return &(*tail)->ai_next;
+}
+
+void
+he_race_endpoint_from_host_(struct he_race *r, unsigned group, int port)
+{
+	struct evutil_addrinfo *ai, *copies = NULL, **tail = &copies;
+	struct he_ai_meta *m;
+	int i, moved = 0;
+
+	if (r->done)
+		return;
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		m = HE_AI_META(ai);
+		if (m->group == HE_GROUP_HOST &&
+		    he_sockaddr_port_(ai->ai_addr) == port) {
+			m->group = (uint16_t)group;
+			moved = 1;
+		} else
+			tail = copy_host_at(r, ai, group, port, tail);
+	}
+	for (i = 0; i < r->nattempts; i++)
+		tail = copy_host_at(r, r->attempts[i].ai, group, port, tail);
+	if (r->oom) {
+		evhappy_addrinfo_free(copies);
+		return;
+	}
+	copies = admit(r, copies);
+	if (moved || copies)
+		merge_untried(r, copies, 1, 1);
 }
 
 /* Whether answer holds sa. */
@@ -732,7 +819,7 @@ next_start_time(const struct he_race *r, int64_t now)
 		if (r->history_wait_until != HE_NEVER && dns_pending(r) &&
 		    r->history_wait_until > t)
 			t = r->history_wait_until;
-		if (r->https_pending && r->https_wait_until > t)
+		if (https_holds(r) && r->https_wait_until > t)
 			t = r->https_wait_until;
 		return t;
 	}
@@ -984,6 +1071,20 @@ he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt)
 	r->winner = attempt;
 	finish(r, now, 0, 0);
 	return 1;
+}
+
+void
+he_race_refuse_winner_(struct he_race *r, int error)
+{
+	struct he_attempt *a;
+
+	if (!r->done || r->winner < 0)
+		return;
+	a = &r->attempts[r->winner];
+	a->state = HE_ATTEMPT_FAILED;
+	a->error = error ? error : EIO;
+	r->error = a->error;
+	r->winner = -1;
 }
 
 void

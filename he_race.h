@@ -98,7 +98,12 @@
  *   wait for AAAA as a positive A does).  While it is out and no attempt
  *   has started, the first start waits for it at most resolution_delay
  *   after the first address answer joined; its answer, whatever it says,
- *   ends that wait.  A race with no address left does not fail while it,
+ *   ends that wait.  Once it came, while its targets' answers are out and
+ *   only the host's own addresses are untried (they go after every
+ *   endpoint's), or an endpoint of higher priority than the first untried
+ *   address is still to answer, the first start waits for those answers,
+ *   within the same bound (from the first address answer, or from the
+ *   record when it came first).  A race with no address left does not fail while it,
  *   or an endpoint target's answer (he_race_expect_target_ /
  *   he_race_target_answer_), is still out.  he_race_confirm_hints_ drops a
  *   group's untried hints that its target's answer lacks (RFC 9460
@@ -286,7 +291,9 @@ struct he_race {
 					   other family (he_race_hist.c) */
 	int https_pending;		/* the HTTPS record is still out */
 	int64_t https_wait_until;	/* addresses known: wait for it until */
-	int targets_pending;		/* endpoint targets' answers still out */
+	uint32_t targets_one, targets_two;	/* endpoints (bit g-1 for
+					   group g) with at least one, and
+					   with two, target answers out */
 
 	/* untried addresses, in the order they will be tried */
 	struct evutil_addrinfo *untried;
@@ -340,7 +347,7 @@ void he_race_clear_(struct he_race *r);
 /** A copy of src, a one-entry list, kept inside the race, for
     he_race_add_known_ or he_race_dns_answer_: a one-address list then costs
     no allocation.  The core never frees it (he_race_clear_ and every drop
-    skip it).  NULL when src is NULL, longer than one entry, not a whole
+    skip it).  The room is used once in a race's life (it starts zeroed).  NULL when src is NULL, longer than one entry, not a whole
     AF_INET/AF_INET6 stream address, or when the race's room was taken by
     an earlier list (copy it the usual way then). */
 struct evutil_addrinfo *he_race_own_entry_(struct he_race *r,
@@ -373,13 +380,14 @@ void he_race_expect_https_(struct he_race *r);
 void he_race_https_answer_(struct he_race *r, int64_t now,
     struct evutil_addrinfo *hints);
 
-/** Say that one more endpoint target's addresses will come with
+/** Say that one more answer (AAAA or A: at most two) for the target of
+    the endpoints `groups` (bit g-1 for group g, g <= 32) will come with
     he_race_target_answer_(). */
-void he_race_expect_target_(struct he_race *r);
+void he_race_expect_target_(struct he_race *r, unsigned groups);
 
-/** One endpoint target's addresses (owned, may be NULL), each entry's meta
-    saying its group. */
-void he_race_target_answer_(struct he_race *r, int64_t now,
+/** That answer: the target's addresses for those endpoints (owned, may be
+    NULL), each entry's meta saying its group. */
+void he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
     struct evutil_addrinfo *list);
 
 /** An A or AAAA answer (family) for the target of group came: the untried
@@ -388,6 +396,14 @@ void he_race_target_answer_(struct he_race *r, int64_t now,
     joins.  Returns how many were dropped. */
 int he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
     const struct evutil_addrinfo *answer);
+
+/** An endpoint (group) of the HTTPS record is the host itself at port,
+    and the host's A/AAAA answers came before the record: its untried
+    addresses at that port move into the group, and copies at port of
+    every one known (untried or tried) at another port join it.  Call it
+    before he_race_https_answer_ (it starts nothing itself). */
+void he_race_endpoint_from_host_(struct he_race *r, unsigned group,
+    int port);
 
 /** A family's query could not start (EMFILE, EAGAIN, ENOMEM...): it counts
     as answered with EVUTIL_EAI_SYSTEM, and a race left with no address at
@@ -402,6 +418,11 @@ void he_race_attempt_failed_(struct he_race *r, int64_t now, int attempt,
 /** An attempt's handshake completed.  Returns 1 when it won; 0 when the race
     was already decided (the glue must then close that socket itself). */
 int he_race_attempt_connected_(struct he_race *r, int64_t now, int attempt);
+
+/** The winner was refused after its handshake (the caller's endpoint hook
+    said no): it counts as FAILED with error, and the race as failed with
+    it.  Only after DONE with a winner; the glue closes its socket. */
+void he_race_refuse_winner_(struct he_race *r, int error);
 
 /** The timer the core asked for fired (early or late is fine). */
 void he_race_timer_(struct he_race *r, int64_t now);

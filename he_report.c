@@ -22,6 +22,12 @@ evhappy_report_dns_error(const struct evhappy_report *r)
 	return r ? r->req->race.dns_failure : 0;
 }
 
+const struct evhappy_endpoint *
+evhappy_report_get_endpoint(const struct evhappy_report *r)
+{
+	return r ? he_request_endpoint_(r->req) : NULL;
+}
+
 int
 evhappy_report_attempt_count(const struct evhappy_report *r)
 {
@@ -107,6 +113,30 @@ he_report_outcome_(const struct evhappy_request *req, char *buf, size_t len)
 	return (int)o.need;
 }
 
+/* The endpoint the winner belongs to, and the HTTPS record's skipped
+ * endpoints (the first two, with why). */
+static void
+put_https(struct he_out *o, const struct evhappy_request *req)
+{
+	const struct evhappy_endpoint *ep = he_request_endpoint_(req);
+	const struct he_svcb_answer *a;
+	char why[256];
+	int i;
+
+	if (ep->target) {
+		he_out_put_(o, "; endpoint ");
+		he_out_endpoint_(o, ep);
+	}
+	if (!req->https)
+		return;
+	a = he_https_answer_(req->https);
+	for (i = 0; i < a->nskips && i < 2; i++)
+		he_out_put_(o, "; skipped %s", he_svcb_skip_text_(&a->skips[i],
+		    he_https_prefs_(req->https), why, sizeof(why)));
+	if (a->nskipped > i)
+		he_out_put_(o, " (and %d more skipped)", a->nskipped - i);
+}
+
 int
 evhappy_report_format(const struct evhappy_report *r, char *buf, size_t len)
 {
@@ -125,5 +155,6 @@ evhappy_report_format(const struct evhappy_report *r, char *buf, size_t len)
 		he_out_put_(&o, i ? ", " : "; tried ");
 		put_attempt(&o, r->req, i);
 	}
+	put_https(&o, r->req);
 	return (int)o.need;
 }

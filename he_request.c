@@ -17,6 +17,8 @@
 #include <poll.h>
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void https_host_answer(struct evhappy_request *req, int af,
+    struct evutil_addrinfo **list);
 static void settle(struct evhappy_request *req, int finalizing);
 
 /* ---- the timer ---------------------------------------------------------- */
@@ -142,6 +144,8 @@ release(struct evhappy_request *req, int finalizing)
 			he_query_cancel_(req->queries[i].q);
 		req->queries[i].q = NULL;
 	}
+	if (req->https)
+		he_https_cancel_(req->https);
 	for (i = 0; i < req->nsocks; i++)
 		he_sock_close_(&req->socks[i], finalizing);
 	timer_stop(req);
@@ -186,6 +190,7 @@ request_free(struct evhappy_request *req, int finalizing, int tell)
 	evhappy_addrinfo_free(req->set.sock.local);
 	if (req->socks != &req->first_sock)
 		free(req->socks);
+	he_https_free_(req->https);
 	free(req->host);
 	free(req);
 	if (tell)
@@ -305,6 +310,26 @@ trace(struct evhappy_request *req, enum evhappy_trace_kind kind,
 	trace_event(req, &ev);
 }
 
+/* An event that says something in words, or names an endpoint. */
+static void
+trace_text(struct evhappy_request *req, enum evhappy_trace_kind kind,
+    int family, const char *text, int error, int naddrs,
+    const struct evhappy_endpoint *ep)
+{
+	struct evhappy_trace ev;
+
+	if (!req->set.trace)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.family = family;
+	ev.text = text;
+	ev.error = error;
+	ev.naddrs = naddrs;
+	ev.endpoint = ep;
+	trace_event(req, &ev);
+}
+
 static void
 trace_attempt(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int i, int error)
@@ -365,7 +390,7 @@ trace_network(struct evhappy_request *req)
 	ev.kind = EVHAPPY_TRACE_NETWORK;
 	ev.network = he_persist_network_(req->history, text, sizeof(text),
 	    NULL);
-	ev.network_text = text;
+	ev.text = text;
 	trace_event(req, &ev);
 }
 
@@ -620,12 +645,61 @@ take_winner(struct evhappy_request *req, struct event **ev)
 	return fd;
 }
 
+static const struct evhappy_endpoint no_endpoint;
+
+const struct evhappy_endpoint *
+he_request_endpoint_(const struct evhappy_request *req)
+{
+	const struct evutil_addrinfo *ai;
+	const struct evhappy_endpoint *ep = NULL;
+
+	if (req->https && req->race.winner >= 0) {
+		ai = req->race.attempts[req->race.winner].ai;
+		ep = he_https_endpoint_of_(req->https, HE_AI_META(ai)->group,
+		    he_sockaddr_port_(ai->ai_addr));
+	}
+	return ep ? ep : &no_endpoint;
+}
+
+/* The caller's endpoint hook sees the winner before it goes on (a TLS
+ * filter sets its ALPN and ECH there); a refusal fails the race with the
+ * hook's errno. */
+static void
+endpoint_hook(struct evhappy_request *req)
+{
+	const struct he_https_conf *c = req->owner->https;
+	int i = req->race.winner, err;
+
+	if (!c || !c->endpoint_cb || i < 0 || !speaking(req))
+		return;
+	errno = 0;
+	if (c->endpoint_cb(req->socks[i].fd, req->cb ? NULL : req->bev.bev,
+	    he_request_endpoint_(req), c->endpoint_arg) == 0)
+		return;
+	err = errno ? errno : EIO;
+	trace_attempt(req, EVHAPPY_TRACE_ATTEMPT_FAILED, i, err);
+	he_sock_close_(&req->socks[i], 0);
+	he_race_refuse_winner_(&req->race, err);
+}
+
+/* A bufferevent's endpoint outlives the race, for evhappy_get_endpoint. */
+static void
+keep_endpoint(struct evhappy_request *req)
+{
+	const struct evhappy_endpoint *ep = he_request_endpoint_(req);
+
+	if (ep->target && req->bev.bev)
+		(void)he_bev_set_endpoint_(req->bev.bev, ep);	/* ENOMEM:
+				   the getter says NULL, the race goes on */
+}
+
 static void
 deliver(struct evhappy_request *req)
 {
 	struct evhappy_report report;
 	evutil_socket_t fd;
 
+	endpoint_hook(req);
 	trace(req, EVHAPPY_TRACE_DONE, 0, NULL, 0, req->race.error, 0);
 	if (!speaking(req))
 		return;
@@ -634,12 +708,16 @@ deliver(struct evhappy_request *req)
 		/* The winner's event stays until the bufferevent watches the
 		 * socket too, so that the kernel's watch stays. */
 		struct event *watching = NULL;
+		const struct evutil_addrinfo *won = req->race.winner >= 0 ?
+		    req->race.attempts[req->race.winner].ai : NULL;
 
+		keep_endpoint(req);
 		fd = take_winner(req, &watching);
 		/* Every callback that gets here asked bev_freed first; only
 		 * user code run since (a trace, a factory) may have freed it. */
-		he_bev_deliver_(&req->bev, fd, watching, req->race.error,
-		    req->race.dns_failure,
+		he_bev_deliver_(&req->bev, fd, won ? won->ai_addr : NULL,
+		    won ? (ev_socklen_t)won->ai_addrlen : 0, watching,
+		    req->race.error, req->race.dns_failure,
 		    req->set.trace || req->set.sock.factory);
 		return;
 	}
@@ -784,15 +862,17 @@ query_record(struct evhappy_request *req, struct he_req_query *rq,
 	rq->answered = race_moment(req, now);
 	if (!rq->asked)
 		rq->asked = rq->answered;
-	rq->error = error;
-	rq->naddrs = naddrs;
+	rq->error = (int16_t)error;
+	rq->naddrs = naddrs > UINT16_MAX ? UINT16_MAX : (uint16_t)naddrs;
 }
 
 static void
-query_answered(void *arg, const struct evutil_addrinfo *res, int error)
+query_answered(void *arg, int af, const struct evutil_addrinfo *res,
+    int error)
 {
-	struct he_req_query *rq = arg;
-	struct evhappy_request *req = rq->req;
+	struct evhappy_request *req = arg;
+	enum he_fam fam = af == AF_INET6 ? HE_FAM_V6 : HE_FAM_V4;
+	struct he_req_query *rq = &req->queries[fam];
 	struct evutil_addrinfo *list = NULL;
 	const struct evutil_addrinfo *ai;
 	int64_t now = he_now_();
@@ -800,24 +880,231 @@ query_answered(void *arg, const struct evutil_addrinfo *res, int error)
 
 	rq->q = NULL;
 	if (!error)
-		list = answer_copy(req, res, fam_af(rq->fam), &error);
+		list = answer_copy(req, res, af, &error);
 	enter(req);
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
 	query_record(req, rq, now, error, n);
 	he_addrinfo_set_port_(list, req->port);
-	trace(req, EVHAPPY_TRACE_DNS_ANSWER, fam_af(rq->fam), NULL, 0, error,
-	    n);
+	trace(req, EVHAPPY_TRACE_DNS_ANSWER, af, NULL, 0, error, n);
 	if (racing(req) && !bev_freed(req)) {
+		if (req->https && !error)
+			https_host_answer(req, af, &list);
 		fill_facts(req, list, req->race.untried != NULL ||
-		    req->race.dns_pending[rq->fam == HE_FAM_V6 ? HE_FAM_V4 :
+		    req->race.dns_pending[fam == HE_FAM_V6 ? HE_FAM_V4 :
 		    HE_FAM_V6]);
-		he_race_dns_answer_(&req->race, now, rq->fam, list, error);
+		he_race_dns_answer_(&req->race, now, fam, list, error);
 		list = NULL;
 		drain(req);
 	}
 	he_race_free_list_(&req->race, list);
 	leave(req);
+}
+
+/* ---- the HTTPS record (he_https.c) --------------------------------------- */
+
+/* Each endpoint of groups (bit g-1 for group g): its untried hints of
+ * family af that the answer lacks go (RFC 9460 section 7.3). */
+static void
+confirm_hints(struct evhappy_request *req, unsigned groups, int af,
+    const struct evutil_addrinfo *answer)
+{
+	unsigned g;
+
+	for (g = 1; g <= 32 && (groups >> (g - 1)); g++)
+		if (groups & (1u << (g - 1)))
+			he_race_confirm_hints_(&req->race, g, af, answer);
+}
+
+/* The host's own answer also serves the endpoints whose target is the
+ * host (he_https_host_); on ENOMEM it serves the host alone. */
+static void
+https_host_answer(struct evhappy_request *req, int af,
+    struct evutil_addrinfo **list)
+{
+	unsigned groups = he_https_host_groups_(req->https);
+
+	if (!groups || he_https_host_(req->https, req->port, list) != 0)
+		return;
+	confirm_hints(req, groups, af, *list);
+}
+
+/* The families whose host answer came with addresses: the host
+ * endpoints' hints of those are not needed. */
+static unsigned
+host_answered(const struct evhappy_request *req)
+{
+	unsigned m = 0;
+
+	if (req->queries[HE_FAM_V6].answered && !req->queries[HE_FAM_V6].error)
+		m |= 1;
+	if (req->queries[HE_FAM_V4].answered && !req->queries[HE_FAM_V4].error)
+		m |= 2;
+	return m;
+}
+
+/* The answer as an EVUTIL_EAI_* code, for the trace. */
+static int
+https_eai(const struct he_svcb_answer *a)
+{
+	switch (a->outcome) {
+	case HE_SVCB_SERVICE:
+		return 0;
+	case HE_SVCB_EMPTY:
+		return EVUTIL_EAI_NONAME;
+	case HE_SVCB_FAILED:
+		return a->rcode < 0 ? EVUTIL_EAI_AGAIN : EVUTIL_EAI_FAIL;
+	default:
+		return EVUTIL_EAI_FAIL;
+	}
+}
+
+/* What the answer said, its endpoints and what it skipped, traced. */
+static void
+https_trace_answer(struct evhappy_request *req)
+{
+	const struct he_https *h = req->https;
+	const struct he_svcb_answer *a = he_https_answer_(h);
+	char text[256];
+	int i, n = he_https_nendpoints_(h);
+
+	if (!req->set.trace)
+		return;
+	evutil_snprintf(text, sizeof(text), "%s%s%s",
+	    he_svcb_outcome_name_(a->outcome), a->error ? ": " : "",
+	    a->error ? a->error : "");
+	trace_text(req, EVHAPPY_TRACE_HTTPS_ANSWER, 0, text, https_eai(a), n,
+	    NULL);
+	for (i = 1; i <= n; i++)
+		trace_text(req, EVHAPPY_TRACE_ENDPOINT, 0, NULL, 0, 0,
+		    he_https_endpoint_(h, (unsigned)i));
+	for (i = 0; i < a->nskips; i++)
+		trace_text(req, EVHAPPY_TRACE_ENDPOINT_SKIPPED, 0,
+		    he_svcb_skip_text_(&a->skips[i], he_https_prefs_(h), text,
+		    sizeof(text)), 0, 0, NULL);
+	if (a->nskipped > a->nskips) {
+		evutil_snprintf(text, sizeof(text), "%d more records skipped",
+		    a->nskipped - a->nskips);
+		trace_text(req, EVHAPPY_TRACE_ENDPOINT_SKIPPED, 0, text, 0, 0,
+		    NULL);
+	}
+}
+
+/* Ask the endpoints' target names (traced first: an evdns hosts-table
+ * answer may come inside he_https_ask_targets_). */
+static void
+https_ask_targets(struct evhappy_request *req)
+{
+	struct he_https *h = req->https;
+	int i;
+
+	for (i = 0; i < he_https_ntargets_(h); i++) {
+		if (req->family != AF_INET)
+			trace_text(req, EVHAPPY_TRACE_DNS_QUERY, AF_INET6,
+			    he_https_target_name_(h, i), 0, 0, NULL);
+		if (req->family != AF_INET6)
+			trace_text(req, EVHAPPY_TRACE_DNS_QUERY, AF_INET,
+			    he_https_target_name_(h, i), 0, 0, NULL);
+	}
+	if (racing(req))
+		he_https_ask_targets_(h);
+}
+
+/* The record's endpoints join: the host's addresses already known become
+ * theirs too, hints join at once, targets are asked. */
+static void
+https_join(struct evhappy_request *req, int64_t now)
+{
+	struct he_https *h = req->https;
+	struct evutil_addrinfo *hints;
+	unsigned g, host = he_https_host_groups_(h);
+	int i;
+
+	for (g = 1; g <= (unsigned)he_https_nendpoints_(h); g++)
+		if (host & (1u << (g - 1)))
+			he_race_endpoint_from_host_(&req->race, g,
+			    he_https_endpoint_(h, g)->port);
+	if (he_https_hints_(h, host_answered(req), &hints) != 0)
+		req->race.oom = 1;
+	for (i = 0; i < he_https_ntargets_(h); i++) {
+		if (req->family != AF_INET)
+			he_race_expect_target_(&req->race,
+			    he_https_target_groups_(h, i));
+		if (req->family != AF_INET6)
+			he_race_expect_target_(&req->race,
+			    he_https_target_groups_(h, i));
+	}
+	fill_facts(req, hints, 1);
+	he_race_https_answer_(&req->race, now, hints);
+	https_ask_targets(req);
+}
+
+static void
+https_answered(void *arg)
+{
+	struct evhappy_request *req = arg;
+	int64_t now = he_now_();
+
+	enter(req);
+	https_trace_answer(req);
+	if (racing(req) && !bev_freed(req)) {
+		https_join(req, now);
+		drain(req);
+	}
+	leave(req);
+}
+
+static void
+https_target_answered(void *arg, const char *name, int af, unsigned groups,
+    struct evutil_addrinfo *list, int error)
+{
+	struct evhappy_request *req = arg;
+	const struct evutil_addrinfo *ai;
+	int64_t now = he_now_();
+	int n = 0;
+
+	enter(req);
+	for (ai = list; ai; ai = ai->ai_next)
+		n++;
+	trace_text(req, EVHAPPY_TRACE_DNS_ANSWER, af, name, error, n, NULL);
+	if (racing(req) && !bev_freed(req)) {
+		if (!error)
+			confirm_hints(req, groups, af, list);
+		fill_facts(req, list, 1);
+		he_race_target_answer_(&req->race, now, groups, list);
+		list = NULL;
+		drain(req);
+	}
+	evhappy_addrinfo_free(list);
+	leave(req);
+}
+
+/* Ask the HTTPS record, before AAAA and A (the Happy Eyeballs v3 draft). */
+static void
+https_start(struct evhappy_request *req)
+{
+	static const struct he_https_events ev0 = {
+		https_answered, https_target_answered, NULL
+	};
+	struct he_https_events ev = ev0;
+	const char *why;
+	int err;
+
+	ev.arg = req;
+	err = he_https_start_(req->owner->resolver, req->host, req->port,
+	    req->family, req->owner->https, &ev, &req->https);
+	trace_text(req, EVHAPPY_TRACE_HTTPS_QUERY, 0,
+	    err ? req->host : he_https_qname_(req->https), 0, 0, NULL);
+	if (!err || !racing(req))
+		return;
+	why = err == ENOSYS ? "not asked: this build has no c-ares, which an "
+	    "evdns_base's HTTPS query needs" : err == ENOMEM ?
+	    "not asked: out of memory" : "not asked: the query could not "
+	    "start";
+	trace_text(req, EVHAPPY_TRACE_HTTPS_ANSWER, 0, why, EVUTIL_EAI_SYSTEM,
+	    0, NULL);
+	if (racing(req))
+		he_race_https_answer_(&req->race, he_now_(), NULL);
 }
 
 /* Ask one family; one that cannot start counts as answered with an error:
@@ -832,11 +1119,11 @@ query_start(struct evhappy_request *req, enum he_fam fam, int64_t now)
 	trace(req, EVHAPPY_TRACE_DNS_QUERY, fam_af(fam), NULL, 0, 0, 0);
 	if (!racing(req))
 		return;		/* the trace callback cancelled the race */
-	rq->req = req;
-	rq->fam = fam;
 	rq->asked = race_moment(req, now);
+	/* A's lookup goes after AAAA's (RFC 8305 section 3). */
 	err = he_query_start_(req->owner->resolver, req->host, fam_af(fam),
-	    query_answered, rq, &rq->q);
+	    fam == HE_FAM_V4 ? req->queries[HE_FAM_V6].q : NULL,
+	    query_answered, req, &rq->q);
 	if (!err)
 		return;
 	query_record(req, rq, now, err, 0);
@@ -845,13 +1132,16 @@ query_start(struct evhappy_request *req, enum he_fam fam, int64_t now)
 		he_race_dns_failed_(&req->race, now, fam, err);
 }
 
-/* AAAA first, then A (RFC 8305 section 3); now: when the race began. */
+/* The HTTPS record first, then AAAA, then A (RFC 8305 section 3; the
+ * Happy Eyeballs v3 draft); now: when the race began. */
 static void
 resolve(struct evhappy_request *req, int64_t now)
 {
 	static const enum he_fam order[HE_NFAM] = { HE_FAM_V6, HE_FAM_V4 };
 	int i;
 
+	if (req->race.https_pending)
+		https_start(req);
 	for (i = 0; i < HE_NFAM; i++) {
 		if (!req->race.dns_pending[order[i]])
 			continue;
@@ -1013,6 +1303,8 @@ request_targets(struct evhappy_request *req, const struct he_target *t)
 	if (!(req->host = strdup(t->hostname)))
 		return ENOMEM;
 	req->race.cfg.sort = sort_rfc6724;
+	if (req->owner->https && req->owner->https->on)
+		he_race_expect_https_(&req->race);
 	if (req->family != AF_INET)
 		he_race_expect_dns_(&req->race, HE_FAM_V6);
 	if (req->family != AF_INET6)

@@ -41,6 +41,7 @@
 #include "he_event.h"
 #include "he_bev.h"
 #include "he_history.h"
+#include "he_https.h"
 #include "he_race.h"
 #include "he_resolve.h"
 #include "he_sock.h"
@@ -59,6 +60,7 @@ struct he_settings {
 struct he_owner {
 	struct event_base *base;
 	struct he_resolver *resolver;
+	const struct he_https_conf *https;
 	struct evhappy_request *requests;	/* not yet freed */
 	int busy;		/* callbacks of its requests on the stack */
 	int closing;		/* being freed: make no more, say nothing */
@@ -78,23 +80,28 @@ enum he_req_state {
 	HE_REQ_STOPPED
 };
 
-/** One family's lookup, and what the report's waterfall shows of it. */
+/** One family's lookup, and what the report's waterfall shows of it.
+    (Small: two in every request, whose allocation must stay in malloc's
+    small bins.) */
 struct he_req_query {
-	struct evhappy_request *req;
-	enum he_fam fam;
 	struct he_query *q;	/* outstanding, or NULL */
 	uint32_t asked, answered;	/* 1 + microseconds since the race
 					   began (at most ~71 min); 0: not
 					   (yet) */
-	int error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
+	int16_t error;		/* EVUTIL_EAI_*, or an errno (> 0) when the
 				   query could not start */
-	int naddrs;
+	uint16_t naddrs;	/* how many addresses came (saturating) */
 };
 
 struct evhappy_report {
 	const struct evhappy_request *req;
 };
 
+/* Size matters: the request, its timer and its first attempt's event are
+ * one allocation on every connect's path, and it must stay under 1 KiB
+ * (glibc's small bins: 720 + 2 x 128 bytes on x86-64 with libevent
+ * 2.1.12), or each race pays malloc's large-bin path and consolidation
+ * (seen: some 900 instructions a connect). */
 struct evhappy_request {
 	struct he_owner *owner;
 	struct evhappy_request *prev, *next;	/* in owner->requests */
@@ -133,6 +140,7 @@ struct evhappy_request {
 	int port;
 	int family;
 	struct he_req_query queries[HE_NFAM];
+	struct he_https *https;		/* the HTTPS record's, or NULL */
 };
 
 /** What to race to: a caller's list (hostname NULL), or a name or literal
@@ -171,5 +179,10 @@ void he_request_free_(struct evhappy_request *req);
 
 /** Whether it is over: ENDED or STOPPED. */
 int he_request_over_(const struct evhappy_request *req);
+
+/** The endpoint its winner connected to (every field empty when no HTTPS
+    record was used, or the race failed); valid while the request is. */
+const struct evhappy_endpoint *he_request_endpoint_(
+    const struct evhappy_request *req);
 
 #endif

@@ -1,38 +1,64 @@
 /*
- * Resolution as RFC 8305 section 3 asks: one query per family, each answer
- * handed to the race as soon as it arrives.  With an evdns_base: two
- * single-family evdns_getaddrinfo() calls (AF_UNSPEC would put IPv4 first
- * and wait for the slower family).  Without one: getaddrinfo() per family,
- * so /etc/hosts and nsswitch apply, on a small pool of worker threads that
- * the whole process shares, so the loop never blocks.
+ * Resolution as RFC 8305 section 3 asks: one query per family, AAAA first,
+ * each answer handed to the race as soon as it arrives.  With an
+ * evdns_base: two single-family evdns_getaddrinfo() calls (AF_UNSPEC would
+ * put IPv4 first and wait for the slower family).  Without one:
+ * getaddrinfo() per family, so /etc/hosts and nsswitch apply, on a pool of
+ * worker threads that the whole process shares, so the loop never blocks.
  *
- * The pool: at most HE_POOL_THREADS workers, started when lookups are
- * queued and none is idle, ending after HE_POOL_IDLE_S seconds without
- * work; lookups beyond that wait in a FIFO queue (bounded only by memory).
+ * The pool: workers are started while lookups wait and none is idle, up to
+ * HE_POOL_MAX_THREADS (he_resolve.h), and end after HE_POOL_IDLE_S seconds
+ * without work.  Each event_base's lookups wait in its mailbox's own FIFO
+ * queue; a free worker takes the oldest lookup of the next base in turn
+ * (round robin over the bases with lookups waiting) whose lookups hold
+ * fewer than HE_POOL_PER_BASE workers.  So names that hang on one base hold
+ * at most that many workers, and another base's lookups still find one.
+ * A race's A lookup is never handed to getaddrinfo() before its AAAA
+ * lookup: the A job is queued behind it, and its worker, once it has the
+ * job, waits until the AAAA lookup is over or was handed to getaddrinfo()
+ * HE_AAAA_LEAD_US ago (each worker counts its calls just before making
+ * them), so that the AAAA query leaves first, as RFC 8305 asks.
+ *
  * A finished lookup goes to its event_base's mailbox: a list of finished
- * jobs and one wake-up fd (an eventfd, or a pipe where there is none), made
- * on the first system lookup of a context on that base and shared by every
- * context on it (the drop-in makes a private context per call), that the
- * loop reads.  No libevent threading support is needed.
+ * jobs and one wake-up fd (an eventfd, or a pipe where there is none),
+ * made on the first system lookup of a context on that base and shared by
+ * every context on it (the drop-in makes a private context per call).
+ * The mailbox's event is added while the loop waits for one of its lookups
+ * and deleted when it waits for none, so event_base_dispatch() returns
+ * once the races are over.  No libevent threading support is needed.
  *
- * Lifetimes: one lock (pool.lock) guards the queue, every job's state and
- * every mailbox's list and reference count.  A mailbox is referenced by each
- * context using it, by every job that is queued, running or finished for
- * it, and by the loop while it drains it; its fd is closed by whoever drops
- * the last reference, which is never before the last context using it freed
- * the event on that fd, so no fd is closed under epoll_ctl and no worker
- * writes to a closed or reused fd.  A cancelled job holds no fd of its own:
- * queued, it is dropped at once; running, its worker throws the result
- * away.
+ * Contexts find their base's mailbox by the base's address, which a later
+ * event_base can have once the program freed the first one (a drop-in
+ * race's private context outlives its base when the program never frees
+ * the bufferevent, which libevent allows).  A mailbox that waits for no
+ * lookup holds nothing of its base (its event is assigned afresh each time
+ * lookups go out), so a later base may take it over; one whose base was
+ * freed while lookups were out is told by its event, which libevent
+ * deleted with the base although we never did: it is left to the old
+ * contexts and never shared again.
+ *
+ * Lifetimes: one lock (pool.lock) guards the queues, every job's state and
+ * every mailbox's lists and reference count.  A mailbox is referenced by
+ * each context using it, by every job that is queued, running or finished
+ * for it, and by the loop while it drains it; its fd is closed by whoever
+ * drops the last reference, which is never before the last context using
+ * it deleted the event on that fd, so no fd is closed under epoll_ctl and
+ * no worker writes to a closed or reused fd.  A cancelled job holds no fd
+ * of its own: queued or finished, it is dropped at once; running, its
+ * worker throws the result away.
  *
  * fork(): the child has no workers.  Lookups that were queued or running
  * in the parent fail in the child with EVUTIL_EAI_AGAIN on its next loop
  * turn (the parent's own lookups go on undisturbed); every mailbox gets a
  * new wake-up fd in the child, so the child's loop never steals the
  * parent's wake-ups from the fd they shared; new lookups start new workers.
+ * What a worker's getaddrinfo() had open at the fork (glibc's resolver
+ * socket, an nscd connection) is glibc's: the child keeps it, close-on-exec,
+ * and nobody can close it for it.
  */
 #include "he_internal.h"
 #include "he_resolve.h"
+#include "he_dnsq.h"
 #include "he_proc.h"
 
 #include <errno.h>
@@ -48,42 +74,76 @@
 #include <sys/eventfd.h>
 #endif
 
-/** Worker threads of the process-wide pool: enough to overlap a few slow
-    lookups, few enough that 10,000 races cost no more threads. */
-#define HE_POOL_THREADS 4
 /** An idle worker ends after this many seconds. */
 #define HE_POOL_IDLE_S 10
+/** A race's A lookup is handed to the resolver once its AAAA lookup is
+    over, or this many microseconds after the AAAA lookup was handed to
+    it: time for getaddrinfo() to send the AAAA query first (tens of
+    microseconds when resolv.conf and nsswitch are read already), well
+    below any DNS round trip and the 50 ms resolution delay. */
+#define HE_AAAA_LEAD_US 1000
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+enum job_state {
+	JOB_QUEUED,		/* in its mailbox's queue */
+	JOB_RUNNING,		/* on a worker (pool.running) */
+	JOB_DONE,		/* in its mailbox's done list */
+	JOB_DELIVERING		/* taken from there by the loop's drain */
+};
+
+struct he_worker;
 
 /* One family's getaddrinfo() on the pool.  Every field but q is under
- * pool.lock (or private to the worker running it); q is the loop's. */
+ * pool.lock (or private to the worker running it; host, family and fn
+ * never change once queued); q is the loop's. */
 struct he_gai_job {
 	struct he_gai_job *prev, *next;	/* in the queue, the running list or
-					   the mailbox's done list */
+					   a done list */
 	struct he_mailbox *box;		/* holds a reference */
 	struct he_query *q;		/* NULL once cancelled */
 	he_gai_fn fn;			/* the lookup: getaddrinfo or the hook */
 	enum job_state state;
 	int cancelled;
 	int family;
+	/* AAAA before A: an A job queued with its AAAA job still queued
+	 * points at it (and back); the worker that takes the AAAA job tells
+	 * the A job whose call to wait for: that worker's calls reaching
+	 * `ticket' (see aaaa_lead_locked). */
+	struct he_gai_job *pair;
+	struct he_worker *worker;	/* running: its worker */
+	unsigned long ticket;		/* running: its call's count */
+	struct he_worker *after_w;	/* A job: wait for this worker... */
+	unsigned long after_ticket;	/* ...to have counted this call */
 	struct evutil_addrinfo *res;
 	int error;
+	/* A raw query (HTTPS records) instead of getaddrinfo(): qtype > 0;
+	 * its outcome in status, msg and msglen. */
+	int qtype;
+	enum he_dnsq_status status;
+	unsigned char *msg;
+	size_t msglen;
 	char host[1];			/* allocated to fit */
 };
 
-/* An event_base's finished lookups, and the fd that wakes its loop; the
- * contexts on that base share it. */
+/* An event_base's lookups: those waiting for a worker, the finished ones,
+ * and the fd that wakes its loop; the contexts on that base share it. */
 struct he_mailbox {
-	struct he_mailbox *prev, *next;	/* every mailbox, for fork() */
+	struct he_mailbox *prev, *next;	/* every mailbox (pool.boxes) */
+	struct he_mailbox *rprev, *rnext;	/* in pool.ring: lookups wait */
+	struct he_gai_job *qhead, *qtail;	/* waiting, oldest first */
+	int nqueued, nrunning;
 	int refs;
 	int closed;			/* its last context is gone */
+	int orphaned;			/* its base was freed with lookups out */
 	struct event_base *base;
 	int contexts;			/* using it (the loop's only) */
+	int waiting;			/* lookups the loop waits for; the
+					   event is added while > 0 (the
+					   loop's only) */
+	int assigned;			/* ev was ever assigned (the loop's) */
 	int rfd, wfd;			/* the same fd for an eventfd */
 	int signalled;			/* a wake-up is waiting in rfd */
 	struct he_gai_job *done, *done_tail;
-	struct event *ev;		/* the loop's only */
+	struct event *ev;		/* in this allocation; the loop's */
 };
 
 /* A worker thread's slot in the pool. */
@@ -92,11 +152,20 @@ struct he_worker {
 	int used;			/* a thread has this slot */
 	int busy;			/* it is looking a name up */
 	int joined;			/* the exit-time shutdown will join it */
+	/* Lookups handed to the resolver and lookups over: counts that
+	 * only grow (a slot's next thread counts on), written by the slot's
+	 * thread only; calls (atomic) and call_at (atomic, monotonic ns of
+	 * the latest call) just before each call, over under pool.lock
+	 * after it. */
+	unsigned long calls, over;
+	int64_t call_at;
 };
 
 struct he_query {
 	he_answer_fn cb;		/* NULL once cancelled */
+	he_dnsq_cb raw_cb;		/* a raw query's, instead */
 	void *arg;
+	int af;				/* the family asked for */
 	struct evdns_getaddrinfo_request *dns;
 	struct he_gai_job *job;
 	int starting;			/* inside he_query_start_ */
@@ -105,16 +174,22 @@ struct he_query {
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t work;		/* a job was queued */
-	struct he_gai_job *head, *tail;	/* queued, oldest first */
+	pthread_cond_t work;		/* a job can be taken */
+	pthread_cond_t lookup_done;	/* a worker's lookup is over */
+	int lead_waiters;		/* A jobs waiting for their AAAA */
 	struct he_gai_job *running;
 	struct he_mailbox *boxes;
-	int nqueued, nthreads, nidle;
+	struct he_mailbox *ring;	/* the next base to serve, or NULL */
+	int nqueued;			/* in every queue */
+	int nrunnable;			/* of them, within their base's share */
+	int nrunning;			/* jobs on workers */
+	int nthreads, nidle;
 	he_gai_fn hook;
-	struct he_worker workers[HE_POOL_THREADS];
+	struct he_worker workers[HE_POOL_MAX_THREADS];
 	int stopping;			/* the process is exiting */
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-	   NULL, NULL, 0, 0, 0, NULL, { { 0, 0, 0, 0 } }, 0 };
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	   PTHREAD_COND_INITIALIZER, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL,
+	   { { 0, 0, 0, 0, 0, 0, 0 } }, 0 };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static int atfork_error;
@@ -162,7 +237,19 @@ query_answer(struct he_query *q, const struct evutil_addrinfo *res,
 	if (!cb)
 		return;
 	q->cb = NULL;
-	cb(q->arg, res, error);
+	cb(q->arg, q->af, res, error);
+}
+
+/* Hand a raw query's outcome on, unless it was cancelled. */
+static void
+query_raw_answer(struct he_query *q, const struct he_gai_job *job)
+{
+	he_dnsq_cb cb = q->raw_cb;
+
+	if (!cb)
+		return;
+	q->raw_cb = NULL;
+	cb(job->status, job->msg, job->msglen, q->arg);
 }
 
 /* ---- evdns -------------------------------------------------------------- */
@@ -185,13 +272,12 @@ evdns_answer_cb(int result, struct evutil_addrinfo *res, void *arg)
 }
 
 static int
-evdns_query(struct he_resolver *r, struct he_query *q, const char *host,
-    int af)
+evdns_query(struct he_resolver *r, struct he_query *q, const char *host)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *h;
 
-	stream_hints(&hints, af);
+	stream_hints(&hints, q->af);
 	q->starting = 1;
 	/* evdns calls back on every failure, so it never fails to start. */
 	h = evdns_getaddrinfo(r->dns, host, NULL, &hints, evdns_answer_cb, q);
@@ -288,11 +374,15 @@ box_unref_locked(struct he_mailbox *box)
 	free(box);
 }
 
+/* A job leaves: its partner (see struct he_gai_job) no longer waits. */
 static void
 job_free_locked(struct he_gai_job *job)
 {
+	if (job->pair)
+		job->pair->pair = NULL;
 	if (job->res)
 		freeaddrinfo(job->res);
+	free(job->msg);
 	box_unref_locked(job->box);
 	free(job);
 }
@@ -325,7 +415,75 @@ list_push(struct he_gai_job **head, struct he_gai_job **tail,
 	*tail = job;
 }
 
-/* A job's lookup is over (it was unlinked from the queue or the running
+/* How many of the box's queued jobs a worker may take now. */
+static int
+box_runnable(const struct he_mailbox *box)
+{
+	int room = HE_POOL_PER_BASE - box->nrunning;
+
+	if (room <= 0)
+		return 0;
+	return box->nqueued < room ? box->nqueued : room;
+}
+
+static void
+ring_insert(struct he_mailbox *box)
+{
+	struct he_mailbox *r = pool.ring;
+
+	if (!r) {
+		box->rnext = box->rprev = box;
+		pool.ring = box;
+		return;
+	}
+	/* last in turn: just before the one served next */
+	box->rnext = r;
+	box->rprev = r->rprev;
+	r->rprev->rnext = box;
+	r->rprev = box;
+}
+
+static void
+ring_remove(struct he_mailbox *box)
+{
+	if (box->rnext == box) {
+		pool.ring = NULL;
+	} else {
+		box->rprev->rnext = box->rnext;
+		box->rnext->rprev = box->rprev;
+		if (pool.ring == box)
+			pool.ring = box->rnext;
+	}
+	box->rnext = box->rprev = NULL;
+}
+
+/* Change a box's queued and running counts, keeping pool.nqueued,
+ * pool.nrunnable and the ring in step. */
+static void
+box_count_locked(struct he_mailbox *box, int dqueued, int drunning)
+{
+	int had = box->nqueued > 0;
+
+	pool.nrunnable -= box_runnable(box);
+	box->nqueued += dqueued;
+	box->nrunning += drunning;
+	pool.nrunning += drunning;
+	pool.nqueued += dqueued;
+	pool.nrunnable += box_runnable(box);
+	if (!had && box->nqueued > 0)
+		ring_insert(box);
+	else if (had && box->nqueued == 0)
+		ring_remove(box);
+}
+
+static void
+queue_unlink_locked(struct he_gai_job *job)
+{
+	list_unlink(&job->box->qhead, &job->box->qtail, job);
+	box_count_locked(job->box, -1, 0);
+}
+
+/* A job's lookup is over (it was unlinked from its queue or the running
  * list): to its mailbox, or away if nobody wants it any more. */
 static void
 job_complete_locked(struct he_gai_job *job, struct evutil_addrinfo *res,
@@ -361,15 +519,59 @@ worker_leave_locked(struct he_worker *w)
 	}
 }
 
-/* The next queued job, or NULL when the worker has been idle long enough
- * or the process exits (then it has left the pool). */
+/* The oldest queued job of the next base in turn that has room, or NULL. */
+static struct he_gai_job *
+job_pick_locked(void)
+{
+	struct he_mailbox *box = pool.ring, *first = box;
+
+	if (pool.nrunnable == 0)
+		return NULL;
+	do {
+		if (box->nrunning < HE_POOL_PER_BASE) {
+			pool.ring = box->rnext;	/* the next one's turn */
+			return box->qhead;
+		}
+		box = box->rnext;
+	} while (box != first);
+	return NULL;	/* not reached: nrunnable counts a box with room */
+}
+
+/* Move a job from its queue to the running list, on worker w. */
+static void
+job_take_locked(struct he_gai_job *job, struct he_worker *w)
+{
+	struct he_gai_job *a = job->pair;
+
+	queue_unlink_locked(job);
+	box_count_locked(job->box, 0, 1);
+	job->state = JOB_RUNNING;
+	job->worker = w;
+	job->ticket = __atomic_load_n(&w->calls, __ATOMIC_RELAXED) + 1;
+	if (a) {
+		/* an AAAA job (its queue is FIFO, so an A job is never taken
+		 * before its AAAA job): the A job, still queued behind it,
+		 * waits for this call */
+		a->after_w = w;
+		a->after_ticket = job->ticket;
+		a->pair = job->pair = NULL;
+	}
+	job->next = pool.running;
+	if (pool.running)
+		pool.running->prev = job;
+	pool.running = job;
+	w->busy = 1;
+}
+
+/* The next job for w, or NULL when the worker has been idle long enough or
+ * the process exits (then it has left the pool). */
 static struct he_gai_job *
 worker_next_locked(struct he_worker *w)
 {
 	struct he_gai_job *job;
 	struct timespec until;
 
-	while (!pool.head || pool.stopping) {
+	while (pool.stopping || !(job = job_pick_locked())) {
 		int rc;
 
 		if (pool.stopping)
@@ -379,30 +581,97 @@ worker_next_locked(struct he_worker *w)
 		pool.nidle++;
 		rc = pthread_cond_timedwait(&pool.work, &pool.lock, &until);
 		pool.nidle--;
-		if (rc == ETIMEDOUT && !pool.head)
+		if (rc == ETIMEDOUT && pool.nrunnable == 0)
 			goto leave;
 	}
-	w->busy = 1;
-	job = pool.head;
-	list_unlink(&pool.head, &pool.tail, job);
-	pool.nqueued--;
-	job->state = JOB_RUNNING;
-	job->next = pool.running;
-	if (pool.running)
-		pool.running->prev = job;
-	pool.running = job;
+	job_take_locked(job, w);
 	return job;
 leave:
 	worker_leave_locked(w);
 	return NULL;
 }
 
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* An A job waits until its AAAA lookup (worker aw's call `ticket') is
+ * over, or was handed to the resolver HE_AAAA_LEAD_US ago, so that the
+ * AAAA query leaves first.  The AAAA worker counts its call just before
+ * making it, with no system call between that could let this one run
+ * first; its lookup is over under pool.lock, with a broadcast while A
+ * jobs wait.  Until the call is counted (a few instructions away) this
+ * looks again every 100 us. */
+static void
+aaaa_lead_locked(struct he_worker *aw, unsigned long ticket)
+{
+	pool.lead_waiters++;
+	while (aw->over < ticket) {
+		int64_t now = mono_ns(), until = now + 100000;
+		struct timespec ts;
+
+		if (__atomic_load_n(&aw->calls, __ATOMIC_ACQUIRE) >= ticket) {
+			until = __atomic_load_n(&aw->call_at,
+			    __ATOMIC_RELAXED) + (int64_t)HE_AAAA_LEAD_US * 1000;
+			if (now >= until)
+				break;
+		}
+		/* the condition's clock is CLOCK_REALTIME */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(until - now);
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&pool.lookup_done, &pool.lock, &ts);
+	}
+	pool.lead_waiters--;
+}
+
+/* The lookup, counted just before it is made. */
+/* Where the system resolver's raw queries go: resolv.conf's servers, or
+ * (tests) the ones set with he_resolve_set_raw_opts_. */
+static struct he_dnsq_sys_opts raw_opts;
+static int raw_opts_set;
+
+static const struct he_dnsq_sys_opts *
+raw_opts_get(void)
+{
+	const struct he_dnsq_sys_opts *o;
+
+	pthread_mutex_lock(&pool.lock);
+	o = raw_opts_set ? &raw_opts : NULL;
+	pthread_mutex_unlock(&pool.lock);
+	return o;
+}
+
+void
+he_resolve_set_raw_opts_(const struct he_dnsq_sys_opts *opts)
+{
+	pthread_mutex_lock(&pool.lock);
+	raw_opts_set = opts != NULL;
+	if (opts)
+		raw_opts = *opts;
+	pthread_mutex_unlock(&pool.lock);
+}
+
 static int
-job_lookup(struct he_gai_job *job, struct evutil_addrinfo **res)
+job_lookup(struct he_gai_job *job, struct he_worker *w,
+    struct evutil_addrinfo **res)
 {
 	struct evutil_addrinfo hints;
 	int error;
 
+	__atomic_store_n(&w->call_at, mono_ns(), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->calls, 1, __ATOMIC_RELEASE);
+	if (job->qtype) {
+		job->status = he_dnsq_blocking_(job->host, job->qtype,
+		    raw_opts_get(), &job->msg, &job->msglen);
+		return 0;
+	}
 	stream_hints(&hints, job->family);
 	if (job->fn)
 		error = job->fn(job->host, NULL, &hints, res);
@@ -427,10 +696,16 @@ worker_main(void *arg)
 		struct evutil_addrinfo *res = NULL;
 		int error;
 
+		if (job->after_w)
+			aaaa_lead_locked(job->after_w, job->after_ticket);
 		pthread_mutex_unlock(&pool.lock);
-		error = job_lookup(job, &res);
+		error = job_lookup(job, w, &res);
 		pthread_mutex_lock(&pool.lock);
+		w->over = job->ticket;
+		if (pool.lead_waiters)
+			pthread_cond_broadcast(&pool.lookup_done);
 		list_unlink(&pool.running, NULL, job);
+		box_count_locked(job->box, 0, -1);
 		job_complete_locked(job, res, error);
 		w->busy = 0;
 	}
@@ -447,7 +722,7 @@ worker_spawn_locked(void)
 	sigset_t all, old;
 	int i, rc;
 
-	for (i = 0; i < HE_POOL_THREADS && !w; i++)
+	for (i = 0; i < HE_POOL_MAX_THREADS && !w; i++)
 		if (!pool.workers[i].used)
 			w = &pool.workers[i];
 	if (!w)
@@ -474,12 +749,12 @@ static void pool_shutdown(void) __attribute__((destructor));
 static void
 pool_shutdown(void)
 {
-	pthread_t join[HE_POOL_THREADS];
+	pthread_t join[HE_POOL_MAX_THREADS];
 	int i, n = 0;
 
 	pthread_mutex_lock(&pool.lock);
 	pool.stopping = 1;
-	for (i = 0; i < HE_POOL_THREADS; i++) {
+	for (i = 0; i < HE_POOL_MAX_THREADS; i++) {
 		struct he_worker *w = &pool.workers[i];
 		if (w->used && !w->busy) {
 			w->joined = 1;
@@ -526,22 +801,32 @@ static void
 fork_child(void)
 {
 	struct he_gai_job *job;
-	struct he_mailbox *box;
+	struct he_mailbox *box, *next;
+	int i;
 
 	/* The parent's workers and their waits are not in this process. */
 	pthread_cond_init(&pool.work, NULL);
-	pool.nthreads = pool.nidle = 0;
-	memset(pool.workers, 0, sizeof(pool.workers));
+	pthread_cond_init(&pool.lookup_done, NULL);
+	pool.nthreads = pool.nidle = pool.lead_waiters = 0;
+	for (i = 0; i < HE_POOL_MAX_THREADS; i++)
+		pool.workers[i].used = pool.workers[i].busy =
+		    pool.workers[i].joined = 0;
 	for (box = pool.boxes; box; box = box->next)
 		box_renew_fd_child(box);
 	while ((job = pool.running) != NULL) {
 		list_unlink(&pool.running, NULL, job);
+		box_count_locked(job->box, 0, -1);
 		job_complete_locked(job, NULL, EVUTIL_EAI_AGAIN);
 	}
-	while ((job = pool.head) != NULL) {
-		list_unlink(&pool.head, &pool.tail, job);
-		pool.nqueued--;
-		job_complete_locked(job, NULL, EVUTIL_EAI_AGAIN);
+	for (box = pool.boxes; box; box = next) {
+		/* its last job may hold its last reference */
+		box->refs++;
+		while ((job = box->qhead) != NULL) {
+			queue_unlink_locked(job);
+			job_complete_locked(job, NULL, EVUTIL_EAI_AGAIN);
+		}
+		next = box->next;
+		box_unref_locked(box);
 	}
 	/* Answers that had reached a mailbox before the fork are the child's
 	 * too; its new fd must say so. */
@@ -561,18 +846,49 @@ atfork_register(void)
 
 /* ---- the loop's side ---------------------------------------------------- */
 
+static void mailbox_cb(evutil_socket_t fd, short what, void *arg);
+
+/* One more lookup the loop waits for: the first one adds the event,
+ * assigned to the base of now (see the top of this file).  0, or ENOMEM
+ * when libevent cannot add it. */
+static int
+box_wait_more(struct he_mailbox *box, struct event_base *base)
+{
+	if (box->waiting == 0) {
+		event_assign(box->ev, base, box->rfd, EV_READ | EV_PERSIST,
+		    mailbox_cb, box);
+		box->assigned = 1;
+		if (event_add(box->ev, NULL) < 0)
+			return ENOMEM;
+	}
+	box->waiting++;
+	return 0;
+}
+
+/* One lookup fewer: with none left, nothing keeps the loop. */
+static void
+box_wait_less(struct he_mailbox *box)
+{
+	if (--box->waiting == 0)
+		event_del(box->ev);
+}
+
 static void
 mailbox_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct he_mailbox *box = arg;
 	struct he_gai_job *list, *job;
 
+	(void)fd;
+	(void)what;
 	/* Read first, then take the list: a job finished in between finds
 	 * signalled still set and is taken now. */
 	wake_drain(box->rfd);
 	pthread_mutex_lock(&pool.lock);
 	list = box->done;
 	box->done = box->done_tail = NULL;
+	for (job = list; job; job = job->next)
+		job->state = JOB_DELIVERING;
 	box->signalled = 0;
 	box->refs++;		/* the context may be freed by a callback */
 	pthread_mutex_unlock(&pool.lock);
@@ -583,7 +899,11 @@ mailbox_cb(evutil_socket_t fd, short what, void *arg)
 		if (q) {
 			job->q = NULL;
 			q->job = NULL;
-			query_answer(q, job->res, job->error);
+			box_wait_less(box);
+			if (job->qtype)
+				query_raw_answer(q, job);
+			else
+				query_answer(q, job->res, job->error);
 			free(q);
 		}
 		pthread_mutex_lock(&pool.lock);
@@ -595,19 +915,28 @@ mailbox_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* Another context's open mailbox on this base, now shared with r. */
+/* Another resolver's open mailbox on this base, now shared with r.  A
+ * mailbox whose event libevent deleted while lookups were out belonged
+ * to an earlier base at this address: it is never shared again. */
 static struct he_mailbox *
 mailbox_share(struct he_resolver *r)
 {
 	struct he_mailbox *box;
 
 	pthread_mutex_lock(&pool.lock);
-	for (box = pool.boxes; box; box = box->next)
-		if (box->base == r->base && !box->closed) {
-			box->refs++;
-			box->contexts++;
-			break;
+	for (box = pool.boxes; box; box = box->next) {
+		if (box->base != r->base || box->closed || box->orphaned)
+			continue;
+		/* Its event's base is at r->base's address, so looking at
+		 * it reads only the live base there. */
+		if (box->waiting > 0 && !event_pending(box->ev, EV_READ, NULL)) {
+			box->orphaned = 1;
+			continue;
 		}
+		box->refs++;
+		box->contexts++;
+		break;
+	}
 	pthread_mutex_unlock(&pool.lock);
 	return box;
 }
@@ -619,6 +948,7 @@ static struct he_mailbox *
 mailbox_get(struct he_resolver *r, int *err)
 {
 	struct he_mailbox *box = r->mailbox;
+	size_t at = (sizeof(*box) + 15) & ~(size_t)15;
 
 	if (box)
 		return box;
@@ -629,7 +959,8 @@ mailbox_get(struct he_resolver *r, int *err)
 	pthread_once(&atfork_once, atfork_register);
 	if ((*err = atfork_error) != 0)
 		return NULL;
-	if (!(box = calloc(1, sizeof(*box)))) {
+	/* The event lives in the mailbox's allocation. */
+	if (!(box = calloc(1, at + event_get_struct_event_size()))) {
 		*err = ENOMEM;
 		return NULL;
 	}
@@ -637,16 +968,7 @@ mailbox_get(struct he_resolver *r, int *err)
 		free(box);
 		return NULL;
 	}
-	box->ev = event_new(r->base, box->rfd, EV_READ | EV_PERSIST,
-	    mailbox_cb, box);
-	if (!box->ev || event_add(box->ev, NULL) < 0) {
-		if (box->ev)
-			event_free(box->ev);
-		wake_close(box->rfd, box->wfd);
-		free(box);
-		*err = ENOMEM;
-		return NULL;
-	}
+	box->ev = (struct event *)((char *)box + at);
 	box->refs = 1;
 	box->contexts = 1;
 	box->base = r->base;
@@ -665,21 +987,32 @@ he_resolver_release_(struct he_resolver *r)
 {
 	struct he_mailbox *box = r->mailbox;
 	struct he_gai_job *job;
+	int orphaned;
 
+	he_dnsq_resolver_free_(r->cares);
+	r->cares = NULL;
 	if (!box)
 		return;
 	r->mailbox = NULL;
 	if (--box->contexts > 0) {
-		/* Its cancelled jobs are dropped by the others' drains. */
+		/* Its cancelled jobs were dropped already. */
 		pthread_mutex_lock(&pool.lock);
 		box_unref_locked(box);
 		pthread_mutex_unlock(&pool.lock);
 		return;
 	}
-	/* The event goes before the fd can close (last reference below or a
-	 * worker's later one). */
-	event_free(box->ev);
-	box->ev = NULL;
+	/* Every request is gone, so the loop waits for nothing and the event
+	 * is not added (an orphan's base is gone: nothing to delete there).
+	 * It leaves libevent's debug map before the memory can (last
+	 * reference below, or a worker's later). */
+	pthread_mutex_lock(&pool.lock);
+	orphaned = box->orphaned;
+	pthread_mutex_unlock(&pool.lock);
+	if (box->waiting > 0 && !orphaned)
+		event_del(box->ev);
+	box->waiting = 0;
+	if (box->assigned)
+		event_debug_unassign(box->ev);
 	pthread_mutex_lock(&pool.lock);
 	box->closed = 1;
 	while ((job = box->done) != NULL) {
@@ -690,11 +1023,13 @@ he_resolver_release_(struct he_resolver *r)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* Queue a job; a worker is started when none is idle for it.  0, or the
- * errno of pthread_create when there is no worker at all. */
+/* Queue a job (behind lead, the same race's AAAA job, if any); a worker is
+ * started when none is idle for it.  0, or the errno of pthread_create
+ * when there is no worker at all. */
 static int
-pool_submit(struct he_gai_job *job)
+pool_submit(struct he_gai_job *job, struct he_gai_job *lead)
 {
+	struct he_mailbox *box = job->box;
 	int rc = 0;
 
 	pthread_mutex_lock(&pool.lock);
@@ -704,43 +1039,59 @@ pool_submit(struct he_gai_job *job)
 	}
 	job->fn = pool.hook;
 	job->state = JOB_QUEUED;
-	list_push(&pool.head, &pool.tail, job);
-	pool.nqueued++;
-	if (pool.nqueued > pool.nidle && pool.nthreads < HE_POOL_THREADS) {
+	list_push(&box->qhead, &box->qtail, job);
+	box_count_locked(box, 1, 0);
+	/* Workers not on a job (idle, or just started) take runnable jobs;
+	 * one more is started only for a job none of them can take. */
+	if (pool.nrunnable > pool.nthreads - pool.nrunning &&
+	    pool.nthreads < HE_POOL_MAX_THREADS) {
 		rc = worker_spawn_locked();
 		if (rc != 0 && pool.nthreads > 0)
 			rc = 0;		/* a running worker will take it */
 	}
-	if (rc == 0) {
-		job->box->refs++;
-		pthread_cond_signal(&pool.work);
-	} else {
-		list_unlink(&pool.head, &pool.tail, job);
-		pool.nqueued--;
+	if (rc != 0) {
+		queue_unlink_locked(job);
+		pthread_mutex_unlock(&pool.lock);
+		return rc;
 	}
+	box->refs++;
+	if (lead && lead->state == JOB_QUEUED) {
+		lead->pair = job;
+		job->pair = lead;
+	} else if (lead && lead->state == JOB_RUNNING) {
+		job->after_w = lead->worker;
+		job->after_ticket = lead->ticket;
+	}
+	pthread_cond_signal(&pool.work);
 	pthread_mutex_unlock(&pool.lock);
-	return rc;
+	return 0;
 }
 
 static void
 job_cancel(struct he_gai_job *job)
 {
-	pthread_mutex_lock(&pool.lock);
+	struct he_mailbox *box = job->box;
+
 	job->q = NULL;
+	box_wait_less(box);
+	pthread_mutex_lock(&pool.lock);
 	job->cancelled = 1;
 	if (job->state == JOB_QUEUED) {
-		list_unlink(&pool.head, &pool.tail, job);
-		pool.nqueued--;
+		queue_unlink_locked(job);
+		job_free_locked(job);
+	} else if (job->state == JOB_DONE) {
+		list_unlink(&box->done, &box->done_tail, job);
 		job_free_locked(job);
 	}
-	/* running: its worker drops it; done: the mailbox's drain does. */
+	/* running: its worker drops it; delivering: the drain does. */
 	pthread_mutex_unlock(&pool.lock);
 }
 
-/* 0 when the lookup is queued, else an errno. */
+/* 0 when the lookup is queued (behind after's, the same race's AAAA
+ * lookup, if any), else an errno.  qtype > 0: a raw query of that type. */
 static int
 thread_query(struct he_resolver *r, struct he_query *q, const char *host,
-    int af)
+    int qtype, const struct he_query *after)
 {
 	struct he_mailbox *box;
 	struct he_gai_job *job;
@@ -752,10 +1103,16 @@ thread_query(struct he_resolver *r, struct he_query *q, const char *host,
 	if (!(job = calloc(1, sizeof(*job) + n)))
 		return ENOMEM;
 	memcpy(job->host, host, n + 1);
-	job->family = af;
+	job->family = q->af;
+	job->qtype = qtype;
 	job->box = box;
 	job->q = q;
-	if ((err = pool_submit(job)) != 0) {
+	if ((err = box_wait_more(box, r->base)) != 0) {
+		free(job);
+		return err;
+	}
+	if ((err = pool_submit(job, after ? after->job : NULL)) != 0) {
+		box_wait_less(box);
 		free(job);
 		return err;
 	}
@@ -767,7 +1124,8 @@ thread_query(struct he_resolver *r, struct he_query *q, const char *host,
 
 int
 he_query_start_(struct he_resolver *r, const char *host, int af,
-    he_answer_fn cb, void *arg, struct he_query **out)
+    const struct he_query *after, he_answer_fn cb, void *arg,
+    struct he_query **out)
 {
 	struct he_query *q;
 	int err;
@@ -777,8 +1135,9 @@ he_query_start_(struct he_resolver *r, const char *host, int af,
 		return ENOMEM;
 	q->cb = cb;
 	q->arg = arg;
-	err = r->dns ? evdns_query(r, q, host, af) :
-	    thread_query(r, q, host, af);
+	q->af = af;
+	err = r->dns ? evdns_query(r, q, host) :
+	    thread_query(r, q, host, 0, after);
 	if (err || q->answered) {
 		free(q);
 		return err;
@@ -799,4 +1158,62 @@ he_query_cancel_(struct he_query *q)
 	if (q->job)
 		job_cancel(q->job);
 	free(q);
+}
+
+/* ---- raw queries (HTTPS records) ---------------------------------------- */
+
+/* The system resolver's transport for he_svcb_lookup_: res_nquery on the
+ * pool.  A query that cannot start calls back on the next loop turn, as
+ * the c-ares transport does, through the mailbox of its own... it has
+ * none: the lookup says so by returning NULL with errno. */
+static void *
+pool_raw_start(void *ctx, const char *name, int type, he_dnsq_cb cb,
+    void *arg)
+{
+	struct he_resolver *r = ctx;
+	struct he_query *q;
+	int err;
+
+	if (!(q = calloc(1, sizeof(*q)))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q->raw_cb = cb;
+	q->arg = arg;
+	if ((err = thread_query(r, q, name, type, NULL)) != 0) {
+		free(q);
+		errno = err;
+		return NULL;
+	}
+	return q;
+}
+
+static void
+pool_raw_cancel(void *query)
+{
+	struct he_query *q = query;
+
+	q->raw_cb = NULL;
+	he_query_cancel_(q);
+}
+
+static const struct he_dnsq_ops pool_raw_ops = {
+	pool_raw_start, pool_raw_cancel
+};
+
+int
+he_resolver_raw_(struct he_resolver *r, const struct he_dnsq_ops **ops,
+    void **ctx)
+{
+	if (!r->dns) {
+		*ops = &pool_raw_ops;
+		*ctx = r;
+		return 0;
+	}
+	if (!r->cares && !(r->cares = he_dnsq_resolver_new_(r->base, r->dns,
+	    HE_RAW_TIMEOUT_MS, HE_RAW_TRIES)))
+		return errno ? errno : ENOMEM;
+	*ops = &he_dnsq_cares_ops_;
+	*ctx = r->cares;
+	return 0;
 }

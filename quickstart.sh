@@ -13,7 +13,7 @@ demo|check|deb) ;;
 *) echo "usage: $0 [check|deb]" >&2; exit 2 ;;
 esac
 
-packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev cmake"
+packages="autoconf automake libtool pkg-config make gcc libevent-dev check libssl-dev python3 valgrind clang libclang-rt-14-dev iproute2 nftables libc-ares-dev cmake tayga"
 if [ "$mode" = deb ]; then
 	if [ ! -x packaging/build-debs.sh ]; then
 		echo "quickstart: deb needs the git tree's packaging/ (not in release tarballs)" >&2
@@ -36,6 +36,13 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	# tayga's package starts a NAT64 daemon on this host and at every
+	# boot; the tests run their own inside a network namespace.
+	case " $missing " in
+	*" tayga "*)
+		invoke-rc.d tayga stop >/dev/null 2>&1 || true
+		update-rc.d tayga disable >/dev/null 2>&1 || true ;;
+	esac
 fi
 
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
@@ -87,15 +94,16 @@ if [ "$mode" = check ]; then
 	make -C build -s check-valgrind || rc=$?
 	summaries build
 	[ $rc -eq 0 ]
-	# The tests that run threads (the system resolver's pool), under
-	# ThreadSanitizer: any report makes the test exit 66 and fail.  No
-	# suppressions are needed.
+	# The tests that run threads (the system resolver's pool; the NAT64
+	# prefix store), under ThreadSanitizer: any report makes the test exit
+	# 66 and fail.  No suppressions are needed.
 	echo "== thread tests under ThreadSanitizer"
 	build build-tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
 		LDFLAGS="-fsanitize=thread"
 	rc=0
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve tests/check_histfile tests/check_persist" || rc=$?
+		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve \
+		tests/check_histfile tests/check_lifetime tests/check_nat64 tests/check_persist" || rc=$?
 	summaries build-tsan
 	[ $rc -eq 0 ]
 	echo "quickstart: all tests passed"

@@ -648,6 +648,55 @@ START_TEST(test_bev_talks_after_connect)
 }
 END_TEST
 
+/* A program that only writes sets no callback at all: its race must not be
+   taken for a freed bufferevent's (bufferevent_free clears the callbacks),
+   and what it wrote before the connect reaches the server, as with
+   libevent's own connect.  _i: 1 = a refused address first (the winner
+   comes on a later loop turn), 0 = one address. */
+START_TEST(test_bev_without_callbacks)
+{
+	struct he_test_fx f;
+	evutil_socket_t lfd, rfd = -1, acc;
+	int lport = 0, rport = 0;
+	struct evutil_addrinfo *l;
+	struct bufferevent *bev;
+	char buf[8];
+	ssize_t n = 0;
+	int64_t end;
+
+	he_test_fx_begin(&f);
+	lfd = he_test_listen("127.0.0.1", &lport);
+	if (_i)
+		rfd = he_test_refuser("127.0.0.1", &rport);
+	l = _i ? ai2("127.0.0.1", rport, "127.0.0.1", lport) :
+	    ai2("127.0.0.1", lport, NULL, 0);
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	ck_assert_int_eq(bufferevent_write(bev, "ping", 4), 0);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+	acc = -1;
+	end = he_test_now_ms() + HE_TEST_UP(2000);
+	while (n <= 0 && he_test_now_ms() < end) {
+		he_test_run_until(f.base, 10, NULL);
+		if (acc < 0)
+			acc = accept_within(lfd, 0);
+		if (acc >= 0)
+			n = recv(acc, buf, sizeof(buf), MSG_DONTWAIT);
+	}
+	ck_assert_msg(n == 4 && !memcmp(buf, "ping", 4),
+	    "the server got %d bytes of the 4 written before the connect",
+	    (int)n);
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 10, NULL);
+	close(acc);
+	close(lfd);
+	if (rfd >= 0)
+		close(rfd);
+	he_test_fx_end(&f);
+}
+END_TEST
+
 /* --- a refused port, then an open one: no waiting for the delay ----------- */
 
 /* _i: 1 = [::1 refused, 127.0.0.1 open], 0 = both IPv4 */
@@ -2422,7 +2471,10 @@ END_TEST
 /* What evhttp does to retry a connection: clear the callbacks, take the
  * bufferevent back with bufferevent_setfd(bev, -1), set the callbacks again
  * and connect anew.  As with libevent's own connect, the new race replaces
- * the old one (not EALREADY), which ends silently and closes its sockets. */
+ * the old one (not EALREADY), which ends silently and closes its sockets.
+ * _i 1: evhttp resets the bufferevent so before its first connect too
+ * (bufferevent_setfd(bev, -1) on a bufferevent that never had a socket),
+ * which once hid the second reset and refused the reconnect. */
 START_TEST(test_bev_taken_back_and_reconnected)
 {
 	struct he_test_fx f;
@@ -2438,6 +2490,8 @@ START_TEST(test_bev_taken_back_and_reconnected)
 	fds_mid = he_test_count_fds();
 	memset(&b, 0, sizeof(b));
 	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (_i == 1)
+		ck_assert_int_eq(bufferevent_setfd(bev, -1), 0);
 	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &b);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, NULL, AF_INET,
@@ -2464,6 +2518,116 @@ START_TEST(test_bev_taken_back_and_reconnected)
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
 	close(lfd);
 	he_lab_blackhole_free(bh);
+	he_test_fx_end(&f);
+}
+END_TEST
+
+/* A program's connect timeout: the bufferevent's write timeout runs while
+ * it connects, and the event callback that gets BEV_EVENT_TIMEOUT resets
+ * the bufferevent as evhttp does (callbacks cleared, disabled, setfd(-1),
+ * input drained) and gives up.  libevent offers no hook on any of these
+ * calls, but the race looks right after the bufferevent's timeout ran:
+ * every socket is closed within a few ms of it, not at the race's next
+ * event (here its 30 s deadline).
+ * _i 0: a new bufferevent; 1: reset with bufferevent_setfd(bev, -1) before
+ * the connect, as evhttp does; 2: the owner lets the timeout pass and
+ * keeps the bufferevent: the race goes on and connects, as libevent's
+ * connect would. */
+struct reset_on_timeout {
+	struct bres b;
+	int timeouts;
+	int64_t t;
+	int fds;	/* open when the timeout came */
+	int reset;
+};
+
+static void
+reset_on_timeout_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct reset_on_timeout *r = arg;
+
+	if (!(what & BEV_EVENT_TIMEOUT)) {
+		bev_event_cb(bev, what, &r->b);
+		return;
+	}
+	r->timeouts++;
+	r->t = he_test_now_ms();
+	r->fds = he_test_count_fds();
+	if (!r->reset)
+		return;
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	ck_assert_int_eq(bufferevent_setfd(bev, -1), 0);
+	evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+}
+
+START_TEST(test_bev_reset_at_its_timeout)
+{
+	struct he_test_fx f;
+	struct he_lab_blackhole *bh1, *bh2;
+	evutil_socket_t lfd = -1;
+	int p1 = 0, p2 = 0, fds_mid;
+	struct evutil_addrinfo *l;
+	struct reset_on_timeout r;
+	struct bufferevent *bev;
+	struct timeval tv;
+
+	he_test_fx_begin(&f);
+	bh1 = he_test_blackhole("127.0.0.1", &p1);
+	if (_i == 2) {
+		/* the second address answers, started 400 ms in */
+		bh2 = NULL;
+		lfd = he_test_listen("127.0.0.1", &p2);
+		he_test_tv(&tv, 400);
+	} else {
+		/* both attempts run when the timeout comes; the race's next
+		 * wake-up is then its 30 s deadline */
+		bh2 = he_test_blackhole("127.0.0.1", &p2);
+		he_test_tv(&tv, 10);
+	}
+	ck_assert_int_eq(evhappy_set_connection_attempt_delay(f.he, &tv), 0);
+	l = ai2("127.0.0.1", p1, "127.0.0.1", p2);
+	fds_mid = he_test_count_fds();
+
+	memset(&r, 0, sizeof(r));
+	r.reset = _i != 2;
+	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (_i == 1)
+		ck_assert_int_eq(bufferevent_setfd(bev, -1), 0);
+	bufferevent_setcb(bev, NULL, NULL, reset_on_timeout_cb, &r);
+	he_test_tv(&tv, 200);
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	bufferevent_enable(bev, EV_WRITE);
+	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
+	evhappy_addrinfo_free(l);
+
+	he_test_run_until(f.base, HE_TEST_UP(1000), &r.timeouts);
+	ck_assert_int_eq(r.timeouts, 1);
+	if (_i == 2) {
+		he_test_run_until(f.base, HE_TEST_UP(1000), &r.b.calls);
+		ck_assert_int_eq(r.b.calls, 1);
+		ck_assert_msg(r.b.what & BEV_EVENT_CONNECTED, "event 0x%x",
+		    r.b.what);
+		ck_assert_int_eq(he_test_count_fds(), fds_mid + 1);
+	} else {
+		/* (our look may already have run in the timeout's loop turn) */
+		ck_assert_int_eq(r.fds, fds_mid + 2);
+		he_test_run_until(f.base, HE_TEST_UP(10), NULL);
+		ck_assert_msg(he_test_count_fds() == fds_mid,
+		    "%d sockets still open %d ms after the timeout",
+		    he_test_count_fds() - fds_mid,
+		    (int)(he_test_now_ms() - r.t));
+		/* and the race said nothing */
+		he_test_run_until(f.base, 50, NULL);
+		ck_assert_int_eq(r.b.calls, 0);
+	}
+	bufferevent_free(bev);
+	he_test_run_until(f.base, 20, NULL);
+	ck_assert_int_eq(he_test_count_fds(), fds_mid);
+	if (lfd >= 0)
+		close(lfd);
+	he_lab_blackhole_free(bh1);
+	he_lab_blackhole_free(bh2);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -2573,6 +2737,7 @@ connect_suite(void)
 	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
 	tcase_add_loop_test(tc, test_all_refused, 0, nv);
 	tcase_add_loop_test(tc, test_bev_talks_after_connect, 0, 2);
+	tcase_add_loop_test(tc, test_bev_without_callbacks, 0, 2);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_timeout_every_race);
 	tcase_add_test(tc, test_report_format);
@@ -2603,7 +2768,8 @@ connect_suite(void)
 
 	tc = he_test_tcase(s, "glue", 20);
 	tcase_add_loop_test(tc, test_bev_free_then_base_free, 0, 5);
-	tcase_add_test(tc, test_bev_taken_back_and_reconnected);
+	tcase_add_loop_test(tc, test_bev_taken_back_and_reconnected, 0, 2);
+	tcase_add_loop_test(tc, test_bev_reset_at_its_timeout, 0, 3);
 	tcase_add_test(tc, test_socket_factory_contract);
 	tcase_add_test(tc, test_out_of_fds_errno);
 	tcase_add_test(tc, test_connected_never_timed_out);

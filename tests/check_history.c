@@ -780,7 +780,8 @@ START_TEST(test_rules_hostile_list_keeps_history)
 	int64_t t = T0 + US(1000);
 	int i, started = 0, n;
 
-	he_history_free_(hist);	/* the fixture's: this test needs a bigger one */
+	he_history_free_(hist);	/* the fixture's: this test needs a
+				   store of the process's size */
 	hist = h;
 	black_hole_race_one(T0);	/* ::a hung, 192.0.2.1 worked */
 	ck_assert_int_eq(he_history_count_(h, t), 2);

@@ -296,7 +296,7 @@ race_trace(const struct evhappy_trace *ev, void *arg)
 	if (ev->kind == EVHAPPY_TRACE_NETWORK) {
 		r->network_events++;
 		r->network = ev->network;
-		ck_assert_ptr_nonnull(ev->network_text);
+		ck_assert_ptr_nonnull(ev->text);
 	}
 	if (ev->kind == EVHAPPY_TRACE_HISTORY && ev->from_file) {
 		r->from_file_events++;
@@ -707,7 +707,7 @@ START_TEST(test_trace_format)
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = EVHAPPY_TRACE_NETWORK;
 	ev.network = 0xab;
-	ev.network_text = "v4 via 192.0.2.1 dev eth0 192.0.2.0/24";
+	ev.text = "v4 via 192.0.2.1 dev eth0 192.0.2.0/24";
 	ck_assert_str_eq(evhappy_trace_kind_name(EVHAPPY_TRACE_NETWORK),
 	    "network");
 	evhappy_trace_format(&ev, buf, sizeof(buf));

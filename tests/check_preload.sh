@@ -404,6 +404,18 @@ if [ -x "$run" ]; then
 	else
 		fail "evhappy-run's LD_PRELOAD: $(cat "$tmp.out")"
 	fi
+	# The version configure gave the package, not the pattern
+	# configure fills in.
+	want=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' \
+	    "$top_builddir/config.h" 2>/dev/null)
+	client "$run" --version
+	if [ "$rc" -eq 0 ] && [ -n "$want" ] &&
+	    [ "$(cat "$tmp.out")" = "evhappy-run $want" ]; then
+		pass "evhappy-run --version: $(cat "$tmp.out")"
+	else
+		fail "evhappy-run --version should print \"evhappy-run $want\" (rc $rc)"
+		show
+	fi
 	client "$run"
 	if [ "$rc" -eq 125 ] && grep -q '^usage: evhappy-run' "$tmp.err"; then
 		pass "evhappy-run with no program: usage, exit 125"
@@ -421,7 +433,148 @@ else
 	fail "$run was not built"
 fi
 
-# --- 11. no leak under valgrind ----------------------------------------------
+# --- 11. what evhttp does next: retries, its timeout, the address ----------
+if v6case "evhttp retries"; then
+	# Both addresses black holes; evhttp's connect timeout 1 s, 3 retries
+	# 100, 200 and 400 ms after a timeout: evhttp ends the request after
+	# 4 x 1000 + 700 ms.  evhttp resets its bufferevent (setfd -1) before
+	# every connect: each retry must replace the race before it (once
+	# refused with EALREADY, "Operation already in progress"), and each
+	# race's sockets must close when evhttp's timeout resets the
+	# bufferevent, as libevent's own socket does, not at the next retry
+	# or after the race's own 30 s.
+	with EVHAPPY_TRACE=1 "$c" retry 3 $((12000 * slow))
+	races=$(sed -n 's/^evhappy: race \([0-9]*\): .* attempt-start .*/\1/p' \
+	    "$tmp.err" | sort -u | wc -l | tr -d ' ')
+	if [ "$rc" -eq 1 ] && outcome_in error 4690 $((4700 + 300 * slow)) &&
+	    ! grep -q 'already in progress' "$tmp.err" && [ "$races" -eq 4 ]; then
+		pass "evhttp with 3 retries: 4 races, none refused, the request failed after $(ms) ms as evhttp says"
+	else
+		fail "evhttp's retries should each race, the request fail after 4.7 s (rc $rc, $races races)"
+		show
+	fi
+	open=$(sed -n 's/^sockets open for \([0-9]*\) ms$/\1/p' "$tmp.out")
+	bad=$(echo "$open" | awk -v hi=$((1000 + 40 * slow)) \
+	    'NF && ($1 < 980 || $1 > hi)' | wc -l | tr -d ' ')
+	if [ "$(echo "$open" | grep -c .)" -eq 4 ] && [ "$bad" -eq 0 ] &&
+	    grep -q '^left 0$' "$tmp.out"; then
+		pass "each race's sockets closed at evhttp's 1 s timeout (open for $(echo $open) ms), none left"
+	else
+		fail "each race's sockets should close at evhttp's timeout, none be left (open for: $(echo $open))"
+		show
+	fi
+fi
+if v6case "evhttp_connection_get_addr"; then
+	# libevent's connect records the address it connected to:
+	# evhttp_connection_get_addr() returns it, and with
+	# EVHTTP_CON_REUSE_CONNECTED_ADDR evhttp reconnects there without DNS
+	# (the name no longer resolves for the second request).
+	with "$c" addr $((3000 * slow))
+	if [ "$rc" -eq 0 ] && grep -q '^addr 10 ::1$' "$tmp.out" &&
+	    grep -q '^second response 200' "$tmp.out"; then
+		pass "evhttp_connection_get_addr() is the raced winner (::1), and EVHTTP_CON_REUSE_CONNECTED_ADDR reconnects there"
+	else
+		fail "evhttp_connection_get_addr() should be [::1] and the second request reuse it (rc $rc)"
+		show
+	fi
+fi
+
+# --- 12. what the library leaves to libevent ----------------------------------
+# A literal address that evhappy never connects to when DNS answers it
+# (0.0.0.0, ::) is the program's own choice: libevent connects it (Linux
+# takes it for the local host), and so must the program under the library.
+for h in 0.0.0.0 ::; do
+	if [ "$h" = :: ]; then
+		v6case "the literal ::" || continue
+	fi
+	without "$c" literal "$h"
+	cp "$tmp.out" "$tmp.literal"
+	with EVHAPPY_TRACE=1 "$c" literal "$h"
+	if [ "$rc" -eq 0 ] && grep -q '^event connected$' "$tmp.out" &&
+	    cmp -s "$tmp.out" "$tmp.literal" && [ ! -s "$tmp.err" ]; then
+		pass "the literal $h goes to libevent unchanged: $(tr '\n' ' ' <"$tmp.out")"
+	else
+		fail "the literal $h should go to libevent (rc $rc; libevent alone: $(tr '\n' ' ' <"$tmp.literal"))"
+		show
+	fi
+done
+
+# A program whose libevent is not 2.1 (here a stand-in preloaded after the
+# library that says 2.2.1, as a libevent-2.2 program's would): the library
+# was built for 2.1's ABI and must pass every call through, warning once.
+fake=$top_builddir/tests/.libs/libfakeevent22.so
+if [ -f "$fake" ]; then
+	case $fake in /*) ;; *) fake=$(pwd)/$fake ;; esac
+	if v6case "another libevent's ABI"; then
+		client LD_PRELOAD="$lib $fake" EVHAPPY_TRACE=1 "$c" threads 4 1000
+		if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp.err")" -eq 1 ] &&
+		    grep -q '^evhappy: libevent 2\.2\.1-fake is not libevent 2\.1' "$tmp.err" &&
+		    ! grep -q '^thread .*: response' "$tmp.out"; then
+			pass "libevent 2.2 in the program: 4 threads' connects went to libevent untouched (no trace, no race), one warning: $(cat "$tmp.err")"
+		else
+			fail "with another libevent every call should go to libevent, with one warning (rc $rc)"
+			show
+		fi
+	fi
+	client LD_PRELOAD="$lib $fake" "$c" nxdomain
+	if [ "$rc" -eq 0 ] && grep '^dns_error' "$tmp.out" | cmp -s - "$tmp.libevent"; then
+		pass "libevent 2.2 in the program: the DNS error is libevent's"
+	else
+		fail "libevent 2.2 in the program: the DNS error should be libevent's (rc $rc)"
+		show
+	fi
+	client LD_PRELOAD="$lib $fake" EVHAPPY_DISABLE=1 "$c" nxdomain
+	if [ "$rc" -eq 0 ] && [ ! -s "$tmp.err" ]; then
+		pass "libevent 2.2 in the program and EVHAPPY_DISABLE=1: no warning (libevent was asked for)"
+	else
+		fail "EVHAPPY_DISABLE=1 should silence the version warning (rc $rc)"
+		show
+	fi
+else
+	skip "$fake was not built (make check builds it)"
+fi
+
+# Calls that do not go through the dynamic linker never reach the library:
+# a program with libevent linked in statically keeps libevent's connect
+# (here: still waiting on the black hole), and the library does nothing.
+static=$top_builddir/tests/preload_client_static
+if [ -x "$static" ]; then
+	if v6case "static libevent"; then
+		with EVHAPPY_TRACE=1 "$static" http v4hole 1000
+		if [ "$rc" -eq 2 ] && grep -q '^nothing after' "$tmp.out" &&
+		    [ ! -s "$tmp.err" ]; then
+			pass "libevent linked statically: the library sees no call (libevent's connect still waits on the black hole, no trace)"
+		else
+			fail "a statically linked libevent should be left alone (rc $rc)"
+			show
+		fi
+	fi
+else
+	skip "$static was not built (no static libevent)"
+fi
+# ... and a plugin loaded with dlopen(RTLD_DEEPBIND) binds its calls to its
+# own libevent first: the program's connect races (a trace of race 1), the
+# plugin's is libevent's (no race 2).
+plugin=$top_builddir/tests/.libs/libpreload_deepbind.so
+if [ "$asan" = yes ]; then
+	skip "RTLD_DEEPBIND: a sanitizer build, whose runtime refuses it"
+elif [ -f "$plugin" ]; then
+	case $plugin in /*) ;; *) plugin=$(pwd)/$plugin ;; esac
+	with EVHAPPY_TRACE=1 "$c" deepbind "$plugin"
+	if [ "$rc" -eq 0 ] && grep -q '^program: event connected$' "$tmp.out" &&
+	    grep -q '^plugin: event connected$' "$tmp.out" &&
+	    grep -q '^evhappy: race 1: .* attempt-won 127\.0\.0\.1:' "$tmp.err" &&
+	    ! grep -q '^evhappy: race 2:' "$tmp.err"; then
+		pass "RTLD_DEEPBIND: the program's connect raced, the plugin's went to libevent directly"
+	else
+		fail "RTLD_DEEPBIND: the program's connect should race and the plugin's go to libevent (rc $rc)"
+		show
+	fi
+else
+	skip "$plugin was not built (make check builds it)"
+fi
+
+# --- 13. no leak under valgrind ----------------------------------------------
 if [ "$asan" = yes ]; then
 	skip "a sanitizer build: leaks are ASan's to report, not valgrind's"
 elif command -v valgrind >/dev/null 2>&1; then

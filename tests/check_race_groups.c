@@ -78,6 +78,24 @@ untried_str(const struct he_race *r)
 	return buf;
 }
 
+/* The untried addresses with their ports and groups: "g:addr:port ...". */
+static const char *
+untried_at(const struct he_race *r)
+{
+	static char buf[512];
+	const struct evutil_addrinfo *ai;
+	char a[64];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (ai = r->untried; ai; ai = ai->ai_next) {
+		evhappy_sockaddr_format(ai->ai_addr, a, sizeof(a));
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%u:%s",
+		    n ? " " : "", (unsigned)HE_AI_META(ai)->group, a);
+	}
+	return buf;
+}
+
 /* The meta flags of the untried entry for lit. */
 static int
 flags_of(const struct he_race *r, const char *lit)
@@ -222,7 +240,7 @@ START_TEST(test_confirm_hints)
 	race_init(&r);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_expect_https_(&r);
-	he_race_expect_target_(&r);
+	he_race_expect_target_(&r, 1);
 	he_drive_begin(&r, NULL, T0);
 	he_race_https_answer_(&r, T0 + US(1), he_test_append(
 	    group_of(1, HE_AI_HINT, "2001:db8::10 2001:db8::11 192.0.2.10"),
@@ -235,7 +253,7 @@ START_TEST(test_confirm_hints)
 	ck_assert_int_eq(flags_of(&r, "2001:db8::11"), 0);
 	ck_assert_int_eq(flags_of(&r, "2001:db8::20"), HE_AI_HINT);
 	ck_assert_int_eq(flags_of(&r, "192.0.2.10"), HE_AI_HINT);
-	he_race_target_answer_(&r, T0 + US(2), answer);
+	he_race_target_answer_(&r, T0 + US(2), 1, answer);
 	ck_assert_str_eq(untried_str(&r),
 	    "192.0.2.10 2001:db8::11 2001:db8::12 2001:db8::20");
 	/* an IPv4 answer without 192.0.2.10 drops it */
@@ -284,17 +302,109 @@ START_TEST(test_https_keeps_race_alive)
 }
 END_TEST
 
-/* A NAT64 address whose meta says whom it stands for. */
+/* Once the record came, the host's own addresses wait for its endpoints'
+   targets (they go after every endpoint's), and an endpoint waits for one
+   of higher priority; both at most the resolution delay, and each target
+   counts as answered only when both its AAAA and A came. */
+START_TEST(test_targets_wait)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_expect_target_(&r, 1);	/* its AAAA */
+	he_race_expect_target_(&r, 1);	/* its A */
+	he_race_expect_target_(&r, 2);
+	he_race_https_answer_(&r, T0 + US(1), NULL);
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	none(&r);			/* the host's own waits */
+	he_race_target_answer_(&r, T0 + US(3), 2,
+	    group_of(2, 0, "192.0.2.20"));
+	none(&r);			/* group 2 waits for group 1 */
+	he_race_target_answer_(&r, T0 + US(4), 1, NULL);	/* AAAA: none */
+	none(&r);			/* its A is still out */
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
+	he_race_target_answer_(&r, T0 + US(5), 1,
+	    group_of(1, 0, "192.0.2.10"));
+	ck_assert_str_eq(started(&r), "192.0.2.10");
+	ck_assert_str_eq(untried_str(&r), "192.0.2.20 192.0.2.1");
+	he_race_clear_(&r);
+
+	/* a target that never answers holds nothing past the bound */
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_drive_begin(&r, NULL, T0);
+	he_race_expect_target_(&r, 1);
+	he_race_https_answer_(&r, T0 + US(10), NULL);
+	he_drive_answer(&r, NULL, T0 + US(20), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(60));
+	he_race_timer_(&r, T0 + US(60));
+	ck_assert_str_eq(started(&r), "192.0.2.1");
+	/* an answer for no target expected is dropped */
+	he_race_target_answer_(&r, T0 + US(70), 4,
+	    group_of(3, 0, "192.0.2.30"));
+	ck_assert_str_eq(untried_str(&r), "");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A record whose endpoint is the host itself, after the host's answers
+   came: its untried addresses at the endpoint's port move into the
+   endpoint (and go first); at another port every address known, tried or
+   not, is copied into it. */
+START_TEST(test_endpoint_from_host)
+{
+	struct he_race r;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_drive_begin(&r, NULL, T0);
+	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
+	    group_of(HE_GROUP_HOST, 0, "2001:db8::1 2001:db8::2"), 0);
+	ck_assert_str_eq(started(&r), "2001:db8::1");
+	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
+	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	he_race_endpoint_from_host_(&r, 2, 8443);
+	he_race_endpoint_from_host_(&r, 1, PORT);
+	/* group 1 (moved: port 443; first, so it goes on alternating from
+	   the started IPv6), group 2 (copies at 8443, of the started one
+	   too), nothing left in the host's */
+	ck_assert_str_eq(untried_at(&r), "1:192.0.2.1:443 1:[2001:db8::2]:443 "
+	    "2:[2001:db8::2]:8443 2:192.0.2.1:8443 2:[2001:db8::1]:8443");
+	/* again: nothing new (each address and port is tried once) */
+	he_race_endpoint_from_host_(&r, 2, 8443);
+	he_race_endpoint_from_host_(&r, 1, PORT);
+	ck_assert_str_eq(untried_at(&r), "1:192.0.2.1:443 1:[2001:db8::2]:443 "
+	    "2:[2001:db8::2]:8443 2:192.0.2.1:8443 2:[2001:db8::1]:8443");
+	he_race_clear_(&r);
+}
+END_TEST
+
+/* A NAT64 address standing for v4. */
 static struct evutil_addrinfo *
 synth(const char *v6, const char *v4)
 {
-	struct evutil_addrinfo *ai = entry(v6, PORT, HE_GROUP_HOST,
-	    HE_AI_SYNTH);
-	struct sockaddr_in *sin = &HE_AI_META(ai)->stands_for;
+	struct evutil_addrinfo *ai;
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
 
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(PORT);
-	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin->sin_addr), 1);
+	memset(&sin6, 0, sizeof(sin6));
+	memset(&sin, 0, sizeof(sin));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET6, v6, &sin6.sin6_addr), 1);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(PORT);
+	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin.sin_addr), 1);
+	ck_assert_int_eq(he_addrinfo_new_synth_(&sin6, &sin, &ai), 0);
+	ck_assert(HE_AI_META(ai)->flags & HE_AI_SYNTH);
 	return ai;
 }
 
@@ -337,6 +447,8 @@ main(void)
 	tcase_add_test(tc, test_hints_start);
 	tcase_add_test(tc, test_confirm_hints);
 	tcase_add_test(tc, test_https_keeps_race_alive);
+	tcase_add_test(tc, test_targets_wait);
+	tcase_add_test(tc, test_endpoint_from_host);
 	tcase_add_test(tc, test_identity);
 	return he_test_run_suite(s, CK_NORMAL);
 }

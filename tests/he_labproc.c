@@ -97,6 +97,12 @@ he_labproc_dns_pid(void)
 	return server_pid;
 }
 
+const char *
+he_labproc_dns_address(void)
+{
+	return server_pid > 0 ? server_addr : "";
+}
+
 struct evdns_base *
 he_labproc_dns_client(struct event_base *base)
 {

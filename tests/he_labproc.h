@@ -25,6 +25,9 @@ void he_labproc_dns_stop(void);
 struct evdns_base *he_labproc_dns_client(struct event_base *base);
 /** The server's pid, or -1. */
 pid_t he_labproc_dns_pid(void);
+/** The server's address ("127.0.0.1:PORT"), for an evdns_base made with
+    other flags; "" when it is not running. */
+const char *he_labproc_dns_address(void);
 
 struct evutil_addrinfo;
 /** The system resolver's counterpart of the server, for

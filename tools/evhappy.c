@@ -750,8 +750,8 @@ record_event(struct result *res, const struct evhappy_trace *ev)
 	}
 	if (ev->kind == EVHAPPY_TRACE_NETWORK) {
 		e->network = ev->network;
-		e->network_text = ev->network_text ?
-		    strdup(ev->network_text) : NULL;
+		e->network_text = ev->text ?
+		    strdup(ev->text) : NULL;
 		return;
 	}
 	if (ev->kind != EVHAPPY_TRACE_HISTORY)

@@ -46,6 +46,17 @@ int he_lab_dns_set(struct he_lab_dns *d, const char *name, int type,
     several records, answered in the order added.  0 or -1. */
 int he_lab_dns_add_raw(struct he_lab_dns *d, const char *name, int type,
     const void *rdata, size_t len);
+/** SVCB/HTTPS RDATA from its zone-file text, "PRIORITY TARGET key=value
+    ..." (keys in the order written; a value in the key's syntax, hex:HEX
+    for raw bytes, len:N for N filler bytes), or "hex:HEX" for the whole
+    RDATA, into out: its length, or -1 (bad text, too long). */
+int he_lab_svcb_rdata(const char *pres, unsigned char *out, size_t cap);
+/** A SvcParamKey's number from its name ("alpn", "key65000"), or -1. */
+int he_lab_svcb_key(const char *name);
+/** Add an HTTPS record (type 65) for name from its zone-file text
+    (he_lab_svcb_rdata).  0 or -1. */
+int he_lab_dns_add_https(struct he_lab_dns *d, const char *name,
+    const char *pres);
 /** Make name an alias of target: a query of any type for name is
     answered with the CNAME (and target's own CNAME, up to 8) and then the
     records of the final name of the type asked, at once (name's delay

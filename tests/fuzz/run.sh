@@ -5,7 +5,7 @@
 #   tests/fuzz/run.sh [SECONDS [TARGET...]]
 #
 # SECONDS: how long each target runs (default 60); TARGET: race, addrinfo,
-# svcb, histfile (default all, one after the other).  Run from anywhere; it builds into
+# svcb, histfile, nat64 (default all, one after the other).  Run from anywhere; it builds into
 # $FUZZ_BUILD (default ./fuzz-build) and fuzzes with the committed corpus
 # (tests/fuzz/corpus_TARGET/) as the seed; new inputs go to
 # fuzz-build/corpus_TARGET/.  To fold them back into the committed corpus,
@@ -18,7 +18,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-race addrinfo svcb histfile}
+targets=${*:-race addrinfo svcb histfile nat64}
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${FUZZ_BUILD:-$PWD/fuzz-build}

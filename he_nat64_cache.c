@@ -1,0 +1,530 @@
+/*
+ * NAT64's state: the process's prefix store and the route probe.  See
+ * he_nat64_cache.h.
+ *
+ * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
+ */
+#include "he_internal.h"
+#include "he_nat64_cache.h"
+#include "he_addrinfo.h"
+#include "he_proc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#define SEC ((int64_t)1000000)
+
+/* A prefix from one router on one interface. */
+struct ra_entry {
+	int used;
+	struct he_nat64_prefix prefix;
+	int ifindex;
+	unsigned char router[16];	/* zero when unknown */
+	int64_t learned, expires;
+};
+
+struct he_nat64_cache {
+	pthread_mutex_t lock;
+	struct ra_entry ra[HE_NAT64_RA_ENTRIES];
+	int64_t last_ra, last_pref64;	/* 0: never */
+
+	/* the last RFC 7050 answer */
+	struct he_nat64_prefix dns[HE_NAT64_DNS_ENTRIES];
+	int ndns;
+	int64_t dns_learned;
+	int64_t dns_expires;		/* 0: no answer */
+	int64_t dns_next;		/* when a query is due (0: at once) */
+	int dns_asking;			/* a claim is out */
+	int64_t dns_claimed;		/* ... since */
+};
+
+static struct he_nat64_cache global_cache = {
+	.lock = PTHREAD_MUTEX_INITIALIZER
+};
+
+/* The route probe's memory (below). */
+static struct {
+	pthread_mutex_t lock;
+	he_route_probe_fn hook;
+	int64_t at[2];		/* when remembered; 0: nothing */
+	int have[2];
+} routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, { 0, 0 } };
+
+/* A fork while another thread holds a lock would leave the child's copy
+   locked forever: hold both across fork, release them on both sides. */
+static void
+fork_prepare(void)
+{
+	pthread_mutex_lock(&global_cache.lock);
+	pthread_mutex_lock(&routes.lock);
+}
+
+static void
+fork_release(void)
+{
+	pthread_mutex_unlock(&routes.lock);
+	pthread_mutex_unlock(&global_cache.lock);
+}
+
+static struct he_fork_hooks fork_hooks = {
+	fork_prepare, fork_release, fork_release, NULL, 0
+};
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void
+global_init(void)
+{
+	/* Without it a fork() inside a call could deadlock the child's
+	 * first race; the store still works. */
+	(void)he_proc_on_fork_(&fork_hooks);
+}
+
+struct he_nat64_cache *
+he_nat64_cache_global_(void)
+{
+	pthread_once(&global_once, global_init);
+	return &global_cache;
+}
+
+int
+he_nat64_cache_new_(struct he_nat64_cache **out)
+{
+	struct he_nat64_cache *c = calloc(1, sizeof(*c));
+
+	*out = c;
+	if (!c)
+		return ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	return 0;
+}
+
+void
+he_nat64_cache_free_(struct he_nat64_cache *c)
+{
+	if (!c || c == &global_cache)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Everything but the lock, to zero. */
+static void
+reset_locked(struct he_nat64_cache *c)
+{
+	memset(c->ra, 0, sizeof(c->ra));
+	c->last_ra = c->last_pref64 = 0;
+	memset(c->dns, 0, sizeof(c->dns));
+	c->ndns = 0;
+	c->dns_learned = c->dns_expires = c->dns_next = 0;
+	c->dns_asking = 0;
+	c->dns_claimed = 0;
+}
+
+void
+he_nat64_cache_clear_(struct he_nat64_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	reset_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- router advertisements ---------------------------------------------- */
+
+static int
+same_prefix(const struct he_nat64_prefix *a, const struct he_nat64_prefix *b)
+{
+	return a->len == b->len && !memcmp(a->addr, b->addr, 16);
+}
+
+static int
+ra_live(const struct ra_entry *e, int64_t now)
+{
+	return e->used && now < e->expires;
+}
+
+static int
+ra_any_live(struct he_nat64_cache *c, int64_t now)
+{
+	int i;
+
+	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++)
+		if (ra_live(&c->ra[i], now))
+			return 1;
+	return 0;
+}
+
+void
+he_nat64_cache_ra_(struct he_nat64_cache *c, const struct he_pref64 *opt,
+    int ifindex, const unsigned char *router, int64_t now)
+{
+	static const unsigned char none[16];
+	struct ra_entry *e = NULL, *victim = NULL;
+	int i;
+
+	if (!opt || !he_nat64_prefix_ok_(&opt->prefix))
+		return;
+	if (!router)
+		router = none;
+	pthread_mutex_lock(&c->lock);
+	c->last_ra = c->last_pref64 = now;
+	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++) {
+		struct ra_entry *x = &c->ra[i];
+		if (x->used && !ra_live(x, now))
+			x->used = 0;	/* expired: the slot is free */
+		if (x->used && x->ifindex == ifindex &&
+		    same_prefix(&x->prefix, &opt->prefix) &&
+		    !memcmp(x->router, router, 16))
+			e = x;
+		if (!x->used && !victim)
+			victim = x;
+	}
+	if (opt->lifetime == 0) {
+		/* RFC 8781: the prefix must not be used any more. */
+		if (e)
+			e->used = 0;
+		goto end;
+	}
+	if (!e) {
+		/* A full table: the entry that would expire first goes. */
+		if (!victim) {
+			victim = &c->ra[0];
+			for (i = 1; i < HE_NAT64_RA_ENTRIES; i++)
+				if (c->ra[i].expires < victim->expires)
+					victim = &c->ra[i];
+		}
+		e = victim;
+		memset(e, 0, sizeof(*e));
+		e->used = 1;
+		e->prefix = opt->prefix;
+		e->ifindex = ifindex;
+		memcpy(e->router, router, 16);
+		e->learned = now;
+	}
+	e->expires = now + (int64_t)opt->lifetime * SEC;
+end:
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+he_nat64_cache_ra_seen_(struct he_nat64_cache *c, int64_t now)
+{
+	pthread_mutex_lock(&c->lock);
+	c->last_ra = now;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int64_t
+he_nat64_cache_last_ra_(struct he_nat64_cache *c, int64_t *pref64)
+{
+	int64_t r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->last_ra;
+	if (pref64)
+		*pref64 = c->last_pref64;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* ---- RFC 7050 ----------------------------------------------------------- */
+
+/* When the next query is due, ignoring RAs. */
+static int64_t
+dns_due_locked(struct he_nat64_cache *c)
+{
+	if (c->dns_asking)
+		return c->dns_claimed + HE_NAT64_DNS_STALE_S * SEC;
+	return c->dns_next;
+}
+
+int
+he_nat64_cache_dns_claim_(struct he_nat64_cache *c, int64_t now)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!ra_any_live(c, now) && now >= dns_due_locked(c)) {
+		c->dns_asking = 1;
+		c->dns_claimed = now;
+		r = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void
+he_nat64_cache_dns_(struct he_nat64_cache *c,
+    const struct he_nat64_prefix *p, int n, int64_t lifetime, int64_t now)
+{
+	int i, k = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; p && i < n && k < HE_NAT64_DNS_ENTRIES; i++)
+		if (he_nat64_prefix_ok_(&p[i]))
+			c->dns[k++] = p[i];
+	c->ndns = k;
+	c->dns_learned = now;
+	c->dns_asking = 0;
+	if (k > 0) {
+		if (lifetime < HE_NAT64_DNS_MIN_S * SEC)
+			lifetime = HE_NAT64_DNS_MIN_S * SEC;
+		c->dns_expires = now + lifetime;
+		c->dns_next = c->dns_expires - HE_NAT64_DNS_AHEAD_S * SEC;
+	} else {
+		/* No DNS64: nothing to use, and nothing to ask for a while. */
+		c->dns_expires = now + HE_NAT64_DNS_NONE_S * SEC;
+		c->dns_next = c->dns_expires;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+he_nat64_cache_dns_failed_(struct he_nat64_cache *c, int64_t now)
+{
+	pthread_mutex_lock(&c->lock);
+	c->dns_asking = 0;
+	c->dns_next = now + HE_NAT64_DNS_RETRY_S * SEC;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+he_nat64_cache_dns_release_(struct he_nat64_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->dns_asking = 0;
+	c->dns_next = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- what to use -------------------------------------------------------- */
+
+int
+he_nat64_cache_get_(struct he_nat64_cache *c, int64_t now, int all,
+    struct he_nat64_known *out, int max)
+{
+	struct he_nat64_known ra[HE_NAT64_RA_ENTRIES];
+	int n = 0, nra = 0, i, j;
+
+	if (!out || max < 1)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	/* RA entries, first heard first; the same prefix from two routers
+	   or interfaces once. */
+	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++) {
+		const struct ra_entry *e = &c->ra[i];
+		if (!ra_live(e, now))
+			continue;
+		for (j = 0; j < nra; j++)
+			if (same_prefix(&ra[j].prefix, &e->prefix))
+				break;
+		if (j < nra) {
+			if (e->learned < ra[j].learned)
+				ra[j].learned = e->learned;
+			if (e->expires > ra[j].expires)
+				ra[j].expires = e->expires;
+			continue;
+		}
+		memset(&ra[nra], 0, sizeof(ra[nra]));
+		ra[nra].prefix = e->prefix;
+		ra[nra].source = HE_NAT64_FROM_RA;
+		ra[nra].learned = e->learned;
+		ra[nra].expires = e->expires;
+		ra[nra].ifindex = e->ifindex;
+		nra++;
+	}
+	for (i = 1; i < nra; i++)	/* insertion sort, stable */
+		for (j = i; j > 0 && ra[j - 1].learned > ra[j].learned; j--) {
+			struct he_nat64_known t = ra[j];
+			ra[j] = ra[j - 1];
+			ra[j - 1] = t;
+		}
+	for (i = 0; i < nra && n < max; i++)
+		out[n++] = ra[i];
+	if ((nra == 0 || all) && c->dns_expires > now) {
+		for (i = 0; i < c->ndns && n < max; i++) {
+			for (j = 0; j < n; j++)
+				if (same_prefix(&out[j].prefix, &c->dns[i]))
+					break;
+			if (j < n)
+				continue;
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].prefix = c->dns[i];
+			out[n].source = HE_NAT64_FROM_DNS;
+			out[n].learned = c->dns_learned;
+			out[n].expires = c->dns_expires;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void
+he_nat64_cache_due_(struct he_nat64_cache *c, int64_t now,
+    struct he_nat64_due *out)
+{
+	int i, ra = 0;
+
+	pthread_mutex_lock(&c->lock);
+	out->expires_at = HE_NAT64_NEVER;
+	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++)
+		if (ra_live(&c->ra[i], now)) {
+			ra = 1;
+			if (c->ra[i].expires < out->expires_at)
+				out->expires_at = c->ra[i].expires;
+		}
+	if (!ra && c->ndns > 0 && c->dns_expires > now)
+		out->expires_at = c->dns_expires;
+	out->dns_at = ra ? HE_NAT64_NEVER : dns_due_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int
+he_nat64_select_(enum he_nat64_mode mode,
+    const struct he_nat64_prefix *fixed, struct he_nat64_cache *c,
+    int64_t now, struct he_nat64_known *out, int max)
+{
+	if (!out || max < 1)
+		return 0;
+	switch (mode) {
+	case HE_NAT64_OFF:
+		return 0;
+	case HE_NAT64_FIXED:
+		if (!he_nat64_prefix_ok_(fixed))
+			return 0;
+		memset(out, 0, sizeof(*out));
+		out->prefix = *fixed;
+		out->source = HE_NAT64_FROM_CALLER;
+		out->expires = HE_NAT64_NEVER;
+		return 1;
+	case HE_NAT64_AUTO:
+		break;
+	}
+	return c ? he_nat64_cache_get_(c, now, 0, out, max) : 0;
+}
+
+/* ---- is there a route --------------------------------------------------- */
+
+/* Where the probe points when no destination is given: a.root-servers.net,
+ * global, stable, and on nobody's local subnet.  No packet is sent: a UDP
+ * connect only asks the routing table. */
+static const unsigned char probe_v4[4] = { 198, 41, 0, 4 };
+static const unsigned char probe_v6[16] = {
+	0x20, 0x01, 0x05, 0x03, 0xba, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0x30
+};
+
+/* The errors that say "no route": an unreachable or prohibited route, a
+ * family or address the host cannot use. */
+static int
+no_route_error(int e)
+{
+	return e == ENETUNREACH || e == EHOSTUNREACH || e == EACCES ||
+	    e == EPERM || e == EINVAL || e == EADDRNOTAVAIL || e == ENETDOWN ||
+	    e == EAFNOSUPPORT;
+}
+
+static int
+link_local(const unsigned char *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+/* Whether src is an address a connection to dst could come from. */
+static int
+usable_source(const struct sockaddr *dst, const struct sockaddr_storage *src)
+{
+	static const unsigned char any[16];
+
+	if (src->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)src)->sin_addr.s_addr !=
+		    htonl(INADDR_ANY);
+	if (src->ss_family == AF_INET6) {
+		const unsigned char *a =
+		    ((const struct sockaddr_in6 *)src)->sin6_addr.s6_addr;
+		const unsigned char *d =
+		    ((const struct sockaddr_in6 *)dst)->sin6_addr.s6_addr;
+		/* A global destination reached from a link-local source
+		   only: no address to use there. */
+		return memcmp(a, any, 16) && (link_local(d) || !link_local(a));
+	}
+	return 0;
+}
+
+int
+he_route_probe_(int family, const struct sockaddr *dst, int *have)
+{
+	struct sockaddr_storage d, src;
+	ev_socklen_t len;
+	int r;
+
+	if ((family != AF_INET && family != AF_INET6) || !have ||
+	    (dst && dst->sa_family != family))
+		return EINVAL;
+	memset(&d, 0, sizeof(d));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&d;
+		if (dst)
+			memcpy(s, dst, sizeof(*s));
+		else
+			memcpy(&s->sin_addr, probe_v4, 4);
+		s->sin_family = AF_INET;
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&d;
+		if (dst)
+			memcpy(s, dst, sizeof(*s));
+		else
+			memcpy(&s->sin6_addr, probe_v6, 16);
+		s->sin6_family = AF_INET6;
+		len = sizeof(*s);
+	}
+	memset(&src, 0, sizeof(src));
+	r = he_source_by_udp_connect_((struct sockaddr *)&d, len, &src, NULL);
+	if (r && !no_route_error(r))
+		return r;
+	*have = r == 0 && usable_source((struct sockaddr *)&d, &src);
+	return 0;
+}
+
+int
+he_route_have_(int family, int64_t now, int *have)
+{
+	int i = family == AF_INET6, r, h = 0;
+	he_route_probe_fn fn;
+
+	if ((family != AF_INET && family != AF_INET6) || !have)
+		return EINVAL;
+	pthread_once(&global_once, global_init);
+	pthread_mutex_lock(&routes.lock);
+	if (routes.at[i] && now >= routes.at[i] &&
+	    now - routes.at[i] < HE_ROUTE_CACHE_US) {
+		*have = routes.have[i];
+		pthread_mutex_unlock(&routes.lock);
+		return 0;
+	}
+	fn = routes.hook ? routes.hook : he_route_probe_;
+	pthread_mutex_unlock(&routes.lock);
+	/* The probe runs unlocked: two threads may both probe at the turn
+	   of the second, which costs a socket and is harmless. */
+	if ((r = fn(family, NULL, &h)) != 0)
+		return r;
+	pthread_mutex_lock(&routes.lock);
+	routes.at[i] = now ? now : 1;
+	routes.have[i] = h;
+	pthread_mutex_unlock(&routes.lock);
+	*have = h;
+	return 0;
+}
+
+void
+he_route_set_probe_hook_(he_route_probe_fn fn)
+{
+	pthread_mutex_lock(&routes.lock);
+	routes.hook = fn;
+	routes.at[0] = routes.at[1] = 0;
+	pthread_mutex_unlock(&routes.lock);
+}
