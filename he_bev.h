@@ -27,8 +27,8 @@ struct he_bev_link {
 	struct event *check;		/* after bev's own timeouts, or NULL */
 	unsigned listed : 1;
 	unsigned watched : 1;		/* our chain is in bev's input */
-	unsigned plain : 1;
-	unsigned had_cbs : 1;		/* bev had a callback since the race began */		/* a socket bufferevent, no filter, no TLS */
+	unsigned plain : 1;		/* a socket bufferevent, no filter, no TLS */
+	unsigned had_cbs : 1;		/* bev had a callback since the race began */
 	unsigned froze : 1;		/* we froze its input for the race */
 };
 

@@ -5,13 +5,9 @@
 # removes start-up.  Target: at most 1.3x (issue 9).
 set -u
 . "$BENCH_LIB"
-n=300
-[ -n "$BENCH_QUICK" ] && n=50
+n=$(quick 300 50)
 bin=$BENCH_BIN/bench_connect
-if ! command -v valgrind >/dev/null; then
-	row "instructions per connect" "callgrind" "valgrind is not installed" "" FAIL
-	exit 0
-fi
+need valgrind "instructions per connect" FAIL
 count() {	# count MODE CONNECTS: instructions of the whole run
 	out=$(mktemp)
 	"$BENCH_BIN/../libtool" --mode=execute valgrind --tool=callgrind \

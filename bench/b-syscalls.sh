@@ -6,13 +6,9 @@
 # (a watch dropped and added back, a probe) shows here first.
 set -u
 . "$BENCH_LIB"
-n=500
-[ -n "$BENCH_QUICK" ] && n=100
+n=$(quick 500 100)
 bin=$BENCH_BIN/bench_connect
-if ! command -v strace >/dev/null; then
-	row "system calls per connect" "strace" "strace is not installed" "" INFO
-	exit 0
-fi
+need strace "system calls per connect" INFO
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 calls() {	# calls MODE CONNECTS: the run's calls to $syscall ("total": all);

@@ -4,6 +4,7 @@
 #include "bench_util.h"
 #include "he_event.h"
 #include "he_lab.h"
+#include "he_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,18 +17,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 int64_t
 bench_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return he_now_();	/* the library's own clock */
 }
 
 int64_t
@@ -189,7 +185,7 @@ bench_ports_for(int n)
 int
 bench_listener_start(const char *addr, int n, int *ports)
 {
-	int fd[BENCH_MAX_PORTS], i;
+	int fd[BENCH_MAX_PORTS], i, pipe_fd;
 
 	if (n < 1 || n > BENCH_MAX_PORTS)
 		return -1;
@@ -200,13 +196,12 @@ bench_listener_start(const char *addr, int n, int *ports)
 		    (ports[i] = bound_port(fd[i])) <= 0)
 			return -1;
 	}
-	child = fork();
+	child = he_lab_fork(&pipe_fd);
 	if (child < 0)
 		return -1;
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(pipe_fd);		/* nothing to say: the ports are known */
+	if (child == 0)
 		accept_forever(fd, n);
-	}
 	for (i = 0; i < n; i++)
 		close(fd[i]);
 	return 0;
@@ -215,9 +210,6 @@ bench_listener_start(const char *addr, int n, int *ports)
 void
 bench_listener_stop(void)
 {
-	if (child <= 0)
-		return;
-	kill(child, SIGTERM);
-	waitpid(child, NULL, 0);
+	he_lab_reap(child, SIGTERM);
 	child = -1;
 }

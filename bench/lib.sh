@@ -9,6 +9,19 @@ row() {
 	printf 'row|%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "$5"
 }
 
+# quick FULL SMALL: FULL, or SMALL when BENCH_QUICK is set.
+quick() {
+	if [ -n "$BENCH_QUICK" ]; then echo "$2"; else echo "$1"; fi
+}
+
+# need TOOL SECTION STATUS: when TOOL is not installed, print the one row
+# that says so (STATUS: FAIL or INFO) and end the script.
+need() {
+	command -v "$1" >/dev/null && return 0
+	row "$2" "$1" "$1 is not installed" "" "$3"
+	exit 0
+}
+
 # le A B: PASS when A <= B (decimals), else FAIL.
 le() {
 	awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "PASS" : "FAIL" }'

@@ -5,6 +5,7 @@
 #include "he_addrinfo.h"
 #include "he_literal.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <check.h>
 #include <net/if.h>
@@ -106,14 +107,6 @@ addrs_str(const struct evutil_addrinfo *list)
 		n += snprintf(buf + n, sizeof(buf) - n, "%s%s", n ? " " : "",
 		    he_test_addr_str(list->ai_addr));
 	return buf;
-}
-
-static int
-port_of(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
 
 static int
@@ -255,7 +248,7 @@ START_TEST(test_from_sockaddr_v4)
 	ck_assert_ptr_ne(ai->ai_addr, (struct sockaddr *)&sin);
 	ck_assert(he_sockaddr_equal_(ai->ai_addr, (struct sockaddr *)&sin));
 	sin.sin_port = htons(1);
-	ck_assert_int_eq(port_of(ai->ai_addr), 8080);
+	ck_assert_int_eq(he_test_port_of(ai->ai_addr), 8080);
 	evhappy_addrinfo_free(ai);
 }
 END_TEST
@@ -275,7 +268,7 @@ START_TEST(test_from_sockaddr_v6_keeps_scope)
 	ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in6));
 	got = (struct sockaddr_in6 *)ai->ai_addr;
 	ck_assert_uint_eq(got->sin6_scope_id, 7);
-	ck_assert_int_eq(port_of(ai->ai_addr), 443);
+	ck_assert_int_eq(he_test_port_of(ai->ai_addr), 443);
 	ck_assert_str_eq(he_test_addr_str(ai->ai_addr), "fe80::1");
 	evhappy_addrinfo_free(ai);
 }
@@ -361,7 +354,7 @@ START_TEST(test_new_concat_set_port)
 
 	he_addrinfo_set_port_(list, 8443);
 	for (ai = list; ai; ai = ai->ai_next)
-		ck_assert_int_eq(port_of(ai->ai_addr), 8443);
+		ck_assert_int_eq(he_test_port_of(ai->ai_addr), 8443);
 	evhappy_addrinfo_free(list);
 	evhappy_addrinfo_free(NULL);
 }
@@ -448,8 +441,8 @@ START_TEST(test_dup_deep_copy)
 	s4.sin_port = htons(1);
 	ck_assert_str_eq(copy->ai_canonname, "host.example");
 	ck_assert_str_eq(addrs_str(copy), "2001:db8::5 192.0.2.5");
-	ck_assert_int_eq(port_of(copy->ai_next->ai_addr), 53);
-	ck_assert_int_eq(port_of(copy->ai_addr), 53);
+	ck_assert_int_eq(he_test_port_of(copy->ai_next->ai_addr), 53);
+	ck_assert_int_eq(he_test_port_of(copy->ai_addr), 53);
 	got6 = (const struct sockaddr_in6 *)copy->ai_addr;
 	ck_assert_uint_eq(got6->sin6_scope_id, 3);
 	evhappy_addrinfo_free(copy);
@@ -472,7 +465,7 @@ START_TEST(test_dup_of_getaddrinfo)
 	ck_assert_int_eq(list_len(copy), 1);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_STREAM);
 	ck_assert_str_eq(he_test_addr_str(copy->ai_addr), "127.0.0.1");
-	ck_assert_int_eq(port_of(copy->ai_addr), 443);
+	ck_assert_int_eq(he_test_port_of(copy->ai_addr), 443);
 	evhappy_addrinfo_free(copy);
 }
 END_TEST
@@ -1081,7 +1074,7 @@ big_entry(int family, int id, int prefix)
 static int
 big_id(const struct evutil_addrinfo *ai)
 {
-	return port_of(ai->ai_addr) - 1;
+	return he_test_port_of(ai->ai_addr) - 1;
 }
 
 /* A list of n entries: entry i has family fam[i] (AF_INET6/AF_INET give
@@ -1551,8 +1544,8 @@ START_TEST(test_parse_literal)
 }
 END_TEST
 
-static Suite *
-addrinfo_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("addrinfo");
 	TCase *tc;
@@ -1625,10 +1618,4 @@ addrinfo_suite(void)
 	tcase_add_test(tc, test_big_start_connection);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(addrinfo_suite(), CK_NORMAL);
 }

@@ -50,20 +50,6 @@ bev_event_cb(struct bufferevent *bev, short what, void *arg)
 	bev_calls++;
 }
 
-#define EXPECT_FAIL(call, e) do {					\
-	errno = 0;							\
-	ck_assert_int_eq((call), -1);					\
-	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
-	    #call, errno, strerror(errno), (e), strerror(e));		\
-} while (0)
-
-#define EXPECT_NULL(call, e) do {					\
-	errno = 0;							\
-	ck_assert_ptr_null((void *)(call));				\
-	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
-	    #call, errno, strerror(errno), (e), strerror(e));		\
-} while (0)
-
 static void
 fx_begin(struct he_test_fx *f)
 {
@@ -658,8 +644,8 @@ START_TEST(test_context_usable_after_bad_calls)
 }
 END_TEST
 
-static Suite *
-api_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("api");
 	TCase *tc;
@@ -686,10 +672,4 @@ api_suite(void)
 	tcase_add_test(tc, test_context_usable_after_bad_calls);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(api_suite(), CK_ENV);
 }

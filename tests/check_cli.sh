@@ -12,6 +12,7 @@
 
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
+. "$top_srcdir/tests/he_testlib.sh"
 EVHAPPY=$top_builddir/tools/evhappy
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -238,12 +239,7 @@ EOF
 
 python3 "$tmp/lab.py" >"$tmp/lab.out" 2>"$tmp/lab.err" &
 labpid=$!
-i=0
-while [ ! -s "$tmp/lab.out" ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ ! -s "$tmp/lab.out" ]; then
+if ! wait_written "$tmp/lab.out"; then
 	echo "FAIL: the Python lab did not start"
 	cat "$tmp/lab.err"
 	exit 1

@@ -6,6 +6,7 @@
 
 : "${top_builddir:=.}"
 : "${top_srcdir:=.}"
+. "$top_srcdir/tests/he_testlib.sh"
 
 dropin="$top_builddir/examples/dropin"
 passed=0
@@ -60,12 +61,7 @@ while time.time() < end:
 ' >"$tmp/ports" 2>"$tmp/server.err" &
 server_pid=$!
 
-i=0
-while [ ! -s "$tmp/ports" ] && [ $i -lt 100 ]; do
-	sleep 0.1 2>/dev/null || sleep 1
-	i=$((i + 1))
-done
-if [ ! -s "$tmp/ports" ]; then
+if ! wait_written "$tmp/ports"; then
 	echo "SKIP: the python3 listener did not start:"
 	cat "$tmp/server.err"
 	exit 77

@@ -64,7 +64,6 @@
 
 enum api { CB_LIST, CB_NAME, BEV_LIST, BEV_NAME, DROPIN };
 enum resolver { RES_NONE, RES_EVDNS, RES_SYSTEM };
-enum action { ACT_NONE, ACT_CANCEL, ACT_FREE_CTX, ACT_FREE_BEV };
 enum target { T_END, T_OPEN, T_REFUSED, T_REFUSED2, T_BLACKHOLE };
 
 #define MAXT 3
@@ -76,55 +75,55 @@ struct scn {
 	const char *host;		/* name races */
 	enum target list[MAXT];		/* list races */
 	int bind_local;
-	enum action act;
+	enum he_stop act;
 	int timeout_ms;
 	int error;			/* the outcome of a clean run */
 	int dns_error;
 };
 
 static const struct scn scns[] = {
-	{ "list-open", CB_LIST, RES_NONE, NULL, { T_OPEN }, 0, ACT_NONE,
+	{ "list-open", CB_LIST, RES_NONE, NULL, { T_OPEN }, 0, HE_STOP_NONE,
 	    150, 0, 0 },
 	{ "list-refused", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_REFUSED2 },
-	    0, ACT_NONE, 150, ECONNREFUSED, 0 },
+	    0, HE_STOP_NONE, 150, ECONNREFUSED, 0 },
 	{ "list-blackhole-open", CB_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, ACT_NONE, 150, 0, 0 },
+	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_NONE, 150, 0, 0 },
 	{ "list-blackhole", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE }, 0,
-	    ACT_NONE, 60, ETIMEDOUT, 0 },
+	    HE_STOP_NONE, 60, ETIMEDOUT, 0 },
 	{ "list-bind", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 1,
-	    ACT_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0 },
 	{ "evdns-both", CB_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    ACT_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0 },
 	{ "evdns-nxdomain", CB_NAME, RES_EVDNS, "nx.test", { T_END }, 0,
-	    ACT_NONE, 150, EHOSTUNREACH, EVUTIL_EAI_NONAME },
-	{ "system", CB_NAME, RES_SYSTEM, "sys.test", { T_END }, 0, ACT_NONE,
+	    HE_STOP_NONE, 150, EHOSTUNREACH, EVUTIL_EAI_NONAME },
+	{ "system", CB_NAME, RES_SYSTEM, "sys.test", { T_END }, 0, HE_STOP_NONE,
 	    150, 0, 0 },
-	{ "system-nx", CB_NAME, RES_SYSTEM, "nx.sys", { T_END }, 0, ACT_NONE,
+	{ "system-nx", CB_NAME, RES_SYSTEM, "nx.sys", { T_END }, 0, HE_STOP_NONE,
 	    150, EHOSTUNREACH, EVUTIL_EAI_NONAME },
 	{ "bev-hostname", BEV_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    ACT_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0 },
 	{ "bev-addrinfo", BEV_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 0,
-	    ACT_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0 },
 	{ "dropin-evdns", DROPIN, RES_EVDNS, "both.test", { T_END }, 0,
-	    ACT_NONE, 0, 0, 0 },
+	    HE_STOP_NONE, 0, 0, 0 },
 	{ "dropin-system", DROPIN, RES_SYSTEM, "sys.test", { T_END }, 0,
-	    ACT_NONE, 0, 0, 0 },
+	    HE_STOP_NONE, 0, 0, 0 },
 	{ "cancel-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    ACT_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0 },
 	{ "cancel-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    ACT_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0 },
 	{ "cancel-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    ACT_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0 },
 	{ "free-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    ACT_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0 },
 	{ "free-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    ACT_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0 },
 	{ "free-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    ACT_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0 },
 	{ "bevfree-addrinfo", BEV_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, ACT_FREE_BEV, 150, 0, 0 },
+	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_FREE_BEV, 150, 0, 0 },
 	{ "bevfree-dropin", DROPIN, RES_EVDNS, "slow.test", { T_END }, 0,
-	    ACT_FREE_BEV, 0, 0, 0 },
+	    HE_STOP_FREE_BEV, 0, 0, 0 },
 };
 #define NSCNS ((int)(sizeof(scns) / sizeof(scns[0])))
 
@@ -304,22 +303,7 @@ action_cb(evutil_socket_t fd, short what, void *arg)
 	if (r->o->calls)
 		return;		/* it ended first: nothing to cancel */
 	r->o->acted = 1;
-	switch (r->s->act) {
-	case ACT_CANCEL:
-		evhappy_request_cancel(r->req);
-		r->req = NULL;
-		break;
-	case ACT_FREE_CTX:
-		evhappy_free(r->he);
-		r->he = NULL;
-		break;
-	case ACT_FREE_BEV:
-		bufferevent_free(r->bev);
-		r->bev = NULL;
-		break;
-	default:
-		break;
-	}
+	he_labproc_stop(r->s->act, &r->req, &r->he, &r->bev);
 	he_test_tv(&tv, TAIL_MS);
 	he_fault_pause();	/* the test's own timer, not the library's */
 	event_add(r->tail_ev, &tv);
@@ -371,7 +355,7 @@ run_setup(struct run *r, struct evdns_base **dns)
 	he_test_tv(&tv, (int)HE_TEST_UP((s->timeout_ms ? s->timeout_ms : 150) +
 	    400));
 	evtimer_add(r->bound_ev, &tv);
-	if (s->act != ACT_NONE) {
+	if (s->act != HE_STOP_NONE) {
 		he_test_tv(&tv, ACTION_MS);
 		evtimer_add(r->act_ev, &tv);
 	}
@@ -579,7 +563,7 @@ judge(const struct scn *s, enum he_fault_call kind, const struct outcome *o,
 		SYMPTOM("silent (no callback within %d ms)",
 		    (int)HE_TEST_UP((s->timeout_ms ? s->timeout_ms : 150) +
 		    400));
-	} else if (o->calls == 1 && s->act == ACT_NONE &&
+	} else if (o->calls == 1 && s->act == HE_STOP_NONE &&
 	    !error_ok(s, kind, o)) {
 		SYMPTOM("wrong errno %d (dns error %d), want %d%s", o->error,
 		    o->dns_error, s->error, o->fired ? " or the fault's" : "");
@@ -652,6 +636,19 @@ static const char *const mode_names[2] = { "once", "from" };
  *   P kind mode idx N   a run begins
  *   F text              a failure
  *   C kind count        the clean run's count */
+/* The end of a walker: LeakSanitizer's word (the ASan build), then "E"
+   (the walk ended) to the parent. */
+static void
+walker_end(const struct scn *s, int out)
+{
+#ifdef HE_ASAN
+	if (__lsan_do_recoverable_leak_check())
+		say(out, "F %s: leak (LeakSanitizer, report above)", s->name);
+#endif
+	say(out, "E");
+	_exit(0);
+}
+
 static void
 walker(const struct scn *s, int out, int kind0, int mode0, int idx0)
 {
@@ -709,12 +706,7 @@ walker(const struct scn *s, int out, int kind0, int mode0, int idx0)
 		}
 		kind0 = -1;
 	}
-#ifdef HE_ASAN
-	if (__lsan_do_recoverable_leak_check())
-		say(out, "F %s: leak (LeakSanitizer, report above)", s->name);
-#endif
-	say(out, "E");
-	_exit(0);
+	walker_end(s, out);
 }
 
 /* A run in a process where nothing ran before, for the calls only a first
@@ -743,12 +735,7 @@ cold_walker(const struct scn *s, int out, int kind, int mode, long n)
 		say(out, "F %s %s %s N=%ld (first race of a process): %s",
 		    s->name, he_fault_name((enum he_fault_call)kind),
 		    mode_names[mode], n, sym);
-#ifdef HE_ASAN
-	if (__lsan_do_recoverable_leak_check())
-		say(out, "F %s: leak (LeakSanitizer, report above)", s->name);
-#endif
-	say(out, "E");
-	_exit(0);
+	walker_end(s, out);
 }
 
 /* ---- the parent: runs walkers, restarts them past a crash ---------------- */
@@ -772,18 +759,14 @@ read_walker(FILE *in, const struct scn *s, struct progress *p)
 		if (line[0] == 'P') {
 			sscanf(line + 2, "%d %d %d %ld", &p->kind, &p->mode,
 			    &p->idx, &p->n);
-		} else if (line[0] == 'C') {
+		} else if (line[0] == 'C' || line[0] == 'K') {
+			/* the counts of a clean run, or of a process's first */
+			long *counts = line[0] == 'C' ? p->counts : p->cold;
 			int kind;
 			long c;
 			if (sscanf(line + 2, "%d %ld", &kind, &c) == 2 &&
 			    kind >= 0 && kind < HE_FAULT_NCALLS)
-				p->counts[kind] = c;
-		} else if (line[0] == 'K') {
-			int kind;
-			long c;
-			if (sscanf(line + 2, "%d %ld", &kind, &c) == 2 &&
-			    kind >= 0 && kind < HE_FAULT_NCALLS)
-				p->cold[kind] = c;
+				counts[kind] = c;
 		} else if (line[0] == 'F') {
 			printf("FAULT %s\n", line + 2);
 			p->failures++;
@@ -855,23 +838,18 @@ walk(const struct scn *s)
 	memset(&p, 0, sizeof(p));
 	p.kind = -1;
 	for (;;) {
-		int fds[2], status;
+		int fd, status;
 		pid_t pid;
 		FILE *in;
 
 		fflush(stdout);
 		fflush(stderr);
-		if (pipe(fds) < 0)
-			return -1;
-		pid = fork();
+		pid = he_lab_fork(&fd);
 		if (pid < 0)
 			return -1;
-		if (pid == 0) {
-			close(fds[0]);
-			walker(s, fds[1], kind, mode, idx);
-		}
-		close(fds[1]);
-		in = fdopen(fds[0], "r");
+		if (pid == 0)
+			walker(s, fd, kind, mode, idx);
+		in = fdopen(fd, "r");
 		p.ended = 0;
 		read_walker(in, s, &p);
 		fclose(in);
@@ -1115,30 +1093,19 @@ START_TEST(test_wrappers)
 }
 END_TEST
 
-int
-main(int argc, char **argv)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("fault");
 	TCase *tc;
 	const char *e = getenv("HE_FAULT_FULL");
-	int rc;
-
-	(void)argc;
-	he_fault_heap_exact(argv);
 
 	full_walk = e && *e && strcmp(e, "0") != 0;
-	signal(SIGPIPE, SIG_IGN);
-	if (he_labproc_dns_start() < 0) {
-		fprintf(stderr, "check_fault: cannot start the DNS server\n");
-		return EXIT_FAILURE;
-	}
 	tc = he_test_tcase(s, "wrappers", 10);
 	tcase_add_test(tc, test_wrappers);
 	tc = he_test_tcase(s, "lists", 60);
 	tcase_add_test(tc, test_list_functions);
 	tc = he_test_tcase(s, "walk", 600);
 	tcase_add_loop_test(tc, test_fault_walk, 0, NSCNS);
-	rc = he_test_run_suite(s, CK_ENV);
-	he_labproc_dns_stop();
-	return rc;
+	return s;
 }

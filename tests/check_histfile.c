@@ -1609,8 +1609,8 @@ START_TEST(test_netwatch_threads)
 }
 END_TEST
 
-static Suite *
-histfile_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("histfile");
 	TCase *tc = he_test_tcase(s, "format", 10);
@@ -1675,10 +1675,4 @@ histfile_suite(void)
 	tcase_add_test(tc, test_netwatch_calls);
 	tcase_add_test(tc, test_netwatch_threads);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(histfile_suite(), CK_NORMAL);
 }

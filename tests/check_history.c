@@ -20,6 +20,7 @@
 #include "he_coredrive.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
@@ -294,19 +295,8 @@ static struct he_history *race_store;	/* the store of the race made last */
 static void
 race_init(struct he_race *r, struct he_history *h)
 {
-	struct he_race_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.attempt_delay = US(250);
-	cfg.resolution_delay = US(50);
-	cfg.min_gap = US(10);
-	cfg.timeout = US(30000);
-	cfg.first_family_count = 1;
-	cfg.max_in_flight = 8;
-	cfg.sort = he_drive_sort_v6_first;
-	cfg.history = h != NULL;
+	he_drive_init(r, 8, 30000, h != NULL);
 	race_store = h;
-	he_race_init_(r, &cfg);
 }
 
 static struct evutil_addrinfo *
@@ -323,21 +313,33 @@ addr_of(const struct he_race *r, int i)
 	return he_test_addr_str(r->attempts[i].ai->ai_addr);
 }
 
-/* The next action that is not a history note, which is checked and
-   counted in *notes when notes is non-NULL. */
-static int
-next_act(struct he_race *r, struct he_action *a, int *moved, int *delays)
+/* A race on the caller's list [a, b] (b may be NULL) with store h, begun
+   at t. */
+static void
+known_race(struct he_race *r, struct he_history *h, const char *a,
+    const char *b, int64_t t)
 {
-	while (he_race_next_action_(r, a)) {
-		if (a->kind != HE_ACT_HISTORY)
-			return 1;
-		ck_assert_int_lt(a->attempt, r->notes.n);
-		if (r->notes.v[a->attempt].kind == HE_NOTE_MOVED && moved)
-			(*moved)++;
-		if (r->notes.v[a->attempt].kind == HE_NOTE_DELAY && delays)
-			(*delays)++;
-	}
-	return 0;
+	race_init(r, h);
+	he_race_add_known_(r, list_of(a, b));
+	he_drive_begin(r, race_store, t);
+}
+
+/* A race with store h waiting for both families' answers, begun at t. */
+static void
+dns_race(struct he_race *r, struct he_history *h, int64_t t)
+{
+	race_init(r, h);
+	he_race_expect_dns_(r, HE_FAM_V6);
+	he_race_expect_dns_(r, HE_FAM_V4);
+	he_drive_begin(r, race_store, t);
+}
+
+/* The next action starts attempt i, to addr. */
+static void
+expect_start(struct he_race *r, int i, const char *addr)
+{
+	he_test_expect_action(r, HE_ACT_START, i);
+	ck_assert_str_eq(addr_of(r, i), addr);
 }
 
 /* The end of a race: what it taught goes to its store (the glue's part),
@@ -347,27 +349,6 @@ finish(struct he_race *r)
 {
 	he_drive_teach(r, race_store);
 	he_race_clear_(r);
-}
-
-static void
-expect(struct he_race *r, enum he_action_kind kind, int attempt)
-{
-	struct he_action a;
-
-	ck_assert_msg(next_act(r, &a, NULL, NULL), "no action, expected %d",
-	    (int)kind);
-	ck_assert_int_eq(a.kind, kind);
-	if (attempt >= 0)
-		ck_assert_int_eq(a.attempt, attempt);
-}
-
-static void
-expect_none(struct he_race *r)
-{
-	struct he_action a;
-
-	ck_assert_msg(!next_act(r, &a, NULL, NULL), "unexpected action %d",
-	    (int)a.kind);
 }
 
 static void
@@ -392,18 +373,16 @@ black_hole_race_one(int64_t t)
 {
 	struct he_race r;
 
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, t);
-	expect(&r, HE_ACT_START, 0);
-	expect_none(&r);
+	known_race(&r, hist, "2001:db8::a", "192.0.2.1", t);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
 	ck_assert_int_eq(he_race_next_wakeup_(&r), t + US(250));
 	he_race_timer_(&r, t + US(250));
-	expect(&r, HE_ACT_START, 1);
+	he_test_expect_action(&r, HE_ACT_START, 1);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(251), 1), 1);
-	expect(&r, HE_ACT_CLOSE, 0);
-	expect(&r, HE_ACT_DONE, -1);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
 	finish(&r);
 }
 
@@ -421,10 +400,8 @@ START_TEST(test_rules_black_hole)
 	ck_assert_int_eq(in.state, HE_HIST_WORKED);
 	ck_assert_int_eq(in.srtt, US(1));
 
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, T0 + US(1000));
-	ck_assert(next_act(&r, &a, &moved, &delays));
+	known_race(&r, hist, "2001:db8::a", "192.0.2.1", T0 + US(1000));
+	ck_assert(he_drive_next(&r, &a, &moved, &delays));
 	ck_assert_int_eq(a.kind, HE_ACT_START);
 	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
 	ck_assert_int_eq(moved, 1);
@@ -436,11 +413,11 @@ START_TEST(test_rules_black_hole)
 	ck_assert_int_eq(r.notes.v[0].info.state, HE_HIST_HUNG);
 	ck_assert_int_eq(r.notes.v[0].info.age, US(749));
 	/* IPv4's RTT is 1 ms: the next start is due after 10 ms, not 250 */
-	ck_assert(!next_act(&r, &a, &moved, &delays));
+	ck_assert(!he_drive_next(&r, &a, &moved, &delays));
 	ck_assert_int_eq(delays, 1);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(1010));
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(1001), 0), 1);
-	expect(&r, HE_ACT_DONE, -1);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
 	ck_assert_int_eq(r.nattempts, 1);
 	finish(&r);
 
@@ -458,11 +435,8 @@ START_TEST(test_rules_off)
 	struct he_race r;
 
 	black_hole_race_one(T0);
-	race_init(&r, NULL);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, T0 + US(1000));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	known_race(&r, NULL, "2001:db8::a", "192.0.2.1", T0 + US(1000));
+	expect_start(&r, 0, "2001:db8::a");
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(1250));
 	ck_assert_int_eq(r.notes.n, 0);
 	finish(&r);
@@ -481,16 +455,12 @@ START_TEST(test_rules_v6_keeps_winning)
 	he_history_learn_(hist, sa_of("192.0.2.1"), T0, HE_HIST_WORKED, 0, US(5));
 	for (i = 0; i < 3; i++) {
 		int64_t t = T0 + US(1000) * (i + 1);
-		race_init(&r, hist);
-		he_race_expect_dns_(&r, HE_FAM_V6);
-		he_race_expect_dns_(&r, HE_FAM_V4);
-		he_drive_begin(&r, race_store, t);
+		dns_race(&r, hist, t);
 		he_drive_answer(&r, race_store, t + US(1), HE_FAM_V4,
 		    he_test_ai("192.0.2.1", PORT), 0);
 		he_drive_answer(&r, race_store, t + US(2), HE_FAM_V6,
 		    he_test_ai("2001:db8::a", PORT), 0);
-		expect(&r, HE_ACT_START, 0);
-		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+		expect_start(&r, 0, "2001:db8::a");
 		/* first race: 40 + 4 * 20; then the variation shrinks to
 		   its floor of srtt / 2 */
 		if (i == 0)
@@ -501,7 +471,7 @@ START_TEST(test_rules_v6_keeps_winning)
 		    t + US(2) + r.attempts[0].delay);
 		ck_assert_int_eq(he_race_attempt_connected_(&r, t + US(42), 0),
 		    1);
-		expect(&r, HE_ACT_DONE, -1);
+		he_test_expect_action(&r, HE_ACT_DONE, -1);
 		finish(&r);
 	}
 }
@@ -523,19 +493,15 @@ START_TEST(test_rules_rtt_order)
 	he_drive_answer(&r, race_store, T0 + US(2), HE_FAM_V6, he_test_append(
 	    list_of("2001:db8::c", "2001:db8::a"),
 	    he_test_ai("2001:db8::b", PORT)), 0);
-	ck_assert(next_act(&r, &a, &moved, NULL));
+	ck_assert(he_drive_next(&r, &a, &moved, NULL));
 	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
 	ck_assert_int_eq(moved, 2);	/* ::b and ::a moved ahead of ::c */
 	he_race_timer_(&r, T0 + US(2) + r.attempts[0].delay);
-	expect(&r, HE_ACT_START, 1);
-	ck_assert_str_eq(addr_of(&r, 1), "2001:db8::a");
+	expect_start(&r, 1, "2001:db8::a");
 	finish(&r);
 
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "2001:db8::b"));
-	he_drive_begin(&r, race_store, T0 + US(1));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	known_race(&r, hist, "2001:db8::a", "2001:db8::b", T0 + US(1));
+	expect_start(&r, 0, "2001:db8::a");
 	finish(&r);
 }
 END_TEST
@@ -552,12 +518,12 @@ START_TEST(test_rules_hung_threshold)
 	he_race_add_known_(&r, he_test_append(list_of("2001:db8::a",
 	    "2001:db8::b"), he_test_ai("192.0.2.1", PORT)));
 	he_drive_begin(&r, race_store, T0);
-	expect(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	he_race_attempt_failed_(&r, T0 + US(1), 0, ECONNREFUSED);
 	he_race_timer_(&r, T0 + US(10));
-	expect(&r, HE_ACT_START, 1);	/* 192.0.2.1 */
+	he_test_expect_action(&r, HE_ACT_START, 1);	/* 192.0.2.1 */
 	he_race_timer_(&r, T0 + US(260));
-	expect(&r, HE_ACT_START, 2);	/* ::b */
+	he_test_expect_action(&r, HE_ACT_START, 2);	/* ::b */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(360), 1), 1);
 	finish(&r);
 	he_history_lookup_(hist, sa_of("2001:db8::a"), T0 + US(360), &in);
@@ -570,9 +536,7 @@ START_TEST(test_rules_hung_threshold)
 	ck_assert_int_eq(in.srtt, US(350));
 
 	he_history_clear_(hist);
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, T0);
+	known_race(&r, hist, "2001:db8::a", "192.0.2.1", T0);
 	he_race_timer_(&r, T0 + US(250));
 	he_race_cancel_(&r, T0 + US(900));
 	finish(&r);
@@ -580,9 +544,7 @@ START_TEST(test_rules_hung_threshold)
 
 	/* ETIMEDOUT after 5 ms is the race making room, not the path; after
 	   the attempt delay it is the path */
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, T0);
+	known_race(&r, hist, "2001:db8::a", "192.0.2.1", T0);
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ETIMEDOUT);
 	he_race_timer_(&r, T0 + US(10));
 	he_race_attempt_failed_(&r, T0 + US(300), 1, ETIMEDOUT);
@@ -609,17 +571,16 @@ START_TEST(test_rules_all_black_holes)
 		r.cfg.timeout = US(1000);
 		he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
 		he_drive_begin(&r, race_store, t);
-		expect(&r, HE_ACT_START, 0);
-		ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+		expect_start(&r, 0, "2001:db8::a");
 		ck_assert_int_eq(he_race_next_wakeup_(&r),
 		    t + (k ? US(10) : US(250)));
 		he_race_timer_(&r, he_race_next_wakeup_(&r));
-		expect(&r, HE_ACT_START, 1);
+		he_test_expect_action(&r, HE_ACT_START, 1);
 		ck_assert_int_eq(he_race_next_wakeup_(&r), t + US(1000));
 		he_race_timer_(&r, t + US(1000));
-		expect(&r, HE_ACT_CLOSE, 0);
-		expect(&r, HE_ACT_CLOSE, 1);
-		expect(&r, HE_ACT_DONE, -1);
+		he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+		he_test_expect_action(&r, HE_ACT_CLOSE, 1);
+		he_test_expect_action(&r, HE_ACT_DONE, -1);
 		ck_assert_int_eq(r.error, ETIMEDOUT);
 		finish(&r);
 	}
@@ -634,19 +595,15 @@ START_TEST(test_rules_repaired)
 
 	he_history_set_expiry_(hist, US(2000));
 	black_hole_race_one(T0);
-	race_init(&r, hist);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, race_store, T0 + US(2000));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
+	known_race(&r, hist, "2001:db8::a", "192.0.2.1", T0 + US(2000));
+	expect_start(&r, 0, "192.0.2.1");
 	finish(&r);
 
 	race_init(&r, hist);
 	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
 	/* the hang was learned at 251 ms */
 	he_drive_begin(&r, race_store, T0 + US(251) + US(2000));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	expect_start(&r, 0, "2001:db8::a");
 	ck_assert_int_eq(he_race_attempt_connected_(&r,
 	    T0 + US(2270), 0), 1);
 	finish(&r);
@@ -668,53 +625,40 @@ START_TEST(test_rules_suspect_alone_first)
 	struct he_race r;
 
 	he_history_learn_(hist, sa_of("2001:db8::a"), T0, HE_HIST_HUNG, 0, 0);
-	race_init(&r, hist);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_drive_begin(&r, race_store, T0 + US(100));
+	dns_race(&r, hist, T0 + US(100));
 	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::a", PORT), 0);
-	expect_none(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(151));
 	he_drive_answer(&r, race_store, T0 + US(103), HE_FAM_V4,
 	    he_test_ai("192.0.2.1", PORT), 0);
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
-	expect_none(&r);
+	expect_start(&r, 0, "192.0.2.1");
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(353));
 	finish(&r);
 
-	race_init(&r, hist);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_drive_begin(&r, race_store, T0 + US(100));
+	dns_race(&r, hist, T0 + US(100));
 	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::a", PORT), 0);
-	expect_none(&r);
+	he_test_expect_none(&r);
 	he_race_timer_(&r, T0 + US(150));
-	expect_none(&r);
+	he_test_expect_none(&r);
 	he_race_timer_(&r, T0 + US(151));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::a");
+	expect_start(&r, 0, "2001:db8::a");
 	ck_assert_int_eq(r.attempts[0].delay, US(10));
 	he_drive_answer(&r, race_store, T0 + US(155), HE_FAM_V4,
 	    he_test_ai("192.0.2.1", PORT), 0);
-	expect_none(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(161));
 	he_race_timer_(&r, T0 + US(161));
-	expect(&r, HE_ACT_START, 1);
-	ck_assert_str_eq(addr_of(&r, 1), "192.0.2.1");
+	expect_start(&r, 1, "192.0.2.1");
 	finish(&r);
 
 	/* an address that is not suspect does not wait for A */
-	race_init(&r, hist);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_drive_begin(&r, race_store, T0 + US(100));
+	dns_race(&r, hist, T0 + US(100));
 	he_drive_answer(&r, race_store, T0 + US(101), HE_FAM_V6,
 	    he_test_ai("2001:db8::b", PORT), 0);
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "2001:db8::b");
+	expect_start(&r, 0, "2001:db8::b");
 	finish(&r);
 }
 END_TEST
@@ -814,11 +758,8 @@ START_TEST(test_rules_hostile_list_keeps_history)
 	ck_assert_int_eq(in.state, HE_HIST_HUNG);
 
 	/* and the next race to the host still goes to IPv4 first */
-	race_init(&r, h);
-	he_race_add_known_(&r, list_of("2001:db8::a", "192.0.2.1"));
-	he_drive_begin(&r, h, t + US(1));
-	expect(&r, HE_ACT_START, 0);
-	ck_assert_str_eq(addr_of(&r, 0), "192.0.2.1");
+	known_race(&r, h, "2001:db8::a", "192.0.2.1", t + US(1));
+	expect_start(&r, 0, "192.0.2.1");
 	finish(&r);
 	he_history_free_(h);
 	hist = NULL;
@@ -828,57 +769,72 @@ END_TEST
 /* ----------------------------------------------------------------------- */
 /* Real sockets on loopback */
 
-struct outcome {
-	int calls;
-	evutil_socket_t fd;
-	int error;
-	int64_t t;
-	int moved_notes;
-	char after[64];
-};
-
-static void
-on_connect(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
+/* The trace's moves (HISTORY events that moved an address): every one of
+   an address that hung, placed after another; how many, and the address
+   the last one follows into after. */
+static int
+moved_notes(const struct he_test_tres *t, char *after, size_t len)
 {
-	struct outcome *o = arg;
+	int i, n = 0;
 
-	o->calls++;
-	o->fd = fd;
-	o->error = evhappy_report_error(rep);
-	o->t = he_test_now_ms();
+	for (i = 0; i < t->n; i++) {
+		if (t->ev[i].kind != EVHAPPY_TRACE_HISTORY || !t->ev[i].moved)
+			continue;
+		n++;
+		ck_assert_int_eq(t->ev[i].history, EVHAPPY_HISTORY_HUNG);
+		ck_assert_msg(t->ev[i].after[0], "a move after no address");
+		snprintf(after, len, "%s", t->ev[i].after);
+	}
+	return n;
 }
 
-static void
-on_trace(const struct evhappy_trace *ev, void *arg)
-{
-	struct outcome *o = arg;
-
-	if (ev->kind != EVHAPPY_TRACE_HISTORY || !ev->moved)
-		return;
-	o->moved_notes++;
-	ck_assert_int_eq(ev->history, EVHAPPY_HISTORY_HUNG);
-	ck_assert_ptr_nonnull(ev->after);
-	snprintf(o->after, sizeof(o->after), "%s",
-	    he_test_addr_str(ev->after));
-}
-
-/* One connect of he to list; returns how long it took in ms. */
+/* One connect of he to list, traced into t; returns how long it took in
+   ms. */
 static int64_t
 connect_once(struct event_base *base, struct evhappy *he,
-    const struct evutil_addrinfo *list, struct outcome *o)
+    const struct evutil_addrinfo *list, struct he_test_res *x,
+    struct he_test_tres *t)
 {
-	int64_t t0 = he_test_now_ms();
+	he_test_trace_on(he, t);
+	he_test_res_init(x);
+	x->close_fd = 1;
+	he_test_start(he, list, x);
+	he_test_run_until(base, HE_TEST_UP(3000), &x->calls);
+	ck_assert_int_eq(x->calls, 1);
+	ck_assert_int_ge(x->fd, 0);
+	return x->ms;
+}
 
-	memset(o, 0, sizeof(*o));
-	o->fd = -1;
-	evhappy_set_trace_cb(he, on_trace, o);
-	ck_assert_ptr_nonnull(evhappy_start_connection(he, list, on_connect,
-	    o));
-	he_test_run_until(base, HE_TEST_UP(3000), &o->calls);
-	ck_assert_int_eq(o->calls, 1);
-	ck_assert_int_ge(o->fd, 0);
-	close(o->fd);
-	return o->t - t0;
+/* The fixture, a black hole (on ::1 where IPv6 works) and a listener on
+   127.0.0.1 (backlog 16), and [black hole, listener] as a caller's
+   list. */
+static struct evutil_addrinfo *
+hole_then_listener(struct he_test_fx *f)
+{
+	const struct he_test_listen_spec ls[] = {
+		{ HE_TEST_HOLE, he_lab_ipv6_loopback_works() ? "::1" :
+		  "127.0.0.1" },
+		{ HE_TEST_ACCEPT, "127.0.0.1" }
+	};
+
+	he_test_fx_begin(f);
+	return he_test_fx_listen_apart(f, ls, 2);
+}
+
+/* A connect of he to l that waits the attempt delay for the black hole
+   (250 ms; up to 450 on a loaded machine), no address moved. */
+static void
+connect_slow(struct he_test_fx *f, struct evhappy *he,
+    const struct evutil_addrinfo *l, const char *what)
+{
+	struct he_test_res x;
+	struct he_test_tres t;
+	char after[64];
+	int64_t ms = connect_once(f->base, he, l, &x, &t);
+
+	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
+	    "%s: %lld ms, want ~250", what, (long long)ms);
+	ck_assert_int_eq(moved_notes(&t, after, sizeof(after)), 0);
 }
 
 /* [black hole, listener] as a caller's list: the first connect waits the
@@ -888,93 +844,55 @@ connect_once(struct event_base *base, struct evhappy *he,
 START_TEST(test_loopback_black_hole)
 {
 	struct he_test_fx f;
-	struct he_lab_blackhole *bh;
 	struct evhappy *he2;
-	evutil_socket_t lfd;
-	int bhport = 0, lport = 0;
 	struct evutil_addrinfo *l;
-	struct outcome o;
+	struct he_test_res x;
+	struct he_test_tres t;
+	char after[64] = "";
 	int64_t ms;
-	const char *bh_addr = he_lab_ipv6_loopback_works() ? "::1" :
-	    "127.0.0.1";
 
-	he_test_fx_begin(&f);
-	bh = he_test_blackhole(bh_addr, &bhport);
-	lfd = he_test_listen("127.0.0.1", &lport);
-	l = he_test_append(he_test_ai(bh_addr, bhport),
-	    he_test_ai("127.0.0.1", lport));
+	l = hole_then_listener(&f);
 	he2 = evhappy_new(f.base, NULL);
 	ck_assert_ptr_nonnull(he2);
 
-	ms = connect_once(f.base, f.he, l, &o);
-	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
-	    "first connect took %lld ms, want ~250", (long long)ms);
-	ck_assert_int_eq(o.moved_notes, 0);
+	connect_slow(&f, f.he, l, "first connect");
 
-	ms = connect_once(f.base, he2, l, &o);
+	ms = connect_once(f.base, he2, l, &x, &t);
 	ck_assert_msg(ms <= HE_TEST_UP(100),
 	    "second connect took %lld ms, want about one RTT", (long long)ms);
-	ck_assert_int_eq(o.moved_notes, 1);
-	ck_assert_str_eq(o.after, "127.0.0.1");
+	ck_assert_int_eq(moved_notes(&t, after, sizeof(after)), 1);
+	ck_assert_str_eq(after, "127.0.0.1");
 
 	ck_assert_int_eq(evhappy_set_history(he2, 0), 0);
-	ms = connect_once(f.base, he2, l, &o);
-	ck_assert_msg(ms >= 250 && ms <= HE_TEST_UP(450),
-	    "history off: %lld ms, want ~250", (long long)ms);
-	ck_assert_int_eq(o.moved_notes, 0);
+	connect_slow(&f, he2, l, "history off");
 
 	/* clearing forgets the black hole */
 	evhappy_clear_history(he2);
 	ck_assert_int_eq(evhappy_set_history(he2, 1), 0);
-	ms = connect_once(f.base, he2, l, &o);
-	ck_assert_msg(ms >= 250, "after clearing: %lld ms, want ~250",
-	    (long long)ms);
+	connect_slow(&f, he2, l, "after clearing");
 
 	evhappy_free(he2);
 	evhappy_addrinfo_free(l);
 	he_test_run_until(f.base, 10, NULL);
-	close(lfd);
-	he_lab_blackhole_free(bh);
 	he_test_fx_end(&f);
 }
 END_TEST
-
-struct bev_outcome {
-	int calls;
-	short what;
-	int64_t t;
-};
-
-static void
-bev_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct bev_outcome *o = arg;
-
-	(void)bev;
-	o->calls++;
-	o->what = what;
-	o->t = he_test_now_ms();
-}
 
 /* One drop-in connect (no context of ours); its time in ms. */
 static int64_t
 dropin_once(struct event_base *base, struct evdns_base *dns, int port)
 {
-	struct bufferevent *bev = bufferevent_socket_new(base, -1,
-	    BEV_OPT_CLOSE_ON_FREE);
-	struct bev_outcome o;
-	int64_t t0 = he_test_now_ms();
+	struct he_test_bres b;
+	struct bufferevent *bev = he_test_bev_new(base, &b);
 
-	memset(&o, 0, sizeof(o));
-	ck_assert_ptr_nonnull(bev);
-	bufferevent_setcb(bev, NULL, NULL, bev_event, &o);
+	b.t0 = he_test_now_ms();
 	ck_assert_int_eq(evhappy_socket_connect_hostname(bev, dns, AF_UNSPEC,
 	    "svc.test", port), 0);
-	he_test_run_until(base, HE_TEST_UP(3000), &o.calls);
-	ck_assert_int_eq(o.calls, 1);
-	ck_assert(o.what & BEV_EVENT_CONNECTED);
+	he_test_run_until(base, HE_TEST_UP(3000), &b.calls);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert(b.what & BEV_EVENT_CONNECTED);
 	bufferevent_free(bev);
-	return o.t - t0;
+	return b.ms;
 }
 
 /* The drop-in has no context of the caller's, yet it learns and uses the
@@ -1020,18 +938,15 @@ START_TEST(test_dropin_shares_history)
 	/* and a context's race uses what the drop-in learned */
 	{
 		struct evhappy *he = evhappy_new(f.base, dns);
-		struct outcome o;
-		int64_t t0 = he_test_now_ms();
+		struct he_test_res x;
 		ck_assert_ptr_nonnull(he);
-		memset(&o, 0, sizeof(o));
-		ck_assert_ptr_nonnull(evhappy_resolve_and_connect(he,
-		    AF_UNSPEC, "svc.test", port, on_connect, &o));
-		he_test_run_until(f.base, HE_TEST_UP(3000), &o.calls);
-		ck_assert_int_eq(o.calls, 1);
-		ck_assert_int_ge(o.fd, 0);
-		ck_assert_msg(o.t - t0 <= HE_TEST_UP(100),
-		    "context after the drop-in: %lld ms", (long long)(o.t - t0));
-		close(o.fd);
+		he_test_resolve(he, AF_UNSPEC, "svc.test", port, &x);
+		x.close_fd = 1;
+		he_test_run_until(f.base, HE_TEST_UP(3000), &x.calls);
+		ck_assert_int_eq(x.calls, 1);
+		ck_assert_int_ge(x.fd, 0);
+		ck_assert_msg(x.ms <= HE_TEST_UP(100),
+		    "context after the drop-in: %lld ms", (long long)x.ms);
 		evhappy_free(he);
 	}
 
@@ -1067,22 +982,25 @@ thread_races(void *p)
 		goto end;
 	}
 	for (i = 0; i < 4; i++) {
-		struct outcome o;
-		int64_t t0 = he_test_now_ms();
-		memset(&o, 0, sizeof(o));
-		if (!evhappy_start_connection(he, t->list, on_connect, &o)) {
+		/* no Check here: this is not the test's thread */
+		struct he_test_res x;
+
+		he_test_res_init(&x);
+		x.close_fd = 1;
+		x.t0 = he_test_now_ms();
+		if (!evhappy_start_connection(he, t->list, he_test_conn_cb,
+		    &x)) {
 			t->failed = 1;
 			break;
 		}
-		while (!o.calls)
+		while (!x.calls)
 			event_base_loop(base, EVLOOP_ONCE);
-		if (o.fd < 0) {
+		if (x.fd < 0) {
 			t->failed = 1;
 			break;
 		}
-		close(o.fd);
-		if (i > 0 && o.t - t0 > t->slowest_late)
-			t->slowest_late = o.t - t0;
+		if (i > 0 && x.ms > t->slowest_late)
+			t->slowest_late = x.ms;
 	}
 	evhappy_free(he);
 end:
@@ -1094,21 +1012,13 @@ end:
 START_TEST(test_threads_share_history)
 {
 	struct he_test_fx f;
-	struct he_lab_blackhole *bh;
-	evutil_socket_t lfd;
-	int bhport = 0, lport = 0, i;
+	int i;
 	struct evutil_addrinfo *l;
 	struct thread_race t[2];
 	pthread_t th[2];
-	const char *bh_addr = he_lab_ipv6_loopback_works() ? "::1" :
-	    "127.0.0.1";
 
-	he_test_fx_begin(&f);
-	bh = he_test_blackhole(bh_addr, &bhport);
 	/* backlog 16: both threads' handshakes complete before accept */
-	lfd = he_test_listen("127.0.0.1", &lport);
-	l = he_test_append(he_test_ai(bh_addr, bhport),
-	    he_test_ai("127.0.0.1", lport));
+	l = hole_then_listener(&f);
 	memset(t, 0, sizeof(t));
 	for (i = 0; i < 2; i++) {
 		t[i].list = l;
@@ -1126,11 +1036,9 @@ START_TEST(test_threads_share_history)
 	evhappy_addrinfo_free(l);
 	{
 		evutil_socket_t c;
-		while ((c = accept(lfd, NULL, NULL)) >= 0)
+		while ((c = accept(f.at[1].fd, NULL, NULL)) >= 0)
 			close(c);
 	}
-	close(lfd);
-	he_lab_blackhole_free(bh);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -1153,8 +1061,8 @@ START_TEST(test_set_history_args)
 }
 END_TEST
 
-static Suite *
-history_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("history");
 	TCase *tc = he_test_tcase(s, "store", 30);
@@ -1185,10 +1093,4 @@ history_suite(void)
 	tcase_add_test(tc, test_threads_share_history);
 	tcase_add_test(tc, test_set_history_args);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(history_suite(), CK_NORMAL);
 }

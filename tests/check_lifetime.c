@@ -652,10 +652,10 @@ lifetime_suite(void)
 	return s;
 }
 
-int
-main(void)
+Suite *
+he_test_suite(void)
 {
 	/* Before libevent allocates anything. */
 	event_set_mem_functions(mem_malloc, mem_realloc, mem_free);
-	return he_test_run_suite(lifetime_suite(), CK_ENV);
+	return lifetime_suite();
 }

@@ -1557,8 +1557,8 @@ START_TEST(test_describe)
 }
 END_TEST
 
-static Suite *
-nat64_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("nat64");
 	TCase *tc = he_test_tcase(s, "rfc6052", 10);
@@ -1601,10 +1601,4 @@ nat64_suite(void)
 	tcase_add_test(tc, test_setting_from_api);
 	tcase_add_test(tc, test_describe);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(nat64_suite(), CK_NORMAL);
 }

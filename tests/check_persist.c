@@ -792,8 +792,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-static Suite *
-persist_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("persist");
 	TCase *tc = he_test_tcase(s, "store", 10);
@@ -814,10 +814,4 @@ persist_suite(void)
 	tcase_add_test(tc, test_list_and_forget);
 	tcase_add_test(tc, test_threads);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(persist_suite(), CK_NORMAL);
 }

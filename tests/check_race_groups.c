@@ -436,8 +436,8 @@ START_TEST(test_identity)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("race_groups");
 	TCase *tc = he_test_tcase(s, "groups", 10);
@@ -450,5 +450,5 @@ main(void)
 	tcase_add_test(tc, test_targets_wait);
 	tcase_add_test(tc, test_endpoint_from_host);
 	tcase_add_test(tc, test_identity);
-	return he_test_run_suite(s, CK_NORMAL);
+	return s;
 }

@@ -43,6 +43,7 @@
  */
 #include "he_race.h"
 #include "he_testutil.h"
+#include "he_coredrive.h"
 #include "he_fault.h"
 
 #include <check.h>
@@ -96,20 +97,27 @@ addr_of_label(const char *label, size_t len)
 	return NULL;
 }
 
-/** The label of an attempt's address, or "??". */
+/** The label of an address, or "??". */
 static const char *
-label_of_ai(const struct evutil_addrinfo *ai)
+label_of_sa(const struct sockaddr *sa)
 {
 	const char *s;
 	int i;
 
-	if (!ai || !ai->ai_addr)
+	if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return "??";
-	s = he_test_addr_str(ai->ai_addr);
+	s = he_test_addr_str(sa);
 	for (i = 0; i < N_ADDRS; i++)
 		if (!strcmp(addr_table[i].addr, s))
 			return addr_table[i].label;
 	return "??";
+}
+
+/** The label of an attempt's address, or "??". */
+static const char *
+label_of_ai(const struct evutil_addrinfo *ai)
+{
+	return ai ? label_of_sa(ai->ai_addr) : "??";
 }
 
 /** A list for "6a 6b 4a" (NULL for ""), port TEST_PORT. */
@@ -134,37 +142,6 @@ make_list(const char *labels)
 		p += len;
 	}
 	return list;
-}
-
-/**
- * The deterministic stand-in for RFC 6724 sorting in DNS rows: a stable
- * sort that puts IPv6 before IPv4.  (The real sort asks the kernel for
- * source addresses; the core only needs "some order".)
- */
-static int sort_calls;
-
-static int
-fake_sort_v6_first(struct evutil_addrinfo **list)
-{
-	struct evutil_addrinfo *v6 = NULL, **t6 = &v6;
-	struct evutil_addrinfo *v4 = NULL, **t4 = &v4;
-	struct evutil_addrinfo *ai, *next;
-
-	sort_calls++;
-	for (ai = *list; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6) {
-			*t6 = ai;
-			t6 = &ai->ai_next;
-		} else {
-			*t4 = ai;
-			t4 = &ai->ai_next;
-		}
-	}
-	*t6 = v4;
-	*list = v6;
-	return 0;
 }
 
 /* ----------------------------------------------------------------------- */
@@ -203,6 +180,19 @@ struct outcome {
 
 #define MAX_OUTCOMES 8
 
+/* What the history store knew of an address when it joined the race (the
+   entry's facts, he_facts.h); a row that gives any has cfg.history on. */
+struct fact {
+	const char *label;
+	enum he_hist_state state;
+	int srtt, rttvar;	/* ms; WORKED only */
+};
+#define WORKED_RTT(label, srtt, var)	{ (label), HE_HIST_WORKED, (srtt), (var) }
+#define HUNG_BEFORE(label)		{ (label), HE_HIST_HUNG, 0, 0 }
+#define FAILED_BEFORE(label)		{ (label), HE_HIST_FAILED, 0, 0 }
+
+#define MAX_FACTS 6
+
 struct row {
 	const char *name;
 
@@ -228,6 +218,13 @@ struct row {
 	const char *displaced;	/* of those, closed at the cap (ETIMEDOUT) */
 	int done_at;		/* ms of DONE (or of the cancel) */
 	int late_connects;	/* handshakes reported after the race was won */
+
+	/* history (RFC 8305 section 4) */
+	struct fact facts[MAX_FACTS];
+	const char *moved;	/* the addresses history moved (its notes) */
+	const char *delays;	/* "label@ms": an attempt's delay from history */
+	const char *lessons;	/* "label=worked|hung|failed": what the race
+				   taught, in order (NULL: not checked) */
 };
 
 /* Defaults (RFC 8305 section 8, he_event.h). */
@@ -762,6 +759,108 @@ static const struct row rows[] = {
 	{ .name = "cancel at the instant of the race's beginning",
 	  .known = "6a 4a", .cancel_at = MS0,
 	  .starts = "6a@0", .error = ECANCELED, .closed = "6a", .done_at = 0 },
+
+	/* --- history (RFC 8305 section 4): facts the store gave ------------ */
+
+	/* Suspects last, also in a caller's list; an unknown address's
+	   delay is the configured one. */
+	{ .name = "history: a caller's IPv6 address that hung goes last",
+	  .known = "6a 4a", .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("4a", 20) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 20,
+	  .moved = "6a", .delays = "", .lessons = "4a=worked" },
+
+	{ .name = "history: the failed address last, tried after the delay",
+	  .known = "6a 4a", .facts = { FAILED_BEFORE("6a") },
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@0 6a@250", .winner = "6a", .closed = "4a",
+	  .done_at = 255, .moved = "6a", .delays = "",
+	  .lessons = "6a=worked 4a=hung" },
+
+	/* The delay after a start: srtt + max(4 * rttvar, srtt / 2). */
+	{ .name = "history: the delay after a start follows its RTT",
+	  .known = "4a 4b", .facts = { WORKED_RTT("4a", 20, 10) },
+	  .out = { CONNECT("4b", 5) },
+	  .starts = "4a@0 4b@60", .winner = "4b", .closed = "4a",
+	  .done_at = 65, .moved = "", .delays = "4a@60",
+	  .lessons = "4b=worked" },
+
+	{ .name = "history: a caller's list is not ordered by RTT",
+	  .known = "4a 4b", .facts = { WORKED_RTT("4b", 5, 1) },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "4a@0", .winner = "4a", .closed = "", .done_at = 5,
+	  .moved = "", .delays = "", .lessons = "4a=worked" },
+
+	{ .name = "history: RTT order within a family, then each one's delay",
+	  .aaaa = ANSWER(0, "6a 6b 6c"),
+	  .facts = { WORKED_RTT("6b", 40, 5), WORKED_RTT("6c", 80, 10) },
+	  .out = { CONNECT("6c", 10) },
+	  .starts = "6b@0 6c@60", .winner = "6c", .closed = "6b",
+	  .done_at = 70, .moved = "6b 6c", .delays = "6b@60 6c@120",
+	  .lessons = "6c=worked" },
+
+	{ .name = "history: IPv6 stays first however fast IPv4 is",
+	  .aaaa = ANSWER(20, "6a"), .a = ANSWER(0, "4a"),
+	  .facts = { WORKED_RTT("6a", 40, 5), WORKED_RTT("4a", 5, 1) },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@20 4a@80", .winner = "4a", .closed = "6a",
+	  .done_at = 85, .moved = "", .delays = "6a@60",
+	  .lessons = "4a=worked" },
+
+	/* Suspects alone wait for the other family, at most the
+	   resolution delay; a suspect tried first delays the next only by
+	   the minimum gap. */
+	{ .name = "history: a suspect alone waits for the A answer",
+	  .aaaa = ANSWER(0, "6a"), .a = ANSWER(30, "4a"),
+	  .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@30 6a@280", .winner = "6a", .closed = "4a",
+	  .done_at = 285, .moved = "6a", .delays = "",
+	  .lessons = "6a=worked 4a=hung" },
+
+	{ .name = "history: a suspect alone, A late: the suspect at the "
+		  "resolution delay, IPv4 when it comes",
+	  .aaaa = ANSWER(0, "6a"), .a = ANSWER(100, "4a"),
+	  .facts = { HUNG_BEFORE("6a") },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@50 4a@100", .winner = "4a", .closed = "6a",
+	  .done_at = 105, .moved = "", .delays = "6a@10",
+	  .lessons = "4a=worked" },
+
+	{ .name = "history: only suspects known and nothing pending: in order, "
+		  "the minimum gap apart",
+	  .known = "6a 4a", .facts = { HUNG_BEFORE("6a"), HUNG_BEFORE("4a") },
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@10", .winner = "4a", .closed = "6a",
+	  .done_at = 15, .moved = "", .delays = "6a@10",
+	  .lessons = "4a=worked" },
+
+	/* What a race teaches: the winner's RTT first, then what hung, then
+	   what failed; a cancel teaches nothing of what ran. */
+	{ .name = "history: lessons: the winner, then hung, then failed",
+	  .known = "6a 4a 6b",
+	  .out = { FAIL("6a", 5, ECONNREFUSED), CONNECT("6b", 5) },
+	  .starts = "6a@0 4a@10 6b@260", .winner = "6b", .closed = "4a",
+	  .done_at = 265, .lessons = "6b=worked 4a=hung 6a=failed" },
+
+	{ .name = "history: lessons: closed at the cap after the attempt "
+		  "delay, the path failed",
+	  .max_in_flight = 1, .known = "6a 4a",
+	  .out = { CONNECT("4a", 5) },
+	  .starts = "6a@0 4a@250", .winner = "4a", .closed = "6a",
+	  .displaced = "6a", .done_at = 255, .lessons = "4a=worked 6a=failed" },
+
+	{ .name = "history: lessons: closed at the cap sooner, the cap's doing",
+	  .max_in_flight = 1, .aaaa = ANSWER(100, "6a"), .a = ANSWER(0, "4a"),
+	  .out = { CONNECT("6a", 5) },
+	  .starts = "4a@50 6a@100", .winner = "6a", .closed = "4a",
+	  .displaced = "4a", .done_at = 105, .lessons = "6a=worked" },
+
+	{ .name = "history: lessons: a cancel teaches nothing of what ran",
+	  .known = "6a 4a", .facts = { WORKED_RTT("6a", 20, 5) },
+	  .cancel_at = 300,
+	  .starts = "6a@0 4a@40", .error = ECANCELED, .closed = "6a 4a",
+	  .done_at = 300, .moved = "", .delays = "6a@40", .lessons = "" },
 };
 #define N_ROWS ((int)(sizeof(rows) / sizeof(rows[0])))
 
@@ -807,6 +906,8 @@ struct sim {
 	const struct outcome *out_of[MAX_ATTEMPTS];
 
 	char starts[512], closed[256], displaced[256];
+	char moved[256], delays[256];	/* history's notes */
+	int history;			/* the row gives facts */
 	int expect_start;	/* a CLOSE at the cap wants a START next */
 	int ndone, nclosed, winner, late_connects;
 	int cancelling, ended, cancelled;
@@ -902,6 +1003,28 @@ outcome_of(const struct row *row, const char *label)
 		if (!strcmp(row->out[i].label, label))
 			return &row->out[i];
 	return &hangs;
+}
+
+/** The row's facts on the entries of list: what the history store would
+    have given them as they joined (he_request.c does it from the store). */
+static void
+give_facts(const struct row *row, struct evutil_addrinfo *list)
+{
+	int i;
+
+	for (; list; list = list->ai_next)
+		for (i = 0; i < MAX_FACTS && row->facts[i].label; i++) {
+			struct he_hist_info *f = &HE_AI_META(list)->facts;
+
+			if (strcmp(row->facts[i].label, label_of_ai(list)))
+				continue;
+			memset(f, 0, sizeof(*f));
+			f->state = (uint8_t)row->facts[i].state;
+			f->srtt = (uint32_t)US(row->facts[i].srtt);
+			f->rttvar = (uint32_t)US(row->facts[i].rttvar);
+			if (f->state == HE_HIST_FAILED)
+				f->error = ECONNREFUSED;
+		}
 }
 
 static int
@@ -1017,6 +1140,37 @@ sim_on_displace(struct sim *s, int i)
 	s->expect_start = 1;
 }
 
+/** A history note for the trace (HE_ACT_HISTORY): only when the row gives
+    facts; a move of an address of the race, or the delay after the
+    attempt started last (its note follows its START). */
+static void
+sim_on_note(struct sim *s, int i)
+{
+	const struct he_hist_note *n;
+	char word[64];
+
+	SIM_CHECK(s, s->history, "a history note (%d) without history", i);
+	SIM_CHECK(s, i >= 0 && i < s->r.notes.n, "history note %d of %d", i,
+	    s->r.notes.n);
+	n = &s->r.notes.v[i];
+	if (n->kind == HE_NOTE_MOVED) {
+		SIM_CHECK(s, n->placed, "a note of a move not placed");
+		append_word(s->moved, sizeof(s->moved),
+		    label_of_sa((const struct sockaddr *)&n->addr));
+		return;
+	}
+	SIM_CHECK(s, n->kind == HE_NOTE_DELAY, "note kind %d", (int)n->kind);
+	SIM_CHECK(s, s->nstarts > 0 && he_sockaddr_equal_(
+	    (const struct sockaddr *)&n->addr,
+	    s->r.attempts[s->nstarts - 1].ai->ai_addr) &&
+	    n->delay == s->r.attempts[s->nstarts - 1].delay,
+	    "a delay note that is not the last start's");
+	snprintf(word, sizeof(word), "%s@%lld",
+	    label_of_sa((const struct sockaddr *)&n->addr),
+	    (long long)(n->delay / 1000));
+	append_word(s->delays, sizeof(s->delays), word);
+}
+
 /** Take every queued action, as the glue does after each call. */
 static void
 sim_drain(struct sim *s)
@@ -1054,6 +1208,9 @@ sim_drain(struct sim *s)
 			}
 			s->st[a.attempt] = SA_CLOSED;
 			closes++;
+			break;
+		case HE_ACT_HISTORY:
+			sim_on_note(s, a.attempt);
 			break;
 		case HE_ACT_DONE:
 			SIM_CHECK(s, !s->cancelling, "DONE during cancel");
@@ -1142,7 +1299,7 @@ sort_allocating(struct evutil_addrinfo **list)
 {
 	if (he_addrinfo_sort_with_(list, no_source, NULL) != 0)
 		return ENOMEM;
-	return fake_sort_v6_first(list);
+	return he_drive_sort_v6_first(list);
 }
 
 /** Play a row; with fault_n > 0 (the fault walk) every allocation from the
@@ -1174,7 +1331,8 @@ sim_run_faulty(struct sim *s, const struct row *row, int ticking,
 	cfg.max_in_flight =
 	    ms_setting(row->max_in_flight, EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
 	/* Always set: a caller's list must not be sorted with it anyway. */
-	cfg.sort = fake_sort_v6_first;
+	cfg.sort = he_drive_sort_v6_first;
+	s->history = cfg.history = row->facts[0].label != NULL;
 	s->min_gap = cfg.min_gap;
 	s->max_in_flight = cfg.max_in_flight;
 	if (s->walk)
@@ -1187,6 +1345,9 @@ sim_run_faulty(struct sim *s, const struct row *row, int ticking,
 	if (row->a.kind == DNS_ANSWERS && !row->a.eai)
 		s->dns_list[HE_FAM_V4] = make_list(row->a.addrs);
 	known = row->known ? make_list(row->known) : NULL;
+	give_facts(row, known);
+	give_facts(row, s->dns_list[HE_FAM_V6]);
+	give_facts(row, s->dns_list[HE_FAM_V4]);
 	he_race_init_(&s->r, &cfg);
 	if (s->walk)
 		he_fault_arm(HE_FAULT_ALLOC, fault_n, persistent);
@@ -1289,6 +1450,39 @@ sim_run(struct sim *s, const struct row *row, int ticking)
 	sim_run_faulty(s, row, ticking, 0, 0);
 }
 
+/** What history did and what the race taught: the notes the row names,
+    the lessons by their rules (every row) and as the row names them. */
+static void
+sim_check_history(struct sim *s)
+{
+	static const char *const verdicts[] = {
+		"unknown", "worked", "failed", "hung"
+	};
+	const struct row *row = s->row;
+	struct he_lesson ls[HE_LESSONS_MAX];
+	const char *bad = he_drive_check_lessons(&s->r);
+	char got[256] = "", word[64];
+	int i, n;
+
+	SIM_CHECK(s, !strcmp(s->moved, row->moved ? row->moved : ""),
+	    "history moved \"%s\", expected \"%s\"", s->moved,
+	    row->moved ? row->moved : "");
+	SIM_CHECK(s, !strcmp(s->delays, row->delays ? row->delays : ""),
+	    "delays from history \"%s\", expected \"%s\"", s->delays,
+	    row->delays ? row->delays : "");
+	SIM_CHECK(s, !bad, "lessons: %s", bad);
+	if (!row->lessons)
+		return;
+	n = he_race_lessons_(&s->r, ls, HE_LESSONS_MAX);
+	for (i = 0; i < n; i++) {
+		snprintf(word, sizeof(word), "%s=%s", label_of_sa(ls[i].sa),
+		    verdicts[ls[i].verdict & 3]);
+		append_word(got, sizeof(got), word);
+	}
+	SIM_CHECK(s, !strcmp(got, row->lessons), "lessons \"%s\", expected "
+	    "\"%s\"", got, row->lessons);
+}
+
 static void
 sim_check_row(struct sim *s)
 {
@@ -1333,6 +1527,7 @@ sim_check_row(struct sim *s)
 	SIM_CHECK(s, !s->r.oom, "r->oom is set");
 	SIM_CHECK(s, s->r.nattempts == s->nstarts,
 	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	sim_check_history(s);
 
 	/* Each attempt's record agrees with what happened to it. */
 	for (i = 0; i < s->nstarts; i++) {
@@ -1403,6 +1598,32 @@ START_TEST(test_table_ticking)
 }
 END_TEST
 
+/** History is advice: when one of its own allocations fails (the scratch
+    arrays that reorder a list, a note for the trace) the order stays as it
+    was or the note is left out, and the race goes on; a failure of the
+    race's own memory later still ends it with ENOMEM.  Whatever came of
+    it: one end (DONE, or the row's cancel), nothing left running, and
+    the lessons by their rules. */
+static void
+sim_check_advice_lost(struct sim *s)
+{
+	const char *bad = he_drive_check_lessons(&s->r);
+	int i;
+
+	SIM_CHECK(s, s->ended && s->r.done, "the race never ended");
+	SIM_CHECK(s, s->ndone == (s->cancelled ? 0 : 1), "%d DONE actions",
+	    s->ndone);
+	SIM_CHECK(s, s->r.error != ENOMEM || s->ended_at >= s->fault_at,
+	    "ENOMEM at %lld us, before the allocation failed",
+	    (long long)(s->ended_at - T0));
+	SIM_CHECK(s, s->r.nattempts == s->nstarts,
+	    "%d attempts, %d STARTs", s->r.nattempts, s->nstarts);
+	for (i = 0; i < s->nstarts; i++)
+		SIM_CHECK(s, s->st[i] != SA_RUNNING,
+		    "attempt %d still running at the end", i);
+	SIM_CHECK(s, !bad, "lessons: %s", bad);
+}
+
 /** What holds under any allocation failure; with none, the row itself. */
 static void
 sim_check_walk(struct sim *s)
@@ -1411,6 +1632,10 @@ sim_check_walk(struct sim *s)
 
 	if (!s->faulted) {
 		sim_check_row(s);
+		return;
+	}
+	if (s->history && (s->r.error != ENOMEM || s->ended_at != s->fault_at)) {
+		sim_check_advice_lost(s);
 		return;
 	}
 	/* The core allocates nothing once the race is over. */
@@ -1468,72 +1693,34 @@ END_TEST
 /* ----------------------------------------------------------------------- */
 /* Hand-driven checks of single calls. */
 
-static void
-init_default(struct he_race *r, int max_in_flight, int timeout_ms)
-{
-	struct he_race_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.attempt_delay = US(DEF_ATTEMPT_DELAY);
-	cfg.resolution_delay = US(DEF_RESOLUTION_DELAY);
-	cfg.min_gap = US(MIN_GAP);
-	cfg.timeout = US(timeout_ms);
-	cfg.first_family_count = 1;
-	cfg.max_in_flight = max_in_flight;
-	cfg.sort = fake_sort_v6_first;
-	he_race_init_(r, &cfg);
-}
-
-/** The next action must be `kind` on `attempt` (attempt -1: any). */
-static void
-expect_action(struct he_race *r, enum he_action_kind kind, int attempt)
-{
-	struct he_action a;
-
-	ck_assert_msg(he_race_next_action_(r, &a), "no action, expected %d",
-	    (int)kind);
-	ck_assert_int_eq(a.kind, kind);
-	if (attempt >= 0)
-		ck_assert_int_eq(a.attempt, attempt);
-}
-
-static void
-expect_no_action(struct he_race *r)
-{
-	struct he_action a;
-
-	ck_assert_msg(!he_race_next_action_(r, &a),
-	    "unexpected action %d on %d", (int)a.kind, a.attempt);
-}
-
 START_TEST(test_wakeup_known_list)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 5000);
+	he_drive_init(&r, 8, 5000, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* Waiting for the attempt delay. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	/* A timer that fires early does nothing. */
 	he_race_timer_(&r, T0 + US(250) - 1);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	/* A failure at 3 ms: the next start is due at the minimum gap. */
 	he_race_attempt_failed_(&r, T0 + US(3), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
 	he_race_timer_(&r, T0 + US(10));
-	expect_action(&r, HE_ACT_START, 1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[1].ai), "4a");
 	/* Nothing left to start: only the deadline. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(20), 1), 1);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	ck_assert_int_eq(r.winner, 1);
 	ck_assert_int_eq(r.error, 0);
@@ -1545,26 +1732,26 @@ START_TEST(test_wakeup_resolution_delay)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Nothing known yet: only the deadline. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
 	/* A first: the resolution delay runs from its arrival. */
 	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V4, make_list("4a 4b"), 0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(55));
 	/* AAAA empty at 20: IPv4 at once, the next at the attempt delay. */
 	he_race_dns_answer_(&r, T0 + US(20), HE_FAM_V6, NULL, 0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(270));
 	he_race_cancel_(&r, T0 + US(30));
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	ck_assert_int_eq(r.error, ECANCELED);
 	he_race_clear_(&r);
@@ -1575,20 +1762,20 @@ START_TEST(test_wakeup_capped)
 {
 	struct he_race r;
 
-	init_default(&r, 1, 5000);
+	he_drive_init(&r, 1, 5000, 0);
 	he_race_add_known_(&r, make_list("6a 4a 6b"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* In flight == max, but a start is still due at the attempt delay. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	he_race_timer_(&r, T0 + US(249));
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Then the oldest makes room: closed (ETIMEDOUT), the next starts. */
 	he_race_timer_(&r, T0 + US(250));
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_action(&r, HE_ACT_START, 1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
 	ck_assert_int_eq(r.attempts[0].error, ETIMEDOUT);
 	ck_assert_int_eq(r.attempts[0].ended, T0 + US(250));
@@ -1596,17 +1783,17 @@ START_TEST(test_wakeup_capped)
 	/* A report about the closed attempt changes nothing. */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(260), 0), 0);
 	he_race_attempt_failed_(&r, T0 + US(260), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* The failure frees the slot: the next starts at once (gap passed). */
 	he_race_attempt_failed_(&r, T0 + US(300), 1, ECONNREFUSED);
-	expect_action(&r, HE_ACT_START, 2);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 2);
+	he_test_expect_none(&r);
 	/* Nothing left: the deadline ends it. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(5000));
 	he_race_timer_(&r, T0 + US(5000));
-	expect_action(&r, HE_ACT_CLOSE, 2);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 2);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.winner, -1);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
@@ -1622,28 +1809,28 @@ START_TEST(test_same_instant_any_order)
 	struct he_race r;
 	int i;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 6b 4a 4b"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	for (i = 1; i < 4; i++) {
 		ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250 * i));
 		he_race_timer_(&r, T0 + US(250 * i));
-		expect_action(&r, HE_ACT_START, i);
-		expect_no_action(&r);
+		he_test_expect_action(&r, HE_ACT_START, i);
+		he_test_expect_none(&r);
 	}
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 1);
-	expect_action(&r, HE_ACT_CLOSE, 0);
-	expect_action(&r, HE_ACT_CLOSE, 1);
-	expect_action(&r, HE_ACT_CLOSE, 3);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 0);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 1);
+	he_test_expect_action(&r, HE_ACT_CLOSE, 3);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 3), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 0), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 1), 0);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(800), 2), 0);
 	he_race_attempt_failed_(&r, T0 + US(801), 0, ECONNRESET);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.winner, 2);
 	/* "6a 6b 4a 4b" interleaved: 6a 4a 6b 4b */
 	ck_assert_str_eq(label_of_ai(r.attempts[2].ai), "6b");
@@ -1662,25 +1849,25 @@ START_TEST(test_stale_reports)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	/* Its handshake "completing" later, or a second failure: nothing. */
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(6), 0), 0);
 	he_race_attempt_failed_(&r, T0 + US(7), 0, EHOSTUNREACH);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.attempts[0].state, HE_ATTEMPT_FAILED);
 	ck_assert_int_eq(r.attempts[0].error, ECONNREFUSED);
 	ck_assert_int_eq(r.attempts[0].ended, T0 + US(5));
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(10));
 	he_race_timer_(&r, T0 + US(10));
-	expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_action(&r, HE_ACT_START, 1);
 	he_race_attempt_failed_(&r, T0 + US(12), 1, ETIMEDOUT);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.error, ECONNREFUSED);	/* the first attempt's */
 	ck_assert_int_eq(r.winner, -1);
 	he_race_clear_(&r);
@@ -1693,16 +1880,16 @@ START_TEST(test_late_timer)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 100);
+	he_drive_init(&r, 8, 100, 0);
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(100));
 	/* The deadline timer is late; attempt 0 fails first. */
 	he_race_attempt_failed_(&r, T0 + US(120), 0, ECONNREFUSED);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.nattempts, 1);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.dns_failure, 0);
@@ -1710,13 +1897,13 @@ START_TEST(test_late_timer)
 
 	/* A DNS answer after the deadline: nothing starts; no query is
 	   pending any more, so no DNS error either. */
-	init_default(&r, 8, 100);
+	he_drive_init(&r, 8, 100, 0);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	he_race_dns_answer_(&r, T0 + US(150), HE_FAM_V4, make_list("4a"), 0);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.nattempts, 0);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.dns_failure, 0);
@@ -1729,42 +1916,57 @@ START_TEST(test_sort_use)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 30000);
-	sort_calls = 0;
+	he_drive_init(&r, 8, 30000, 0);
+	he_drive_sort_calls = 0;
 	he_race_add_known_(&r, make_list("4a 6a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "4a");
-	ck_assert_int_eq(sort_calls, 0);
+	ck_assert_int_eq(he_drive_sort_calls, 0);
 	he_race_clear_(&r);
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_begin_(&r, T0);
 	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, make_list("4a"), 0);
 	he_race_dns_answer_(&r, T0 + US(2), HE_FAM_V6, make_list("6a"), 0);
-	ck_assert_int_ge(sort_calls, 1);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	ck_assert_int_ge(he_drive_sort_calls, 1);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_str_eq(label_of_ai(r.attempts[0].ai), "6a");
 	he_race_clear_(&r);
 }
 END_TEST
 
-/* A race that is cleared before it began, or with addresses unused. */
+/* A race that is cleared before it began, or with addresses unused and a
+   START still queued (twice: with history, its notes too): it gives back
+   every byte and block it held, and nothing is queued any more. */
 START_TEST(test_clear_unstarted)
 {
 	struct he_race r;
+	struct evutil_addrinfo *ai;
+	long bytes0 = he_fault_heap_bytes(), blocks0 = he_fault_heap_blocks();
+	int begin;
 
-	init_default(&r, 8, 30000);
-	he_race_add_known_(&r, make_list("6a 4a 6b"));
-	he_race_clear_(&r);
-
-	init_default(&r, 8, 30000);
-	he_race_add_known_(&r, make_list("6a 4a 6b"));
-	he_race_begin_(&r, T0);
-	he_race_clear_(&r);	/* with a START still queued */
+	for (begin = 0; begin < 3; begin++) {
+		he_drive_init(&r, 8, 30000, begin == 2);
+		he_race_add_known_(&r, make_list("6a 4a 6b"));
+		/* with history: IPv6 hung before, moved last (notes) */
+		for (ai = r.untried; begin == 2 && ai; ai = ai->ai_next)
+			if (ai->ai_family == AF_INET6)
+				HE_AI_META(ai)->facts.state = HE_HIST_HUNG;
+		ck_assert_int_gt(he_fault_heap_blocks(), blocks0);
+		if (begin)
+			he_race_begin_(&r, T0);
+		ck_assert_int_eq(r.notes.n, begin == 2);	/* 6a moved */
+		he_race_clear_(&r);
+		ck_assert_ptr_null(r.untried);
+		ck_assert_int_eq(r.nattempts, 0);
+		he_test_expect_none(&r);
+		ck_assert_int_eq(he_fault_heap_bytes(), bytes0);
+		ck_assert_int_eq(he_fault_heap_blocks(), blocks0);
+	}
 }
 END_TEST
 
@@ -1778,7 +1980,7 @@ START_TEST(test_own_entry)
 	struct evutil_addrinfo *src = he_test_ai("192.0.2.1", TEST_PORT), *ai;
 
 	ck_assert_ptr_nonnull(src);
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	src->ai_socktype = SOCK_DGRAM;
 	ck_assert_ptr_null(he_race_own_entry_(&r, src));
 	src->ai_socktype = 0;
@@ -1801,16 +2003,16 @@ START_TEST(test_own_entry)
 	he_race_add_known_(&r, ai);
 	he_race_add_known_(&r, he_test_ai("192.0.2.1", TEST_PORT));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_ptr_eq(r.attempts[0].ai, ai);
 	ck_assert_ptr_null(r.untried);	/* the repeat was dropped */
 	he_race_attempt_failed_(&r, T0 + US(5), 0, ECONNREFUSED);
-	expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	he_race_clear_(&r);
 
-	init_default(&r, 8, 30000);	/* cleared before it began */
+	he_drive_init(&r, 8, 30000, 0);	/* cleared before it began */
 	he_race_add_known_(&r, he_race_own_entry_(&r, src));
 	he_race_clear_(&r);
 	evhappy_addrinfo_free(src);
@@ -1880,14 +2082,14 @@ START_TEST(test_duplicates_port_scope)
 	list = he_test_append(list, v6_with(443, 0));	/* the first again */
 	list = he_test_append(list, v6_with(80, 2));
 	list = he_test_append(list, v6_with(80, 2));	/* the last again */
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_add_known_(&r, list);
 	he_race_begin_(&r, T0);
 	for (i = 0; i < 4; i++) {
 		if (i)
 			he_race_timer_(&r, T0 + US(250 * i));
-		expect_action(&r, HE_ACT_START, i);
-		expect_no_action(&r);
+		he_test_expect_action(&r, HE_ACT_START, i);
+		he_test_expect_none(&r);
 	}
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(30000));
 	ck_assert_ptr_null(r.untried);
@@ -1924,15 +2126,15 @@ START_TEST(test_duplicates_big_list)
 	char want[32];
 	int i;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_race_add_known_(&r, many_v4(200, 50));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	/* 60 more, of which 10 are new (51..60), repeated */
 	he_race_dns_answer_(&r, T0 + US(1), HE_FAM_V4, many_v4(120, 60), 0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	for (i = 1, ai = r.untried; ai; ai = ai->ai_next, i++) {
 		snprintf(want, sizeof(want), "192.0.2.%d", i + 1);
 		ck_assert_str_eq(he_test_addr_str(ai->ai_addr), want);
@@ -1964,7 +2166,7 @@ START_TEST(test_oom_nxdomain_done)
 	struct he_race r;
 	int n1, n2, n3;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_expect_dns_(&r, HE_FAM_V4);
 	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
@@ -2000,10 +2202,10 @@ START_TEST(test_oom_first_attempt_in_answer)
 	struct he_race r;
 	int n, n1, nattempts1, fired1, fired;
 
-	init_default(&r, 8, 30000);
+	he_drive_init(&r, 8, 30000, 0);
 	he_race_expect_dns_(&r, HE_FAM_V6);
 	he_race_begin_(&r, T0);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	he_fault_arm(HE_FAULT_ALLOC, 1, 1);
 	he_race_dns_answer_(&r, T0 + US(5), HE_FAM_V6, list, 0);
 	n1 = take_actions(&r, first, 4);
@@ -2040,7 +2242,7 @@ START_TEST(test_oom_growing_attempts)
 	int i, j, k, started, closed, done, after_done, fired;
 
 	for (n = 1; n < 7; n++) {
-		init_default(&r, 64, 30000);
+		he_drive_init(&r, 64, 30000, 0);
 		he_race_add_known_(&r, many_v4(20, 20));
 		he_fault_arm(HE_FAULT_ALLOC, n, 1);
 		he_race_begin_(&r, T0);
@@ -2081,7 +2283,7 @@ START_TEST(test_oom_big_list)
 	for (n = 1; n < 100; n++) {
 		known = many_v4(200, 50);
 		answer = many_v4(120, 60);
-		init_default(&r, 8, 30000);
+		he_drive_init(&r, 8, 30000, 0);
 		he_race_expect_dns_(&r, HE_FAM_V4);
 		he_fault_arm(HE_FAULT_ALLOC, n, 1);
 		he_race_add_known_(&r, known);
@@ -2200,50 +2402,50 @@ START_TEST(test_no_overall_timeout)
 {
 	struct he_race r;
 
-	init_default(&r, 8, 1);
+	he_drive_init(&r, 8, 1, 0);
 	r.cfg.timeout = HE_NEVER;
 	he_race_add_known_(&r, make_list("6a 4a"));
 	he_race_begin_(&r, T0);
 	ck_assert_int_eq(r.deadline, HE_NEVER);
-	expect_action(&r, HE_ACT_START, 0);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(250));
 	he_race_timer_(&r, T0 + US(250));
-	expect_action(&r, HE_ACT_START, 1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_START, 1);
+	he_test_expect_none(&r);
 	/* Nothing left to start, no deadline: no wake-up at all. */
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	he_race_timer_(&r, T0 + US(100000));
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	ck_assert(!r.done);
 	/* The kernel gives up on both (SYN retries, ~127 s): done, their
 	   errno. */
 	he_race_attempt_failed_(&r, T0 + US(127000), 0, ETIMEDOUT);
-	expect_no_action(&r);
+	he_test_expect_none(&r);
 	he_race_attempt_failed_(&r, T0 + US(127250), 1, ETIMEDOUT);
-	expect_action(&r, HE_ACT_DONE, -1);
-	expect_no_action(&r);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_none(&r);
 	ck_assert_int_eq(r.error, ETIMEDOUT);
 	ck_assert_int_eq(r.winner, -1);
 	he_race_clear_(&r);
 
 	/* A slow path still wins after minutes. */
-	init_default(&r, 8, 1);
+	he_drive_init(&r, 8, 1, 0);
 	r.cfg.timeout = HE_NEVER;
 	he_race_add_known_(&r, make_list("6a"));
 	he_race_begin_(&r, T0);
-	expect_action(&r, HE_ACT_START, 0);
+	he_test_expect_action(&r, HE_ACT_START, 0);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), HE_NEVER);
 	ck_assert_int_eq(he_race_attempt_connected_(&r, T0 + US(100000), 0), 1);
-	expect_action(&r, HE_ACT_DONE, -1);
+	he_test_expect_action(&r, HE_ACT_DONE, -1);
 	ck_assert_int_eq(r.winner, 0);
 	ck_assert_int_eq(r.error, 0);
 	he_race_clear_(&r);
 }
 END_TEST
 
-static Suite *
-race_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("race_sm");
 	TCase *tc = tcase_create("table");
@@ -2281,10 +2483,4 @@ race_suite(void)
 	tcase_add_test(tc, test_no_overall_timeout);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(race_suite(), CK_NORMAL);
 }

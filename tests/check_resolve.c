@@ -22,6 +22,7 @@
 #include "he_context.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <check.h>
 
@@ -46,236 +47,88 @@
 #define AAAA_ EVDNS_TYPE_AAAA
 
 /* ------------------------------------------------------------------------ */
-/* Fixture: an event_base, the fake DNS server, an evdns_base that asks only
-   that server, a context, and listeners on one port. */
+/* The fixture of every test (he_testutil.h): an event_base, the lab's fake
+   DNS server, an evdns_base that asks only that server (none for the
+   system resolver's tests), a context, and listeners on one port; made
+   and checked (no fd left) around each test by Check. */
 
-enum { L_ACCEPT, L_REFUSE, L_HOLE };
-struct lspec {
-	int kind;
-	const char *addr;	/* a literal, without brackets */
+static struct he_test_fx fx;
+
+static void
+setup_dns(void)
+{
+	he_test_fx_begin_dns(&fx);
+}
+
+static void
+setup_system(void)
+{
+	he_test_fx_begin(&fx);
+}
+
+static void
+teardown(void)
+{
+	he_test_fx_end(&fx);
+}
+
+/* The listeners of most tests. */
+static const struct he_test_listen_spec both_accept[] = {
+	{ HE_TEST_ACCEPT, "127.0.0.1" }, { HE_TEST_ACCEPT, "::1" }
 };
 
-struct fx {
-	struct event_base *base;
-	struct he_lab_dns *dns;
-	struct evdns_base *dnsb;
-	struct evhappy *he;
-	int fds0;
-	int port;
-	evutil_socket_t lfd[8];
-	int nlfd;
-	struct he_lab_blackhole *bh[8];
-	int nbh;
+/* For the tests that do not need IPv6: they run without it. */
+static const struct he_test_listen_spec v4_accept[] = {
+	{ HE_TEST_ACCEPT, "127.0.0.1" }
 };
 
 static void
-fx_init(struct fx *f, int use_dns)
+dns_add(const char *name, int type, const char *addr)
 {
-	memset(f, 0, sizeof(*f));
-	f->fds0 = he_test_count_fds();
-	f->base = event_base_new();
-	ck_assert_ptr_nonnull(f->base);
-	if (use_dns) {
-		f->dns = he_lab_dns_new(f->base);
-		ck_assert_msg(f->dns != NULL, "he_lab_dns_new failed");
-		f->dnsb = he_lab_dns_client(f->dns, f->base);
-		ck_assert_msg(f->dnsb != NULL, "he_lab_dns_client failed");
-	}
-	f->he = evhappy_new(f->base, f->dnsb);
-	ck_assert_ptr_nonnull(f->he);
-}
-
-static void
-fx_close_listeners(struct fx *f)
-{
-	int i;
-
-	for (i = 0; i < f->nlfd; i++)
-		evutil_closesocket(f->lfd[i]);
-	for (i = 0; i < f->nbh; i++)
-		he_lab_blackhole_free(f->bh[i]);
-	f->nlfd = f->nbh = 0;
-}
-
-/* Make every listener of s on one port number (retrying with another port
-   when one address has it taken); f->port gets it. */
-static void
-fx_listen(struct fx *f, const struct lspec *s, int n)
-{
-	int attempt, i;
-
-	for (attempt = 0; attempt < 20; attempt++) {
-		int port = 0, ok = 1;
-
-		for (i = 0; i < n && ok; i++) {
-			char where[80];
-			int p = -1;
-
-			if (port == 0)
-				evutil_snprintf(where, sizeof(where), "%s",
-				    s[i].addr);
-			else if (strchr(s[i].addr, ':'))
-				evutil_snprintf(where, sizeof(where), "[%s]:%d",
-				    s[i].addr, port);
-			else
-				evutil_snprintf(where, sizeof(where), "%s:%d",
-				    s[i].addr, port);
-			if (s[i].kind == L_HOLE) {
-				struct he_lab_blackhole *b =
-				    he_lab_blackhole_new(where, &p);
-				if (b)
-					f->bh[f->nbh++] = b;
-				else
-					ok = 0;
-			} else {
-				evutil_socket_t fd = s[i].kind == L_ACCEPT ?
-				    he_lab_listen(where, &p) :
-				    he_lab_refuser(where, &p);
-				if (fd >= 0)
-					f->lfd[f->nlfd++] = fd;
-				else
-					ok = 0;
-			}
-			if (ok && port == 0)
-				port = p;
-		}
-		if (ok) {
-			f->port = port;
-			return;
-		}
-		fx_close_listeners(f);
-	}
-	ck_abort_msg("could not make the listeners on one port");
-}
-
-/* Free everything; with check_fds, no fd may be left open. */
-static void
-fx_free_ex(struct fx *f, int check_fds)
-{
-	if (f->he)
-		evhappy_free(f->he);
-	f->he = NULL;
-	/* evdns delivers the cancellation of a query on the next turn. */
-	event_base_loop(f->base, EVLOOP_NONBLOCK);
-	if (f->dnsb)
-		evdns_base_free(f->dnsb, 1);
-	if (f->dns)
-		he_lab_dns_free(f->dns);
-	fx_close_listeners(f);
-	event_base_free(f->base);
-	if (check_fds)
-		ck_assert_int_eq(he_test_count_fds(), f->fds0);
-}
-
-static void
-fx_free(struct fx *f)
-{
-	fx_free_ex(f, 1);
-}
-
-static void
-dns_add(struct fx *f, const char *name, int type, const char *addr)
-{
-	ck_assert_int_eq(he_lab_dns_add(f->dns, name, type, addr), 0);
+	ck_assert_int_eq(he_lab_dns_add(fx.dns, name, type, addr), 0);
 }
 
 /* name has the A record 127.0.0.1 and the AAAA record ::1. */
 static void
-dns_loopbacks(struct fx *f, const char *name)
+dns_loopbacks(const char *name)
 {
-	dns_add(f, name, A_, "127.0.0.1");
-	dns_add(f, name, AAAA_, "::1");
+	dns_add(name, A_, "127.0.0.1");
+	dns_add(name, AAAA_, "::1");
 }
 
 static void
-dns_set(struct fx *f, const char *name, int type, enum he_lab_dns_mode mode,
-    int delay_ms)
+dns_set(const char *name, int type, enum he_lab_dns_mode mode, int delay_ms)
 {
-	ck_assert_int_eq(he_lab_dns_set(f->dns, name, type, mode, delay_ms), 0);
-}
-
-static void
-sa_format(const struct sockaddr *sa, char *buf, size_t len)
-{
-	evutil_snprintf(buf, len, "%s", he_test_addr_str(sa));
+	ck_assert_int_eq(he_lab_dns_set(fx.dns, name, type, mode, delay_ms), 0);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Racing on a bufferevent */
+/* Racing on a bufferevent (struct he_test_bres) */
 
+/* How: through a context, the drop-in, or libevent's own call. */
 enum { M_CTX, M_SOCKET, M_LIBEVENT };
 
-struct bres {
-	int mode;
-	int calls;
-	int done;
-	short what;
-	int err;		/* EVUTIL_SOCKET_ERROR() in the callback */
-	int dnserr;		/* the DNS error getter of the mode, in it */
-	int64_t t0, ms;
-	int peer_family;
-	char peer[64];
-};
-
-static void
-bev_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct bres *r = arg;
-	int err = EVUTIL_SOCKET_ERROR();
-
-	r->calls++;
-	r->what = what;
-	r->err = err;
-	r->ms = he_test_now_ms() - r->t0;
-	r->done = 1;
-	switch (r->mode) {
-	case M_CTX:
-		r->dnserr = evhappy_get_dns_error(bev);
-		break;
-	case M_SOCKET:
-		r->dnserr = evhappy_socket_get_dns_error(bev);
-		break;
-	default:
-		r->dnserr = bufferevent_socket_get_dns_error(bev);
-		break;
-	}
-	if (what & BEV_EVENT_CONNECTED) {
-		struct sockaddr_storage ss;
-		ev_socklen_t len = sizeof(ss);
-		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
-			&len) == 0) {
-			r->peer_family = ss.ss_family;
-			sa_format((struct sockaddr *)&ss, r->peer,
-			    sizeof(r->peer));
-		}
-	}
-}
-
 static struct bufferevent *
-bev_start(struct fx *f, struct bres *r, int mode, int family,
-    const char *host)
+bev_start(struct he_test_bres *r, int mode, int family, const char *host)
 {
-	struct bufferevent *bev;
+	struct bufferevent *bev = he_test_bev_new(fx.base, r);
 	int rc;
 
-	bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	memset(r, 0, sizeof(*r));
-	r->mode = mode;
-	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, r);
 	r->t0 = he_test_now_ms();
 	switch (mode) {
 	case M_CTX:
-		rc = evhappy_connect_hostname(f->he, bev, family, host,
-		    f->port);
+		rc = evhappy_connect_hostname(fx.he, bev, family, host,
+		    fx.port);
 		break;
 	case M_SOCKET:
-		rc = evhappy_socket_connect_hostname(bev, f->dnsb, family,
-		    host, f->port);
+		r->dns_getter = evhappy_socket_get_dns_error;
+		rc = evhappy_socket_connect_hostname(bev, fx.dnsb, family,
+		    host, fx.port);
 		break;
 	default:
-		rc = bufferevent_socket_connect_hostname(bev, f->dnsb, family,
-		    host, f->port);
+		r->dns_getter = bufferevent_socket_get_dns_error;
+		rc = bufferevent_socket_connect_hostname(bev, fx.dnsb, family,
+		    host, fx.port);
 		break;
 	}
 	ck_assert_msg(rc == 0, "connect to %s failed at once: %s", host,
@@ -285,180 +138,70 @@ bev_start(struct fx *f, struct bres *r, int mode, int family,
 	return bev;
 }
 
-/* Start, wait for the one event (and a little longer, to see that no second
-   one comes), and return the bufferevent. */
-static struct bufferevent *
-bev_race(struct fx *f, struct bres *r, int mode, int family,
-    const char *host, int max_ms)
+/* Run until r's callback within max_ms (and a little longer, to see that
+   no second one comes). */
+static void
+wait_one(int *calls, const char *host, int max_ms)
 {
-	struct bufferevent *bev = bev_start(f, r, mode, family, host);
-
-	he_test_run_until(f->base, max_ms, &r->done);
-	ck_assert_msg(r->calls == 1, "%s: no event within %d ms", host,
+	he_test_run_until(fx.base, max_ms, calls);
+	ck_assert_msg(*calls == 1, "%s: no callback within %d ms", host,
 	    max_ms);
-	he_test_run_until(f->base, 20, NULL);
-	ck_assert_int_eq(r->calls, 1);
+	he_test_run_until(fx.base, 20, NULL);
+	ck_assert_int_eq(*calls, 1);
+}
+
+/* Start, wait for the one event, and return the bufferevent. */
+static struct bufferevent *
+bev_race(struct he_test_bres *r, int mode, int family, const char *host,
+    int max_ms)
+{
+	struct bufferevent *bev = bev_start(r, mode, family, host);
+
+	wait_one(&r->calls, host, max_ms);
 	return bev;
 }
 
 /* ------------------------------------------------------------------------ */
-/* Racing to a socket, with its report */
-
-#define MAXATT 16
-
-struct rres {
-	int calls;
-	int done;
-	evutil_socket_t fd;
-	int err, dnserr, n;
-	int fam[MAXATT], aerr[MAXATT];
-	int64_t started[MAXATT], ended[MAXATT];	/* ms since the race began */
-	char addr[MAXATT][64];
-	int64_t t0, ms;
-	int peer_family;
-	char peer[64];
-	char line[512];
-};
-
-static void
-req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
-{
-	struct rres *r = arg;
-	int i;
-
-	r->calls++;
-	r->done = 1;
-	r->ms = he_test_now_ms() - r->t0;
-	r->fd = fd;
-	r->err = evhappy_report_error(rep);
-	r->dnserr = evhappy_report_dns_error(rep);
-	r->n = evhappy_report_attempt_count(rep);
-	for (i = 0; i < r->n && i < MAXATT; i++) {
-		struct sockaddr_storage ss;
-		struct timeval st, en;
-		int e = -1;
-
-		memset(&ss, 0, sizeof(ss));
-		if (evhappy_report_attempt(rep, i, &ss, &e, &st, &en) != 0)
-			continue;
-		r->fam[i] = ss.ss_family;
-		r->aerr[i] = e;
-		r->started[i] = he_test_ms_of(&st);
-		r->ended[i] = he_test_ms_of(&en);
-		sa_format((struct sockaddr *)&ss, r->addr[i],
-		    sizeof(r->addr[i]));
-	}
-	evhappy_report_format(rep, r->line, sizeof(r->line));
-	if (fd >= 0) {
-		struct sockaddr_storage ss;
-		ev_socklen_t len = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-			r->peer_family = ss.ss_family;
-			sa_format((struct sockaddr *)&ss, r->peer,
-			    sizeof(r->peer));
-		}
-		evutil_closesocket(fd);
-	}
-}
+/* Racing to a socket, with its report (struct he_test_res; the socket is
+   closed in the callback, after its peer was noted) */
 
 static struct evhappy_request *
-req_start(struct fx *f, struct rres *r, int family, const char *host)
+req_start(struct he_test_res *r, int family, const char *host)
 {
-	struct evhappy_request *req;
+	struct evhappy_request *req = he_test_resolve(fx.he, family, host,
+	    fx.port, r);
 
-	memset(r, 0, sizeof(*r));
-	r->fd = -2;
-	r->t0 = he_test_now_ms();
-	req = evhappy_resolve_and_connect(f->he, family, host, f->port,
-	    req_cb, r);
-	ck_assert_msg(req != NULL, "resolve_and_connect %s: %s", host,
-	    strerror(errno));
-	ck_assert_msg(r->calls == 0, "called back from the start call");
+	r->close_fd = 1;
 	return req;
 }
 
 static void
-req_race(struct fx *f, struct rres *r, int family, const char *host,
-    int max_ms)
+req_race(struct he_test_res *r, int family, const char *host, int max_ms)
 {
-	req_start(f, r, family, host);
-	he_test_run_until(f->base, max_ms, &r->done);
-	ck_assert_msg(r->calls == 1, "%s: no callback within %d ms", host,
-	    max_ms);
-	he_test_run_until(f->base, 20, NULL);
-	ck_assert_int_eq(r->calls, 1);
+	req_start(r, family, host);
+	wait_one(&r->calls, host, max_ms);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Tracing */
-
-#define MAXTR 64
-
-struct trec {
-	int n;
-	struct {
-		int kind, family, error, naddrs;
-		int64_t ms;
-		char addr[64];
-	} ev[MAXTR];
-};
-
-static void
-trace_cb(const struct evhappy_trace *ev, void *arg)
-{
-	struct trec *t = arg;
-
-	if (t->n >= MAXTR)
-		return;
-	t->ev[t->n].kind = ev->kind;
-	t->ev[t->n].family = ev->family;
-	t->ev[t->n].error = ev->error;
-	t->ev[t->n].naddrs = ev->naddrs;
-	t->ev[t->n].ms = he_test_ms_of(&ev->elapsed);
-	t->ev[t->n].addr[0] = '\0';
-	if (ev->addr)
-		sa_format(ev->addr, t->ev[t->n].addr, sizeof(t->ev[0].addr));
-	t->n++;
-}
-
+/* The family of attempt i. */
 static int
-trace_count(const struct trec *t, int kind, int family)
+fam(const struct he_test_res *r, int i)
 {
-	int i, n = 0;
-
-	for (i = 0; i < t->n; i++)
-		if (t->ev[i].kind == kind &&
-		    (family < 0 || t->ev[i].family == family))
-			n++;
-	return n;
+	return r->addr[i].ss_family;
 }
 
-static int
-trace_find(const struct trec *t, int kind, int family)
+/* When attempt i started, in ms since the race began. */
+static int64_t
+started(const struct he_test_res *r, int i)
 {
-	int i;
-
-	for (i = 0; i < t->n; i++)
-		if (t->ev[i].kind == kind && t->ev[i].family == family)
-			return i;
-	return -1;
+	return he_test_ms_of(&r->started[i]);
 }
 
 /* ------------------------------------------------------------------------ */
 /* How each family's answer comes, and what the race makes of it (RFC 8305
    sections 3 and 5): a table, one row a scenario, run by test_answers. */
 
-static const struct lspec both_accept[] = {
-	{ L_ACCEPT, "127.0.0.1" }, { L_ACCEPT, "::1" }
-};
-
-/* For the rows that do not need IPv6: they run without it. */
-static const struct lspec v4_accept[] = {
-	{ L_ACCEPT, "127.0.0.1" }
-};
-
-static const struct lspec v4hole_v6accept[] = {
-	{ L_HOLE, "127.0.0.1" }, { L_ACCEPT, "::1" }
+static const struct he_test_listen_spec v4hole_v6accept[] = {
+	{ HE_TEST_HOLE, "127.0.0.1" }, { HE_TEST_ACCEPT, "::1" }
 };
 
 /* One family's answer from the fake server. */
@@ -478,7 +221,7 @@ enum { ON_REQUEST, ON_BEV };
 struct answer_case {
 	const char *host;
 	struct answer aaaa, a;
-	const struct lspec *listen;
+	const struct he_test_listen_spec *listen;
 	int nlisten;
 	int on;				/* ON_BEV: evhappy_connect_hostname */
 	int resolution_delay_ms, timeout_ms;	/* 0: the default */
@@ -585,32 +328,31 @@ answer_first_v6(void)
 }
 
 static void
-answer_serve(struct fx *f, const char *host, int type,
+answer_serve(const char *host, int type,
     const struct answer *a)
 {
 	if (a->record)
-		dns_add(f, host, type, type == AAAA_ ? "::1" : "127.0.0.1");
+		dns_add(host, type, type == AAAA_ ? "::1" : "127.0.0.1");
 	if (a->mode != HE_LAB_ANSWER || a->delay_ms)
-		dns_set(f, host, type, a->mode, a->delay_ms);
+		dns_set(host, type, a->mode, a->delay_ms);
 }
 
 static void
-answer_setup(struct fx *f, const struct answer_case *c)
+answer_setup(const struct answer_case *c)
 {
 	struct timeval tv;
 
-	fx_init(f, 1);
-	fx_listen(f, c->listen, c->nlisten);
+	he_test_fx_listen(&fx, c->listen, c->nlisten);
 	if (c->resolution_delay_ms) {
 		he_test_tv(&tv, c->resolution_delay_ms);
-		ck_assert_int_eq(evhappy_set_resolution_delay(f->he, &tv), 0);
+		ck_assert_int_eq(evhappy_set_resolution_delay(fx.he, &tv), 0);
 	}
 	if (c->timeout_ms) {
 		he_test_tv(&tv, c->timeout_ms);
-		ck_assert_int_eq(evhappy_set_timeout(f->he, &tv), 0);
+		ck_assert_int_eq(evhappy_set_timeout(fx.he, &tv), 0);
 	}
-	answer_serve(f, c->host, AAAA_, &c->aaaa);
-	answer_serve(f, c->host, A_, &c->a);
+	answer_serve(c->host, AAAA_, &c->aaaa);
+	answer_serve(c->host, A_, &c->a);
 }
 
 /* What a row's race came to, through either call. */
@@ -623,18 +365,18 @@ struct answer_outcome {
 };
 
 static void
-answer_on_bev(struct fx *f, const struct answer_case *c,
+answer_on_bev(const struct answer_case *c,
     struct answer_outcome *o)
 {
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev;
 
-	bev = bev_race(f, &r, M_CTX, AF_UNSPEC, c->host, 3000);
+	bev = bev_race(&r, M_CTX, AF_UNSPEC, c->host, 3000);
 	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED) !=
 	    !(r.what & BEV_EVENT_ERROR), "%s: event 0x%x", c->host, r.what);
 	o->family = r.what & BEV_EVENT_CONNECTED ? r.peer_family : AF_UNSPEC;
 	o->err = r.what & BEV_EVENT_CONNECTED ? 0 : r.err;
-	o->dnserr = r.dnserr;
+	o->dnserr = r.dns;
 	o->dnserr_after = evhappy_get_dns_error(bev);
 	o->ms = r.ms;
 	memcpy(o->peer, r.peer, sizeof(o->peer));
@@ -644,40 +386,40 @@ answer_on_bev(struct fx *f, const struct answer_case *c,
 /* The report's attempts: the families in order, the winner's error 0 and
    every other one cancelled, and when the first two started. */
 static void
-answer_check_attempts(const struct answer_case *c, const struct rres *r)
+answer_check_attempts(const struct answer_case *c, const struct he_test_res *r)
 {
 	int i, n = (int)strlen(c->attempts);
 
-	ck_assert_msg(r->n == n, "%s: %d attempts, want %d: %s", c->host,
-	    r->n, n, r->line);
+	ck_assert_msg(r->natt == n, "%s: %d attempts, want %d: %s", c->host,
+	    r->natt, n, r->fmt);
 	for (i = 0; i < n; i++) {
-		int fam = c->attempts[i] == '6' ? AF_INET6 : AF_INET;
+		int want = c->attempts[i] == '6' ? AF_INET6 : AF_INET;
 		int err = c->family != AF_UNSPEC && i == n - 1 ? 0 : ECANCELED;
-		ck_assert_msg(r->fam[i] == fam && r->aerr[i] == err,
-		    "%s: attempt %d: %s", c->host, i, r->line);
+		ck_assert_msg(fam(r, i) == want && r->aerr[i] == err,
+		    "%s: attempt %d: %s", c->host, i, r->fmt);
 	}
 	for (i = 0; i < 2 && i < n; i++) {
 		if (!c->start_ms[i][1])
 			continue;
-		ck_assert_msg(r->started[i] >= c->start_ms[i][0] &&
-		    r->started[i] < HE_TEST_UP(c->start_ms[i][1]),
+		ck_assert_msg(started(r, i) >= c->start_ms[i][0] &&
+		    started(r, i) < HE_TEST_UP(c->start_ms[i][1]),
 		    "%s: attempt %d started at %d ms, want %d..%d", c->host, i,
-		    (int)r->started[i], c->start_ms[i][0], c->start_ms[i][1]);
+		    (int)started(r, i), c->start_ms[i][0], c->start_ms[i][1]);
 	}
 }
 
 static void
-answer_on_request(struct fx *f, const struct answer_case *c,
+answer_on_request(const struct answer_case *c,
     struct answer_outcome *o)
 {
-	struct rres r;
+	struct he_test_res r;
 
-	req_race(f, &r, AF_UNSPEC, c->host, 3000);
-	ck_assert_msg((r.fd >= 0) == (r.err == 0), "%s: fd %d, error %d",
-	    c->host, (int)r.fd, r.err);
+	req_race(&r, AF_UNSPEC, c->host, 3000);
+	ck_assert_msg((r.fd >= 0) == (r.error == 0), "%s: fd %d, error %d",
+	    c->host, (int)r.fd, r.error);
 	o->family = r.fd >= 0 ? r.peer_family : AF_UNSPEC;
-	o->err = r.err;
-	o->dnserr = o->dnserr_after = r.dnserr;
+	o->err = r.error;
+	o->dnserr = o->dnserr_after = r.dns_error;
 	o->ms = r.ms;
 	memcpy(o->peer, r.peer, sizeof(o->peer));
 	if (c->attempts)
@@ -688,14 +430,13 @@ START_TEST(test_answers)
 {
 	const struct answer_case *c = &answer_cases[_i];
 	struct answer_outcome o;
-	struct fx f;
 
 	memset(&o, 0, sizeof(o));
-	answer_setup(&f, c);
+	answer_setup(c);
 	if (c->on == ON_BEV)
-		answer_on_bev(&f, c, &o);
+		answer_on_bev(c, &o);
 	else
-		answer_on_request(&f, c, &o);
+		answer_on_request(c, &o);
 	ck_assert_msg(o.family == c->family && o.err == c->err,
 	    "%s: peer family %d error %d (%s), want family %d error %d",
 	    c->host, o.family, o.err, strerror(o.err), c->family, c->err);
@@ -709,9 +450,8 @@ START_TEST(test_answers)
 	    "%s: the outcome came after %d ms, want %d..%d", c->host,
 	    (int)o.ms, c->min_ms, c->max_ms);
 	/* One query a family: answered, failed or dropped, never repeated. */
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, c->host, AAAA_), 1);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, c->host, A_), 1);
-	fx_free(&f);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, c->host, AAAA_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, c->host, A_), 1);
 }
 END_TEST
 
@@ -719,38 +459,34 @@ END_TEST
    a family, no attempt. */
 START_TEST(test_nxdomain_report)
 {
-	struct fx f;
-	struct rres r;
-	struct trec t;
+	struct he_test_res r;
+	struct he_test_tres t;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	memset(&t, 0, sizeof(t));
-	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	he_test_fx_listen(&fx, v4_accept, 1);
+	he_test_trace_on(fx.he, &t);
 	/* Not configured at all: the server answers NXDOMAIN. */
-	req_race(&f, &r, AF_UNSPEC, "unknown.test", 3000);
+	req_race(&r, AF_UNSPEC, "unknown.test", 3000);
 	ck_assert_int_eq(r.fd, -1);
-	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	ck_assert_int_ne(r.dnserr, 0);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
-	ck_assert_int_eq(r.n, 0);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_ne(r.dns_error, 0);
+	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(r.natt, 0);
 	/* One failed answer per family, with its error and no address. */
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
 	    1);
 	{
-		int i4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
-		int i6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+		int i4 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+		int i6 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
 		ck_assert_int_eq(t.ev[i4].naddrs, 0);
 		ck_assert_int_eq(t.ev[i6].naddrs, 0);
 		ck_assert_int_eq(t.ev[i4].error, EVUTIL_EAI_NONAME);
 		ck_assert_int_eq(t.ev[i6].error, EVUTIL_EAI_NONAME);
 	}
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 0);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DONE, -1), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 0);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DONE, -1), 1);
 	ck_assert_int_eq(t.ev[t.n - 1].kind, EVHAPPY_TRACE_DONE);
 	ck_assert_int_eq(t.ev[t.n - 1].error, EHOSTUNREACH);
-	fx_free(&f);
 }
 END_TEST
 
@@ -762,54 +498,66 @@ END_TEST
 #define MAPPED "::ffff:127.0.0.2"
 
 static void
-multi_names(struct fx *f)
+multi_names(void)
 {
-	dns_add(f, "multi.test", AAAA_, "::1");
-	dns_add(f, "multi.test", AAAA_, MAPPED);
-	dns_add(f, "multi.test", A_, "127.0.0.1");
-	dns_add(f, "multi.test", A_, "127.0.0.3");
+	dns_add("multi.test", AAAA_, "::1");
+	dns_add("multi.test", AAAA_, MAPPED);
+	dns_add("multi.test", A_, "127.0.0.1");
+	dns_add("multi.test", A_, "127.0.0.3");
 }
 
 static int
-has_addr(const struct rres *r, const char *a)
+has_addr(const struct he_test_res *r, const char *a)
 {
 	int i, n = 0;
 
-	for (i = 0; i < r->n && i < MAXATT; i++)
-		if (!strcmp(r->addr[i], a))
+	for (i = 0; i < r->natt && i < HE_TEST_MAXATT; i++)
+		if (!strcmp(he_test_att_addr(r, i), a))
 			n++;
 	return n;
+}
+
+/* multi.test's listeners: every one refuses; the IPv6 ones are black
+   holes. */
+static const struct he_test_listen_spec several_labs[2][4] = {
+	{ { HE_TEST_REFUSE, "::1" }, { HE_TEST_REFUSE, "127.0.0.2" },
+	  { HE_TEST_REFUSE, "127.0.0.1" }, { HE_TEST_REFUSE, "127.0.0.3" } },
+	{ { HE_TEST_HOLE, "::1" }, { HE_TEST_HOLE, "127.0.0.2" },
+	  { HE_TEST_REFUSE, "127.0.0.1" }, { HE_TEST_REFUSE, "127.0.0.3" } },
+};
+
+/* multi.test's race with the listeners ls (4 of them): no winner, error
+   err, no DNS error, four attempts with the families interleaved
+   6,4,6,4. */
+static void
+several_race(const struct he_test_listen_spec *ls, struct he_test_res *r,
+    int max_ms, int err)
+{
+	he_test_fx_listen(&fx, ls, 4);
+	multi_names();
+	req_race(r, AF_UNSPEC, "multi.test", max_ms);
+	ck_assert_int_eq(r->fd, -1);
+	ck_assert_msg(r->error == err, "error %d: %s", r->error, r->fmt);
+	ck_assert_int_eq(r->dns_error, 0);
+	ck_assert_msg(r->natt == 4, "%d attempts: %s", r->natt, r->fmt);
+	ck_assert_msg(fam(r, 0) == AF_INET6 && fam(r, 1) == AF_INET &&
+	    fam(r, 2) == AF_INET6 && fam(r, 3) == AF_INET,
+	    "families %d,%d,%d,%d, want 6,4,6,4: %s",
+	    fam(r, 0) == AF_INET6 ? 6 : 4, fam(r, 1) == AF_INET6 ? 6 : 4,
+	    fam(r, 2) == AF_INET6 ? 6 : 4, fam(r, 3) == AF_INET6 ? 6 : 4,
+	    r->fmt);
 }
 
 /* Two AAAA and two A records, every one refused: four attempts, one per
    address, families interleaved 6,4,6,4 (::1 sorts first by RFC 6724). */
 START_TEST(test_several_refused_interleave)
 {
-	static const struct lspec ls[] = {
-		{ L_REFUSE, "::1" }, { L_REFUSE, "127.0.0.2" },
-		{ L_REFUSE, "127.0.0.1" }, { L_REFUSE, "127.0.0.3" }
-	};
-	struct fx f;
-	struct rres r;
-	struct trec t;
+	struct he_test_res r;
+	struct he_test_tres t;
 
-	fx_init(&f, 1);
-	fx_listen(&f, ls, 4);
-	multi_names(&f);
-	memset(&t, 0, sizeof(t));
-	evhappy_set_trace_cb(f.he, trace_cb, &t);
-
-	req_race(&f, &r, AF_UNSPEC, "multi.test", 3000);
-	ck_assert_int_eq(r.fd, -1);
-	ck_assert_msg(r.err == ECONNREFUSED, "error %d: %s", r.err, r.line);
-	ck_assert_int_eq(r.dnserr, 0);
-	ck_assert_msg(r.n == 4, "%d attempts: %s", r.n, r.line);
-	ck_assert_msg(r.fam[0] == AF_INET6 && r.fam[1] == AF_INET &&
-	    r.fam[2] == AF_INET6 && r.fam[3] == AF_INET,
-	    "families %d,%d,%d,%d, want 6,4,6,4: %s", r.fam[0] == AF_INET6 ?
-	    6 : 4, r.fam[1] == AF_INET6 ? 6 : 4, r.fam[2] == AF_INET6 ? 6 : 4,
-	    r.fam[3] == AF_INET6 ? 6 : 4, r.line);
-	ck_assert_str_eq(r.addr[0], "::1");
+	he_test_trace_on(fx.he, &t);
+	several_race(several_labs[0], &r, 3000, ECONNREFUSED);
+	ck_assert_str_eq(he_test_att_addr(&r, 0), "::1");
 	ck_assert_int_eq(has_addr(&r, MAPPED), 1);
 	ck_assert_int_eq(has_addr(&r, "127.0.0.1"), 1);
 	ck_assert_int_eq(has_addr(&r, "127.0.0.3"), 1);
@@ -817,20 +565,21 @@ START_TEST(test_several_refused_interleave)
 	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
 	/* Each refusal lets the next start at once (10 ms apart at least). */
 	ck_assert_msg(r.ms < HE_TEST_UP(200), "took %d ms", (int)r.ms);
-	ck_assert_msg(r.started[1] - r.started[0] >= 9,
-	    "attempts %d ms apart", (int)(r.started[1] - r.started[0]));
+	ck_assert_msg(started(&r, 1) - started(&r, 0) >= 9 &&
+	    started(&r, 1) - started(&r, 0) < HE_TEST_UP(60),
+	    "attempts %d ms apart, want 10..60",
+	    (int)(started(&r, 1) - started(&r, 0)));
 	/* The answers tell how many addresses each family had. */
 	{
-		int i4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
-		int i6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+		int i4 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+		int i6 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
 		ck_assert_int_ge(i4, 0);
 		ck_assert_int_ge(i6, 0);
 		ck_assert_int_eq(t.ev[i4].naddrs, 2);
 		ck_assert_int_eq(t.ev[i6].naddrs, 2);
 	}
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 4);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_FAILED, -1), 4);
-	fx_free(&f);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, -1), 4);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_ATTEMPT_FAILED, -1), 4);
 }
 END_TEST
 
@@ -839,48 +588,31 @@ END_TEST
    the race ends with the overall timeout. */
 START_TEST(test_several_blackholes_interleave)
 {
-	static const struct lspec ls[] = {
-		{ L_HOLE, "::1" }, { L_HOLE, "127.0.0.2" },
-		{ L_REFUSE, "127.0.0.1" }, { L_REFUSE, "127.0.0.3" }
-	};
-	struct fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct timeval tv;
 
-	fx_init(&f, 1);
-	fx_listen(&f, ls, 4);
-	multi_names(&f);
 	he_test_tv(&tv, 900);
-	ck_assert_int_eq(evhappy_set_timeout(f.he, &tv), 0);
-
-	req_race(&f, &r, AF_UNSPEC, "multi.test", 4000);
-	ck_assert_int_eq(r.fd, -1);
-	ck_assert_msg(r.err == ETIMEDOUT, "error %d: %s", r.err, r.line);
-	ck_assert_int_eq(r.dnserr, 0);
-	ck_assert_msg(r.n == 4, "%d attempts: %s", r.n, r.line);
-	ck_assert_msg(r.fam[0] == AF_INET6 && r.fam[1] == AF_INET &&
-	    r.fam[2] == AF_INET6 && r.fam[3] == AF_INET,
-	    "families not 6,4,6,4: %s", r.line);
+	ck_assert_int_eq(evhappy_set_timeout(fx.he, &tv), 0);
+	several_race(several_labs[1], &r, 4000, ETIMEDOUT);
 	ck_assert_int_eq(r.aerr[0], ETIMEDOUT);
 	ck_assert_int_eq(r.aerr[1], ECONNREFUSED);
 	ck_assert_int_eq(r.aerr[2], ETIMEDOUT);
 	ck_assert_int_eq(r.aerr[3], ECONNREFUSED);
 	/* ::1 at 0; IPv4 after the attempt delay; refused, so the mapped one
 	   follows at once; the last IPv4 one attempt delay later. */
-	ck_assert_msg(r.started[0] < HE_TEST_UP(60), "first at %d ms",
-	    (int)r.started[0]);
-	ck_assert_msg(r.started[1] - r.started[0] >= 240 &&
-	    r.started[1] - r.started[0] < HE_TEST_UP(330), "second %d ms later",
-	    (int)(r.started[1] - r.started[0]));
-	ck_assert_msg(r.started[2] - r.started[1] >= 9 &&
-	    r.started[2] - r.started[1] < HE_TEST_UP(60), "third %d ms later",
-	    (int)(r.started[2] - r.started[1]));
-	ck_assert_msg(r.started[3] - r.started[2] >= 240 &&
-	    r.started[3] - r.started[2] < HE_TEST_UP(330), "fourth %d ms later",
-	    (int)(r.started[3] - r.started[2]));
+	ck_assert_msg(started(&r, 0) < HE_TEST_UP(60), "first at %d ms",
+	    (int)started(&r, 0));
+	ck_assert_msg(started(&r, 1) - started(&r, 0) >= 240 &&
+	    started(&r, 1) - started(&r, 0) < HE_TEST_UP(330), "second %d ms later",
+	    (int)(started(&r, 1) - started(&r, 0)));
+	ck_assert_msg(started(&r, 2) - started(&r, 1) >= 9 &&
+	    started(&r, 2) - started(&r, 1) < HE_TEST_UP(60), "third %d ms later",
+	    (int)(started(&r, 2) - started(&r, 1)));
+	ck_assert_msg(started(&r, 3) - started(&r, 2) >= 240 &&
+	    started(&r, 3) - started(&r, 2) < HE_TEST_UP(330), "fourth %d ms later",
+	    (int)(started(&r, 3) - started(&r, 2)));
 	ck_assert_msg(r.ms >= 890 && r.ms < HE_TEST_UP(1100), "took %d ms",
 	    (int)r.ms);
-	fx_free(&f);
 }
 END_TEST
 
@@ -904,23 +636,25 @@ START_TEST(test_literals_not_resolved)
 {
 	static const char *const names[] = { "127.0.0.1", "::1", "[::1]" };
 	static const int fams[] = { AF_INET, AF_INET6, AF_INET6 };
-	struct fx f;
-	struct trec t;
+	struct he_test_tres t;
 	int i, sys;
 
+	/* evdns (the fixture), then the system resolver */
 	for (sys = 0; sys < 2; sys++) {
-		fx_init(&f, !sys);
-		fx_listen(&f, both_accept, 2);
-		memset(&t, 0, sizeof(t));
-		evhappy_set_trace_cb(f.he, trace_cb, &t);
+		if (sys) {
+			he_test_fx_end(&fx);
+			he_test_fx_begin(&fx);
+		}
+		he_test_fx_listen(&fx, both_accept, 2);
+		he_test_trace_on(fx.he, &t);
 		__atomic_store_n(&gai_calls, 0, __ATOMIC_SEQ_CST);
 		he_resolve_set_gai_hook_(counting_gai);
 		for (i = 0; i < 3; i++) {
-			struct bres br;
-			struct rres rr;
+			struct he_test_bres br;
+			struct he_test_res rr;
 			struct bufferevent *bev;
 
-			bev = bev_race(&f, &br, M_CTX, AF_UNSPEC, names[i],
+			bev = bev_race(&br, M_CTX, AF_UNSPEC, names[i],
 			    2000);
 			ck_assert_msg(br.what & BEV_EVENT_CONNECTED,
 			    "%s: event 0x%x err %d", names[i], br.what,
@@ -928,24 +662,23 @@ START_TEST(test_literals_not_resolved)
 			ck_assert_int_eq(br.peer_family, fams[i]);
 			bufferevent_free(bev);
 
-			req_race(&f, &rr, AF_UNSPEC, names[i], 2000);
-			ck_assert_msg(rr.fd >= 0, "%s: %s", names[i], rr.line);
+			req_race(&rr, AF_UNSPEC, names[i], 2000);
+			ck_assert_msg(rr.fd >= 0, "%s: %s", names[i], rr.fmt);
 			ck_assert_int_eq(rr.peer_family, fams[i]);
-			ck_assert_int_eq(rr.n, 1);
+			ck_assert_int_eq(rr.natt, 1);
 		}
 		he_resolve_set_gai_hook_(NULL);
-		ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1),
+		ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1),
 		    0);
 		ck_assert_int_eq(__atomic_load_n(&gai_calls, __ATOMIC_SEQ_CST),
 		    0);
 		if (!sys)
 			for (i = 0; i < 3; i++) {
-				ck_assert_int_eq(he_lab_dns_queries(f.dns,
+				ck_assert_int_eq(he_lab_dns_queries(fx.dns,
 				    names[i], A_), 0);
-				ck_assert_int_eq(he_lab_dns_queries(f.dns,
+				ck_assert_int_eq(he_lab_dns_queries(fx.dns,
 				    names[i], AAAA_), 0);
 			}
-		fx_free(&f);
 	}
 }
 END_TEST
@@ -953,36 +686,32 @@ END_TEST
 /* AF_INET asks only for A, AF_INET6 only for AAAA. */
 START_TEST(test_family_restricts_queries)
 {
-	struct fx f;
-	struct bres br;
-	struct rres rr;
+	struct he_test_bres br;
+	struct he_test_res rr;
 	struct bufferevent *bev;
-	struct trec t;
+	struct he_test_tres t;
 
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	memset(&t, 0, sizeof(t));
-	evhappy_set_trace_cb(f.he, trace_cb, &t);
-	dns_loopbacks(&f, "four.test");
-	dns_loopbacks(&f, "six.test");
+	he_test_fx_listen(&fx, both_accept, 2);
+	he_test_trace_on(fx.he, &t);
+	dns_loopbacks("four.test");
+	dns_loopbacks("six.test");
 
-	bev = bev_race(&f, &br, M_CTX, AF_INET, "four.test", 2000);
+	bev = bev_race(&br, M_CTX, AF_INET, "four.test", 2000);
 	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x", br.what);
 	ck_assert_int_eq(br.peer_family, AF_INET);
 	bufferevent_free(bev);
 
-	req_race(&f, &rr, AF_INET6, "six.test", 2000);
-	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	req_race(&rr, AF_INET6, "six.test", 2000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.fmt);
 	ck_assert_int_eq(rr.peer_family, AF_INET6);
 
-	he_test_run_until(f.base, 50, NULL);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", A_), 1);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "four.test", AAAA_), 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "six.test", AAAA_), 1);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "six.test", A_), 0);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
-	fx_free(&f);
+	he_test_run_until(fx.base, 50, NULL);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "four.test", A_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "four.test", AAAA_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "six.test", AAAA_), 1);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "six.test", A_), 0);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
 }
 END_TEST
 
@@ -990,20 +719,17 @@ END_TEST
    IPv6 address is never used. */
 START_TEST(test_family_no_address)
 {
-	struct fx f;
-	struct rres r;
+	struct he_test_res r;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "v6only.test", AAAA_, "::1");
+	he_test_fx_listen(&fx, v4_accept, 1);
+	dns_add("v6only.test", AAAA_, "::1");
 
-	req_race(&f, &r, AF_INET, "v6only.test", 3000);
+	req_race(&r, AF_INET, "v6only.test", 3000);
 	ck_assert_int_eq(r.fd, -1);
-	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	ck_assert_int_ne(r.dnserr, 0);
-	ck_assert_int_eq(r.n, 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "v6only.test", AAAA_), 0);
-	fx_free(&f);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_ne(r.dns_error, 0);
+	ck_assert_int_eq(r.natt, 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "v6only.test", AAAA_), 0);
 }
 END_TEST
 
@@ -1012,35 +738,32 @@ END_TEST
 
 START_TEST(test_trace_dns)
 {
-	struct fx f;
-	struct rres r;
-	struct trec t;
+	struct he_test_res r;
+	struct he_test_tres t;
 	int q4, q6, a4, a6, i;
 
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	memset(&t, 0, sizeof(t));
-	evhappy_set_trace_cb(f.he, trace_cb, &t);
-	dns_add(&f, "trace.test", AAAA_, "::1");
-	dns_add(&f, "trace.test", A_, "127.0.0.1");
-	dns_add(&f, "trace.test", A_, "127.0.0.2");
+	he_test_fx_listen(&fx, both_accept, 2);
+	he_test_trace_on(fx.he, &t);
+	dns_add("trace.test", AAAA_, "::1");
+	dns_add("trace.test", A_, "127.0.0.1");
+	dns_add("trace.test", A_, "127.0.0.2");
 	/* A first, AAAA within the resolution delay: both answers come
 	   before any attempt. */
-	dns_set(&f, "trace.test", AAAA_, HE_LAB_ANSWER, 20);
+	dns_set("trace.test", AAAA_, HE_LAB_ANSWER, 20);
 
-	req_race(&f, &r, AF_UNSPEC, "trace.test", 2000);
-	ck_assert_msg(r.fd >= 0, "failed: %s", r.line);
+	req_race(&r, AF_UNSPEC, "trace.test", 2000);
+	ck_assert_msg(r.fd >= 0, "failed: %s", r.fmt);
 	ck_assert_str_eq(r.peer, "::1");
 
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6),
 	    1);
-	q4 = trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET);
-	q6 = trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6);
-	a4 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
-	a6 = trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
+	q4 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET);
+	q6 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_QUERY, AF_INET6);
+	a4 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET);
+	a6 = he_test_trace_find(&t, EVHAPPY_TRACE_DNS_ANSWER, AF_INET6);
 	ck_assert_int_lt(q4, a4);
 	ck_assert_int_lt(q6, a6);
 	ck_assert_int_lt(a4, a6);
@@ -1048,18 +771,17 @@ START_TEST(test_trace_dns)
 	ck_assert_int_eq(t.ev[a6].naddrs, 1);
 	ck_assert_int_eq(t.ev[a4].error, 0);
 	ck_assert_int_eq(t.ev[a6].error, 0);
-	ck_assert_msg(t.ev[a6].ms >= 15 && t.ev[a6].ms < HE_TEST_UP(60),
-	    "AAAA answer traced at %d ms", (int)t.ev[a6].ms);
+	ck_assert_msg(t.ev[a6].us / 1000 >= 15 && t.ev[a6].us / 1000 < HE_TEST_UP(60),
+	    "AAAA answer traced at %d ms", (int)t.ev[a6].us / 1000);
 	/* The first attempt follows both answers, to ::1. */
-	i = trace_find(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET6);
+	i = he_test_trace_find(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET6);
 	ck_assert_int_gt(i, a6);
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET),
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_ATTEMPT_START, AF_INET),
 	    0);
 	ck_assert_str_eq(t.ev[i].addr, "::1");
-	ck_assert_int_eq(trace_count(&t, EVHAPPY_TRACE_ATTEMPT_WON, -1), 1);
+	ck_assert_int_eq(he_test_trace_count(&t, EVHAPPY_TRACE_ATTEMPT_WON, -1), 1);
 	ck_assert_int_eq(t.ev[t.n - 1].kind, EVHAPPY_TRACE_DONE);
 	ck_assert_int_eq(t.ev[t.n - 1].error, 0);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1086,14 +808,14 @@ cancel_on_cb(const struct evhappy_trace *ev, void *arg)
 /* Race for name (A 127.0.0.1, no AAAA) with c cancelling it: c fired
    once, and nobody is called back. */
 static void
-race_cancelled_by_trace(struct fx *f, struct rres *r, struct cancel_on *c,
+race_cancelled_by_trace(struct he_test_res *r, struct cancel_on *c,
     const char *name)
 {
-	fx_listen(f, v4_accept, 1);
-	dns_add(f, name, A_, "127.0.0.1");
-	evhappy_set_trace_cb(f->he, cancel_on_cb, c);
-	c->req = req_start(f, r, AF_UNSPEC, name);
-	he_test_run_until(f->base, 200, NULL);
+	he_test_fx_listen(&fx, v4_accept, 1);
+	dns_add(name, A_, "127.0.0.1");
+	evhappy_set_trace_cb(fx.he, cancel_on_cb, c);
+	c->req = req_start(r, AF_UNSPEC, name);
+	he_test_run_until(fx.base, 200, NULL);
 	ck_assert_int_eq(c->hits, 1);
 	ck_assert_int_eq(r->calls, 0);
 }
@@ -1102,15 +824,12 @@ race_cancelled_by_trace(struct fx *f, struct rres *r, struct cancel_on *c,
    family or the other. */
 START_TEST(test_trace_cancel_stops_queries)
 {
-	struct fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct cancel_on c = { EVHAPPY_TRACE_DNS_QUERY, NULL, 0 };
 
-	fx_init(&f, 1);
-	race_cancelled_by_trace(&f, &r, &c, "q.test");
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", A_), 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "q.test", AAAA_), 0);
-	fx_free(&f);
+	race_cancelled_by_trace(&r, &c, "q.test");
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "q.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "q.test", AAAA_), 0);
 }
 END_TEST
 
@@ -1119,13 +838,10 @@ END_TEST
    before: the glue freed that room as if it were a list entry.) */
 START_TEST(test_trace_cancel_on_answer)
 {
-	struct fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct cancel_on c = { EVHAPPY_TRACE_DNS_ANSWER, NULL, 0 };
 
-	fx_init(&f, 1);
-	race_cancelled_by_trace(&f, &r, &c, "one.test");
-	fx_free(&f);
+	race_cancelled_by_trace(&r, &c, "one.test");
 }
 END_TEST
 
@@ -1143,113 +859,93 @@ req_never_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
 		evutil_closesocket(fd);
 }
 
-#define BAD_INT(call, e) do {						\
-		errno = 0;						\
-		ck_assert_int_eq((call), -1);				\
-		ck_assert_msg(errno == (e), "%s: errno %d, want %d",	\
-		    #call, errno, (e));					\
-	} while (0)
-#define BAD_PTR(call, e) do {						\
-		errno = 0;						\
-		ck_assert_msg((call) == NULL, "%s: not NULL", #call);	\
-		ck_assert_msg(errno == (e), "%s: errno %d, want %d",	\
-		    #call, errno, (e));					\
-	} while (0)
-
 START_TEST(test_bad_arguments)
 {
-	struct fx f;
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev, *pair[2], *connected;
 	evutil_socket_t sp[2];
 	int calls = 0, p;
 	const char *n = "ok.test";
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	p = f.port;
-	dns_add(&f, n, A_, "127.0.0.1");
+	he_test_fx_listen(&fx, v4_accept, 1);
+	p = fx.port;
+	dns_add(n, A_, "127.0.0.1");
 
-	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	memset(&r, 0, sizeof(r));
-	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
+	bev = he_test_bev_new(fx.base, &r);
 
 	/* evhappy_connect_hostname */
-	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNIX, n, p), EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, 12345, n, p), EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, -1, n, p), EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, 0), EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, -1), EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, 65536),
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, AF_UNIX, n, p), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, 12345, n, p), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, -1, n, p), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC, n, 0), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC, n, -1), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC, n, 65536),
 	    EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, NULL, p),
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC, NULL, p),
 	    EINVAL);
-	BAD_INT(evhappy_connect_hostname(f.he, NULL, AF_UNSPEC, n, p), EINVAL);
-	BAD_INT(evhappy_connect_hostname(NULL, bev, AF_UNSPEC, n, p), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, NULL, AF_UNSPEC, n, p), EINVAL);
+	EXPECT_FAIL(evhappy_connect_hostname(NULL, bev, AF_UNSPEC, n, p), EINVAL);
 
 	/* evhappy_socket_connect_hostname, with evdns and without */
-	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNIX, n, p),
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, fx.dnsb, AF_UNIX, n, p),
 	    EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, n, 0),
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, fx.dnsb, AF_UNSPEC, n, 0),
 	    EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, n,
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, fx.dnsb, AF_UNSPEC, n,
 	    65536), EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, f.dnsb, AF_UNSPEC, NULL,
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, fx.dnsb, AF_UNSPEC, NULL,
 	    p), EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(NULL, f.dnsb, AF_UNSPEC, n, p),
+	EXPECT_FAIL(evhappy_socket_connect_hostname(NULL, fx.dnsb, AF_UNSPEC, n, p),
 	    EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, 12345, n, p),
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, 12345, n, p),
 	    EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, n,
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, n,
 	    70000), EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, NULL, p),
+	EXPECT_FAIL(evhappy_socket_connect_hostname(bev, NULL, AF_UNSPEC, NULL, p),
 	    EINVAL);
 
 	/* evhappy_resolve_and_connect */
-	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNIX, n, p, req_never_cb,
+	EXPECT_NULL(evhappy_resolve_and_connect(fx.he, AF_UNIX, n, p, req_never_cb,
 	    &calls), EINVAL);
-	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, 0,
+	EXPECT_NULL(evhappy_resolve_and_connect(fx.he, AF_UNSPEC, n, 0,
 	    req_never_cb, &calls), EINVAL);
-	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, 65536,
+	EXPECT_NULL(evhappy_resolve_and_connect(fx.he, AF_UNSPEC, n, 65536,
 	    req_never_cb, &calls), EINVAL);
-	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, NULL, p,
+	EXPECT_NULL(evhappy_resolve_and_connect(fx.he, AF_UNSPEC, NULL, p,
 	    req_never_cb, &calls), EINVAL);
-	BAD_PTR(evhappy_resolve_and_connect(f.he, AF_UNSPEC, n, p, NULL,
+	EXPECT_NULL(evhappy_resolve_and_connect(fx.he, AF_UNSPEC, n, p, NULL,
 	    &calls), EINVAL);
-	BAD_PTR(evhappy_resolve_and_connect(NULL, AF_UNSPEC, n, p,
+	EXPECT_NULL(evhappy_resolve_and_connect(NULL, AF_UNSPEC, n, p,
 	    req_never_cb, &calls), EINVAL);
 
 	/* A bufferevent kind that is not supported: a pair. */
-	ck_assert_int_eq(bufferevent_pair_new(f.base, 0, pair), 0);
-	bufferevent_setcb(pair[0], NULL, NULL, bev_event_cb, &r);
-	BAD_INT(evhappy_connect_hostname(f.he, pair[0], AF_UNSPEC, n, p),
+	ck_assert_int_eq(bufferevent_pair_new(fx.base, 0, pair), 0);
+	bufferevent_setcb(pair[0], NULL, NULL, he_test_bev_cb, &r);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, pair[0], AF_UNSPEC, n, p),
 	    EINVAL);
-	BAD_INT(evhappy_socket_connect_hostname(pair[0], f.dnsb, AF_UNSPEC, n,
+	EXPECT_FAIL(evhappy_socket_connect_hostname(pair[0], fx.dnsb, AF_UNSPEC, n,
 	    p), EINVAL);
 
 	/* A bufferevent that already has a socket. */
 	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	connected = bufferevent_socket_new(f.base, sp[0],
+	connected = bufferevent_socket_new(fx.base, sp[0],
 	    BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(connected);
-	bufferevent_setcb(connected, NULL, NULL, bev_event_cb, &r);
-	BAD_INT(evhappy_connect_hostname(f.he, connected, AF_UNSPEC, n, p),
+	bufferevent_setcb(connected, NULL, NULL, he_test_bev_cb, &r);
+	EXPECT_FAIL(evhappy_connect_hostname(fx.he, connected, AF_UNSPEC, n, p),
 	    EISCONN);
 
 	/* Nothing ever comes back, and nothing was asked. */
-	he_test_run_until(f.base, 150, NULL);
+	he_test_run_until(fx.base, 150, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(calls, 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, n, A_), 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, n, AAAA_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, n, A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, n, AAAA_), 0);
 
 	/* The rejected calls left bev as it was: a good call still works. */
-	r.t0 = he_test_now_ms();
-	r.mode = M_CTX;
-	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC, n, p),
+	ck_assert_int_eq(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC, n, p),
 	    0);
-	he_test_run_until(f.base, 2000, &r.done);
+	he_test_run_until(fx.base, 2000, &r.calls);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
 
@@ -1258,7 +954,6 @@ START_TEST(test_bad_arguments)
 	bufferevent_free(pair[1]);
 	bufferevent_free(connected);
 	evutil_closesocket(sp[1]);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1266,39 +961,51 @@ END_TEST
 /* Freeing with queries outstanding */
 
 static void
-drop_all(struct fx *f, const char *name)
+drop_all(const char *name)
 {
-	dns_add(f, name, A_, "127.0.0.1");
-	dns_add(f, name, AAAA_, "::1");
-	dns_set(f, name, A_, HE_LAB_DROP, 0);
-	dns_set(f, name, AAAA_, HE_LAB_DROP, 0);
+	dns_add(name, A_, "127.0.0.1");
+	dns_add(name, AAAA_, "::1");
+	dns_set(name, A_, HE_LAB_DROP, 0);
+	dns_set(name, AAAA_, HE_LAB_DROP, 0);
+}
+
+/* A request (into rr) and a bufferevent race (into br; returned) for a
+   name whose queries are never answered, both waiting 50 ms. */
+static struct bufferevent *
+hang_both(struct he_test_res *rr, struct he_test_bres *br)
+{
+	struct bufferevent *bev;
+
+	he_test_fx_listen(&fx, v4_accept, 1);
+	drop_all("hang.test");
+	req_start(rr, AF_UNSPEC, "hang.test");
+	bev = bev_start(br, M_CTX, AF_UNSPEC, "hang.test");
+	he_test_run_until(fx.base, 50, NULL);
+	return bev;
 }
 
 /* bufferevent_free() while both queries are out: no callback, no fd, and
    (valgrind/ASan) no leak, for a context's race and for the drop-in. */
 START_TEST(test_free_bev_during_queries)
 {
-	struct fx f;
-	struct bres r, r2;
+	struct he_test_bres r, r2;
 	struct bufferevent *bev, *bev2;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	drop_all(&f, "hang.test");
+	he_test_fx_listen(&fx, v4_accept, 1);
+	drop_all("hang.test");
 
-	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
-	bev2 = bev_start(&f, &r2, M_SOCKET, AF_UNSPEC, "hang.test");
-	he_test_run_until(f.base, 50, NULL);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", AAAA_), 2);
+	bev = bev_start(&r, M_CTX, AF_UNSPEC, "hang.test");
+	bev2 = bev_start(&r2, M_SOCKET, AF_UNSPEC, "hang.test");
+	he_test_run_until(fx.base, 50, NULL);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "hang.test", A_), 2);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "hang.test", AAAA_), 2);
 	bufferevent_free(bev);
 	bufferevent_free(bev2);
 	/* The race notices within one attempt delay (250 ms); the drop-in's
 	   private context has no other way to learn of it. */
-	he_test_run_until(f.base, 300, NULL);
+	he_test_run_until(fx.base, 300, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(r2.calls, 0);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1306,75 +1013,59 @@ END_TEST
    other family's query still out. */
 START_TEST(test_free_bev_during_attempt_and_query)
 {
-	static const struct lspec ls[] = {
-		{ L_HOLE, "127.0.0.1" }
+	static const struct he_test_listen_spec ls[] = {
+		{ HE_TEST_HOLE, "127.0.0.1" }
 	};
-	struct fx f;
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev;
 	int fds;
 
-	fx_init(&f, 1);
-	fx_listen(&f, ls, 1);
-	dns_loopbacks(&f, "half.test");
-	dns_set(&f, "half.test", AAAA_, HE_LAB_DROP, 0);
+	he_test_fx_listen(&fx, ls, 1);
+	dns_loopbacks("half.test");
+	dns_set("half.test", AAAA_, HE_LAB_DROP, 0);
 
 	fds = he_test_count_fds();
-	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "half.test");
-	he_test_run_until(f.base, 120, NULL);
+	bev = bev_start(&r, M_CTX, AF_UNSPEC, "half.test");
+	he_test_run_until(fx.base, 120, NULL);
 	/* The IPv4 attempt is running: one more socket than before. */
 	ck_assert_int_gt(he_test_count_fds(), fds);
 	bufferevent_free(bev);
 	/* The race notices within one attempt delay (250 ms). */
-	he_test_run_until(f.base, 300, NULL);
+	he_test_run_until(fx.base, 300, NULL);
 	ck_assert_int_eq(r.calls, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds);
-	fx_free(&f);
 }
 END_TEST
 
 /* evhappy_free() with a bufferevent race and a request waiting for DNS. */
 START_TEST(test_free_context_during_queries)
 {
-	struct fx f;
-	struct bres r;
-	struct rres rr;
-	struct bufferevent *bev;
+	struct he_test_bres r;
+	struct he_test_res rr;
+	struct bufferevent *bev = hang_both(&rr, &r);
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	drop_all(&f, "hang.test");
-
-	bev = bev_start(&f, &r, M_CTX, AF_UNSPEC, "hang.test");
-	req_start(&f, &rr, AF_UNSPEC, "hang.test");
-	he_test_run_until(f.base, 50, NULL);
-	evhappy_free(f.he);
-	f.he = NULL;
-	he_test_run_until(f.base, 100, NULL);
-	ck_assert_int_eq(r.calls, 0);
-	ck_assert_int_eq(rr.calls, 0);
+	evhappy_free(fx.he);
+	fx.he = NULL;
+	he_test_run_until(fx.base, 100, NULL);
+	ck_assert_int_eq(r.calls + rr.calls, 0);
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
 /* evhappy_request_cancel() with the queries out. */
 START_TEST(test_cancel_during_queries)
 {
-	struct fx f;
-	struct rres rr;
+	struct he_test_res rr;
 	struct evhappy_request *req;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	drop_all(&f, "hang.test");
+	he_test_fx_listen(&fx, v4_accept, 1);
+	drop_all("hang.test");
 
-	req = req_start(&f, &rr, AF_UNSPEC, "hang.test");
-	he_test_run_until(f.base, 50, NULL);
+	req = req_start(&rr, AF_UNSPEC, "hang.test");
+	he_test_run_until(fx.base, 50, NULL);
 	evhappy_request_cancel(req);
-	he_test_run_until(f.base, 100, NULL);
+	he_test_run_until(fx.base, 100, NULL);
 	ck_assert_int_eq(rr.calls, 0);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1383,30 +1074,27 @@ END_TEST
    either fail_requests: no callback, and (ASan/valgrind) nothing leaks. */
 START_TEST(test_evdns_freed_after_context)
 {
-	struct fx f;
-	struct rres rr;
-	struct bres br;
+	struct he_test_res rr;
+	struct he_test_bres br;
 	struct bufferevent *bev;
 	int fail;
 
 	for (fail = 0; fail < 2; fail++) {
-		fx_init(&f, 1);
-		fx_listen(&f, v4_accept, 1);
-		drop_all(&f, "hang.test");
-		req_start(&f, &rr, AF_UNSPEC, "hang.test");
-		bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
-		he_test_run_until(f.base, 50, NULL);
-		ck_assert_int_eq(he_lab_dns_queries(f.dns, "hang.test", A_), 2);
-		evhappy_free(f.he);
-		f.he = NULL;
-		event_base_loop(f.base, EVLOOP_NONBLOCK);
-		evdns_base_free(f.dnsb, fail);
-		f.dnsb = NULL;
-		he_test_run_until(f.base, 50, NULL);
-		ck_assert_int_eq(rr.calls, 0);
-		ck_assert_int_eq(br.calls, 0);
+		if (fail) {
+			he_test_fx_end(&fx);
+			he_test_fx_begin_dns(&fx);
+		}
+		bev = hang_both(&rr, &br);
+		ck_assert_int_eq(he_lab_dns_queries(fx.dns, "hang.test", A_), 2);
+		evhappy_free(fx.he);
+		fx.he = NULL;
+		event_base_loop(fx.base, EVLOOP_NONBLOCK);
+		evdns_base_free(fx.dnsb, fail);
+		fx.dnsb = NULL;
+		he_test_run_until(fx.base, 50, NULL);
+		ck_assert_msg(rr.calls + br.calls == 0, "%d calls, %d events",
+		    rr.calls, br.calls);
 		bufferevent_free(bev);
-		fx_free(&f);
 	}
 }
 END_TEST
@@ -1418,31 +1106,23 @@ END_TEST
    queries without a word, and any later cancel reads freed memory.) */
 START_TEST(test_evdns_freed_first_fail_requests)
 {
-	struct fx f;
-	struct rres rr;
-	struct bres br;
-	struct bufferevent *bev;
+	struct he_test_res rr;
+	struct he_test_bres br;
+	struct bufferevent *bev = hang_both(&rr, &br);
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	drop_all(&f, "hang.test");
-	req_start(&f, &rr, AF_UNSPEC, "hang.test");
-	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "hang.test");
-	he_test_run_until(f.base, 50, NULL);
-	evdns_base_free(f.dnsb, 1);
-	f.dnsb = NULL;
-	he_test_run_until(f.base, 500, &rr.done);
-	he_test_run_until(f.base, 500, &br.done);
+	evdns_base_free(fx.dnsb, 1);
+	fx.dnsb = NULL;
+	he_test_run_until(fx.base, 500, &rr.calls);
+	he_test_run_until(fx.base, 500, &br.calls);
 	ck_assert_int_eq(rr.calls, 1);
-	ck_assert_int_eq(rr.err, EHOSTUNREACH);
-	ck_assert_int_eq(rr.dnserr, EVUTIL_EAI_FAIL);
+	ck_assert_int_eq(rr.error, EHOSTUNREACH);
+	ck_assert_int_eq(rr.dns_error, EVUTIL_EAI_FAIL);
 	ck_assert_int_eq(br.calls, 1);
 	ck_assert_msg(br.what & BEV_EVENT_ERROR, "event 0x%x", br.what);
-	ck_assert_int_eq(br.dnserr, EVUTIL_EAI_FAIL);
-	evhappy_free(f.he);
-	f.he = NULL;
+	ck_assert_int_eq(br.dns, EVUTIL_EAI_FAIL);
+	evhappy_free(fx.he);
+	fx.he = NULL;
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1451,117 +1131,102 @@ END_TEST
 
 START_TEST(test_socket_connect_hostname)
 {
-	struct fx f;
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev;
 
-	fx_init(&f, 1);
-	fx_listen(&f, both_accept, 2);
-	dns_loopbacks(&f, "both.test");
+	he_test_fx_listen(&fx, both_accept, 2);
+	dns_loopbacks("both.test");
 
 	/* libevent's own call, for reference. */
-	bev = bev_race(&f, &r, M_LIBEVENT, AF_UNSPEC, "both.test", 3000);
+	bev = bev_race(&r, M_LIBEVENT, AF_UNSPEC, "both.test", 3000);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "libevent: event 0x%x",
 	    r.what);
 	bufferevent_free(bev);
 
-	bev = bev_race(&f, &r, M_SOCKET, AF_UNSPEC, "both.test", 3000);
+	bev = bev_race(&r, M_SOCKET, AF_UNSPEC, "both.test", 3000);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    r.what, r.err);
 	ck_assert_int_eq(r.peer_family, AF_INET6);
-	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_int_eq(r.dns, 0);
 	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), 0);
 	bufferevent_free(bev);
 
-	bev = bev_race(&f, &r, M_SOCKET, AF_INET, "both.test", 3000);
+	bev = bev_race(&r, M_SOCKET, AF_INET, "both.test", 3000);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
 	ck_assert_int_eq(r.peer_family, AF_INET);
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
 START_TEST(test_socket_connect_hostname_nxdomain)
 {
-	struct fx f;
-	struct bres r, lr;
+	struct he_test_bres r, lr;
 	struct bufferevent *bev, *lbev;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
+	he_test_fx_listen(&fx, v4_accept, 1);
 
-	lbev = bev_race(&f, &lr, M_LIBEVENT, AF_UNSPEC, "nowhere.test", 3000);
+	lbev = bev_race(&lr, M_LIBEVENT, AF_UNSPEC, "nowhere.test", 3000);
 	ck_assert_msg(lr.what & BEV_EVENT_ERROR, "libevent: event 0x%x",
 	    lr.what);
 
-	bev = bev_race(&f, &r, M_SOCKET, AF_UNSPEC, "nowhere.test", 3000);
+	bev = bev_race(&r, M_SOCKET, AF_UNSPEC, "nowhere.test", 3000);
 	ck_assert_msg(r.what & BEV_EVENT_ERROR, "event 0x%x", r.what);
 	ck_assert_msg(!(r.what & BEV_EVENT_CONNECTED), "event 0x%x", r.what);
 	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(r.dns, EVUTIL_EAI_NONAME);
 	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), EVUTIL_EAI_NONAME);
 	/* The same code libevent gives for the same answer. */
-	ck_assert_int_eq(r.dnserr, lr.dnserr);
+	ck_assert_int_eq(r.dns, lr.dns);
 	ck_assert_int_eq(r.what, lr.what);
 
 	bufferevent_free(bev);
 	bufferevent_free(lbev);
-	fx_free(&f);
 }
 END_TEST
 
 /* The DNS error of a bev is valid until its next connect. */
 START_TEST(test_dns_error_cleared_by_next_connect)
 {
-	struct fx f;
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev;
 
-	fx_init(&f, 1);
-	fx_listen(&f, v4_accept, 1);
-	dns_add(&f, "four.test", A_, "127.0.0.1");
+	he_test_fx_listen(&fx, v4_accept, 1);
+	dns_add("four.test", A_, "127.0.0.1");
 
-	bev = bufferevent_socket_new(f.base, -1, 0);
+	bev = bufferevent_socket_new(fx.base, -1, 0);
 	ck_assert_ptr_nonnull(bev);
-	memset(&r, 0, sizeof(r));
-	r.mode = M_CTX;
-	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
-	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
-	    "nowhere.test", f.port), 0);
-	he_test_run_until(f.base, 3000, &r.done);
+	he_test_bres_init(&r);
+	bufferevent_setcb(bev, NULL, NULL, he_test_bev_cb, &r);
+	ck_assert_int_eq(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC,
+	    "nowhere.test", fx.port), 0);
+	he_test_run_until(fx.base, 3000, &r.calls);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), EVUTIL_EAI_NONAME);
 
-	memset(&r, 0, sizeof(r));
-	r.mode = M_CTX;
-	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
-	    "four.test", f.port), 0);
-	he_test_run_until(f.base, 3000, &r.done);
+	he_test_bres_init(&r);
+	ck_assert_int_eq(evhappy_connect_hostname(fx.he, bev, AF_UNSPEC,
+	    "four.test", fx.port), 0);
+	he_test_run_until(fx.base, 3000, &r.calls);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x", r.what);
-	ck_assert_int_eq(r.dnserr, 0);
+	ck_assert_int_eq(r.dns, 0);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
 	/* Opened without BEV_OPT_CLOSE_ON_FREE: the winner is ours. */
 	evutil_closesocket(bufferevent_getfd(bev));
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
 /* ------------------------------------------------------------------------ */
 /* The system resolver (dns_base NULL) */
 
-static const struct lspec loopback_accept_v4[] = {
-	{ L_ACCEPT, "127.0.0.1" }
-};
-
 static void
-fx_listen_loopback(struct fx *f, int v6)
+fx_listen_loopback(int v6)
 {
 	if (v6)
-		fx_listen(f, both_accept, 2);
+		he_test_fx_listen(&fx, both_accept, 2);
 	else
-		fx_listen(f, loopback_accept_v4, 1);
+		he_test_fx_listen(&fx, v4_accept, 1);
 }
 
 static int v6ok;
@@ -1569,37 +1234,48 @@ static int v6ok;
 /* "localhost" from /etc/hosts, through getaddrinfo on helper threads. */
 START_TEST(test_system_localhost)
 {
-	struct fx f;
-	struct rres rr;
-	struct bres br;
+	struct he_test_res rr;
+	struct he_test_bres br;
 	struct bufferevent *bev;
-	struct trec t;
+	struct he_test_tres t;
 
-	fx_init(&f, 0);
-	fx_listen_loopback(&f, v6ok);
-	memset(&t, 0, sizeof(t));
-	evhappy_set_trace_cb(f.he, trace_cb, &t);
+	fx_listen_loopback(v6ok);
+	he_test_trace_on(fx.he, &t);
 
-	req_race(&f, &rr, AF_UNSPEC, "localhost", 5000);
-	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	req_race(&rr, AF_UNSPEC, "localhost", 5000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.fmt);
 	ck_assert_msg(!strcmp(rr.peer, "127.0.0.1") || !strcmp(rr.peer, "::1"),
 	    "connected to %s", rr.peer);
-	ck_assert_int_eq(rr.err, 0);
-	ck_assert_int_ge(trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1), 1);
+	ck_assert_int_eq(rr.error, 0);
+	ck_assert_int_ge(he_test_trace_count(&t, EVHAPPY_TRACE_DNS_QUERY, -1), 1);
 
-	bev = bev_race(&f, &br, M_CTX, AF_UNSPEC, "localhost", 5000);
+	bev = bev_race(&br, M_CTX, AF_UNSPEC, "localhost", 5000);
 	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    br.what, br.err);
 	bufferevent_free(bev);
 
-	bev = bev_race(&f, &br, M_SOCKET, AF_INET, "localhost", 5000);
+	bev = bev_race(&br, M_SOCKET, AF_INET, "localhost", 5000);
 	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    br.what, br.err);
 	ck_assert_str_eq(br.peer, "127.0.0.1");
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
+
+/* The fixture's evdns_base reads hosts (a hosts file's text). */
+static void
+load_hosts(const char *hosts)
+{
+	char path[] = "/tmp/evhappy-hosts-XXXXXX";
+	int fd = mkstemp(path);
+	size_t len = strlen(hosts);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, hosts, len), (int)len);
+	close(fd);
+	ck_assert_int_eq(evdns_base_load_hosts(fx.dnsb, path), 0);
+	unlink(path);
+}
 
 /* evdns answers names from its hosts table inside evdns_getaddrinfo(),
    before it returns: the race must take such an answer as it takes a late
@@ -1612,68 +1288,44 @@ END_TEST
    dropped without an event). */
 START_TEST(test_evdns_hosts_bev_callbacks_set_after)
 {
-	struct fx f;
-	struct bres r;
+	struct he_test_bres r;
 	struct bufferevent *bev;
-	char path[] = "/tmp/evhappy-hosts-XXXXXX";
-	int fd = mkstemp(path);
-	static const char hosts[] = "127.0.0.1 fromhosts.test\n";
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, hosts, sizeof(hosts) - 1),
-	    (int)sizeof(hosts) - 1);
-	close(fd);
-	fx_init(&f, 1);
-	ck_assert_int_eq(evdns_base_load_hosts(f.dnsb, path), 0);
-	unlink(path);
-	fx_listen_loopback(&f, 0);
-	memset(&r, 0, sizeof(r));
-	r.mode = M_CTX;
+	load_hosts("127.0.0.1 fromhosts.test\n");
+	fx_listen_loopback(0);
+	he_test_bres_init(&r);
 	r.t0 = he_test_now_ms();
-	bev = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_socket_new(fx.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
-	ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_INET,
-	    "fromhosts.test", f.port), 0);
-	bufferevent_setcb(bev, NULL, NULL, bev_event_cb, &r);
+	ck_assert_int_eq(evhappy_connect_hostname(fx.he, bev, AF_INET,
+	    "fromhosts.test", fx.port), 0);
+	bufferevent_setcb(bev, NULL, NULL, he_test_bev_cb, &r);
 	ck_assert_int_eq(r.calls, 0);
-	he_test_run_until(f.base, HE_TEST_UP(1000), &r.done);
-	he_test_run_until(f.base, 20, NULL);
+	he_test_run_until(fx.base, HE_TEST_UP(1000), &r.calls);
+	he_test_run_until(fx.base, 20, NULL);
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_msg(r.what & BEV_EVENT_CONNECTED, "event 0x%x, errno %d",
 	    r.what, r.err);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "fromhosts.test", A_), 0);
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
 START_TEST(test_evdns_hosts_answer_at_once)
 {
-	struct fx f;
-	struct rres rr;
-	char path[] = "/tmp/evhappy-hosts-XXXXXX";
-	int fd = mkstemp(path);
-	static const char hosts[] = "127.0.0.1 fromhosts.test\n"
-	    "::1 fromhosts.test\n";
+	struct he_test_res rr;
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, hosts, sizeof(hosts) - 1),
-	    (int)sizeof(hosts) - 1);
-	close(fd);
-	fx_init(&f, 1);
-	ck_assert_int_eq(evdns_base_load_hosts(f.dnsb, path), 0);
-	unlink(path);
-	fx_listen_loopback(&f, v6ok);
+	load_hosts("127.0.0.1 fromhosts.test\n::1 fromhosts.test\n");
+	fx_listen_loopback(v6ok);
 
-	req_race(&f, &rr, AF_UNSPEC, "fromhosts.test", 3000);
-	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	req_race(&rr, AF_UNSPEC, "fromhosts.test", 3000);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.fmt);
 	ck_assert_msg(!strcmp(rr.peer, v6ok ? "::1" : "127.0.0.1"),
 	    "connected to %s", rr.peer);
 	ck_assert_msg(rr.ms < HE_TEST_UP(60), "took %d ms", (int)rr.ms);
 	/* The hosts table answered: the server was never asked. */
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", A_), 0);
-	ck_assert_int_eq(he_lab_dns_queries(f.dns, "fromhosts.test", AAAA_), 0);
-	fx_free(&f);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "fromhosts.test", A_), 0);
+	ck_assert_int_eq(he_lab_dns_queries(fx.dns, "fromhosts.test", AAAA_), 0);
 }
 END_TEST
 
@@ -1735,37 +1387,46 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		k->t[k->n++] = he_test_now_ms();
 }
 
+/* A 20 ms timer on the fixture's base, noting its ticks in k (cleared);
+   event_free() it. */
+static struct event *
+ticking(struct ticks *k)
+{
+	struct event *tick;
+	struct timeval tv;
+
+	memset(k, 0, sizeof(*k));
+	tick = event_new(fx.base, -1, EV_PERSIST, tick_cb, k);
+	ck_assert_ptr_nonnull(tick);
+	he_test_tv(&tv, 20);
+	event_add(tick, &tv);
+	return tick;
+}
+
 /* A lookup that takes 300 ms never stops the loop: a 20 ms timer keeps
    ticking on time through it, and the connect still succeeds. */
 START_TEST(test_system_resolver_never_blocks)
 {
-	struct fx f;
-	struct rres rr;
+	struct he_test_res rr;
 	struct ticks k;
 	struct event *tick;
-	struct timeval tv;
 	int64_t prev, gap = 0;
 	int64_t limit = he_test_slow_factor() > 1 ? 150 : 60;
 	int i, inside = 0;
 
-	fx_init(&f, 0);
-	fx_listen_loopback(&f, v6ok);
-	memset(&k, 0, sizeof(k));
-	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
-	ck_assert_ptr_nonnull(tick);
-	he_test_tv(&tv, 20);
-	event_add(tick, &tv);
+	fx_listen_loopback(v6ok);
+	tick = ticking(&k);
 
 	hook_sleep_ms = 300;
 	__atomic_store_n(&gai_calls, 0, __ATOMIC_SEQ_CST);
 	he_resolve_set_gai_hook_(slow_gai);
-	req_race(&f, &rr, AF_UNSPEC, "slow.test", 5000);
+	req_race(&rr, AF_UNSPEC, "slow.test", 5000);
 	he_resolve_set_gai_hook_(NULL);
 	event_free(tick);
 
-	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.line);
+	ck_assert_msg(rr.fd >= 0, "failed: %s", rr.fmt);
 	ck_assert_int_ge(__atomic_load_n(&gai_calls, __ATOMIC_SEQ_CST), 1);
-	ck_assert_msg(rr.ms >= 290 && rr.ms < HE_TEST_UP(1000),
+	ck_assert_msg(rr.ms >= 290 && rr.ms < HE_TEST_UP(450),
 	    "connected after %d ms; the lookup sleeps 300", (int)rr.ms);
 	prev = rr.t0;
 	for (i = 0; i < k.n && k.t[i] <= rr.t0 + rr.ms; i++) {
@@ -1782,68 +1443,57 @@ START_TEST(test_system_resolver_never_blocks)
 	    inside, (int)rr.ms);
 	ck_assert_msg(gap <= limit, "the loop stood still for %d ms",
 	    (int)gap);
-	fx_free(&f);
 }
 END_TEST
 
 /* The same through the drop-in with a NULL dns_base. */
 START_TEST(test_system_socket_connect_never_blocks)
 {
-	struct fx f;
-	struct bres br;
+	struct he_test_bres br;
 	struct bufferevent *bev;
 	struct ticks k;
 	struct event *tick;
-	struct timeval tv;
 
-	fx_init(&f, 0);
-	fx_listen_loopback(&f, v6ok);
-	memset(&k, 0, sizeof(k));
-	tick = event_new(f.base, -1, EV_PERSIST, tick_cb, &k);
-	ck_assert_ptr_nonnull(tick);
-	he_test_tv(&tv, 20);
-	event_add(tick, &tv);
+	fx_listen_loopback(v6ok);
+	tick = ticking(&k);
 
 	hook_sleep_ms = 300;
 	he_resolve_set_gai_hook_(slow_gai);
-	bev = bev_race(&f, &br, M_SOCKET, AF_UNSPEC, "slow.test", 5000);
+	bev = bev_race(&br, M_SOCKET, AF_UNSPEC, "slow.test", 5000);
 	he_resolve_set_gai_hook_(NULL);
 	event_free(tick);
 
 	ck_assert_msg(br.what & BEV_EVENT_CONNECTED, "event 0x%x err %d",
 	    br.what, br.err);
-	ck_assert_msg(br.ms >= 290, "connected after %d ms", (int)br.ms);
+	ck_assert_msg(br.ms >= 290 && br.ms < HE_TEST_UP(450),
+	    "connected after %d ms; the lookup sleeps 300", (int)br.ms);
 	ck_assert_msg(k.n >= 12, "only %d ticks", k.n);
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
 /* A name the system resolver does not know: EHOSTUNREACH, EAI_NONAME. */
 START_TEST(test_system_noname)
 {
-	struct fx f;
-	struct rres rr;
-	struct bres br;
+	struct he_test_res rr;
+	struct he_test_bres br;
 	struct bufferevent *bev;
 
-	fx_init(&f, 0);
-	fx_listen_loopback(&f, v6ok);
+	fx_listen_loopback(v6ok);
 	hook_sleep_ms = 0;
 	he_resolve_set_gai_hook_(slow_gai);
-	req_race(&f, &rr, AF_UNSPEC, "nosuch.invalid", 5000);
-	bev = bev_race(&f, &br, M_SOCKET, AF_UNSPEC, "nosuch.invalid", 5000);
+	req_race(&rr, AF_UNSPEC, "nosuch.invalid", 5000);
+	bev = bev_race(&br, M_SOCKET, AF_UNSPEC, "nosuch.invalid", 5000);
 	he_resolve_set_gai_hook_(NULL);
 
 	ck_assert_int_eq(rr.fd, -1);
-	ck_assert_int_eq(rr.err, EHOSTUNREACH);
-	ck_assert_int_eq(rr.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(rr.error, EHOSTUNREACH);
+	ck_assert_int_eq(rr.dns_error, EVUTIL_EAI_NONAME);
 	ck_assert_msg(br.what & BEV_EVENT_ERROR, "event 0x%x", br.what);
 	ck_assert_int_eq(br.err, EHOSTUNREACH);
-	ck_assert_int_eq(br.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(br.dns, EVUTIL_EAI_NONAME);
 	ck_assert_int_eq(evhappy_socket_get_dns_error(bev), EVUTIL_EAI_NONAME);
 	bufferevent_free(bev);
-	fx_free(&f);
 }
 END_TEST
 
@@ -1852,31 +1502,29 @@ END_TEST
    threads finish nothing is left (valgrind/ASan watch the threads). */
 START_TEST(test_system_free_during_lookup)
 {
-	struct fx f;
-	struct rres rr;
-	struct bres br;
+	struct he_test_res rr;
+	struct he_test_bres br;
 	struct bufferevent *bev;
 
-	fx_init(&f, 0);
-	fx_listen_loopback(&f, v6ok);
+	fx_listen_loopback(v6ok);
 	hook_sleep_ms = 300;
 	he_resolve_set_gai_hook_(slow_gai);
-	req_start(&f, &rr, AF_UNSPEC, "slow.test");
-	bev = bev_start(&f, &br, M_CTX, AF_UNSPEC, "slow.test");
-	he_test_run_until(f.base, 50, NULL);
+	req_start(&rr, AF_UNSPEC, "slow.test");
+	bev = bev_start(&br, M_CTX, AF_UNSPEC, "slow.test");
+	he_test_run_until(fx.base, 50, NULL);
 	bufferevent_free(bev);
-	evhappy_free(f.he);
-	f.he = NULL;
-	he_test_run_until(f.base, 20, NULL);
+	evhappy_free(fx.he);
+	fx.he = NULL;
+	he_test_run_until(fx.base, 20, NULL);
 	ck_assert_int_eq(rr.calls, 0);
 	ck_assert_int_eq(br.calls, 0);
 	/* The event_base goes while the lookups still sleep. */
-	fx_free_ex(&f, 0);
+	he_test_fx_free(&fx);
 	he_test_sleep_ms(600);
 	he_resolve_set_gai_hook_(NULL);
 	ck_assert_int_eq(rr.calls, 0);
 	ck_assert_int_eq(br.calls, 0);
-	ck_assert_int_eq(he_test_count_fds(), f.fds0);
+	ck_assert_int_eq(he_test_count_fds(), fx.fds0);
 }
 END_TEST
 
@@ -1904,65 +1552,73 @@ static const enum program program = P_HOSTS;
 #else
 static const enum program program = P_PLAIN;
 #endif
-#define ONLY(p, t) do { if (program == (p)) tcase_add_test(tc, t); } while (0)
-#define V4(t) ONLY(P_PLAIN, t)
-#define V6(t) ONLY(P_V6, t)
-#define HOSTS(t) ONLY(P_HOSTS, t)
-
+/* Every test: its test case (and so its fixture) and the program that
+   runs it. */
 static Suite *
 resolve_suite(void)
 {
+	const struct {
+		const char *tcase;
+		const TTest *test;
+		enum program in;
+	} tests[] = {
+		{ "answers", test_nxdomain_report, P_PLAIN },
+		{ "several", test_several_refused_interleave, P_V6 },
+		{ "several", test_several_blackholes_interleave, P_V6 },
+		{ "queries", test_literals_not_resolved, P_V6 },
+		{ "queries", test_family_restricts_queries, P_V6 },
+		{ "queries", test_family_no_address, P_PLAIN },
+		{ "queries", test_trace_dns, P_V6 },
+		{ "queries", test_trace_cancel_stops_queries, P_PLAIN },
+		{ "queries", test_trace_cancel_on_answer, P_PLAIN },
+		{ "queries", test_bad_arguments, P_PLAIN },
+		{ "free", test_free_bev_during_queries, P_PLAIN },
+		{ "free", test_free_bev_during_attempt_and_query, P_PLAIN },
+		{ "free", test_free_context_during_queries, P_PLAIN },
+		{ "free", test_cancel_during_queries, P_PLAIN },
+		{ "free", test_evdns_freed_after_context, P_PLAIN },
+		{ "free", test_evdns_freed_first_fail_requests, P_PLAIN },
+		{ "dropin", test_socket_connect_hostname, P_V6 },
+		{ "dropin", test_socket_connect_hostname_nxdomain, P_PLAIN },
+		{ "dropin", test_dns_error_cleared_by_next_connect, P_PLAIN },
+		{ "dropin", test_evdns_hosts_answer_at_once, P_PLAIN },
+		{ "dropin", test_evdns_hosts_bev_callbacks_set_after, P_PLAIN },
+		{ "system", test_system_localhost, P_HOSTS },
+		{ "system", test_system_resolver_never_blocks, P_PLAIN },
+		{ "system", test_system_socket_connect_never_blocks, P_PLAIN },
+		{ "system", test_system_noname, P_PLAIN },
+		{ "system", test_system_free_during_lookup, P_PLAIN },
+	};
 	Suite *s = suite_create("resolve");
 	TCase *tc;
+	const char *last = "answers";
+	size_t i;
 
+	/* the table of answers: its rows without IPv6 here, the rest in
+	   check_resolve6 */
 	tc = he_test_tcase(s, "answers", 60);
+	tcase_add_checked_fixture(tc, setup_dns, teardown);
 	if (program == P_PLAIN)
 		tcase_add_loop_test(tc, test_answers, 0, answer_first_v6());
 	if (program == P_V6)
 		tcase_add_loop_test(tc, test_answers, answer_first_v6(),
 		    N_ANSWER_CASES);
-	V4(test_nxdomain_report);
-
-	tc = he_test_tcase(s, "several", 60);
-	V6(test_several_refused_interleave);
-	V6(test_several_blackholes_interleave);
-
-	tc = he_test_tcase(s, "queries", 60);
-	V6(test_literals_not_resolved);
-	V6(test_family_restricts_queries);
-	V4(test_family_no_address);
-	V6(test_trace_dns);
-	V4(test_trace_cancel_stops_queries);
-	V4(test_trace_cancel_on_answer);
-	V4(test_bad_arguments);
-
-	tc = he_test_tcase(s, "free", 60);
-	V4(test_free_bev_during_queries);
-	V4(test_free_bev_during_attempt_and_query);
-	V4(test_free_context_during_queries);
-	V4(test_cancel_during_queries);
-	V4(test_evdns_freed_after_context);
-	V4(test_evdns_freed_first_fail_requests);
-
-	tc = he_test_tcase(s, "dropin", 60);
-	V6(test_socket_connect_hostname);
-	V4(test_socket_connect_hostname_nxdomain);
-	V4(test_dns_error_cleared_by_next_connect);
-	V4(test_evdns_hosts_answer_at_once);
-	V4(test_evdns_hosts_bev_callbacks_set_after);
-
-	tc = he_test_tcase(s, "system", 60);
-	HOSTS(test_system_localhost);
-	V4(test_system_resolver_never_blocks);
-	V4(test_system_socket_connect_never_blocks);
-	V4(test_system_noname);
-	V4(test_system_free_during_lookup);
-
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (tests[i].in != program)
+			continue;
+		if (strcmp(tests[i].tcase, last) != 0) {
+			last = tests[i].tcase;
+			tc = he_test_tcase(s, last, 60);
+			tcase_add_checked_fixture(tc, strcmp(last, "system") ?
+			    setup_dns : setup_system, teardown);
+		}
+		tcase_add_test(tc, tests[i].test);
+	}
 	return s;
 }
 
-int
-main(void)
+Suite *
+he_test_suite(void)
 {
 	event_set_log_callback(log_cb);
 	v6ok = he_lab_ipv6_loopback_works();
@@ -1974,5 +1630,5 @@ main(void)
 		he_test_require(localhost_ok, "check_resolve_hosts: getaddrinfo "
 		    "does not know localhost here (no /etc/hosts?); its test is "
 		    "skipped");
-	return he_test_run_suite(resolve_suite(), CK_ENV);
+	return resolve_suite();
 }

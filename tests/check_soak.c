@@ -173,21 +173,9 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct race *r = arg;
 
 	r->stopped = 1;
-	switch (r->kind) {
-	case K_CANCEL:
-		evhappy_request_cancel(r->req);
-		break;
-	case K_FREE:
-		evhappy_free(r->own);
-		r->own = NULL;
-		break;
-	case K_BEV_FREE:
-		bufferevent_free(r->bev);
-		r->bev = NULL;
-		break;
-	default:
-		break;
-	}
+	he_labproc_stop(r->kind == K_CANCEL ? HE_STOP_CANCEL :
+	    r->kind == K_FREE ? HE_STOP_FREE_CTX : r->kind == K_BEV_FREE ?
+	    HE_STOP_FREE_BEV : HE_STOP_NONE, &r->req, &r->own, &r->bev);
 	race_end(r);
 }
 
@@ -437,23 +425,11 @@ START_TEST(test_soak)
 }
 END_TEST
 
-int
-main(int argc, char **argv)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("soak");
-	TCase *tc;
-	int rc;
 
-	(void)argc;
-	he_fault_heap_exact(argv);
-	signal(SIGPIPE, SIG_IGN);
-	if (he_labproc_dns_start() < 0) {
-		fprintf(stderr, "check_soak: cannot start the DNS server\n");
-		return EXIT_FAILURE;
-	}
-	tc = he_test_tcase(s, "soak", 3600);
-	tcase_add_test(tc, test_soak);
-	rc = he_test_run_suite(s, CK_ENV);
-	he_labproc_dns_stop();
-	return rc;
+	tcase_add_test(he_test_tcase(s, "soak", 3600), test_soak);
+	return s;
 }

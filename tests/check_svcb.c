@@ -1709,8 +1709,8 @@ START_TEST(test_blocking)
 }
 END_TEST
 
-static Suite *
-svcb_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("svcb");
 	TCase *tc;
@@ -1744,10 +1744,4 @@ svcb_suite(void)
 	tc = he_test_tcase(s, "blocking", 60);
 	tcase_add_test(tc, test_blocking);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(svcb_suite(), CK_NORMAL);
 }

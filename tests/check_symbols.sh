@@ -173,15 +173,23 @@ else
 	done <"$tmp.api"
 fi
 
+# pc_has FIELD REGEX OK WHY: pass OK when the pkg-config file's FIELD
+# line matches REGEX (after "FIELD:"), else fail WHY and show that line.
+pc_has() {
+	if grep -E "^$1:$2" "$pc" >/dev/null; then
+		pass "$3"
+	else
+		fail "$4"
+		grep "^$1" "$pc" | sed 's/^/	/'
+	fi
+}
+
 # 4. The pkg-config file.
 if [ -f "$pc" ]; then
 	pass "$pc exists"
-	if grep -E '^Requires:(.*[ ,])?libevent_core([ ,<>=]|$)' "$pc" >/dev/null; then
-		pass "libevhappy.pc Requires libevent_core"
-	else
-		fail "libevhappy.pc: Requires does not name libevent_core"
-		grep '^Requires' "$pc" | sed 's/^/	/'
-	fi
+	pc_has Requires '(.*[ ,])?libevent_core([ ,<>=]|$)' \
+	    "libevhappy.pc Requires libevent_core" \
+	    "libevhappy.pc: Requires does not name libevent_core"
 	hv=$(sed -n 's/^#define EVHAPPY_VERSION_STRING "\(.*\)".*/\1/p' "$header")
 	pv=$(sed -n 's/^Version: *//p' "$pc")
 	if [ -n "$hv" ] && [ "$hv" = "$pv" ]; then
@@ -190,12 +198,9 @@ if [ -f "$pc" ]; then
 		fail "libevhappy.pc Version '$pv' (configure.ac's AC_INIT) is not he_event.h's EVHAPPY_VERSION_STRING '$hv'"
 	fi
 	# #include <he_event.h> works for whoever builds with pkg-config.
-	if grep -E '^Cflags:.*-I\$\{includedir\}/evhappy( |$)' "$pc" >/dev/null; then
-		pass "libevhappy.pc Cflags has -I\${includedir}/evhappy"
-	else
-		fail "libevhappy.pc Cflags lacks -I\${includedir}/evhappy"
-		grep '^Cflags' "$pc" | sed 's/^/	/'
-	fi
+	pc_has Cflags '.*-I\$\{includedir\}/evhappy( |$)' \
+	    "libevhappy.pc Cflags has -I\${includedir}/evhappy" \
+	    "libevhappy.pc Cflags lacks -I\${includedir}/evhappy"
 else
 	fail "$pc was not made"
 fi

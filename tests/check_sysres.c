@@ -32,6 +32,7 @@
 #include "he_gate.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <check.h>
 
@@ -165,51 +166,17 @@ noname_gai(const char *node, const char *service,
 }
 #endif
 
-/* ---- races to a socket -------------------------------------------------- */
+/* ---- races to a socket (struct he_test_res) ----------------------------- */
 
-struct rres {
-	int calls, done;
-	evutil_socket_t fd;
-	int err, dnserr, n;
-	int peer_family;
-	struct evhappy *free_he;	/* evhappy_free() this in the callback */
-	int *counter;			/* incremented by every callback */
-};
-
-static void
-req_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
-{
-	struct rres *r = arg;
-
-	r->calls++;
-	r->done = 1;
-	r->fd = fd;
-	r->err = evhappy_report_error(rep);
-	r->dnserr = evhappy_report_dns_error(rep);
-	r->n = evhappy_report_attempt_count(rep);
-	if (r->counter)
-		(*r->counter)++;
-	if (fd >= 0) {
-		struct sockaddr_storage ss;
-		ev_socklen_t len = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-			r->peer_family = ss.ss_family;
-		evutil_closesocket(fd);
-	}
-	if (r->free_he)
-		evhappy_free(r->free_he);
-}
-
+/* resolve_and_connect(host, port) on he into r; the winner's socket is
+   closed in the callback. */
 static struct evhappy_request *
-start(struct evhappy *he, struct rres *r, const char *host, int port)
+start(struct evhappy *he, struct he_test_res *r, const char *host, int port)
 {
-	struct evhappy_request *req;
+	struct evhappy_request *req = he_test_resolve(he, AF_UNSPEC, host,
+	    port, r);
 
-	memset(r, 0, sizeof(*r));
-	r->fd = -2;
-	req = evhappy_resolve_and_connect(he, AF_UNSPEC, host, port, req_cb,
-	    r);
-	ck_assert_msg(req != NULL, "start %s: %s", host, strerror(errno));
+	r->close_fd = 1;
 	return req;
 }
 
@@ -278,7 +245,7 @@ dropin_cb(struct bufferevent *bev, short what, void *arg)
    4,200.) */
 START_TEST(test_pool_bounded)
 {
-	static struct rres r[NCTX][NRACES];
+	static struct he_test_res r[NCTX][NRACES];
 	struct he_test_fx f;
 	struct evhappy *he[NCTX];
 	struct watch w;
@@ -331,8 +298,8 @@ START_TEST(test_pool_bounded)
 	for (c = 0; c < NCTX; c++)
 		for (i = 0; i < NRACES; i++) {
 			ck_assert_int_eq(r[c][i].calls, 1);
-			ck_assert_int_eq(r[c][i].err, EHOSTUNREACH);
-			ck_assert_int_eq(r[c][i].dnserr, EVUTIL_EAI_NONAME);
+			ck_assert_int_eq(r[c][i].error, EHOSTUNREACH);
+			ck_assert_int_eq(r[c][i].dns_error, EVUTIL_EAI_NONAME);
 		}
 	ck_assert_int_eq(he_gate_calls(), (NCTX * NRACES + NDROPIN) * 2);
 	ck_assert_msg(w.max_threads <= cap, "%d workers", w.max_threads);
@@ -354,7 +321,7 @@ END_TEST
 START_TEST(test_cancel_queued)
 {
 	struct he_test_fx f;
-	struct rres r[20];
+	struct he_test_res r[20];
 	struct evhappy_request *req[20];
 	struct he_pool_stats st;
 	int i, cap = HE_POOL_PER_BASE;
@@ -387,7 +354,7 @@ END_TEST
 START_TEST(test_free_in_answer)
 {
 	struct he_test_fx f;
-	struct rres r[6];
+	struct he_test_res r[6];
 	int i, n = 0;
 
 	he_test_fx_begin(&f);
@@ -395,7 +362,7 @@ START_TEST(test_free_in_answer)
 	he_gate_all(1);
 	for (i = 0; i < 6; i++) {
 		start(f.he, &r[i], "nosuch.invalid", 80);
-		r[i].free_he = f.he;
+		r[i].free_he = &f.he;
 		r[i].counter = &n;
 	}
 	he_test_run_until(f.base, 30, NULL);
@@ -429,7 +396,7 @@ START_TEST(test_hanging_base_spares_others)
 {
 	struct he_test_fx f;
 	struct he_gate_side sd;
-	struct rres r;
+	struct he_test_res r;
 	evutil_socket_t lfd;
 	int port = 0, some = 4, took;
 	int64_t t0;
@@ -443,15 +410,15 @@ START_TEST(test_hanging_base_spares_others)
 	ck_assert_int_ge(he_gate_hanging(), some);
 	t0 = he_test_now_ms();
 	start(f.he, &r, "slow.test", port);
-	he_test_run_until(f.base, HE_TEST_UP(1500), &r.done);
+	he_test_run_until(f.base, HE_TEST_UP(1500), &r.calls);
 	took = (int)(he_test_now_ms() - t0);
-	ck_assert_msg(r.done, "B's race waited %d ms for A's names", took);
+	ck_assert_msg(r.calls, "B's race waited %d ms for A's names", took);
 	ck_assert_msg(took <= HE_TEST_UP(500), "B's race took %d ms", took);
 	ck_assert_int_eq(r.peer_family != 0, 1);
 	ck_assert_int_eq(he_gate_hanging(), HE_POOL_PER_BASE);
 	he_gate_hang(0);
 	he_gate_side_join(&sd);
-	ck_assert_msg(sd.done, "A's races did not all end");
+	ck_assert_msg(sd.calls, "A's races did not all end");
 	evutil_closesocket(lfd);
 	he_resolve_set_gai_hook_(NULL);
 	he_test_fx_end(&f);
@@ -461,7 +428,7 @@ END_TEST
 static int
 rres_done(void *arg)
 {
-	return ((struct rres *)arg)->done;
+	return ((struct he_test_res *)arg)->calls;
 }
 
 /* One base with 40 races whose names hang: HE_POOL_PER_BASE of its
@@ -470,8 +437,8 @@ rres_done(void *arg)
 START_TEST(test_base_share)
 {
 	struct he_test_fx f, g;
-	static struct rres r[40];
-	struct rres other;
+	static struct he_test_res r[40];
+	struct he_test_res other;
 	struct he_pool_stats st;
 	struct evhappy *he2;
 	char name[64];
@@ -496,14 +463,14 @@ START_TEST(test_base_share)
 	he2 = evhappy_new(f.base, NULL);
 	ck_assert_ptr_nonnull(he2);
 	start(he2, &other, "slow.test", 80);
-	he_test_run_until(f.base, 100, &other.done);
+	he_test_run_until(f.base, 100, &other.calls);
 	ck_assert_int_eq(other.calls, 0);
 	evhappy_free(he2);
 	/* ...another base does not */
 	start(g.he, &other, "slow.test", 80);
 	wait_until(g.base, 1000, rres_done, &other);
 	ck_assert_int_eq(other.calls, 1);
-	ck_assert_int_eq(other.dnserr, 0);
+	ck_assert_int_eq(other.dns_error, 0);
 	he_gate_hang(0);
 	for (i = 0; i < 40; i++) {
 		wait_until(f.base, 3000, rres_done, &r[i]);
@@ -522,7 +489,7 @@ END_TEST
 START_TEST(test_pool_max_threads)
 {
 	struct he_test_fx f[NBASES];
-	static struct rres r[NBASES][10];
+	static struct he_test_res r[NBASES][10];
 	struct he_pool_stats st;
 	char name[64];
 	int b, i, all = NBASES * HE_POOL_PER_BASE;
@@ -583,7 +550,7 @@ order_wrong(int from, int to)
 START_TEST(test_aaaa_before_a)
 {
 	struct he_test_fx f;
-	static struct rres r[HE_GATE_NORDER];
+	static struct he_test_res r[HE_GATE_NORDER];
 	char name[64];
 	int i, bad;
 
@@ -592,7 +559,7 @@ START_TEST(test_aaaa_before_a)
 	for (i = 0; i < 150; i++) {
 		snprintf(name, sizeof(name), "order.%d.test", i);
 		start(f.he, &r[i], name, 80);
-		he_test_run_until(f.base, HE_TEST_UP(2000), &r[i].done);
+		he_test_run_until(f.base, HE_TEST_UP(2000), &r[i].calls);
 		ck_assert_int_eq(r[i].calls, 1);
 	}
 	bad = order_wrong(0, 150);
@@ -620,7 +587,7 @@ END_TEST
 START_TEST(test_a_not_held_by_aaaa)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	evutil_socket_t lfd;
 	int port = 0;
 	int64_t t0, took;
@@ -631,7 +598,7 @@ START_TEST(test_a_not_held_by_aaaa)
 	lfd = he_test_listen("127.0.0.1", &port);
 	t0 = he_test_now_ms();
 	start(f.he, &r, "hang6.test", port);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &r.done);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &r.calls);
 	took = he_test_now_ms() - t0;
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(r.peer_family, AF_INET);
@@ -664,7 +631,7 @@ fill_fds(int *fds, int max)
 START_TEST(test_wake_fd_emfile)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct rlimit old, low;
 	int fds[256], n, i, fds1;
 
@@ -679,21 +646,21 @@ START_TEST(test_wake_fd_emfile)
 	ck_assert_int_lt(n, 256);
 
 	start(f.he, &r, "nosuch.invalid", 80);
-	he_test_run_until(f.base, 2000, &r.done);
+	he_test_run_until(f.base, 2000, &r.calls);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.err, EMFILE);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_SYSTEM);
+	ck_assert_int_eq(r.error, EMFILE);
+	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_SYSTEM);
 	ck_assert_int_eq(he_gate_calls(), 0);
 	ck_assert_int_eq(he_test_count_fds(), fds1);
 
 	start(f.he, &r, "nosuch.invalid", 80);
-	he_test_run_until(f.base, 2000, &r.done);
+	he_test_run_until(f.base, 2000, &r.calls);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	ck_assert_int_eq(r.dnserr, EVUTIL_EAI_NONAME);
+	ck_assert_int_eq(r.error, EHOSTUNREACH);
+	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_NONAME);
 	he_resolve_set_gai_hook_(NULL);
 	he_test_fx_end(&f);
 }
@@ -724,7 +691,7 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 START_TEST(test_one_family_fails)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct trace_rec t;
 	evutil_socket_t lfd;
 	int port = 0;
@@ -736,12 +703,12 @@ START_TEST(test_one_family_fails)
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
 	__atomic_store_n(&fail_wake_fds, 1, __ATOMIC_SEQ_CST);
 	start(f.he, &r, "slow.test", port);
-	he_test_run_until(f.base, 3000, &r.done);
+	he_test_run_until(f.base, 3000, &r.calls);
 	ck_assert_int_eq(__atomic_load_n(&fail_wake_fds, __ATOMIC_SEQ_CST), 0);
 	ck_assert_int_eq(r.calls, 1);
-	ck_assert_msg(r.fd >= 0, "failed: error %d dns %d", r.err, r.dnserr);
+	ck_assert_msg(r.fd >= 0, "failed: error %d dns %d", r.error, r.dns_error);
 	ck_assert_int_eq(r.peer_family, AF_INET);
-	ck_assert_int_eq(r.n, 1);
+	ck_assert_int_eq(r.natt, 1);
 	ck_assert_int_eq(t.v6_answer_error, EMFILE);
 	ck_assert_int_eq(he_gate_calls(), 1);
 	evutil_closesocket(lfd);
@@ -762,7 +729,7 @@ START_TEST(test_no_threads_eagain)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct he_test_fx f;
-		struct rres r;
+		struct he_test_res r;
 		struct he_pool_stats st;
 		int rc = 0;
 
@@ -773,12 +740,12 @@ START_TEST(test_no_threads_eagain)
 		he_gate_reset();
 		__atomic_store_n(&fail_threads, 1, __ATOMIC_SEQ_CST);
 		start(f.he, &r, "slow.test", 80);
-		he_test_run_until(f.base, 2000, &r.done);
+		he_test_run_until(f.base, 2000, &r.calls);
 		if (r.calls != 1)
 			rc = 11;
-		else if (r.err != EAGAIN)
+		else if (r.error != EAGAIN)
 			rc = 12;
-		else if (r.dnserr != EVUTIL_EAI_SYSTEM)
+		else if (r.dns_error != EVUTIL_EAI_SYSTEM)
 			rc = 13;
 		else if (__atomic_load_n(&thread_creates, __ATOMIC_SEQ_CST) < 2)
 			rc = 14;
@@ -828,11 +795,11 @@ count_eventfds(void)
 static int
 all_done(void *arg)
 {
-	struct rres *r = arg;
+	struct he_test_res *r = arg;
 	int i;
 
 	for (i = 0; i < NFORK; i++)
-		if (!r[i].done)
+		if (!r[i].calls)
 			return 0;
 	return 1;
 }
@@ -844,7 +811,7 @@ all_done(void *arg)
    their wake-up fds.  Once the child has freed its context and base, it
    holds no wake-up fd: neither the parent's nor one of its own. */
 static void
-fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
+fork_child_side(struct he_test_fx *f, struct he_test_res *r, int tell)
 {
 	int64_t t0 = he_test_now_ms();
 	int i, rc = 0;
@@ -858,8 +825,8 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 	if (he_test_now_ms() - t0 > HE_TEST_UP(500))
 		_exit(22);
 	for (i = 0; i < NFORK; i++)
-		if (r[i].calls != 1 || r[i].err != EHOSTUNREACH ||
-		    r[i].dnserr != EVUTIL_EAI_AGAIN)
+		if (r[i].calls != 1 || r[i].error != EHOSTUNREACH ||
+		    r[i].dns_error != EVUTIL_EAI_AGAIN)
 			_exit(23);
 	if (write(tell, &c, 1) != 1)
 		_exit(26);
@@ -870,13 +837,13 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 #ifndef UNDER_TSAN
 	/* TSan does not support new threads after a multi-threaded fork. */
 	{
-		struct rres n;
+		struct he_test_res n;
 		/* Not the gate's hook: its lock may be held by a thread that
 		   is not here. */
 		he_resolve_set_gai_hook_(noname_gai);
 		start(f->he, &n, "nosuch.invalid", 80);
-		he_test_run_until(f->base, 2000, &n.done);
-		if (n.calls != 1 || n.dnserr != EVUTIL_EAI_NONAME)
+		he_test_run_until(f->base, 2000, &n.calls);
+		if (n.calls != 1 || n.dns_error != EVUTIL_EAI_NONAME)
 			rc = 27;
 	}
 #endif
@@ -891,7 +858,7 @@ fork_child_side(struct he_test_fx *f, struct rres *r, int tell)
 START_TEST(test_fork_during_lookup)
 {
 	struct he_test_fx f;
-	static struct rres r[NFORK];
+	static struct he_test_res r[NFORK];
 	int i, tell[2], status, cap = HE_POOL_PER_BASE;
 	struct he_pool_stats st;
 	pid_t pid;
@@ -923,8 +890,8 @@ START_TEST(test_fork_during_lookup)
 	wait_until(f.base, 3000, all_done, r);
 	for (i = 0; i < NFORK; i++) {
 		ck_assert_int_eq(r[i].calls, 1);
-		ck_assert_int_eq(r[i].err, EHOSTUNREACH);
-		ck_assert_int_eq(r[i].dnserr, EVUTIL_EAI_NONAME);
+		ck_assert_int_eq(r[i].error, EHOSTUNREACH);
+		ck_assert_int_eq(r[i].dns_error, EVUTIL_EAI_NONAME);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -945,7 +912,7 @@ START_TEST(test_bad_zone_literals)
 		"[fe80::1%nosuchif0]"
 	};
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	unsigned i;
 
 	he_test_fx_begin(&f);
@@ -953,7 +920,7 @@ START_TEST(test_bad_zone_literals)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
 		ck_assert_msg(evhappy_resolve_and_connect(f.he, AF_UNSPEC,
-		    bad[i], 80, req_cb, &r) == NULL, "%s started", bad[i]);
+		    bad[i], 80, he_test_conn_cb, &r) == NULL, "%s started", bad[i]);
 		ck_assert_msg(errno == EINVAL, "%s: errno %d", bad[i], errno);
 	}
 	he_test_run_until(f.base, 50, NULL);
@@ -968,7 +935,7 @@ END_TEST
 START_TEST(test_trace_cancel_stops_query)
 {
 	struct he_test_fx f;
-	struct rres r;
+	struct he_test_res r;
 	struct trace_rec t;
 
 	he_test_fx_begin(&f);
@@ -985,8 +952,8 @@ START_TEST(test_trace_cancel_stops_query)
 }
 END_TEST
 
-static Suite *
-sysres_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("sysres");
 	TCase *tc;
@@ -1012,10 +979,4 @@ sysres_suite(void)
 	tcase_add_test(tc, test_bad_zone_literals);
 	tcase_add_test(tc, test_trace_cancel_stops_query);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(sysres_suite(), CK_ENV);
 }

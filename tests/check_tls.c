@@ -10,6 +10,7 @@
 #include "he_event.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_testrec.h"
 
 #include <check.h>
 #include <errno.h>
@@ -40,24 +41,6 @@ static SSL_CTX *g_sctx, *g_cctx;
 
 /* --- helpers -------------------------------------------------------------- */
 
-static int
-fd_port(evutil_socket_t fd, int peer)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int rc;
-
-	memset(&ss, 0, sizeof(ss));
-	rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len) :
-	    getsockname(fd, (struct sockaddr *)&ss, &len);
-	if (rc != 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
 
 static void
 print_ssl_errors(const char *where)
@@ -245,7 +228,7 @@ srv_start(struct server *s, struct event_base *base, int tls)
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
 	    (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(s->lev);
-	s->port = fd_port(evconnlistener_get_fd(s->lev), 0);
+	s->port = he_test_fd_port(evconnlistener_get_fd(s->lev), 0);
 	ck_assert_int_gt(s->port, 0);
 }
 
@@ -263,13 +246,9 @@ srv_free(struct server *s)
 /* --- the client's view ------------------------------------------------------- */
 
 struct client {
-	int events;
-	short what;
-	int err;
-	int64_t t;
+	struct he_test_bres b;		/* the events */
 	int handshake_done;		/* SSL_is_init_finished at CONNECTED */
 	long verify;			/* SSL_get_verify_result at CONNECTED */
-	evutil_socket_t fd;
 	char buf[64];
 	int got;
 	int echoed;			/* got >= 5 */
@@ -279,14 +258,10 @@ static void
 cli_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *c = arg;
-	int err = EVUTIL_SOCKET_ERROR();
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	SSL *ssl;
 
-	c->events++;
-	c->what = what;
-	c->err = err;
-	c->t = he_test_now_ms();
-	c->fd = bufferevent_getfd(bev);
+	he_test_bev_cb(bev, what, &c->b);
+	ssl = bufferevent_openssl_get_ssl(bev);
 	if (ssl) {
 		c->handshake_done = SSL_is_init_finished(ssl);
 		c->verify = SSL_get_verify_result(ssl);
@@ -329,23 +304,6 @@ tls_client_new(struct event_base *base, struct client *c, const char *host)
 	return bev;
 }
 
-/* [a black hole: ::1 where IPv6 works, else 127.0.0.1; 127.0.0.1:port].
- * The race past a black hole does not need IPv6, so it is never skipped. */
-static struct evutil_addrinfo *
-race_list(struct he_lab_blackhole **bh, int port)
-{
-	const char *bhaddr = have_v6 ? "::1" : "127.0.0.1";
-	struct evutil_addrinfo *l, *v4;
-	int bhport = 0;
-
-	*bh = he_test_blackhole(bhaddr, &bhport);
-	l = he_test_ai(bhaddr, bhport);
-	ck_assert_ptr_nonnull(l);
-	v4 = he_test_ai("127.0.0.1", port);
-	ck_assert_ptr_nonnull(v4);
-	return he_test_append(l, v4);
-}
-
 /* Write "hello" and wait for the echo. */
 static void
 echo_roundtrip(struct event_base *base, struct bufferevent *bev,
@@ -357,6 +315,61 @@ echo_roundtrip(struct event_base *base, struct bufferevent *bev,
 	ck_assert_str_eq(c->buf, "hello");
 }
 
+/* [a black hole: ::1 where IPv6 works, else 127.0.0.1; 127.0.0.1:port],
+ * the black hole f's.  The race past a black hole does not need IPv6, so
+ * it is never skipped. */
+static struct evutil_addrinfo *
+race_list(struct he_test_fx *f, int port)
+{
+	const struct he_test_listen_spec hole = {
+		HE_TEST_HOLE, have_v6 ? "::1" : "127.0.0.1"
+	};
+
+	return he_test_append(he_test_fx_listen_apart(f, &hole, 1),
+	    he_test_ai("127.0.0.1", port));
+}
+
+/* The race started on c's bufferevent at t0 (racing fd's port: get_fd's
+ * answer) ends in exactly one CONNECTED to s (which accepted it once),
+ * within 250..hi_ms when hi_ms is not 0 (a black hole came first). */
+static void
+wait_connected(struct he_test_fx *f, struct server *s, struct client *c,
+    struct bufferevent *bev, int64_t t0, int hi_ms)
+{
+	evutil_socket_t fd;
+	int64_t el;
+
+	ck_assert_int_eq(c->b.calls, 0);
+	he_test_run_until(f->base, HE_TEST_UP(3000), &c->b.calls);
+	el = c->b.t - t0;
+	ck_assert_int_eq(c->b.calls, 1);
+	ck_assert_msg(c->b.what == BEV_EVENT_CONNECTED, "event 0x%x, error %d",
+	    c->b.what, c->b.err);
+	fd = bufferevent_getfd(bev);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(he_test_fd_port(fd, 1), s->port);
+	ck_assert_int_eq(s->accepted, 1);
+	if (hi_ms)
+		ck_assert_msg(el >= 250 && el <= HE_TEST_UP(hi_ms),
+		    "CONNECTED after %lld ms, want 250..%d", (long long)el,
+		    hi_ms);
+}
+
+/* Then the echo works, still one event; bev, s and f are freed. */
+static void
+echo_and_end(struct he_test_fx *f, struct server *s, struct client *c,
+    struct bufferevent *bev)
+{
+	echo_roundtrip(f->base, bev, c);
+	he_test_run_until(f->base, 30, NULL);
+	ck_assert_int_eq(c->b.calls, 1);
+	bufferevent_free(bev);	/* frees ssl or the filter's bottom, and the
+				   socket */
+	he_test_run_until(f->base, 30, NULL);
+	srv_free(s);
+	he_test_fx_end(f);
+}
+
 /* --- TLS ---------------------------------------------------------------------- */
 
 /* _i: 0 = evhappy_connect_addrinfo (with a black hole first when IPv6
@@ -365,16 +378,15 @@ START_TEST(test_tls_race)
 {
 	struct he_test_fx f;
 	struct server s;
-	struct he_lab_blackhole *bh = NULL;
 	struct evutil_addrinfo *l = NULL;
 	struct client c;
 	struct bufferevent *bev;
-	int64_t t0, el;
+	int64_t t0;
 
 	he_test_fx_begin(&f);
 	srv_start(&s, f.base, 1);
 	if (_i == 0)
-		l = race_list(&bh, s.port);
+		l = race_list(&f, s.port);
 
 	bev = tls_client_new(f.base, &c, "localhost");
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -387,62 +399,36 @@ START_TEST(test_tls_race)
 		ck_assert_int_eq(evhappy_connect_hostname(f.he, bev, AF_UNSPEC,
 		    "127.0.0.1", s.port), 0);
 	}
-	ck_assert_int_eq(c.events, 0);
-	he_test_run_until(f.base, HE_TEST_UP(3000), &c.events);
-
-	el = c.t - t0;
-	ck_assert_int_eq(c.events, 1);
-	ck_assert_msg(c.what == BEV_EVENT_CONNECTED, "event 0x%x, error %d",
-	    c.what, c.err);
+	wait_connected(&f, &s, &c, bev, t0, _i == 0 ? 500 : 0);
 	ck_assert_msg(c.handshake_done, "CONNECTED before the TLS handshake");
 	ck_assert_int_eq(c.verify, X509_V_OK);
-	ck_assert_int_ge(c.fd, 0);
-	ck_assert_int_eq(fd_port(c.fd, 1), s.port);
-	ck_assert_int_eq(s.accepted, 1);
-	if (bh)
-		ck_assert_msg(el >= 250 && el <= HE_TEST_UP(500),
-		    "CONNECTED after %lld ms, want 250..500", (long long)el);
-
-	echo_roundtrip(f.base, bev, &c);
-	he_test_run_until(f.base, 30, NULL);
-	ck_assert_int_eq(c.events, 1);
-
-	bufferevent_free(bev);	/* frees ssl and closes the socket */
-	he_test_run_until(f.base, 30, NULL);
-	srv_free(&s);
-	if (bh)
-		he_lab_blackhole_free(bh);
-	he_test_fx_end(&f);
+	ck_assert_int_eq(c.b.fd, bufferevent_getfd(bev));
+	echo_and_end(&f, &s, &c, bev);
 }
 END_TEST
 
 /* A TLS server that is not there: the error still arrives once. */
 START_TEST(test_tls_refused)
 {
+	static const struct he_test_listen_spec refuser = {
+		HE_TEST_REFUSE, "127.0.0.1"
+	};
 	struct he_test_fx f;
 	struct client c;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *l;
-	evutil_socket_t rfd;
-	int rport = 0;
 
 	he_test_fx_begin(&f);
-	rfd = he_test_refuser("127.0.0.1", &rport);
-	l = he_test_ai("127.0.0.1", rport);
-	ck_assert_ptr_nonnull(l);
+	l = he_test_fx_listen_apart(&f, &refuser, 1);
 	bev = tls_client_new(f.base, &c, NULL);
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
 	evhappy_addrinfo_free(l);
-	he_test_run_until(f.base, HE_TEST_UP(2000), &c.events);
-	ck_assert_int_eq(c.events, 1);
-	ck_assert_msg((c.what & BEV_EVENT_ERROR) &&
-	    !(c.what & BEV_EVENT_CONNECTED), "event 0x%x", c.what);
-	ck_assert_int_eq(c.err, ECONNREFUSED);
+	he_test_run_until(f.base, HE_TEST_UP(2000), &c.b.calls);
+	he_test_check_bev_error(&c.b, ECONNREFUSED, 0);
 	ck_assert_int_eq(evhappy_get_dns_error(bev), 0);
 	he_test_run_until(f.base, 30, NULL);
-	ck_assert_int_eq(c.events, 1);
+	ck_assert_int_eq(c.b.calls, 1);
 	bufferevent_free(bev);
-	close(rfd);
 	he_test_fx_end(&f);
 }
 END_TEST
@@ -450,17 +436,17 @@ END_TEST
 /* Freeing the TLS bufferevent during the race. */
 START_TEST(test_tls_free_during_race)
 {
+	static const struct he_test_listen_spec hole = {
+		HE_TEST_HOLE, "127.0.0.1"
+	};
 	struct he_test_fx f;
 	struct client c;
 	struct bufferevent *bev;
 	struct evutil_addrinfo *l;
-	struct he_lab_blackhole *bh;
-	int bhport = 0, fds_mid;
+	int fds_mid;
 
 	he_test_fx_begin(&f);
-	bh = he_test_blackhole("127.0.0.1", &bhport);
-	l = he_test_ai("127.0.0.1", bhport);
-	ck_assert_ptr_nonnull(l);
+	l = he_test_fx_listen_apart(&f, &hole, 1);
 	fds_mid = he_test_count_fds();
 	bev = tls_client_new(f.base, &c, NULL);
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, bev, l), 0);
@@ -468,33 +454,31 @@ START_TEST(test_tls_free_during_race)
 	he_test_run_until(f.base, 100, NULL);
 	bufferevent_free(bev);
 	he_test_run_until(f.base, HE_TEST_UP(400), NULL);
-	ck_assert_int_eq(c.events, 0);
+	ck_assert_int_eq(c.b.calls, 0);
 	ck_assert_int_eq(he_test_count_fds(), fds_mid);
-	he_lab_blackhole_free(bh);
 	he_test_fx_end(&f);
 }
 END_TEST
 
 /* --- a filter over a socket bufferevent --------------------------------------- */
 
-static int filter_in_calls, filter_out_calls;
+/* The filter's two directions, counted. */
+struct passes {
+	struct bufferevent *filt;
+	int in, out;
+};
 
 static enum bufferevent_filter_result
-pass_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+pass(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
     enum bufferevent_flush_mode mode, void *ctx)
 {
-	(void)lim; (void)mode; (void)ctx;
-	filter_in_calls++;
-	evbuffer_add_buffer(dst, src);
-	return BEV_OK;
-}
+	struct passes *p = ctx;
 
-static enum bufferevent_filter_result
-pass_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
-    enum bufferevent_flush_mode mode, void *ctx)
-{
-	(void)lim; (void)mode; (void)ctx;
-	filter_out_calls++;
+	(void)lim; (void)mode;
+	if (dst == bufferevent_get_input(p->filt))
+		p->in++;
+	else
+		p->out++;
 	evbuffer_add_buffer(dst, src);
 	return BEV_OK;
 }
@@ -503,22 +487,23 @@ START_TEST(test_filter_race)
 {
 	struct he_test_fx f;
 	struct server s;
-	struct he_lab_blackhole *bh = NULL;
 	struct evutil_addrinfo *l;
 	struct client c;
 	struct bufferevent *under, *filt;
-	int64_t t0, el;
+	struct passes p;
+	int64_t t0;
 
 	he_test_fx_begin(&f);
 	srv_start(&s, f.base, 0);
-	l = race_list(&bh, s.port);
-	filter_in_calls = filter_out_calls = 0;
+	l = race_list(&f, s.port);
+	memset(&p, 0, sizeof(p));
 
 	under = bufferevent_socket_new(f.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(under);
-	filt = bufferevent_filter_new(under, pass_in, pass_out,
-	    BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	filt = bufferevent_filter_new(under, pass, pass, BEV_OPT_CLOSE_ON_FREE,
+	    NULL, &p);
 	ck_assert_ptr_nonnull(filt);
+	p.filt = filt;
 	memset(&c, 0, sizeof(c));
 	bufferevent_setcb(filt, cli_read_cb, NULL, cli_event_cb, &c);
 	bufferevent_enable(filt, EV_READ | EV_WRITE);
@@ -526,32 +511,11 @@ START_TEST(test_filter_race)
 	t0 = he_test_now_ms();
 	ck_assert_int_eq(evhappy_connect_addrinfo(f.he, filt, l), 0);
 	evhappy_addrinfo_free(l);
-	ck_assert_int_eq(c.events, 0);
-	he_test_run_until(f.base, HE_TEST_UP(3000), &c.events);
-
-	el = c.t - t0;
-	ck_assert_int_eq(c.events, 1);
-	ck_assert_msg(c.what == BEV_EVENT_CONNECTED, "event 0x%x, error %d",
-	    c.what, c.err);
-	ck_assert_int_ge(bufferevent_getfd(under), 0);
-	ck_assert_int_eq(fd_port(bufferevent_getfd(under), 1), s.port);
-	ck_assert_int_eq(s.accepted, 1);
-	if (bh)
-		ck_assert_msg(el >= 250 && el <= HE_TEST_UP(450),
-		    "CONNECTED after %lld ms, want 250..450", (long long)el);
-
-	echo_roundtrip(f.base, filt, &c);
-	ck_assert_int_gt(filter_out_calls, 0);
-	ck_assert_int_gt(filter_in_calls, 0);
-	he_test_run_until(f.base, 30, NULL);
-	ck_assert_int_eq(c.events, 1);
-
-	bufferevent_free(filt);	/* and, with CLOSE_ON_FREE, under */
-	he_test_run_until(f.base, 30, NULL);
-	srv_free(&s);
-	if (bh)
-		he_lab_blackhole_free(bh);
-	he_test_fx_end(&f);
+	wait_connected(&f, &s, &c, under, t0, 450);
+	echo_and_end(&f, &s, &c, filt);
+	/* the echo went through the filter both ways */
+	ck_assert_int_gt(p.out, 0);
+	ck_assert_int_gt(p.in, 0);
 }
 END_TEST
 
@@ -568,22 +532,19 @@ tls_suite(void)
 	return s;
 }
 
-int
-main(void)
+Suite *
+he_test_suite(void)
 {
-	int rc;
-
 	if (tls_setup() != 0) {
 		print_ssl_errors("setup");
 		fprintf(stderr, "check_tls: could not make a certificate\n");
 		tls_teardown();
-		return EXIT_FAILURE;
+		exit(EXIT_FAILURE);
 	}
+	atexit(tls_teardown);
 	have_v6 = he_lab_ipv6_loopback_works();
 	if (!have_v6)
 		fprintf(stderr, "check_tls: no IPv6 loopback, racing "
 		    "past an IPv4 black hole instead\n");
-	rc = he_test_run_suite(tls_suite(), CK_ENV);
-	tls_teardown();
-	return rc;
+	return tls_suite();
 }

@@ -772,8 +772,8 @@ START_TEST(test_live_history)
 }
 END_TEST
 
-static Suite *
-waterfall_suite(void)
+Suite *
+he_test_suite(void)
 {
 	Suite *s = suite_create("waterfall");
 	TCase *tc = he_test_tcase(s, "golden", 30);
@@ -785,10 +785,4 @@ waterfall_suite(void)
 	tcase_add_test(tc, test_live_dns);
 	tcase_add_test(tc, test_live_history);
 	return s;
-}
-
-int
-main(void)
-{
-	return he_test_run_suite(waterfall_suite(), CK_NORMAL);
 }

@@ -2,15 +2,14 @@
 #include "he_labproc.h"
 #include "he_lab.h"
 #include "he_testutil.h"
+#include "he_event.h"
 
-#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 static pid_t server_pid = -1;
 static char server_addr[64];
@@ -53,25 +52,16 @@ serve(int out)
 int
 he_labproc_dns_start(void)
 {
-	int p[2];
+	int fd;
 	ssize_t n;
-	pid_t parent = getpid();
 
-	if (pipe(p) < 0)
-		return -1;
-	server_pid = fork();
+	server_pid = he_lab_fork(&fd);
 	if (server_pid < 0)
 		return -1;
-	if (server_pid == 0) {
-		close(p[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		serve(p[1]);
-	}
-	close(p[1]);
-	n = read(p[0], server_addr, sizeof(server_addr) - 1);
-	close(p[0]);
+	if (server_pid == 0)
+		serve(fd);
+	n = read(fd, server_addr, sizeof(server_addr) - 1);
+	close(fd);
 	if (n <= 1) {
 		he_labproc_dns_stop();
 		return -1;
@@ -83,11 +73,7 @@ he_labproc_dns_start(void)
 void
 he_labproc_dns_stop(void)
 {
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGKILL);
-	while (waitpid(server_pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	he_lab_reap(server_pid, SIGKILL);
 	server_pid = -1;
 }
 
@@ -106,19 +92,8 @@ he_labproc_dns_address(void)
 struct evdns_base *
 he_labproc_dns_client(struct event_base *base)
 {
-	struct evdns_base *b;
-
-	/* Flags 0: no resolv.conf, no hosts file, no search list. */
-	if (server_pid <= 0 || !(b = evdns_base_new(base, 0)))
-		return NULL;
-	if (evdns_base_nameserver_ip_add(b, server_addr) != 0 ||
-	    evdns_base_set_option(b, "timeout:", "1") != 0 ||
-	    evdns_base_set_option(b, "attempts:", "1") != 0 ||
-	    evdns_base_set_option(b, "randomize-case:", "0") != 0) {
-		evdns_base_free(b, 0);
-		return NULL;
-	}
-	return b;
+	return server_pid > 0 ? he_lab_dns_client_at(server_addr, base) :
+	    NULL;
 }
 
 int
@@ -138,4 +113,41 @@ he_labproc_fake_gai(const char *node, const char *service,
 	h.ai_flags = AI_NUMERICHOST;
 	return getaddrinfo(hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1",
 	    service, &h, (struct addrinfo **)res);
+}
+
+void
+he_labproc_stop(enum he_stop how, struct evhappy_request **req,
+    struct evhappy **he, struct bufferevent **bev)
+{
+	switch (how) {
+	case HE_STOP_CANCEL:
+		evhappy_request_cancel(*req);
+		*req = NULL;
+		break;
+	case HE_STOP_FREE_CTX:
+		evhappy_free(*he);
+		*he = NULL;
+		break;
+	case HE_STOP_FREE_BEV:
+		bufferevent_free(*bev);
+		*bev = NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+int
+he_labproc_main(char **argv, Suite *(*make)(void))
+{
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (he_labproc_dns_start() < 0) {
+		fprintf(stderr, "%s: cannot start the DNS server\n", argv[0]);
+		return EXIT_FAILURE;
+	}
+	rc = he_test_run_suite(make(), CK_ENV);
+	he_labproc_dns_stop();
+	return rc;
 }

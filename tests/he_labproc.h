@@ -8,6 +8,8 @@
 #define EVHAPPY_HE_LABPROC_H_INCLUDED_
 
 #include <sys/types.h>
+#include <check.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 
@@ -37,5 +39,27 @@ struct evutil_addrinfo;
     the fault injection wraps. */
 int he_labproc_fake_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
+
+struct evhappy;
+struct evhappy_request;
+
+/** How a race is stopped before its end. */
+enum he_stop {
+	HE_STOP_NONE,
+	HE_STOP_CANCEL,		/* evhappy_request_cancel() */
+	HE_STOP_FREE_CTX,	/* evhappy_free() of its context */
+	HE_STOP_FREE_BEV	/* bufferevent_free() of its bufferevent */
+};
+
+/** Stop a race as how says: cancel *req, free *he or free *bev; that
+    pointer is then NULL. */
+void he_labproc_stop(enum he_stop how, struct evhappy_request **req,
+    struct evhappy **he, struct bufferevent **bev);
+
+/** The main() of the programs that use the server (after
+    he_fault_heap_exact(argv), for those that count the heap): SIGPIPE
+    ignored, the server started, make()'s suite run, the server stopped;
+    main()'s status.  argv[0] names the program in a failure. */
+int he_labproc_main(char **argv, Suite *(*make)(void));
 
 #endif

@@ -2,8 +2,11 @@
 #include "he_event.h"
 #include "he_addrinfo.h"
 #include "he_lab.h"
+#include "he_coredrive.h"
+#include "he_time.h"
 
 #include <check.h>
+#include <event2/dns.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +24,7 @@ he_test_count_fds(void)
 int64_t
 he_test_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return he_now_() / 1000;	/* the library's own clock */
 }
 
 void
@@ -79,6 +80,12 @@ he_test_ms_of(const struct timeval *tv)
 	return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
 }
 
+int64_t
+he_test_us_of(const struct timeval *tv)
+{
+	return (int64_t)tv->tv_sec * 1000000 + tv->tv_usec;
+}
+
 void
 he_test_sleep_ms(int ms)
 {
@@ -105,14 +112,22 @@ he_test_slow_factor(void)
 	return 1;
 }
 
-void
-he_test_fx_begin(struct he_test_fx *f)
+/* The fixture; with_dns: the lab's DNS server for the context. */
+static void
+fx_begin(struct he_test_fx *f, int with_dns)
 {
+	memset(f, 0, sizeof(*f));
 	f->fds0 = he_test_count_fds();
 	ck_assert_int_ge(f->fds0, 0);
 	f->base = event_base_new();
 	ck_assert_ptr_nonnull(f->base);
-	f->he = evhappy_new(f->base, NULL);
+	if (with_dns) {
+		f->dns = he_lab_dns_new(f->base);
+		ck_assert_msg(f->dns != NULL, "he_lab_dns_new failed");
+		f->dnsb = he_lab_dns_client(f->dns, f->base);
+		ck_assert_msg(f->dnsb != NULL, "he_lab_dns_client failed");
+	}
+	f->he = evhappy_new(f->base, f->dnsb);
 	ck_assert_ptr_nonnull(f->he);
 	/* Each test starts with no connection history: with CK_FORK=no the
 	   process's store would carry one test's black holes into the next. */
@@ -120,14 +135,128 @@ he_test_fx_begin(struct he_test_fx *f)
 }
 
 void
-he_test_fx_end(struct he_test_fx *f)
+he_test_fx_begin(struct he_test_fx *f)
 {
+	fx_begin(f, 0);
+}
+
+void
+he_test_fx_begin_dns(struct he_test_fx *f)
+{
+	fx_begin(f, 1);
+}
+
+static void
+fx_close_listeners(struct he_test_fx *f)
+{
+	int i;
+
+	for (i = 0; i < f->nat; i++) {
+		if (f->at[i].bh)
+			he_lab_blackhole_free(f->at[i].bh);
+		else
+			evutil_closesocket(f->at[i].fd);
+	}
+	f->nat = 0;
+}
+
+/* Listener s at where ("addr" or "addr:port") into f->at: 0, or -1. */
+static int
+fx_listen_one(struct he_test_fx *f, const struct he_test_listen_spec *s,
+    const char *where)
+{
+	struct he_test_lab_end *e = &f->at[f->nat];
+
+	memset(e, 0, sizeof(*e));
+	e->spec = *s;
+	e->fd = -1;
+	if (s->kind == HE_TEST_HOLE)
+		e->bh = he_lab_blackhole_new(where, &e->port);
+	else if (s->kind == HE_TEST_ACCEPT)
+		e->fd = he_lab_listen(where, &e->port);
+	else
+		e->fd = he_lab_refuser(where, &e->port);
+	if (!e->bh && e->fd < 0)
+		return -1;
+	f->nat++;
+	return 0;
+}
+
+void
+he_test_fx_listen(struct he_test_fx *f, const struct he_test_listen_spec *s,
+    int n)
+{
+	int attempt, i;
+
+	ck_assert_int_le(f->nat + n, HE_TEST_MAX_LISTENERS);
+	for (attempt = 0; attempt < 20; attempt++) {
+		int port = 0, ok = 1;
+
+		for (i = 0; i < n && ok; i++) {
+			char where[80];
+
+			if (port == 0)
+				snprintf(where, sizeof(where), "%s", s[i].addr);
+			else if (strchr(s[i].addr, ':'))
+				snprintf(where, sizeof(where), "[%s]:%d",
+				    s[i].addr, port);
+			else
+				snprintf(where, sizeof(where), "%s:%d",
+				    s[i].addr, port);
+			ok = fx_listen_one(f, &s[i], where) == 0;
+			if (ok && port == 0)
+				port = f->at[f->nat - 1].port;
+		}
+		if (ok) {
+			f->port = port;
+			return;
+		}
+		fx_close_listeners(f);
+	}
+	ck_abort_msg("could not make the listeners on one port");
+}
+
+struct evutil_addrinfo *
+he_test_fx_listen_apart(struct he_test_fx *f,
+    const struct he_test_listen_spec *s, int n)
+{
+	struct evutil_addrinfo *l = NULL;
+	int i;
+
+	ck_assert_int_le(f->nat + n, HE_TEST_MAX_LISTENERS);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(fx_listen_one(f, &s[i], s[i].addr) == 0,
+		    "no listener of kind %d at %s", (int)s[i].kind, s[i].addr);
+		l = he_test_append(l, he_test_ai(s[i].addr,
+		    f->at[f->nat - 1].port));
+	}
+	return l;
+}
+
+void
+he_test_fx_free(struct he_test_fx *f)
+{
+	if (!f->base)
+		return;		/* freed already */
 	if (f->he)
 		evhappy_free(f->he);
 	f->he = NULL;
 	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	if (f->dnsb)
+		evdns_base_free(f->dnsb, 1);
+	f->dnsb = NULL;
+	if (f->dns)
+		he_lab_dns_free(f->dns);
+	f->dns = NULL;
+	fx_close_listeners(f);
 	event_base_free(f->base);
 	f->base = NULL;
+}
+
+void
+he_test_fx_end(struct he_test_fx *f)
+{
+	he_test_fx_free(f);
 	ck_assert_int_eq(he_test_count_fds(), f->fds0);
 }
 
@@ -240,6 +369,28 @@ he_test_run_suite(Suite *s, enum print_output mode)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void
+he_test_expect_action(struct he_race *r, int kind, int attempt)
+{
+	struct he_action a;
+
+	ck_assert_msg(he_drive_next(r, &a, NULL, NULL), "no action, expected "
+	    "%d", kind);
+	ck_assert_msg((int)a.kind == kind, "action %d on %d, expected %d",
+	    (int)a.kind, a.attempt, kind);
+	if (attempt >= 0)
+		ck_assert_int_eq(a.attempt, attempt);
+}
+
+void
+he_test_expect_none(struct he_race *r)
+{
+	struct he_action a;
+
+	ck_assert_msg(!he_drive_next(r, &a, NULL, NULL),
+	    "unexpected action %d on %d", (int)a.kind, a.attempt);
 }
 
 void

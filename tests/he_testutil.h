@@ -2,7 +2,9 @@
 #ifndef EVHAPPY_HE_TESTUTIL_H_INCLUDED_
 #define EVHAPPY_HE_TESTUTIL_H_INCLUDED_
 
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -27,6 +29,8 @@ void he_test_run_until(struct event_base *base, int64_t ms, const int *flag);
 /** A timeval in whole milliseconds, and back (truncated). */
 void he_test_tv(struct timeval *tv, int ms);
 int64_t he_test_ms_of(const struct timeval *tv);
+/** A timeval in microseconds. */
+int64_t he_test_us_of(const struct timeval *tv);
 
 /** Sleep ms milliseconds (the thread, not the loop), through EINTR. */
 void he_test_sleep_ms(int ms);
@@ -39,19 +43,72 @@ int he_test_slow_factor(void);
 /** An upper time bound in ms, widened by he_test_slow_factor(). */
 #define HE_TEST_UP(ms) ((int64_t)(ms) * he_test_slow_factor())
 
-/** The usual fixture: an fd count, a base and a context without evdns. */
+struct he_lab_dns;
+struct evdns_base;
+
+/** What a listener of the fixture does with a connection. */
+enum he_test_listener { HE_TEST_ACCEPT, HE_TEST_REFUSE, HE_TEST_HOLE };
+
+struct he_test_listen_spec {
+	enum he_test_listener kind;
+	const char *addr;		/* a literal, without brackets */
+};
+
+/** One listener of the fixture. */
+struct he_test_lab_end {
+	struct he_test_listen_spec spec;
+	int port;
+	evutil_socket_t fd;		/* ACCEPT and REFUSE: the socket */
+	struct he_lab_blackhole *bh;	/* HOLE */
+};
+
+#define HE_TEST_MAX_LISTENERS 16
+
+/** The usual fixture: an fd count, a base and a context; with
+    he_test_fx_begin_dns() also the lab's DNS server and an evdns_base that
+    asks only it; with he_test_fx_listen() or he_test_fx_listen_apart()
+    listeners, which the fixture closes at its end. */
 struct he_test_fx {
 	int fds0;
 	struct event_base *base;
 	struct evhappy *he;
+	struct he_lab_dns *dns;
+	struct evdns_base *dnsb;
+	int port;			/* he_test_fx_listen(): every listener's */
+	struct he_test_lab_end at[HE_TEST_MAX_LISTENERS];
+	int nat;
 };
 
-/** Count the fds, make the base and the context (asserting each). */
+/** Count the fds, make the base and the context without evdns (asserting
+    each); the context starts with no connection history. */
 void he_test_fx_begin(struct he_test_fx *f);
 
-/** Free the context (if still there), turn the loop once without blocking,
-    free the base, and assert that the fd count is back to the start's.  Call
-    after every lab object has been freed. */
+/** The same with the lab's DNS server (he_lab_dns_new()) and a context on
+    an evdns_base that asks only it. */
+void he_test_fx_begin_dns(struct he_test_fx *f);
+
+/** Make every listener of s on one port number (retrying with another port
+    when one address has it taken); f->port gets it.  For names that
+    resolve to several addresses: the family that wins shows which path was
+    taken. */
+void he_test_fx_listen(struct he_test_fx *f,
+    const struct he_test_listen_spec *s, int n);
+
+/** Make every listener of s, each on a port of its own (f->at[i].port for
+    the i-th listener made); returns the list of them in s's order (the
+    caller frees it). */
+struct evutil_addrinfo *he_test_fx_listen_apart(struct he_test_fx *f,
+    const struct he_test_listen_spec *s, int n);
+
+/** Free everything the fixture holds: the context (if still there), a loop
+    turn without blocking (evdns delivers the cancellation of a query on
+    it), the evdns_base (failing its requests) and the lab's server (if
+    any), the listeners, the base.  Once only: a second call does
+    nothing. */
+void he_test_fx_free(struct he_test_fx *f);
+
+/** he_test_fx_free(), then assert that the fd count is back to the
+    start's.  Call after every other lab object has been freed. */
 void he_test_fx_end(struct he_test_fx *f);
 
 /** A one-entry list for "addr" (IPv4 or IPv6 literal) and port; free it with
@@ -78,9 +135,39 @@ const char *he_test_addr_str(const struct sockaddr *sa);
 /** A new test case of s, added to it, with a timeout of timeout_s seconds. */
 TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
 
+/** The suite of a Check program that uses the shared main()
+    (tests/he_testmain.c): each such program defines it.  It may set the
+    program up first, or call he_test_require(). */
+Suite *he_test_suite(void);
+
 /** Run every test of s (printing as mode says), free the runner, and return
     EXIT_SUCCESS when none failed, else EXIT_FAILURE: main()'s status. */
 int he_test_run_suite(Suite *s, enum print_output mode);
+
+struct he_race;
+
+/** The next action of the race core r (he_drive_next(): history's notes
+    skipped) must be kind (enum he_action_kind) on attempt (-1: any). */
+void he_test_expect_action(struct he_race *r, int kind, int attempt);
+
+/** r has no action queued (history's notes skipped, as above). */
+void he_test_expect_none(struct he_race *r);
+
+/** call must fail: return -1 (EXPECT_FAIL) or NULL (EXPECT_NULL) with
+    errno e. */
+#define EXPECT_FAIL(call, e) do {					\
+	errno = 0;							\
+	ck_assert_int_eq((call), -1);					\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
+
+#define EXPECT_NULL(call, e) do {					\
+	errno = 0;							\
+	ck_assert_ptr_null((void *)(call));				\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
 
 /** exit(77) (the automake "skipped" code) with a message when cond is false. */
 void he_test_require(int cond, const char *why);

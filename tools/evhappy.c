@@ -1355,12 +1355,7 @@ run(struct app *app)
 static void
 app_free(struct app *app)
 {
-	evhappy_free(app->he);
-	/* evdns lets go of cancelled queries on the next loop turn. */
-	if (app->base)
-		event_base_loop(app->base, EVLOOP_NONBLOCK);
-	if (app->dns)
-		evdns_base_free(app->dns, 0);
+	tool_context_free(app->he, app->base, app->dns);
 	if (app->base)
 		event_base_free(app->base);
 	result_clear(&app->res);

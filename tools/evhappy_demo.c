@@ -560,12 +560,7 @@ demo_setup(struct demo *d)
 static void
 demo_free(struct demo *d)
 {
-	evhappy_free(d->he);
-	/* evdns lets go of cancelled queries on the next loop turn. */
-	if (d->base)
-		event_base_loop(d->base, EVLOOP_NONBLOCK);
-	if (d->client)
-		evdns_base_free(d->client, 0);
+	tool_context_free(d->he, d->base, d->client);
 	he_lab_dns_free(d->dns);
 	if (d->base)
 		event_base_free(d->base);

@@ -40,6 +40,12 @@ void tool_trace_print(FILE *out, const char *indent,
    not UTF-8 become U+FFFD, so the output always parses. */
 void tool_json_string(FILE *out, const char *s);
 
+/* Free the context he (NULL: none), turn base's loop once so that evdns
+   lets go of the queries it cancelled, then free dns (NULL: none); base
+   stays the caller's to free. */
+void tool_context_free(struct evhappy *he, struct event_base *base,
+    struct evdns_base *dns);
+
 /* Copy stdin to the connected socket fd and the socket to stdout, like
    nc(1), until the peer closes.  On stdin's end the socket's write side is
    shut down and reading goes on.  Takes fd over.  base must handle any

@@ -9,6 +9,8 @@
 #endif
 #include "evhappy_tool.h"
 
+#include <event2/dns.h>
+#include <event2/event.h>
 #include <event2/util.h>
 
 #include <string.h>
@@ -23,6 +25,18 @@ tool_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+void
+tool_context_free(struct evhappy *he, struct event_base *base,
+    struct evdns_base *dns)
+{
+	evhappy_free(he);
+	/* evdns lets go of cancelled queries on the next loop turn. */
+	if (base)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	if (dns)
+		evdns_base_free(dns, 0);
 }
 
 double

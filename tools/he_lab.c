@@ -15,12 +15,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -75,7 +79,7 @@ struct he_lab_tcp {
 
 /* A query whose answer waits for its delay to pass. */
 struct he_lab_pending {
-	struct he_lab_pending *prev, *next;
+	LIST_ENTRY(he_lab_pending) link;
 	struct he_lab_dns *dns;
 	struct evdns_server_request *req;
 	struct he_lab_entry *entry;
@@ -87,7 +91,7 @@ struct he_lab_dns {
 	struct event_base *base;
 	struct evdns_server_port *port;
 	struct he_lab_entry *entries;
-	struct he_lab_pending *pending;
+	LIST_HEAD(, he_lab_pending) pending;
 	char address[32];
 	int last_port;		/* the source port of the last UDP query */
 	/* he_lab_dns_tcp: the listener on the same port, its connections */
@@ -318,14 +322,7 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 static void
 pending_free(struct he_lab_pending *p)
 {
-	struct he_lab_dns *d = p->dns;
-
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		d->pending = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	LIST_REMOVE(p, link);
 	event_free(p->timer);
 	free(p);
 }
@@ -394,10 +391,7 @@ pending_add(struct he_lab_dns *d, struct evdns_server_request *req,
 	p->dns = d;
 	p->req = req;
 	p->entry = e;
-	p->next = d->pending;
-	if (p->next)
-		p->next->prev = p;
-	d->pending = p;
+	LIST_INSERT_HEAD(&d->pending, p, link);
 	return 0;
 }
 
@@ -467,6 +461,7 @@ he_lab_dns_new(struct event_base *base)
 		return NULL;
 	if (!(d = calloc(1, sizeof(*d))))
 		goto err;
+	LIST_INIT(&d->pending);
 	d->base = base;
 	d->tcp_fd = -1;
 	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
@@ -505,9 +500,9 @@ he_lab_dns_free(struct he_lab_dns *d)
 		return;
 	/* Each request holds a reference to the port: drop them first so
 	   that closing the port frees it and its socket. */
-	while (d->pending) {
-		struct evdns_server_request *req = d->pending->req;
-		pending_free(d->pending);
+	while (!LIST_EMPTY(&d->pending)) {
+		struct evdns_server_request *req = LIST_FIRST(&d->pending)->req;
+		pending_free(LIST_FIRST(&d->pending));
 		evdns_server_request_drop(req);
 	}
 	if (d->port)
@@ -962,15 +957,21 @@ he_lab_dns_tcp(struct he_lab_dns *d)
 struct evdns_base *
 he_lab_dns_client(struct he_lab_dns *d, struct event_base *base)
 {
+	return d ? he_lab_dns_client_at(d->address, base) : NULL;
+}
+
+struct evdns_base *
+he_lab_dns_client_at(const char *address, struct event_base *base)
+{
 	struct evdns_base *b;
 
 	/* Flags 0: no resolv.conf, no hosts file, no search list. */
-	if (!d || !base || !(b = evdns_base_new(base, 0)))
+	if (!address || !base || !(b = evdns_base_new(base, 0)))
 		return NULL;
 	/* One try of one second: a dropped query fails after about 1 s
 	   (so does SERVFAIL, which evdns turns into a timeout at once),
 	   and no case randomisation to surprise the name table. */
-	if (evdns_base_nameserver_ip_add(b, d->address) != 0 ||
+	if (evdns_base_nameserver_ip_add(b, address) != 0 ||
 	    evdns_base_set_option(b, "timeout:", "1") != 0 ||
 	    evdns_base_set_option(b, "attempts:", "1") != 0 ||
 	    evdns_base_set_option(b, "randomize-case:", "0") != 0) {
@@ -1192,4 +1193,41 @@ he_lab_count_dir(const char *path)
 			n++;
 	closedir(d);
 	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
+}
+
+pid_t
+he_lab_fork(int *fd)
+{
+	int p[2];
+	pid_t pid, parent = getpid();
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)	/* it died before the prctl */
+			_exit(1);
+		*fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}
+
+void
+he_lab_reap(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }

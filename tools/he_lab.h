@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/dns.h>
 #include <event2/util.h>
+#include <sys/types.h>
 
 #include <stddef.h>
 
@@ -78,6 +79,11 @@ int he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type);
 struct evdns_base *he_lab_dns_client(struct he_lab_dns *d,
     struct event_base *base);
 
+/** The same for the server at address ("127.0.0.1:PORT"), which may be
+    another process's (he_lab_dns_address() there). */
+struct evdns_base *he_lab_dns_client_at(const char *address,
+    struct event_base *base);
+
 /** A listener on addr (a literal; port 0 picks one), non-blocking, that
     accepts normally.  *port gets the port.  Returns the fd or -1. */
 evutil_socket_t he_lab_listen(const char *addr, int *port);
@@ -99,5 +105,14 @@ int he_lab_count_dir(const char *path);
 
 /** Whether ::1 can be bound, listened on and connected to here. */
 int he_lab_ipv6_loopback_works(void);
+
+/** fork() a child with a pipe back to this process; the child is killed
+    when this process dies (PR_SET_PDEATHSIG), so a lab server in a child
+    never outlives its test.  In the child: 0, *fd the pipe's write end; in
+    this process: the child's pid, *fd the read end; -1 on failure. */
+pid_t he_lab_fork(int *fd);
+
+/** Send sig to a child of he_lab_fork() and reap it. */
+void he_lab_reap(pid_t pid, int sig);
 
 #endif

@@ -42,14 +42,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_N 300
 #define MAX_SORT 12
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_addrinfo: " __VA_ARGS__); \
-		fputc('\n', stderr); \
-		abort(); \
-	} \
-} while (0)
-
 
 /* What the reference knows of one entry. */
 struct ent {
@@ -121,22 +113,6 @@ make_list(struct input *in, struct ent *e, size_t n)
 
 /* ---- comparing ----------------------------------------------------------- */
 
-static int
-same_sockaddr(const struct sockaddr *a, const struct sockaddr *b)
-{
-	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
-	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
-
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET)
-		return a4->sin_port == b4->sin_port &&
-		    !memcmp(&a4->sin_addr, &b4->sin_addr, 4);
-	return a6->sin6_port == b6->sin6_port &&
-	    a6->sin6_scope_id == b6->sin6_scope_id &&
-	    !memcmp(&a6->sin6_addr, &b6->sin6_addr, 16);
-}
-
 /* The same address for RFC 6724: family, bytes and scope, not the port. */
 static int
 same_host(const struct sockaddr *a, const struct sockaddr *b)
@@ -150,6 +126,17 @@ same_host(const struct sockaddr *a, const struct sockaddr *b)
 		return !memcmp(&a4->sin_addr, &b4->sin_addr, 4);
 	return a6->sin6_scope_id == b6->sin6_scope_id &&
 	    !memcmp(&a6->sin6_addr, &b6->sin6_addr, 16);
+}
+
+/* The same address and port (what remove() and the dedup compare). */
+static int
+same_sockaddr(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	return same_host(a, b) && (a->sa_family == AF_INET ?
+	    a4->sin_port == b4->sin_port : a6->sin6_port == b6->sin6_port);
 }
 
 /* The list holds exactly the tags of want[0..n), in order, with their
@@ -270,6 +257,30 @@ check_dup_foreign(struct input *in)
 	check_dup(ai);
 }
 
+/* An edit of a list to check: a copy of base to make it on, and room for
+   the entries expected after it (at most n, base's). */
+struct edit {
+	struct evutil_addrinfo *list;
+	struct ent *want;
+};
+
+static void
+edit_begin(struct edit *ed, const struct evutil_addrinfo *base, size_t n)
+{
+	ed->list = evhappy_addrinfo_dup(base);
+	ed->want = malloc((n ? n : 1) * sizeof(*ed->want));
+	CHECK(ed->want && (ed->list || !n), "out of memory");
+}
+
+/* The list is now the first m entries of want; then both are freed. */
+static void
+edit_end(struct edit *ed, const char *what, size_t m)
+{
+	expect_tags(what, ed->list, ed->want, m);
+	evhappy_addrinfo_free(ed->list);
+	free(ed->want);
+}
+
 /* aiohappyeyeballs' _interleave_addrinfos on the reference. */
 static size_t
 ref_interleave(const struct ent *in, size_t n, int count, struct ent *out)
@@ -310,96 +321,86 @@ static void
 check_interleave(struct input *in, const struct evutil_addrinfo *base,
     const struct ent *e, size_t n)
 {
-	struct evutil_addrinfo *list = evhappy_addrinfo_dup(base);
-	struct ent *want = malloc((n ? n : 1) * sizeof(*want));
+	struct edit ed;
 	int count = (int)(take(in) % 6) - 1;	/* -1 .. 4 */
-	size_t k;
 
-	CHECK(want && (list || !n), "out of memory");
+	edit_begin(&ed, base, n);
 	errno = 0;
 	if (count < 1) {
-		CHECK(evhappy_addrinfo_interleave(&list, count) == -1 &&
+		CHECK(evhappy_addrinfo_interleave(&ed.list, count) == -1 &&
 		    errno == EINVAL, "interleave(%d): not -1/EINVAL", count);
-		expect_tags("interleave (refused)", list, e, n);
+		memcpy(ed.want, e, n * sizeof(*e));	/* refused: as it was */
 	} else {
-		CHECK(evhappy_addrinfo_interleave(&list, count) == 0,
+		CHECK(evhappy_addrinfo_interleave(&ed.list, count) == 0,
 		    "interleave(%d) failed", count);
-		k = ref_interleave(e, n, count, want);
-		CHECK(k == n, "reference lost entries");
-		expect_tags("interleave", list, want, n);
+		CHECK(ref_interleave(e, n, count, ed.want) == n,
+		    "reference lost entries");
 	}
 	CHECK(evhappy_addrinfo_interleave(NULL, 1) == -1,
 	    "interleave(NULL) did not fail");
-	evhappy_addrinfo_free(list);
-	free(want);
+	edit_end(&ed, count < 1 ? "interleave (refused)" : "interleave", n);
 }
 
 static void
 check_pop_interleave(struct input *in, const struct evutil_addrinfo *base,
     const struct ent *e, size_t n)
 {
-	struct evutil_addrinfo *list = evhappy_addrinfo_dup(base);
-	struct ent *want = malloc((n ? n : 1) * sizeof(*want));
+	struct edit ed;
 	int k = (int)(take(in) % 6) - 1, per = k <= 0 ? 1 : k;
 	int gone4 = 0, gone6 = 0, *gone, r;
 	size_t i, m = 0;
 
-	CHECK(want && (list || !n), "out of memory");
+	edit_begin(&ed, base, n);
 	for (i = 0; i < n; i++) {
 		gone = e[i].family == AF_INET ? &gone4 : &gone6;
 		if (*gone < per)
 			++*gone;
 		else
-			want[m++] = e[i];
+			ed.want[m++] = e[i];
 	}
-	r = evhappy_addrinfo_pop_interleave(&list, k);
+	r = evhappy_addrinfo_pop_interleave(&ed.list, k);
 	CHECK(r == (int)(n - m), "pop_interleave(%d): %d removed, expected "
 	    "%zu", k, r, n - m);
-	expect_tags("pop_interleave", list, want, m);
-	evhappy_addrinfo_free(list);
-	free(want);
+	edit_end(&ed, "pop_interleave", m);
 }
 
 static void
 check_remove(struct input *in, const struct evutil_addrinfo *base,
     const struct ent *e, size_t n)
 {
-	struct evutil_addrinfo *list = evhappy_addrinfo_dup(base);
-	struct ent *want = malloc((n ? n : 1) * sizeof(*want));
+	struct edit ed;
 	struct sockaddr_storage ss;
 	unsigned b = take(in);
 	ev_socklen_t len;
 	size_t i, m = 0;
 	int r;
 
-	CHECK(want && (list || !n), "out of memory");
+	edit_begin(&ed, base, n);
 	if (n && (b & 1))
 		ss = e[take(in) % n].ss;	/* one that is there */
 	else
 		make_sockaddr(in, &ss);
 	len = family_size(ss.ss_family);
-	if ((b & 6) == 6) {		/* too short: refused */
+	if ((b & 6) == 6) {		/* too short: refused, the list whole */
 		errno = 0;
-		r = evhappy_addrinfo_remove(&list, (struct sockaddr *)&ss,
+		r = evhappy_addrinfo_remove(&ed.list, (struct sockaddr *)&ss,
 		    (ev_socklen_t)(take(in) % len));
 		CHECK(r == -1 && errno == EINVAL, "remove(short): %d", r);
-		expect_tags("remove (refused)", list, e, n);
-		goto end;
+		memcpy(ed.want, e, n * sizeof(*e));
+		edit_end(&ed, "remove (refused)", n);
+		return;
 	}
 	if (b & 8)
 		len = sizeof(ss);	/* a storage's length is fine */
 	for (i = 0; i < n; i++)
 		if (!same_sockaddr((struct sockaddr *)&e[i].ss,
 		    (struct sockaddr *)&ss))
-			want[m++] = e[i];
+			ed.want[m++] = e[i];
 	errno = 0;
-	r = evhappy_addrinfo_remove(&list, (struct sockaddr *)&ss, len);
+	r = evhappy_addrinfo_remove(&ed.list, (struct sockaddr *)&ss, len);
 	CHECK(r == (int)(n - m), "remove: %d, expected %zu", r, n - m);
 	CHECK(r != 0 || errno == ENOENT, "remove: 0 without ENOENT");
-	expect_tags("remove", list, want, m);
-end:
-	evhappy_addrinfo_free(list);
-	free(want);
+	edit_end(&ed, "remove", m);
 }
 
 static void

@@ -29,15 +29,9 @@
 #include <string.h>
 #include <netinet/in.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_input.h"
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_histfile: " __VA_ARGS__); \
-		fputc('\n', stderr); \
-		abort(); \
-	} \
-} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* 2033-05-18, in microseconds: past every seed's records */
 #define NOW ((int64_t)2000000000 * 1000000)

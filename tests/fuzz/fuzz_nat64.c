@@ -29,15 +29,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_input.h"
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "fuzz_nat64: " __VA_ARGS__); \
-		fputc('\n', stderr); \
-		abort(); \
-	} \
-} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
 wka(const unsigned char v4[4])

@@ -13,6 +13,10 @@
  * drop-in's) must be over once every attempt failed (as the kernel ends
  * it) and every query was answered, starting the addresses left.
  *
+ * The settings may turn history on (cfg.history, and cfg.no_notes or not):
+ * then every entry the core is given may carry random facts (a verdict, an
+ * RTT, a variation), as the glue gives the store's.
+ *
  * Invariants (he_race.h states them):
  * - DONE at most once, never after a cancel, and no action after DONE;
  * - START n for n = 0, 1, ...: a running attempt, started now, of a usable
@@ -29,10 +33,19 @@
  *   an answer;
  * - the error: 0 with a winner, else one of ETIMEDOUT, ENOMEM,
  *   EHOSTUNREACH (no attempt) or an attempt's errno; a DNS error only with
- *   ETIMEDOUT or EHOSTUNREACH.
+ *   ETIMEDOUT or EHOSTUNREACH;
+ * - history: a note (HE_ACT_HISTORY) only with history on and notes wanted,
+ *   of a move of an address the race holds or of the delay after the
+ *   attempt that just started; an attempt's delay is the configured one,
+ *   the minimum gap (a suspect) or one from an RTT (10 ms .. 2 s), and the
+ *   configured one without history;
+ * - what the race teaches (he_race_lessons_): nothing before its end, at
+ *   most HE_LESSONS_MAX, the winner first, then hung, then failed attempts
+ *   (tests/he_coredrive.c, he_drive_check_lessons).
  * Leaks are LeakSanitizer's.
  */
 #include "he_race.h"
+#include "he_coredrive.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -164,44 +177,50 @@ make_answer(struct input *in, enum he_fam fam)
 	return list;
 }
 
+static int attempt_errno(unsigned b);
+
+/* What the history store knows of each entry of list, when history is on:
+ * for about half of them a random verdict, and sometimes an RTT. */
+static void
+give_facts(struct fz *f, struct evutil_addrinfo *list)
+{
+	for (; list && f->r.cfg.history; list = list->ai_next) {
+		struct he_hist_info *h = &HE_AI_META(list)->facts;
+		unsigned b = take(f->in);
+
+		memset(h, 0, sizeof(*h));
+		if (!(b & 1))
+			continue;
+		h->state = (uint8_t)((b >> 1) & 3);
+		h->error = h->state == HE_HIST_FAILED ?
+		    (uint16_t)attempt_errno(b >> 4) : 0;
+		if (b & 8) {
+			h->srtt = (uint32_t)take16(f->in) * 50;	/* to 3.3 s */
+			h->rttvar = (uint32_t)take(f->in) * 500;
+		}
+		h->age = (uint32_t)take(f->in) * 1000;
+	}
+}
+
 /* As the glue does with a one-address list or answer: sometimes the entry
  * goes in the race's own room (when that is free), which the core must
- * never free. */
+ * never free; then the facts of what joins. */
 static struct evutil_addrinfo *
 maybe_own(struct fz *f, struct evutil_addrinfo *list)
 {
 	struct evutil_addrinfo *own;
 
 	if (!list || list->ai_next || !(take(f->in) & 1) ||
-	    !(own = he_race_own_entry_(&f->r, list)))
+	    !(own = he_race_own_entry_(&f->r, list))) {
+		give_facts(f, list);
 		return list;
+	}
 	evhappy_addrinfo_free(list);
+	give_facts(f, own);
 	return own;
 }
 
 /* ---- sorts the core may be given ---------------------------------------- */
-
-static int
-sort_v6_first(struct evutil_addrinfo **list)
-{
-	struct evutil_addrinfo *v6 = NULL, **t6 = &v6, *v4 = NULL, **t4 = &v4;
-	struct evutil_addrinfo *ai, *next;
-
-	for (ai = *list; ai; ai = next) {
-		next = ai->ai_next;
-		ai->ai_next = NULL;
-		if (ai->ai_family == AF_INET6) {
-			*t6 = ai;
-			t6 = &ai->ai_next;
-		} else {
-			*t4 = ai;
-			t4 = &ai->ai_next;
-		}
-	}
-	*t6 = v4;
-	*list = v6;
-	return 0;
-}
 
 static int
 sort_reverse(struct evutil_addrinfo **list)
@@ -312,10 +331,69 @@ on_close(struct fz *f, int i, int *want_start)
 	*want_start = 1;
 }
 
+/* Whether ai is an address the race holds: untried or attempted. */
+static int
+held(const struct fz *f, const struct sockaddr *sa)
+{
+	const struct evutil_addrinfo *ai;
+	int i;
+
+	for (ai = f->r.untried; ai; ai = ai->ai_next)
+		if (he_sockaddr_equal_(ai->ai_addr, sa))
+			return 1;
+	for (i = 0; i < f->r.nattempts; i++)
+		if (he_sockaddr_equal_(f->r.attempts[i].ai->ai_addr, sa))
+			return 1;
+	return 0;
+}
+
+/* A history note: only with history and notes wanted; a move of an
+ * address the race holds, or the delay after the attempt that just
+ * started (last: the action before it). */
+static void
+on_note(struct fz *f, int i, const struct he_action *last)
+{
+	const struct he_hist_note *n;
+	const struct he_attempt *a;
+
+	FZ_CHECK(f, f->r.cfg.history && !f->r.cfg.no_notes,
+	    "a history note (history %d, no_notes %d)", f->r.cfg.history,
+	    f->r.cfg.no_notes);
+	FZ_CHECK(f, i >= 0 && i < f->r.notes.n, "note %d of %d", i,
+	    f->r.notes.n);
+	n = &f->r.notes.v[i];
+	if (n->kind == HE_NOTE_MOVED) {
+		FZ_CHECK(f, n->placed && held(f, (const struct sockaddr *)
+		    &n->addr), "a move note not placed or of no address here");
+		return;
+	}
+	FZ_CHECK(f, n->kind == HE_NOTE_DELAY && last->kind == HE_ACT_START,
+	    "note kind %d after action %d", (int)n->kind, (int)last->kind);
+	a = &f->r.attempts[last->attempt];
+	FZ_CHECK(f, he_sockaddr_equal_((const struct sockaddr *)&n->addr,
+	    a->ai->ai_addr) && n->delay == a->delay &&
+	    n->delay != f->r.cfg.attempt_delay, "a delay note (%lld) not the "
+	    "start's (%lld)", (long long)n->delay, (long long)a->delay);
+}
+
+/* The delay after attempt i's start: the configured one, or with history
+ * the minimum gap (a suspect) or one from an RTT (10 ms .. 2 s). */
+static void
+check_delay(struct fz *f, int i)
+{
+	int64_t d = f->r.attempts[i].delay;
+
+	FZ_CHECK(f, d == f->r.cfg.attempt_delay || (f->r.cfg.history &&
+	    (d == f->r.cfg.min_gap || (d >= 10000 && d <= 2000000))),
+	    "attempt %d: delay %lld (configured %lld, history %d)", i,
+	    (long long)d, (long long)f->r.cfg.attempt_delay,
+	    f->r.cfg.history);
+}
+
 static void
 drain(struct fz *f)
 {
-	struct he_action a;
+	struct he_action a, last = { HE_ACT_DONE, -1 };
 	int want_start = 0;
 
 	while (he_race_next_action_(&f->r, &a)) {
@@ -328,6 +406,10 @@ drain(struct fz *f)
 		case HE_ACT_START:
 			want_start = 0;
 			on_start(f, a.attempt);
+			check_delay(f, a.attempt);
+			break;
+		case HE_ACT_HISTORY:
+			on_note(f, a.attempt, &last);
 			break;
 		case HE_ACT_CLOSE:
 			on_close(f, a.attempt, &want_start);
@@ -341,6 +423,7 @@ drain(struct fz *f)
 		default:
 			FZ_CHECK(f, 0, "action kind %d", (int)a.kind);
 		}
+		last = a;
 	}
 	FZ_CHECK(f, !want_start, "a CLOSE at the cap without a START");
 }
@@ -365,6 +448,7 @@ outcome_error_ok(const struct fz *f)
 static void
 check(struct fz *f)
 {
+	const char *bad;
 	int i, running = 0;
 	int64_t w;
 
@@ -378,6 +462,8 @@ check(struct fz *f)
 	    f->running, f->r.cfg.max_in_flight);
 	FZ_CHECK(f, f->nstarts == f->r.nattempts, "%d STARTs, %d attempts",
 	    f->nstarts, f->r.nattempts);
+	bad = he_drive_check_lessons(&f->r);
+	FZ_CHECK(f, !bad, "lessons: %s", bad);
 	w = he_race_next_wakeup_(&f->r);
 	if (f->r.done) {
 		FZ_CHECK(f, w == HE_NEVER, "wakeup %lld after the end",
@@ -502,9 +588,17 @@ setup(struct fz *f, struct input *in)
 	if ((b >> 3) % 8 == 7)
 		cfg.timeout = HE_NEVER;	/* none: the drop-in's */
 	b = take(in);
+	cfg.history = (b & 0x10) != 0;
+	cfg.no_notes = (b & 0x20) != 0;
+	/* A suspect's delay is the minimum gap: at 0 (which the library
+	   never sets: it is EVHAPPY_MIN_ATTEMPT_GAP_MS) the next start would
+	   be due in the same instant, and at the cap it would close the
+	   attempt just started before the glue took its START. */
+	if (cfg.history && cfg.min_gap == 0)
+		cfg.min_gap = 5000;
 	switch (b % 4) {
 	case 0: cfg.sort = NULL; break;
-	case 1: cfg.sort = sort_v6_first; break;
+	case 1: cfg.sort = he_drive_sort_v6_first; break;
 	case 2: cfg.sort = sort_reverse; break;
 	case 3:
 		cfg.sort = sort_failing;

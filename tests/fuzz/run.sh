@@ -27,13 +27,15 @@ mkdir -p "$out"
 
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -std=c99 -D_GNU_SOURCE
-	-Wall -Wextra -Wno-unused-parameter -I$src
+	-Wall -Wextra -Wno-unused-parameter -I$src -I$src/tests
 	$(pkg-config --cflags libevent_core libevent_extra)"
 libs="$(pkg-config --libs libevent_core libevent_extra) -pthread -lresolv"
 # The library's sources (the core reaches the history, the history the
 # trace of a request): all of them but the interposition library's, and
-# but the c-ares adapter (built without config.h, he_dnsq_sys.c stands in).
-objs=$(ls "$src"/he_*.c | grep -v -e '/he_preload\.c$' -e '/he_dnsq\.c$')
+# but the c-ares adapter (built without config.h, he_dnsq_sys.c stands in);
+# and the core's driver of the tests (tests/he_coredrive.c: the sort the
+# tests use, the store's facts given to entries, the lessons' rules).
+objs="$(ls "$src"/he_*.c | grep -v -e '/he_preload\.c$' -e '/he_dnsq\.c$') $src/tests/he_coredrive.c"
 
 for t in $targets; do
 	# shellcheck disable=SC2086
