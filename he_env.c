@@ -12,6 +12,7 @@
 #include "he_internal.h"
 #include "he_env.h"
 #include "he_fmt.h"
+#include "he_histfile.h"
 #include "he_limits.h"
 #include "he_svcb.h"
 
@@ -127,6 +128,23 @@ read_flag(const char *name, int dflt)
 	return dflt;
 }
 
+/* The interposition library's history file: EVHAPPY_HISTORY_FILE=PATH or
+ * =off, else the user's cache (he_histfile_default_path_ has the rules;
+ * a set-uid program has none and reads no variable). */
+static void
+read_history_file(void)
+{
+	const char *s = env_get("EVHAPPY_HISTORY_FILE");
+
+	if (he_histfile_default_path_(env.history_file,
+	    sizeof(env.history_file)) == HE_HF_OK)
+		return;
+	env.history_file[0] = '\0';
+	if (s && *s && strcmp(s, "off") != 0)
+		warn_bad("EVHAPPY_HISTORY_FILE", s,
+		    "not an absolute path, nor \"off\"");
+}
+
 /* EVHAPPY_ALPN: a list evhappy_set_alpn() takes. */
 static void
 read_alpn(void)
@@ -156,6 +174,7 @@ env_read(void)
 	read_ms("EVHAPPY_TIMEOUT_MS", HE_TIMEOUT_MIN, HE_TIMEOUT_MAX,
 	    &env.has_timeout, &env.timeout);
 	env.history_off = !read_flag("EVHAPPY_HISTORY", 1);
+	read_history_file();
 	env.trace = read_flag("EVHAPPY_TRACE", 0);
 	env.disable = read_flag("EVHAPPY_DISABLE", 0);
 	env.https = read_flag("EVHAPPY_HTTPS_RR", 0);

@@ -8,6 +8,7 @@
 
 #include "he_event.h"
 
+#include <limits.h>
 #include <stdint.h>
 
 /** What the EVHAPPY_* variables say; a setting is used only when its
@@ -16,6 +17,8 @@ struct he_env {
 	int has_attempt_delay, has_resolution_delay, has_timeout;
 	int64_t attempt_delay, resolution_delay, timeout;	/* us */
 	int history_off;
+	char history_file[PATH_MAX];	/* the interposition library's history
+					   file, "" for none */
 	int trace;
 	int disable;
 	int https;		/* EVHAPPY_HTTPS_RR=1 */

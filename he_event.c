@@ -8,11 +8,15 @@
 #include "he_internal.h"
 #include "he_context.h"
 #include "he_env.h"
+#include "he_histfile.h"
 #include "he_history.h"
 #include "he_limits.h"
+#include "he_persist.h"
 #include "he_svcb.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -466,4 +470,145 @@ int
 evhappy_socket_get_dns_error(struct bufferevent *bev)
 {
 	return he_bev_dns_error_(bev);
+}
+
+/* ---- the history across processes and networks (he_persist.h) ---------- */
+
+/* What is unsaved goes to the file at exit. */
+static void
+history_exit(void)
+{
+	he_persist_flush_(he_history_global_(), he_now_());
+}
+
+static void
+history_atexit(void)
+{
+	(void)atexit(history_exit);
+}
+
+int
+evhappy_set_history_file(const char *path)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int err = he_persist_set_file_(he_history_global_(), path, he_now_());
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	if (path)
+		pthread_once(&once, history_atexit);
+	return 0;
+}
+
+int
+evhappy_default_history_file(char *buf, size_t len)
+{
+	if (!buf) {
+		errno = EINVAL;
+		return -1;
+	}
+	switch (he_histfile_default_path_(buf, len)) {
+	case HE_HF_OK:
+		return 0;
+	case HE_HF_OFF:
+		errno = ENOENT;
+		return -1;
+	default:	/* errno says which */
+		return -1;
+	}
+}
+
+/* The current network's entries, copied out of the store's lock. */
+struct history_copy {
+	struct sockaddr_storage addr[HE_HISTORY_ENTRIES];
+	struct he_hist_rec rec[HE_HISTORY_ENTRIES];
+	int n;
+};
+
+static void
+history_copy_one(const struct he_hist_rec *r, void *arg)
+{
+	struct history_copy *c = arg;
+
+	if (c->n == HE_HISTORY_ENTRIES)
+		return;
+	memcpy(&c->addr[c->n], r->sa, r->sa->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+	c->rec[c->n] = *r;
+	c->rec[c->n].sa = (const struct sockaddr *)&c->addr[c->n];
+	c->n++;
+}
+
+int
+evhappy_history_foreach(evhappy_history_cb cb, void *arg)
+{
+	struct he_history *h = he_history_global_();
+	struct evhappy_history_entry e;
+	struct history_copy *c;
+	int64_t now = he_now_();
+	int i, n;
+
+	if (!cb) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	he_persist_check_network_(h);
+	he_history_each_(h, now, 0, history_copy_one, c);
+	for (i = 0; i < c->n; i++) {
+		const struct he_hist_rec *r = &c->rec[i];
+		memset(&e, 0, sizeof(e));
+		e.addr = r->sa;
+		e.addrlen = r->sa->sa_family == AF_INET ?
+		    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+		e.state = (int)r->state;
+		e.error = r->error;
+		he_usec_to_tv_(now > r->learned ? now - r->learned : 0, &e.age);
+		he_usec_to_tv_(r->srtt, &e.rtt);
+		he_usec_to_tv_(r->rttvar, &e.rttvar);
+		e.from_file = r->from_file;
+		cb(&e, arg);
+	}
+	n = c->n;
+	free(c);
+	return n;
+}
+
+int
+evhappy_history_network(ev_uint64_t *key, char *buf, size_t len)
+{
+	struct he_history *h = he_history_global_();
+	char text[HE_PERSIST_TEXT];
+	uint64_t k;
+
+	if (!buf && len) {
+		errno = EINVAL;
+		return -1;
+	}
+	he_persist_check_network_(h);
+	k = he_persist_network_(h, text, sizeof(text), NULL);
+	if (key)
+		*key = k;
+	return snprintf(buf, len, "%s", text);
+}
+
+int
+evhappy_forget_history(int all)
+{
+	int err;
+
+	if (all != 0 && all != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((err = he_persist_forget_(he_history_global_(), all)) != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }

@@ -395,7 +395,9 @@ EVHAPPY_EXPORT_ void evhappy_set_socket_factory(struct evhappy *he,
     2), clamped to 10 ms .. 2 s; unknown: the configured delay.
   - Entries expire 10 minutes after they were learned: a repaired path is
     tried again then at the latest, at once if it connects in a race in the
-    meantime.  Call evhappy_clear_history() when the network changes.
+    meantime.  Entries belong to the network they were learned on: after a
+    move to another network they are not used (evhappy_set_history_file()
+    says how the network is recognised).
   - A trace event EVHAPPY_TRACE_HISTORY says when it changed the order or
     the delay.
 
@@ -412,12 +414,139 @@ EVHAPPY_EXPORT_ int evhappy_set_history(struct evhappy *he, int enabled);
 
 /**
   Empty the process's connection history (every context's, and the
-  drop-in's).  Call it when the network changes (a new interface, route or
-  address): what was learned described the old paths.
+  drop-in's, of every network).  A history file keeps its entries:
+  evhappy_forget_history() clears both.
 
   @param he a context (the store is the process's; NULL does nothing)
  */
 EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
+
+/**
+  Keep the connection history in a file, so that it outlives the process
+  and is shared with the user's other processes that use the same file.
+  Process-wide, as the history is; off (NULL) unless a program calls this.
+  The interposition library (evhappy-run) and the evhappy CLI use the file
+  evhappy_default_history_file() names.
+
+  Every history entry belongs to the network the host was on when it was
+  learned: a key made from the kernel's default routes (their gateways and
+  interfaces) and the prefixes on those interfaces, read over rtnetlink.
+  A race uses only the entries of the network the host is on when it
+  starts; the library watches the routing table (one netlink socket per
+  process) and reads the key again when it changed, so a move to another
+  network takes effect at the next race, and a move back makes the old
+  network's entries apply again.  This holds with or without a file.
+
+  The file is read here (every network's entries; ones older than 10
+  minutes are skipped); what races learn is written back at most once a
+  second (at once after the first lesson, then after a race that ends a
+  second or more after the last save), and at exit.  A save merges with
+  what other processes wrote meanwhile, under a lock (PATH.lock), keeping
+  every other process's entries; when the lock is busy for 5 ms it gives
+  up and retries a second later: a race never waits longer.  The save at
+  exit, where no loop waits, tries a busy lock for up to 500 ms.  The file
+  holds at most 4096 entries (64 bytes each: network, address, port,
+  state, errno, RTT, when), with a version and a checksum; it is made
+  0600 in a directory made 0700.
+
+  A file is input, so it is refused, and the library says so once on
+  stderr ("evhappy: history file PATH is ..."), when it is a symbolic
+  link, not a regular file, owned by another user, writable by group or
+  others, in a directory that is not the user's or that others may write
+  (then this call fails and no file is used), or when it is too large,
+  truncated, of another version or corrupt (then its content is ignored
+  and the next save replaces it).  The history in memory works on either
+  way.  A set-uid or set-gid program never uses a file.
+
+  @param path an absolute path, or NULL for no file (what is unsaved goes
+    to the old file first)
+  @return 0 on success; -1 with errno EINVAL (path is not absolute),
+    ENAMETOOLONG, EPERM (a set-uid program; the file or its directory is
+    not the user's, or others may write it), ELOOP (a symbolic link), or
+    the error that kept it from being read: then no file is used.
+    Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_set_history_file(const char *path);
+
+/**
+  The history file of the interposition library and the CLI:
+  EVHAPPY_HISTORY_FILE when it is set to an absolute path (=off: none),
+  else $XDG_CACHE_HOME/evhappy/history when XDG_CACHE_HOME is absolute,
+  else $HOME/.cache/evhappy/history.  A set-uid or set-gid program has
+  none, and reads no variable.
+
+  @param buf where to write the path
+  @param len its size
+  @return 0; -1 with errno ENOENT when there is none
+    (EVHAPPY_HISTORY_FILE=off, set-uid, no HOME), EINVAL
+    (EVHAPPY_HISTORY_FILE is not absolute, or buf is NULL) or ENAMETOOLONG
+    (len is too small).  Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_default_history_file(char *buf, size_t len);
+
+/** What the connection history knows of one destination
+    (evhappy_history_foreach()). */
+struct evhappy_history_entry {
+	const struct sockaddr *addr;	/**< address and port */
+	ev_socklen_t addrlen;
+	int state;			/**< enum evhappy_history_state */
+	int error;			/**< FAILED: its errno */
+	struct timeval age;		/**< since it was learned */
+	struct timeval rtt;		/**< smoothed handshake RTT, 0 if unknown */
+	struct timeval rttvar;		/**< its variation (RFC 6298) */
+	int from_file;			/**< read from the history file, not
+					     learned by this process since */
+};
+
+/**
+  Called once per entry by evhappy_history_foreach(); the entry and what
+  it points to are valid only during the call.
+ */
+typedef void (*evhappy_history_cb)(const struct evhappy_history_entry *e,
+    void *arg);
+
+/**
+  What the connection history knows for the network the host is on now
+  (evhappy_history_network()), entry by entry: the process's history,
+  which holds the history file's entries when one is set
+  (evhappy_set_history_file()).  The callback may call any evhappy
+  function.
+
+  @param cb called once per entry
+  @param arg passed to cb
+  @return how many entries there were; -1 with errno EINVAL (cb is NULL)
+    or ENOMEM.  Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_history_foreach(evhappy_history_cb cb, void *arg);
+
+/**
+  The network the host is on now, as the connection history sees it.
+
+  @param key if not NULL, set to the network's key (0 when the routing
+    table cannot be read: then one history serves every network)
+  @param buf if not NULL, its default routes and prefixes as one line,
+    such as "v4 via 192.0.2.1 dev eth0 192.0.2.0/24; v6 via fe80::1 dev
+    eth0 2001:db8:1::/64"; always NUL-terminated when len > 0
+  @param len the size of buf
+  @return the length the whole line needs, as snprintf() returns it; -1
+    with errno EINVAL when buf is NULL with len > 0.  Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_history_network(ev_uint64_t *key, char *buf,
+    size_t len);
+
+/**
+  Forget what the connection history knows of the network the host is on
+  now (all: of every network), in this process and in the history file.
+  Other processes that use the file keep what they hold in memory, and
+  may write it back.
+
+  @param all 0: the current network's entries; 1: every entry
+  @return 0 on success; -1 with errno EINVAL (all is not 0 or 1),
+    EWOULDBLOCK (the file was locked by another process for 5 ms: the
+    process's history is cleared, the file is not), or the error that
+    kept the file from being rewritten.  Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_forget_history(int all);
 
 /**
   Ask the host's HTTPS record too (RFC 9460; the Happy Eyeballs v3
@@ -538,7 +667,12 @@ enum evhappy_trace_kind {
 	EVHAPPY_TRACE_ENDPOINT,
 	/** a record of the HTTPS answer that was skipped; text says why
 	    (e.g. an h3-only endpoint: no QUIC here) */
-	EVHAPPY_TRACE_ENDPOINT_SKIPPED
+	EVHAPPY_TRACE_ENDPOINT_SKIPPED,
+	/** the network whose history the race uses (evhappy_set_history_file()
+	    tells what that means): network is its key, text how it was
+	    recognised (its default routes and prefixes).  Once per race that
+	    uses the history, at its start.  Added in 0.2.0. */
+	EVHAPPY_TRACE_NETWORK
 };
 
 /** What the connection history knew of an address
@@ -574,6 +708,12 @@ struct evhappy_trace {
 	   except in the events that say so. */
 	const char *text;		/**< what the event says, in words */
 	const struct evhappy_endpoint *endpoint;	/**< ENDPOINT: which */
+	/* Fields below were added with the history file (0.2.0). */
+	int from_file;			/**< HISTORY: what was known of addr was
+					     read from the history file, not
+					     learned by this process */
+	ev_uint64_t network;		/**< NETWORK: the network's key; 0 when
+					     it cannot be known (no netlink) */
 };
 
 /**
@@ -609,8 +749,10 @@ EVHAPPY_EXPORT_ const char *evhappy_trace_kind_name(
   Write one trace event as a line a person can read, without a newline:
   the kind's name and what it says, such as "attempt-failed
   192.0.2.1:443 error: Connection refused", "dns-answer AAAA: 2 addresses",
-  "history: [2001:db8::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
-  "done: connected".  It is what EVHAPPY_TRACE=1 prints after the race's
+  "history: [2001:db8::1]:443 hung 12 s ago, moved after 192.0.2.1:443"
+  (with " (from the history file)" after the age when it came from
+  there), "network 5e1f0c2a9b3d4e71: v4 via 192.0.2.1 dev eth0
+  192.0.2.0/24" or "done: connected".  It is what EVHAPPY_TRACE=1 prints after the race's
   number and time, and what `evhappy --trace` prints.  Added in 0.2.0.
 
   @param ev the event, as the trace callback got it
@@ -778,6 +920,10 @@ EVHAPPY_EXPORT_ const struct evhappy_endpoint *evhappy_get_endpoint(
   The interposition library libevhappy-preload.so (evhappy-run(1)) makes
   this function stand in for bufferevent_socket_connect_hostname() in
   programs that cannot be recompiled; EVHAPPY_DISABLE=1 turns that off.
+  The interposition library also keeps the history in a file
+  (evhappy_default_history_file(); EVHAPPY_HISTORY_FILE=PATH or =off); a
+  program linked with libevhappy has one only when it calls
+  evhappy_set_history_file().
 
   @param bev the bufferevent, as for evhappy_connect_hostname()
   @param dns_base an evdns_base, or NULL for the system resolver (which, as

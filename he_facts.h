@@ -19,11 +19,15 @@ enum he_hist_state {
 				   won or the race timed out */
 };
 
+/** he_hist_info's flags: what is known came from the history file (another
+    process, or an earlier run), not from this process's own races. */
+#define HE_HIST_FROM_FILE 0x01
+
 /** The facts of one destination, as of one moment.  16 bytes: every
     address a race holds carries one. */
 struct he_hist_info {
 	uint8_t state;		/* enum he_hist_state */
-	uint8_t flags;		/* reserved, 0 */
+	uint8_t flags;		/* HE_HIST_FROM_FILE, or 0 */
 	uint16_t error;		/* FAILED: the errno */
 	uint32_t srtt, rttvar;	/* microseconds; srtt 0: no RTT known */
 	uint32_t age;		/* microseconds since the verdict was learned

@@ -75,7 +75,7 @@ he_out_addr_(struct he_out *o, const struct sockaddr *sa)
 static const char *const trace_names[] = {
 	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
 	"attempt-won", "attempt-cancelled", "done", "history", "https-query",
-	"https-answer", "endpoint", "endpoint-skipped"
+	"https-answer", "endpoint", "endpoint-skipped", "network"
 };
 
 const char *
@@ -106,7 +106,8 @@ put_age(struct he_out *o, const struct timeval *tv)
 		he_out_put_(o, "%.0f min", ms / 60000);
 }
 
-/* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" or
+/* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" (with " (from the
+   history file)" after the age when it came from there) or
    "[2001:db8::2]:80 rtt 40.2 ms (+-1.0), next attempt after 60.3 ms". */
 static void
 put_history(struct he_out *o, const struct evhappy_trace *ev)
@@ -124,6 +125,8 @@ put_history(struct he_out *o, const struct evhappy_trace *ev)
 		he_out_put_(o, " rtt %.1f ms (+-%.1f)", ms_of(&ev->rtt),
 		    ms_of(&ev->rttvar));
 	}
+	if (ev->from_file)
+		he_out_put_(o, " (from the history file)");
 	if (ev->moved && ev->after) {
 		he_out_put_(o, ", moved after ");
 		he_out_addr_(o, ev->after);
@@ -209,6 +212,10 @@ he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 	case EVHAPPY_TRACE_HISTORY:
 		he_out_put_(o, ": ");
 		put_history(o, ev);
+		return;
+	case EVHAPPY_TRACE_NETWORK:
+		he_out_put_(o, " %016llx: %s", (unsigned long long)ev->network,
+		    ev->text ? ev->text : "");
 		return;
 	default:
 		break;

@@ -30,6 +30,21 @@
  *   again soon).  Using an entry does not make it live longer; learning
  *   something new does.
  *
+ * Every entry belongs to the network it was learned on (a key, he_netid.h):
+ * lookups, fills and lessons use the store's current network
+ * (he_history_set_network_), so entries of another network are neither
+ * used nor changed until the host is back on it.  The store reads no
+ * network itself; he_persist.c tells it at each race's start.  A lesson
+ * goes to the network current when it is taught: a race that spans a
+ * network change teaches the new one.  Key 0 (the default) stands for "not
+ * known": one history for every network, as when netlink cannot be read.
+ *
+ * What a file held comes in through he_history_put_ (such entries carry
+ * HE_HIST_FROM_FILE in their facts until the process learns something of
+ * that destination itself); what the store holds goes out through
+ * he_history_each_.  Both in plain records, on the store's clock: the
+ * file's format and wall clock are he_persist.c's business.
+ *
  * When the table is full, a new destination takes the place of, in this
  * order: an expired entry; the least recently used entry seen once (one
  * verdict, never used by a later race); the least recently used entry.
@@ -48,6 +63,9 @@
 
 /** Entries in the process's store. */
 #define HE_HISTORY_ENTRIES 256
+/** Networks a store tells apart at once: when one more comes, the one
+    left longest ago is forgotten with its entries. */
+#define HE_HISTORY_NETS 64
 /** How long an entry is used after it was learned: 10 minutes. */
 #define HE_HISTORY_EXPIRY_US ((int64_t)600 * 1000000)
 
@@ -87,7 +105,49 @@ void he_history_fill_(struct he_history *h, struct evutil_addrinfo *list,
 void he_history_learn_(struct he_history *h, const struct sockaddr *sa,
     int64_t now, enum he_hist_state verdict, int error, int64_t rtt);
 
-/** How many live (unexpired) entries there are at now. */
+/** The network whose entries lookups, fills and lessons use from now on
+    (0: not known; the default). */
+void he_history_set_network_(struct he_history *h, uint64_t net);
+/** The current network's key. */
+uint64_t he_history_network_(struct he_history *h);
+/** The expiry in force (he_history_set_expiry_). */
+int64_t he_history_expiry_(struct he_history *h);
+
+/** One entry, as he_history_each_ shows it and he_history_put_ takes it. */
+struct he_hist_rec {
+	uint64_t net;			/* the network it belongs to */
+	const struct sockaddr *sa;	/* AF_INET or AF_INET6: address, port,
+					   IPv6 scope */
+	enum he_hist_state state;	/* WORKED, FAILED or HUNG */
+	int error;			/* FAILED: the errno */
+	int64_t srtt, rttvar;		/* microseconds; srtt 0: no RTT known */
+	int64_t learned;		/* on the store's clock */
+	int from_file;			/* each: put from a file, not learned
+					   since (put ignores it) */
+};
+
+/** Take an entry from elsewhere (a file): it is kept, marked
+    HE_HIST_FROM_FILE, unless it expired or the store knows something of
+    that destination on that network learned as late or later.
+    @param may_evict 1: a full table makes room as for a lesson; 0: only a
+      free or expired slot is used
+    @return 1 taken, 0 not */
+int he_history_put_(struct he_history *h, const struct he_hist_rec *r,
+    int64_t now, int may_evict);
+
+/** Called once per entry by he_history_each_, with the store's lock held:
+    it must not call the store. */
+typedef void (*he_hist_each_fn)(const struct he_hist_rec *r, void *arg);
+
+/** Every live entry (all: of every network; else of the current one).
+    @return how many were shown */
+int he_history_each_(struct he_history *h, int64_t now, int all,
+    he_hist_each_fn fn, void *arg);
+
+/** Forget the current network's entries (evhappy --forget). */
+void he_history_forget_network_(struct he_history *h);
+
+/** How many live (unexpired) entries there are at now, of every network. */
 int he_history_count_(struct he_history *h, int64_t now);
 
 /** Whether an errno says something about the network path. */

@@ -13,7 +13,8 @@
  * arguments, for which libevent gives its own answer).
  *
  * Nothing runs before the first call: no constructor, no thread, no file
- * descriptor; the environment and libevent's functions are looked up then.
+ * descriptor; the environment and libevent's functions are looked up then,
+ * and the history file is read.
  * The library exports these two names and nothing else.
  *
  * It was built against libevent 2.1 and shares the program's libevent (the
@@ -165,6 +166,21 @@ libevent_takes_refusal(const struct bufferevent *bev, int err)
 	return bev && err != EALREADY;
 }
 
+/* The history file (evhappy(7)), on by default here and set at the first
+ * race, so that a program that never connects never reads it. */
+static pthread_once_t history_once = PTHREAD_ONCE_INIT;
+
+static void
+history_file(void)
+{
+	const struct he_env *env = he_env_();
+	int saved = errno;
+
+	if (!env->history_off && env->history_file[0])
+		(void)evhappy_set_history_file(env->history_file);
+	errno = saved;
+}
+
 HE_PUBLIC_ int bufferevent_socket_connect_hostname(struct bufferevent *bev,
     struct evdns_base *dns_base, int family, const char *hostname, int port);
 HE_PUBLIC_ int bufferevent_socket_get_dns_error(struct bufferevent *bev);
@@ -177,6 +193,7 @@ bufferevent_socket_connect_hostname(struct bufferevent *bev,
 
 	if (!evhappy_takes_calls() || literal_for_libevent(hostname, port))
 		return pass_to_libevent(bev, dns_base, family, hostname, port);
+	pthread_once(&history_once, history_file);
 	if (evhappy_socket_connect_hostname(bev, dns_base, family, hostname,
 	    port) == 0)
 		return 0;

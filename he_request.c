@@ -8,6 +8,7 @@
 #include "he_internal.h"
 #include "he_request.h"
 #include "he_literal.h"
+#include "he_persist.h"
 #include "he_vec.h"
 
 #include <errno.h>
@@ -79,15 +80,24 @@ static void
 teach(struct evhappy_request *req)
 {
 	struct he_lesson ls[HE_LESSONS_MAX];
-	int i, n;
+	int i, n, persist;
 
 	if (!req->history || req->taught || !req->race.done)
 		return;
 	req->taught = 1;
+	/* lessons go to the network in use (he_persist.h) */
+	if (!((persist = he_persist_state_()) & HE_PERSIST_NET_READY))
+		he_persist_need_network_slow_(req->history);
 	n = he_race_lessons_(&req->race, ls, HE_LESSONS_MAX);
 	for (i = 0; i < n; i++)
 		he_history_learn_(req->history, ls[i].sa, ls[i].at,
 		    ls[i].verdict, ls[i].error, ls[i].rtt);
+	/* the history file: a save becomes due, done once the outcome is
+	   delivered (request_free) */
+	if (n && (persist & HE_PERSIST_FILE_ON)) {
+		he_persist_taught_(he_now_());
+		req->unsaved = 1;
+	}
 }
 
 /* The one writer of req->state. */
@@ -168,6 +178,10 @@ request_free(struct evhappy_request *req, int finalizing, int tell)
 	else
 		timer_stop(req);	/* activated since, maybe */
 	request_unlink(req);
+	/* A save of the history file that is due, once the outcome was
+	 * delivered: it must not delay it. */
+	if (req->unsaved)
+		he_persist_save_due_(req->history, he_now_());
 	/* events that live in our memory: tell libevent's debug mode */
 	if (req->timer_assigned)
 		event_debug_unassign(req->timer);
@@ -361,6 +375,22 @@ trace_history(struct evhappy_request *req, const struct he_hist_note *n)
 			ev.afterlen = addr_len(&n->after);
 		}
 	}
+	ev.from_file = (n->info.flags & HE_HIST_FROM_FILE) != 0;
+	trace_event(req, &ev);
+}
+
+/* The network whose history the race uses (he_persist.h). */
+static void
+trace_network(struct evhappy_request *req)
+{
+	struct evhappy_trace ev;
+	char text[HE_PERSIST_TEXT];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = EVHAPPY_TRACE_NETWORK;
+	ev.network = he_persist_network_(req->history, text, sizeof(text),
+	    NULL);
+	ev.text = text;
 	trace_event(req, &ev);
 }
 
@@ -788,6 +818,17 @@ answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
 	return out;
 }
 
+/* Once per race, before its first look at the history: the network may
+ * have changed since the last race. */
+static void
+network_check(struct evhappy_request *req)
+{
+	if (!req->net_checked) {
+		req->net_checked = 1;
+		he_persist_check_network_(req->history);
+	}
+}
+
 /* The history store's facts for addresses joining the race, when they can
  * matter: a race of one address and no query decides nothing from them
  * (he_race.h), and most races are that. */
@@ -795,8 +836,10 @@ static void
 fill_facts(struct evhappy_request *req, struct evutil_addrinfo *list,
     int more)
 {
-	if (req->history && list && (list->ai_next || more))
+	if (req->history && list && (list->ai_next || more)) {
+		network_check(req);
 		he_history_fill_(req->history, list, he_now_());
+	}
 }
 
 /* A moment of the race for the report: 1 + microseconds since it began
@@ -1116,6 +1159,10 @@ begin(struct evhappy_request *req)
 	int64_t now = he_now_();
 
 	he_race_begin_(&req->race, now);
+	if (req->set.trace && req->history) {
+		network_check(req);
+		trace_network(req);
+	}
 	if (req->host)
 		resolve(req, now);
 	drain(req);

@@ -109,6 +109,9 @@ struct evhappy_request {
 	int busy;		/* callbacks of it on the stack */
 	unsigned released : 1;	/* sockets, queries, watch let go */
 	unsigned taught : 1;	/* lessons went to the history store */
+	unsigned net_checked : 1;	/* the history's network was checked */
+	unsigned unsaved : 1;	/* taught, with a history file: a save may
+				   be due once it is freed */
 	unsigned timer_set : 1;	/* the timer may be pending or active */
 	unsigned timer_assigned : 1;	/* event_assign'ed: on first use */
 	int deadline_sock;	/* the attempt whose event also carries the

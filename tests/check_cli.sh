@@ -25,6 +25,11 @@ if [ ! -x "$EVHAPPY" ]; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/check_cli.XXXXXX") || exit 1
+# The tool keeps the connection history in a file by default: no test
+# reads or writes the user's (or another run's); the history tests below
+# name their own.
+EVHAPPY_HISTORY_FILE=off
+export EVHAPPY_HISTORY_FILE
 labpid=
 cleanup() {
 	[ -n "$labpid" ] && kill "$labpid" 2>/dev/null
@@ -744,6 +749,10 @@ empty --alpn|--https-rr --alpn '' example.com 80
 --https-rr with an argument|--https-rr=1 example.com 80
 --demo with arguments|--demo example.com 80
 --demo with options|--demo --trace
+--history with a host|--history example.com 80
+--forget with an option|--forget --trace
+--forget with --json|--forget --json
+--history with --demo|--history --demo
 bracketed IPv4|'[127.0.0.1]' 80
 bracketed IPv4, --json --count|--json --count 2 '[127.0.0.1]' 80
 EOF
@@ -760,6 +769,84 @@ for args in "$long 80" "-- - 80" ". 80" "[::1 80" "%s%s%n 80" \
 		bad "no crash: evhappy $(echo "$args" | cut -c1-30) ($rc)"
 	fi
 done
+
+# ---------------------------------------------------------------------------
+# The history file: what one run learns, the next uses (issue 20)
+
+mkdir -m 700 "$tmp/hist"
+hf=$tmp/hist/history
+if [ "${bh:-0}" -gt 0 ]; then
+	EVHAPPY_HISTORY_FILE=$hf run --dns "127.0.0.1:$dns" --json \
+	    fallback.example "$bh"
+	check "history file: the first run falls back after the delay" \
+	    json_ok '[a["result"] for a in d["attempts"]] == ["cancelled", "won"]
+	    and [e for e in d["trace"] if e["event"] == "network"
+	         and len(e["network"]) == 16]'
+	check "history file: made 0600" test "$(stat -c %a "$hf")" = 600
+	EVHAPPY_HISTORY_FILE=$hf run --dns "127.0.0.1:$dns" --json \
+	    fallback.example "$bh"
+	check "history file: the next run goes to $good first" json_ok \
+	    'len(d["attempts"]) == 1 and
+	    d["attempts"][0]["address"] == "'"$good:$bh"'" and
+	    [e for e in d["trace"] if e["event"] == "history"
+	     and e.get("history") == "hung" and e.get("from_file") is True
+	     and e.get("moved_after") == "'"$good:$bh"'"]'
+	EVHAPPY_HISTORY_FILE=$hf run --dns "127.0.0.1:$dns" --trace \
+	    fallback.example "$bh"
+	check "history file: --trace says it came from the file" grep -q -F \
+	    "history: $hole:$bh hung" "$tmp/err"
+	check "history file: --trace says so" grep -q -F \
+	    "(from the history file), moved after $good:$bh" "$tmp/err"
+	EVHAPPY_HISTORY_FILE=$hf run --history
+	expect_rc "--history exits 0" 0
+	check "--history names the file and the network" eval \
+	    'grep -q "^history file: $hf\$" "$tmp/out" &&
+	     grep -q "^network: [0-9a-f]\{16\} (" "$tmp/out"'
+	check "--history: $hole:$bh hung" grep -q \
+	    "^  $(echo "$hole:$bh" | sed 's/\[/\\[/;s/\]/\\]/') *hung .* ago\$" "$tmp/out"
+	check "--history: $good:$bh worked, with its RTT" grep -q \
+	    "^  $good:$bh *worked rtt [0-9.]* ms (+-[0-9.]*) .* ago\$" "$tmp/out"
+	EVHAPPY_HISTORY_FILE=$hf run --history --json
+	check "--history --json" json_ok \
+	    'd["file"] == "'"$hf"'" and d["count"] == 2 and
+	    sorted(e["state"] for e in d["entries"]) == ["hung", "worked"] and
+	    all(e["from_file"] for e in d["entries"]) and
+	    len(d["network"]) == 16 and d["network_text"]'
+	cp "$hf" "$tmp/hist.before"
+	EVHAPPY_HISTORY_FILE=$hf run --dns "127.0.0.1:$dns" --no-history \
+	    fallback.example "$bh"
+	check "--no-history leaves the file alone" cmp -s "$hf" "$tmp/hist.before"
+	EVHAPPY_HISTORY_FILE=$hf run --forget
+	expect_rc "--forget exits 0" 0
+	check "--forget says what it forgot" has out "^forgot what is known for network "
+	EVHAPPY_HISTORY_FILE=$hf run --history --json
+	check "--forget: nothing is known any more" json_ok 'd["count"] == 0'
+	EVHAPPY_HISTORY_FILE=$hf run --dns "127.0.0.1:$dns" --json \
+	    fallback.example "$bh"
+	check "--forget: the next run tries $hole first again" json_ok \
+	    'd["attempts"][0]["address"] == "'"$hole:$bh"'"'
+	# A file that is a symbolic link is refused, said once, and the
+	# connect works (with the history in memory).
+	ln -s "$hf" "$tmp/hist/link"
+	EVHAPPY_HISTORY_FILE=$tmp/hist/link run --dns "127.0.0.1:$dns" \
+	    --count 2 fallback.example "$bh"
+	expect_rc "a linked history file: still connects" 0
+	check "a linked history file: said once" test \
+	    "$(grep -c "^evhappy: history file $tmp/hist/link is a symbolic link; not used\$" "$tmp/err")" = 1
+	check "a linked history file: the history in memory works" has out \
+	    "^\[2/2\] connected to $good:$bh"
+	EVHAPPY_HISTORY_FILE=$tmp/hist/link run --history
+	expect_rc "--history with a refused file exits 1" 1
+fi
+EVHAPPY_HISTORY_FILE=relative/history run --history
+expect_rc "--history, a relative EVHAPPY_HISTORY_FILE: exits 0" 0
+check "--history, a relative EVHAPPY_HISTORY_FILE: no file" has out \
+    "^history file: none (EVHAPPY_HISTORY_FILE is not an absolute path)"
+check "--history, a relative EVHAPPY_HISTORY_FILE: warned" has err \
+    "EVHAPPY_HISTORY_FILE"
+EVHAPPY_HISTORY_FILE= XDG_CACHE_HOME=$tmp/xdg run --history
+check "--history: the file under XDG_CACHE_HOME" has out \
+    "^history file: $tmp/xdg/evhappy/history\$"
 
 # ---------------------------------------------------------------------------
 # The demo

@@ -50,21 +50,11 @@ new_store(int n)
 	return h;
 }
 
-static struct sockaddr_storage ss_buf[8];
-static int ss_next;
-
 /* A sockaddr for a literal, port PORT, in a small ring of buffers. */
 static const struct sockaddr *
 sa_of(const char *lit)
 {
-	struct evutil_addrinfo *ai = he_test_ai(lit, PORT);
-	struct sockaddr_storage *ss = &ss_buf[ss_next++ % 8];
-
-	ck_assert_ptr_nonnull(ai);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	evhappy_addrinfo_free(ai);
-	return (const struct sockaddr *)ss;
+	return he_test_sa(lit, PORT);
 }
 
 /* ----------------------------------------------------------------------- */

@@ -38,6 +38,10 @@ fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 skip() { skipped=$((skipped + 1)); echo "SKIP: $*"; }
 
 tmp=${TMPDIR:-/tmp}/check_preload.$$
+# The interposition library keeps the connection history in a file by
+# default; these runs neither read nor write the user's.
+EVHAPPY_HISTORY_FILE=off
+export EVHAPPY_HISTORY_FILE
 trap 'rm -f "$tmp".*' 0
 trap 'exit 1' 1 2 15
 

@@ -33,13 +33,23 @@
  *     --expiry-ms MS             the history's expiry (test hook)
  *     --change-after K           after connect K the records become the
  *     --aaaa2 ADDR, --a2 ADDR    ... ones given here
- *     --exec-after K CMD         after connect K run CMD (sh -c)
+ *     --exec-after K CMD         after connect K run CMD (sh -c); up to 4
  *     --trace                    print the trace
+ *     --history-file PATH        evhappy_set_history_file(PATH); at exit
+ *                                (after the library's last save) print
+ *                                "persist saves N written N busy N
+ *                                max_wait_us N flush_wait_us N"
+ *     --port-step                connect K goes to PORT + K - 1
  *   he_netdrive dropin [--aaaa ADDR]... [--a ADDR]... NAME PORT
  *       One evhappy_socket_connect_hostname() race (the drop-in, with its
  *       own settings: no context, EVHAPPY_* from the environment), NAME
  *       resolved with an in-process fake DNS server through evdns, and
  *       one line:  dropin ELAPSED_MS WINNER ERRNO  (WINNER "-" on failure).
+ *
+ *   he_netdrive histfile PATH
+ *       Read a history file as the library does (he_histfile_load_array_)
+ *       and print "histfile STATUS N" (STATUS 0: read, else why not) and
+ *       one line per record: "rec NETKEY ADDR PORT STATE ERRNO".
  *
  * Records: up to MAXREC of each kind.  Exit status: 0 when it ran
  * (whatever the connects did), 2 on bad usage or a setup failure.
@@ -47,7 +57,9 @@
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
+#include "he_histfile.h"
 #include "he_history.h"
+#include "he_persist.h"
 #include "he_time.h"
 #include "he_lab.h"
 #include "evhappy_tool.h"
@@ -76,8 +88,8 @@ struct drive {
 	const char *aaaa[MAXREC], *a[MAXREC], *aaaa2[MAXREC], *a2[MAXREC];
 	int naaaa, na, naaaa2, na2;
 	int count, interval, timeout, delay, no_history, expiry, change_after;
-	int exec_after, trace;
-	const char *exec_cmd, *name;
+	int exec_after[4], nexec, trace, port_step;
+	const char *exec_cmd[4], *name, *history_file;
 	int port;
 
 	struct event_base *base;
@@ -95,7 +107,7 @@ usage(void)
 	fprintf(stderr, "usage: he_netdrive wire NS_A NS_B D6 D4 [FILE] |"
 	    " serve PORT ADDR... | dns FILE NAME"
 	    " [--aaaa A] [--a A] | connect [options] NAME PORT |"
-	    " dropin [--aaaa A] [--a A] NAME PORT\n");
+	    " dropin [--aaaa A] [--a A] NAME PORT | histfile PATH\n");
 	return 2;
 }
 
@@ -392,7 +404,7 @@ connect_opts(struct drive *d, int argc, char **argv)
 	int i, k;
 
 	d->count = 1;
-	d->change_after = d->exec_after = -1;
+	d->change_after = -1;
 	for (i = 0; i < argc - 2; i += k) {
 		char **v = argv + i;
 		int left = argc - 2 - i;
@@ -406,6 +418,8 @@ connect_opts(struct drive *d, int argc, char **argv)
 			d->no_history = 1, k = 1;
 		else if (!strcmp(v[0], "--trace"))
 			d->trace = 1, k = 1;
+		else if (!strcmp(v[0], "--port-step"))
+			d->port_step = 1, k = 1;
 		else if (left < 2)
 			return -1;
 		else if (!strcmp(v[0], "--count"))
@@ -420,8 +434,13 @@ connect_opts(struct drive *d, int argc, char **argv)
 			d->expiry = atoi(v[1]);
 		else if (!strcmp(v[0], "--change-after"))
 			d->change_after = atoi(v[1]);
-		else if (!strcmp(v[0], "--exec-after") && left >= 3)
-			d->exec_after = atoi(v[1]), d->exec_cmd = v[2], k = 3;
+		else if (!strcmp(v[0], "--exec-after") && left >= 3 &&
+		    d->nexec < 4) {
+			d->exec_after[d->nexec] = atoi(v[1]);
+			d->exec_cmd[d->nexec++] = v[2];
+			k = 3;
+		} else if (!strcmp(v[0], "--history-file"))
+			d->history_file = v[1];
 		else
 			return -1;
 	}
@@ -430,6 +449,18 @@ connect_opts(struct drive *d, int argc, char **argv)
 	d->name = argv[argc - 2];
 	d->port = atoi(argv[argc - 1]);
 	return 0;
+}
+
+static void
+print_persist_stats(void)
+{
+	struct he_persist_stats st;
+
+	he_persist_stats_(&st);
+	printf("persist saves %d written %d busy %d max_wait_us %lld "
+	    "flush_wait_us %lld\n", st.saves, st.written, st.busy,
+	    (long long)st.max_wait, (long long)st.max_flush_wait);
+	fflush(stdout);
 }
 
 static int
@@ -445,6 +476,12 @@ connect_setup(struct drive *d)
 		return -1;
 	if (d->no_history)
 		evhappy_set_history(d->he, 0);
+	if (d->history_file) {
+		/* ours first: atexit runs it after the library's last save */
+		atexit(print_persist_stats);
+		if (evhappy_set_history_file(d->history_file) < 0)
+			return -1;
+	}
 	if (d->expiry > 0)
 		he_history_set_expiry_(he_history_global_(),
 		    (int64_t)d->expiry * 1000);
@@ -468,12 +505,16 @@ connect_setup(struct drive *d)
 static void
 after_connect(struct drive *d)
 {
+	int i;
+
 	if (d->index == d->change_after &&
 	    add_records(d->dns, d->name, d->aaaa2, d->naaaa2, d->a2,
 	    d->na2) < 0)
 		fprintf(stderr, "he_netdrive: cannot change the records\n");
-	if (d->index == d->exec_after && system(d->exec_cmd) != 0)
-		fprintf(stderr, "he_netdrive: '%s' failed\n", d->exec_cmd);
+	for (i = 0; i < d->nexec; i++)
+		if (d->index == d->exec_after[i] && system(d->exec_cmd[i]) != 0)
+			fprintf(stderr, "he_netdrive: '%s' failed\n",
+			    d->exec_cmd[i]);
 	if (d->interval > 0 && d->index < d->count) {
 		struct timespec ts;
 		ts.tv_sec = d->interval / 1000;
@@ -502,7 +543,7 @@ connect_run(int argc, char **argv)
 		if (d.index == 1)
 			first = t0;
 		if (!evhappy_resolve_and_connect(d.he, AF_UNSPEC, d.name,
-		    d.port, on_connect, &d))
+		    d.port + (d.port_step ? d.index - 1 : 0), on_connect, &d))
 			return 2;
 		while (!d.done)
 			if (event_base_dispatch(d.base) < 0)
@@ -586,6 +627,31 @@ end:
 	return rc;
 }
 
+/* ---- histfile -------------------------------------------------------------- */
+
+static int
+histfile_show(int argc, char **argv)
+{
+	static struct he_hf_rec recs[HE_HISTFILE_MAX];
+	char addr[INET6_ADDRSTRLEN];
+	enum he_hf_status st;
+	int i, n = 0;
+
+	if (argc != 1)
+		return usage();
+	st = he_histfile_load_array_(argv[0], he_histfile_now_(),
+	    HE_HISTORY_EXPIRY_US, recs, HE_HISTFILE_MAX, &n);
+	printf("histfile %d %d\n", (int)st, n);
+	for (i = 0; i < n; i++) {
+		evutil_inet_ntop(recs[i].family, recs[i].addr, addr,
+		    sizeof(addr));
+		printf("rec %016llx %s %d %d %d\n",
+		    (unsigned long long)recs[i].netkey, addr, recs[i].port,
+		    (int)recs[i].state, recs[i].error);
+	}
+	return st == HE_HF_OK ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -601,5 +667,7 @@ main(int argc, char **argv)
 		return connect_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "dropin"))
 		return dropin_run(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "histfile"))
+		return histfile_show(argc - 2, argv + 2);
 	return usage();
 }

@@ -43,6 +43,11 @@ netns_init() {
 		LD_LIBRARY_PATH=$top_builddir/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 		export LD_LIBRARY_PATH
 	fi
+	# The CLI and evhappy-run keep the connection history in a file by
+	# default: no run reads or writes the user's; a test that wants one
+	# names it.
+	EVHAPPY_HISTORY_FILE=off
+	export EVHAPPY_HISTORY_FILE
 	slow=${HE_TEST_SLOW:-1}
 	case $slow in ''|0|*[!0-9]*) slow=1 ;; esac
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1

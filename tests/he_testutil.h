@@ -125,6 +125,10 @@ evutil_socket_t he_test_listen(const char *addr, int *port);
 evutil_socket_t he_test_refuser(const char *addr, int *port);
 struct he_lab_blackhole *he_test_blackhole(const char *addr, int *port);
 
+/** The sockaddr of an IPv4 or IPv6 literal and port, in a ring of 8
+    static buffers (asserting that the literal parses). */
+const struct sockaddr *he_test_sa(const char *addr, int port);
+
 /** The printable "addr" of a sockaddr, without port, into a static buffer. */
 const char *he_test_addr_str(const struct sockaddr *sa);
 

@@ -29,11 +29,11 @@
  *   preload_client retry RETRIES WAIT_MS
  *       evhttp GET to www.test whose AAAA ::1 and A 127.0.0.1 are both
  *       black holes, with evhttp's connect timeout at 1 s, RETRIES retries
- *       (evhttp_connection_set_retries) 100 ms apart at first.  The fds are
- *       counted every 2 ms: each time the connect's sockets were open and
- *       are closed again it prints "sockets open for N ms"; then the
- *       outcome line (as http), and "left N": the sockets still open 20 ms
- *       after the request ended, the connection not freed yet.
+ *       (evhttp_connection_set_retries) 100 ms apart at first.  The TCP
+ *       sockets are counted every 2 ms: each time the connect's sockets
+ *       were open and are closed again it prints "sockets open for N ms";
+ *       then the outcome line (as http), and "left N": the sockets still
+ *       open 20 ms after the request ended, the connection not freed yet.
  *   preload_client addr WAIT_MS
  *       v4hole with EVHTTP_CON_REUSE_CONNECTED_ADDR: a GET with
  *       "Connection: close", then "addr FAMILY ADDRESS" from
@@ -50,6 +50,12 @@
  *       there, first from this program ("program: event connected"), then
  *       from PLUGIN (tests/preload_deepbind.c) loaded with
  *       dlopen(RTLD_DEEPBIND) ("plugin: event connected").
+ *   preload_client connect DNS NAME PORT
+ *       bufferevent_socket_connect_hostname() to NAME PORT, asking the DNS
+ *       server at DNS (ADDR:PORT) only; prints "connected to ADDR in N ms"
+ *       or "error after N ms" (exit 0 or 1).  For the namespace tests:
+ *       a short-lived program that connects once, as a command-line
+ *       client does.
  *
  * Exit 77 when ::1 does not work here, 99 when the lab cannot be set up.
  */
@@ -62,6 +68,7 @@
 #include <event2/http.h>
 #include <event2/util.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -380,13 +387,43 @@ main_http(int argc, char **argv)
 	return (int)r.outcome;
 }
 
+/* The TCP sockets this process has open: the connects' (and the lab's
+   listeners).  Not every fd: the library keeps one netlink socket for the
+   process's life from its first race on (it watches the network), which
+   is no connect's. */
+static int
+tcp_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0, fd, v;
+	socklen_t len;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || (fd = atoi(e->d_name)) == dirfd(d))
+			continue;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 ||
+		    (v != AF_INET && v != AF_INET6))
+			continue;
+		len = sizeof(v);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 &&
+		    v == SOCK_STREAM)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /* Every 2 ms: whether the connect's sockets (beyond the fds the request
    started with) opened or closed since the last look. */
 static void
 sample_fds(evutil_socket_t fd, short what, void *arg)
 {
 	struct run *r = arg;
-	int open = he_lab_count_dir("/proc/self/fd") > r->fds0;
+	int open = tcp_fds() > r->fds0;
 
 	(void)fd;
 	(void)what;
@@ -424,14 +461,14 @@ main_retry(int argc, char **argv)
 	evhttp_connection_set_timeout(conn, 1);
 	evhttp_connection_set_retries(conn, atoi(argv[2]));
 	evhttp_connection_set_initial_retry_tv(conn, &retry);
-	r.fds0 = he_lab_count_dir("/proc/self/fd");
+	r.fds0 = tcp_fds();
 	event_add(sampler, &tv);
 	run_request(&r, conn, 0);
 	/* The request ended; the connection stays. */
 	tv.tv_usec = 20000;
 	event_base_loopexit(r.base, &tv);
 	event_base_dispatch(r.base);
-	left = he_lab_count_dir("/proc/self/fd") - r.fds0;
+	left = tcp_fds() - r.fds0;
 end:
 	if (sampler)
 		event_free(sampler);
@@ -703,6 +740,79 @@ end:
 	return rc;
 }
 
+struct one {
+	struct event_base *base;
+	short what;
+	long ms, started;
+};
+
+static void
+one_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct one *o = arg;
+
+	(void)bev;
+	o->what = what;
+	o->ms = now_ms() - o->started;
+	event_base_loopbreak(o->base);
+}
+
+static int
+main_connect(int argc, char **argv)
+{
+	struct evdns_base *dns = NULL;
+	struct bufferevent *bev = NULL;
+	struct timeval tv = { 30, 0 };
+	struct sockaddr_storage ss;
+	ev_socklen_t len = sizeof(ss);
+	char host[64] = "?";
+	struct one o;
+	int rc = SETUP_FAILED;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 5 || !(o.base = event_base_new()) ||
+	    !(dns = evdns_base_new(o.base, 0)) ||
+	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0 ||
+	    !(bev = bufferevent_socket_new(o.base, -1, BEV_OPT_CLOSE_ON_FREE)))
+		goto end;
+	bufferevent_setcb(bev, NULL, NULL, one_event, &o);
+	o.started = now_ms();
+	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, argv[3],
+	    atoi(argv[4])) < 0)
+		goto end;
+	event_base_loopexit(o.base, &tv);
+	event_base_dispatch(o.base);
+	if (o.what & BEV_EVENT_CONNECTED) {
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
+		    &len) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				host[0] = '[';
+				evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
+				    &ss)->sin6_addr, host + 1, sizeof(host) - 2);
+				strcat(host, "]");
+			} else {
+				evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)
+				    &ss)->sin_addr, host, sizeof(host));
+			}
+		}
+		printf("connected to %s:%s in %ld ms\n", host, argv[4], o.ms);
+		rc = 0;
+	} else {
+		printf("error after %ld ms\n", o.ms);
+		rc = 1;
+	}
+end:
+	if (bev)
+		bufferevent_free(bev);
+	if (dns)
+		evdns_base_free(dns, 0);
+	if (o.base) {
+		event_base_loop(o.base, EVLOOP_NONBLOCK);
+		event_base_free(o.base);
+	}
+	return rc;
+}
+
 static int
 main_idle(void)
 {
@@ -745,6 +855,8 @@ main(int argc, char **argv)
 		return main_literal(argc, argv);
 	if (strcmp(mode, "deepbind") == 0)
 		return main_deepbind(argc, argv);
-	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|retry|addr|literal|deepbind ...\n");
+	if (strcmp(mode, "connect") == 0)
+		return main_connect(argc, argv);
+	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|retry|addr|literal|deepbind|connect ...\n");
 	return SETUP_FAILED;
 }

@@ -61,6 +61,7 @@ struct opts {
 	int no_history;
 	int https_rr;			/* --https-rr */
 	const char *alpn;		/* --alpn LIST, or NULL */
+	int show_history, forget;	/* --history, --forget */
 	int nother;			/* options given besides --demo */
 	const char *host;
 	int port;
@@ -86,9 +87,12 @@ struct event_rec {
 	int history, moved, has_after;
 	double age_ms, rtt_ms, delay_ms;
 	struct sockaddr_storage after;
-	/* HTTPS records: what the event says, and an ENDPOINT's endpoint */
+	int from_file;
+	/* what the event says (HTTPS records; a NETWORK event's routes),
+	   and an ENDPOINT's endpoint */
 	char *text;
 	struct evhappy_endpoint *endpoint;
+	ev_uint64_t network;		/* EVHAPPY_TRACE_NETWORK */
 };
 
 /* What one connect came to. */
@@ -142,9 +146,12 @@ struct app {
 static void
 help(void)
 {
+	char path[PATH_MAX];
+
 	printf(
 "Usage: evhappy [options] HOST PORT\n"
 "       evhappy --demo\n"
+"       evhappy [--forget] [--history [--json]]\n"
 "Connect to HOST PORT with Happy Eyeballs v2 (RFC 8305), as libevhappy\n"
 "does it, and print the address that won and how long it took.\n"
 "\n"
@@ -156,7 +163,8 @@ help(void)
 "  --timeout MS            overall timeout, DNS and connect (%d)\n"
 "  --max-in-flight N       attempts in flight at once (%d; 1 or more)\n"
 "  --local ADDR            bind to this literal (once per family)\n"
-"  --no-history            neither use nor feed the connection history\n"
+"  --no-history            neither use nor feed the connection history,\n"
+"                          nor its file (default: %s)\n"
 "HTTPS records (RFC 9460, the Happy Eyeballs v3 draft):\n"
 "  --https-rr              ask the HTTPS record too; race its endpoints\n"
 "  --alpn LIST             the ALPN ids spoken, for --https-rr's choice of\n"
@@ -175,13 +183,17 @@ help(void)
 "                          (with --waterfall, --svg: the slowest and last)\n"
 "  --relay                 then copy stdin to the socket, socket to stdout\n"
 "  --demo                  Happy Eyeballs against libevent, offline\n"
+"  --history               what the history knows for this network\n"
+"  --forget                forget it, here and in the history file\n"
 "  -h, --help              this help\n"
 "  --version               the versions of evhappy and libevent\n"
 "\n"
 "Exit status: 0 connected, 1 failed, 2 usage error.  See evhappy(1).\n",
 	    EVHAPPY_DEFAULT_ATTEMPT_DELAY_MS,
 	    EVHAPPY_DEFAULT_RESOLUTION_DELAY_MS, EVHAPPY_DEFAULT_TIMEOUT_MS,
-	    EVHAPPY_DEFAULT_MAX_IN_FLIGHT);
+	    EVHAPPY_DEFAULT_MAX_IN_FLIGHT,
+	    evhappy_default_history_file(path, sizeof(path)) == 0 ? path :
+	    "none");
 }
 
 /* Say what is wrong with the command line.  Returns -1 for the caller to
@@ -207,7 +219,7 @@ enum {
 	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
 	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
 	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY, OPT_WATERFALL, OPT_SVG,
-	OPT_HTTPS_RR, OPT_ALPN
+	OPT_HTTPS_RR, OPT_ALPN, OPT_HISTORY, OPT_FORGET
 };
 
 static const struct option long_options[] = {
@@ -230,6 +242,8 @@ static const struct option long_options[] = {
 	{ "https-rr", no_argument, NULL, OPT_HTTPS_RR },
 	{ "alpn", required_argument, NULL, OPT_ALPN },
 	{ "demo", no_argument, NULL, OPT_DEMO },
+	{ "history", no_argument, NULL, OPT_HISTORY },
+	{ "forget", no_argument, NULL, OPT_FORGET },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
@@ -355,6 +369,8 @@ parse_option(struct opts *o, int c, const char *arg)
 	case OPT_TRACE: o->trace = 1; return 0;
 	case OPT_JSON: o->json = 1; return 0;
 	case OPT_NO_HISTORY: o->no_history = 1; return 0;
+	case OPT_HISTORY: o->show_history = 1; return 0;
+	case OPT_FORGET: o->forget = 1; return 0;
 	case OPT_WATERFALL: o->waterfall = 1; return 0;
 	case OPT_HTTPS_RR: o->https_rr = 1; return 0;
 	/* evhappy_set_alpn() judges the list (app_setup) */
@@ -436,6 +452,14 @@ parse_operands(struct opts *o, int argc, char **argv)
 			    "and no HOST PORT");
 		return 0;
 	}
+	if (o->show_history || o->forget) {
+		if (argc > 0 || o->nother > o->show_history + o->forget +
+		    (o->json && o->show_history))
+			return usage_error("--history and --forget take no "
+			    "HOST PORT and no other option but --json (with "
+			    "--history)");
+		return 0;
+	}
 	if (argc < 2)
 		return usage_error("HOST and PORT are needed");
 	if (argc > 2)
@@ -483,7 +507,8 @@ parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (parse_operands(o, argc - optind, argv + optind) < 0)
 		return TOOL_EXIT_USAGE;
-	if (!o->demo && check_combinations(o) < 0)
+	if (!o->demo && !o->show_history && !o->forget &&
+	    check_combinations(o) < 0)
 		return TOOL_EXIT_USAGE;
 	return -1;
 }
@@ -712,8 +737,12 @@ app_setup(struct app *app)
 		return TOOL_EXIT_FAIL;
 	if ((rc = apply_https(app->he, app->o)) != TOOL_EXIT_OK)
 		return rc;
+	/* The history file, unless --no-history: a file refused is said
+	   once by the library; the history in memory works on. */
 	if (app->o->no_history)
 		evhappy_set_history(app->he, 0);
+	else
+		(void)tool_history_file();
 	evhappy_set_trace_cb(app->he, on_trace, app);
 	return TOOL_EXIT_OK;
 }
@@ -769,8 +798,13 @@ record_event(struct result *res, const struct evhappy_trace *ev)
 		e->text = strdup(ev->text);
 	if (ev->kind == EVHAPPY_TRACE_ENDPOINT)
 		e->endpoint = tool_endpoint_dup(ev->endpoint);
+	if (ev->kind == EVHAPPY_TRACE_NETWORK) {
+		e->network = ev->network;
+		return;
+	}
 	if (ev->kind != EVHAPPY_TRACE_HISTORY)
 		return;
+	e->from_file = ev->from_file;
 	e->history = ev->history;
 	e->moved = ev->moved;
 	e->age_ms = tool_tv_ms(&ev->age);
@@ -1082,6 +1116,7 @@ json_history(FILE *out, const struct event_rec *e)
 	fprintf(out, ",\"history\":\"%s\",\"age_ms\":%.3f,\"rtt_ms\":%.3f",
 	    e->history >= 0 && e->history <= 3 ? history_names[e->history] :
 	    "unknown", e->age_ms, e->rtt_ms);
+	fprintf(out, ",\"from_file\":%s", e->from_file ? "true" : "false");
 	if (e->moved) {
 		evhappy_sockaddr_format((const struct sockaddr *)&e->after, after,
 		    sizeof(after));
@@ -1090,6 +1125,18 @@ json_history(FILE *out, const struct event_rec *e)
 	} else {
 		fprintf(out, ",\"delay_ms\":%.3f", e->delay_ms);
 	}
+}
+
+/* The network the race's history belongs to: "network":"5e1f...",
+   "text":"v4 via ...". */
+static void
+json_network(FILE *out, const struct event_rec *e)
+{
+	char hex[32];
+
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)e->network);
+	fputs(",\"network\":", out);
+	tool_json_string(out, hex);	/* its routes: the event's "text" */
 }
 
 static void
@@ -1115,6 +1162,8 @@ json_event(FILE *out, const struct event_rec *e)
 		fprintf(out, ",\"endpoints\":%d", e->naddrs);
 	if (e->kind == EVHAPPY_TRACE_HISTORY)
 		json_history(out, e);
+	if (e->kind == EVHAPPY_TRACE_NETWORK)
+		json_network(out, e);
 	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER ||
 	    e->kind == EVHAPPY_TRACE_HTTPS_ANSWER)
 		json_error(out, "dns", e->error, 1);
@@ -1421,6 +1470,10 @@ main(int argc, char **argv)
 	standard_fds_open();
 	if ((rc = parse_args(&o, argc, argv)) >= 0)
 		return rc;
+	if (o.show_history || o.forget) {
+		rc = tool_history(o.show_history, o.forget, o.json);
+		goto end;
+	}
 	if (o.demo) {
 		rc = tool_demo();
 		goto end;

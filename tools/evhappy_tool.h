@@ -75,4 +75,13 @@ int tool_relay(struct event_base *base, evutil_socket_t fd);
    exit status. */
 int tool_demo(void);
 
+/* Use the default history file (evhappy_default_history_file()), if there
+   is one.  -1 when it is refused (the library said why on stderr). */
+int tool_history_file(void);
+
+/* --history (show: what is known for the current network, as JSON with
+   json) and --forget (forget it, here and in the file).  Returns an exit
+   status. */
+int tool_history(int show, int forget, int json);
+
 #endif

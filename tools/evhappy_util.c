@@ -56,7 +56,9 @@ void
 tool_trace_print(FILE *out, const char *indent,
     const struct evhappy_trace *ev)
 {
-	char offset[32], line[512], *big = NULL;
+	/* a network event holds its routes and prefixes, an HTTPS one
+	   target names: the rare longer line is written whole */
+	char offset[32], line[2 * TOOL_ADDRLEN + 1280], *big = NULL;
 	int n;
 
 	evutil_snprintf(offset, sizeof(offset), "+%.1f",
