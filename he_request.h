@@ -45,6 +45,7 @@
 #include "he_race.h"
 #include "he_resolve.h"
 #include "he_sock.h"
+#include "he_synth.h"
 
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct he_owner {
 	struct event_base *base;
 	struct he_resolver *resolver;
 	const struct he_https_conf *https;
+	struct he_synth_conf *nat64;	/* read live, as https */
 	struct evhappy_request *requests;	/* not yet freed */
 	int busy;		/* callbacks of its requests on the stack */
 	int closing;		/* being freed: make no more, say nothing */
@@ -138,6 +140,8 @@ struct evhappy_request {
 	int family;
 	struct he_req_query queries[HE_NFAM];
 	struct he_https *https;		/* the HTTPS record's, or NULL */
+	struct he_synth *nat64;		/* NAT64's, made when the race
+					   synthesizes (he_synth.h), or NULL */
 };
 
 /** What to race to: a caller's list (hostname NULL), or a name or literal
