@@ -26,6 +26,12 @@
  *   preload_client idle
  *       makes an event_base and runs it once without connecting; prints
  *       "threads N fds N" (counted in /proc/self).
+ *   preload_client connect HOST PORT WAIT_MS
+ *       bufferevent_socket_connect_hostname() to HOST PORT (AF_UNSPEC, the
+ *       system resolver), as a program on a real network does (the NAT64
+ *       lab, tests/check_nat64_netns.sh); prints "connected to ADDR after
+ *       N ms", "error after N ms: ERRNO TEXT" or "nothing after N ms";
+ *       exits 0, 1 or 2.
  *
  * Exit 77 when ::1 does not work here, 99 when the lab cannot be set up.
  */
@@ -45,6 +51,8 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #define NAME "www.test"
 #define MAX_THREADS 16
@@ -411,6 +419,94 @@ end:
 	return rc;
 }
 
+/* "[2001:db8::1]:80" or "192.0.2.1:80". */
+static void
+peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin = (const void *)ss;
+	const struct sockaddr_in6 *sin6 = (const void *)ss;
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6 &&
+	    evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a)))
+		snprintf(buf, len, "[%s]:%d", a, ntohs(sin6->sin6_port));
+	else if (ss->ss_family == AF_INET &&
+	    evutil_inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a)))
+		snprintf(buf, len, "%s:%d", a, ntohs(sin->sin_port));
+}
+
+struct conn {
+	struct event_base *base;
+	short what;
+	int error;
+};
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	c->what = what;
+	c->error = EVUTIL_SOCKET_ERROR();
+	event_base_loopbreak(c->base);
+}
+
+static int
+main_connect(int argc, char **argv)
+{
+	struct bufferevent *bev = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct timespec t0, t1;
+	struct timeval tv;
+	struct conn c;
+	char addr[INET6_ADDRSTRLEN + 16] = "?";
+	long ms;
+	int rc = SETUP_FAILED, wait_ms;
+
+	if (argc < 5)
+		return SETUP_FAILED;
+	wait_ms = atoi(argv[4]);
+	tv.tv_sec = wait_ms / 1000;
+	tv.tv_usec = (wait_ms % 1000) * 1000;
+	memset(&c, 0, sizeof(c));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!(c.base = event_base_new()) ||
+	    !(bev = bufferevent_socket_new(c.base, -1, BEV_OPT_CLOSE_ON_FREE)))
+		goto end;
+	bufferevent_setcb(bev, NULL, NULL, conn_event, &c);
+	if (bufferevent_socket_connect_hostname(bev, NULL, AF_UNSPEC, argv[2],
+	    atoi(argv[3])) < 0) {
+		printf("connect_hostname failed\n");
+		goto end;
+	}
+	event_base_loopexit(c.base, &tv);
+	event_base_dispatch(c.base);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (c.what & BEV_EVENT_CONNECTED) {
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
+		    &len) == 0)
+			peer_name(&ss, addr, sizeof(addr));
+		printf("connected to %s after %ld ms\n", addr, ms);
+		rc = GOT_RESPONSE;
+	} else if (c.what) {
+		printf("error after %ld ms: %d %s\n", ms, c.error,
+		    strerror(c.error));
+		rc = GOT_ERROR;
+	} else {
+		printf("nothing after %ld ms\n", ms);
+		rc = GOT_NOTHING;
+	}
+end:
+	if (bev)
+		bufferevent_free(bev);
+	if (c.base)
+		event_base_free(c.base);
+	return rc;
+}
+
 static int
 main_idle(void)
 {
@@ -444,6 +540,9 @@ main(int argc, char **argv)
 		return main_nxdomain();
 	if (strcmp(mode, "idle") == 0)
 		return main_idle();
-	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle ...\n");
+	if (strcmp(mode, "connect") == 0)
+		return main_connect(argc, argv);
+	fprintf(stderr, "usage: preload_client http|threads|nxdomain|idle|"
+	    "connect ...\n");
 	return SETUP_FAILED;
 }
