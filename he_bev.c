@@ -425,7 +425,8 @@ check_arm(struct he_bev_link *l)
 {
 	struct timeval left, moment = { 0, 1000 };
 
-	if (!l->plain || !l->bev || he_levent_timeout_left_(l->bev, &left))
+	if (!l->plain || !l->bev || !he_levent_has_timeouts_(l->bev) ||
+	    he_levent_timeout_left_(l->bev, &left))
 		return;
 	if (!l->check && !(l->check = event_new(bufferevent_get_base(l->bev),
 	    -1, 0, check_cb, l)))

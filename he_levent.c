@@ -83,9 +83,13 @@ int
 he_levent_timeout_left_(struct bufferevent *bev, struct timeval *left)
 {
 	struct timeval at, other, now;
-	int r = timeout_at(&bev->ev_read, &at);
-	int w = timeout_at(&bev->ev_write, &other);
+	int r, w;
 
+	/* most bufferevents have none: no need to ask their events */
+	if (!he_levent_has_timeouts_(bev))
+		return ENOENT;
+	r = timeout_at(&bev->ev_read, &at);
+	w = timeout_at(&bev->ev_write, &other);
 	if (r && w)
 		return ENOENT;
 	if (r || (!w && evutil_timercmp(&other, &at, <)))
@@ -104,13 +108,17 @@ void
 he_levent_set_conn_address_(struct bufferevent *bev,
     const struct sockaddr *sa, ev_socklen_t len)
 {
-	struct sockaddr_storage ss;
+	union {
+		const struct sockaddr *in;
+		struct sockaddr *out;
+	} u;
 
 	pthread_once(&levent_once, levent_lookup);
-	/* libevent keeps room for an IPv4 or IPv6 address, no more. */
+	/* libevent keeps room for an IPv4 or IPv6 address, no more; it
+	 * copies what it is given (and takes it without const) */
 	if (!set_conn_address || !sa || len > sizeof(struct sockaddr_in6) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return;
-	memcpy(&ss, sa, len);
-	set_conn_address(bev, (struct sockaddr *)&ss, len);
+	u.in = sa;
+	set_conn_address(bev, u.out, len);
 }

@@ -10,12 +10,22 @@
 #define EVHAPPY_HE_LEVENT_H_INCLUDED_
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/util.h>
 
 /** Whether bev is known to be a socket bufferevent (bufferevent_socket_new,
     not a filter, a pair or an OpenSSL one): 1, or 0 (another kind, or this
     libevent cannot tell). */
 int he_levent_is_socket_bev_(const struct bufferevent *bev);
+
+/** Whether bev has a read or a write timeout set (most have neither):
+    inline, as every race on a bufferevent asks. */
+static inline int
+he_levent_has_timeouts_(const struct bufferevent *bev)
+{
+	return evutil_timerisset(&bev->timeout_read) ||
+	    evutil_timerisset(&bev->timeout_write);
+}
 
 /** How long until the earliest of bev's own read and write timeouts
     (bufferevent_set_timeouts) fires, measured on libevent's clock for

@@ -694,8 +694,11 @@ endpoint_hook(struct evhappy_request *req)
 static void
 keep_endpoint(struct evhappy_request *req)
 {
-	const struct evhappy_endpoint *ep = he_request_endpoint_(req);
+	const struct evhappy_endpoint *ep;
 
+	if (!req->https)
+		return;		/* no record: nothing to keep */
+	ep = he_request_endpoint_(req);
 	if (ep->target && req->bev.bev)
 		(void)he_bev_set_endpoint_(req->bev.bev, ep);	/* ENOMEM:
 				   the getter says NULL, the race goes on */

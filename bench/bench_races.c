@@ -178,6 +178,10 @@ main(int argc, char **argv)
 	if (r.he && r.blackhole)
 		evhappy_set_timeout(r.he, &r.timeout);
 
+	/* the process's network watch (one netlink socket, made by the
+	   first race that uses the history, kept for the process) is not
+	   a race's: it exists before the count, as in the tests */
+	(void)evhappy_history_network(NULL, NULL, 0);
 	fds0 = bench_fds();
 	rss0 = bench_status_kib("VmRSS");
 	c0 = bench_cpu_us();

@@ -127,6 +127,10 @@ main(int argc, char **argv)
 	}
 	he_resolve_set_gai_hook_(slow_hosts);
 	memset(&s, 0, sizeof(s));
+	/* the process's network watch (one netlink socket, made by the
+	   first race that uses the history, kept for the process) is not
+	   a race's: it exists before the count, as in the tests */
+	(void)evhappy_history_network(NULL, NULL, 0);
 	fds0 = bench_fds();
 	threads0 = bench_threads();
 	if (pthread_create(&s.tid, NULL, sample, &s) != 0)
