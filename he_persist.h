@@ -158,6 +158,24 @@ void he_persist_flush_(struct he_history *h, int64_t now);
     waits that long; the history is worth it, the loop is not waiting. */
 #define HE_PERSIST_FLUSH_PATIENCE_US ((int64_t)500000)
 
+/** NAT64 prefixes follow the network as history entries do: the process's
+    NAT64 store (he_nat64_cache_global_()) holds those of one network.
+    Call this before reading the store, at now (its clock): it checks the
+    network (as he_persist_check_network_ on the process's history), and
+    when the store's prefixes are another network's, puts them aside and
+    takes what is known of the network in use (from when the host was last
+    there, or from the file).  The store's prefixes and those put aside go
+    into the file with the history (a save writes them, under their
+    networks; setting the file reads them back: the network in use's into
+    the store, restored with their source and the lifetime left); the
+    store's changes make a save due by he_persist_taught_.  Forgetting a
+    network (he_persist_forget_) forgets its prefixes too. */
+void he_persist_nat64_(int64_t now);
+
+/** Tests: read key as the network's (0: the kernel's again); the next
+    check of the network sees it. */
+void he_persist_test_key_(uint64_t key);
+
 /** What the saves of this process did, for tests and benchmarks. */
 struct he_persist_stats {
 	int saves;		/* saves attempted */
