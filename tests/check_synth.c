@@ -522,6 +522,82 @@ START_TEST(test_https_target)
 }
 END_TEST
 
+/* An HTTPS record's ipv4hints for an endpoint whose target has only an A
+ * record, on a host with no IPv4 route (and AF_UNSPEC): each is
+ * synthesized as the target's A answer is (the Happy Eyeballs v3 draft),
+ * in its endpoint's group and at its port, and the target's answer, also
+ * synthesized, confirms them by identity: the hint it lacks is dropped
+ * before any start, the one it holds races once.  (The host's AAAA answer
+ * comes late and the Resolution Delay is long: IPv4 hints alone wait for
+ * it, as an A answer does, and the target answers meanwhile.) */
+static void
+zone_hints(struct run *r, int aaaa_delay)
+{
+	struct timeval tv;
+
+	he_lab_dns_add_https(r->lab, "svc.test",
+	    "1 v4.test port=4343 ipv4hint=192.0.2.10,192.0.2.11");
+	he_lab_dns_add(r->lab, "v4.test", EVDNS_TYPE_A, V4);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_A, HE_LAB_NXDOMAIN, 0);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_AAAA, HE_LAB_NXDOMAIN,
+	    aaaa_delay);
+	evhappy_set_https_records(r->he, 1);
+	he_test_tv(&tv, 200);
+	evhappy_set_resolution_delay(r->he, &tv);
+}
+
+static void
+race_svc(struct run *r)
+{
+	r->t0 = he_test_now_ms();
+	r->done = 0;
+	r->ntried = 0;
+	r->tlen = 0;
+	r->trace[0] = '\0';
+	ck_assert_ptr_nonnull(evhappy_resolve_and_connect(r->he, AF_UNSPEC,
+	    "svc.test", 443, done_cb, r));
+	he_test_run_until(r->base, HE_TEST_UP(3000), &r->done);
+	ck_assert_msg(r->done, "no callback; trace:\n%s", r->trace);
+}
+
+START_TEST(test_https_hints)
+{
+	struct run r;
+
+#ifndef HAVE_CARES
+	return;		/* an evdns context asks HTTPS records through c-ares */
+#endif
+	run_begin(&r, 1);
+	zone_hints(&r, 300);
+	set_prefix(r.he, NSP, 96);
+	race_svc(&r);
+	tried(&r, 1, "[" NSP "c000:20a]:4343", NULL);
+	HAS(&r, "nat64-synth " NSP "c000:20a for " V4);
+	HAS(&r, "nat64-synth " NSP "c000:20b for 192.0.2.11");
+	ck_assert_int_eq(r.error, ECONNREFUSED);
+	run_end(&r);
+}
+END_TEST
+
+/* On a dual-stack host the ipv4hints race as they are. */
+START_TEST(test_https_hints_dual_stack)
+{
+	struct run r;
+
+#ifndef HAVE_CARES
+	return;
+#endif
+	run_begin(&r, 1);
+	set_route(1);
+	zone_hints(&r, 0);
+	set_prefix(r.he, NSP, 96);
+	race_svc(&r);
+	tried(&r, 1, V4 ":4343", NULL);
+	LACKS(&r, "nat64");
+	run_end(&r);
+}
+END_TEST
+
 /* ---- discovery ---------------------------------------------------------------------- */
 
 static void
@@ -1110,6 +1186,8 @@ synth_suite(void)
 	tcase_add_test(tc, test_name_a_only);
 	tcase_add_test(tc, test_dns64_once);
 	tcase_add_test(tc, test_https_target);
+	tcase_add_test(tc, test_https_hints);
+	tcase_add_test(tc, test_https_hints_dual_stack);
 	tc = he_test_tcase(s, "discovery", 30);
 	tcase_add_test(tc, test_discovery_dns);
 	tcase_add_test(tc, test_discovery_dns64_once);
