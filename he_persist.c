@@ -352,10 +352,9 @@ prefix_to_file(uint64_t net, const struct he_nat64_saved *s, int64_t now,
 	return he_histfile_check_rec_(out) == HE_HF_OK;
 }
 
-/* A file's prefix record on the store's clock. */
-static void
-prefix_from_file(const struct he_hf_rec *f, int64_t now, int64_t wall,
-    struct he_nat64_saved *out)
+void
+he_persist_prefix_from_file_(const struct he_hf_rec *f, int64_t now,
+    int64_t wall, struct he_nat64_saved *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->source = f->source == HE_HF_FROM_RA ? HE_NAT64_FROM_RA :
@@ -383,7 +382,7 @@ load_prefixes(const struct he_hf_rec *recs, int n, int64_t now,
 	for (i = 0; i < n; i++) {
 		if (recs[i].kind != HE_HF_NAT64)
 			continue;
-		prefix_from_file(&recs[i], now, wall, &s);
+		he_persist_prefix_from_file_(&recs[i], now, wall, &s);
 		if (recs[i].netkey != N.net)
 			stash_put_locked(recs[i].netkey, &s, now);
 		else if (k < (int)(sizeof(in) / sizeof(in[0])))

@@ -39,6 +39,8 @@
 #define EVHAPPY_HE_PERSIST_H_INCLUDED_
 
 #include "he_history.h"
+#include "he_histfile.h"
+#include "he_nat64_cache.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -171,6 +173,12 @@ void he_persist_flush_(struct he_history *h, int64_t now);
     store's changes make a save due by he_persist_taught_.  Forgetting a
     network (he_persist_forget_) forgets its prefixes too. */
 void he_persist_nat64_(int64_t now);
+
+/** A file's NAT64 prefix record (kind HE_HF_NAT64) as the store takes
+    it (he_nat64_cache_import_): its times on the store's clock (now is
+    the store's, wall the wall clock's at the same moment), restored. */
+void he_persist_prefix_from_file_(const struct he_hf_rec *f, int64_t now,
+    int64_t wall, struct he_nat64_saved *out);
 
 /** Tests: read key as the network's (0: the kernel's again); the next
     check of the network sees it. */

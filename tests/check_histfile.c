@@ -193,6 +193,18 @@ put_sample(mode_t mode)
 	write_bytes(path, buf, sample_file(buf, sizeof(buf), recs), mode);
 }
 
+/* The first two records of a file's bytes swapped. */
+static void
+swap_first_records(unsigned char *buf)
+{
+	unsigned char t[HE_HISTFILE_RECORD];
+	unsigned char *r0 = buf + HE_HISTFILE_HEADER;
+
+	memcpy(t, r0, sizeof(t));
+	memcpy(r0, r0 + HE_HISTFILE_RECORD, sizeof(t));
+	memcpy(r0 + HE_HISTFILE_RECORD, t, sizeof(t));
+}
+
 /* Whether the test can give files away; says so when it cannot. */
 static int
 root_or_say(const char *test)
@@ -526,6 +538,19 @@ START_TEST(test_prefix_merge)
 }
 END_TEST
 
+/* The file of these (edited) bytes, its checksum made right, must be
+   refused for an invalid record, and nothing called back. */
+static void
+refused_record(unsigned char *buf, size_t len, const char *what)
+{
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	got.n = 0;
+	ck_assert_msg(load(NOW, EXPIRY) == HE_HF_RECORD, "%s: not refused",
+	    what);
+	ck_assert_int_eq(got.n, 0);
+}
+
 /* A prefix record's byte changed, the checksum made right: refused. */
 static void
 refuse_prefix_edit(int rec, int offset, int value, const char *what)
@@ -536,12 +561,7 @@ refuse_prefix_edit(int rec, int offset, int value, const char *what)
 
 	buf[HE_HISTFILE_HEADER + rec * HE_HISTFILE_RECORD + offset] =
 	    (unsigned char)value;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	got.n = 0;
-	ck_assert_msg(load(NOW, EXPIRY) == HE_HF_RECORD, "%s: not refused",
-	    what);
-	ck_assert_int_eq(got.n, 0);
+	refused_record(buf, len, what);
 }
 
 /* Every field of a prefix record is checked: the prefix (RFC 6052's
@@ -578,13 +598,7 @@ START_TEST(test_hostile_prefix_records)
 	assert_refused(HE_HF_RECORD, EINVAL);
 	/* a prefix before a destination of its network */
 	len = prefix_file(buf, sizeof(buf), r);
-	{
-		unsigned char t[HE_HISTFILE_RECORD];
-		unsigned char *r0 = buf + HE_HISTFILE_HEADER;
-		memcpy(t, r0, sizeof(t));
-		memcpy(r0, r0 + HE_HISTFILE_RECORD, sizeof(t));
-		memcpy(r0 + HE_HISTFILE_RECORD, t, sizeof(t));
-	}
+	swap_first_records(buf);
 	he_histfile_seal_(buf, len);
 	write_bytes(path, buf, len, 0600);
 	assert_refused(HE_HF_RECORD, EINVAL);
@@ -1005,12 +1019,7 @@ refuse_record_edit(int offset, int value, const char *what)
 	else
 		buf[HE_HISTFILE_HEADER + HE_HISTFILE_RECORD + offset] =
 		    (unsigned char)value;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	got.n = 0;
-	ck_assert_msg(load(NOW, EXPIRY) == HE_HF_RECORD, "%s: not refused",
-	    what);
-	ck_assert_int_eq(got.n, 0);
+	refused_record(buf, len, what);
 }
 
 START_TEST(test_hostile_record_fields)
@@ -1061,9 +1070,7 @@ START_TEST(test_hostile_record_order)
 	unsigned char *r0 = buf + HE_HISTFILE_HEADER;
 
 	/* two records swapped */
-	memcpy(tmp, r0, sizeof(tmp));
-	memcpy(r0, r0 + HE_HISTFILE_RECORD, sizeof(tmp));
-	memcpy(r0 + HE_HISTFILE_RECORD, tmp, sizeof(tmp));
+	swap_first_records(buf);
 	he_histfile_seal_(buf, len);
 	write_bytes(path, buf, len, 0600);
 	assert_refused(HE_HF_RECORD, EINVAL);

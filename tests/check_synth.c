@@ -193,9 +193,9 @@ run_end(struct run *r)
 	ck_assert_int_eq(he_test_count_fds(), r->fds0);
 }
 
-/* Race to host (AF_UNSPEC unless family) until its callback. */
+/* Race to host:port (AF_UNSPEC unless family) until its callback. */
 static void
-race(struct run *r, int family, const char *host)
+race_port(struct run *r, int family, const char *host, int port)
 {
 	r->done = 0;
 	r->ntried = 0;
@@ -203,10 +203,16 @@ race(struct run *r, int family, const char *host)
 	r->trace[0] = '\0';
 	r->t0 = he_test_now_ms();
 	ck_assert_ptr_nonnull(evhappy_resolve_and_connect(r->he, family, host,
-	    PORT, done_cb, r));
+	    port, done_cb, r));
 	ck_assert_int_eq(r->done, 0);	/* never inside the call */
 	he_test_run_until(r->base, HE_TEST_UP(5000), &r->done);
 	ck_assert_msg(r->done, "no callback; trace:\n%s", r->trace);
+}
+
+static void
+race(struct run *r, int family, const char *host)
+{
+	race_port(r, family, host, PORT);
 }
 
 static void
@@ -546,20 +552,6 @@ zone_hints(struct run *r, int aaaa_delay)
 	evhappy_set_resolution_delay(r->he, &tv);
 }
 
-static void
-race_svc(struct run *r)
-{
-	r->t0 = he_test_now_ms();
-	r->done = 0;
-	r->ntried = 0;
-	r->tlen = 0;
-	r->trace[0] = '\0';
-	ck_assert_ptr_nonnull(evhappy_resolve_and_connect(r->he, AF_UNSPEC,
-	    "svc.test", 443, done_cb, r));
-	he_test_run_until(r->base, HE_TEST_UP(3000), &r->done);
-	ck_assert_msg(r->done, "no callback; trace:\n%s", r->trace);
-}
-
 START_TEST(test_https_hints)
 {
 	struct run r;
@@ -570,7 +562,7 @@ START_TEST(test_https_hints)
 	run_begin(&r, 1);
 	zone_hints(&r, 300);
 	set_prefix(r.he, NSP, 96);
-	race_svc(&r);
+	race_port(&r, AF_UNSPEC, "svc.test", 443);
 	tried(&r, 1, "[" NSP "c000:20a]:4343", NULL);
 	HAS(&r, "nat64-synth " NSP "c000:20a for " V4);
 	HAS(&r, "nat64-synth " NSP "c000:20b for 192.0.2.11");
@@ -591,7 +583,7 @@ START_TEST(test_https_hints_dual_stack)
 	set_route(1);
 	zone_hints(&r, 0);
 	set_prefix(r.he, NSP, 96);
-	race_svc(&r);
+	race_port(&r, AF_UNSPEC, "svc.test", 443);
 	tried(&r, 1, V4 ":4343", NULL);
 	LACKS(&r, "nat64");
 	run_end(&r);
@@ -749,6 +741,21 @@ END_TEST
 
 static char hdir[64], hpath[PATH_MAX];
 
+/* How many times ipv4only.arpa was asked. */
+static int
+asked(struct run *r)
+{
+	return he_lab_dns_queries(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
+}
+
+/* The lab's resolver does no DNS64 (nor knows ipv4only.arpa). */
+static void
+no_dns64(struct run *r)
+{
+	he_lab_dns_set(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
+	    HE_LAB_NXDOMAIN, 0);
+}
+
 static void
 setup_file(void)
 {
@@ -842,8 +849,7 @@ START_TEST(test_file_dns_prefix)
 	tried(&r, 1, V4_SYNTH, NULL);
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS (from the history file)");
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
+	ck_assert_int_eq(asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -893,8 +899,7 @@ START_TEST(test_file_dns_refresh)
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));	/* not waiting for the
 							   answer (400 ms) */
 	he_test_run_for(r.base, 500);
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
+	ck_assert_int_eq(asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -907,8 +912,7 @@ START_TEST(test_file_expired_and_other_network)
 	struct run r;
 
 	run_begin(&r, 1);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
-	    HE_LAB_NXDOMAIN, 0);
+	no_dns64(&r);
 	evhappy_history_network(&key, NULL, 0);
 	write_prefix_file(key, 120, 60);		/* expired */
 	next_process();
@@ -944,21 +948,18 @@ START_TEST(test_network_change)
 	tried(&r, 1, V4_SYNTH, NULL);
 	he_persist_test_key_(0xb2);
 	he_lab_dns_clear(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
-	    HE_LAB_NXDOMAIN, 0);
+	no_dns64(&r);
 	race(&r, AF_UNSPEC, V4);
 	tried(&r, 1, V4 ":4242", NULL);
 	HAS(&r, "nat64-prefix: none found");
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 2);
+	ck_assert_int_eq(asked(&r), 2);
 	he_persist_test_key_(0xa1);
 	race(&r, AF_UNSPEC, V4);
 	tried(&r, 1, V4_SYNTH, NULL);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
 	LACKS(&r, "history file");
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 2);
+	ck_assert_int_eq(asked(&r), 2);
 	run_end(&r);
 }
 END_TEST
@@ -976,8 +977,7 @@ START_TEST(test_file_ra_withdrawn)
 	int64_t now;
 
 	run_begin(&r, 1);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
-	    HE_LAB_NXDOMAIN, 0);
+	no_dns64(&r);
 	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
 	memset(&opt, 0, sizeof(opt));
 	inet_pton(AF_INET6, NSP, opt.prefix.addr);

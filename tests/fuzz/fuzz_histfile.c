@@ -30,6 +30,7 @@
  */
 #include "he_histfile.h"
 #include "he_nat64_cache.h"
+#include "he_persist.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -171,24 +172,11 @@ check_import(const struct he_hf_rec *recs, int n)
 	struct he_nat64_cache *c;
 	int i, m, nk, j, kin = 0;
 
-	for (i = 0; i < n && kin < SAVED_IN; i++) {
-		const struct he_hf_rec *r = &recs[i];
-		struct he_nat64_saved *s = &in[kin];
-
-		if (r->kind != HE_HF_NAT64 || r->netkey != recs[0].netkey)
-			continue;
-		memset(s, 0, sizeof(*s));
-		s->source = r->source == HE_HF_FROM_RA ? HE_NAT64_FROM_RA :
-		    HE_NAT64_FROM_DNS;
-		memcpy(s->prefix.addr, r->addr, 16);
-		s->prefix.len = r->prefix_len;
-		memcpy(s->router, r->router, 16);
-		s->withdrawn = r->withdrawn;
-		s->learned = MONO + (r->learned - NOW);
-		s->expires = MONO + (r->expires - NOW);
-		s->restored = 1;
-		kin++;
-	}
+	for (i = 0; i < n && kin < SAVED_IN; i++)
+		if (recs[i].kind == HE_HF_NAT64 &&
+		    recs[i].netkey == recs[0].netkey)
+			he_persist_prefix_from_file_(&recs[i], MONO, NOW,
+			    &in[kin++]);
 	if (!kin)
 		return;
 	CHECK(he_nat64_cache_new_(&c) == 0, "out of memory");
