@@ -437,8 +437,16 @@ EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
   network takes effect at the next race, and a move back makes the old
   network's entries apply again.  This holds with or without a file.
 
+  The NAT64 prefixes the library discovers (evhappy_set_nat64_prefix()'s
+  automatic mode: from router advertisements and RFC 7050) are kept in
+  the file too, under their network, with their source and the end of
+  their lifetime: a new process on a known IPv6-only network synthesizes
+  at once instead of waiting for discovery, and a prefix a router
+  withdrew is withdrawn from the file.  They follow the network as the
+  entries do.
+
   The file is read here (every network's entries; ones older than 10
-  minutes are skipped); what races learn is written back at most once a
+  minutes, and prefixes whose lifetime ended, are skipped); what races learn is written back at most once a
   second (at once after the first lesson, then after a race that ends a
   second or more after the last save), and at exit.  A save merges with
   what other processes wrote meanwhile, under a lock (PATH.lock), keeping
@@ -446,8 +454,10 @@ EVHAPPY_EXPORT_ void evhappy_clear_history(struct evhappy *he);
   up and retries a second later: a race never waits longer.  The save at
   exit, where no loop waits, tries a busy lock for up to 500 ms.  The file
   holds at most 4096 entries (64 bytes each: network, address, port,
-  state, errno, RTT, when), with a version and a checksum; it is made
-  0600 in a directory made 0700.
+  state, errno, RTT, when; or network, NAT64 prefix, source, router,
+  when, lifetime), with a version and a checksum; it is made 0600 in a
+  directory made 0700.  A file that holds no prefix is written as version
+  1, which earlier versions of the library read too.
 
   A file is input, so it is refused, and the library says so once on
   stderr ("evhappy: history file PATH is ..."), when it is a symbolic
@@ -536,7 +546,8 @@ EVHAPPY_EXPORT_ int evhappy_history_network(ev_uint64_t *key, char *buf,
 
 /**
   Forget what the connection history knows of the network the host is on
-  now (all: of every network), in this process and in the history file.
+  now (all: of every network), in this process and in the history file,
+  and the NAT64 prefixes discovered there (evhappy_set_nat64_prefix()).
   Other processes that use the file keep what they hold in memory, and
   may write it back.
 
@@ -676,6 +687,10 @@ struct sockaddr_in6;
   that needs a prefix nobody knows yet waits for discovery at most 2 s
   (and half its timeout); where none is found it goes on with the IPv4
   addresses, which fail with the usual error (ENETUNREACH) at once.
+  Discovered prefixes belong to the network they were found on: after a
+  move to another network they are not used (a move back finds them
+  again), and with a history file (evhappy_set_history_file()) they
+  outlive the process, so that the next one need not wait.
 
   @param he the context
   @param prefix a NAT64 prefix (sin6_family AF_INET6, port and scope 0,
@@ -790,7 +805,9 @@ struct evhappy_trace {
 	/* Fields below were added with the history file (0.2.0). */
 	int from_file;			/**< HISTORY: what was known of addr was
 					     read from the history file, not
-					     learned by this process */
+					     learned by this process;
+					     NAT64_PREFIX: the prefix was (its
+					     source and lifetime) */
 	ev_uint64_t network;		/**< NETWORK: the network's key; 0 when
 					     it cannot be known (no netlink) */
 	/* Fields below were added with NAT64 (0.2.0); they are 0 or NULL

@@ -193,7 +193,8 @@ nat64_known(const struct evhappy_trace *ev, struct he_nat64_known *k)
 	return he_nat64_prefix_set_(&k->prefix, a, len) == 0 ? 0 : -1;
 }
 
-/* "64:ff9b::/96 from RA", or "none found ..." */
+/* "64:ff9b::/96 from RA" (" (from the history file)" when it was read
+ * there), or "none found ..." */
 static void
 put_nat64_prefix(struct he_out *o, const struct evhappy_trace *ev)
 {
@@ -202,8 +203,9 @@ put_nat64_prefix(struct he_out *o, const struct evhappy_trace *ev)
 
 	if (nat64_known(ev, &k) == 0) {
 		he_nat64_prefix_str_(&k.prefix, pfx, sizeof(pfx));
-		he_out_put_(o, " %s from %s", pfx,
-		    he_nat64_source_name_(k.source));
+		he_out_put_(o, " %s from %s%s", pfx,
+		    he_nat64_source_name_(k.source),
+		    ev->from_file ? " (from the history file)" : "");
 		return;
 	}
 	he_out_put_(o, ": %s", ev->text ? ev->text : "none");

@@ -8,6 +8,7 @@
 #endif
 #include "he_histfile.h"
 #include "he_hash.h"
+#include "he_nat64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,15 @@ enum {
 	R_SCOPE = 48, R_ERROR = 52, R_PORT = 56, R_FAMILY = 58, R_STATE = 59,
 	R_RESERVED = 60
 };
+/* A NAT64 prefix record (version 2): its kind at R_KIND, where a version
+   1 record has its reserved bytes; netkey and learned where a
+   destination's are. */
+enum {
+	P_EXPIRES = 16, P_ROUTER = 24, P_PREFIX = 40, P_LEN = 56, P_SOURCE = 57,
+	P_STATE = 58, R_KIND = 60
+};
+#define P_LIVE 1
+#define P_WITHDRAWN 2
 
 /* ---- statuses ------------------------------------------------------------- */
 
@@ -236,11 +246,55 @@ he_histfile_seal_(unsigned char *buf, size_t len)
 	put64(buf + H_CHECKSUM, he_histfile_checksum_(buf, len));
 }
 
+static int
+all_zero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* A NAT64 prefix record's fields (he_histfile.h). */
+static enum he_hf_status
+check_prefix_rec(const struct he_hf_rec *r)
+{
+	struct he_nat64_prefix p;
+
+	if (r->source != HE_HF_FROM_RA && r->source != HE_HF_FROM_DNS)
+		return fail(HE_HF_RECORD);
+	if (r->withdrawn != 0 && r->withdrawn != 1)
+		return fail(HE_HF_RECORD);
+	if (r->source == HE_HF_FROM_DNS && (r->withdrawn ||
+	    !all_zero(r->router, 16)))
+		return fail(HE_HF_RECORD);
+	if (r->prefix_len == 0) {
+		/* an RFC 7050 answer without DNS64 */
+		if (r->source != HE_HF_FROM_DNS || !all_zero(r->addr, 16))
+			return fail(HE_HF_RECORD);
+	} else {
+		memcpy(p.addr, r->addr, 16);
+		p.len = r->prefix_len;
+		if (!he_nat64_prefix_ok_(&p))
+			return fail(HE_HF_RECORD);
+	}
+	if (r->learned <= 0 || r->expires <= r->learned ||
+	    r->expires - r->learned > HE_HISTFILE_PREFIX_LIFE_US)
+		return fail(HE_HF_RECORD);
+	return HE_HF_OK;
+}
+
 enum he_hf_status
 he_histfile_check_rec_(const struct he_hf_rec *r)
 {
 	static const unsigned char zero[12];
 
+	if (r->kind == HE_HF_NAT64)
+		return check_prefix_rec(r);
+	if (r->kind != HE_HF_DEST)
+		return fail(HE_HF_RECORD);
 	if (r->family != AF_INET && r->family != AF_INET6)
 		return fail(HE_HF_RECORD);
 	if (r->family == AF_INET && (memcmp(r->addr + 4, zero, 12) || r->scope))
@@ -272,6 +326,22 @@ be64(const unsigned char *p)
 	return v;
 }
 
+/* The order of two prefix records of one network. */
+static int
+cmp_prefix(const struct he_hf_rec *a, const struct he_hf_rec *b)
+{
+	int c;
+
+	if (a->source != b->source)
+		return a->source < b->source ? -1 : 1;
+	if ((c = memcmp(a->addr, b->addr, 16)) != 0)
+		return c < 0 ? -1 : 1;
+	if (a->prefix_len != b->prefix_len)
+		return a->prefix_len < b->prefix_len ? -1 : 1;
+	c = memcmp(a->router, b->router, 16);
+	return c < 0 ? -1 : c > 0;
+}
+
 int
 he_histfile_cmp_(const struct he_hf_rec *a, const struct he_hf_rec *b)
 {
@@ -279,6 +349,10 @@ he_histfile_cmp_(const struct he_hf_rec *a, const struct he_hf_rec *b)
 
 	if (a->netkey != b->netkey)
 		return a->netkey < b->netkey ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->kind == HE_HF_NAT64)
+		return cmp_prefix(a, b);
 	if (a->family != b->family)
 		return a->family == AF_INET ? -1 : 1;
 	if ((x = be64(a->addr)) != (y = be64(b->addr)) ||
@@ -292,11 +366,27 @@ he_histfile_cmp_(const struct he_hf_rec *a, const struct he_hf_rec *b)
 }
 
 static void
+encode_prefix_rec(unsigned char *p, const struct he_hf_rec *r)
+{
+	put64(p + P_EXPIRES, (uint64_t)r->expires);
+	memcpy(p + P_ROUTER, r->router, 16);
+	memcpy(p + P_PREFIX, r->addr, 16);
+	p[P_LEN] = (unsigned char)r->prefix_len;
+	p[P_SOURCE] = (unsigned char)r->source;
+	p[P_STATE] = r->withdrawn ? P_WITHDRAWN : P_LIVE;
+	p[R_KIND] = HE_HF_NAT64;
+}
+
+static void
 encode_rec(unsigned char *p, const struct he_hf_rec *r)
 {
 	memset(p, 0, HE_HISTFILE_RECORD);
 	put64(p + R_NETKEY, r->netkey);
 	put64(p + R_LEARNED, (uint64_t)r->learned);
+	if (r->kind == HE_HF_NAT64) {
+		encode_prefix_rec(p, r);
+		return;
+	}
 	put64(p + R_SRTT, (uint64_t)r->srtt);
 	put64(p + R_RTTVAR, (uint64_t)r->rttvar);
 	memcpy(p + R_ADDR, r->addr, 16);
@@ -308,11 +398,35 @@ encode_rec(unsigned char *p, const struct he_hf_rec *r)
 	p[R_STATE] = (unsigned char)r->state;
 }
 
-/* Decode one record; HE_HF_RECORD when the bytes cannot be one. */
+/* Decode a NAT64 prefix record (its kind byte read). */
 static enum he_hf_status
-decode_rec(const unsigned char *p, struct he_hf_rec *r)
+decode_prefix_rec(const unsigned char *p, struct he_hf_rec *r)
+{
+	if (p[P_STATE] != P_LIVE && p[P_STATE] != P_WITHDRAWN)
+		return HE_HF_RECORD;
+	if (p[P_STATE + 1] || !all_zero(p + R_KIND + 1, 3))
+		return HE_HF_RECORD;
+	r->kind = HE_HF_NAT64;
+	r->family = AF_INET6;
+	r->netkey = get64(p + R_NETKEY);
+	r->learned = (int64_t)get64(p + R_LEARNED);
+	r->expires = (int64_t)get64(p + P_EXPIRES);
+	memcpy(r->router, p + P_ROUTER, 16);
+	memcpy(r->addr, p + P_PREFIX, 16);
+	r->prefix_len = p[P_LEN];
+	r->source = p[P_SOURCE];
+	r->withdrawn = p[P_STATE] == P_WITHDRAWN;
+	return he_histfile_check_rec_(r);
+}
+
+/* Decode one record of a file of version v; HE_HF_RECORD when the bytes
+   cannot be one. */
+static enum he_hf_status
+decode_rec(const unsigned char *p, uint32_t v, struct he_hf_rec *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (v >= HE_HISTFILE_VERSION && p[R_KIND] == HE_HF_NAT64)
+		return decode_prefix_rec(p, r);
 	if (p[R_FAMILY] != 4 && p[R_FAMILY] != 6)
 		return HE_HF_RECORD;
 	if (p[R_STATE] < HE_HIST_WORKED || p[R_STATE] > HE_HIST_HUNG)
@@ -337,7 +451,7 @@ he_histfile_encode_(const struct he_hf_rec *recs, int n, unsigned char *buf,
     size_t len)
 {
 	size_t need;
-	int i;
+	int i, prefixes = 0;
 
 	if (n < 0 || n > HE_HISTFILE_MAX || (n && !recs)) {
 		errno = EINVAL;
@@ -348,6 +462,8 @@ he_histfile_encode_(const struct he_hf_rec *recs, int n, unsigned char *buf,
 		    (i && he_histfile_cmp_(&recs[i - 1], &recs[i]) >= 0)) {
 			errno = EINVAL;
 			return 0;
+		} else if (recs[i].kind == HE_HF_NAT64) {
+			prefixes++;
 		}
 	need = HE_HISTFILE_HEADER + (size_t)n * HE_HISTFILE_RECORD;
 	if (len < need) {
@@ -356,7 +472,9 @@ he_histfile_encode_(const struct he_hf_rec *recs, int n, unsigned char *buf,
 	}
 	memset(buf, 0, HE_HISTFILE_HEADER);
 	memcpy(buf + H_MAGIC, magic, sizeof(magic));
-	put32(buf + H_VERSION, HE_HISTFILE_VERSION);
+	/* version 1 while it says all: readers of version 1 share it */
+	put32(buf + H_VERSION, prefixes ? HE_HISTFILE_VERSION :
+	    HE_HISTFILE_VERSION_1);
 	put32(buf + H_RECSIZE, HE_HISTFILE_RECORD);
 	put32(buf + H_COUNT, (uint32_t)n);
 	for (i = 0; i < n; i++)
@@ -375,6 +493,8 @@ live(const struct he_hf_rec *r, int64_t now, int64_t expiry)
 	if (now <= INT64_MAX - HE_HISTFILE_SKEW_US &&
 	    r->learned > now + HE_HISTFILE_SKEW_US)
 		return 0;
+	if (r->kind == HE_HF_NAT64)	/* its own lifetime */
+		return r->expires > now;
 	if (expiry <= 0 || now < INT64_MIN + expiry)
 		return 1;
 	return r->learned > now - expiry;
@@ -385,8 +505,8 @@ he_histfile_parse_(const unsigned char *buf, size_t len, int64_t now,
     int64_t expiry, he_hf_each_fn each, void *arg, int *nloaded)
 {
 	struct he_hf_rec r, prev;
-	uint32_t count;
-	size_t need, i;
+	uint32_t count, version;
+	size_t need, i, prefixes = 0;
 	int n = 0;
 
 	if (nloaded)
@@ -397,7 +517,8 @@ he_histfile_parse_(const unsigned char *buf, size_t len, int64_t now,
 		    HE_HF_TRUNCATED);
 	if (memcmp(buf + H_MAGIC, magic, sizeof(magic)))
 		return fail(HE_HF_MAGIC);
-	if (get32(buf + H_VERSION) != HE_HISTFILE_VERSION)
+	version = get32(buf + H_VERSION);
+	if (version != HE_HISTFILE_VERSION && version != HE_HISTFILE_VERSION_1)
 		return fail(HE_HF_VERSION);
 	if (get32(buf + H_RECSIZE) != HE_HISTFILE_RECORD ||
 	    get32(buf + H_FLAGS) != 0)
@@ -415,15 +536,19 @@ he_histfile_parse_(const unsigned char *buf, size_t len, int64_t now,
 	/* all of it is checked before anything is called back */
 	for (i = 0; i < count; i++) {
 		if (decode_rec(buf + HE_HISTFILE_HEADER +
-		    i * HE_HISTFILE_RECORD, &r) != HE_HF_OK)
+		    i * HE_HISTFILE_RECORD, version, &r) != HE_HF_OK)
 			return fail(HE_HF_RECORD);
 		if (i && he_histfile_cmp_(&prev, &r) >= 0)
 			return fail(HE_HF_RECORD);
+		prefixes += r.kind == HE_HF_NAT64;
 		prev = r;
 	}
+	/* the writer writes version 2 only for a prefix record */
+	if (version == HE_HISTFILE_VERSION && !prefixes)
+		return fail(HE_HF_CORRUPT);
 	for (i = 0; i < count; i++) {
 		decode_rec(buf + HE_HISTFILE_HEADER + i * HE_HISTFILE_RECORD,
-		    &r);
+		    version, &r);
 		if (!live(&r, now, expiry))
 			continue;
 		if (r.learned > now)	/* within the skew: learned now */
@@ -487,7 +612,8 @@ take(struct slot *s, const struct he_hf_rec *in, int n, int mine,
 			s[k].r.learned = now;
 		s[k].mine = mine;
 		s[k].rank = (in[i].netkey == netkey ? 2 : 0) +
-		    (in[i].state == HE_HIST_WORKED ? 0 : 1);
+		    (in[i].kind == HE_HF_DEST &&
+		    in[i].state == HE_HIST_WORKED ? 0 : 1);
 		k++;
 	}
 	return k;

@@ -42,8 +42,12 @@
 
 #include "he_history.h"
 
-/** The format's version (the header's second field). */
-#define HE_HISTFILE_VERSION 1
+/** The format's version (the header's second field): 2 since NAT64
+    prefixes are kept.  A file written with no prefix record is written as
+    version 1, which every reader since 1 reads; version 1 files load. */
+#define HE_HISTFILE_VERSION 2
+/** The first version: destination records only. */
+#define HE_HISTFILE_VERSION_1 1
 /** The header's and a record's sizes in the file, in bytes. */
 #define HE_HISTFILE_HEADER 32
 #define HE_HISTFILE_RECORD 64
@@ -53,6 +57,10 @@
 /** The largest file that is read. */
 #define HE_HISTFILE_MAX_SIZE \
 	(HE_HISTFILE_HEADER + HE_HISTFILE_MAX * HE_HISTFILE_RECORD)
+/** The longest a NAT64 prefix record lives (expires - learned): a day,
+    the longest an RFC 7050 answer is believed (a PREF64 option's lifetime
+    is at most 65528 s). */
+#define HE_HISTFILE_PREFIX_LIFE_US ((int64_t)86400 * 1000000)
 /** The bound of srtt and rttvar in a record: 10 minutes. */
 #define HE_HISTFILE_RTT_MAX_US ((int64_t)600 * 1000000)
 /** How far in the future a record's time may be and still be used (as
@@ -63,7 +71,18 @@
 /** The write-back policy's gap: at most one save a second. */
 #define HE_HISTFILE_SAVE_GAP_US ((int64_t)1000000)
 
-/** One record: what is known of a destination on a network. */
+/** A record's kind (struct he_hf_rec's kind). */
+enum he_hf_kind {
+	HE_HF_DEST = 0,		/* a destination's history (versions 1, 2) */
+	HE_HF_NAT64 = 1		/* a NAT64 prefix (version 2) */
+};
+
+/** Where a NAT64 prefix record's prefix came from (its source). */
+#define HE_HF_FROM_RA 1		/* PREF64 in a router advertisement */
+#define HE_HF_FROM_DNS 2	/* RFC 7050 */
+
+/** One record: what is known of a destination on a network, or (kind
+    HE_HF_NAT64) of a NAT64 prefix on a network. */
 struct he_hf_rec {
 	uint64_t netkey;	/* the network (he_netid.h's key) */
 	int family;		/* AF_INET or AF_INET6 */
@@ -76,6 +95,26 @@ struct he_hf_rec {
 	int64_t srtt, rttvar;	/* microseconds, 0..HE_HISTFILE_RTT_MAX_US;
 				   srtt 0: no RTT known */
 	int64_t learned;	/* wall clock: microseconds since the epoch */
+	/* Version 2.  A NAT64 prefix record (kind HE_HF_NAT64) uses netkey,
+	   learned (when last heard, or withdrawn), addr (the prefix) and the
+	   fields below; the others are ignored (zero when loaded).  One per
+	   (network, source, prefix, length, router): of an RFC 7050 answer,
+	   all its prefixes (or one record of length 0: "no DNS64") carry the
+	   answer's time, and the newest answer of a network is the one to
+	   use. */
+	int kind;		/* enum he_hf_kind; HE_HF_DEST: the above */
+	int prefix_len;		/* 32, 40, 48, 56, 64 or 96 (a valid prefix,
+				   he_nat64_prefix_ok_); 0: an RFC 7050
+				   answer without DNS64 (addr zero) */
+	int source;		/* HE_HF_FROM_RA or HE_HF_FROM_DNS */
+	int withdrawn;		/* RA: a lifetime 0 was heard at learned: the
+				   prefix must not be used, and this record
+				   outweighs older ones until expires */
+	unsigned char router[16];	/* RA: the router's address, zero when
+					   not known; DNS: zero */
+	int64_t expires;	/* wall clock: the end of the lifetime;
+				   learned < expires <= learned +
+				   HE_HISTFILE_PREFIX_LIFE_US */
 };
 
 /** What a call of this layer says.  HE_HF_OK is 0; every other status
@@ -171,15 +210,22 @@ uint64_t he_histfile_checksum_(const unsigned char *buf, size_t len);
     @param len at least HE_HISTFILE_HEADER */
 void he_histfile_seal_(unsigned char *buf, size_t len);
 
-/** Whether a record is one a file may hold (HE_HF_OK) or HE_HF_RECORD. */
+/** Whether a record is one a file may hold (HE_HF_OK) or HE_HF_RECORD.
+    A NAT64 prefix record is live while learned is not in the future
+    (beyond HE_HISTFILE_SKEW_US) and expires has not come; the store's
+    expiry applies to destination records only. */
 enum he_hf_status he_histfile_check_rec_(const struct he_hf_rec *r);
 
-/** Order of records in a file: <0, 0 (the same destination on the same
-    network), >0. */
+/** Order of records in a file: <0, 0 (the same destination, or prefix, on
+    the same network), >0.  By network, then kind (destinations first),
+    then a destination's family (IPv4 first), address, port, scope; a
+    prefix's source (RA first), prefix bytes, length, router. */
 int he_histfile_cmp_(const struct he_hf_rec *a, const struct he_hf_rec *b);
 
 /** The file's bytes for n valid records in strictly ascending order (as
-    he_histfile_merge_ leaves them).
+    he_histfile_merge_ leaves them): version 1 when no record is a NAT64
+    prefix's, else version 2 (the loader refuses a version 2 file with
+    none: the format stays canonical).
     @return the size, HE_HISTFILE_HEADER + n * HE_HISTFILE_RECORD, or 0
       (EINVAL: bad records, n out of range; ENOSPC: len too small) */
 size_t he_histfile_encode_(const struct he_hf_rec *recs, int n,
@@ -193,7 +239,8 @@ size_t he_histfile_encode_(const struct he_hf_rec *recs, int n,
     WORKED records, (2) other networks' FAILED and HUNG, (3) this
     network's WORKED, (4) this network's FAILED and HUNG; a failure
     learned costs an attempt delay to learn again, a success only an
-    ordering.
+    ordering.  A NAT64 prefix record counts as FAILED (it saves a wait for
+    discovery).
     @param out room for max records (max <= HE_HISTFILE_MAX), sorted
     @param file, mine the two inputs, in any order (either may be NULL
       with n 0)

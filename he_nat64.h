@@ -232,6 +232,8 @@ struct he_nat64_known {
 	int64_t learned;	/* first heard (RA), last answer (DNS) */
 	int64_t expires;	/* HE_NAT64_NEVER for the caller's */
 	int ifindex;		/* RA: the interface; else 0 */
+	int restored;		/* read from the history file, not heard by
+				   this process since */
 };
 
 /** "64:ff9b::/96" into buf; returns what snprintf returns. */

@@ -18,13 +18,18 @@
 
 #define SEC ((int64_t)1000000)
 
-/* A prefix from one router on one interface. */
+/* A prefix from one router on one interface (0: restored from a file,
+ * the interface not known yet). */
 struct ra_entry {
 	int used;
 	struct he_nat64_prefix prefix;
 	int ifindex;
 	unsigned char router[16];	/* zero when unknown */
 	int64_t learned, expires;
+	int64_t heard;			/* last heard (or withdrawn) */
+	int withdrawn;			/* lifetime 0 heard: not used, kept
+					   until expires for the file */
+	int restored;			/* from a file, not heard since */
 };
 
 struct he_nat64_cache {
@@ -40,6 +45,7 @@ struct he_nat64_cache {
 	int64_t dns_next;		/* when a query is due (0: at once) */
 	int dns_asking;			/* a claim is out */
 	int64_t dns_claimed;		/* ... since */
+	int dns_restored;		/* the answer came from a file */
 };
 
 static struct he_nat64_cache global_cache = {
@@ -113,6 +119,7 @@ reset_locked(struct he_nat64_cache *c)
 	c->dns_learned = c->dns_expires = c->dns_next = 0;
 	c->dns_asking = 0;
 	c->dns_claimed = 0;
+	c->dns_restored = 0;
 }
 
 void
@@ -134,7 +141,32 @@ same_prefix(const struct he_nat64_prefix *a, const struct he_nat64_prefix *b)
 static int
 ra_live(const struct ra_entry *e, int64_t now)
 {
+	return e->used && !e->withdrawn && now < e->expires;
+}
+
+/* Whether the slot still holds something: a live entry, or a withdrawal
+ * until the prefix would have expired. */
+static int
+ra_kept(const struct ra_entry *e, int64_t now)
+{
 	return e->used && now < e->expires;
+}
+
+/* The entry to give up in a full table: a withdrawal first, then the one
+ * that would expire first. */
+static struct ra_entry *
+ra_victim(struct he_nat64_cache *c)
+{
+	struct ra_entry *v = &c->ra[0];
+	int i;
+
+	for (i = 1; i < HE_NAT64_RA_ENTRIES; i++) {
+		struct ra_entry *x = &c->ra[i];
+		if (x->withdrawn != v->withdrawn ? x->withdrawn :
+		    x->expires < v->expires)
+			v = x;
+	}
+	return v;
 }
 
 static int
@@ -164,37 +196,54 @@ he_nat64_cache_ra_(struct he_nat64_cache *c, const struct he_pref64 *opt,
 	c->last_ra = c->last_pref64 = now;
 	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++) {
 		struct ra_entry *x = &c->ra[i];
-		if (x->used && !ra_live(x, now))
+		if (x->used && !ra_kept(x, now))
 			x->used = 0;	/* expired: the slot is free */
-		if (x->used && x->ifindex == ifindex &&
+		/* a restored entry's interface is not known: any */
+		if (x->used && (x->ifindex == ifindex || !x->ifindex) &&
 		    same_prefix(&x->prefix, &opt->prefix) &&
-		    !memcmp(x->router, router, 16))
+		    !memcmp(x->router, router, 16) && !e)
 			e = x;
 		if (!x->used && !victim)
 			victim = x;
 	}
 	if (opt->lifetime == 0) {
-		/* RFC 8781: the prefix must not be used any more. */
-		if (e)
-			e->used = 0;
+		/* RFC 8781: the prefix must not be used any more.  The
+		   withdrawal is kept until the prefix would have expired
+		   (a new one, in a free slot, as long as an RA can make it
+		   live), so that a history file does not give it back. */
+		if (!e && victim) {
+			e = victim;
+			memset(e, 0, sizeof(*e));
+			e->used = 1;
+			e->prefix = opt->prefix;
+			memcpy(e->router, router, 16);
+			e->learned = now;
+			e->expires = now + (int64_t)HE_PREF64_MAX_LIFETIME * SEC;
+		}
+		if (e && !e->withdrawn) {
+			e->withdrawn = 1;
+			e->ifindex = ifindex;
+			e->heard = now;
+			e->restored = 0;
+		}
 		goto end;
 	}
 	if (!e) {
-		/* A full table: the entry that would expire first goes. */
-		if (!victim) {
-			victim = &c->ra[0];
-			for (i = 1; i < HE_NAT64_RA_ENTRIES; i++)
-				if (c->ra[i].expires < victim->expires)
-					victim = &c->ra[i];
-		}
-		e = victim;
+		/* A full table: a withdrawal goes first, then the entry that
+		   would expire first. */
+		e = victim ? victim : ra_victim(c);
 		memset(e, 0, sizeof(*e));
 		e->used = 1;
 		e->prefix = opt->prefix;
-		e->ifindex = ifindex;
 		memcpy(e->router, router, 16);
 		e->learned = now;
+	} else if (e->withdrawn) {
+		e->withdrawn = 0;	/* advertised again: heard anew */
+		e->learned = now;
 	}
+	e->ifindex = ifindex;
+	e->heard = now;
+	e->restored = 0;
 	e->expires = now + (int64_t)opt->lifetime * SEC;
 end:
 	pthread_mutex_unlock(&c->lock);
@@ -260,6 +309,7 @@ he_nat64_cache_dns_(struct he_nat64_cache *c,
 	c->ndns = k;
 	c->dns_learned = now;
 	c->dns_asking = 0;
+	c->dns_restored = 0;
 	if (k > 0) {
 		if (lifetime < HE_NAT64_DNS_MIN_S * SEC)
 			lifetime = HE_NAT64_DNS_MIN_S * SEC;
@@ -328,6 +378,7 @@ he_nat64_cache_get_(struct he_nat64_cache *c, int64_t now, int all,
 				ra[j].learned = e->learned;
 			if (e->expires > ra[j].expires)
 				ra[j].expires = e->expires;
+			ra[j].restored &= e->restored;
 			continue;
 		}
 		memset(&ra[nra], 0, sizeof(ra[nra]));
@@ -336,6 +387,7 @@ he_nat64_cache_get_(struct he_nat64_cache *c, int64_t now, int all,
 		ra[nra].learned = e->learned;
 		ra[nra].expires = e->expires;
 		ra[nra].ifindex = e->ifindex;
+		ra[nra].restored = e->restored;
 		nra++;
 	}
 	for (i = 1; i < nra; i++)	/* insertion sort, stable */
@@ -358,11 +410,183 @@ he_nat64_cache_get_(struct he_nat64_cache *c, int64_t now, int all,
 			out[n].source = HE_NAT64_FROM_DNS;
 			out[n].learned = c->dns_learned;
 			out[n].expires = c->dns_expires;
+			out[n].restored = c->dns_restored;
 			n++;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+/* ---- what outlives the process ------------------------------------------ */
+
+int
+he_nat64_cache_export_(struct he_nat64_cache *c, int64_t now,
+    struct he_nat64_saved *out, int max)
+{
+	struct he_nat64_saved *o;
+	int i, n = 0;
+
+	if (!out || max < 1)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < HE_NAT64_RA_ENTRIES && n < max; i++) {
+		const struct ra_entry *e = &c->ra[i];
+		if (!ra_kept(e, now))
+			continue;
+		o = &out[n++];
+		memset(o, 0, sizeof(*o));
+		o->source = HE_NAT64_FROM_RA;
+		o->prefix = e->prefix;
+		memcpy(o->router, e->router, 16);
+		o->withdrawn = e->withdrawn;
+		o->learned = e->heard ? e->heard : e->learned;
+		o->expires = e->expires;
+		o->restored = e->restored;
+	}
+	/* the answer believed, "no DNS64" included: one record of length 0 */
+	for (i = 0; c->dns_learned > 0 && c->dns_expires > now && n < max &&
+	    i < (c->ndns ? c->ndns : 1); i++) {
+		o = &out[n++];
+		memset(o, 0, sizeof(*o));
+		o->source = HE_NAT64_FROM_DNS;
+		if (c->ndns)
+			o->prefix = c->dns[i];
+		o->learned = c->dns_learned;
+		o->expires = c->dns_expires;
+		o->restored = c->dns_restored;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* Whether a restored record may be used at now (its prefix valid, or a
+ * DNS answer's "none"; its lifetime running). */
+static int
+saved_ok(const struct he_nat64_saved *r, int64_t now)
+{
+	if (r->expires <= now || r->learned >= r->expires)
+		return 0;
+	if (r->source == HE_NAT64_FROM_DNS)
+		return r->prefix.len == 0 || he_nat64_prefix_ok_(&r->prefix);
+	return r->source == HE_NAT64_FROM_RA &&
+	    he_nat64_prefix_ok_(&r->prefix);
+}
+
+/* An RA record of a file: 1 when it changed the store. */
+static int
+import_ra_locked(struct he_nat64_cache *c, const struct he_nat64_saved *r,
+    int64_t now)
+{
+	struct ra_entry *e = NULL, *slot = NULL;
+	int i;
+
+	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++) {
+		struct ra_entry *x = &c->ra[i];
+		if (x->used && !ra_kept(x, now))
+			x->used = 0;
+		if (x->used && same_prefix(&x->prefix, &r->prefix) &&
+		    !memcmp(x->router, r->router, 16) && !e)
+			e = x;
+		if (!x->used && !slot)
+			slot = x;
+	}
+	if (e) {
+		if ((e->heard ? e->heard : e->learned) >= r->learned)
+			return 0;	/* the store knows newer */
+		if (e->withdrawn && !r->withdrawn)
+			e->learned = r->learned;
+		e->withdrawn = r->withdrawn;
+		e->heard = r->learned;
+		e->expires = r->expires;
+		e->restored = !r->withdrawn && r->restored;
+		return 1;
+	}
+	if (r->withdrawn)
+		return 0;	/* nothing here to withdraw */
+	if (!slot) {
+		slot = ra_victim(c);
+		if (!slot->withdrawn && slot->expires >= r->expires)
+			return 0;	/* the store's entries last longer */
+	}
+	memset(slot, 0, sizeof(*slot));
+	slot->used = 1;
+	slot->prefix = r->prefix;
+	memcpy(slot->router, r->router, 16);
+	slot->learned = slot->heard = r->learned;
+	slot->expires = r->expires;
+	slot->restored = r->restored;
+	return 1;
+}
+
+/* The newest RFC 7050 answer among the records: 1 when it replaced the
+ * store's. */
+static int
+import_dns_locked(struct he_nat64_cache *c, const struct he_nat64_saved *in,
+    int n, int64_t now)
+{
+	int64_t learned = 0, expires = HE_NAT64_NEVER;
+	int i, k = 0, any = 0, restored = 0;
+
+	for (i = 0; i < n; i++)
+		if (in[i].source == HE_NAT64_FROM_DNS && saved_ok(&in[i], now) &&
+		    in[i].learned > learned)
+			learned = in[i].learned;
+	if (!learned || (c->dns_learned && c->dns_expires > now &&
+	    c->dns_learned >= learned))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (in[i].source != HE_NAT64_FROM_DNS ||
+		    in[i].learned != learned || !saved_ok(&in[i], now))
+			continue;
+		any = 1;
+		restored |= in[i].restored;
+		if (in[i].expires < expires)
+			expires = in[i].expires;
+		if (in[i].prefix.len && k < HE_NAT64_DNS_ENTRIES)
+			c->dns[k++] = in[i].prefix;
+	}
+	if (!any)
+		return 0;
+	c->ndns = k;
+	c->dns_learned = learned;
+	c->dns_expires = expires;
+	c->dns_restored = restored;
+	/* a refresh before the answer ends, as for one heard here */
+	c->dns_next = k ? expires - HE_NAT64_DNS_AHEAD_S * SEC : expires;
+	return 1;
+}
+
+int
+he_nat64_cache_import_(struct he_nat64_cache *c,
+    const struct he_nat64_saved *in, int n, int64_t now)
+{
+	int i, changed = 0;
+
+	if (!in || n < 1)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < n; i++)
+		if (in[i].source == HE_NAT64_FROM_RA && saved_ok(&in[i], now))
+			changed += import_ra_locked(c, &in[i], now);
+	changed += import_dns_locked(c, in, n, now);
+	pthread_mutex_unlock(&c->lock);
+	return changed;
+}
+
+void
+he_nat64_cache_forget_(struct he_nat64_cache *c)
+{
+	int asking;
+	int64_t claimed;
+
+	pthread_mutex_lock(&c->lock);
+	asking = c->dns_asking;
+	claimed = c->dns_claimed;
+	reset_locked(c);
+	c->dns_asking = asking;
+	c->dns_claimed = claimed;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void

@@ -34,13 +34,15 @@ struct he_nat64_cache *he_nat64_cache_global_(void);
 int he_nat64_cache_new_(struct he_nat64_cache **out);
 /** Free a store made by he_nat64_cache_new_ (the global one is ignored). */
 void he_nat64_cache_free_(struct he_nat64_cache *c);
-/** Forget every prefix and the DNS state (a network change). */
+/** Forget every prefix and the DNS state. */
 void he_nat64_cache_clear_(struct he_nat64_cache *c);
 
 /** A PREF64 option arrived on ifindex from router (may be NULL): learn or
     refresh the prefix for opt->lifetime seconds; lifetime 0 withdraws the
-    prefix this router advertised on this interface.  A full table gives
-    up the entry that would expire first. */
+    prefix this router advertised on this interface (or on any, when it
+    was restored from a file), and the withdrawal is kept until the prefix
+    would have expired (he_nat64_cache_export_).  A full table gives up a
+    withdrawal first, then the entry that would expire first. */
 void he_nat64_cache_ra_(struct he_nat64_cache *c, const struct he_pref64 *opt,
     int ifindex, const unsigned char *router, int64_t now);
 /** A router advertisement (any option) was seen: he_nat64_cache_last_ra_
@@ -79,6 +81,58 @@ int he_nat64_cache_dns_asking_(struct he_nat64_cache *c, int64_t now);
     many. */
 int he_nat64_cache_get_(struct he_nat64_cache *c, int64_t now, int all,
     struct he_nat64_known *out, int max);
+
+/* ---- what outlives the process (the history file, he_persist.c) ------- */
+
+/** A prefix the store knows, as a later process may use it: what a NAT64
+    record of the history file holds (he_histfile.h), on the store's clock.
+    The network is the caller's business: the store holds one network's. */
+struct he_nat64_saved {
+	enum he_nat64_source source;	/* HE_NAT64_FROM_RA or _FROM_DNS */
+	struct he_nat64_prefix prefix;	/* DNS, len 0: the answer said "no
+					   DNS64" */
+	unsigned char router[16];	/* RA: who sent it; zero if unknown */
+	int withdrawn;			/* RA: a lifetime 0 was heard at
+					   learned; not to be used */
+	int64_t learned;		/* RA: last heard; DNS: the answer */
+	int64_t expires;		/* the lifetime's end; a withdrawal's:
+					   when the prefix would have
+					   expired */
+	int restored;			/* from a file, not heard by this
+					   process since */
+};
+
+/** The most records he_nat64_cache_export_ gives. */
+#define HE_NAT64_SAVED_MAX (HE_NAT64_RA_ENTRIES + HE_NAT64_DNS_ENTRIES)
+
+/** What the store knows at now that a later process may use: every RA
+    entry that has not expired (a withdrawn one too, until the prefix would
+    have expired: the file must not give it back), and the last RFC 7050
+    answer while it is believed (its prefixes, or one record of length 0
+    for "no DNS64").  Returns how many went to out (at most max). */
+int he_nat64_cache_export_(struct he_nat64_cache *c, int64_t now,
+    struct he_nat64_saved *out, int max);
+
+/** Take n records an earlier process saved (their times on the store's
+    clock), at now; expired and invalid ones are ignored.  An RA record
+    newer than what the store knows of that prefix from that router
+    refreshes or withdraws it (on any interface), or joins as heard from
+    that router on an interface not known (ifindex 0; a full table gives
+    up the entry that expires first, if sooner); a withdrawal of what the
+    store does not hold is ignored.  The newest RFC 7050 answer among the
+    records replaces the store's when newer (its refresh is due
+    HE_NAT64_DNS_AHEAD_S before it expires, as for an answer heard here;
+    "no DNS64" is believed until its end).  A record's restored flag goes
+    to what it makes (he_nat64_known's), until heard again.  A claimed query stays
+    claimed.  Returns how many records changed the store. */
+int he_nat64_cache_import_(struct he_nat64_cache *c,
+    const struct he_nat64_saved *in, int n, int64_t now);
+
+/** The host moved to another network: forget every prefix and the DNS
+    answer (a query is due at once), and the RAs seen; a query out stays
+    claimed (its answer will be the new network's resolver's, or is
+    stale for at most one lifetime). */
+void he_nat64_cache_forget_(struct he_nat64_cache *c);
 
 /** What needs doing when. */
 struct he_nat64_due {

@@ -5,6 +5,7 @@
 #include "he_internal.h"
 #include "he_persist.h"
 #include "he_histfile.h"
+#include "he_nat64_cache.h"
 #include "he_netid.h"
 #include "he_proc.h"
 
@@ -91,6 +92,11 @@ say_locked(const char *path, enum he_hf_status st, const char *then)
 
 /* ---- the network --------------------------------------------------------- */
 
+/* Tests: the key to read instead of the kernel's (0: none), and whether
+ * the next check must read it (he_persist_test_key_). */
+static uint64_t test_key;
+static int test_key_new;
+
 /* Read the key into P (with the lock held): 1 when it differs. */
 static int
 read_key_locked(void)
@@ -98,6 +104,15 @@ read_key_locked(void)
 	struct he_netid id;
 	int first = P.gen == 0;
 
+	if (test_key) {
+		if (!first && test_key == P.net)
+			return 0;
+		P.net = test_key;
+		P.gen++;
+		snprintf(P.text, sizeof(P.text), "test network %016llx",
+		    (unsigned long long)test_key);
+		return 1;
+	}
 	if (he_netid_read_(&id) < 0) {
 		if (!first)
 			return 0;	/* keep the last one we knew */
@@ -118,7 +133,10 @@ read_key_locked(void)
 void
 he_persist_need_network_slow_(struct he_history *h)
 {
-	/* outside our lock: fork() takes the registry's, then ours */
+	/* outside our lock: fork() takes the registry's, then ours; the
+	   NAT64 store's hooks first, so that ours are taken before its lock
+	   (we call it with ours held, he_persist_nat64_) */
+	(void)he_nat64_cache_global_();
 	(void)he_proc_on_fork_(&fork_hooks);
 	pthread_mutex_lock(&P.lock);
 	if (!(__atomic_load_n(&he_persist_fast_.state, __ATOMIC_ACQUIRE) &
@@ -145,10 +163,11 @@ he_persist_check_network_slow_(struct he_history *h)
 		he_persist_need_network_slow_(h);
 		return 0;
 	}
-	if (!P.watch)	/* set before the flag, never changed after */
-		return 0;
+	if (!P.watch && !__atomic_load_n(&test_key_new, __ATOMIC_ACQUIRE))
+		return 0;	/* P.watch: set before the flag, never after */
 	pthread_mutex_lock(&P.lock);
-	if (he_netwatch_changed_(P.watch) != 0 && read_key_locked()) {
+	if ((test_key_new || he_netwatch_changed_(P.watch) != 0) &&
+	    read_key_locked()) {
 		he_history_set_network_(h, P.net);
 		changed = 1;
 	}
@@ -156,8 +175,20 @@ he_persist_check_network_slow_(struct he_history *h)
 	__atomic_store_n(&he_persist_fast_.fd, he_netwatch_fd_(P.watch),
 	    __ATOMIC_RELEASE);
 	__atomic_store_n(&he_persist_fast_.forked, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&test_key_new, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&P.lock);
 	return changed;
+}
+
+void
+he_persist_test_key_(uint64_t key)
+{
+	pthread_mutex_lock(&P.lock);
+	test_key = key;
+	__atomic_store_n(&test_key_new, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&P.lock);
+	/* the inline check then asks the slow one */
+	__atomic_store_n(&he_persist_fast_.forked, 1, __ATOMIC_RELAXED);
 }
 
 uint64_t
@@ -175,6 +206,190 @@ he_persist_network_(struct he_history *h, char *buf, size_t len,
 		*gen = P.gen;
 	pthread_mutex_unlock(&P.lock);
 	return net;
+}
+
+/* ---- NAT64 prefixes: the network's, and the file's ----------------------- */
+
+/* The NAT64 store (he_nat64_cache_global_()) holds the prefixes of one
+ * network, N.net; those of the networks the host left wait here, on the
+ * store's clock, for the host to come back, and go into the file with the
+ * store's (he_persist_nat64_, save, load).  Guarded by P.lock, taken
+ * before the store's own. */
+#define STASH_MAX 64
+struct stashed {
+	uint64_t net;
+	struct he_nat64_saved s;
+};
+static struct {
+	int net_set;		/* the store's network is known: net */
+	uint64_t net;
+	int n;
+	struct stashed v[STASH_MAX];
+} N;
+
+static struct he_nat64_cache *
+nat64(void)
+{
+	return he_nat64_cache_global_();
+}
+
+/* One prefix, under a network (by destination: source, prefix, router). */
+static int
+same_saved(const struct he_nat64_saved *a, const struct he_nat64_saved *b)
+{
+	return a->source == b->source && a->prefix.len == b->prefix.len &&
+	    !memcmp(a->prefix.addr, b->prefix.addr, 16) &&
+	    !memcmp(a->router, b->router, 16);
+}
+
+/* Keep s for network net: the newer of two for one prefix; a full stash
+ * gives up what expires first. */
+static void
+stash_put_locked(uint64_t net, const struct he_nat64_saved *s, int64_t now)
+{
+	struct stashed *slot = NULL;
+	int i;
+
+	if (s->expires <= now)
+		return;
+	for (i = 0; i < N.n; i++) {
+		struct stashed *x = &N.v[i];
+		if (x->net == net && same_saved(&x->s, s)) {
+			if (x->s.learned < s->learned)
+				x->s = *s;
+			return;
+		}
+		if (!slot || x->s.expires < slot->s.expires)
+			slot = x;
+	}
+	if (N.n < STASH_MAX)
+		slot = &N.v[N.n++];
+	else if (slot->s.expires > now && slot->s.expires >= s->expires)
+		return;
+	slot->net = net;
+	slot->s = *s;
+}
+
+/* Take network net's records out of the stash, into out (room for
+ * STASH_MAX; NULL: drop them); returns how many. */
+static int
+stash_take_locked(uint64_t net, struct he_nat64_saved *out)
+{
+	int i, k = 0, n = 0;
+
+	for (i = 0; i < N.n; i++) {
+		if (N.v[i].net == net) {
+			if (out)
+				out[n] = N.v[i].s;
+			n++;
+		} else
+			N.v[k++] = N.v[i];
+	}
+	N.n = k;
+	return n;
+}
+
+/* The store follows P.net: what it holds goes to the stash under its
+ * network, and the new network's comes back. */
+static void
+nat64_follow_locked(int64_t now)
+{
+	struct he_nat64_saved out[HE_NAT64_SAVED_MAX], in[STASH_MAX];
+	int i, n;
+
+	if (N.net_set && N.net == P.net)
+		return;
+	if (N.net_set) {
+		n = he_nat64_cache_export_(nat64(), now, out,
+		    HE_NAT64_SAVED_MAX);
+		(void)stash_take_locked(N.net, in);	/* replaced */
+		for (i = 0; i < n; i++)
+			stash_put_locked(N.net, &out[i], now);
+		he_nat64_cache_forget_(nat64());
+	}
+	/* the first time, what the store holds is this network's */
+	N.net = P.net;
+	N.net_set = 1;
+	n = stash_take_locked(N.net, in);
+	(void)he_nat64_cache_import_(nat64(), in, n, now);
+}
+
+void
+he_persist_nat64_(int64_t now)
+{
+	struct he_history *h = he_history_global_();
+
+	(void)he_persist_check_network_(h);
+	pthread_mutex_lock(&P.lock);
+	nat64_follow_locked(now);
+	pthread_mutex_unlock(&P.lock);
+}
+
+static int
+file_source(enum he_nat64_source s)
+{
+	return s == HE_NAT64_FROM_RA ? HE_HF_FROM_RA : HE_HF_FROM_DNS;
+}
+
+/* A prefix of network net as a file record; 0 when a file cannot hold
+   it. */
+static int
+prefix_to_file(uint64_t net, const struct he_nat64_saved *s, int64_t now,
+    int64_t wall, struct he_hf_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = HE_HF_NAT64;
+	out->family = AF_INET6;
+	out->netkey = net;
+	memcpy(out->addr, s->prefix.addr, 16);
+	out->prefix_len = s->prefix.len;
+	out->source = file_source(s->source);
+	out->withdrawn = s->withdrawn;
+	memcpy(out->router, s->router, 16);
+	/* the monotonic clock means nothing to another process */
+	out->learned = wall + (s->learned - now);
+	out->expires = wall + (s->expires - now);
+	return he_histfile_check_rec_(out) == HE_HF_OK;
+}
+
+void
+he_persist_prefix_from_file_(const struct he_hf_rec *f, int64_t now,
+    int64_t wall, struct he_nat64_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->source = f->source == HE_HF_FROM_RA ? HE_NAT64_FROM_RA :
+	    HE_NAT64_FROM_DNS;
+	memcpy(out->prefix.addr, f->addr, 16);
+	out->prefix.len = f->prefix_len;
+	memcpy(out->router, f->router, 16);
+	out->withdrawn = f->withdrawn;
+	out->learned = now + (f->learned - wall);
+	out->expires = now + (f->expires - wall);
+	out->restored = 1;
+}
+
+/* A file's prefix records: this network's to the store, the others' to the
+ * stash. */
+static void
+load_prefixes(const struct he_hf_rec *recs, int n, int64_t now,
+    int64_t wall)
+{
+	struct he_nat64_saved in[HE_NAT64_SAVED_MAX * 2], s;
+	int i, k = 0;
+
+	pthread_mutex_lock(&P.lock);
+	nat64_follow_locked(now);
+	for (i = 0; i < n; i++) {
+		if (recs[i].kind != HE_HF_NAT64)
+			continue;
+		he_persist_prefix_from_file_(&recs[i], now, wall, &s);
+		if (recs[i].netkey != N.net)
+			stash_put_locked(recs[i].netkey, &s, now);
+		else if (k < (int)(sizeof(in) / sizeof(in[0])))
+			in[k++] = s;
+	}
+	(void)he_nat64_cache_import_(nat64(), in, k, now);
+	pthread_mutex_unlock(&P.lock);
 }
 
 /* ---- records: the store's and the file's --------------------------------- */
@@ -264,11 +479,14 @@ load(struct he_history *h, const char *path, int64_t now, uint64_t net)
 	e = errno;
 	for (pass = 0; st == HE_HF_OK && pass < 2; pass++)
 		for (i = 0; i < n; i++) {
-			if ((recs[i].netkey == net) != (pass == 0))
+			if ((recs[i].netkey == net) != (pass == 0) ||
+			    recs[i].kind != HE_HF_DEST)
 				continue;
 			from_file(&recs[i], now, wall, &ss, &r);
 			he_history_put_(h, &r, now, pass == 0);
 		}
+	if (st == HE_HF_OK)
+		load_prefixes(recs, n, now, wall);
 	free(recs);
 	errno = e;
 	return st;
@@ -300,6 +518,43 @@ collect_one(const struct he_hist_rec *r, void *arg)
 	}
 	if (to_file(r, c->now, c->wall, &c->recs[c->n]))
 		c->n++;
+}
+
+/* What a save writes of NAT64: the store's prefixes and the stash's. */
+static void
+collect_prefixes(struct collect *c)
+{
+	struct he_nat64_saved out[HE_NAT64_SAVED_MAX + STASH_MAX];
+	uint64_t net[HE_NAT64_SAVED_MAX + STASH_MAX];
+	struct he_hf_rec *p;
+	int i, n = 0;
+
+	pthread_mutex_lock(&P.lock);
+	if (N.net_set) {
+		n = he_nat64_cache_export_(nat64(), c->now, out,
+		    HE_NAT64_SAVED_MAX);
+		for (i = 0; i < n; i++)
+			net[i] = N.net;
+	}
+	for (i = 0; i < N.n; i++) {
+		net[n] = N.v[i].net;
+		out[n++] = N.v[i].s;
+	}
+	pthread_mutex_unlock(&P.lock);
+	if (!n || c->oom)
+		return;
+	if (c->n + n > c->cap) {
+		if (!(p = realloc(c->recs, (size_t)(c->n + n) * sizeof(*p)))) {
+			c->oom = 1;
+			return;
+		}
+		c->recs = p;
+		c->cap = c->n + n;
+	}
+	for (i = 0; i < n; i++)
+		if (prefix_to_file(net[i], &out[i], c->now, c->wall,
+		    &c->recs[c->n]))
+			c->n++;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -338,6 +593,7 @@ save(struct he_history *h, int64_t now, int force)
 	c.now = now;
 	c.wall = he_histfile_now_();
 	he_history_each_(h, now, 1, collect_one, &c);
+	collect_prefixes(&c);
 	do {
 		st = c.oom ? HE_HF_BUSY :	/* retried a gap later */
 		    he_histfile_save_(path, c.recs, c.n, c.wall,
@@ -468,6 +724,15 @@ he_persist_forget_(struct he_history *h, int all)
 		he_history_clear_(h);
 	else
 		he_history_forget_network_(h);
+	/* the NAT64 prefixes known for it too */
+	pthread_mutex_lock(&P.lock);
+	if (all)
+		N.n = 0;
+	else
+		(void)stash_take_locked(net, NULL);
+	if (all || (N.net_set && N.net == net))
+		he_nat64_cache_forget_(nat64());
+	pthread_mutex_unlock(&P.lock);
 	if ((err = he_persist_file_(path, sizeof(path))) != 0)
 		return 0;	/* no file: the store was all */
 	st = he_histfile_forget_(path, net, all, he_histfile_now_(),

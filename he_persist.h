@@ -39,6 +39,8 @@
 #define EVHAPPY_HE_PERSIST_H_INCLUDED_
 
 #include "he_history.h"
+#include "he_histfile.h"
+#include "he_nat64_cache.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -157,6 +159,30 @@ void he_persist_flush_(struct he_history *h, int64_t now);
     90-110 ms in check_histfile_netns.sh).  Only an exit in such a crowd
     waits that long; the history is worth it, the loop is not waiting. */
 #define HE_PERSIST_FLUSH_PATIENCE_US ((int64_t)500000)
+
+/** NAT64 prefixes follow the network as history entries do: the process's
+    NAT64 store (he_nat64_cache_global_()) holds those of one network.
+    Call this before reading the store, at now (its clock): it checks the
+    network (as he_persist_check_network_ on the process's history), and
+    when the store's prefixes are another network's, puts them aside and
+    takes what is known of the network in use (from when the host was last
+    there, or from the file).  The store's prefixes and those put aside go
+    into the file with the history (a save writes them, under their
+    networks; setting the file reads them back: the network in use's into
+    the store, restored with their source and the lifetime left); the
+    store's changes make a save due by he_persist_taught_.  Forgetting a
+    network (he_persist_forget_) forgets its prefixes too. */
+void he_persist_nat64_(int64_t now);
+
+/** A file's NAT64 prefix record (kind HE_HF_NAT64) as the store takes
+    it (he_nat64_cache_import_): its times on the store's clock (now is
+    the store's, wall the wall clock's at the same moment), restored. */
+void he_persist_prefix_from_file_(const struct he_hf_rec *f, int64_t now,
+    int64_t wall, struct he_nat64_saved *out);
+
+/** Tests: read key as the network's (0: the kernel's again); the next
+    check of the network sees it. */
+void he_persist_test_key_(uint64_t key);
 
 /** What the saves of this process did, for tests and benchmarks. */
 struct he_persist_stats {

@@ -653,8 +653,9 @@ he_race_expect_https_(struct he_race *r)
 static int
 has_v6(const struct evutil_addrinfo *list)
 {
+	/* by identity: a synthesized IPv4 hint (NAT64) is an IPv4 one */
 	for (; list; list = list->ai_next)
-		if (list->ai_family == AF_INET6)
+		if (he_ai_identity_(list)->sa_family == AF_INET6)
 			return 1;
 	return 0;
 }
@@ -772,14 +773,24 @@ he_race_endpoint_from_host_(struct he_race *r, unsigned group, int port)
 		merge_untried(r, copies, 1, 1);
 }
 
-/* Whether answer holds sa. */
+/* Whether answer holds hint's server (by identity: a NAT64 address is
+ * the IPv4 address it stands for) at hint's very address: 1; the server
+ * at another address (a hint synthesized otherwise than the answer, or
+ * not at all): 2; not at all: 0. */
 static int
-answer_has(const struct evutil_addrinfo *answer, const struct sockaddr *sa)
+answer_has(const struct evutil_addrinfo *answer,
+    const struct evutil_addrinfo *hint)
 {
+	const struct sockaddr *id = he_ai_identity_(hint);
+	int r = 0;
+
 	for (; answer; answer = answer->ai_next)
-		if (he_sockaddr_equal_(answer->ai_addr, sa))
-			return 1;
-	return 0;
+		if (he_sockaddr_equal_(he_ai_identity_(answer), id)) {
+			if (he_sockaddr_equal_(answer->ai_addr, hint->ai_addr))
+				return 1;
+			r = 2;
+		}
+	return r;
 }
 
 int
@@ -792,13 +803,16 @@ he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
 
 	while (*pp) {
 		m = HE_AI_META(*pp);
+		/* a synthesized IPv4 hint is the A answer's to confirm */
 		if (!(m->flags & HE_AI_HINT) || m->group != group ||
-		    (*pp)->ai_family != family) {
+		    he_ai_identity_(*pp)->sa_family != family) {
 			pp = &(*pp)->ai_next;
-		} else if (answer_has(answer, (*pp)->ai_addr)) {
+		} else if (answer_has(answer, *pp) == 1) {
 			m->flags &= ~HE_AI_HINT;
 			pp = &(*pp)->ai_next;
 		} else {
+			/* not the answer's; or the answer's at another
+			   address, which joins in its place */
 			drop_entry(r, pp);
 			n++;
 		}

@@ -392,8 +392,12 @@ void he_race_target_answer_(struct he_race *r, int64_t now, unsigned groups,
 
 /** An A or AAAA answer (family) for the target of group came: the untried
     hints of that group and family that it lacks are dropped (and freed),
-    those it holds are hints no more.  Call it before the answer itself
-    joins.  Returns how many were dropped. */
+    those it holds are hints no more.  Hints and answers are compared by
+    identity (he_ai_identity_): a synthesized IPv4 hint (NAT64) is of
+    family AF_INET, confirmed by an A answer synthesized alike; one the
+    answer holds at another address (synthesized otherwise, or not at
+    all) is dropped, the answer's address racing in its place.  Call it
+    before the answer itself joins.  Returns how many were dropped. */
 int he_race_confirm_hints_(struct he_race *r, unsigned group, int family,
     const struct evutil_addrinfo *answer);
 

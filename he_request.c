@@ -1008,8 +1008,9 @@ nat64_answer(struct evhappy_request *req, int64_t now,
 	return err == EINPROGRESS ? EINPROGRESS : 0;
 }
 
-/* An endpoint target's A answer on a host with no IPv4 route: its
- * addresses synthesized under the prefixes known (it waits for none). */
+/* An endpoint target's A answer, or an HTTPS record's IPv4 hints, on a
+ * host with no IPv4 route: synthesized under the prefixes known (it waits
+ * for none); every other entry of the list is kept as it is. */
 static void
 nat64_now(struct evhappy_request *req, int64_t now,
     struct evutil_addrinfo **list)
@@ -1028,6 +1029,20 @@ nat64_now(struct evhappy_request *req, int64_t now,
 	}
 	if (he_synth_now_(req->nat64, now, in, list) != 0)
 		req->race.oom = 1;
+}
+
+/* An endpoint target's AAAA answer: a DNS64 resolver's syntheses in it
+ * stand for their IPv4 servers (he_synth_mark_), as the host's do, so the
+ * local synthesis of its A answer or of its ipv4hints is not raced as
+ * another server. */
+static void
+nat64_mark(struct evhappy_request *req, int64_t now,
+    struct evutil_addrinfo **list)
+{
+	struct evutil_addrinfo *old = NULL;
+
+	he_synth_mark_(req->owner->nat64, list, &old, now);
+	evhappy_addrinfo_free(old);
 }
 
 /* An IPv4 literal held by request_targets: it joins as the A answer the
@@ -1170,6 +1185,14 @@ https_join(struct evhappy_request *req, int64_t now)
 			    he_https_endpoint_(h, g)->port);
 	if (he_https_hints_(h, host_answered(req), &hints) != 0)
 		req->race.oom = 1;
+	/* ipv4hints are synthesized as their targets' A answers are (the
+	   Happy Eyeballs v3 draft), keeping their group and HE_AI_HINT */
+	if (hints)
+		nat64_now(req, now, &hints);
+	if (!racing(req)) {	/* NAT64's trace may stop it */
+		evhappy_addrinfo_free(hints);
+		return;
+	}
 	for (i = 0; i < he_https_ntargets_(h); i++) {
 		if (req->family != AF_INET)
 			he_race_expect_target_(&req->race,
@@ -1213,6 +1236,10 @@ https_target_answered(void *arg, const char *name, int af, unsigned groups,
 	trace_text(req, EVHAPPY_TRACE_DNS_ANSWER, af, name, error, n, NULL);
 	if (racing(req) && !bev_freed(req) && af == AF_INET && list)
 		nat64_now(req, now, &list);
+	else if (racing(req) && !bev_freed(req) && list &&
+	    req->family == AF_UNSPEC &&
+	    he_synth_v6_worth_(req->owner->nat64, list))
+		nat64_mark(req, now, &list);	/* its DNS64 answers */
 	if (racing(req) && !bev_freed(req)) {
 		if (!error)
 			confirm_hints(req, groups, af, list);

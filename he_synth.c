@@ -29,6 +29,7 @@
 #include "he_synth.h"
 #include "he_nat64_list.h"
 #include "he_nat64_query.h"
+#include "he_persist.h"
 #include "he_pref64.h"
 #include "he_race.h"
 #include "he_time.h"
@@ -111,14 +112,28 @@ disc_wake(struct he_synth_disc *d)
 	}
 }
 
+/* The store changed: the history file's next save keeps it (he_persist.h:
+ * prefixes outlive the process with the history). */
+static void
+store_changed(int64_t now)
+{
+	if (he_persist_file_on_())
+		he_persist_taught_(now);
+}
+
 /* Whatever the kernel queued since the last read. */
 static void
 disc_drain(struct he_synth_disc *d, int64_t now)
 {
-	if (d && d->fd >= 0)
-		(void)he_pref64_read_(d->fd, store(), now, NULL);	/* an
-				   error loses this read; the next RA
-				   repeats it */
+	int applied = 0;
+
+	if (!d || d->fd < 0)
+		return;
+	he_persist_nat64_(now);		/* the store is the network's */
+	(void)he_pref64_read_(d->fd, store(), now, &applied);	/* an error
+				   loses this read; the next RA repeats it */
+	if (applied)
+		store_changed(now);
 }
 
 static void
@@ -136,7 +151,12 @@ static void
 disc_answered(struct he_synth_disc *d, enum he_nat64_query_result result,
     const struct he_nat64_prefix *p, int n, int64_t lifetime)
 {
-	he_nat64_query_apply_(store(), result, p, n, lifetime, he_now_());
+	int64_t now = he_now_();
+
+	he_persist_nat64_(now);
+	he_nat64_query_apply_(store(), result, p, n, lifetime, now);
+	if (result == HE_NAT64_Q_ANSWER)
+		store_changed(now);
 	disc_wake(d);
 }
 
@@ -337,6 +357,7 @@ he_synth_mark_(const struct he_synth_conf *c, struct evutil_addrinfo **list,
 	if (c->mode == HE_NAT64_OFF || !he_nat64_list_maybe_synth_(*list) ||
 	    he_route_have_(AF_INET, now, &have) != 0 || have)
 		return;
+	he_persist_nat64_(now);		/* the store is the network's */
 	if (he_nat64_list_mark_(p, desynth_set(c, now, p), *list,
 	    &marked) != 0 || !marked)
 		return;		/* ENOMEM: raced unmarked, maybe twice */
@@ -539,14 +560,16 @@ tell_prefixes(struct he_synth *s)
 		sin6.sin6_family = AF_INET6;
 		memcpy(&sin6.sin6_addr, s->k[i].prefix.addr, 16);
 		he_nat64_prefix_str_(&s->k[i].prefix, pfx, sizeof(pfx));
-		snprintf(text, sizeof(text), "%s from %s", pfx,
-		    he_nat64_source_name_(s->k[i].source));
+		snprintf(text, sizeof(text), "%s from %s%s", pfx,
+		    he_nat64_source_name_(s->k[i].source),
+		    s->k[i].restored ? " (from the history file)" : "");
 		ev.kind = EVHAPPY_TRACE_NAT64_PREFIX;
 		ev.family = AF_INET6;
 		ev.addr = (const struct sockaddr *)&sin6;
 		ev.addrlen = sizeof(sin6);
 		ev.nat64_prefix_len = s->k[i].prefix.len;
 		ev.nat64_source = public_source(s->k[i].source);
+		ev.from_file = s->k[i].restored;
 		ev.text = text;
 		tell(s, &ev);
 	}
@@ -704,6 +727,7 @@ he_synth_answer_(struct he_synth *s, int64_t now,
 
 	he_synth_hold_(s, list);
 	*out = NULL;
+	he_persist_nat64_(now);		/* the store is the network's */
 	if (s->conf->mode == HE_NAT64_AUTO) {
 		if (disc_get(s, &d) != 0) {
 			s->why = ENOMEM;
@@ -735,6 +759,7 @@ he_synth_now_(struct he_synth *s, int64_t now, struct evutil_addrinfo *list,
 	int err;
 
 	s->held = list;
+	he_persist_nat64_(now);		/* the store is the network's */
 	if (choose(s, now) > 0) {
 		err = finish(s, now, out);
 	} else {

@@ -4,8 +4,8 @@
 # IPv4-only server): a connect to the IPv4 literal 192.0.2.2, which the
 # race synthesizes, against the same connect to the synthesized address
 # given directly (bench_nat64).  The first connect of a fresh process
-# (nothing known: the prefix comes from RFC 7050, or from an RA) is
-# shown; the repeated one (the prefix known) has the target: within 1.1x
+# (nothing known: the prefix comes from RFC 7050, or from an RA; or
+# known from the history file an earlier process wrote) is shown; the repeated one (the prefix known) has the target: within 1.1x
 # of the direct one.  Needs root and tayga, as the lab's test does.
 set -u
 . "$BENCH_LIB"
@@ -50,8 +50,16 @@ out=$(
 	    --interval 100 >/dev/null 2>&1 &
 	rapid=$!
 	echo "first_ra $(firsts "$none" 192.0.2.2)"
+	# one more process hears the RAs and saves the prefix in a history
+	# file; then, with no RA at all, K fresh processes read it
+	mkdir -m 700 "$tmp/hist"
+	BENCH_NAT64_HISTORY=$tmp/hist/history
+	export BENCH_NAT64_HISTORY
+	inc "$BIN" once "$none" 192.0.2.2 $PORT >/dev/null
 	kill $rapid 2>/dev/null
 	wait $rapid 2>/dev/null
+	echo "first_file $(firsts "$none" 192.0.2.2)"
+	unset BENCH_NAT64_HISTORY
 	echo "loop $(inc "$BIN" loop "$d64" 192.0.2.2 $NSP::c000:202 $PORT $N)"
 )
 case $out in
@@ -64,12 +72,15 @@ esac
 fd=$(printf '%s\n' "$out" | sed -n 's/^first_dns //p')
 fdir=$(printf '%s\n' "$out" | sed -n 's/^first_direct //p')
 fra=$(printf '%s\n' "$out" | sed -n 's/^first_ra //p')
+ffile=$(printf '%s\n' "$out" | sed -n 's/^first_file //p')
 lp=$(printf '%s\n' "$out" | sed -n 's/^loop //p')
 ms() { awk -v u="$1" 'BEGIN { if (u == "") print "?"; else printf "%.2f ms\n", u / 1000 }'; }
 row "$S" "first connect, prefix from DNS / synthesized address given" \
     "$(ratio "$fd" "$fdir")x ($(ms "$fd") / $(ms "$fdir"), median of $K processes)" "" INFO
 row "$S" "first connect, prefix from an RA (every 100 ms)" \
     "$(ms "$fra") (median of $K processes)" "" INFO
+row "$S" "first connect, the RA's prefix from the history file (no RA)" \
+    "$(ms "$ffile") (median of $K processes; / synthesized address given: $(ratio "$ffile" "$fdir")x)" "" INFO
 lit=$(kv literal_us "$lp")
 syn=$(kv synth_us "$lp")
 bad=$(kv failed "$lp")

@@ -9,7 +9,9 @@
  *       One connect in a fresh process (nothing known: the prefix is
  *       discovered, by RFC 7050 from DNS, the server at DNS, or from the
  *       router advertisements the script sends); prints "us N" (the call
- *       to the callback) and the winner.
+ *       to the callback) and the winner.  With BENCH_NAT64_HISTORY=PATH
+ *       the process uses that history file (evhappy_set_history_file):
+ *       a prefix an earlier process saved there is known at once.
  *   bench_nat64 loop DNS LITERAL SYNTH PORT N
  *       One context: a connect to each first (the prefix is then known),
  *       then N rounds of a connect to LITERAL and one to SYNTH, in
@@ -129,8 +131,12 @@ once(char **argv)
 	struct run run;
 	double us;
 
+	const char *hf = getenv("BENCH_NAT64_HISTORY");
+
 	if (setup(&run, &dns, argv[2]) < 0)
 		return 2;
+	if (hf && *hf && evhappy_set_history_file(hf) != 0)
+		perror("bench_nat64: evhappy_set_history_file");
 	us = connect_once(&run, argv[3], atoi(argv[4]));
 	printf("us %.0f winner %s\n", us, run.winner);
 	teardown(&run, dns);

@@ -193,6 +193,18 @@ put_sample(mode_t mode)
 	write_bytes(path, buf, sample_file(buf, sizeof(buf), recs), mode);
 }
 
+/* The first two records of a file's bytes swapped. */
+static void
+swap_first_records(unsigned char *buf)
+{
+	unsigned char t[HE_HISTFILE_RECORD];
+	unsigned char *r0 = buf + HE_HISTFILE_HEADER;
+
+	memcpy(t, r0, sizeof(t));
+	memcpy(r0, r0 + HE_HISTFILE_RECORD, sizeof(t));
+	memcpy(r0 + HE_HISTFILE_RECORD, t, sizeof(t));
+}
+
 /* Whether the test can give files away; says so when it cannot. */
 static int
 root_or_say(const char *test)
@@ -384,6 +396,217 @@ START_TEST(test_expiry_on_load)
 	    0, 0, NULL), HE_HF_OK);
 	ck_assert_int_eq(load(NOW + 2 * HE_HISTFILE_SKEW_US, 0), HE_HF_OK);
 	ck_assert_int_eq(got.n, 2);
+}
+END_TEST
+
+/* ---- NAT64 prefix records (version 2) --------------------------------------------- */
+
+#define NSP "2001:db8:64::"
+static const unsigned char router1[16] = { 0xfe, 0x80, [15] = 1 };
+
+/* A prefix record: network, source, prefix/len (NULL: "no DNS64"), RA
+   router (NULL: none), learned, lifetime in seconds. */
+static struct he_hf_rec
+prec(uint64_t net, int source, const char *pfx, int len,
+    const unsigned char *router, int withdrawn, int64_t learned, int life)
+{
+	struct he_hf_rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = HE_HF_NAT64;
+	r.family = AF_INET6;
+	r.netkey = net;
+	r.source = source;
+	if (pfx)
+		ck_assert_int_eq(inet_pton(AF_INET6, pfx, r.addr), 1);
+	r.prefix_len = len;
+	if (router)
+		memcpy(r.router, router, 16);
+	r.withdrawn = withdrawn;
+	r.learned = learned;
+	r.expires = learned + life * SEC;
+	return r;
+}
+
+static int
+psame(const struct he_hf_rec *a, const struct he_hf_rec *b)
+{
+	return !he_histfile_cmp_(a, b) && a->kind == b->kind &&
+	    a->withdrawn == b->withdrawn && a->learned == b->learned &&
+	    a->expires == b->expires;
+}
+
+/* A file of destinations and prefixes, in buf (sorted): returns its
+   size. */
+static size_t
+prefix_file(unsigned char *buf, size_t len, struct he_hf_rec *r)
+{
+	size_t n;
+
+	memset(buf, 0, len);
+	r[0] = rec(NET_A, "192.0.2.7", 443, HE_HIST_WORKED, NOW - 5 * SEC);
+	r[1] = prec(NET_A, HE_HF_FROM_RA, "64:ff9b::", 96, router1, 1,
+	    NOW - 60 * SEC, 600);
+	r[2] = prec(NET_A, HE_HF_FROM_RA, NSP, 96, router1, 0,
+	    NOW - 3600 * SEC, 7200);
+	r[3] = prec(NET_A, HE_HF_FROM_DNS, "2001:db8:122:344::", 64, NULL, 0,
+	    NOW - 10 * SEC, 86400);
+	r[4] = prec(NET_B, HE_HF_FROM_DNS, NULL, 0, NULL, 0, NOW - 10 * SEC,
+	    60);
+	n = he_histfile_encode_(r, 5, buf, len);
+	ck_assert_uint_eq(n, HE_HISTFILE_HEADER + 5 * HE_HISTFILE_RECORD);
+	return n;
+}
+
+/* Prefix records to bytes and back: version 2 (a file of destinations
+   only stays version 1, which earlier readers read), their fields where
+   doc/history-file.md says, every field back; they live by their own
+   lifetime (the store's 10-minute expiry is the destinations'). */
+START_TEST(test_prefix_round_trip)
+{
+	unsigned char buf[1024];
+	struct he_hf_rec r[5];
+	size_t len = prefix_file(buf, sizeof(buf), r);
+	const unsigned char *p2 = buf + HE_HISTFILE_HEADER +
+	    2 * HE_HISTFILE_RECORD;
+	int n = -1, i;
+
+	ck_assert_int_eq(buf[8], 2);
+	ck_assert_int_eq(p2[60], 1);		/* kind */
+	ck_assert_int_eq(p2[56], 96);		/* length */
+	ck_assert_int_eq(p2[57], 1);		/* RA */
+	ck_assert_int_eq(p2[58], 1);		/* live */
+	ck_assert_int_eq(p2[24], 0xfe);		/* the router */
+	ck_assert_int_eq(p2[40], 0x20);		/* the prefix */
+	ck_assert_int_eq(p2[58 - HE_HISTFILE_RECORD], 2);	/* withdrawn */
+	got.n = 0;
+	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW, EXPIRY, collect,
+	    &got, &n), HE_HF_OK);
+	ck_assert_int_eq(n, 5);
+	for (i = 0; i < 5; i++)
+		ck_assert_msg(i ? psame(&got.r[i], &r[i]) :
+		    same(&got.r[i], &r[i]), "record %d", i);
+	ck_assert(!memcmp(got.r[2].router, router1, 16));
+	ck_assert_int_eq(got.r[3].prefix_len, 64);
+	/* half an hour later: the RA prefix (learned an hour ago for 2 h)
+	   and the DNS one (a day) are left, not the destination (10 min) */
+	got.n = 0;
+	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW + 1800 * SEC, EXPIRY,
+	    collect, &got, &n), HE_HF_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert(psame(&got.r[0], &r[2]));
+	ck_assert(psame(&got.r[1], &r[3]));
+	/* destinations only: version 1, as before */
+	len = he_histfile_encode_(r, 1, buf, sizeof(buf));
+	ck_assert_int_eq(buf[8], 1);
+	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW, EXPIRY, NULL, NULL,
+	    &n), HE_HF_OK);
+}
+END_TEST
+
+/* The merge: per prefix, router and network the newer record wins, a
+   withdrawal too (and a withdrawal loses to a later advertisement);
+   expired prefixes go; prefixes count as this network's failures do for
+   the bound. */
+START_TEST(test_prefix_merge)
+{
+	struct he_hf_rec file[3], mine[3], out[8];
+	int n;
+
+	file[0] = prec(NET_A, HE_HF_FROM_RA, NSP, 96, router1, 0,
+	    NOW - 100 * SEC, 600);
+	file[1] = prec(NET_A, HE_HF_FROM_DNS, NSP, 96, NULL, 0,
+	    NOW - 100 * SEC, 60);	/* expired */
+	file[2] = prec(NET_B, HE_HF_FROM_RA, NSP, 96, router1, 0,
+	    NOW - 10 * SEC, 600);
+	mine[0] = prec(NET_A, HE_HF_FROM_RA, NSP, 96, router1, 1,
+	    NOW - 50 * SEC, 550);	/* withdrawn since */
+	mine[1] = prec(NET_B, HE_HF_FROM_RA, NSP, 96, router1, 1,
+	    NOW - 20 * SEC, 590);	/* withdrawn before B's */
+	mine[2] = rec(NET_A, "192.0.2.1", 80, HE_HIST_WORKED, NOW - SEC);
+	n = he_histfile_merge_(out, 8, file, 3, mine, 3, NOW, EXPIRY, NET_A,
+	    NULL);
+	ck_assert_int_eq(n, 3);
+	ck_assert(same(&out[0], &mine[2]));	/* destinations first */
+	ck_assert(psame(&out[1], &mine[0]));
+	ck_assert(psame(&out[2], &file[2]));
+	/* the bound: this network's WORKED goes before its prefix */
+	n = he_histfile_merge_(out, 1, file, 1, mine + 2, 1, NOW, EXPIRY,
+	    NET_A, NULL);
+	ck_assert_int_eq(n, 1);
+	ck_assert(psame(&out[0], &file[0]));
+}
+END_TEST
+
+/* The file of these (edited) bytes, its checksum made right, must be
+   refused for an invalid record, and nothing called back. */
+static void
+refused_record(unsigned char *buf, size_t len, const char *what)
+{
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	got.n = 0;
+	ck_assert_msg(load(NOW, EXPIRY) == HE_HF_RECORD, "%s: not refused",
+	    what);
+	ck_assert_int_eq(got.n, 0);
+}
+
+/* A prefix record's byte changed, the checksum made right: refused. */
+static void
+refuse_prefix_edit(int rec, int offset, int value, const char *what)
+{
+	unsigned char buf[1024];
+	struct he_hf_rec r[5];
+	size_t len = prefix_file(buf, sizeof(buf), r);
+
+	buf[HE_HISTFILE_HEADER + rec * HE_HISTFILE_RECORD + offset] =
+	    (unsigned char)value;
+	refused_record(buf, len, what);
+}
+
+/* Every field of a prefix record is checked: the prefix (RFC 6052's
+   rules), its source, state and lifetime, the zero bytes. */
+START_TEST(test_hostile_prefix_records)
+{
+	unsigned char buf[1024];
+	struct he_hf_rec r[5];
+	size_t len;
+
+	refuse_prefix_edit(2, 56, 33, "length 33");
+	refuse_prefix_edit(2, 56, 0, "length 0 from an RA");
+	refuse_prefix_edit(2, 55, 1, "a bit past the length");
+	refuse_prefix_edit(2, 48, 1, "the u-octet of a /96");
+	refuse_prefix_edit(2, 40, 0xff, "a multicast prefix");
+	refuse_prefix_edit(2, 57, 3, "source 3");
+	refuse_prefix_edit(2, 57, 0, "source 0");
+	refuse_prefix_edit(2, 58, 3, "state 3");
+	refuse_prefix_edit(2, 58, 0, "state 0");
+	refuse_prefix_edit(2, 59, 1, "byte 59");
+	refuse_prefix_edit(2, 61, 1, "byte 61");
+	refuse_prefix_edit(2, 60, 2, "kind 2");
+	refuse_prefix_edit(2, 15, 0x80, "a negative time");
+	refuse_prefix_edit(2, 21, 0, "expiring before it was learned");
+	refuse_prefix_edit(2, 22, 7, "a lifetime of years");
+	refuse_prefix_edit(3, 24, 0xfe, "a router for DNS");
+	refuse_prefix_edit(3, 58, 2, "a DNS prefix withdrawn");
+	refuse_prefix_edit(4, 40, 0x20, "\"no DNS64\" with a prefix");
+	/* a prefix record in a version 1 file */
+	len = prefix_file(buf, sizeof(buf), r);
+	buf[8] = 1;
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	assert_refused(HE_HF_RECORD, EINVAL);
+	/* a prefix before a destination of its network */
+	len = prefix_file(buf, sizeof(buf), r);
+	swap_first_records(buf);
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	assert_refused(HE_HF_RECORD, EINVAL);
+	/* and the sample itself is fine */
+	len = prefix_file(buf, sizeof(buf), r);
+	write_bytes(path, buf, len, 0600);
+	ck_assert_int_eq(load(NOW, EXPIRY), HE_HF_OK);
+	ck_assert_int_eq(got.n, 5);
 }
 END_TEST
 
@@ -709,10 +932,19 @@ START_TEST(test_hostile_version)
 	struct he_hf_rec recs[3];
 	size_t len = sample_file(buf, sizeof(buf), recs);
 
-	buf[8] = 2;
+	buf[8] = 3;
 	he_histfile_seal_(buf, len);
 	write_bytes(path, buf, len, 0600);
 	assert_refused(HE_HF_VERSION, EINVAL);
+	buf[8] = 0;
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	assert_refused(HE_HF_VERSION, EINVAL);
+	/* version 2 with no NAT64 prefix: the writer writes that as 1 */
+	buf[8] = 2;
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	assert_refused(HE_HF_CORRUPT, EINVAL);
 }
 END_TEST
 
@@ -787,12 +1019,7 @@ refuse_record_edit(int offset, int value, const char *what)
 	else
 		buf[HE_HISTFILE_HEADER + HE_HISTFILE_RECORD + offset] =
 		    (unsigned char)value;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	got.n = 0;
-	ck_assert_msg(load(NOW, EXPIRY) == HE_HF_RECORD, "%s: not refused",
-	    what);
-	ck_assert_int_eq(got.n, 0);
+	refused_record(buf, len, what);
 }
 
 START_TEST(test_hostile_record_fields)
@@ -843,9 +1070,7 @@ START_TEST(test_hostile_record_order)
 	unsigned char *r0 = buf + HE_HISTFILE_HEADER;
 
 	/* two records swapped */
-	memcpy(tmp, r0, sizeof(tmp));
-	memcpy(r0, r0 + HE_HISTFILE_RECORD, sizeof(tmp));
-	memcpy(r0 + HE_HISTFILE_RECORD, tmp, sizeof(tmp));
+	swap_first_records(buf);
 	he_histfile_seal_(buf, len);
 	write_bytes(path, buf, len, 0600);
 	assert_refused(HE_HF_RECORD, EINVAL);
@@ -1621,6 +1846,8 @@ he_test_suite(void)
 	tcase_add_test(tc, test_merge_newer_wins);
 	tcase_add_test(tc, test_merge_bound_order);
 	tcase_add_test(tc, test_expiry_on_load);
+	tcase_add_test(tc, test_prefix_round_trip);
+	tcase_add_test(tc, test_prefix_merge);
 
 	tc = he_test_tcase(s, "file", 10);
 	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
@@ -1649,6 +1876,7 @@ he_test_suite(void)
 	tcase_add_test(tc, test_hostile_record_fields);
 	tcase_add_test(tc, test_hostile_record_failed_errno);
 	tcase_add_test(tc, test_hostile_record_order);
+	tcase_add_test(tc, test_hostile_prefix_records);
 
 	tc = he_test_tcase(s, "lock", 120);
 	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);

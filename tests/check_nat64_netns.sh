@@ -30,7 +30,9 @@
 # the address, the failure is prompt and clear; a DNS64 resolver's AAAA
 # answer and the local synthesis of its A answer are tried once; a
 # dual-stack client never synthesizes; the drop-in and the interposition
-# library take EVHAPPY_NAT64.  And the bottom layer: the PREF64 listener
+# library take EVHAPPY_NAT64; with a history file, the prefix a run
+# learned from an RA serves the next run at once, on that network only.
+# And the bottom layer: the PREF64 listener
 # (he_pref64.c) hears the prefix from an RA, an RA without it, and its
 # withdrawal, and nothing of RAs sent before it listened; the RFC 7050
 # query (he_nat64_query.c) finds the prefix from the DNS64 server and
@@ -392,6 +394,64 @@ if [ -f "$lib" ] && [ -x "$client" ]; then
 	fi
 else
 	echo "(no interposition library: shared libraries not built)"
+fi
+
+# ---------------------------------------------------------------------------
+# 6. The history file keeps the prefix (doc/nat64.md, step 8): a CLI run
+#    that learns it from an RA (RAs every 100 ms; the resolver knows no
+#    ipv4only.arpa) saves it with its network; the next run, with no RA at
+#    all, synthesizes at once from the file.  On another network (a new
+#    global prefix on the link changes the network's key) the file's
+#    prefix is not used: no prefix, a prompt failure; back on the first
+#    network it is used again.  ms: the first attempt's start in the
+#    trace (the race's own time, not the process's).
+mkdir -m 700 "$tmp/hist" || bad "history directory"
+hcli() {	# NAME ARG...: cli with the history file
+	name=$1
+	shift
+	inc env EVHAPPY_HISTORY_FILE="$tmp/hist/history" "$EVHAPPY" --trace \
+	    --timeout 3000 "$@" >"$tmp/$name.out" 2>&1
+	rc=$?
+	ms=$(sed -n 's/^ *+\([0-9.]*\) ms  attempt-start.*/\1/p' \
+	    "$tmp/$name.out" | head -1)
+	ms=${ms%.*}
+	ms=${ms:-9999}
+}
+ras --pref64 $NSP::/96
+hcli f1 --dns "$(cat "$tmp/none")" 192.0.2.2 $PORT
+ras_stop
+f1ms=$ms
+if [ $rc = 0 ] && has f1 "nat64-prefix $NSP::/96 from RA" &&
+    ! grep -q "history file" "$tmp/f1.out"; then
+	ok "history file, first run: the prefix from an RA (attempt after $ms ms)"
+else
+	bad "history file, first run (exit $rc)" "$tmp/f1.out"
+fi
+hcli f2 --dns "$(cat "$tmp/none")" 192.0.2.2 $PORT
+if [ $rc = 0 ] && has f2 "connected to [$NSP::c000:202]:$PORT for 192.0.2.2" \
+    "nat64-prefix $NSP::/96 from RA (from the history file)" &&
+    [ "$ms" -lt "$(up 50)" ]; then
+	ok "history file, second run, no RA: synthesized at once (attempt after $ms ms; the first run's: $f1ms ms)"
+else
+	bad "history file, second run (exit $rc, attempt after $ms ms)" \
+	    "$tmp/f2.out"
+fi
+ip -n "$C" addr add 2001:db8:5::2/64 dev hec nodad ||
+    bad "another prefix on the link"
+hcli f3 --dns "$(cat "$tmp/none")" 192.0.2.2 $PORT
+ip -n "$C" addr del 2001:db8:5::2/64 dev hec
+if [ $rc = 1 ] && has f3 "Network is unreachable" "nat64-prefix: none found"
+then
+	ok "history file, another network: the prefix is not used"
+else
+	bad "history file, another network (exit $rc)" "$tmp/f3.out"
+fi
+hcli f4 --dns "$(cat "$tmp/none")" 192.0.2.2 $PORT
+if [ $rc = 0 ] && has f4 "from RA (from the history file)" &&
+    [ "$ms" -lt "$(up 50)" ]; then
+	ok "history file, back on the first network: the prefix again (attempt after $ms ms)"
+else
+	bad "history file, back on the first network (exit $rc)" "$tmp/f4.out"
 fi
 
 echo "$passed passed, $failed failed"

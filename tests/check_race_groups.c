@@ -436,6 +436,63 @@ START_TEST(test_identity)
 }
 END_TEST
 
+/* A synthesized hint of group g (NAT64: an ipv4hint on a host with no
+   IPv4 route). */
+static struct evutil_addrinfo *
+synth_hint(const char *v6, const char *v4, unsigned g)
+{
+	struct evutil_addrinfo *ai = synth(v6, v4);
+
+	HE_AI_META(ai)->group = (uint16_t)g;
+	HE_AI_META(ai)->flags |= HE_AI_HINT;
+	return ai;
+}
+
+/* Synthesized ipv4hints are IPv4 hints by identity: alone, they wait for
+   AAAA as a positive A answer does; the target's AAAA answer leaves them
+   alone; its A answer, synthesized alike, confirms them (and drops those
+   it lacks); a hint the answer holds at another address goes, the
+   answer's taking its place. */
+START_TEST(test_confirm_synth_hints)
+{
+	struct he_race r;
+	struct evutil_addrinfo *aaaa, *a;
+
+	race_init(&r);
+	he_race_expect_dns_(&r, HE_FAM_V6);
+	he_race_expect_dns_(&r, HE_FAM_V4);
+	he_race_expect_https_(&r);
+	he_race_expect_target_(&r, 1);
+	he_race_expect_target_(&r, 1);
+	he_drive_begin(&r, NULL, T0);
+	he_race_https_answer_(&r, T0 + US(1), he_test_append(he_test_append(
+	    synth_hint("2001:db8:64::c000:20a", "192.0.2.10", 1),
+	    synth_hint("2001:db8:64::c000:20b", "192.0.2.11", 1)),
+	    entry("192.0.2.12", PORT, 1, HE_AI_HINT)));
+	none(&r);
+	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
+	/* the target's AAAA answer: not theirs to confirm */
+	aaaa = group_of(1, 0, "2001:db8::12");
+	ck_assert_int_eq(he_race_confirm_hints_(&r, 1, AF_INET6, aaaa), 0);
+	ck_assert_int_eq(flags_of(&r, "2001:db8:64::c000:20a"),
+	    HE_AI_HINT | HE_AI_SYNTH);
+	ck_assert_int_eq(flags_of(&r, "2001:db8:64::c000:20b"),
+	    HE_AI_HINT | HE_AI_SYNTH);
+	he_race_target_answer_(&r, T0 + US(2), 1, aaaa);
+	/* its A answer, synthesized: .10 confirmed, .11 lacking, .12 there
+	   but synthesized (the hint was not) */
+	a = he_test_append(synth("2001:db8:64::c000:20a", "192.0.2.10"),
+	    synth("2001:db8:64::c000:20c", "192.0.2.12"));
+	he_addrinfo_set_group_(a, 1);
+	ck_assert_int_eq(he_race_confirm_hints_(&r, 1, AF_INET, a), 2);
+	ck_assert_int_eq(flags_of(&r, "2001:db8:64::c000:20a"), HE_AI_SYNTH);
+	he_race_target_answer_(&r, T0 + US(3), 1, a);
+	ck_assert_str_eq(untried_str(&r),
+	    "2001:db8:64::c000:20a 2001:db8::12 2001:db8:64::c000:20c");
+	he_race_clear_(&r);
+}
+END_TEST
+
 Suite *
 he_test_suite(void)
 {
@@ -446,6 +503,7 @@ he_test_suite(void)
 	tcase_add_test(tc, test_https_wait);
 	tcase_add_test(tc, test_hints_start);
 	tcase_add_test(tc, test_confirm_hints);
+	tcase_add_test(tc, test_confirm_synth_hints);
 	tcase_add_test(tc, test_https_keeps_race_alive);
 	tcase_add_test(tc, test_targets_wait);
 	tcase_add_test(tc, test_endpoint_from_host);

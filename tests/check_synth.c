@@ -18,8 +18,10 @@
 #endif
 
 #include "he_event.h"
+#include "he_histfile.h"
 #include "he_history.h"
 #include "he_nat64_cache.h"
+#include "he_persist.h"
 #include "he_resolve.h"
 #include "he_time.h"
 #include "he_lab.h"
@@ -32,10 +34,12 @@
 #include <event2/event.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -189,9 +193,9 @@ run_end(struct run *r)
 	ck_assert_int_eq(he_test_count_fds(), r->fds0);
 }
 
-/* Race to host (AF_UNSPEC unless family) until its callback. */
+/* Race to host:port (AF_UNSPEC unless family) until its callback. */
 static void
-race(struct run *r, int family, const char *host)
+race_port(struct run *r, int family, const char *host, int port)
 {
 	r->done = 0;
 	r->ntried = 0;
@@ -199,10 +203,16 @@ race(struct run *r, int family, const char *host)
 	r->trace[0] = '\0';
 	r->t0 = he_test_now_ms();
 	ck_assert_ptr_nonnull(evhappy_resolve_and_connect(r->he, family, host,
-	    PORT, done_cb, r));
+	    port, done_cb, r));
 	ck_assert_int_eq(r->done, 0);	/* never inside the call */
 	he_test_run_until(r->base, HE_TEST_UP(5000), &r->done);
 	ck_assert_msg(r->done, "no callback; trace:\n%s", r->trace);
+}
+
+static void
+race(struct run *r, int family, const char *host)
+{
+	race_port(r, family, host, PORT);
 }
 
 static void
@@ -518,6 +528,68 @@ START_TEST(test_https_target)
 }
 END_TEST
 
+/* An HTTPS record's ipv4hints for an endpoint whose target has only an A
+ * record, on a host with no IPv4 route (and AF_UNSPEC): each is
+ * synthesized as the target's A answer is (the Happy Eyeballs v3 draft),
+ * in its endpoint's group and at its port, and the target's answer, also
+ * synthesized, confirms them by identity: the hint it lacks is dropped
+ * before any start, the one it holds races once.  (The host's AAAA answer
+ * comes late and the Resolution Delay is long: IPv4 hints alone wait for
+ * it, as an A answer does, and the target answers meanwhile.) */
+static void
+zone_hints(struct run *r, int aaaa_delay)
+{
+	struct timeval tv;
+
+	he_lab_dns_add_https(r->lab, "svc.test",
+	    "1 v4.test port=4343 ipv4hint=192.0.2.10,192.0.2.11");
+	he_lab_dns_add(r->lab, "v4.test", EVDNS_TYPE_A, V4);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_A, HE_LAB_NXDOMAIN, 0);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_AAAA, HE_LAB_NXDOMAIN,
+	    aaaa_delay);
+	evhappy_set_https_records(r->he, 1);
+	he_test_tv(&tv, 200);
+	evhappy_set_resolution_delay(r->he, &tv);
+}
+
+START_TEST(test_https_hints)
+{
+	struct run r;
+
+#ifndef HAVE_CARES
+	return;		/* an evdns context asks HTTPS records through c-ares */
+#endif
+	run_begin(&r, 1);
+	zone_hints(&r, 300);
+	set_prefix(r.he, NSP, 96);
+	race_port(&r, AF_UNSPEC, "svc.test", 443);
+	tried(&r, 1, "[" NSP "c000:20a]:4343", NULL);
+	HAS(&r, "nat64-synth " NSP "c000:20a for " V4);
+	HAS(&r, "nat64-synth " NSP "c000:20b for 192.0.2.11");
+	ck_assert_int_eq(r.error, ECONNREFUSED);
+	run_end(&r);
+}
+END_TEST
+
+/* On a dual-stack host the ipv4hints race as they are. */
+START_TEST(test_https_hints_dual_stack)
+{
+	struct run r;
+
+#ifndef HAVE_CARES
+	return;
+#endif
+	run_begin(&r, 1);
+	set_route(1);
+	zone_hints(&r, 0);
+	set_prefix(r.he, NSP, 96);
+	race_port(&r, AF_UNSPEC, "svc.test", 443);
+	tried(&r, 1, V4 ":4343", NULL);
+	LACKS(&r, "nat64");
+	run_end(&r);
+}
+END_TEST
+
 /* ---- discovery ---------------------------------------------------------------------- */
 
 static void
@@ -661,6 +733,280 @@ START_TEST(test_discovery_system)
 	race(&r, AF_UNSPEC, "v4only.sys");
 	tried(&r, 1, V4_SYNTH, NULL);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
+	run_end(&r);
+}
+END_TEST
+
+/* ---- the history file: prefixes outlive the process ------------------------------ */
+
+static char hdir[64], hpath[PATH_MAX];
+
+/* How many times ipv4only.arpa was asked. */
+static int
+asked(struct run *r)
+{
+	return he_lab_dns_queries(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
+}
+
+/* The lab's resolver does no DNS64 (nor knows ipv4only.arpa). */
+static void
+no_dns64(struct run *r)
+{
+	he_lab_dns_set(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
+	    HE_LAB_NXDOMAIN, 0);
+}
+
+static void
+setup_file(void)
+{
+	strcpy(hdir, "/tmp/check_synth.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(hdir));
+	snprintf(hpath, sizeof(hpath), "%s/history", hdir);
+	he_histfile_test_secure_(0);
+	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
+}
+
+static void
+teardown_file(void)
+{
+	char cmd[128];
+
+	(void)evhappy_set_history_file(NULL);
+	he_persist_test_key_(0);
+	he_histfile_test_secure_(-1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "check_synth: could not remove %s\n", hdir);
+}
+
+/* "The next process": the file set again, to a store that knows nothing
+ * (what the last one knew is saved first). */
+static void
+next_process(void)
+{
+	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
+	he_history_clear_(he_history_global_());
+	he_nat64_cache_clear_(he_nat64_cache_global_());
+	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+}
+
+/* The NAT64 records of the file: how many, and of them the one for
+   prefix NSP/96 (source RA or DNS) in *rec. */
+static int
+file_prefixes(int source, struct he_hf_rec *rec)
+{
+	struct he_hf_rec recs[64];
+	unsigned char p[16];
+	int i, n = 0, k = 0;
+
+	inet_pton(AF_INET6, NSP, p);
+	ck_assert_int_eq(he_histfile_load_array_(hpath, he_histfile_now_(),
+	    HE_HISTORY_EXPIRY_US, recs, 64, &n), HE_HF_OK);
+	memset(rec, 0, sizeof(*rec));
+	for (i = 0; i < n; i++) {
+		if (recs[i].kind != HE_HF_NAT64)
+			continue;
+		k++;
+		if (recs[i].source == source && recs[i].prefix_len == 96 &&
+		    !memcmp(recs[i].addr, p, 16))
+			*rec = recs[i];
+	}
+	return k;
+}
+
+/* A prefix RFC 7050 found in one process is in the file, with its
+ * network and lifetime; the next process synthesizes at once with it
+ * (while the resolver would not answer now), asks nothing, and says
+ * where the prefix came from. */
+START_TEST(test_file_dns_prefix)
+{
+	struct he_hf_rec rec;
+	uint64_t key;
+	struct run r;
+	int64_t wall;
+
+	run_begin(&r, 1);
+	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+	zone_rfc7050(&r);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
+	LACKS(&r, "history file");
+	he_test_run_for(r.base, 5);	/* the request freed, the save made */
+	ck_assert_int_eq(file_prefixes(HE_HF_FROM_DNS, &rec), 1);
+	evhappy_history_network(&key, NULL, 0);
+	ck_assert(rec.netkey == key);
+	ck_assert_int_eq(rec.withdrawn, 0);
+	wall = he_histfile_now_();
+	/* the lab's TTL (60 s) from about now */
+	ck_assert(rec.expires > wall + 50 * (int64_t)1000000 &&
+	    rec.expires <= wall + 61 * (int64_t)1000000);
+
+	next_process();
+	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_DROP,
+	    0);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
+	HAS(&r, "nat64-prefix " NSP "/96 from DNS (from the history file)");
+	ck_assert_int_eq(asked(&r), 1);
+	run_end(&r);
+}
+END_TEST
+
+/* Write one NAT64 record of network key, prefix NSP/96 from DNS, learned
+ * ago_s seconds ago for life_s seconds, as the whole file. */
+static void
+write_prefix_file(uint64_t key, int ago_s, int life_s)
+{
+	unsigned char buf[HE_HISTFILE_HEADER + HE_HISTFILE_RECORD];
+	struct he_hf_rec rec;
+	int64_t wall = he_histfile_now_();
+	FILE *f;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = HE_HF_NAT64;
+	rec.netkey = key;
+	inet_pton(AF_INET6, NSP, rec.addr);
+	rec.prefix_len = 96;
+	rec.source = HE_HF_FROM_DNS;
+	rec.learned = wall - ago_s * (int64_t)1000000;
+	rec.expires = rec.learned + life_s * (int64_t)1000000;
+	ck_assert_uint_eq(he_histfile_encode_(&rec, 1, buf, sizeof(buf)),
+	    sizeof(buf));
+	ck_assert_ptr_nonnull(f = fopen(hpath, "w"));
+	ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(hpath, 0600), 0);
+}
+
+/* A restored RFC 7050 answer is asked again before it expires (10 s
+ * before, as one heard here), by a race that does not wait for it. */
+START_TEST(test_file_dns_refresh)
+{
+	uint64_t key;
+	struct run r;
+
+	run_begin(&r, 1);
+	zone_rfc7050(&r);
+	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_ANSWER,
+	    400);
+	evhappy_history_network(&key, NULL, 0);
+	write_prefix_file(key, 25, 30);		/* due again now */
+	next_process();
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	ck_assert_int_lt(r.ms, HE_TEST_UP(100));	/* not waiting for the
+							   answer (400 ms) */
+	he_test_run_for(r.base, 500);
+	ck_assert_int_eq(asked(&r), 1);
+	run_end(&r);
+}
+END_TEST
+
+/* Expired prefixes, and another network's, are not used: the race
+ * discovers (none here) and its literal races as it is. */
+START_TEST(test_file_expired_and_other_network)
+{
+	uint64_t key;
+	struct run r;
+
+	run_begin(&r, 1);
+	no_dns64(&r);
+	evhappy_history_network(&key, NULL, 0);
+	write_prefix_file(key, 120, 60);		/* expired */
+	next_process();
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4 ":4242", NULL);
+	HAS(&r, "nat64-prefix: none found");
+	write_prefix_file(key ^ 1, 10, 600);	/* another network's */
+	next_process();
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4 ":4242", NULL);
+	HAS(&r, "nat64-prefix: none found");
+	/* ... which the host moves to: now it is used, at once */
+	he_persist_test_key_(key ^ 1);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	HAS(&r, "nat64-prefix " NSP "/96 from DNS (from the history file)");
+	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
+	run_end(&r);
+}
+END_TEST
+
+/* Inside one process, no file: a prefix belongs to the network it was
+ * found on; on another the race discovers afresh (none there), and back
+ * on the first the prefix applies again without a question. */
+START_TEST(test_network_change)
+{
+	struct run r;
+
+	run_begin(&r, 1);
+	he_persist_test_key_(0xa1);
+	zone_rfc7050(&r);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	he_persist_test_key_(0xb2);
+	he_lab_dns_clear(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
+	no_dns64(&r);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4 ":4242", NULL);
+	HAS(&r, "nat64-prefix: none found");
+	ck_assert_int_eq(asked(&r), 2);
+	he_persist_test_key_(0xa1);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
+	LACKS(&r, "history file");
+	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
+	ck_assert_int_eq(asked(&r), 2);
+	run_end(&r);
+}
+END_TEST
+
+/* A prefix from an RA outlives the process as one from an RA (restored,
+ * with the router it came from); when that router withdraws it (lifetime
+ * 0; the interface of the restored entry is not known: any), the file
+ * says so, and the next process does not use it. */
+START_TEST(test_file_ra_withdrawn)
+{
+	static const unsigned char router[16] = { 0xfe, 0x80, [15] = 1 };
+	struct he_hf_rec rec;
+	struct he_pref64 opt;
+	struct run r;
+	int64_t now;
+
+	run_begin(&r, 1);
+	no_dns64(&r);
+	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+	memset(&opt, 0, sizeof(opt));
+	inet_pton(AF_INET6, NSP, opt.prefix.addr);
+	opt.prefix.len = 96;
+	opt.lifetime = 600;
+	now = he_now_();
+	he_persist_nat64_(now);		/* as the listener's reader does */
+	he_nat64_cache_ra_(he_nat64_cache_global_(), &opt, 3, router, now);
+	he_persist_taught_(now);
+	next_process();
+	ck_assert_int_eq(file_prefixes(HE_HF_FROM_RA, &rec), 1);
+	ck_assert(!memcmp(rec.router, router, 16));
+	ck_assert_int_eq(rec.withdrawn, 0);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4_SYNTH, NULL);
+	HAS(&r, "nat64-prefix " NSP "/96 from RA (from the history file)");
+	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
+
+	opt.lifetime = 0;
+	now = he_now_();
+	he_persist_nat64_(now);
+	he_nat64_cache_ra_(he_nat64_cache_global_(), &opt, 7, router, now);
+	he_persist_taught_(now);
+	next_process();
+	ck_assert_int_eq(file_prefixes(HE_HF_FROM_RA, &rec), 1);
+	ck_assert_int_eq(rec.withdrawn, 1);
+	race(&r, AF_UNSPEC, V4);
+	tried(&r, 1, V4 ":4242", NULL);
+	HAS(&r, "nat64-prefix: none found");
 	run_end(&r);
 }
 END_TEST
@@ -840,6 +1186,8 @@ synth_suite(void)
 	tcase_add_test(tc, test_name_a_only);
 	tcase_add_test(tc, test_dns64_once);
 	tcase_add_test(tc, test_https_target);
+	tcase_add_test(tc, test_https_hints);
+	tcase_add_test(tc, test_https_hints_dual_stack);
 	tc = he_test_tcase(s, "discovery", 30);
 	tcase_add_test(tc, test_discovery_dns);
 	tcase_add_test(tc, test_discovery_dns64_once);
@@ -847,6 +1195,13 @@ synth_suite(void)
 	tcase_add_test(tc, test_discovery_silent);
 	tcase_add_test(tc, test_refresh);
 	tcase_add_test(tc, test_discovery_system);
+	tc = he_test_tcase(s, "file", 30);
+	tcase_add_checked_fixture(tc, setup_file, teardown_file);
+	tcase_add_test(tc, test_file_dns_prefix);
+	tcase_add_test(tc, test_file_dns_refresh);
+	tcase_add_test(tc, test_file_expired_and_other_network);
+	tcase_add_test(tc, test_network_change);
+	tcase_add_test(tc, test_file_ra_withdrawn);
 	tc = he_test_tcase(s, "ends", 20);
 	tcase_add_test(tc, test_cancel_and_free_while_waiting);
 	tcase_add_test(tc, test_cancel_from_trace);

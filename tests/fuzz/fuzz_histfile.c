@@ -13,15 +13,24 @@
  * - a refused input calls nothing back;
  * - an accepted one calls back valid records (he_histfile_check_rec_) in
  *   strictly ascending order, at most as many as the header says, and
- *   when none was skipped, encoding them gives back the input: the format
- *   is canonical, so the loader accepts nothing the writer cannot write;
+ *   when none was skipped (nor counted as learned now: within the skew
+ *   in the future), encoding them gives back the input: the format is
+ *   canonical, so the loader accepts nothing the writer cannot write;
  * - a later `now` with an expiry calls back a subset;
  * - the merge of the records with a changed copy of them: sorted, unique,
  *   valid, within the bound, each from one of the inputs and the newest
- *   of its destination; nothing lost when the bound did not bite.
+ *   of its destination (or prefix); nothing lost when the bound did not
+ *   bite;
+ * - the NAT64 prefix records (version 2) of the first network, given to a
+ *   NAT64 store as a new process's file gives them (he_nat64_cache_
+ *   import_): what the store then saves (he_nat64_cache_export_) is each
+ *   one of the records, live and valid; the prefixes it uses are of
+ *   records not withdrawn; the same records again change nothing.
  * Leaks and bad reads are the sanitizers'.
  */
 #include "he_histfile.h"
+#include "he_nat64_cache.h"
+#include "he_persist.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -72,10 +81,14 @@ check_merge(const struct he_hf_rec *recs, int n, int max)
 	/* another process's view: some newer, some older, one other key */
 	for (i = 0; i < n; i++) {
 		mine[i] = recs[i];
-		if (i % 3 == 0)
+		/* (a prefix's lifetime moves with it: still valid) */
+		if (i % 3 == 0) {
 			mine[i].learned += 1;
-		else if (i % 3 == 1 && mine[i].learned > 1)
+			mine[i].expires += mine[i].kind == HE_HF_NAT64;
+		} else if (i % 3 == 1 && mine[i].learned > 1) {
 			mine[i].learned -= 1;
+			mine[i].expires -= mine[i].kind == HE_HF_NAT64;
+		}
 		if (i % 5 == 4)
 			mine[i].port ^= 1;
 	}
@@ -129,6 +142,69 @@ check_merge(const struct he_hf_rec *recs, int n, int max)
 	free(out);
 }
 
+/* The store's clock, far from the wall clock's numbers. */
+#define MONO ((int64_t)1000 * 1000000)
+#define SAVED_IN 64
+
+/* Whether a saved prefix is one of the records, on the store's clock. */
+static int
+from_records(const struct he_nat64_saved *s, const struct he_nat64_saved *in,
+    int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (in[i].source == s->source &&
+		    in[i].prefix.len == s->prefix.len &&
+		    !memcmp(in[i].prefix.addr, s->prefix.addr, 16) &&
+		    !memcmp(in[i].router, s->router, 16) &&
+		    in[i].withdrawn == s->withdrawn &&
+		    in[i].learned == s->learned && in[i].expires == s->expires)
+			return 1;
+	return 0;
+}
+
+static void
+check_import(const struct he_hf_rec *recs, int n)
+{
+	struct he_nat64_saved in[SAVED_IN], out[HE_NAT64_SAVED_MAX];
+	struct he_nat64_known k[HE_NAT64_MAX_PREFIXES];
+	struct he_nat64_cache *c;
+	int i, m, nk, j, kin = 0;
+
+	for (i = 0; i < n && kin < SAVED_IN; i++)
+		if (recs[i].kind == HE_HF_NAT64 &&
+		    recs[i].netkey == recs[0].netkey)
+			he_persist_prefix_from_file_(&recs[i], MONO, NOW,
+			    &in[kin++]);
+	if (!kin)
+		return;
+	CHECK(he_nat64_cache_new_(&c) == 0, "out of memory");
+	(void)he_nat64_cache_import_(c, in, kin, MONO);
+	m = he_nat64_cache_export_(c, MONO, out, HE_NAT64_SAVED_MAX);
+	CHECK(m >= 0 && m <= HE_NAT64_SAVED_MAX, "export gave %d", m);
+	for (i = 0; i < m; i++) {
+		CHECK(from_records(&out[i], in, kin),
+		    "the store saves a prefix no record gave");
+		CHECK(out[i].expires > MONO, "the store saves an expired one");
+	}
+	nk = he_nat64_cache_get_(c, MONO, 1, k, HE_NAT64_MAX_PREFIXES);
+	for (i = 0; i < nk; i++) {
+		int found = 0;
+
+		CHECK(he_nat64_prefix_ok_(&k[i].prefix), "an invalid prefix");
+		CHECK(k[i].restored, "a restored prefix not said so");
+		for (j = 0; j < kin; j++)
+			found |= !in[j].withdrawn && in[j].prefix.len ==
+			    k[i].prefix.len && !memcmp(in[j].prefix.addr,
+			    k[i].prefix.addr, 16);
+		CHECK(found, "a prefix used that no live record gave");
+	}
+	CHECK(he_nat64_cache_import_(c, in, kin, MONO) == 0,
+	    "the same records changed the store again");
+	he_nat64_cache_free_(c);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -137,7 +213,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len;
 	unsigned mode;
 	enum he_hf_status st;
-	int i, n = 0;
+	int i, n = 0, clamped = 0;
 
 	if (size < 1 || size > HE_HISTFILE_MAX_SIZE + 64)
 		return 0;
@@ -174,8 +250,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!i || he_histfile_cmp_(&g.recs[i - 1], &g.recs[i]) < 0,
 		    "records %d, %d out of order", i - 1, i);
 		CHECK(g.recs[i].learned <= NOW, "a record from the future");
+		clamped |= g.recs[i].learned == NOW;
 	}
-	if ((size_t)n == (len - HE_HISTFILE_HEADER) / HE_HISTFILE_RECORD) {
+	if ((size_t)n == (len - HE_HISTFILE_HEADER) / HE_HISTFILE_RECORD &&
+	    !clamped) {
 		again = malloc(len);
 		CHECK(again, "out of memory");
 		CHECK(he_histfile_encode_(g.recs, n, again, len) == len &&
@@ -191,6 +269,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(g2.n <= g.n, "expiry added records");
 
 	check_merge(g.recs, n, (int)((mode >> 2) & 15) + 1);
+	check_import(g.recs, n);
 end:
 	free(again);
 	free(b);
