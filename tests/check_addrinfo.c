@@ -1547,75 +1547,65 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("addrinfo");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("single", 0),
+		HE_TEST(test_from_sockaddr_v4),
+		HE_TEST(test_from_sockaddr_v6_keeps_scope),
+		HE_TEST(test_from_sockaddr_storage_len),
+		HE_TEST(test_from_sockaddr_null),
+		HE_TEST(test_from_sockaddr_bad),
+		HE_TEST(test_new_concat_set_port),
+		HE_TEST(test_sockaddr_equal),
 
-	tc = tcase_create("single");
-	tcase_add_test(tc, test_from_sockaddr_v4);
-	tcase_add_test(tc, test_from_sockaddr_v6_keeps_scope);
-	tcase_add_test(tc, test_from_sockaddr_storage_len);
-	tcase_add_test(tc, test_from_sockaddr_null);
-	tcase_add_test(tc, test_from_sockaddr_bad);
-	tcase_add_test(tc, test_new_concat_set_port);
-	tcase_add_test(tc, test_sockaddr_equal);
-	suite_add_tcase(s, tc);
+		HE_TCASE("dup", 0),
+		HE_TEST(test_dup_deep_copy),
+		HE_TEST(test_dup_of_getaddrinfo),
+		HE_TEST(test_dup_independent_free),
+		HE_TEST(test_dup_empty),
 
-	tc = tcase_create("dup");
-	tcase_add_test(tc, test_dup_deep_copy);
-	tcase_add_test(tc, test_dup_of_getaddrinfo);
-	tcase_add_test(tc, test_dup_independent_free);
-	tcase_add_test(tc, test_dup_empty);
-	suite_add_tcase(s, tc);
+		HE_TCASE("interleave", 0),
+		HE_LOOP(test_interleave_table, N_OF(interleave_cases)),
+		HE_TEST(test_interleave_relinks_in_place),
+		HE_TEST(test_interleave_empty_and_bad),
 
-	tc = tcase_create("interleave");
-	tcase_add_loop_test(tc, test_interleave_table, 0,
-	    N_OF(interleave_cases));
-	tcase_add_test(tc, test_interleave_relinks_in_place);
-	tcase_add_test(tc, test_interleave_empty_and_bad);
-	suite_add_tcase(s, tc);
+		HE_TCASE("edit", 0),
+		HE_LOOP(test_pop_interleave_table, N_OF(pop_cases)),
+		HE_TEST(test_pop_interleave_bad),
+		HE_TEST(test_remove_written_out_v6),
+		HE_TEST(test_remove_v4_head_and_tail),
+		HE_TEST(test_remove_scope_mismatch),
+		HE_TEST(test_remove_port_mismatch),
+		HE_TEST(test_remove_enoent_and_bad),
 
-	tc = tcase_create("edit");
-	tcase_add_loop_test(tc, test_pop_interleave_table, 0, N_OF(pop_cases));
-	tcase_add_test(tc, test_pop_interleave_bad);
-	tcase_add_test(tc, test_remove_written_out_v6);
-	tcase_add_test(tc, test_remove_v4_head_and_tail);
-	tcase_add_test(tc, test_remove_scope_mismatch);
-	tcase_add_test(tc, test_remove_port_mismatch);
-	tcase_add_test(tc, test_remove_enoent_and_bad);
-	suite_add_tcase(s, tc);
+		HE_TCASE("literals", 0),
+		HE_LOOP(test_parse_literal, N_OF(literal_cases)),
 
-	tc = tcase_create("literals");
-	tcase_add_loop_test(tc, test_parse_literal, 0, N_OF(literal_cases));
-	suite_add_tcase(s, tc);
+		HE_TCASE("sort", 0),
+		HE_LOOP(test_sort_rfc6724_examples, N_OF(rfc_examples)),
+		HE_TEST(test_sort_unreachable_last),
+		HE_TEST(test_sort_stable_ties),
+		HE_TEST(test_sort_rule9_capped),
+		HE_TEST(test_sort_policy_and_scopes),
+		HE_TEST(test_sort_loopback_scope),
+		HE_TEST(test_sort_short_and_bad),
+		HE_TEST(test_sort_relinks_in_place),
+		HE_TEST(test_source_by_udp_connect),
+		HE_TEST(test_sort_real_loopback),
+		HE_TEST(test_sort_real_unreachable_last),
+		HE_TEST(test_sort_cached_exceptions),
 
-	tc = tcase_create("sort");
-	tcase_add_loop_test(tc, test_sort_rfc6724_examples, 0,
-	    N_OF(rfc_examples));
-	tcase_add_test(tc, test_sort_unreachable_last);
-	tcase_add_test(tc, test_sort_stable_ties);
-	tcase_add_test(tc, test_sort_rule9_capped);
-	tcase_add_test(tc, test_sort_policy_and_scopes);
-	tcase_add_test(tc, test_sort_loopback_scope);
-	tcase_add_test(tc, test_sort_short_and_bad);
-	tcase_add_test(tc, test_sort_relinks_in_place);
-	tcase_add_test(tc, test_source_by_udp_connect);
-	tcase_add_test(tc, test_sort_real_loopback);
-	tcase_add_test(tc, test_sort_real_unreachable_last);
-	tcase_add_test(tc, test_sort_cached_exceptions);
-	suite_add_tcase(s, tc);
+		/* no time is asserted: a quadratic list would still pass,
+		 * slowly; make bench holds the time targets */
+		HE_TCASE("big", 60),
+		HE_LOOP(test_interleave_matches_rule,
+		    N_OF(big_interleave_cases)),
+		HE_TEST(test_big_interleave),
+		HE_TEST(test_big_dup_pop_remove),
+		HE_TEST(test_big_sort_cached),
+		HE_TEST(test_sort_cached_budget),
+		HE_TEST(test_copy_stream),
+		HE_TEST(test_big_start_connection),
+	};
 
-	/* no time is asserted: a quadratic list would still pass, slowly;
-	 * make bench holds the time targets */
-	tc = tcase_create("big");
-	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_interleave_matches_rule, 0,
-	    N_OF(big_interleave_cases));
-	tcase_add_test(tc, test_big_interleave);
-	tcase_add_test(tc, test_big_dup_pop_remove);
-	tcase_add_test(tc, test_big_sort_cached);
-	tcase_add_test(tc, test_sort_cached_budget);
-	tcase_add_test(tc, test_copy_stream);
-	tcase_add_test(tc, test_big_start_connection);
-	suite_add_tcase(s, tc);
-	return s;
+	return he_test_suite_of("addrinfo", tests, HE_TEST_N(tests));
 }

@@ -1612,67 +1612,64 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("histfile");
-	TCase *tc = he_test_tcase(s, "format", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE_FX("format", 10, setup_dir, teardown_dir),
 
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_bytes_round_trip);
-	tcase_add_test(tc, test_encode_refuses);
-	tcase_add_test(tc, test_merge_newer_wins);
-	tcase_add_test(tc, test_merge_bound_order);
-	tcase_add_test(tc, test_expiry_on_load);
+		HE_TEST(test_bytes_round_trip),
+		HE_TEST(test_encode_refuses),
+		HE_TEST(test_merge_newer_wins),
+		HE_TEST(test_merge_bound_order),
+		HE_TEST(test_expiry_on_load),
 
-	tc = he_test_tcase(s, "file", 10);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_file_round_trip);
-	tcase_add_test(tc, test_created_modes);
-	tcase_add_test(tc, test_save_replaces_corrupt);
-	tcase_add_test(tc, test_save_leaves_foreign);
-	tcase_add_test(tc, test_forget);
+		HE_TCASE_FX("file", 10, setup_dir, teardown_dir),
+		HE_TEST(test_file_round_trip),
+		HE_TEST(test_created_modes),
+		HE_TEST(test_save_replaces_corrupt),
+		HE_TEST(test_save_leaves_foreign),
+		HE_TEST(test_forget),
 
-	tc = he_test_tcase(s, "hostile", 10);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_hostile_symlink);
-	tcase_add_test(tc, test_hostile_fifo);
-	tcase_add_test(tc, test_hostile_directory);
-	tcase_add_test(tc, test_hostile_owner);
-	tcase_add_test(tc, test_hostile_group_writable);
-	tcase_add_test(tc, test_hostile_world_writable);
-	tcase_add_test(tc, test_hostile_dir_writable);
-	tcase_add_test(tc, test_hostile_dir_owner);
-	tcase_add_test(tc, test_hostile_truncated);
-	tcase_add_test(tc, test_hostile_too_large);
-	tcase_add_test(tc, test_hostile_version);
-	tcase_add_test(tc, test_hostile_magic);
-	tcase_add_test(tc, test_hostile_header);
-	tcase_add_test(tc, test_hostile_checksum);
-	tcase_add_test(tc, test_hostile_record_fields);
-	tcase_add_test(tc, test_hostile_record_failed_errno);
-	tcase_add_test(tc, test_hostile_record_order);
+		HE_TCASE_FX("hostile", 10, setup_dir, teardown_dir),
+		HE_TEST(test_hostile_symlink),
+		HE_TEST(test_hostile_fifo),
+		HE_TEST(test_hostile_directory),
+		HE_TEST(test_hostile_owner),
+		HE_TEST(test_hostile_group_writable),
+		HE_TEST(test_hostile_world_writable),
+		HE_TEST(test_hostile_dir_writable),
+		HE_TEST(test_hostile_dir_owner),
+		HE_TEST(test_hostile_truncated),
+		HE_TEST(test_hostile_too_large),
+		HE_TEST(test_hostile_version),
+		HE_TEST(test_hostile_magic),
+		HE_TEST(test_hostile_header),
+		HE_TEST(test_hostile_checksum),
+		HE_TEST(test_hostile_record_fields),
+		HE_TEST(test_hostile_record_failed_errno),
+		HE_TEST(test_hostile_record_order),
 
-	tc = he_test_tcase(s, "lock", 120);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_lock_given_up);
-	tcase_add_test(tc, test_lock_released_in_time);
-	tcase_add_test(tc, test_two_writers);
-	tcase_add_test(tc, test_many_writers);
+		HE_TCASE_FX("lock", 120, setup_dir, teardown_dir),
+		HE_TEST(test_lock_given_up),
+		HE_TEST(test_lock_released_in_time),
+		HE_TEST(test_two_writers),
+		HE_TEST(test_many_writers),
 
-	tc = he_test_tcase(s, "path", 10);
-	tcase_add_checked_fixture(tc, setup_env, teardown_env);
-	tcase_add_test(tc, test_path_xdg);
-	tcase_add_test(tc, test_path_home);
-	tcase_add_test(tc, test_path_variable);
-	tcase_add_test(tc, test_path_setuid);
+		HE_TCASE_FX("path", 10, setup_env, teardown_env),
+		HE_TEST(test_path_xdg),
+		HE_TEST(test_path_home),
+		HE_TEST(test_path_variable),
+		HE_TEST(test_path_setuid),
 
-	tc = he_test_tcase(s, "writeback", 10);
-	tcase_add_test(tc, test_writeback);
+		HE_TCASE("writeback", 10),
+		HE_TEST(test_writeback),
 
-	tc = he_test_tcase(s, "netid", 30);
-	tcase_add_test(tc, test_netid_canonical);
-	tcase_add_test(tc, test_netid_pinned);
-	tcase_add_test(tc, test_netid_format);
-	tcase_add_test(tc, test_netid_read_here);
-	tcase_add_test(tc, test_netwatch_calls);
-	tcase_add_test(tc, test_netwatch_threads);
-	return s;
+		HE_TCASE("netid", 30),
+		HE_TEST(test_netid_canonical),
+		HE_TEST(test_netid_pinned),
+		HE_TEST(test_netid_format),
+		HE_TEST(test_netid_read_here),
+		HE_TEST(test_netwatch_calls),
+		HE_TEST(test_netwatch_threads),
+	};
+
+	return he_test_suite_of("histfile", tests, HE_TEST_N(tests));
 }

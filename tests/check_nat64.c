@@ -1560,45 +1560,47 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("nat64");
-	TCase *tc = he_test_tcase(s, "rfc6052", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE("rfc6052", 10),
 
-	tcase_add_test(tc, test_rfc6052_table);
-	tcase_add_test(tc, test_rfc6052_extract_bad);
-	tcase_add_test(tc, test_rfc6052_invalid_prefix);
-	tcase_add_test(tc, test_special_ranges);
-	tcase_add_test(tc, test_synthesize_sockaddr);
-	tcase_add_test(tc, test_same_server);
+		HE_TEST(test_rfc6052_table),
+		HE_TEST(test_rfc6052_extract_bad),
+		HE_TEST(test_rfc6052_invalid_prefix),
+		HE_TEST(test_special_ranges),
+		HE_TEST(test_synthesize_sockaddr),
+		HE_TEST(test_same_server),
 
-	tc = he_test_tcase(s, "rfc7050", 30);
-	tcase_add_test(tc, test_rfc7050_every_length);
-	tcase_add_test(tc, test_rfc7050_several);
-	tcase_add_test(tc, test_rfc7050_malformed);
-	tcase_add_test(tc, test_rfc7050_ambiguous);
-	tcase_add_test(tc, test_rfc7050_addrinfo);
-	tcase_add_test(tc, test_query_modes);
-	tcase_add_test(tc, test_query_fails_and_cancels);
-	tcase_add_test(tc, test_query_system_resolver);
+		HE_TCASE("rfc7050", 30),
+		HE_TEST(test_rfc7050_every_length),
+		HE_TEST(test_rfc7050_several),
+		HE_TEST(test_rfc7050_malformed),
+		HE_TEST(test_rfc7050_ambiguous),
+		HE_TEST(test_rfc7050_addrinfo),
+		HE_TEST(test_query_modes),
+		HE_TEST(test_query_fails_and_cancels),
+		HE_TEST(test_query_system_resolver),
 
-	tc = he_test_tcase(s, "pref64", 10);
-	tcase_add_test(tc, test_pref64_every_plc);
-	tcase_add_test(tc, test_pref64_lifetime_and_bad);
-	tcase_add_test(tc, test_pref64_netlink);
-	tcase_add_test(tc, test_pref64_listener_opens);
+		HE_TCASE("pref64", 10),
+		HE_TEST(test_pref64_every_plc),
+		HE_TEST(test_pref64_lifetime_and_bad),
+		HE_TEST(test_pref64_netlink),
+		HE_TEST(test_pref64_listener_opens),
 
-	tc = he_test_tcase(s, "cache", 60);
-	tcase_add_test(tc, test_cache_ra_lifetime);
-	tcase_add_test(tc, test_cache_ra_several);
-	tcase_add_test(tc, test_cache_ra_over_dns);
-	tcase_add_test(tc, test_cache_dns_timing);
-	tcase_add_test(tc, test_cache_select);
-	tcase_add_test(tc, test_cache_threads);
+		HE_TCASE("cache", 60),
+		HE_TEST(test_cache_ra_lifetime),
+		HE_TEST(test_cache_ra_several),
+		HE_TEST(test_cache_ra_over_dns),
+		HE_TEST(test_cache_dns_timing),
+		HE_TEST(test_cache_select),
+		HE_TEST(test_cache_threads),
 
-	tc = he_test_tcase(s, "misc", 10);
-	tcase_add_test(tc, test_route_memory);
-	tcase_add_test(tc, test_route_probe_real);
-	tcase_add_test(tc, test_setting_parse);
-	tcase_add_test(tc, test_setting_from_api);
-	tcase_add_test(tc, test_describe);
-	return s;
+		HE_TCASE("misc", 10),
+		HE_TEST(test_route_memory),
+		HE_TEST(test_route_probe_real),
+		HE_TEST(test_setting_parse),
+		HE_TEST(test_setting_from_api),
+		HE_TEST(test_describe),
+	};
+
+	return he_test_suite_of("nat64", tests, HE_TEST_N(tests));
 }

@@ -439,16 +439,18 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("race_groups");
-	TCase *tc = he_test_tcase(s, "groups", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE("groups", 10),
 
-	tcase_add_test(tc, test_groups_order);
-	tcase_add_test(tc, test_https_wait);
-	tcase_add_test(tc, test_hints_start);
-	tcase_add_test(tc, test_confirm_hints);
-	tcase_add_test(tc, test_https_keeps_race_alive);
-	tcase_add_test(tc, test_targets_wait);
-	tcase_add_test(tc, test_endpoint_from_host);
-	tcase_add_test(tc, test_identity);
-	return s;
+		HE_TEST(test_groups_order),
+		HE_TEST(test_https_wait),
+		HE_TEST(test_hints_start),
+		HE_TEST(test_confirm_hints),
+		HE_TEST(test_https_keeps_race_alive),
+		HE_TEST(test_targets_wait),
+		HE_TEST(test_endpoint_from_host),
+		HE_TEST(test_identity),
+	};
+
+	return he_test_suite_of("race_groups", tests, HE_TEST_N(tests));
 }

@@ -1720,36 +1720,36 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("svcb");
-	TCase *tc;
-
-	tc = he_test_tcase(s, "parser", 30);
-	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
-	tcase_add_test(tc, test_every_cut);
-	tcase_add_test(tc, test_message_framing);
-	tcase_add_test(tc, test_thousands_of_records);
-	tcase_add_test(tc, test_equal_priorities_shuffled);
-	tcase_add_test(tc, test_hints_cap_and_reasons);
-	tcase_add_test(tc, test_qname_and_alpn_list);
-	tc = he_test_tcase(s, "chain", 30);
-	tcase_add_test(tc, test_chain);
-	tcase_add_test(tc, test_lookup_chain);
+	const struct he_test_def tests[] = {
+		HE_TCASE("parser", 30),
+		HE_LOOP(test_rows, HE_TEST_N(rows)),
+		HE_TEST(test_every_cut),
+		HE_TEST(test_message_framing),
+		HE_TEST(test_thousands_of_records),
+		HE_TEST(test_equal_priorities_shuffled),
+		HE_TEST(test_hints_cap_and_reasons),
+		HE_TEST(test_qname_and_alpn_list),
+		HE_TCASE("chain", 30),
+		HE_TEST(test_chain),
+		HE_TEST(test_lookup_chain),
 #ifdef HAVE_CARES
-	tc = he_test_tcase(s, "cares", 60);
-	tcase_add_test(tc, test_cares_hints_only);
-	tcase_add_test(tc, test_cares_late_answer);
-	tcase_add_test(tc, test_cares_source_ports);
-	tcase_add_test(tc, test_cares_truncation);
-	tcase_add_test(tc, test_cares_no_answer);
-	tcase_add_test(tc, test_cares_servers_from_evdns);
-	tcase_add_test(tc, test_cares_aliases);
-	tcase_add_test(tc, test_cares_free_in_callback);
-	tcase_add_test(tc, test_cares_resolv_conf);
+		HE_TCASE("cares", 60),
+		HE_TEST(test_cares_hints_only),
+		HE_TEST(test_cares_late_answer),
+		HE_TEST(test_cares_source_ports),
+		HE_TEST(test_cares_truncation),
+		HE_TEST(test_cares_no_answer),
+		HE_TEST(test_cares_servers_from_evdns),
+		HE_TEST(test_cares_aliases),
+		HE_TEST(test_cares_free_in_callback),
+		HE_TEST(test_cares_resolv_conf),
 #else
-	tc = he_test_tcase(s, "no-cares", 30);
-	tcase_add_test(tc, test_no_cares);
+		HE_TCASE("no-cares", 30),
+		HE_TEST(test_no_cares),
 #endif
-	tc = he_test_tcase(s, "blocking", 60);
-	tcase_add_test(tc, test_blocking);
-	return s;
+		HE_TCASE("blocking", 60),
+		HE_TEST(test_blocking),
+	};
+
+	return he_test_suite_of("svcb", tests, HE_TEST_N(tests));
 }

@@ -955,28 +955,28 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("sysres");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("pool", 120),
+		HE_TEST(test_pool_bounded),
+		HE_TEST(test_cancel_queued),
+		HE_TEST(test_free_in_answer),
+		HE_TCASE("fair", 60),
+		HE_TEST(test_hanging_base_spares_others),
+		HE_TEST(test_base_share),
+		HE_TEST(test_pool_max_threads),
+		HE_TCASE("order", 60),
+		HE_TEST(test_aaaa_before_a),
+		HE_TEST(test_a_not_held_by_aaaa),
+		HE_TCASE("errors", 60),
+		HE_TEST(test_wake_fd_emfile),
+		HE_TEST(test_one_family_fails),
+		HE_TEST(test_no_threads_eagain),
+		HE_TCASE("fork", 60),
+		HE_TEST(test_fork_during_lookup),
+		HE_TCASE("never", 60),
+		HE_TEST(test_bad_zone_literals),
+		HE_TEST(test_trace_cancel_stops_query),
+	};
 
-	tc = he_test_tcase(s, "pool", 120);
-	tcase_add_test(tc, test_pool_bounded);
-	tcase_add_test(tc, test_cancel_queued);
-	tcase_add_test(tc, test_free_in_answer);
-	tc = he_test_tcase(s, "fair", 60);
-	tcase_add_test(tc, test_hanging_base_spares_others);
-	tcase_add_test(tc, test_base_share);
-	tcase_add_test(tc, test_pool_max_threads);
-	tc = he_test_tcase(s, "order", 60);
-	tcase_add_test(tc, test_aaaa_before_a);
-	tcase_add_test(tc, test_a_not_held_by_aaaa);
-	tc = he_test_tcase(s, "errors", 60);
-	tcase_add_test(tc, test_wake_fd_emfile);
-	tcase_add_test(tc, test_one_family_fails);
-	tcase_add_test(tc, test_no_threads_eagain);
-	tc = he_test_tcase(s, "fork", 60);
-	tcase_add_test(tc, test_fork_during_lookup);
-	tc = he_test_tcase(s, "never", 60);
-	tcase_add_test(tc, test_bad_zone_literals);
-	tcase_add_test(tc, test_trace_cancel_stops_query);
-	return s;
+	return he_test_suite_of("sysres", tests, HE_TEST_N(tests));
 }

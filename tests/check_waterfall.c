@@ -775,14 +775,16 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("waterfall");
-	TCase *tc = he_test_tcase(s, "golden", 30);
+	const struct he_test_def tests[] = {
+		HE_TCASE("golden", 30),
 
-	tcase_add_loop_test(tc, test_golden, 0, NRACES);
-	tcase_add_loop_test(tc, test_svg, 0, NRACES);
-	tcase_add_test(tc, test_arguments);
-	tc = he_test_tcase(s, "live", 30);
-	tcase_add_test(tc, test_live_dns);
-	tcase_add_test(tc, test_live_history);
-	return s;
+		HE_LOOP(test_golden, NRACES),
+		HE_LOOP(test_svg, NRACES),
+		HE_TEST(test_arguments),
+		HE_TCASE("live", 30),
+		HE_TEST(test_live_dns),
+		HE_TEST(test_live_history),
+	};
+
+	return he_test_suite_of("waterfall", tests, HE_TEST_N(tests));
 }

@@ -354,6 +354,37 @@ he_test_tcase(Suite *s, const char *name, int timeout_s)
 	return tc;
 }
 
+Suite *
+he_test_suite_of(const char *name, const struct he_test_def *d, size_t n)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (d[i].tcase) {
+			tc = tcase_create(d[i].tcase);
+			if (d[i].timeout_s)
+				tcase_set_timeout(tc, d[i].timeout_s);
+			if (d[i].setup || d[i].teardown)
+				tcase_add_checked_fixture(tc, d[i].setup,
+				    d[i].teardown);
+			suite_add_tcase(s, tc);
+			continue;
+		}
+		if (!tc) {
+			fprintf(stderr, "%s: a test before any test case\n",
+			    name);
+			abort();
+		}
+		if (d[i].loop)
+			tcase_add_loop_test(tc, d[i].test, d[i].from, d[i].to);
+		else
+			tcase_add_test(tc, d[i].test);
+	}
+	return s;
+}
+
 int
 he_test_run_suite(Suite *s, enum print_output mode)
 {

@@ -135,6 +135,35 @@ const char *he_test_addr_str(const struct sockaddr *sa);
 /** A new test case of s, added to it, with a timeout of timeout_s seconds. */
 TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
 
+/** One line of a suite's table for he_test_suite_of(): a test case
+    (HE_TCASE, HE_TCASE_FX), or a test of the test case above it (HE_TEST,
+    HE_LOOP). */
+struct he_test_def {
+	const char *tcase;	/* a test case's name; NULL: a test */
+	int timeout_s;		/* the test case's timeout; 0: Check's */
+	SFun setup, teardown;	/* its checked fixture, or NULL */
+	const TTest *test;	/* a test */
+	int loop, from, to;	/* a loop test: _i from from to to - 1 */
+};
+
+#define HE_TCASE(name, timeout_s)					\
+	{ (name), (timeout_s), NULL, NULL, NULL, 0, 0, 0 }
+#define HE_TCASE_FX(name, timeout_s, setup, teardown)			\
+	{ (name), (timeout_s), (setup), (teardown), NULL, 0, 0, 0 }
+#define HE_TEST(test) { NULL, 0, NULL, NULL, (test), 0, 0, 0 }
+/* a loop test over the n rows of a table: _i from 0 to n - 1 */
+#define HE_LOOP(test, n) HE_LOOP_FROM(test, 0, n)
+#define HE_LOOP_FROM(test, from, to)					\
+	{ NULL, 0, NULL, NULL, (test), 1, (from), (to) }
+
+/** How many elements the array a has. */
+#define HE_TEST_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/** A suite named name of the n lines of d, in their order: each test case
+    with its timeout and fixture, each test in the test case above it. */
+Suite *he_test_suite_of(const char *name, const struct he_test_def *d,
+    size_t n);
+
 /** The suite of a Check program that uses the shared main()
     (tests/he_testmain.c): each such program defines it.  It may set the
     program up first, or call he_test_require(). */
