@@ -8,6 +8,7 @@
 #endif
 #include "he_histfile.h"
 #include "he_hash.h"
+#include "he_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -804,22 +805,13 @@ prepare_dir(const char *path, char *dir, size_t len)
 	return r == HE_HF_MISSING ? HE_HF_IO : r;
 }
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Take PATH.lock: non-blocking tries for at most wait microseconds. */
 static enum he_hf_status
 lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 {
 	enum he_hf_status r;
 	struct stat st;
-	int64_t t0 = mono_us(), left, nap = 100;
+	int64_t t0 = he_now_(), left, nap = 100;
 	int fd, e;
 
 	*fdp = -1;
@@ -851,7 +843,7 @@ lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 			r = HE_HF_IO;
 			break;
 		}
-		left = wait - (mono_us() - t0);
+		left = wait - (he_now_() - t0);
 		if (left <= 0) {
 			r = fail(HE_HF_BUSY);
 			break;
@@ -865,7 +857,7 @@ lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 		if (nap < 800)
 			nap *= 2;
 	}
-	*waited = mono_us() - t0;
+	*waited = he_now_() - t0;
 end:
 	e = errno;
 	if (fd >= 0)

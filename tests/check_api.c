@@ -442,10 +442,7 @@ dying_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 {
 	struct dying *d = arg;
 
-	(void)r;
-	if (fd >= 0)
-		close(fd);
-	d->called++;
+	he_lab_close_cb(fd, r, &d->called);
 	evhappy_free(d->he);
 	errno = 0;
 	d->rc_addrinfo = evhappy_connect_addrinfo(d->he, d->bev, d->l);

@@ -40,7 +40,6 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -116,38 +115,29 @@ __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
 
 /* ---- threads ----------------------------------------------------------- */
 
+/* Whether task (a /proc/self/task entry) is called name. */
+static int
+task_named(const char *task, void *name)
+{
+	char path[600], comm[32] = "";
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/comm", task);
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fgets(comm, sizeof(comm), fp))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(fp);
+	}
+	return strcmp(comm, name) == 0;
+}
+
 /* This process's threads; with name, only those of that name (the pool's
    workers call themselves "evhappy-gai"). */
 static int
 count_tasks(const char *name)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		FILE *fp;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (!name) {
-			n++;
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-		    e->d_name);
-		if ((fp = fopen(path, "r")) != NULL) {
-			if (fgets(comm, sizeof(comm), fp))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(fp);
-		}
-		n += strcmp(comm, name) == 0;
-	}
-	closedir(d);
-	return n;
+	return he_lab_count_dir_if("/proc/self/task", name ? task_named : NULL,
+	    (void *)name);
 }
 
 /* ThreadSanitizer starts a thread of its own along the way. */
@@ -763,30 +753,26 @@ END_TEST
 
 /* ---- fork() during lookups ---------------------------------------------- */
 
+/* Whether fd (a /proc/self/fd entry) is an eventfd. */
+static int
+is_eventfd(const char *fd, void *arg)
+{
+	char link[64];
+	ssize_t len = readlink(fd, link, sizeof(link) - 1);
+
+	(void)arg;
+	if (len <= 0)
+		return 0;
+	link[len] = '\0';
+	return strstr(link, "eventfd") != NULL;
+}
+
 /* The eventfds this process has open: the wake-up fds (nothing else here
    makes one). */
 static int
 count_eventfds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], link[64];
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		n += strstr(link, "eventfd") != NULL;
-	}
-	closedir(d);
-	return n;
+	return he_lab_count_dir_if("/proc/self/fd", is_eventfd, NULL);
 }
 
 /* Races enough for a full base's share of workers and two lookups queued. */

@@ -2,6 +2,8 @@
 #include "he_gate.h"
 #include "he_event.h"
 #include "he_resolve.h"
+#include "he_lab.h"
+#include "he_time.h"
 
 #include <event2/event.h>
 
@@ -169,24 +171,10 @@ he_gate_pool_quiet(void)
 
 /* ---- the side thread ---------------------------------------------------- */
 
-static void
-side_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
-{
-	struct he_gate_side *s = arg;
-
-	(void)rep;
-	if (fd >= 0)
-		evutil_closesocket(fd);
-	s->calls++;
-}
-
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return he_now_() / HE_USEC_PER_MS;
 }
 
 static void *
@@ -203,7 +191,7 @@ side_main(void *arg)
 	for (i = 0; he && i < s->n; i++) {
 		snprintf(name, sizeof(name), "hang.%d.test", i);
 		started += evhappy_resolve_and_connect(he, AF_UNSPEC, name,
-		    80, side_cb, s) != NULL;
+		    80, he_lab_close_cb, &s->calls) != NULL;
 	}
 	/* until the names are let go and every race has failed */
 	while (he && s->calls < started && now_ms() < end) {

@@ -42,6 +42,7 @@
 #include "he_nat64_cache.h"
 #include "he_nat64_query.h"
 #include "he_pref64.h"
+#include "he_time.h"
 #include "he_lab.h"
 
 #include <event2/dns.h>
@@ -71,15 +72,6 @@ usage(void)
 	    " dns FILE dns64|plain|none [--prefix P/LEN] [--a NAME ADDR]... |"
 	    " rfc7050 SERVER | route\n");
 	return 2;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int
@@ -277,7 +269,7 @@ static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
-	int64_t now = now_us();
+	int64_t now = he_now_();
 	int applied = 0, r = he_pref64_read_(fd, l->c, now, &applied);
 
 	(void)what;

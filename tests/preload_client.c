@@ -108,10 +108,7 @@ struct run {
 static long
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)(he_lab_now_us() / 1000);
 }
 
 static void

@@ -327,8 +327,18 @@ pending_free(struct he_lab_pending *p)
 	free(p);
 }
 
-static long long
-precise_now_us(void)
+void
+he_lab_close_cb(evutil_socket_t fd, const struct evhappy_report *r,
+    void *arg)
+{
+	(void)r;
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	(*(int *)arg)++;
+}
+
+long long
+he_lab_now_us(void)
 {
 	struct timespec ts;
 
@@ -342,7 +352,7 @@ precise_now_us(void)
 static int
 pending_early(struct he_lab_pending *p)
 {
-	long long left = p->due_us - precise_now_us();
+	long long left = p->due_us - he_lab_now_us();
 	struct timeval tv;
 
 	if (left <= 0)
@@ -379,7 +389,7 @@ pending_add(struct he_lab_dns *d, struct evdns_server_request *req,
 	if (!(p = calloc(1, sizeof(*p))))
 		return -1;
 	p->timer = evtimer_new(d->base, pending_cb, p);
-	p->due_us = precise_now_us() + (long long)e->delay_ms * 1000;
+	p->due_us = he_lab_now_us() + (long long)e->delay_ms * 1000;
 	tv.tv_sec = e->delay_ms / 1000;
 	tv.tv_usec = (e->delay_ms % 1000) * 1000;
 	if (!p->timer || evtimer_add(p->timer, &tv) < 0) {
@@ -1180,18 +1190,33 @@ he_lab_ipv6_loopback_works(void)
 }
 
 int
-he_lab_count_dir(const char *path)
+he_lab_count_dir_if(const char *path,
+    int (*keep)(const char *entry, void *arg), void *arg)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
+	char entry[512];
 	int n = 0;
 
 	if (!d)
 		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", path, e->d_name);
+		n += !keep || keep(entry, arg);
+	}
 	closedir(d);
+	return n;
+}
+
+int
+he_lab_count_dir(const char *path)
+{
+	int n = he_lab_count_dir_if(path, NULL, NULL);
+
+	if (n < 0)
+		return -1;
 	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
 }
 
