@@ -20,6 +20,7 @@ struct evhappy {
 	struct he_race_config race;
 	struct he_settings set;
 	struct he_https_conf https;	/* its requests read it live */
+	struct he_synth_conf nat64;	/* so do they this */
 	enum he_context_kind kind;
 };
 

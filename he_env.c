@@ -163,6 +163,24 @@ read_alpn(void)
 	memcpy(env.alpn, s, strlen(s) + 1);
 }
 
+/* EVHAPPY_NAT64: off, auto, or a prefix (evhappy_set_nat64_prefix()). */
+static void
+read_nat64(void)
+{
+	const char *s = env_get("EVHAPPY_NAT64");
+
+	if (!s || !*s)
+		return;
+	if (he_nat64_parse_setting_(s, &env.nat64_mode,
+	    &env.nat64_prefix) != 0) {
+		warn_bad("EVHAPPY_NAT64", s, "expected off, auto or a NAT64 "
+		    "prefix such as 64:ff9b::/96 (lengths 32, 40, 48, 56, 64, "
+		    "96)");
+		return;
+	}
+	env.has_nat64 = 1;
+}
+
 static void
 env_read(void)
 {
@@ -179,6 +197,7 @@ env_read(void)
 	env.disable = read_flag("EVHAPPY_DISABLE", 0);
 	env.https = read_flag("EVHAPPY_HTTPS_RR", 0);
 	read_alpn();
+	read_nat64();
 }
 
 const struct he_env *

@@ -7,6 +7,7 @@
 #define EVHAPPY_HE_ENV_H_INCLUDED_
 
 #include "he_event.h"
+#include "he_nat64.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -23,6 +24,9 @@ struct he_env {
 	int disable;
 	int https;		/* EVHAPPY_HTTPS_RR=1 */
 	char alpn[256];		/* EVHAPPY_ALPN, checked; "" when unset */
+	int has_nat64;		/* EVHAPPY_NAT64=off|auto|PREFIX/LEN */
+	enum he_nat64_mode nat64_mode;
+	struct he_nat64_prefix nat64_prefix;	/* HE_NAT64_FIXED */
 };
 
 /** The environment, read once (the first call, thread-safe); a bad value

@@ -51,6 +51,8 @@ context_destroy(struct evhappy *he)
 {
 	while (he->owner.requests)
 		he_request_free_(he->owner.requests);
+	if (he->nat64.disc)	/* its query is the resolver's */
+		he_synth_conf_clear_(&he->nat64);
 	he_resolver_release_(&he->resolver);
 	evhappy_addrinfo_free(he->set.sock.local);
 	free(he->https.alpn);
@@ -89,6 +91,7 @@ evhappy_new(struct event_base *base, struct evdns_base *dns_base)
 	he->owner.base = base;
 	he->owner.resolver = &he->resolver;
 	he->owner.https = &he->https;
+	he->owner.nat64 = &he->nat64;
 	he->owner.settled = context_settled;
 	he->race = default_race;
 	he->kind = HE_CTX_USER;
@@ -282,6 +285,24 @@ evhappy_set_endpoint_cb(struct evhappy *he, evhappy_endpoint_cb cb,
 	he->https.endpoint_arg = cb ? arg : NULL;
 }
 
+int
+evhappy_set_nat64_prefix(struct evhappy *he,
+    const struct sockaddr_in6 *prefix, int prefix_len)
+{
+	enum he_nat64_mode mode;
+	struct he_nat64_prefix p;
+
+	if (!he || he_nat64_setting_from_api_(prefix, prefix_len, &mode,
+	    &p) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	he->nat64.mode = mode;
+	if (mode == HE_NAT64_FIXED)
+		he->nat64.fixed = p;
+	return 0;
+}
+
 /* ---- starting races ----------------------------------------------------- */
 
 static int
@@ -434,6 +455,10 @@ apply_env(struct evhappy *he)
 	if (env->alpn[0])
 		(void)evhappy_set_alpn(he, env->alpn);	/* checked: only
 					   ENOMEM, and then http/1.1 */
+	if (env->has_nat64) {
+		he->nat64.mode = env->nat64_mode;
+		he->nat64.fixed = env->nat64_prefix;
+	}
 }
 
 int

@@ -636,6 +636,59 @@ typedef int (*evhappy_endpoint_cb)(evutil_socket_t fd,
 EVHAPPY_EXPORT_ void evhappy_set_endpoint_cb(struct evhappy *he,
     evhappy_endpoint_cb cb, void *arg);
 
+struct sockaddr_in6;
+
+/**
+  How the later races of a context reach IPv4 destinations from a host
+  with no IPv4 route (an IPv6-only network with NAT64, RFC 8305 section
+  7): by IPv6 addresses synthesized from the IPv4 ones under a NAT64
+  prefix (RFC 6052).
+
+  A race synthesizes when it resolves or names a host with family
+  AF_UNSPEC (an IPv4 literal, or the A records of a name), the host has
+  no IPv4 route (a UDP socket connected to a global IPv4 address finds
+  none; no packet is sent; the answer is kept a second), the kernel has
+  no route to those addresses either (a VPN's), and a prefix is known.
+  Then each IPv4 address becomes one IPv6 address under the first prefix
+  that may carry it, raced as IPv6 and interleaved with the AAAA
+  answers, and the IPv4 address itself is not tried.  Never synthesized:
+  0/8, 127/8, 169.254/16, multicast, 240/4 and the other addresses of no
+  remote server; under the Well-Known Prefix 64:ff9b::/96 not the
+  non-global ones either (private, shared, documentation: RFC 6052
+  section 3.1).  A caller's own list (evhappy_start_connection(),
+  evhappy_connect_addrinfo()) is raced as given.  On a dual-stack host
+  nothing changes.
+
+  A synthesized address is one server with the IPv4 address it stands
+  for: the connection history, the removal of duplicates (a DNS64
+  resolver's AAAA answer for the same A record is not raced twice) and
+  evhappy_report_format() go by the IPv4 address; the report and the
+  trace (EVHAPPY_TRACE_NAT64_PREFIX, EVHAPPY_TRACE_NAT64_SYNTH) show
+  both.
+
+  Automatic mode (the default) discovers the prefix and keeps it for the
+  whole process, as long as it is valid: PREF64 options of router
+  advertisements (RFC 8781; Linux reports them to a netlink socket the
+  context opens on the first race that needs NAT64, and hears from then
+  on), preferred, else the AAAA records of ipv4only.arpa (RFC 7050)
+  asked through the context's resolver, kept for their TTL (getaddrinfo
+  tells none: 10 minutes) and asked again shortly before it ends.  A race
+  that needs a prefix nobody knows yet waits for discovery at most 2 s
+  (and half its timeout); where none is found it goes on with the IPv4
+  addresses, which fail with the usual error (ENETUNREACH) at once.
+
+  @param he the context
+  @param prefix a NAT64 prefix (sin6_family AF_INET6, port and scope 0,
+    every bit past prefix_len zero, the RFC 6052 u-octet, bits 64-71,
+    zero), used as it is and nothing discovered; or NULL
+  @param prefix_len with a prefix its length, one of 32, 40, 48, 56, 64 or
+    96; with NULL, 0 never synthesizes and -1 restores automatic mode
+  @return 0, or -1 with errno EINVAL (NULL he, another length, a prefix
+    that breaks the rules above); the old setting stays.  Added in 0.2.0.
+ */
+EVHAPPY_EXPORT_ int evhappy_set_nat64_prefix(struct evhappy *he,
+    const struct sockaddr_in6 *prefix, int prefix_len);
+
 /**@}*/
 
 /** @name Tracing */
@@ -672,7 +725,33 @@ enum evhappy_trace_kind {
 	    tells what that means): network is its key, text how it was
 	    recognised (its default routes and prefixes).  Once per race that
 	    uses the history, at its start.  Added in 0.2.0. */
-	EVHAPPY_TRACE_NETWORK
+	EVHAPPY_TRACE_NETWORK,
+	/** NAT64 (evhappy_set_nat64_prefix()): a prefix the race
+	    synthesizes with: addr is the prefix (a sockaddr_in6, port 0),
+	    nat64_prefix_len its length, nat64_source where it came from; or,
+	    with addr NULL and error set, that the race has none (ENOENT:
+	    none was found, or NAT64 is off; ETIMEDOUT: discovery did not
+	    answer in time), so its IPv4 addresses race as they are.  text
+	    says it in words.  Added in 0.2.0. */
+	EVHAPPY_TRACE_NAT64_PREFIX,
+	/** NAT64: an IPv4 address was synthesized: addr is the IPv6 address
+	    raced, nat64_v4 the IPv4 address it stands for (one server),
+	    nat64_prefix_len and nat64_source those of its prefix, text
+	    "64:ff9b::c000:20a for 192.0.2.10, prefix 64:ff9b::/96 from RA".
+	    With addr NULL and error EADDRNOTAVAIL: nat64_v4 may not be
+	    synthesized under the race's prefixes, and races as it is.
+	    Added in 0.2.0. */
+	EVHAPPY_TRACE_NAT64_SYNTH
+};
+
+/** Where a NAT64 prefix came from (evhappy_trace.nat64_source). */
+enum evhappy_nat64_source {
+	EVHAPPY_NAT64_SOURCE_NONE = 0,	/**< not a NAT64 event */
+	EVHAPPY_NAT64_SOURCE_CALLER = 1,	/**< evhappy_set_nat64_prefix(),
+					     EVHAPPY_NAT64 */
+	EVHAPPY_NAT64_SOURCE_RA = 2,	/**< a router advertisement's PREF64
+					     option (RFC 8781) */
+	EVHAPPY_NAT64_SOURCE_DNS = 3	/**< ipv4only.arpa (RFC 7050) */
 };
 
 /** What the connection history knew of an address
@@ -714,6 +793,13 @@ struct evhappy_trace {
 					     learned by this process */
 	ev_uint64_t network;		/**< NETWORK: the network's key; 0 when
 					     it cannot be known (no netlink) */
+	/* Fields below were added with NAT64 (0.2.0); they are 0 or NULL
+	   except in EVHAPPY_TRACE_NAT64_PREFIX and _SYNTH events. */
+	const struct sockaddr *nat64_v4;	/**< NAT64_SYNTH: the IPv4
+					     address addr stands for */
+	ev_socklen_t nat64_v4len;
+	int nat64_prefix_len;		/**< the NAT64 prefix's length */
+	int nat64_source;		/**< enum evhappy_nat64_source */
 };
 
 /**

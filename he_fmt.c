@@ -3,6 +3,7 @@
  */
 #include "he_internal.h"
 #include "he_fmt.h"
+#include "he_nat64.h"
 #include "he_svcb.h"
 #include "he_event.h"
 
@@ -75,7 +76,8 @@ he_out_addr_(struct he_out *o, const struct sockaddr *sa)
 static const char *const trace_names[] = {
 	"dns-query", "dns-answer", "attempt-start", "attempt-failed",
 	"attempt-won", "attempt-cancelled", "done", "history", "https-query",
-	"https-answer", "endpoint", "endpoint-skipped", "network"
+	"https-answer", "endpoint", "endpoint-skipped", "network",
+	"nat64-prefix", "nat64-synth"
 };
 
 const char *
@@ -168,6 +170,67 @@ put_query(struct he_out *o, const struct evhappy_trace *ev)
 		he_out_put_(o, " %s", ev->text);
 }
 
+/* What a NAT64 event's fields say of its prefix (the prefix: addr's
+ * first nat64_prefix_len bits); 0, or -1 when they say nothing valid. */
+static int
+nat64_known(const struct evhappy_trace *ev, struct he_nat64_known *k)
+{
+	const struct sockaddr_in6 *sin6 = (const void *)ev->addr;
+	unsigned char a[16];
+	int i, len = ev->nat64_prefix_len;
+
+	if (!ev->addr || ev->addr->sa_family != AF_INET6 ||
+	    ev->addrlen < sizeof(*sin6) || !he_nat64_len_ok_(len) ||
+	    ev->nat64_source < EVHAPPY_NAT64_SOURCE_CALLER ||
+	    ev->nat64_source > EVHAPPY_NAT64_SOURCE_DNS)
+		return -1;
+	memcpy(a, &sin6->sin6_addr, 16);
+	for (i = len / 8; i < 16; i++)
+		a[i] = 0;
+	memset(k, 0, sizeof(*k));
+	/* the source's numbers: the public ones less one */
+	k->source = (enum he_nat64_source)(ev->nat64_source - 1);
+	return he_nat64_prefix_set_(&k->prefix, a, len) == 0 ? 0 : -1;
+}
+
+/* "64:ff9b::/96 from RA", or "none found ..." */
+static void
+put_nat64_prefix(struct he_out *o, const struct evhappy_trace *ev)
+{
+	struct he_nat64_known k;
+	char pfx[INET6_ADDRSTRLEN + 4];
+
+	if (nat64_known(ev, &k) == 0) {
+		he_nat64_prefix_str_(&k.prefix, pfx, sizeof(pfx));
+		he_out_put_(o, " %s from %s", pfx,
+		    he_nat64_source_name_(k.source));
+		return;
+	}
+	he_out_put_(o, ": %s", ev->text ? ev->text : "none");
+}
+
+/* "64:ff9b::c000:20a for 192.0.2.10, prefix 64:ff9b::/96 from RA", or
+ * "192.0.2.10:80 not synthesized: ..." */
+static void
+put_nat64_synth(struct he_out *o, const struct evhappy_trace *ev)
+{
+	struct he_nat64_known k;
+	char text[192];
+
+	if (!ev->error && ev->nat64_v4 && ev->nat64_v4->sa_family == AF_INET &&
+	    ev->nat64_v4len >= sizeof(struct sockaddr_in) &&
+	    nat64_known(ev, &k) == 0) {
+		he_nat64_describe_((const struct sockaddr_in6 *)
+		    (const void *)ev->addr, (const struct sockaddr_in *)
+		    (const void *)ev->nat64_v4, &k, text, sizeof(text));
+		he_out_put_(o, " %s", text);
+		return;
+	}
+	he_out_put_(o, " ");
+	he_out_addr_(o, ev->nat64_v4 ? ev->nat64_v4 : ev->addr);
+	he_out_put_(o, " %s", ev->text ? ev->text : "not synthesized");
+}
+
 void
 he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 {
@@ -216,6 +279,12 @@ he_out_trace_(struct he_out *o, const struct evhappy_trace *ev)
 	case EVHAPPY_TRACE_NETWORK:
 		he_out_put_(o, " %016llx: %s", (unsigned long long)ev->network,
 		    ev->text ? ev->text : "");
+		return;
+	case EVHAPPY_TRACE_NAT64_PREFIX:
+		put_nat64_prefix(o, ev);
+		return;
+	case EVHAPPY_TRACE_NAT64_SYNTH:
+		put_nat64_synth(o, ev);
 		return;
 	default:
 		break;

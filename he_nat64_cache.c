@@ -291,6 +291,17 @@ he_nat64_cache_dns_release_(struct he_nat64_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+int
+he_nat64_cache_dns_asking_(struct he_nat64_cache *c, int64_t now)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->dns_asking && now < c->dns_claimed + HE_NAT64_DNS_STALE_S * SEC;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
 /* ---- what to use -------------------------------------------------------- */
 
 int
@@ -509,6 +520,20 @@ he_route_have_(int family, int64_t now, int *have)
 	pthread_mutex_unlock(&routes.lock);
 	*have = h;
 	return 0;
+}
+
+int
+he_route_have_to_(const struct sockaddr *dst, int *have)
+{
+	he_route_probe_fn fn;
+
+	if (!dst || !have)
+		return EINVAL;
+	pthread_once(&global_once, global_init);
+	pthread_mutex_lock(&routes.lock);
+	fn = routes.hook ? routes.hook : he_route_probe_;
+	pthread_mutex_unlock(&routes.lock);
+	return fn(dst->sa_family, dst, have);
 }
 
 void

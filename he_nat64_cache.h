@@ -67,6 +67,9 @@ void he_nat64_cache_dns_(struct he_nat64_cache *c,
 void he_nat64_cache_dns_failed_(struct he_nat64_cache *c, int64_t now);
 /** The claimer gave up without an answer (cancelled): due again at once. */
 void he_nat64_cache_dns_release_(struct he_nat64_cache *c);
+/** Whether someone holds the claim at now (a query is out, not yet
+    stale): a race waiting for a prefix waits for that answer too. */
+int he_nat64_cache_dns_asking_(struct he_nat64_cache *c, int64_t now);
 
 /** The usable prefixes at now, best first, at most max: those from RAs
     (first heard first; one entry per prefix whatever the routers and
@@ -112,7 +115,13 @@ int he_route_probe_(int family, const struct sockaddr *dst, int *have);
 #define HE_ROUTE_CACHE_US ((int64_t)1000000)
 int he_route_have_(int family, int64_t now, int *have);
 
-/** Tests: replace the probe he_route_have_ uses (NULL: he_route_probe_),
+/** he_route_probe_(dst->sa_family, dst, have), not remembered, through
+    the tests' hook when one is set: whether the kernel routes this one
+    destination (an IPv4 address behind a VPN's route on a host whose
+    default route is IPv6 only). */
+int he_route_have_to_(const struct sockaddr *dst, int *have);
+
+/** Tests: replace the probe he_route_have_ and he_route_have_to_ use (NULL: he_route_probe_),
     and forget what it remembers. */
 typedef int (*he_route_probe_fn)(int family, const struct sockaddr *dst,
     int *have);

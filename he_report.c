@@ -8,6 +8,7 @@
 #include "he_fmt.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 int
@@ -68,6 +69,30 @@ ms_since(const struct he_race *race, int64_t t)
 	return (long)((t - race->began) / 1000);
 }
 
+/* A NAT64 address names the server it stands for: " for 192.0.2.10:80",
+ * and with why, " (NAT64, prefix 64:ff9b::/96 from RA)". */
+static void
+put_nat64(struct he_out *o, const struct evhappy_request *req,
+    const struct evutil_addrinfo *ai, int why)
+{
+	const struct he_nat64_known *k;
+	char pfx[INET6_ADDRSTRLEN + 4];
+
+	if (!(HE_AI_META(ai)->flags & HE_AI_SYNTH))
+		return;
+	he_out_put_(o, " for ");
+	he_out_addr_(o, he_ai_identity_(ai));
+	if (!why)
+		return;
+	if (!(k = he_synth_known_of_(req->nat64, ai))) {
+		he_out_put_(o, " (NAT64)");
+		return;
+	}
+	he_nat64_prefix_str_(&k->prefix, pfx, sizeof(pfx));
+	he_out_put_(o, " (NAT64, prefix %s from %s)", pfx,
+	    he_nat64_source_name_(k->source));
+}
+
 static void
 put_attempt(struct he_out *o, const struct evhappy_request *req, int i)
 {
@@ -76,6 +101,7 @@ put_attempt(struct he_out *o, const struct evhappy_request *req, int i)
 	    a->started) / 1000);
 
 	he_out_addr_(o, a->ai->ai_addr);
+	put_nat64(o, req, a->ai, 0);
 	if (a->state == HE_ATTEMPT_WON)
 		he_out_put_(o, " (won after %ld ms)", took);
 	else if (a->error == ECANCELED)
@@ -93,6 +119,7 @@ put_outcome(struct he_out *o, const struct evhappy_request *req)
 	if (race->winner >= 0) {
 		he_out_put_(o, "connected to ");
 		he_out_addr_(o, race->attempts[race->winner].ai->ai_addr);
+		put_nat64(o, req, race->attempts[race->winner].ai, 1);
 		he_out_put_(o, " in %ld ms", total);
 		return;
 	}

@@ -20,6 +20,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void https_host_answer(struct evhappy_request *req, int af,
     struct evutil_addrinfo **list);
 static void settle(struct evhappy_request *req, int finalizing);
+static int nat64_answer(struct evhappy_request *req, int64_t now,
+    struct evutil_addrinfo **list);
+static void nat64_now(struct evhappy_request *req, int64_t now,
+    struct evutil_addrinfo **list);
 
 /* ---- the timer ---------------------------------------------------------- */
 
@@ -146,6 +150,8 @@ release(struct evhappy_request *req, int finalizing)
 	}
 	if (req->https)
 		he_https_cancel_(req->https);
+	if (req->nat64)
+		he_synth_cancel_(req->nat64);
 	for (i = 0; i < req->nsocks; i++)
 		he_sock_close_(&req->socks[i], finalizing);
 	timer_stop(req);
@@ -191,6 +197,8 @@ request_free(struct evhappy_request *req, int finalizing, int tell)
 	if (req->socks != &req->first_sock)
 		free(req->socks);
 	he_https_free_(req->https);
+	if (req->nat64)
+		he_synth_free_(req->nat64);
 	free(req->host);
 	free(req);
 	if (tell)
@@ -803,14 +811,15 @@ fam_af(enum he_fam fam)
 }
 
 /* Our own copy of the answer's entries of the family asked for; a
- * one-address answer (most) goes in the race's own room when it is free. */
+ * one-address answer (most) goes in the race's own room when it is free
+ * and room allows (not for addresses NAT64 will hold and replace). */
 static struct evutil_addrinfo *
 answer_copy(struct evhappy_request *req, const struct evutil_addrinfo *res,
-    int af, int *error)
+    int af, int room, int *error)
 {
 	struct evutil_addrinfo *out;
 
-	if (res && res->ai_family == af &&
+	if (room && res && res->ai_family == af &&
 	    (out = he_race_own_entry_(&req->race, res)) != NULL)
 		return out;
 	if (he_addrinfo_copy_stream_(res, af, &out) != 0)
@@ -866,6 +875,20 @@ query_record(struct evhappy_request *req, struct he_req_query *rq,
 	rq->naddrs = naddrs > UINT16_MAX ? UINT16_MAX : (uint16_t)naddrs;
 }
 
+/* A family's answer joins the race (the host's endpoints get theirs);
+ * the race runs.  Inline: it is on every answer's path. */
+static inline void
+answer_join(struct evhappy_request *req, enum he_fam fam, int64_t now,
+    struct evutil_addrinfo *list, int error)
+{
+	if (req->https && !error)
+		https_host_answer(req, fam_af(fam), &list);
+	fill_facts(req, list, req->race.untried != NULL ||
+	    req->race.dns_pending[fam == HE_FAM_V6 ? HE_FAM_V4 : HE_FAM_V6]);
+	he_race_dns_answer_(&req->race, now, fam, list, error);
+	drain(req);
+}
+
 static void
 query_answered(void *arg, int af, const struct evutil_addrinfo *res,
     int error)
@@ -873,14 +896,18 @@ query_answered(void *arg, int af, const struct evutil_addrinfo *res,
 	struct evhappy_request *req = arg;
 	enum he_fam fam = af == AF_INET6 ? HE_FAM_V6 : HE_FAM_V4;
 	struct he_req_query *rq = &req->queries[fam];
-	struct evutil_addrinfo *list = NULL;
+	struct evutil_addrinfo *list = NULL, *old = NULL;
 	const struct evutil_addrinfo *ai;
 	int64_t now = he_now_();
-	int n = 0;
+	int n = 0, synth;
 
 	rq->q = NULL;
+	/* NAT64 (he_synth.h): decided before the copy, which it holds */
+	synth = !error && fam == HE_FAM_V4 && req->family == AF_UNSPEC &&
+	    he_synth_v4_worth_(req->owner->nat64, res) &&
+	    he_synth_needed_(req->owner->nat64, res, now);
 	if (!error)
-		list = answer_copy(req, res, af, &error);
+		list = answer_copy(req, res, af, !synth, &error);
 	enter(req);
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
@@ -888,17 +915,131 @@ query_answered(void *arg, int af, const struct evutil_addrinfo *res,
 	he_addrinfo_set_port_(list, req->port);
 	trace(req, EVHAPPY_TRACE_DNS_ANSWER, af, NULL, 0, error, n);
 	if (racing(req) && !bev_freed(req)) {
-		if (req->https && !error)
-			https_host_answer(req, af, &list);
-		fill_facts(req, list, req->race.untried != NULL ||
-		    req->race.dns_pending[fam == HE_FAM_V6 ? HE_FAM_V4 :
-		    HE_FAM_V6]);
-		he_race_dns_answer_(&req->race, now, fam, list, error);
-		list = NULL;
-		drain(req);
+		if (synth && list && nat64_answer(req, now, &list) ==
+		    EINPROGRESS)
+			goto end;	/* held until a prefix is known */
+		if (fam == HE_FAM_V6 && list && req->family == AF_UNSPEC &&
+		    he_synth_v6_worth_(req->owner->nat64, list)) {
+			he_synth_mark_(req->owner->nat64, &list, &old, now);
+			he_race_free_list_(&req->race, old);
+		}
+		if (!synth || racing(req)) {	/* (NAT64's trace may stop
+						   it) */
+			answer_join(req, fam, now, list, error);
+			list = NULL;
+		}
 	}
 	he_race_free_list_(&req->race, list);
+end:
 	leave(req);
+}
+
+/* ---- NAT64 (he_synth.c) ------------------------------------------------- */
+
+/* NAT64's trace events, with the time; only while the race may speak. */
+static void
+nat64_trace(void *arg, struct evhappy_trace *ev)
+{
+	trace_event(arg, ev);
+}
+
+/* The wait for a prefix ended: the IPv4 addresses join, synthesized or
+ * (no prefix) as they were; a literal's as the answer the race waits
+ * for in its place (begin). */
+static void
+nat64_ready(void *arg)
+{
+	struct evhappy_request *req = arg;
+	struct evutil_addrinfo *list = NULL;
+
+	enter(req);
+	if (racing(req) && !bev_freed(req)) {
+		if (he_synth_take_(req->nat64, &list) != 0)
+			req->race.oom = 1;
+		if (racing(req))	/* the trace may have stopped it */
+			answer_join(req, HE_FAM_V4, he_now_(), list, 0);
+		else
+			he_race_free_list_(&req->race, list);
+	}
+	leave(req);
+}
+
+/* The race's NAT64 state, made when it first synthesizes. */
+static int
+nat64_new(struct evhappy_request *req)
+{
+	static const struct he_synth_events ev0 = {
+		nat64_ready, nat64_trace, NULL
+	};
+	struct he_synth_events ev = ev0;
+
+	if (req->nat64)
+		return 0;
+	ev.arg = req;
+	if (!req->set.trace)
+		ev.trace = NULL;
+	return he_synth_new_(req->owner->nat64, req->owner->base,
+	    req->owner->resolver, &req->race, req->race.cfg.timeout, &ev,
+	    &req->nat64);
+}
+
+/* IPv4 addresses to synthesize (owned, never the race's room): 0 and
+ * *list what joins now, or EINPROGRESS (held).  Out of memory, the race
+ * ends with ENOMEM. */
+static int
+nat64_answer(struct evhappy_request *req, int64_t now,
+    struct evutil_addrinfo **list)
+{
+	struct evutil_addrinfo *in = *list;
+	int err;
+
+	*list = NULL;
+	if ((err = nat64_new(req)) != 0) {
+		evhappy_addrinfo_free(in);
+		req->race.oom = 1;
+		return 0;
+	}
+	err = he_synth_answer_(req->nat64, now, in, list);
+	if (err == ENOMEM)
+		req->race.oom = 1;
+	return err == EINPROGRESS ? EINPROGRESS : 0;
+}
+
+/* An endpoint target's A answer on a host with no IPv4 route: its
+ * addresses synthesized under the prefixes known (it waits for none). */
+static void
+nat64_now(struct evhappy_request *req, int64_t now,
+    struct evutil_addrinfo **list)
+{
+	struct evutil_addrinfo *in = *list;
+
+	if (req->family != AF_UNSPEC ||
+	    !he_synth_v4_worth_(req->owner->nat64, in) ||
+	    !he_synth_needed_(req->owner->nat64, in, now))
+		return;
+	*list = NULL;
+	if (nat64_new(req) != 0) {
+		evhappy_addrinfo_free(in);
+		req->race.oom = 1;
+		return;
+	}
+	if (he_synth_now_(req->nat64, now, in, list) != 0)
+		req->race.oom = 1;
+}
+
+/* An IPv4 literal held by request_targets: it joins as the A answer the
+ * race expects in its place, now or when discovery ends. */
+static void
+nat64_literal(struct evhappy_request *req, int64_t now)
+{
+	struct evutil_addrinfo *list = NULL;
+
+	if (nat64_answer(req, now, &list) == EINPROGRESS)
+		return;
+	if (racing(req))	/* the trace may have stopped it */
+		answer_join(req, HE_FAM_V4, now, list, 0);
+	else
+		he_race_free_list_(&req->race, list);
 }
 
 /* ---- the HTTPS record (he_https.c) --------------------------------------- */
@@ -1067,6 +1208,8 @@ https_target_answered(void *arg, const char *name, int af, unsigned groups,
 	for (ai = list; ai; ai = ai->ai_next)
 		n++;
 	trace_text(req, EVHAPPY_TRACE_DNS_ANSWER, af, name, error, n, NULL);
+	if (racing(req) && !bev_freed(req) && af == AF_INET && list)
+		nat64_now(req, now, &list);
 	if (racing(req) && !bev_freed(req)) {
 		if (!error)
 			confirm_hints(req, groups, af, list);
@@ -1158,6 +1301,8 @@ begin(struct evhappy_request *req)
 {
 	int64_t now = he_now_();
 
+	if (req->nat64 && !req->host)	/* an IPv4 literal for NAT64 */
+		he_race_expect_dns_(&req->race, HE_FAM_V4);
 	he_race_begin_(&req->race, now);
 	if (req->set.trace && req->history) {
 		network_check(req);
@@ -1165,6 +1310,8 @@ begin(struct evhappy_request *req)
 	}
 	if (req->host)
 		resolve(req, now);
+	else if (req->nat64)
+		nat64_literal(req, now);
 	drain(req);
 }
 
@@ -1298,6 +1445,17 @@ request_targets(struct evhappy_request *req, const struct he_target *t)
 			req->race.dns_error[HE_FAM_V4] = EVUTIL_EAI_FAMILY;
 			return 0;
 		}
+		if (req->family == AF_UNSPEC &&
+		    he_synth_v4_worth_(req->owner->nat64, list) &&
+		    he_synth_needed_(req->owner->nat64, list, he_now_())) {
+			/* NAT64: synthesized when the race begins */
+			if ((err = nat64_new(req)) != 0) {
+				evhappy_addrinfo_free(list);
+				return err;
+			}
+			he_synth_hold_(req->nat64, list);
+			return 0;
+		}
 		he_race_add_known_(&req->race, list);
 		return 0;
 	}
@@ -1347,7 +1505,7 @@ he_request_new_(struct he_owner *o, const struct he_race_config *cfg,
 	req->timer_at = HE_NEVER;
 	req->deadline_sock = -1;
 	req->owner = o;
-	req->family = t->family;
+	req->family = (int16_t)t->family;
 	req->port = t->port;
 	req->set = *set;
 	req->set.sock.local = NULL;
@@ -1358,6 +1516,7 @@ he_request_new_(struct he_owner *o, const struct he_race_config *cfg,
 	if ((set->sock.local && !(req->set.sock.local =
 	    evhappy_addrinfo_dup(set->sock.local))) ||
 	    (err = request_targets(req, t)) != 0) {
+		he_synth_free_(req->nat64);
 		he_race_clear_(&req->race);
 		evhappy_addrinfo_free(req->set.sock.local);
 		free(req->host);

@@ -45,6 +45,7 @@
 #include "he_race.h"
 #include "he_resolve.h"
 #include "he_sock.h"
+#include "he_synth.h"
 
 #include <stdint.h>
 
@@ -61,6 +62,7 @@ struct he_owner {
 	struct event_base *base;
 	struct he_resolver *resolver;
 	const struct he_https_conf *https;
+	struct he_synth_conf *nat64;	/* read live, as https */
 	struct evhappy_request *requests;	/* not yet freed */
 	int busy;		/* callbacks of its requests on the stack */
 	int closing;		/* being freed: make no more, say nothing */
@@ -99,14 +101,17 @@ struct evhappy_report {
 
 /* Size matters: the request, its timer and its first attempt's event are
  * one allocation on every connect's path, and it must stay under 1 KiB
- * (glibc's small bins: 720 + 2 x 128 bytes on x86-64 with libevent
+ * (glibc's small bins: 736 + 2 x 128 bytes on x86-64 with libevent
  * 2.1.12), or each race pays malloc's large-bin path and consolidation
  * (seen: some 900 instructions a connect). */
 struct evhappy_request {
 	struct he_owner *owner;
 	struct evhappy_request *prev, *next;	/* in owner->requests */
 	enum he_req_state state;
-	int busy;		/* callbacks of it on the stack */
+	/* (busy and family are short, port sits beside nsocks: the request
+	   must stay in the small bins, see above) */
+	int16_t busy;		/* callbacks of it on the stack */
+	int16_t family;		/* AF_UNSPEC, AF_INET or AF_INET6 */
 	unsigned released : 1;	/* sockets, queries, watch let go */
 	unsigned taught : 1;	/* lessons went to the history store */
 	unsigned net_checked : 1;	/* the history's network was checked */
@@ -117,6 +122,7 @@ struct evhappy_request {
 	int deadline_sock;	/* the attempt whose event also carries the
 				   deadline as its timeout, or -1 */
 	int nsocks;
+	int port;
 	struct he_race race;
 	struct he_sock *socks;	/* first_sock, or an array when it grows */
 	struct he_sock first_sock;
@@ -137,10 +143,10 @@ struct evhappy_request {
 
 	/* resolution */
 	char *host;
-	int port;
-	int family;
 	struct he_req_query queries[HE_NFAM];
 	struct he_https *https;		/* the HTTPS record's, or NULL */
+	struct he_synth *nat64;		/* NAT64's, made when the race
+					   synthesizes (he_synth.h), or NULL */
 };
 
 /** What to race to: a caller's list (hostname NULL), or a name or literal

@@ -103,7 +103,8 @@ if [ "$mode" = check ]; then
 	rc=0
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 		make -C build-tsan -s check TESTS="tests/check_sysres tests/check_resolve \
-		tests/check_histfile tests/check_lifetime tests/check_nat64 tests/check_https tests/check_persist" || rc=$?
+		tests/check_histfile tests/check_lifetime tests/check_nat64 \
+		tests/check_https tests/check_persist tests/check_synth" || rc=$?
 	summaries build-tsan
 	[ $rc -eq 0 ]
 	echo "quickstart: all tests passed"

@@ -208,7 +208,8 @@ START_TEST(test_trace_kind_names)
 		EVHAPPY_TRACE_DONE, EVHAPPY_TRACE_HISTORY,
 		EVHAPPY_TRACE_HTTPS_QUERY, EVHAPPY_TRACE_HTTPS_ANSWER,
 		EVHAPPY_TRACE_ENDPOINT, EVHAPPY_TRACE_ENDPOINT_SKIPPED,
-		EVHAPPY_TRACE_NETWORK
+		EVHAPPY_TRACE_NETWORK, EVHAPPY_TRACE_NAT64_PREFIX,
+		EVHAPPY_TRACE_NAT64_SYNTH
 	};
 	const size_t n = sizeof(kinds) / sizeof(kinds[0]);
 	size_t i, j;
@@ -223,7 +224,8 @@ START_TEST(test_trace_kind_names)
 			ck_assert_str_ne(a, evhappy_trace_kind_name(kinds[j]));
 	}
 	ck_assert_str_eq(evhappy_trace_kind_name(
-	    (enum evhappy_trace_kind)(EVHAPPY_TRACE_NETWORK + 1)), "unknown");
+	    (enum evhappy_trace_kind)(EVHAPPY_TRACE_NAT64_SYNTH + 1)),
+	    "unknown");
 	ck_assert_str_eq(evhappy_trace_kind_name((enum evhappy_trace_kind)99),
 	    "unknown");
 	ck_assert_str_eq(evhappy_trace_kind_name((enum evhappy_trace_kind)-1),

@@ -755,6 +755,13 @@ empty --alpn|--https-rr --alpn '' example.com 80
 --history with --demo|--history --demo
 bracketed IPv4|'[127.0.0.1]' 80
 bracketed IPv4, --json --count|--json --count 2 '[127.0.0.1]' 80
+--nat64-prefix without a length|--nat64-prefix 64:ff9b:: example.com 80
+--nat64-prefix of a bad length|--nat64-prefix 64:ff9b::/97 example.com 80
+--nat64-prefix with bits past its length|--nat64-prefix 64:ff9b::1/96 example.com 80
+--nat64-prefix with a u-octet|--nat64-prefix 2001:db8:0:0:ff00::/96 example.com 80
+--nat64-prefix not IPv6|--nat64-prefix 192.0.2.0/24 example.com 80
+--nat64-prefix not a number|--nat64-prefix 64:ff9b::/x example.com 80
+--nat64-prefix with --no-nat64|--nat64-prefix 64:ff9b::/96 --no-nat64 example.com 80
 EOF
 
 # Odd but legal input must not crash: any status below 128.

@@ -26,6 +26,7 @@
 #include "he_event.h"
 #include "he_context.h"
 #include "he_history.h"
+#include "he_nat64_cache.h"
 #include "he_lab.h"
 #include "he_testutil.h"
 #include "he_fault.h"
@@ -44,6 +45,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
@@ -65,6 +68,12 @@
 enum api { CB_LIST, CB_NAME, BEV_LIST, BEV_NAME, DROPIN };
 enum resolver { RES_NONE, RES_EVDNS, RES_SYSTEM };
 enum target { T_END, T_OPEN, T_REFUSED, T_REFUSED2, T_BLACKHOLE };
+/* NAT64 (he_synth.c): the route probe says "no IPv4 route"; the prefix is
+   the caller's, or discovered (RFC 7050 from the lab's server or the
+   resolver hook, the PREF64 listener opened); attempts go through a
+   factory that refuses them (the synthesized address leads nowhere
+   here), so a clean run ends with ECONNREFUSED. */
+enum nat64 { N64_NONE, N64_FIXED, N64_AUTO };
 
 #define MAXT 3
 
@@ -79,51 +88,64 @@ struct scn {
 	int timeout_ms;
 	int error;			/* the outcome of a clean run */
 	int dns_error;
+	enum nat64 nat64;		/* an IPv6-only host */
 };
 
 static const struct scn scns[] = {
 	{ "list-open", CB_LIST, RES_NONE, NULL, { T_OPEN }, 0, HE_STOP_NONE,
-	    150, 0, 0 },
+	    150, 0, 0, N64_NONE },
 	{ "list-refused", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_REFUSED2 },
-	    0, HE_STOP_NONE, 150, ECONNREFUSED, 0 },
+	    0, HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_NONE },
 	{ "list-blackhole-open", CB_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_NONE, 150, 0, 0 },
+	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_NONE, 150, 0, 0, N64_NONE },
 	{ "list-blackhole", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE }, 0,
-	    HE_STOP_NONE, 60, ETIMEDOUT, 0 },
+	    HE_STOP_NONE, 60, ETIMEDOUT, 0, N64_NONE },
 	{ "list-bind", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 1,
-	    HE_STOP_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
 	{ "evdns-both", CB_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
 	{ "evdns-nxdomain", CB_NAME, RES_EVDNS, "nx.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, EHOSTUNREACH, EVUTIL_EAI_NONAME },
+	    HE_STOP_NONE, 150, EHOSTUNREACH, EVUTIL_EAI_NONAME, N64_NONE },
 	{ "system", CB_NAME, RES_SYSTEM, "sys.test", { T_END }, 0, HE_STOP_NONE,
-	    150, 0, 0 },
+	    150, 0, 0, N64_NONE },
 	{ "system-nx", CB_NAME, RES_SYSTEM, "nx.sys", { T_END }, 0, HE_STOP_NONE,
-	    150, EHOSTUNREACH, EVUTIL_EAI_NONAME },
+	    150, EHOSTUNREACH, EVUTIL_EAI_NONAME, N64_NONE },
 	{ "bev-hostname", BEV_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
 	{ "bev-addrinfo", BEV_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 0,
-	    HE_STOP_NONE, 150, 0, 0 },
+	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
 	{ "dropin-evdns", DROPIN, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 0, 0, 0 },
+	    HE_STOP_NONE, 0, 0, 0, N64_NONE },
 	{ "dropin-system", DROPIN, RES_SYSTEM, "sys.test", { T_END }, 0,
-	    HE_STOP_NONE, 0, 0, 0 },
+	    HE_STOP_NONE, 0, 0, 0, N64_NONE },
 	{ "cancel-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
 	{ "cancel-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
 	{ "cancel-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0 },
+	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
 	{ "free-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
 	{ "free-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
 	{ "free-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0 },
+	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
 	{ "bevfree-addrinfo", BEV_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_FREE_BEV, 150, 0, 0 },
+	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_FREE_BEV, 150, 0, 0, N64_NONE },
 	{ "bevfree-dropin", DROPIN, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_FREE_BEV, 0, 0, 0 },
+	    HE_STOP_FREE_BEV, 0, 0, 0, N64_NONE },
+	{ "nat64-literal", CB_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
+	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_FIXED },
+	{ "nat64-evdns", CB_NAME, RES_EVDNS, "v4only.test", { T_END }, 0,
+	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
+	{ "nat64-system", CB_NAME, RES_SYSTEM, "v4only.sys", { T_END }, 0,
+	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
+	{ "nat64-bev", BEV_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
+	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
+	{ "nat64-cancel", CB_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
+	    HE_STOP_CANCEL, 150, 0, 0, N64_AUTO },
+	{ "nat64-free", CB_NAME, RES_SYSTEM, "v4only.sys", { T_END }, 0,
+	    HE_STOP_FREE_CTX, 150, 0, 0, N64_AUTO },
 };
 #define NSCNS ((int)(sizeof(scns) / sizeof(scns[0])))
 
@@ -278,6 +300,28 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 		r->o->att_err[ev->error] = 1;
 }
 
+/* NAT64 scenarios: the host has IPv6 routes only. */
+static int
+no_ipv4_route(int family, const struct sockaddr *dst, int *have)
+{
+	(void)dst;
+	*have = family == AF_INET6;
+	return 0;
+}
+
+/* NAT64 scenarios: a synthesized address leads nowhere here, and is
+ * refused; an IPv4 one fails as on an IPv6-only host.  So a clean run's
+ * ECONNREFUSED says the race synthesized, and ENETUNREACH that a fault
+ * kept it from it (no prefix: the original error).  No allocation: this
+ * runs in armed windows. */
+static evutil_socket_t
+refuse_factory(const struct evutil_addrinfo *ai, void *arg)
+{
+	(void)arg;
+	errno = ai->ai_family == AF_INET6 ? ECONNREFUSED : ENETUNREACH;
+	return -1;
+}
+
 static void
 tail_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -337,7 +381,19 @@ run_setup(struct run *r, struct evdns_base **dns)
 			evhappy_set_local_addrinfo(r->he, l);
 			evhappy_addrinfo_free(l);
 		}
+		if (s->nat64 != N64_NONE)
+			evhappy_set_socket_factory(r->he, refuse_factory, r);
+		if (s->nat64 == N64_FIXED) {
+			struct sockaddr_in6 p;
+			memset(&p, 0, sizeof(p));
+			p.sin6_family = AF_INET6;
+			inet_pton(AF_INET6, "2001:db8:64::", &p.sin6_addr);
+			evhappy_set_nat64_prefix(r->he, &p, 96);
+		}
 	}
+	/* NAT64: no IPv4 route, and each run discovers afresh */
+	he_route_set_probe_hook_(s->nat64 != N64_NONE ? no_ipv4_route : NULL);
+	he_nat64_cache_clear_(he_nat64_cache_global_());
 	if (s->api == BEV_LIST || s->api == BEV_NAME || s->api == DROPIN) {
 		r->bev = bufferevent_socket_new(r->base, -1,
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -466,6 +522,10 @@ run_once(const struct scn *s, enum he_fault_call kind, long n, int persistent,
 		bufferevent_free(r.bev);
 	if (r.he)
 		evhappy_free(r.he);
+	/* evhappy_free's contract: one more loop turn, in which evdns
+	   reports what was cancelled (a context's RFC 7050 query outlives
+	   its races) */
+	event_base_loop(r.base, EVLOOP_NONBLOCK);
 	event_free(r.act_ev);
 	event_free(r.tail_ev);
 	event_free(r.bound_ev);
@@ -672,6 +732,8 @@ walker(const struct scn *s, int out, int kind0, int mode0, int idx0)
 		clean_err[EADDRNOTAVAIL] = 1;
 		clean_err[ENETUNREACH] = 1;
 	}
+	if (s->nat64 != N64_NONE)	/* a fault took discovery out */
+		clean_err[ENETUNREACH] = 1;
 	for (kind = 0; kind < HE_FAULT_NCALLS; kind++)
 		say(out, "C %d %ld", kind, counts[kind]);
 	if (kind0 == 0 && mode0 == 0 && idx0 == 0 &&

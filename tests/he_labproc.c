@@ -29,6 +29,15 @@ configure(struct he_lab_dns *d)
 	    30) < 0 || he_lab_dns_set(d, "slow.test", EVDNS_TYPE_A,
 	    HE_LAB_ANSWER, 30) < 0)
 		return -1;
+	/* NAT64 (he_synth.c): a name with only an IPv4 address no loopback
+	   reaches, and the RFC 7050 name of a DNS64 resolver, late enough
+	   for a race to be cancelled while it waits for the prefix */
+	if (he_lab_dns_add(d, "v4only.test", EVDNS_TYPE_A, "192.0.2.10") < 0 ||
+	    he_lab_dns_add(d, "ipv4only.arpa", EVDNS_TYPE_AAAA,
+	    "2001:db8:64::c000:aa") < 0 ||
+	    he_lab_dns_set(d, "ipv4only.arpa", EVDNS_TYPE_AAAA,
+	    HE_LAB_ANSWER, 30) < 0)
+		return -1;
 	return he_lab_dns_add(d, "a.test", EVDNS_TYPE_A, "127.0.0.1");
 }
 
@@ -102,17 +111,29 @@ he_labproc_fake_gai(const char *node, const char *service,
 {
 	struct addrinfo h;
 
+	const char *a = hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1";
+
 	if (strncmp(node, "slow.", 5) == 0)
 		he_test_sleep_ms(30);
 	if (strncmp(node, "nx.", 3) == 0)
 		return EAI_NONAME;
+	if (strncmp(node, "v4only.", 7) == 0) {
+		if (hints->ai_family == AF_INET6)
+			return EAI_NONAME;
+		a = "192.0.2.10";
+	}
+	if (strcmp(node, "ipv4only.arpa") == 0) {
+		if (hints->ai_family != AF_INET6)
+			return EAI_NONAME;
+		he_test_sleep_ms(30);
+		a = "2001:db8:64::c000:aa";
+	}
 	memset(&h, 0, sizeof(h));
 	h.ai_family = hints->ai_family;
 	h.ai_socktype = hints->ai_socktype;
 	h.ai_protocol = hints->ai_protocol;
 	h.ai_flags = AI_NUMERICHOST;
-	return getaddrinfo(hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1",
-	    service, &h, (struct addrinfo **)res);
+	return getaddrinfo(a, service, &h, (struct addrinfo **)res);
 }
 
 void

@@ -17,6 +17,10 @@
  *   both.test   answers at once
  *   slow.test   both answers after 30 ms
  *   a.test      A only (AAAA: NOERROR, no records)
+ *   v4only.test A 192.0.2.10 only (NAT64: synthesized on a host with no
+ *               IPv4 route)
+ *   ipv4only.arpa  AAAA 2001:db8:64::c000:aa after 30 ms (RFC 7050: the
+ *               prefix 2001:db8:64::/96)
  * Any other name: NXDOMAIN at once. */
 
 /** Fork the server; 0 and its address ("127.0.0.1:PORT") kept inside, or -1. */
@@ -35,7 +39,8 @@ struct evutil_addrinfo;
 /** The system resolver's counterpart of the server, for
     he_resolve_set_gai_hook_(): numeric answers (AAAA ::1, A 127.0.0.1),
     so no /etc/hosts or DNS is involved; "slow.*" takes 30 ms, "nx.*"
-    does not exist.  It runs on the library's threads and calls nothing
+    does not exist, "v4only.*" has only A 192.0.2.10, ipv4only.arpa AAAA
+    2001:db8:64::c000:aa after 30 ms.  It runs on the library's threads and calls nothing
     the fault injection wraps. */
 int he_labproc_fake_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);

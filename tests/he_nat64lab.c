@@ -24,7 +24,10 @@
  *       and every NAME have their A records and AAAA records synthesized
  *       from them with the prefix, 64:ff9b::/96 unless given, as a DNS64
  *       resolver answers), plain (A records only), none (ipv4only.arpa
- *       does not exist; the NAMEs have their A records).  Forever.
+ *       does not exist; the NAMEs have their A records), rfc7050
+ *       (ipv4only.arpa as dns64 answers it, the NAMEs A only: a DNS64
+ *       that is not the names' resolver, for discovery from DNS with
+ *       local synthesis).  Forever.
  *   he_nat64lab rfc7050 SERVER
  *       The RFC 7050 query (he_nat64_query_start_) against SERVER
  *       (ADDR:PORT): "prefix P/LEN lifetime S" per prefix, "none", or
@@ -69,7 +72,8 @@ usage(void)
 	fprintf(stderr, "usage: he_nat64lab ra IFNAME [--pref64 P/LEN[,S]]..."
 	    " [--pio P/64] [--count N] [--interval MS] |"
 	    " listen FILE SECONDS [pref64|withdrawn|ra] |"
-	    " dns FILE dns64|plain|none [--prefix P/LEN] [--a NAME ADDR]... |"
+	    " dns FILE dns64|plain|none|rfc7050 [--prefix P/LEN]"
+	    " [--a NAME ADDR]... |"
 	    " rfc7050 SERVER | route\n");
 	return 2;
 }
@@ -336,7 +340,7 @@ dns_serve(int argc, char **argv)
 		return usage();
 	mode = argv[3];
 	if (strcmp(mode, "dns64") && strcmp(mode, "plain") &&
-	    strcmp(mode, "none"))
+	    strcmp(mode, "none") && strcmp(mode, "rfc7050"))
 		return usage();
 	for (i = 4; i < argc; i++) {
 		if (!strcmp(argv[i], "--prefix") && i + 1 < argc) {
@@ -367,7 +371,8 @@ dns_serve(int argc, char **argv)
 			    names[i], addrs[i]);
 			return 2;
 		}
-		if (strcmp(mode, "dns64"))
+		if (strcmp(mode, "dns64") && (strcmp(mode, "rfc7050") ||
+		    strcmp(names[i], HE_NAT64_WKN)))
 			continue;
 		/* What a DNS64 (RFC 6147) answers for a name with only A
 		   records: each one synthesized under its prefix. */

@@ -50,12 +50,13 @@
  *       there, first from this program ("program: event connected"), then
  *       from PLUGIN (tests/preload_deepbind.c) loaded with
  *       dlopen(RTLD_DEEPBIND) ("plugin: event connected").
- *   preload_client connect DNS NAME PORT
- *       bufferevent_socket_connect_hostname() to NAME PORT, asking the DNS
- *       server at DNS (ADDR:PORT) only; prints "connected to ADDR in N ms"
- *       or "error after N ms" (exit 0 or 1).  For the namespace tests:
- *       a short-lived program that connects once, as a command-line
- *       client does.
+ *   preload_client connect DNS NAME PORT [WAIT_MS]
+ *       bufferevent_socket_connect_hostname() to NAME PORT (AF_UNSPEC),
+ *       asking the DNS server at DNS (ADDR:PORT) only, or with DNS "-" the
+ *       system resolver, as a short-lived program on a real network does
+ *       (the namespace tests); waits at most WAIT_MS (30000); prints
+ *       "connected to ADDR in N ms", "error after N ms: ERRNO TEXT" or
+ *       "nothing after N ms"; exits 0, 1 or 2.
  *
  * Exit 77 when ::1 does not work here, 99 when the lab cannot be set up.
  */
@@ -78,6 +79,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #define NAME "www.test"
 #define MAX_THREADS 16
@@ -737,21 +739,37 @@ end:
 	return rc;
 }
 
-struct one {
+/* "[2001:db8::1]:80" or "192.0.2.1:80". */
+static void
+peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const struct sockaddr_in *sin = (const void *)ss;
+	const struct sockaddr_in6 *sin6 = (const void *)ss;
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6 &&
+	    evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a)))
+		snprintf(buf, len, "[%s]:%d", a, ntohs(sin6->sin6_port));
+	else if (ss->ss_family == AF_INET &&
+	    evutil_inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a)))
+		snprintf(buf, len, "%s:%d", a, ntohs(sin->sin_port));
+}
+
+struct conn {
 	struct event_base *base;
 	short what;
-	long ms, started;
+	int error;
 };
 
 static void
-one_event(struct bufferevent *bev, short what, void *arg)
+conn_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct one *o = arg;
+	struct conn *c = arg;
 
 	(void)bev;
-	o->what = what;
-	o->ms = now_ms() - o->started;
-	event_base_loopbreak(o->base);
+	c->what = what;
+	c->error = EVUTIL_SOCKET_ERROR();
+	event_base_loopbreak(c->base);
 }
 
 static int
@@ -759,53 +777,59 @@ main_connect(int argc, char **argv)
 {
 	struct evdns_base *dns = NULL;
 	struct bufferevent *bev = NULL;
-	struct timeval tv = { 30, 0 };
 	struct sockaddr_storage ss;
-	ev_socklen_t len = sizeof(ss);
-	char host[64] = "?";
-	struct one o;
-	int rc = SETUP_FAILED;
+	socklen_t len = sizeof(ss);
+	struct timespec t0, t1;
+	struct timeval tv;
+	struct conn c;
+	char addr[INET6_ADDRSTRLEN + 16] = "?";
+	long ms;
+	int rc = SETUP_FAILED, wait_ms;
 
-	memset(&o, 0, sizeof(o));
-	if (argc < 5 || !(o.base = event_base_new()) ||
-	    !(dns = evdns_base_new(o.base, 0)) ||
-	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0 ||
-	    !(bev = bufferevent_socket_new(o.base, -1, BEV_OPT_CLOSE_ON_FREE)))
+	if (argc < 5)
+		return SETUP_FAILED;
+	wait_ms = argc > 5 ? atoi(argv[5]) : 30000;
+	tv.tv_sec = wait_ms / 1000;
+	tv.tv_usec = (wait_ms % 1000) * 1000;
+	memset(&c, 0, sizeof(c));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!(c.base = event_base_new()) || (strcmp(argv[2], "-") != 0 &&
+	    (!(dns = evdns_base_new(c.base, 0)) ||
+	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0)) ||
+	    !(bev = bufferevent_socket_new(c.base, -1, BEV_OPT_CLOSE_ON_FREE)))
 		goto end;
-	bufferevent_setcb(bev, NULL, NULL, one_event, &o);
-	o.started = now_ms();
+	bufferevent_setcb(bev, NULL, NULL, conn_event, &c);
 	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, argv[3],
-	    atoi(argv[4])) < 0)
+	    atoi(argv[4])) < 0) {
+		printf("connect_hostname failed\n");
 		goto end;
-	event_base_loopexit(o.base, &tv);
-	event_base_dispatch(o.base);
-	if (o.what & BEV_EVENT_CONNECTED) {
+	}
+	event_base_loopexit(c.base, &tv);
+	event_base_dispatch(c.base);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (c.what & BEV_EVENT_CONNECTED) {
 		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
-		    &len) == 0) {
-			if (ss.ss_family == AF_INET6) {
-				host[0] = '[';
-				evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
-				    &ss)->sin6_addr, host + 1, sizeof(host) - 2);
-				strcat(host, "]");
-			} else {
-				evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)
-				    &ss)->sin_addr, host, sizeof(host));
-			}
-		}
-		printf("connected to %s:%s in %ld ms\n", host, argv[4], o.ms);
-		rc = 0;
+		    &len) == 0)
+			peer_name(&ss, addr, sizeof(addr));
+		printf("connected to %s in %ld ms\n", addr, ms);
+		rc = GOT_RESPONSE;
+	} else if (c.what) {
+		printf("error after %ld ms: %d %s\n", ms, c.error,
+		    strerror(c.error));
+		rc = GOT_ERROR;
 	} else {
-		printf("error after %ld ms\n", o.ms);
-		rc = 1;
+		printf("nothing after %ld ms\n", ms);
+		rc = GOT_NOTHING;
 	}
 end:
 	if (bev)
 		bufferevent_free(bev);
 	if (dns)
 		evdns_base_free(dns, 0);
-	if (o.base) {
-		event_base_loop(o.base, EVLOOP_NONBLOCK);
-		event_base_free(o.base);
+	if (c.base) {
+		event_base_loop(c.base, EVLOOP_NONBLOCK);
+		event_base_free(c.base);
 	}
 	return rc;
 }

@@ -62,6 +62,8 @@ struct opts {
 	int https_rr;			/* --https-rr */
 	const char *alpn;		/* --alpn LIST, or NULL */
 	int show_history, forget;	/* --history, --forget */
+	const char *nat64_prefix;	/* --nat64-prefix PREFIX/LEN */
+	int no_nat64;			/* --no-nat64 */
 	int nother;			/* options given besides --demo */
 	const char *host;
 	int port;
@@ -93,7 +95,16 @@ struct event_rec {
 	char *text;
 	struct evhappy_endpoint *endpoint;
 	ev_uint64_t network;		/* EVHAPPY_TRACE_NETWORK */
+	/* EVHAPPY_TRACE_NAT64_PREFIX, _SYNTH */
+	int has_v4, prefix_len, nat64_source;
+	struct sockaddr_storage v4;
 };
+
+/* A NAT64 address of one connect and the IPv4 address it stands for. */
+struct synth_rec {
+	char v6[TOOL_ADDRLEN], v4[TOOL_ADDRLEN];
+};
+#define SYNTHS_MAX 8
 
 /* What one connect came to. */
 struct result {
@@ -109,6 +120,8 @@ struct result {
 	int nattempts;
 	struct event_rec *events;
 	int nevents, events_cap;
+	struct synth_rec synths[SYNTHS_MAX];	/* for the result line */
+	int nsynths;
 };
 
 /* Winners of a --count run, for its summary. */
@@ -169,6 +182,11 @@ help(void)
 "  --https-rr              ask the HTTPS record too; race its endpoints\n"
 "  --alpn LIST             the ALPN ids spoken, for --https-rr's choice of\n"
 "                          endpoints (http/1.1; e.g. h2,http/1.1)\n"
+"IPv6-only networks (NAT64; default: discover the prefix, synthesize when\n"
+"the host has no IPv4 route):\n"
+"  --nat64-prefix P/LEN    synthesize with this prefix (LEN 32, 40, 48,\n"
+"                          56, 64 or 96), discover nothing\n"
+"  --no-nat64              never synthesize\n"
 "Resolving (default: --system-resolver):\n"
 "  --system-resolver       getaddrinfo(3): /etc/hosts, nsswitch, DNS\n"
 "  --dns SERVER[:PORT]     ask only this DNS server ([ADDR]:PORT for IPv6)\n"
@@ -219,7 +237,8 @@ enum {
 	OPT_TIMEOUT, OPT_MAX_IN_FLIGHT, OPT_COUNT, OPT_LOCAL, OPT_DNS,
 	OPT_SYSTEM_RESOLVER, OPT_EVDNS, OPT_RELAY, OPT_TRACE, OPT_JSON,
 	OPT_DEMO, OPT_VERSION, OPT_NO_HISTORY, OPT_WATERFALL, OPT_SVG,
-	OPT_HTTPS_RR, OPT_ALPN, OPT_HISTORY, OPT_FORGET
+	OPT_HTTPS_RR, OPT_ALPN, OPT_HISTORY, OPT_FORGET, OPT_NAT64_PREFIX,
+	OPT_NO_NAT64
 };
 
 static const struct option long_options[] = {
@@ -241,6 +260,8 @@ static const struct option long_options[] = {
 	{ "svg", required_argument, NULL, OPT_SVG },
 	{ "https-rr", no_argument, NULL, OPT_HTTPS_RR },
 	{ "alpn", required_argument, NULL, OPT_ALPN },
+	{ "nat64-prefix", required_argument, NULL, OPT_NAT64_PREFIX },
+	{ "no-nat64", no_argument, NULL, OPT_NO_NAT64 },
 	{ "demo", no_argument, NULL, OPT_DEMO },
 	{ "history", no_argument, NULL, OPT_HISTORY },
 	{ "forget", no_argument, NULL, OPT_FORGET },
@@ -380,6 +401,8 @@ parse_option(struct opts *o, int c, const char *arg)
 			return usage_error("--svg: FILE is empty");
 		o->svg = arg;
 		return 0;
+	case OPT_NAT64_PREFIX: o->nat64_prefix = arg; return 0;
+	case OPT_NO_NAT64: o->no_nat64 = 1; return 0;
 	case 'h': help(); return 1;
 	case OPT_VERSION:
 		printf("evhappy %s (libevent %s)\n", evhappy_get_version(),
@@ -440,6 +463,9 @@ check_combinations(struct opts *o)
 	/* Without HTTPS records the list would be set and never read. */
 	if (o->alpn && !o->https_rr)
 		return usage_error("--alpn needs --https-rr");
+	if (o->nat64_prefix && o->no_nat64)
+		return usage_error("--nat64-prefix and --no-nat64 exclude "
+		    "each other");
 	return 0;
 }
 
@@ -613,6 +639,42 @@ apply_https(struct evhappy *he, const struct opts *o)
 	return TOOL_EXIT_FAIL;
 }
 
+/* --nat64-prefix, --no-nat64: an exit status; what the setter refuses is
+   a usage error. */
+static int
+apply_nat64(struct evhappy *he, const struct opts *o)
+{
+	struct sockaddr_in6 p;
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash;
+	int len;
+
+	if (o->no_nat64)
+		return evhappy_set_nat64_prefix(he, NULL, 0) == 0 ?
+		    TOOL_EXIT_OK : TOOL_EXIT_FAIL;
+	if (!o->nat64_prefix)
+		return TOOL_EXIT_OK;
+	memset(&p, 0, sizeof(p));
+	p.sin6_family = AF_INET6;
+	slash = strchr(o->nat64_prefix, '/');
+	if (!slash || (size_t)(slash - o->nat64_prefix) >= sizeof(addr))
+		goto bad;
+	memcpy(addr, o->nat64_prefix, (size_t)(slash - o->nat64_prefix));
+	addr[slash - o->nat64_prefix] = '\0';
+	if (evutil_inet_pton(AF_INET6, addr, &p.sin6_addr) != 1 ||
+	    strspn(slash + 1, "0123456789") != strlen(slash + 1) ||
+	    strlen(slash + 1) < 1 || strlen(slash + 1) > 3)
+		goto bad;
+	len = atoi(slash + 1);
+	if (evhappy_set_nat64_prefix(he, &p, len) == 0)
+		return TOOL_EXIT_OK;
+bad:
+	usage_error("--nat64-prefix: '%s' is not a NAT64 prefix (an IPv6 "
+	    "prefix and its length, 32, 40, 48, 56, 64 or 96, with no bit "
+	    "set past it: 64:ff9b::/96)", o->nat64_prefix);
+	return TOOL_EXIT_USAGE;
+}
+
 /* The resolver: none (the system's), evdns with one server, or evdns as
    /etc/resolv.conf says. */
 static int
@@ -743,6 +805,8 @@ app_setup(struct app *app)
 		evhappy_set_history(app->he, 0);
 	else
 		(void)tool_history_file();
+	if ((rc = apply_nat64(app->he, app->o)) != TOOL_EXIT_OK)
+		return rc;
 	evhappy_set_trace_cb(app->he, on_trace, app);
 	return TOOL_EXIT_OK;
 }
@@ -767,6 +831,32 @@ result_clear(struct result *res)
 	free(res->events);
 	memset(res, 0, sizeof(*res));
 	res->fd = -1;
+}
+
+/* A NAT64 event's own fields. */
+static void
+record_nat64(struct event_rec *e, const struct evhappy_trace *ev)
+{
+	e->prefix_len = ev->nat64_prefix_len;
+	e->nat64_source = ev->nat64_source;
+	if (ev->nat64_v4 && ev->nat64_v4len <= sizeof(e->v4)) {
+		memcpy(&e->v4, ev->nat64_v4, ev->nat64_v4len);
+		e->has_v4 = 1;
+	}
+}
+
+/* Which IPv4 address a synthesized one stands for, for the result line. */
+static void
+record_synth(struct result *res, const struct evhappy_trace *ev)
+{
+	struct synth_rec *s;
+
+	if (ev->kind != EVHAPPY_TRACE_NAT64_SYNTH || ev->error || !ev->addr ||
+	    !ev->nat64_v4 || res->nsynths == SYNTHS_MAX)
+		return;
+	s = &res->synths[res->nsynths++];
+	evhappy_sockaddr_format(ev->addr, s->v6, sizeof(s->v6));
+	evhappy_sockaddr_format(ev->nat64_v4, s->v4, sizeof(s->v4));
 }
 
 static void
@@ -802,6 +892,11 @@ record_event(struct result *res, const struct evhappy_trace *ev)
 		e->network = ev->network;
 		return;
 	}
+	if (ev->kind == EVHAPPY_TRACE_NAT64_PREFIX ||
+	    ev->kind == EVHAPPY_TRACE_NAT64_SYNTH) {
+		record_nat64(e, ev);
+		return;
+	}
 	if (ev->kind != EVHAPPY_TRACE_HISTORY)
 		return;
 	e->from_file = ev->from_file;
@@ -825,6 +920,7 @@ on_trace(const struct evhappy_trace *ev, void *arg)
 		tool_trace_print(stderr, "", ev);
 	if (app->o->json)
 		record_event(&app->res, ev);
+	record_synth(&app->res, ev);
 }
 
 static void
@@ -979,6 +1075,19 @@ print_change(const struct app *app, FILE *out)
 		print_time_change(out, res->elapsed_ms - app->prev_ms);
 }
 
+/* The IPv4 address the winner stands for when it was synthesized (NAT64),
+   or NULL. */
+static const char *
+nat64_for(const struct result *res)
+{
+	int i;
+
+	for (i = 0; i < res->nsynths; i++)
+		if (!strcmp(res->synths[i].v6, res->winner))
+			return res->synths[i].v4;
+	return NULL;
+}
+
 static void
 print_result(const struct app *app, FILE *out)
 {
@@ -988,8 +1097,9 @@ print_result(const struct app *app, FILE *out)
 	if (count > 1)
 		fprintf(out, "[%d/%d] ", app->index, count);
 	if (res->fd >= 0)
-		fprintf(out, "connected to %s in %.1f ms", res->winner,
-		    res->elapsed_ms);
+		fprintf(out, "connected to %s%s%s in %.1f ms", res->winner,
+		    nat64_for(res) ? " for " : "",
+		    nat64_for(res) ? nat64_for(res) : "", res->elapsed_ms);
 	else if (res->line)
 		fputs(res->line, out);
 	else
@@ -1139,12 +1249,54 @@ json_network(FILE *out, const struct event_rec *e)
 	tool_json_string(out, hex);	/* its routes: the event's "text" */
 }
 
+static const char *const nat64_source_names[] = {
+	NULL, "caller", "RA", "DNS"
+};
+
+/* A NAT64 event: "prefix":"64:ff9b::/96","source":"RA", a synthesis's
+   "for":"192.0.2.10:80", and why there was none. */
+static void
+json_nat64(FILE *out, const struct event_rec *e)
+{
+	const struct sockaddr_in6 *sin6 = (const void *)&e->addr;
+	unsigned char a[16];
+	char pfx[INET6_ADDRSTRLEN + 8], v4[TOOL_ADDRLEN];
+	int i;
+
+	if (e->has_addr && e->addr.ss_family == AF_INET6 &&
+	    e->prefix_len > 0 && e->prefix_len <= 128 &&
+	    e->nat64_source > 0 && e->nat64_source <= 3) {
+		memcpy(a, &sin6->sin6_addr, 16);
+		for (i = e->prefix_len / 8; i < 16; i++)
+			a[i] = 0;
+		evutil_inet_ntop(AF_INET6, a, pfx, sizeof(pfx) - 4);
+		evutil_snprintf(pfx + strlen(pfx), 5, "/%d", e->prefix_len);
+		fputs(",\"prefix\":", out);
+		tool_json_string(out, pfx);
+		fputs(",\"source\":", out);
+		tool_json_string(out, nat64_source_names[e->nat64_source]);
+	}
+	if (e->has_v4) {
+		evhappy_sockaddr_format((const struct sockaddr *)&e->v4, v4,
+		    sizeof(v4));
+		fputs(",\"for\":", out);
+		tool_json_string(out, v4);
+	}
+	if (e->error) {
+		fputs(",\"error\":", out);
+		tool_json_string(out, e->text ? e->text : strerror(e->error));
+		fprintf(out, ",\"errno\":%d", e->error);
+	}
+}
+
 static void
 json_event(FILE *out, const struct event_rec *e)
 {
 	fprintf(out, "{\"ms\":%.3f,\"event\":\"%s\"", e->ms,
 	    evhappy_trace_kind_name(e->kind));
-	if (e->has_addr)
+	if (e->kind == EVHAPPY_TRACE_NAT64_PREFIX)
+		;	/* its address is the prefix: json_nat64 */
+	else if (e->has_addr)
 		json_addr(out, &e->addr);
 	else if (e->family)
 		fprintf(out, ",\"family\":%d", tool_family_number(e->family));
@@ -1164,6 +1316,9 @@ json_event(FILE *out, const struct event_rec *e)
 		json_history(out, e);
 	if (e->kind == EVHAPPY_TRACE_NETWORK)
 		json_network(out, e);
+	if (e->kind == EVHAPPY_TRACE_NAT64_PREFIX ||
+	    e->kind == EVHAPPY_TRACE_NAT64_SYNTH)
+		json_nat64(out, e);
 	if (e->kind == EVHAPPY_TRACE_DNS_ANSWER ||
 	    e->kind == EVHAPPY_TRACE_HTTPS_ANSWER)
 		json_error(out, "dns", e->error, 1);

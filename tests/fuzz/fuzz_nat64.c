@@ -15,10 +15,19 @@
  * - the setting: a FIXED prefix printed and parsed again is the same;
  * - RFC 6052: embedding then extracting gives the IPv4 address back, and
  *   de-synthesis finds it.
+ * First bytes 0xf0 and up pick the list functions the race uses
+ * (he_nat64_list.h), on up to 4 prefixes and 64 addresses:
+ * - synthesis: one entry out per entry in, in order; an IPv4 one becomes
+ *   HE_AI_SYNTH under the first prefix that may carry it, standing for it
+ *   with its port, or stays as it is; nothing else changes; the count;
+ * - DNS64 marking: NULL when no entry is a synthesis of a server, else
+ *   the same addresses with those marked; and the cheap filters that
+ *   spare a dual-stack host the work never miss an entry that counts.
  * Memory errors and leaks are the sanitizers'.
  */
 #include "he_nat64.h"
 #include "he_nat64_cache.h"
+#include "he_nat64_list.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -196,11 +205,161 @@ fuzz_rfc6052(const uint8_t *data, size_t size)
 	}
 }
 
+#define LIST_MAX 64
+
+/* Up to 4 prefixes (a length code and 16 bytes each; invalid ones are
+ * left out), then entries: a byte (even: IPv4, 4 bytes follow; odd:
+ * IPv6, 16) each.  Returns the rest's list, *n the prefixes. */
+static struct evutil_addrinfo *
+read_list(const uint8_t *data, size_t size, struct he_nat64_prefix *p,
+    int *n)
+{
+	static const int lens[] = { 32, 40, 48, 56, 64, 96 };
+	struct evutil_addrinfo *head = NULL, **tail = &head;
+	struct sockaddr_storage ss;
+	size_t at = 1;
+	int want, i, count = 0;
+
+	*n = 0;
+	if (size < 1)
+		return NULL;
+	want = 1 + data[0] % 4;
+	for (i = 0; i < want && at + 17 <= size; i++, at += 17)
+		if (he_nat64_prefix_set_(&p[*n], data + at + 1,
+		    lens[data[at] % 6]) == 0)
+			(*n)++;
+	while (at < size && count < LIST_MAX) {
+		size_t len = data[at] & 1 ? 16 : 4;
+		if (at + 1 + len > size)
+			break;
+		memset(&ss, 0, sizeof(ss));
+		if (len == 4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(80);
+			memcpy(&sin->sin_addr, data + at + 1, 4);
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(80);
+			memcpy(&sin6->sin6_addr, data + at + 1, 16);
+		}
+		if (he_addrinfo_new_((struct sockaddr *)&ss, sizeof(ss),
+		    tail) != 0)
+			break;
+		HE_AI_META(*tail)->group = (uint16_t)(data[at] >> 1);
+		tail = &(*tail)->ai_next;
+		count++;
+		at += 1 + len;
+	}
+	return head;
+}
+
+static int
+first_carrier(const struct he_nat64_prefix *p, int n, const unsigned char *v4)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (he_nat64_may_synthesize_(&p[i], v4))
+			return i;
+	return -1;
+}
+
+static void
+fuzz_list_synth(const uint8_t *data, size_t size)
+{
+	struct he_nat64_prefix p[4];
+	struct evutil_addrinfo *in, *out = NULL;
+	const struct evutil_addrinfo *a, *b;
+	int n, made = -1, count = 0, i;
+
+	in = read_list(data, size, p, &n);
+	if (he_nat64_list_synth_(p, n, in, &out, &made) != 0) {
+		CHECK(!out && made == 0, "a failure leaves nothing");
+		evhappy_addrinfo_free(in);
+		return;
+	}
+	for (a = in, b = out; a && b; a = a->ai_next, b = b->ai_next) {
+		const unsigned char *v4 = a->ai_family == AF_INET ?
+		    (const unsigned char *)&((const struct sockaddr_in *)
+		    (const void *)a->ai_addr)->sin_addr : NULL;
+		CHECK(HE_AI_META(b)->group == HE_AI_META(a)->group, "group");
+		i = v4 ? first_carrier(p, n, v4) : -1;
+		if (i < 0) {
+			CHECK(he_sockaddr_equal_(a->ai_addr, b->ai_addr) &&
+			    !(HE_AI_META(b)->flags & HE_AI_SYNTH), "kept");
+			continue;
+		}
+		count++;
+		CHECK(HE_AI_META(b)->flags & HE_AI_SYNTH, "synthesized");
+		CHECK(b->ai_family == AF_INET6, "an IPv6 entry");
+		CHECK(he_sockaddr_equal_(he_ai_identity_(b), a->ai_addr),
+		    "stands for its IPv4 address and port");
+		CHECK(he_nat64_desynthesize_(&p[i], 1, b->ai_addr, NULL) == 0,
+		    "under the first prefix that may carry it");
+		CHECK(he_nat64_list_has_v4_(in), "has_v4_ saw it");
+	}
+	CHECK(!a && !b, "one entry out per entry in");
+	CHECK(made == count, "count %d, made %d", count, made);
+	evhappy_addrinfo_free(in);
+	evhappy_addrinfo_free(out);
+}
+
+static void
+fuzz_list_mark(const uint8_t *data, size_t size)
+{
+	struct he_nat64_prefix p[4];
+	struct evutil_addrinfo *in, *out = NULL;
+	const struct evutil_addrinfo *a, *b;
+	struct sockaddr_in v4;
+	int n, marks = 0, err;
+
+	in = read_list(data, size, p, &n);
+	for (a = in; a; a = a->ai_next)
+		if (a->ai_family == AF_INET6 &&
+		    he_nat64_desynthesize_(p, n, a->ai_addr, &v4) >= 0 &&
+		    he_nat64_v4_class_((const unsigned char *)&v4.sin_addr) !=
+		    HE_NAT64_V4_NEVER)
+			marks++;
+	err = he_nat64_list_mark_(p, n, in, &out);
+	CHECK(err == 0 || err == ENOMEM, "result %d", err);
+	if (marks)
+		CHECK(he_nat64_list_maybe_synth_(in),
+		    "the filter misses a synthesis");
+	if (err == 0 && !marks)
+		CHECK(!out, "nothing to mark, yet a copy");
+	if (err == 0 && marks) {
+		CHECK(out != NULL, "no copy");
+		for (a = in, b = out; a && b; a = a->ai_next, b = b->ai_next) {
+			CHECK(he_sockaddr_equal_(a->ai_addr, b->ai_addr) &&
+			    HE_AI_META(a)->group == HE_AI_META(b)->group,
+			    "the same addresses");
+			if (HE_AI_META(b)->flags & HE_AI_SYNTH) {
+				marks--;
+				CHECK(he_nat64_same_server_(p, n,
+				    he_ai_identity_(b), b->ai_addr),
+				    "stands for what it synthesizes");
+			}
+		}
+		CHECK(!a && !b && marks == 0, "every synthesis marked");
+	}
+	evhappy_addrinfo_free(in);
+	evhappy_addrinfo_free(out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
+	if (data[0] >= 0xf0) {	/* the race's list functions */
+		if (data[0] & 1)
+			fuzz_list_mark(data + 1, size - 1);
+		else
+			fuzz_list_synth(data + 1, size - 1);
+		return 0;
+	}
 	switch (data[0] % 5) {
 	case 0:
 		fuzz_rfc7050(data + 1, size - 1);
