@@ -119,48 +119,13 @@ list_len(const struct evutil_addrinfo *list)
 	return n;
 }
 
-/* Fill ss with an address literal (port 0); 0 on success. */
-static int
-parse_sa(const char *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
 static struct sockaddr_in6
 sin6_of(const char *s, int port, uint32_t scope)
 {
-	struct sockaddr_in6 sin6;
+	struct sockaddr_in6 sin6 = he_test_sin6(s, port);
 
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons((uint16_t)port);
 	sin6.sin6_scope_id = scope;
-	ck_assert_int_eq(inet_pton(AF_INET6, s, &sin6.sin6_addr), 1);
 	return sin6;
-}
-
-static struct sockaddr_in
-sin_of(const char *s, int port)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET, s, &sin.sin_addr), 1);
-	return sin;
 }
 
 /* ---- a source lookup that answers what a routing table would ------------ */
@@ -200,12 +165,12 @@ fake_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	ck_assert_uint_eq(dstlen, dst->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	for (i = 0; i < rt->n; i++) {
-		ck_assert_int_eq(parse_sa(rt->r[i].dst, &d), 0);
+		ck_assert_int_ne(he_test_sockaddr(rt->r[i].dst, 0, &d), 0);
 		if (!same_addr(dst, &d))
 			continue;
 		if (!rt->r[i].src)
 			break;
-		ck_assert_int_eq(parse_sa(rt->r[i].src, src), 0);
+		ck_assert_int_ne(he_test_sockaddr(rt->r[i].src, 0, src), 0);
 		return 0;
 	}
 	return ENETUNREACH;
@@ -232,7 +197,7 @@ sorted(const char *input, const struct route *r, int n)
 
 START_TEST(test_from_sockaddr_v4)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.7", 8080);
+	struct sockaddr_in sin = he_test_sin("192.0.2.7", 8080);
 	struct evutil_addrinfo *ai;
 
 	ai = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
@@ -278,7 +243,7 @@ START_TEST(test_from_sockaddr_storage_len)
 {
 	/* callers often pass a sockaddr_storage and its size */
 	struct sockaddr_storage ss;
-	struct sockaddr_in sin = sin_of("198.51.100.1", 80);
+	struct sockaddr_in sin = he_test_sin("198.51.100.1", 80);
 	struct evutil_addrinfo *ai;
 
 	memset(&ss, 0, sizeof(ss));
@@ -301,7 +266,7 @@ END_TEST
 
 START_TEST(test_from_sockaddr_bad)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.1", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 80);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
 	struct sockaddr_un un;
 
@@ -330,7 +295,7 @@ END_TEST
 
 START_TEST(test_new_concat_set_port)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.1", 1);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 1);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::a", 2, 0);
 	struct evutil_addrinfo *a, *b, *list, *ai;
 
@@ -362,8 +327,8 @@ END_TEST
 
 START_TEST(test_sockaddr_equal)
 {
-	struct sockaddr_in a = sin_of("192.0.2.1", 80);
-	struct sockaddr_in b = sin_of("192.0.2.1", 80);
+	struct sockaddr_in a = he_test_sin("192.0.2.1", 80);
+	struct sockaddr_in b = he_test_sin("192.0.2.1", 80);
 	struct sockaddr_in6 m = sin6_of("::ffff:192.0.2.1", 80, 0);
 	struct sockaddr_in6 x =
 	    sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001", 80, 0);
@@ -396,7 +361,7 @@ END_TEST
 START_TEST(test_dup_deep_copy)
 {
 	struct sockaddr_in6 s6 = sin6_of("2001:db8::5", 53, 3);
-	struct sockaddr_in s4 = sin_of("192.0.2.5", 53);
+	struct sockaddr_in s4 = he_test_sin("192.0.2.5", 53);
 	const struct sockaddr_in6 *got6;
 	struct evutil_addrinfo a, b, *copy;
 	char name[] = "host.example";
@@ -639,7 +604,7 @@ START_TEST(test_remove_v4_head_and_tail)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.1",
 	    443);
-	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 443);
 
 	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
 	    sizeof(sin)), 2);
@@ -677,7 +642,7 @@ END_TEST
 START_TEST(test_remove_port_mismatch)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1", 80);
-	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 443);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 443, 0);
 
 	errno = 0;
@@ -696,7 +661,7 @@ END_TEST
 START_TEST(test_remove_enoent_and_bad)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1", 80), *empty = NULL;
-	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.9", 80);
 	struct sockaddr_in6 mapped = sin6_of("::ffff:192.0.2.1", 80, 0);
 	struct sockaddr_un un;
 
@@ -965,7 +930,7 @@ END_TEST
 
 START_TEST(test_source_by_udp_connect)
 {
-	struct sockaddr_in dst = sin_of("127.0.0.1", 0);
+	struct sockaddr_in dst = he_test_sin("127.0.0.1", 0);
 	struct sockaddr_in6 ll = sin6_of("fe80::1", 80, 0);
 	struct sockaddr_storage src;
 	int fds = he_test_count_fds();
@@ -1391,7 +1356,7 @@ START_TEST(test_copy_stream)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.2 "
 	    "2001:db8::2", 80), *copy, *ai;
-	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.9", 80);
 	struct evutil_addrinfo weird;
 
 	list->ai_socktype = SOCK_DGRAM;			/* skipped */

@@ -107,30 +107,6 @@ new_cache(void)
 	return c;
 }
 
-static struct sockaddr_in
-sin_of(const char *a, int port)
-{
-	struct sockaddr_in s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons((uint16_t)port);
-	v4(a, (unsigned char *)&s.sin_addr);
-	return s;
-}
-
-static struct sockaddr_in6
-sin6_of(const char *a, int port)
-{
-	struct sockaddr_in6 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin6_family = AF_INET6;
-	s.sin6_port = htons((uint16_t)port);
-	v6(a, s.sin6_addr.s6_addr);
-	return s;
-}
-
 /* ---- RFC 6052 ----------------------------------------------------------- */
 
 /* RFC 6052 section 2.4, every row (192.0.2.33 in each prefix). */
@@ -346,7 +322,7 @@ START_TEST(test_synthesize_sockaddr)
 	struct he_nat64_prefix nsp = pfx("2001:db8:64::", 96);
 	struct he_nat64_prefix p64 = pfx("2001:db8:122:344::", 64);
 	struct he_nat64_prefix known[2];
-	struct sockaddr_in in = sin_of("192.0.2.2", 8080), back;
+	struct sockaddr_in in = he_test_sin("192.0.2.2", 8080), back;
 	struct sockaddr_in6 out, keep, s6;
 	unsigned char want[16];
 
@@ -364,12 +340,12 @@ START_TEST(test_synthesize_sockaddr)
 	    EADDRNOTAVAIL);
 	ck_assert(!memcmp(&out, &keep, sizeof(out)));
 	/* but a global one, yes */
-	in = sin_of("8.8.4.4", 443);
+	in = he_test_sin("8.8.4.4", 443);
 	ck_assert_int_eq(he_nat64_synthesize_(&he_nat64_wkp_, &in, &out), 0);
 	v6("64:ff9b::808:404", want);
 	ck_assert(!memcmp(&out.sin6_addr, want, 16));
 	/* loopback: never */
-	in = sin_of("127.0.0.1", 80);
+	in = he_test_sin("127.0.0.1", 80);
 	ck_assert_int_eq(he_nat64_synthesize_(&nsp, &in, &out), EADDRNOTAVAIL);
 	/* bad arguments */
 	in.sin_family = AF_INET6;
@@ -379,24 +355,24 @@ START_TEST(test_synthesize_sockaddr)
 	/* de-synthesis: which prefix, the IPv4 address and the port */
 	known[0] = nsp;
 	known[1] = p64;
-	s6 = sin6_of("2001:db8:122:344:c0:2:2100:0", 993);
+	s6 = he_test_sin6("2001:db8:122:344:c0:2:2100:0", 993);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), 1);
 	ck_assert_int_eq(back.sin_family, AF_INET);
 	ck_assert_int_eq(ntohs(back.sin_port), 993);
 	ck_assert_str_eq(inet_ntoa(back.sin_addr), "192.0.2.33");
-	s6 = sin6_of("2001:db8:64::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:64::c000:202", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, NULL), 0);
 	/* not a synthesis: another prefix, a scope, another family */
-	s6 = sin6_of("2001:db8:65::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:65::c000:202", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), -1);
-	s6 = sin6_of("2001:db8:64::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:64::c000:202", 1);
 	s6.sin6_scope_id = 3;
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), -1);
-	in = sin_of("192.0.2.2", 1);
+	in = he_test_sin("192.0.2.2", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&in, &back), -1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 0,
@@ -407,10 +383,10 @@ END_TEST
 START_TEST(test_same_server)
 {
 	struct he_nat64_prefix known[1];
-	struct sockaddr_in a = sin_of("192.0.2.10", 443);
-	struct sockaddr_in6 s = sin6_of("64:ff9b::c000:20a", 443);
-	struct sockaddr_in6 other = sin6_of("2001:db8::1", 443);
-	struct sockaddr_in6 other2 = sin6_of("2001:db8::1", 443);
+	struct sockaddr_in a = he_test_sin("192.0.2.10", 443);
+	struct sockaddr_in6 s = he_test_sin6("64:ff9b::c000:20a", 443);
+	struct sockaddr_in6 other = he_test_sin6("2001:db8::1", 443);
+	struct sockaddr_in6 other2 = he_test_sin6("2001:db8::1", 443);
 
 	known[0] = he_nat64_wkp_;
 	/* a DNS64 answer and the A record it was made of: one server */
@@ -425,7 +401,7 @@ START_TEST(test_same_server)
 	s.sin6_port = htons(80);
 	ck_assert(!he_nat64_same_server_(known, 1, (struct sockaddr *)&a,
 	    (struct sockaddr *)&s));
-	s = sin6_of("64:ff9b::c000:20b", 443);
+	s = he_test_sin6("64:ff9b::c000:20b", 443);
 	ck_assert(!he_nat64_same_server_(known, 1, (struct sockaddr *)&a,
 	    (struct sockaddr *)&s));
 	/* plain addresses compare as themselves */
@@ -1427,8 +1403,8 @@ END_TEST
 
 START_TEST(test_route_probe_real)
 {
-	struct sockaddr_in lo = sin_of("127.0.0.1", 0);
-	struct sockaddr_in6 lo6 = sin6_of("::1", 0);
+	struct sockaddr_in lo = he_test_sin("127.0.0.1", 0);
+	struct sockaddr_in6 lo6 = he_test_sin6("::1", 0);
 	int fds0 = he_test_count_fds(), have = -1;
 
 	/* loopback has a route wherever there is IPv4 */
@@ -1506,7 +1482,7 @@ START_TEST(test_setting_from_api)
 {
 	enum he_nat64_mode m;
 	struct he_nat64_prefix p;
-	struct sockaddr_in6 s = sin6_of("2001:db8:64::", 0);
+	struct sockaddr_in6 s = he_test_sin6("2001:db8:64::", 0);
 
 	ck_assert_int_eq(he_nat64_setting_from_api_(NULL, 0, &m, &p), 0);
 	ck_assert_int_eq(m, HE_NAT64_OFF);
@@ -1524,7 +1500,7 @@ START_TEST(test_setting_from_api)
 	s.sin6_port = 0;
 	s.sin6_scope_id = 1;
 	ck_assert_int_eq(he_nat64_setting_from_api_(&s, 96, &m, &p), EINVAL);
-	s = sin6_of("2001:db8:64::", 0);
+	s = he_test_sin6("2001:db8:64::", 0);
 	s.sin6_family = AF_INET;
 	ck_assert_int_eq(he_nat64_setting_from_api_(&s, 96, &m, &p), EINVAL);
 	ck_assert_int_eq(m, HE_NAT64_FIXED);	/* untouched by failures */
@@ -1533,7 +1509,7 @@ END_TEST
 
 START_TEST(test_describe)
 {
-	struct sockaddr_in a = sin_of("192.0.2.10", 443);
+	struct sockaddr_in a = he_test_sin("192.0.2.10", 443);
 	struct sockaddr_in6 s;
 	struct he_nat64_known k;
 	char buf[160];

@@ -260,27 +260,35 @@ he_test_fx_end(struct he_test_fx *f)
 	ck_assert_int_eq(he_test_count_fds(), f->fds0);
 }
 
+socklen_t
+he_test_sockaddr(const char *addr, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return sizeof(*sin6);
+	}
+	return 0;
+}
+
 struct evutil_addrinfo *
 he_test_ai(const char *addr, int port)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
+	struct sockaddr_storage ss;
+	socklen_t len = he_test_sockaddr(addr, port, &ss);
 
-	memset(&sin, 0, sizeof(sin));
-	memset(&sin6, 0, sizeof(sin6));
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((unsigned short)port);
-		return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
-		    sizeof(sin));
-	}
-	if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((unsigned short)port);
-		return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin6,
-		    sizeof(sin6));
-	}
-	return NULL;
+	if (!len)
+		return NULL;
+	return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&ss, len);
 }
 
 struct evutil_addrinfo *
@@ -334,14 +342,35 @@ he_test_sa(const char *addr, int port)
 {
 	static struct sockaddr_storage ring[8];
 	static int next;
-	struct evutil_addrinfo *ai = he_test_ai(addr, port);
 	struct sockaddr_storage *ss = &ring[next++ % 8];
 
-	ck_assert_ptr_nonnull(ai);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	evhappy_addrinfo_free(ai);
+	ck_assert_msg(he_test_sockaddr(addr, port, ss) != 0,
+	    "not an address literal: %s", addr);
 	return (const struct sockaddr *)ss;
+}
+
+/* he_test_sa(), asserting that the literal is of that family. */
+static const struct sockaddr *
+sa_of_family(const char *addr, int port, int family)
+{
+	const struct sockaddr *sa = he_test_sa(addr, port);
+
+	ck_assert_msg(sa->sa_family == family, "%s: family %d, want %d",
+	    addr, sa->sa_family, family);
+	return sa;
+}
+
+struct sockaddr_in
+he_test_sin(const char *addr, int port)
+{
+	return *(const struct sockaddr_in *)sa_of_family(addr, port, AF_INET);
+}
+
+struct sockaddr_in6
+he_test_sin6(const char *addr, int port)
+{
+	return *(const struct sockaddr_in6 *)sa_of_family(addr, port,
+	    AF_INET6);
 }
 
 TCase *

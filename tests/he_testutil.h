@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -125,9 +127,19 @@ evutil_socket_t he_test_listen(const char *addr, int *port);
 evutil_socket_t he_test_refuser(const char *addr, int *port);
 struct he_lab_blackhole *he_test_blackhole(const char *addr, int *port);
 
+/** The sockaddr of an IPv4 or IPv6 literal (without brackets) and port
+    into *ss, zeroed first; its length, or 0 when addr is no literal. */
+socklen_t he_test_sockaddr(const char *addr, int port,
+    struct sockaddr_storage *ss);
+
 /** The sockaddr of an IPv4 or IPv6 literal and port, in a ring of 8
     static buffers (asserting that the literal parses). */
 const struct sockaddr *he_test_sa(const char *addr, int port);
+
+/** The same as a sockaddr_in, or a sockaddr_in6, asserting that the
+    literal is of that family. */
+struct sockaddr_in he_test_sin(const char *addr, int port);
+struct sockaddr_in6 he_test_sin6(const char *addr, int port);
 
 /** The printable "addr" of a sockaddr, without port, into a static buffer. */
 const char *he_test_addr_str(const struct sockaddr *sa);
