@@ -47,6 +47,7 @@
 #include "he_pref64.h"
 #include "he_time.h"
 #include "he_lab.h"
+#include "he_testrec.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -394,35 +395,13 @@ dns_serve(int argc, char **argv)
 
 /* ---- rfc7050 ------------------------------------------------------------ */
 
-struct qstate {
-	int done;
-	enum he_nat64_query_result result;
-	struct he_nat64_prefix p[HE_NAT64_MAX_PREFIXES];
-	int n;
-	int64_t lifetime;
-};
-
-static void
-query_done(enum he_nat64_query_result result, const struct he_nat64_prefix *p,
-    int n, int64_t lifetime, void *arg)
-{
-	struct qstate *q = arg;
-
-	q->done = 1;
-	q->result = result;
-	q->n = n;
-	if (n > 0)
-		memcpy(q->p, p, (size_t)n * sizeof(*p));
-	q->lifetime = lifetime;
-}
-
 static int
 rfc7050_run(int argc, char **argv)
 {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct he_nat64_query *h;
-	struct qstate q;
+	struct he_test_qres q;
 	char p[INET6_ADDRSTRLEN + 8];
 	int i;
 
@@ -434,9 +413,9 @@ rfc7050_run(int argc, char **argv)
 	    evdns_base_set_option(dns, "timeout:", "1") != 0 ||
 	    evdns_base_set_option(dns, "attempts:", "1") != 0)
 		return 2;
-	if (he_nat64_query_start_(dns, query_done, &q, &h) != 0)
+	if (he_nat64_query_start_(dns, he_test_query_cb, &q, &h) != 0)
 		return 2;
-	while (!q.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+	while (!q.calls && event_base_loop(base, EVLOOP_ONCE) == 0)
 		;
 	if (q.result == HE_NAT64_Q_FAILED)
 		printf("failed\n");
