@@ -948,8 +948,8 @@ keys_sort(struct he_sort_key *k, struct he_sort_key *tmp, size_t n)
 		memcpy(k, from, n * sizeof(*k));
 }
 
-static size_t
-list_length(const struct evutil_addrinfo *list)
+size_t
+he_addrinfo_len_(const struct evutil_addrinfo *list)
 {
 	size_t n = 0;
 
@@ -968,7 +968,7 @@ he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
 
 	if (!list || !source)
 		return EINVAL;
-	n = list_length(*list);
+	n = he_addrinfo_len_(*list);
 	if (n < 2)
 		return 0;
 	/* the keys, then as many again for the merges */
@@ -1173,7 +1173,7 @@ he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
 
 	if (!list || !probe)
 		return EINVAL;
-	n = list_length(*list);
+	n = he_addrinfo_len_(*list);
 	if (n < 2)
 		return 0;
 	/* at most a probe per entry, and never more than the budget */

@@ -109,16 +109,6 @@ addrs_str(const struct evutil_addrinfo *list)
 	return buf;
 }
 
-static int
-list_len(const struct evutil_addrinfo *list)
-{
-	int n = 0;
-
-	for (; list; list = list->ai_next)
-		n++;
-	return n;
-}
-
 static struct sockaddr_in6
 sin6_of(const char *s, int port, uint32_t scope)
 {
@@ -187,7 +177,7 @@ sorted(const char *input, const struct route *r, int n)
 	errno = 0;
 	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
 	ck_assert_int_eq(errno, 0);
-	ck_assert_int_eq(rt.calls, list_len(list));
+	ck_assert_int_eq(rt.calls, (int)he_addrinfo_len_(list));
 	snprintf(buf, sizeof(buf), "%s", addrs_str(list));
 	evhappy_addrinfo_free(list);
 	return buf;
@@ -385,7 +375,7 @@ START_TEST(test_dup_deep_copy)
 
 	copy = evhappy_addrinfo_dup(&a);
 	ck_assert_ptr_nonnull(copy);
-	ck_assert_int_eq(list_len(copy), 2);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), 2);
 	ck_assert_int_eq(copy->ai_flags, EVUTIL_AI_CANONNAME);
 	ck_assert_int_eq(copy->ai_family, AF_INET6);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_DGRAM);
@@ -427,7 +417,7 @@ START_TEST(test_dup_of_getaddrinfo)
 	copy = evhappy_addrinfo_dup(res);
 	evutil_freeaddrinfo(res);	/* the copy outlives the original */
 	ck_assert_ptr_nonnull(copy);
-	ck_assert_int_eq(list_len(copy), 1);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), 1);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_STREAM);
 	ck_assert_str_eq(he_test_addr_str(copy->ai_addr), "127.0.0.1");
 	ck_assert_int_eq(he_test_port_of(copy->ai_addr), 443);
@@ -961,7 +951,7 @@ START_TEST(test_sort_real_loopback)
 	ck_assert_int_ge(fds, 0);
 	ck_assert_int_eq(evhappy_addrinfo_sort(&list), 0);
 	ck_assert_int_eq(he_test_count_fds(), fds);	/* no probe left open */
-	ck_assert_int_eq(list_len(list), 2);
+	ck_assert_uint_eq(he_addrinfo_len_(list), 2);
 	have_v6 = he_source_by_udp_connect_((struct sockaddr *)&lo6,
 	    sizeof(lo6), &src, NULL) == 0;
 	if (have_v6)
@@ -1197,7 +1187,7 @@ START_TEST(test_big_dup_pop_remove)
 
 	/* the first 3 of each family go; the rest keep their order */
 	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(&copy, 3), 6);
-	ck_assert_int_eq(list_len(copy), BIG - 6);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), BIG - 6);
 	for (ai = copy; ai; ai = ai->ai_next) {
 		BIG_CHECK(big_id(ai) > prev, "%d after %d", big_id(ai), prev);
 		prev = big_id(ai);
@@ -1209,7 +1199,7 @@ START_TEST(test_big_dup_pop_remove)
 	n = evhappy_addrinfo_remove(&list, (struct sockaddr *)&victim,
 	    sizeof(victim));
 	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(list_len(list), BIG - 1);
+	ck_assert_uint_eq(he_addrinfo_len_(list), BIG - 1);
 	for (i = 0, ai = list; ai; ai = ai->ai_next, i++)
 		BIG_CHECK(big_id(ai) == (i < 2 ? i : i + 1), "at %d: %d", i,
 		    big_id(ai));

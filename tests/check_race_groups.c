@@ -23,18 +23,8 @@
 static void
 race_init(struct he_race *r)
 {
-	struct he_race_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.attempt_delay = US(250);
-	cfg.resolution_delay = US(50);
-	cfg.min_gap = US(10);
-	cfg.timeout = US(30000);
-	cfg.first_family_count = 1;
-	cfg.max_in_flight = 128;
-	cfg.sort = he_drive_sort_v6_first;
-	cfg.no_notes = 1;
-	he_race_init_(r, &cfg);
+	he_drive_init(r, 128, 30000, 0);
+	r->cfg.no_notes = 1;
 }
 
 /* An entry for a literal, in group g, flags as given. */
