@@ -939,6 +939,19 @@ struct rewrite {
 	struct he_hf_save_info *info;
 };
 
+/* A rewrite for netkey at now, entries older than expiry dropped, the lock
+   waited for at most lock_wait; the rest zero. */
+static void
+rewrite_init(struct rewrite *w, uint64_t netkey, int64_t now, int64_t expiry,
+    int64_t lock_wait)
+{
+	memset(w, 0, sizeof(*w));
+	w->netkey = netkey;
+	w->now = now;
+	w->expiry = expiry;
+	w->lock_wait = lock_wait;
+}
+
 /* The save and the forget: under the lock, read, merge, write. */
 static enum he_hf_status
 rewrite(const char *path, const struct rewrite *w)
@@ -1020,13 +1033,9 @@ he_histfile_save_(const char *path, const struct he_hf_rec *recs, int n,
 		errno = EINVAL;
 		return HE_HF_IO;
 	}
-	memset(&w, 0, sizeof(w));
+	rewrite_init(&w, netkey, now, expiry, lock_wait);
 	w.mine = recs;
 	w.nmine = n;
-	w.netkey = netkey;
-	w.now = now;
-	w.expiry = expiry;
-	w.lock_wait = lock_wait;
 	w.flags = flags;
 	w.info = info;
 	return rewrite(path, &w);
@@ -1038,12 +1047,8 @@ he_histfile_forget_(const char *path, uint64_t netkey, int all, int64_t now,
 {
 	struct rewrite w;
 
-	memset(&w, 0, sizeof(w));
+	rewrite_init(&w, netkey, now, expiry, lock_wait);
 	w.forget = all ? 2 : 1;
-	w.netkey = netkey;
-	w.now = now;
-	w.expiry = expiry;
-	w.lock_wait = lock_wait;
 	return rewrite(path, &w);
 }
 

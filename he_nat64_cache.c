@@ -63,13 +63,10 @@ static struct he_fork_hooks routes_hooks = {
 static struct he_fork_hooks fork_hooks = {
 	NULL, NULL, NULL, &global_cache.lock, NULL, 0
 };
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
+/* Before either lock is taken: both hooks, in their order. */
 static void
-global_init(void)
+hooks_on(void)
 {
-	/* Without it a fork() inside a call could deadlock the child's
-	 * first race; the store still works. */
 	(void)he_proc_on_fork_(&routes_hooks);
 	(void)he_proc_on_fork_(&fork_hooks);
 }
@@ -77,7 +74,7 @@ global_init(void)
 struct he_nat64_cache *
 he_nat64_cache_global_(void)
 {
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	return &global_cache;
 }
 
@@ -500,7 +497,7 @@ he_route_have_(int family, int64_t now, int *have)
 
 	if ((family != AF_INET && family != AF_INET6) || !have)
 		return EINVAL;
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	pthread_mutex_lock(&routes.lock);
 	if (routes.at[i] && now >= routes.at[i] &&
 	    now - routes.at[i] < HE_ROUTE_CACHE_US) {
@@ -529,7 +526,7 @@ he_route_have_to_(const struct sockaddr *dst, int *have)
 
 	if (!dst || !have)
 		return EINVAL;
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	pthread_mutex_lock(&routes.lock);
 	fn = routes.hook ? routes.hook : he_route_probe_;
 	pthread_mutex_unlock(&routes.lock);
