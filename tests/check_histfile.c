@@ -871,8 +871,7 @@ hold_lock(int *release)
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	ck_assert_int_eq(pipe(ready), 0);
 	ck_assert_int_eq(pipe(rel), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		int fd = open(lock, O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || flock(fd, LOCK_EX) < 0)
@@ -894,12 +893,9 @@ hold_lock(int *release)
 static void
 release_lock(pid_t pid, int release)
 {
-	int status;
-
 	ck_assert_int_eq(write(release, "x", 1), 1);
 	close(release);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	he_test_child_ok(pid, "the lock's holder");
 }
 
 START_TEST(test_lock_given_up)
@@ -950,8 +946,7 @@ START_TEST(test_lock_released_in_time)
 
 	/* the holder lets go after about 20 ms; a save that may wait 2 s
 	   takes it then */
-	helper = fork();
-	ck_assert_int_ge(helper, 0);
+	helper = he_test_fork();
 	if (helper == 0) {
 		he_test_sleep_ms(20);
 		_exit(write(release, "x", 1) == 1 ? 0 : 1);
@@ -1076,16 +1071,14 @@ writers(int nproc, int nsaves, int report)
 {
 	struct writer_stats all, s;
 	pid_t pid[32];
-	int fds[2], i, j, status, waits[6] = { 0 };
+	int fds[2], i, j, waits[6] = { 0 };
 	int64_t t0 = he_test_now_ms();
 
 	ck_assert_int_le(nproc, 32);
 	memset(&all, 0, sizeof(all));
 	ck_assert_int_eq(pipe(fds), 0);
 	for (i = 0; i < nproc; i++) {
-		pid[i] = fork();
-		ck_assert_int_ge(pid[i], 0);
-		if (pid[i] == 0) {
+		if ((pid[i] = he_test_fork()) == 0) {
 			close(fds[0]);
 			writer(i, nsaves, fds[1]);
 		}
@@ -1107,10 +1100,8 @@ writers(int nproc, int nsaves, int report)
 			waits[j] += s.waits[j];
 	}
 	close(fds[0]);
-	for (i = 0; i < nproc; i++) {
-		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
-		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	for (i = 0; i < nproc; i++)
+		he_test_child_ok(pid[i], "a writer");
 	if (report)
 		printf("check_histfile: %d processes x %d saves in %" PRId64
 		    " ms: %d saved, %d gave up (busy); lock wait: mean %"
@@ -1519,7 +1510,7 @@ START_TEST(test_netwatch_calls)
 {
 	struct he_netwatch *w = he_netwatch_new_();
 	struct event_base *base;
-	int fds = he_test_count_fds(), status;
+	int fds = he_test_count_fds();
 	pid_t pid;
 
 	if (!w) {
@@ -1530,8 +1521,7 @@ START_TEST(test_netwatch_calls)
 	ck_assert_int_ge(he_netwatch_fd_(w), 0);
 	ck_assert_int_ge(he_netwatch_changed_(w), 0);
 	/* a child has a socket of its own, and says "changed" first */
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		int fd = he_netwatch_fd_(w);
 		if (he_netwatch_changed_(w) != 1 || he_netwatch_fd_(w) == fd ||
@@ -1540,8 +1530,7 @@ START_TEST(test_netwatch_calls)
 		he_netwatch_free_(w);
 		_exit(0);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	he_test_child_ok(pid, "the watch in a child");
 	/* on a base: once at a time */
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);

@@ -753,11 +753,8 @@ END_TEST
  * a child of its own reads them. */
 START_TEST(test_dropin_environment)
 {
-	pid_t pid;
-	int status;
+	pid_t pid = he_test_fork();
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct event_base *base;
 		struct he_lab_dns *d;
@@ -795,9 +792,7 @@ START_TEST(test_dropin_environment)
 		_exit(!out.done ? 10 : !strcmp(out.endpoint, "") ? 11 :
 		    strstr(out.endpoint, "h2,http/1.1") ? 0 : 12);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "the drop-in with EVHAPPY_HTTPS_RR=1: exit %d", WEXITSTATUS(status));
+	he_test_child_ok(pid, "the drop-in with EVHAPPY_HTTPS_RR=1");
 }
 END_TEST
 

@@ -453,13 +453,12 @@ START_TEST(test_file_two_processes)
 {
 	struct he_history *h = he_history_global_();
 	struct he_hf_rec recs[8];
-	int i, status;
+	int i;
 	pid_t pid;
 
 	ck_assert_int_eq(evhappy_set_history_file(path), 0);
 	for (i = 0; i < 2; i++) {
-		ck_assert_int_ge(pid = fork(), 0);
-		if (pid == 0) {
+		if ((pid = he_test_fork()) == 0) {
 			char lit[32];
 			int64_t now = he_now_();
 			snprintf(lit, sizeof(lit), "192.0.2.%d", 20 + i);
@@ -469,8 +468,7 @@ START_TEST(test_file_two_processes)
 			he_persist_save_due_(h, now);
 			_exit(0);
 		}
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert_int_eq(status, 0);
+		he_test_child_ok(pid, "a process that saves");
 	}
 	ck_assert_int_eq(records_in_file(recs, 8), 2);
 	ck_assert_int_eq(recs[0].error, ECONNREFUSED);

@@ -712,11 +712,8 @@ END_TEST
    pool's rules starts with no workers. */
 START_TEST(test_no_threads_eagain)
 {
-	pid_t pid;
-	int status;
+	pid_t pid = he_test_fork();
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct he_test_fx f;
 		struct he_test_res r;
@@ -745,9 +742,8 @@ START_TEST(test_no_threads_eagain)
 			rc = 15;
 		_exit(rc);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "child: status 0x%x (see the test for the code)", status);
+	he_test_child_ok(pid, "the child with no threads (its codes are "
+	    "above)");
 }
 END_TEST
 
@@ -845,7 +841,7 @@ START_TEST(test_fork_during_lookup)
 {
 	struct he_test_fx f;
 	static struct he_test_res r[NFORK];
-	int i, tell[2], status, cap = HE_POOL_PER_BASE;
+	int i, tell[2], cap = HE_POOL_PER_BASE;
 	struct he_pool_stats st;
 	pid_t pid;
 	char c;
@@ -860,8 +856,7 @@ START_TEST(test_fork_during_lookup)
 	he_resolve_pool_stats_(&st);
 	ck_assert_int_eq(st.queued, 2);
 	ck_assert_int_eq(pipe(tell), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		close(tell[0]);
 		fork_child_side(&f, r, tell[1]);
@@ -879,9 +874,8 @@ START_TEST(test_fork_during_lookup)
 		ck_assert_int_eq(r[i].error, EHOSTUNREACH);
 		ck_assert_int_eq(r[i].dns_error, EVUTIL_EAI_NONAME);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "child: status 0x%x (see fork_child_side for the code)", status);
+	he_test_child_ok(pid, "the child of the fork (fork_child_side's "
+	    "codes)");
 	he_resolve_set_gai_hook_(NULL);
 	he_test_fx_end(&f);
 }

@@ -33,22 +33,6 @@ order_note(const char *node, int family)
 		    &order_v4[n], seq, __ATOMIC_SEQ_CST);
 }
 
-static int
-numeric(const char *addr, const struct evutil_addrinfo *hints,
-    const char *service, struct evutil_addrinfo **res)
-{
-	struct addrinfo h;
-
-	memset(&h, 0, sizeof(h));
-	h.ai_family = hints->ai_family;
-	h.ai_socktype = hints->ai_socktype;
-	h.ai_protocol = hints->ai_protocol;
-	h.ai_flags = AI_NUMERICHOST;
-	/* getaddrinfo's own allocation: the resolver frees it with
-	 * freeaddrinfo() */
-	return getaddrinfo(addr, service, &h, (struct addrinfo **)res);
-}
-
 int
 he_gate_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
@@ -68,11 +52,11 @@ he_gate_gai(const char *node, const char *service,
 	hanging -= hang;
 	pthread_mutex_unlock(&gate_lock);
 	if (strcmp(node, "slow.test") == 0)
-		return numeric(hints->ai_family == AF_INET6 ? "::1" :
-		    "127.0.0.1", hints, service, res);
+		return he_lab_gai_numeric(hints->ai_family == AF_INET6 ?
+		    "::1" : "127.0.0.1", service, hints, res);
 	if ((strncmp(node, "v4.", 3) == 0 || strncmp(node, "hang6.", 6) == 0) &&
 	    hints->ai_family == AF_INET)
-		return numeric("127.0.0.1", hints, service, res);
+		return he_lab_gai_numeric("127.0.0.1", service, hints, res);
 	return EAI_NONAME;
 }
 

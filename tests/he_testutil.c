@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -451,6 +453,27 @@ he_test_expect_none(struct he_race *r)
 
 	ck_assert_msg(!he_drive_next(r, &a, NULL, NULL),
 	    "unexpected action %d on %d", (int)a.kind, a.attempt);
+}
+
+pid_t
+he_test_fork(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	return pid;
+}
+
+void
+he_test_child_ok(pid_t pid, const char *what)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		ck_abort_msg("%s: killed by signal %d", what, WTERMSIG(status));
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "%s: exit %d", what, WEXITSTATUS(status));
 }
 
 void

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <netinet/in.h>
 #include <check.h>
 #include <event2/event.h>
@@ -209,6 +210,14 @@ void he_test_expect_none(struct he_race *r);
 	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
 	    #call, errno, strerror(errno), (e), strerror(e));		\
 } while (0)
+
+/** fork(), asserting that it worked: 0 in the child, the child's pid in
+    the parent. */
+pid_t he_test_fork(void);
+
+/** Wait for the child pid and assert that it exited with 0; the failure
+    names it (what) and says its exit code, or the signal that ended it. */
+void he_test_child_ok(pid_t pid, const char *what);
 
 /** exit(77) (the automake "skipped" code) with a message when cond is false. */
 void he_test_require(int cond, const char *why);

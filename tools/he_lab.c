@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -325,6 +326,20 @@ pending_free(struct he_lab_pending *p)
 	LIST_REMOVE(p, link);
 	event_free(p->timer);
 	free(p);
+}
+
+int
+he_lab_gai_numeric(const char *addr, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	struct addrinfo h;
+
+	memset(&h, 0, sizeof(h));
+	h.ai_family = hints->ai_family;
+	h.ai_socktype = hints->ai_socktype;
+	h.ai_protocol = hints->ai_protocol;
+	h.ai_flags = AI_NUMERICHOST;
+	return getaddrinfo(addr, service, &h, (struct addrinfo **)res);
 }
 
 void

@@ -106,6 +106,13 @@ struct evhappy_report;
 void he_lab_close_cb(evutil_socket_t fd, const struct evhappy_report *r,
     void *arg);
 
+/** What a lookup hook (the system resolver's getaddrinfo stand-in) answers
+    for an address: getaddrinfo() of the literal addr with hints' family,
+    socktype and protocol, into *res (getaddrinfo's own allocation: the
+    resolver frees it with freeaddrinfo()).  getaddrinfo's result. */
+int he_lab_gai_numeric(const char *addr, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
+
 /** Monotonic microseconds (CLOCK_MONOTONIC), for programs that have the
     lab without the library (the preload client). */
 long long he_lab_now_us(void);
