@@ -463,24 +463,16 @@ he_route_probe_(int family, const struct sockaddr *dst, int *have)
 	if ((family != AF_INET && family != AF_INET6) || !have ||
 	    (dst && dst->sa_family != family))
 		return EINVAL;
+	len = family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
 	memset(&d, 0, sizeof(d));
-	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&d;
-		if (dst)
-			memcpy(s, dst, sizeof(*s));
-		else
-			memcpy(&s->sin_addr, probe_v4, 4);
-		s->sin_family = AF_INET;
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&d;
-		if (dst)
-			memcpy(s, dst, sizeof(*s));
-		else
-			memcpy(&s->sin6_addr, probe_v6, 16);
-		s->sin6_family = AF_INET6;
-		len = sizeof(*s);
-	}
+	if (dst)
+		memcpy(&d, dst, len);
+	else if (family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&d)->sin_addr, probe_v4, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&d)->sin6_addr, probe_v6, 16);
+	d.ss_family = (sa_family_t)family;
 	memset(&src, 0, sizeof(src));
 	r = he_source_by_udp_connect_((struct sockaddr *)&d, len, &src, NULL);
 	if (r && !no_route_error(r))

@@ -243,6 +243,27 @@ udp_cname(const char *owner, const char *target, void *arg)
 	    HE_LAB_TTL);
 }
 
+/* e's records under name: its addresses, then its raw records.  One call
+   per address: the add_*_reply functions put n addresses into a single RR
+   of n*4 (n*16) bytes, which no client parses.  0 or -1. */
+static int
+add_entry_replies(struct evdns_server_request *req, const char *name,
+    const struct he_lab_entry *e)
+{
+	int i, alen = type_addrlen(e->type);
+
+	for (i = 0; i < e->naddrs && alen; i++) {
+		const unsigned char *a = e->addrs + (size_t)i * alen;
+		if ((e->type == EVDNS_TYPE_A ?
+		    evdns_server_request_add_a_reply(req, name, 1, a,
+			HE_LAB_TTL) :
+		    evdns_server_request_add_aaaa_reply(req, name, 1, a,
+			HE_LAB_TTL)) < 0)
+			return -1;
+	}
+	return add_raw_replies(req, name, e);
+}
+
 /* A query for an alias: the CNAME chain, then the final name's records
    of the type asked (none when it has none). */
 static void
@@ -251,29 +272,12 @@ answer_alias(struct he_lab_dns *d, struct evdns_server_request *req,
 {
 	char final[HE_LAB_NAME_MAX];
 	const struct he_lab_entry *e;
-	int i, alen = type_addrlen(type);
 
-	if (follow_aliases(d, norm, final, udp_cname, req) < 0) {
+	if (follow_aliases(d, norm, final, udp_cname, req) < 0 ||
+	    ((e = entry_find(d, final, type)) && e->configured &&
+	    add_entry_replies(req, final, e) < 0)) {
 		respond(req, DNS_ERR_SERVERFAILED);
 		return;
-	}
-	e = entry_find(d, final, type);
-	if (e && e->configured) {
-		for (i = 0; i < e->naddrs && alen; i++) {
-			const unsigned char *a = e->addrs + (size_t)i * alen;
-			if ((type == EVDNS_TYPE_A ?
-			    evdns_server_request_add_a_reply(req, final, 1, a,
-				HE_LAB_TTL) :
-			    evdns_server_request_add_aaaa_reply(req, final, 1, a,
-				HE_LAB_TTL)) < 0) {
-				respond(req, DNS_ERR_SERVERFAILED);
-				return;
-			}
-		}
-		if (add_raw_replies(req, final, e) < 0) {
-			respond(req, DNS_ERR_SERVERFAILED);
-			return;
-		}
 	}
 	respond(req, DNS_ERR_NONE);
 }
@@ -284,7 +288,6 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 	/* Reply with the name as asked, so the answer matches the question
 	   whatever its case. */
 	const char *qname = req->questions[0]->name;
-	int i, alen = type_addrlen(e->type);
 
 	switch (e->mode) {
 	case HE_LAB_NXDOMAIN:
@@ -299,25 +302,8 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 	case HE_LAB_ANSWER:
 		break;
 	}
-	/* One call per record: the add_*_reply functions put n addresses
-	   into a single RR of n*4 (n*16) bytes, which no client parses. */
-	for (i = 0; i < e->naddrs; i++) {
-		const unsigned char *a = e->addrs + (size_t)i * alen;
-		int r = e->type == EVDNS_TYPE_A ?
-		    evdns_server_request_add_a_reply(req, qname, 1, a,
-			HE_LAB_TTL) :
-		    evdns_server_request_add_aaaa_reply(req, qname, 1, a,
-			HE_LAB_TTL);
-		if (r < 0) {
-			respond(req, DNS_ERR_SERVERFAILED);
-			return;
-		}
-	}
-	if (add_raw_replies(req, qname, e) < 0) {
-		respond(req, DNS_ERR_SERVERFAILED);
-		return;
-	}
-	respond(req, DNS_ERR_NONE);
+	respond(req, add_entry_replies(req, qname, e) < 0 ?
+	    DNS_ERR_SERVERFAILED : DNS_ERR_NONE);
 }
 
 static void
