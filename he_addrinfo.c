@@ -948,8 +948,8 @@ keys_sort(struct he_sort_key *k, struct he_sort_key *tmp, size_t n)
 		memcpy(k, from, n * sizeof(*k));
 }
 
-static size_t
-list_length(const struct evutil_addrinfo *list)
+size_t
+he_addrinfo_len_(const struct evutil_addrinfo *list)
 {
 	size_t n = 0;
 
@@ -968,7 +968,7 @@ he_addrinfo_sort_with_(struct evutil_addrinfo **list, he_source_fn source,
 
 	if (!list || !source)
 		return EINVAL;
-	n = list_length(*list);
+	n = he_addrinfo_len_(*list);
 	if (n < 2)
 		return 0;
 	/* the keys, then as many again for the merges */
@@ -1173,7 +1173,7 @@ he_addrinfo_sort_cached_(struct evutil_addrinfo **list, he_source_fn probe,
 
 	if (!list || !probe)
 		return EINVAL;
-	n = list_length(*list);
+	n = he_addrinfo_len_(*list);
 	if (n < 2)
 		return 0;
 	/* at most a probe per entry, and never more than the budget */
@@ -1260,15 +1260,6 @@ static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct he_fork_hooks memo_hooks = {
 	NULL, NULL, NULL, &memo_lock, NULL, 0
 };
-static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
-
-static void
-memo_setup(void)
-{
-	/* without it a fork() inside a sort could deadlock the child's
-	 * first sort; the memory still works */
-	(void)he_proc_on_fork_(&memo_hooks);
-}
 
 /* The kept answer for k at now: 1 (and err, src), or 0. */
 static int
@@ -1317,7 +1308,7 @@ he_source_remembered_(const struct sockaddr *dst, ev_socklen_t dstlen,
 
 	if (!dst || !src || !sockaddr_size(dst, dstlen))
 		return EINVAL;
-	pthread_once(&memo_once, memo_setup);
+	(void)he_proc_on_fork_(&memo_hooks);
 	src_key(dst, &k);
 	if (memo_find(&k, now, &err, src))
 		return err;

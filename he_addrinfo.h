@@ -93,6 +93,9 @@ struct evutil_addrinfo *he_ai_room_fill_(struct he_ai_room *room,
 int he_addrinfo_copy_stream_(const struct evutil_addrinfo *list, int family,
     struct evutil_addrinfo **out);
 
+/** How many entries list has (0 for NULL). */
+size_t he_addrinfo_len_(const struct evutil_addrinfo *list);
+
 /** Append list b to list a; returns the head.  Walks a: O(len a). */
 struct evutil_addrinfo *he_addrinfo_concat_(struct evutil_addrinfo *a,
     struct evutil_addrinfo *b);

@@ -48,7 +48,6 @@
 
 /* Guards the tables below: contexts on different threads share them. */
 static pthread_mutex_t bev_tables_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t bev_tables_once = PTHREAD_ONCE_INIT;
 
 /* A fork() while another thread holds the lock must not leave the child
  * with a lock nobody will release: it is held across the fork. */
@@ -57,17 +56,9 @@ static struct he_fork_hooks fork_hooks = {
 };
 
 static void
-bev_tables_setup(void)
-{
-	/* Without it a fork() during an attach could deadlock the child's
-	 * first race; the tables still work. */
-	(void)he_proc_on_fork_(&fork_hooks);
-}
-
-static void
 tables_lock(void)
 {
-	pthread_once(&bev_tables_once, bev_tables_setup);
+	(void)he_proc_on_fork_(&fork_hooks);
 	pthread_mutex_lock(&bev_tables_lock);
 }
 

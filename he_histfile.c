@@ -9,6 +9,7 @@
 #include "he_histfile.h"
 #include "he_hash.h"
 #include "he_nat64.h"
+#include "he_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -930,22 +931,13 @@ prepare_dir(const char *path, char *dir, size_t len)
 	return r == HE_HF_MISSING ? HE_HF_IO : r;
 }
 
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Take PATH.lock: non-blocking tries for at most wait microseconds. */
 static enum he_hf_status
 lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 {
 	enum he_hf_status r;
 	struct stat st;
-	int64_t t0 = mono_us(), left, nap = 100;
+	int64_t t0 = he_now_(), left, nap = 100;
 	int fd, e;
 
 	*fdp = -1;
@@ -977,7 +969,7 @@ lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 			r = HE_HF_IO;
 			break;
 		}
-		left = wait - (mono_us() - t0);
+		left = wait - (he_now_() - t0);
 		if (left <= 0) {
 			r = fail(HE_HF_BUSY);
 			break;
@@ -991,7 +983,7 @@ lock_file(const char *lockpath, int64_t wait, int *fdp, int64_t *waited)
 		if (nap < 800)
 			nap *= 2;
 	}
-	*waited = mono_us() - t0;
+	*waited = he_now_() - t0;
 end:
 	e = errno;
 	if (fd >= 0)
@@ -1072,6 +1064,19 @@ struct rewrite {
 	int flags;
 	struct he_hf_save_info *info;
 };
+
+/* A rewrite for netkey at now, entries older than expiry dropped, the lock
+   waited for at most lock_wait; the rest zero. */
+static void
+rewrite_init(struct rewrite *w, uint64_t netkey, int64_t now, int64_t expiry,
+    int64_t lock_wait)
+{
+	memset(w, 0, sizeof(*w));
+	w->netkey = netkey;
+	w->now = now;
+	w->expiry = expiry;
+	w->lock_wait = lock_wait;
+}
 
 /* The save and the forget: under the lock, read, merge, write. */
 static enum he_hf_status
@@ -1154,13 +1159,9 @@ he_histfile_save_(const char *path, const struct he_hf_rec *recs, int n,
 		errno = EINVAL;
 		return HE_HF_IO;
 	}
-	memset(&w, 0, sizeof(w));
+	rewrite_init(&w, netkey, now, expiry, lock_wait);
 	w.mine = recs;
 	w.nmine = n;
-	w.netkey = netkey;
-	w.now = now;
-	w.expiry = expiry;
-	w.lock_wait = lock_wait;
 	w.flags = flags;
 	w.info = info;
 	return rewrite(path, &w);
@@ -1172,12 +1173,8 @@ he_histfile_forget_(const char *path, uint64_t netkey, int all, int64_t now,
 {
 	struct rewrite w;
 
-	memset(&w, 0, sizeof(w));
+	rewrite_init(&w, netkey, now, expiry, lock_wait);
 	w.forget = all ? 2 : 1;
-	w.netkey = netkey;
-	w.now = now;
-	w.expiry = expiry;
-	w.lock_wait = lock_wait;
 	return rewrite(path, &w);
 }
 

@@ -65,20 +65,10 @@ static struct he_history global_store = {
 static struct he_fork_hooks fork_hooks = {
 	NULL, NULL, NULL, &global_store.lock, NULL, 0
 };
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-static void
-global_init(void)
-{
-	/* Without it a fork() inside a lookup could deadlock the child's
-	 * first race; the store still works. */
-	(void)he_proc_on_fork_(&fork_hooks);
-}
-
 struct he_history *
 he_history_global_(void)
 {
-	pthread_once(&global_once, global_init);
+	(void)he_proc_on_fork_(&fork_hooks);
 	return &global_store;
 }
 

@@ -8,6 +8,7 @@
  */
 #include "he_internal.h"
 #include "he_nat64.h"
+#include "he_addrinfo.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -279,44 +280,29 @@ he_nat64_desynthesize_(const struct he_nat64_prefix *p, int n,
 	return -1;
 }
 
-/* sa as the server it stands for: an IPv4 sockaddr for a synthesis, else
-   its own family's; 0 for another family. */
-static int
-identity(const struct he_nat64_prefix *p, int n, const struct sockaddr *sa,
-    struct sockaddr_storage *id)
+/* sa as the server it stands for: the IPv4 address a synthesis stands for
+   (made in *v4), else sa itself. */
+static const struct sockaddr *
+server_of(const struct he_nat64_prefix *p, int n, const struct sockaddr *sa,
+    struct sockaddr_in *v4)
 {
-	memset(id, 0, sizeof(*id));
-	if (he_nat64_desynthesize_(p, n, sa, (struct sockaddr_in *)id) >= 0)
-		return 1;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-		struct sockaddr_in *d = (struct sockaddr_in *)id;
-		d->sin_family = AF_INET;
-		d->sin_port = s->sin_port;
-		d->sin_addr = s->sin_addr;
-		return 1;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-		struct sockaddr_in6 *d = (struct sockaddr_in6 *)id;
-		d->sin6_family = AF_INET6;
-		d->sin6_port = s->sin6_port;
-		d->sin6_addr = s->sin6_addr;
-		d->sin6_scope_id = s->sin6_scope_id;
-		return 1;
-	}
-	return 0;
+	memset(v4, 0, sizeof(*v4));
+	if (he_nat64_desynthesize_(p, n, sa, v4) >= 0)
+		return (const struct sockaddr *)v4;
+	return sa;
 }
 
 int
 he_nat64_same_server_(const struct he_nat64_prefix *p, int n,
     const struct sockaddr *a, const struct sockaddr *b)
 {
-	struct sockaddr_storage ia, ib;
+	struct sockaddr_in va, vb;
 
-	if (!a || !b || !identity(p, n, a, &ia) || !identity(p, n, b, &ib))
+	if (!a || !b)
 		return 0;
-	return !memcmp(&ia, &ib, sizeof(ia));
+	/* the same address and port (and IPv6 scope) */
+	return he_sockaddr_equal_(server_of(p, n, a, &va),
+	    server_of(p, n, b, &vb));
 }
 
 /* ---- RFC 7050 ----------------------------------------------------------- */

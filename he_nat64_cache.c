@@ -69,13 +69,10 @@ static struct he_fork_hooks routes_hooks = {
 static struct he_fork_hooks fork_hooks = {
 	NULL, NULL, NULL, &global_cache.lock, NULL, 0
 };
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
+/* Before either lock is taken: both hooks, in their order. */
 static void
-global_init(void)
+hooks_on(void)
 {
-	/* Without it a fork() inside a call could deadlock the child's
-	 * first race; the store still works. */
 	(void)he_proc_on_fork_(&routes_hooks);
 	(void)he_proc_on_fork_(&fork_hooks);
 }
@@ -83,7 +80,7 @@ global_init(void)
 struct he_nat64_cache *
 he_nat64_cache_global_(void)
 {
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	return &global_cache;
 }
 
@@ -690,24 +687,16 @@ he_route_probe_(int family, const struct sockaddr *dst, int *have)
 	if ((family != AF_INET && family != AF_INET6) || !have ||
 	    (dst && dst->sa_family != family))
 		return EINVAL;
+	len = family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
 	memset(&d, 0, sizeof(d));
-	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&d;
-		if (dst)
-			memcpy(s, dst, sizeof(*s));
-		else
-			memcpy(&s->sin_addr, probe_v4, 4);
-		s->sin_family = AF_INET;
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&d;
-		if (dst)
-			memcpy(s, dst, sizeof(*s));
-		else
-			memcpy(&s->sin6_addr, probe_v6, 16);
-		s->sin6_family = AF_INET6;
-		len = sizeof(*s);
-	}
+	if (dst)
+		memcpy(&d, dst, len);
+	else if (family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&d)->sin_addr, probe_v4, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&d)->sin6_addr, probe_v6, 16);
+	d.ss_family = (sa_family_t)family;
 	memset(&src, 0, sizeof(src));
 	r = he_source_by_udp_connect_((struct sockaddr *)&d, len, &src, NULL);
 	if (r && !no_route_error(r))
@@ -724,7 +713,7 @@ he_route_have_(int family, int64_t now, int *have)
 
 	if ((family != AF_INET && family != AF_INET6) || !have)
 		return EINVAL;
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	pthread_mutex_lock(&routes.lock);
 	if (routes.at[i] && now >= routes.at[i] &&
 	    now - routes.at[i] < HE_ROUTE_CACHE_US) {
@@ -753,7 +742,7 @@ he_route_have_to_(const struct sockaddr *dst, int *have)
 
 	if (!dst || !have)
 		return EINVAL;
-	pthread_once(&global_once, global_init);
+	hooks_on();
 	pthread_mutex_lock(&routes.lock);
 	fn = routes.hook ? routes.hook : he_route_probe_;
 	pthread_mutex_unlock(&routes.lock);

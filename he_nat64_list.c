@@ -11,24 +11,27 @@
 #include <string.h>
 #include <netinet/in.h>
 
+/* The entry's address when it is a whole one of family (its size
+   given), else NULL. */
+static const void *
+addr_of(const struct evutil_addrinfo *ai, int family, size_t size)
+{
+	if (ai->ai_family != family || !ai->ai_addr ||
+	    ai->ai_addr->sa_family != family || ai->ai_addrlen < size)
+		return NULL;
+	return ai->ai_addr;
+}
+
 static const struct sockaddr_in *
 v4_of(const struct evutil_addrinfo *ai)
 {
-	if (ai->ai_family != AF_INET || !ai->ai_addr ||
-	    ai->ai_addr->sa_family != AF_INET ||
-	    ai->ai_addrlen < sizeof(struct sockaddr_in))
-		return NULL;
-	return (const struct sockaddr_in *)(const void *)ai->ai_addr;
+	return addr_of(ai, AF_INET, sizeof(struct sockaddr_in));
 }
 
 static const struct sockaddr_in6 *
 v6_of(const struct evutil_addrinfo *ai)
 {
-	if (ai->ai_family != AF_INET6 || !ai->ai_addr ||
-	    ai->ai_addr->sa_family != AF_INET6 ||
-	    ai->ai_addrlen < sizeof(struct sockaddr_in6))
-		return NULL;
-	return (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
+	return addr_of(ai, AF_INET6, sizeof(struct sockaddr_in6));
 }
 
 int

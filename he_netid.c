@@ -638,29 +638,37 @@ each_link(const struct nlmsghdr *h, struct gather *g)
 	}
 }
 
+/* A dump of every object of a type, each to fn: its request is a header
+   of blen bytes, all zero (AF_UNSPEC: both families).  0, 1 when the dump
+   was interrupted, or -1. */
+static int
+nl_dump(struct nlsock *s, int type, size_t blen, nl_each_fn fn,
+    struct gather *g)
+{
+	static const unsigned char unspec[64];
+
+	if (nl_send(s, type, NLM_F_DUMP, unspec, blen) < 0)
+		return -1;
+	return nl_recv(s, 1, fn, g);
+}
+
 /* One consistent reading: 0, 1 when a dump was interrupted, -1. */
 static int
 read_once(struct nlsock *s, struct gather *g)
 {
-	struct rtmsg rt;
-	struct ifaddrmsg ifa;
 	struct ifinfomsg ifi;
 	int i, fam, r, intr = 0;
 
-	memset(&rt, 0, sizeof(rt));
-	rt.rtm_family = AF_UNSPEC;
-	if (nl_send(s, RTM_GETROUTE, NLM_F_DUMP, &rt, sizeof(rt)) < 0 ||
-	    (r = nl_recv(s, 1, each_route, g)) < 0)
+	if ((r = nl_dump(s, RTM_GETROUTE, sizeof(struct rtmsg), each_route,
+	    g)) < 0)
 		return -1;
 	intr |= r;
 	choose_routes(g);
 	if (g->nif == 0)
 		return intr;	/* no default route: addresses do not count */
 
-	memset(&ifa, 0, sizeof(ifa));
-	ifa.ifa_family = AF_UNSPEC;
-	if (nl_send(s, RTM_GETADDR, NLM_F_DUMP, &ifa, sizeof(ifa)) < 0 ||
-	    (r = nl_recv(s, 1, each_addr, g)) < 0)
+	if ((r = nl_dump(s, RTM_GETADDR, sizeof(struct ifaddrmsg), each_addr,
+	    g)) < 0)
 		return -1;
 	intr |= r;
 

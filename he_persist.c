@@ -8,6 +8,7 @@
 #include "he_nat64_cache.h"
 #include "he_netid.h"
 #include "he_proc.h"
+#include "he_vec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -492,10 +493,11 @@ load(struct he_history *h, const char *path, int64_t now, uint64_t net)
 	return st;
 }
 
-/* What a save writes: the store's live entries, every network's. */
+/* What a save writes: the store's live entries, every network's (a
+   growing array, at most HE_HISTFILE_MAX). */
 struct collect {
 	struct he_hf_rec *recs;
-	int n, cap;
+	size_t n, cap;
 	int64_t now, wall;
 	int oom;
 };
@@ -506,10 +508,11 @@ collect_one(const struct he_hist_rec *r, void *arg)
 	struct collect *c = arg;
 
 	if (c->n == c->cap) {
-		int cap = c->cap ? 2 * c->cap : 256;
-		struct he_hf_rec *p;
-		if (cap > HE_HISTFILE_MAX ||
-		    !(p = realloc(c->recs, (size_t)cap * sizeof(*p)))) {
+		size_t cap = he_vec_cap_(c->cap, c->n + 1, 256);
+		struct he_hf_rec *p = NULL;
+
+		if (!cap || cap > HE_HISTFILE_MAX || !(p = he_vec_grow_(c->recs,
+		    NULL, c->n, cap, sizeof(*p)))) {
 			c->oom = 1;
 			return;
 		}
@@ -596,7 +599,7 @@ save(struct he_history *h, int64_t now, int force)
 	collect_prefixes(&c);
 	do {
 		st = c.oom ? HE_HF_BUSY :	/* retried a gap later */
-		    he_histfile_save_(path, c.recs, c.n, c.wall,
+		    he_histfile_save_(path, c.recs, (int)c.n, c.wall,
 		    he_history_expiry_(h), net, HE_HISTFILE_LOCK_WAIT_US, 0,
 		    &info);
 		waited += info.lock_wait;

@@ -69,6 +69,9 @@ register_once(void)
 int
 he_proc_on_fork_(struct he_fork_hooks *h)
 {
+	/* the usual call: a module calls on every use of its state */
+	if (__atomic_load_n(&h->added_, __ATOMIC_ACQUIRE))
+		return 0;
 	pthread_once(&atfork_once, register_once);
 	if (atfork_error)
 		return atfork_error;
@@ -76,7 +79,7 @@ he_proc_on_fork_(struct he_fork_hooks *h)
 	if (!h->added_) {
 		h->next_ = hooks;
 		hooks = h;
-		h->added_ = 1;
+		__atomic_store_n(&h->added_, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&hooks_lock);
 	return 0;

@@ -31,8 +31,12 @@ struct he_fork_hooks {
 	int added_;
 };
 
-/** Run h around every later fork().  Idempotent: a module may call it on
-    every use.  0, or the errno of pthread_atfork() (then h never runs). */
+/** Run h around every later fork().  Idempotent, and once h is in, a
+    read of one flag: a module calls it on every use of its state (before
+    it takes its lock), with no once-guard of its own.  0, or the errno of
+    pthread_atfork() (then h never runs).  A module that ignores the
+    result still works, but a fork() while another thread holds its lock
+    could deadlock the child's first use of it. */
 int he_proc_on_fork_(struct he_fork_hooks *h);
 
 #endif

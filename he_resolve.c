@@ -191,8 +191,6 @@ static struct {
 	   PTHREAD_COND_INITIALIZER, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL,
 	   { { 0, 0, 0, 0, 0, 0, 0 } }, 0 };
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static int atfork_error;
 static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
@@ -838,12 +836,6 @@ fork_child(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-static void
-atfork_register(void)
-{
-	atfork_error = he_proc_on_fork_(&fork_hooks);
-}
-
 /* ---- the loop's side ---------------------------------------------------- */
 
 static void mailbox_cb(evutil_socket_t fd, short what, void *arg);
@@ -956,8 +948,7 @@ mailbox_get(struct he_resolver *r, int *err)
 		r->mailbox = box;
 		return box;
 	}
-	pthread_once(&atfork_once, atfork_register);
-	if ((*err = atfork_error) != 0)
+	if ((*err = he_proc_on_fork_(&fork_hooks)) != 0)
 		return NULL;
 	/* The event lives in the mailbox's allocation. */
 	if (!(box = calloc(1, at + event_get_struct_event_size()))) {

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 
 /* Prefixes for de-synthesis: the caller's, every live one, the WKP. */
 #define DESYNTH_MAX (HE_NAT64_MAX_PREFIXES + 2)
@@ -56,7 +57,7 @@ struct he_synth_disc {
 	struct event *ev;		/* the listener's, in this allocation */
 	struct he_nat64_query *q;	/* RFC 7050 on evdns, outstanding */
 	struct he_query *gq;		/* ... on the system resolver */
-	struct he_synth *waiters;	/* races waiting for a prefix */
+	LIST_HEAD(, he_synth) waiters;	/* races waiting for a prefix */
 };
 
 struct he_synth {
@@ -65,7 +66,7 @@ struct he_synth {
 	struct he_resolver *resolver;
 	const struct he_race *race;
 	struct he_synth_events ev;
-	struct he_synth *prev, *next;	/* in disc->waiters */
+	LIST_ENTRY(he_synth) link;	/* in disc->waiters */
 	int waiting;
 	int64_t limit;			/* the race's timeout */
 	int64_t until;			/* the wait's end at the latest */
@@ -106,7 +107,7 @@ disc_wake(struct he_synth_disc *d)
 {
 	struct he_synth *s;
 
-	for (s = d->waiters; s; s = s->next) {
+	LIST_FOREACH(s, &d->waiters, link) {
 		event_active(s->timer, EV_TIMEOUT, 0);
 		s->timer_set = 1;
 	}
@@ -258,10 +259,10 @@ disc_get(struct he_synth *s, struct he_synth_disc **out)
 static void
 disc_watch(struct he_synth_disc *d)
 {
-	if (d->fd >= 0 && !d->watching && d->waiters &&
+	if (d->fd >= 0 && !d->watching && !LIST_EMPTY(&d->waiters) &&
 	    event_add(d->ev, NULL) == 0)
 		d->watching = 1;
-	else if (d->watching && !d->waiters) {
+	else if (d->watching && LIST_EMPTY(&d->waiters)) {
 		event_del(d->ev);
 		d->watching = 0;
 	}
@@ -466,13 +467,7 @@ stop_waiting(struct he_synth *s)
 	if (!s->waiting)
 		return;
 	s->waiting = 0;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		d->waiters = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	LIST_REMOVE(s, link);
 	disc_watch(d);
 }
 
@@ -490,11 +485,7 @@ start_waiting(struct he_synth *s, int64_t now, int64_t next)
 	if (timer_arm(s, now, next) != 0)
 		return ENOMEM;
 	s->waiting = 1;
-	s->prev = NULL;
-	s->next = d->waiters;
-	if (d->waiters)
-		d->waiters->prev = s;
-	d->waiters = s;
+	LIST_INSERT_HEAD(&d->waiters, s, link);
 	disc_watch(d);
 	return 0;
 }

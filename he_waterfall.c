@@ -4,49 +4,11 @@
  */
 #include "he_internal.h"
 #include "he_waterfall.h"
+#include "he_fmt.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-/* ---- writing with snprintf's convention --------------------------------- */
-
-struct wbuf {
-	char *buf;
-	size_t len;
-	size_t need;	/* what the whole output needs, so far */
-};
-
-#if defined(__GNUC__)
-static void wput(struct wbuf *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-#endif
-
-static void
-wput(struct wbuf *w, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	int room = w->need < w->len;
-
-	va_start(ap, fmt);
-	n = vsnprintf(room ? w->buf + w->need : NULL,
-	    room ? w->len - w->need : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		w->need += (size_t)n;
-}
-
-static void
-wbuf_init(struct wbuf *w, char *buf, size_t len)
-{
-	w->buf = len ? buf : NULL;
-	w->len = len;
-	w->need = 0;
-	if (len)
-		buf[0] = '\0';
-}
 
 /* ---- times ---------------------------------------------------------------- */
 
@@ -144,14 +106,14 @@ row_tone(const struct he_wf_row *r)
 /* One line being written: plain spaces are held back, so that none ends a
  * line, and colours change only where the tone does. */
 struct line {
-	struct wbuf *w;
+	struct he_out *w;
 	int color;
 	enum tone cur;
 	int spaces;
 };
 
 static void
-line_begin(struct line *l, struct wbuf *w, int color)
+line_begin(struct line *l, struct he_out *w, int color)
 {
 	l->w = w;
 	l->color = color;
@@ -169,19 +131,19 @@ line_char(struct line *l, char c, enum tone t)
 		return;
 	}
 	if (l->spaces && l->cur != T_NONE) {
-		wput(l->w, "\033[0m");
+		he_out_put_(l->w, "\033[0m");
 		l->cur = T_NONE;
 	}
 	for (; l->spaces > 0; l->spaces--)
-		wput(l->w, " ");
+		he_out_put_(l->w, " ");
 	if (t != l->cur) {
 		if (l->cur != T_NONE)
-			wput(l->w, "\033[0m");
+			he_out_put_(l->w, "\033[0m");
 		if (t != T_NONE)
-			wput(l->w, "\033[%sm", tone_sgr[t]);
+			he_out_put_(l->w, "\033[%sm", tone_sgr[t]);
 		l->cur = t;
 	}
-	wput(l->w, "%c", c);
+	he_out_put_(l->w, "%c", c);
 }
 
 /* At most n characters of s. */
@@ -203,8 +165,8 @@ static void
 line_end(struct line *l)
 {
 	if (l->cur != T_NONE)
-		wput(l->w, "\033[0m");
-	wput(l->w, "\n");
+		he_out_put_(l->w, "\033[0m");
+	he_out_put_(l->w, "\n");
 	l->cur = T_NONE;
 	l->spaces = 0;
 }
@@ -285,7 +247,7 @@ column(const struct layout *lo, int64_t t)
 
 /* The title, wrapped at spaces to the width. */
 static void
-text_title(struct wbuf *w, const char *title, int width, int color)
+text_title(struct he_out *w, const char *title, int width, int color)
 {
 	struct line l;
 	const char *p = title;
@@ -310,7 +272,7 @@ text_title(struct wbuf *w, const char *title, int width, int color)
 }
 
 static void
-text_axis(struct wbuf *w, const struct layout *lo, int color)
+text_axis(struct he_out *w, const struct layout *lo, int color)
 {
 	char cells[1024], label[32];
 	enum tone tones[1024];
@@ -359,7 +321,7 @@ end_glyph(enum he_wf_end end)
 }
 
 static void
-text_row(struct wbuf *w, const struct layout *lo, const struct he_wf_row *r,
+text_row(struct he_out *w, const struct layout *lo, const struct he_wf_row *r,
     int color)
 {
 	char cells[1024], d[32];
@@ -423,11 +385,11 @@ size_t
 he_wf_text_(const struct he_wf *wf, int width, int color, char *buf,
     size_t len)
 {
-	struct wbuf w;
+	struct he_out w;
 	struct layout lo;
 	int i;
 
-	wbuf_init(&w, buf, len);
+	he_out_init_(&w, buf, len);
 	layout_text(&lo, wf, width);
 	if (wf->title)
 		text_title(&w, wf->title, lo.width, color);
@@ -443,18 +405,18 @@ he_wf_text_(const struct he_wf *wf, int width, int color, char *buf,
  * allow (control characters) and bytes beyond ASCII, which need not be
  * UTF-8, become '?', so that the document always parses. */
 static void
-wesc(struct wbuf *w, const char *s)
+wesc(struct he_out *w, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		switch (c) {
-		case '&': wput(w, "&amp;"); break;
-		case '<': wput(w, "&lt;"); break;
-		case '>': wput(w, "&gt;"); break;
-		case '"': wput(w, "&quot;"); break;
-		case '\'': wput(w, "&apos;"); break;
+		case '&': he_out_put_(w, "&amp;"); break;
+		case '<': he_out_put_(w, "&lt;"); break;
+		case '>': he_out_put_(w, "&gt;"); break;
+		case '"': he_out_put_(w, "&quot;"); break;
+		case '\'': he_out_put_(w, "&apos;"); break;
 		default:
-			wput(w, "%c", c < 0x20 || c >= 0x7f ? '?' : (char)c);
+			he_out_put_(w, "%c", c < 0x20 || c >= 0x7f ? '?' : (char)c);
 		}
 	}
 }
@@ -513,7 +475,7 @@ svg_layout(struct svg_layout *lo, const struct he_wf *wf, int width)
 }
 
 static void
-svg_axis(struct wbuf *w, const struct svg_layout *lo)
+svg_axis(struct he_out *w, const struct svg_layout *lo)
 {
 	char label[32];
 	int64_t step = tick_step(lo->span, lo->right - lo->left, SVG_CHAR, 12);
@@ -522,15 +484,15 @@ svg_axis(struct wbuf *w, const struct svg_layout *lo)
 	for (t = 0; t <= lo->span; t += step) {
 		double x = svg_x(lo, t);
 		fmt_tick(label, sizeof(label), t, step);
-		wput(w, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+		he_out_put_(w, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
 		    "y2=\"%d\"/>\n", x, SVG_TOP - 8, x, lo->height - SVG_PAD);
-		wput(w, "<text class=\"tick\" x=\"%.1f\" y=\"%d\">%s</text>\n",
+		he_out_put_(w, "<text class=\"tick\" x=\"%.1f\" y=\"%d\">%s</text>\n",
 		    x, SVG_TOP - 14, label);
 	}
 }
 
 static void
-svg_row(struct wbuf *w, const struct svg_layout *lo,
+svg_row(struct he_out *w, const struct svg_layout *lo,
     const struct he_wf_row *r, int y)
 {
 	const char *cls = svg_class[row_tone(r)];
@@ -538,74 +500,74 @@ svg_row(struct wbuf *w, const struct svg_layout *lo,
 	double x0, x1;
 
 	d[0] = '\0';
-	wput(w, "<g class=\"row\">\n<title>");
+	he_out_put_(w, "<g class=\"row\">\n<title>");
 	wesc(w, r->label);
 	if (r->end != HE_WF_NONE) {
 		fmt_duration(d, sizeof(d), r->stop - r->start);
 		fmt_duration(from, sizeof(from), r->start);
 		fmt_duration(to, sizeof(to), r->stop);
-		wput(w, ": %s to %s, ", from, to);
+		he_out_put_(w, ": %s to %s, ", from, to);
 	} else {
-		wput(w, ": ");
+		he_out_put_(w, ": ");
 	}
 	wesc(w, r->outcome);
-	wput(w, "</title>\n<text x=\"%d\" y=\"%d\">", SVG_PAD, y + 14);
+	he_out_put_(w, "</title>\n<text x=\"%d\" y=\"%d\">", SVG_PAD, y + 14);
 	wesc(w, r->label);
-	wput(w, "</text>\n");
+	he_out_put_(w, "</text>\n");
 	if (r->end != HE_WF_NONE) {
 		x0 = svg_x(lo, r->start);
 		x1 = svg_x(lo, r->stop);
 		if (x1 - x0 < 2)
 			x1 = x0 + 2;	/* a bar too short to see */
-		wput(w, "<rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
+		he_out_put_(w, "<rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
 		    "height=\"%d\"/>\n", cls, x0, y + (SVG_ROW - SVG_BAR) / 2,
 		    x1 - x0, SVG_BAR);
 	}
 	if (r->mark >= 0) {
 		x0 = svg_x(lo, r->mark);
-		wput(w, "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+		he_out_put_(w, "<line class=\"mark\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
 		    "y2=\"%d\"/>\n", x0, y + 2, x0, y + SVG_ROW - 2);
 	}
-	wput(w, "<text%s%s%s x=\"%.1f\" y=\"%d\">%s%s", cls[0] ? " class=\"" : "",
-	    cls, cls[0] ? "\"" : "", lo->right + SVG_PAD, y + 14, d,
-	    d[0] ? " " : "");
+	he_out_put_(w, "<text%s%s%s x=\"%.1f\" y=\"%d\">%s%s",
+	    cls[0] ? " class=\"" : "", cls, cls[0] ? "\"" : "",
+	    lo->right + SVG_PAD, y + 14, d, d[0] ? " " : "");
 	wesc(w, r->outcome);
-	wput(w, "</text>\n</g>\n");
+	he_out_put_(w, "</text>\n</g>\n");
 	if (r->note[0]) {
-		wput(w, "<text class=\"note\" x=\"%d\" y=\"%d\">", SVG_PAD + 16,
+		he_out_put_(w, "<text class=\"note\" x=\"%d\" y=\"%d\">", SVG_PAD + 16,
 		    y + SVG_ROW + 14);
 		wesc(w, r->note);
-		wput(w, "</text>\n");
+		he_out_put_(w, "</text>\n");
 	}
 }
 
 size_t
 he_wf_svg_(const struct he_wf *wf, int width, char *buf, size_t len)
 {
-	struct wbuf w;
+	struct he_out w;
 	struct svg_layout lo;
 	int i, y = SVG_TOP;
 
-	wbuf_init(&w, buf, len);
+	he_out_init_(&w, buf, len);
 	svg_layout(&lo, wf, width);
-	wput(&w, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	he_out_put_(&w, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n", lo.width, lo.height,
 	    lo.width, lo.height);
-	wput(&w, "<title>");
+	he_out_put_(&w, "<title>");
 	wesc(&w, wf->title ? wf->title : "evhappy waterfall");
-	wput(&w, "</title>\n<style>%s</style>\n", svg_style);
-	wput(&w, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
+	he_out_put_(&w, "</title>\n<style>%s</style>\n", svg_style);
+	he_out_put_(&w, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n",
 	    lo.width, lo.height);
 	if (wf->title) {
-		wput(&w, "<text class=\"title\" x=\"%d\" y=\"18\">", SVG_PAD);
+		he_out_put_(&w, "<text class=\"title\" x=\"%d\" y=\"18\">", SVG_PAD);
 		wesc(&w, wf->title);
-		wput(&w, "</text>\n");
+		he_out_put_(&w, "</text>\n");
 	}
 	svg_axis(&w, &lo);
 	for (i = 0; i < wf->nrows; i++) {
 		svg_row(&w, &lo, &wf->rows[i], y);
 		y += SVG_ROW * (1 + (wf->rows[i].note[0] != '\0'));
 	}
-	wput(&w, "</svg>\n");
+	he_out_put_(&w, "</svg>\n");
 	return w.need;
 }

@@ -44,22 +44,9 @@ if [ "$(kv cares "$line")" != 1 ]; then
 fi
 
 us() { $client_cpu "$bin" "${2:-race}" "$dns" "$port" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
-offs= ons= nones= i=0
-while [ $i -lt $runs ]; do
-	if [ $((i % 2)) -eq 0 ]; then
-		offs="$offs $(us off)"
-		ons="$ons $(us on)"
-		nones="$nones $(us on none)"
-	else
-		nones="$nones $(us on none)"
-		ons="$ons $(us on)"
-		offs="$offs $(us off)"
-	fi
-	i=$((i + 1))
-done
-off=$(echo "$offs" | median); on=$(echo "$ons" | median)
-if [ -z "$off" ] || [ -z "$on" ] || [ "$(echo $offs | wc -w)" -ne $runs ] ||
-    [ "$(echo $ons | wc -w)" -ne $runs ]; then
+alternate $runs "offs=us off" "ons=us on" "nones=us on none"
+off=$(median_of $runs "$offs"); on=$(median_of $runs "$ons")
+if [ -z "$off" ] || [ -z "$on" ]; then
 	row "$sec" "answers together, time to connect" "a run failed" "<= 1.10x" FAIL
 else
 	r=$(ratio "$on" "$off")

@@ -13,20 +13,9 @@ set -u
 n=500 runs=5
 [ -n "$BENCH_QUICK" ] && { n=100; runs=3; }
 us() { "$BENCH_BIN/bench_connect" "$1" $n | sed -n 's/.*median \([0-9]*\) us.*/\1/p'; }
-ls= es= i=0
-while [ $i -lt $runs ]; do
-	if [ $((i % 2)) -eq 0 ]; then
-		ls="$ls $(us syn-libevent)"
-		es="$es $(us syn-evhappy)"
-	else
-		es="$es $(us syn-evhappy)"
-		ls="$ls $(us syn-libevent)"
-	fi
-	i=$((i + 1))
-done
-l=$(echo "$ls" | median); e=$(echo "$es" | median)
-if [ -z "$l" ] || [ -z "$e" ] || [ "$(echo $ls | wc -w)" -ne $runs ] ||
-    [ "$(echo $es | wc -w)" -ne $runs ]; then
+alternate $runs "ls=us syn-libevent" "es=us syn-evhappy"
+l=$(median_of $runs "$ls"); e=$(median_of $runs "$es")
+if [ -z "$l" ] || [ -z "$e" ]; then
 	row "call to first SYN" "bench_connect syn-*" "failed" "" FAIL
 	exit 0
 fi

@@ -17,6 +17,7 @@
  *       ratio R" (the sums of the children's connects) and each child's
  *       time.
  */
+#include "bench_util.h"
 #include "he_event.h"
 #include "he_lab.h"
 
@@ -42,10 +43,7 @@ struct run {
 static double
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+	return bench_now_us() / 1000.0;
 }
 
 static void

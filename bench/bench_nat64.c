@@ -22,6 +22,7 @@
  *
  * Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
  */
+#include "bench_util.h"
 #include "he_event.h"
 
 #include <event2/dns.h>
@@ -40,15 +41,6 @@ struct run {
 	int done, ok;
 	char winner[80];
 };
-
-static double
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 static void
 on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
@@ -75,7 +67,7 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 static double
 connect_once(struct run *run, const char *host, int port)
 {
-	double t0 = now_us();
+	double t0 = (double)bench_now_us();
 
 	run->done = 0;
 	if (!evhappy_resolve_and_connect(run->he, AF_UNSPEC, host, port,
@@ -83,7 +75,7 @@ connect_once(struct run *run, const char *host, int port)
 		return -1;
 	while (!run->done)
 		event_base_dispatch(run->base);
-	return run->ok ? now_us() - t0 : -1;
+	return run->ok ? (double)bench_now_us() - t0 : -1;
 }
 
 static int

@@ -20,6 +20,7 @@
 #include "he_resolve.h"
 #include "bench_util.h"
 #include "he_gate.h"
+#include "he_lab.h"
 
 #include <event2/event.h>
 
@@ -49,17 +50,6 @@ trace_cb(const struct evhappy_trace *ev, void *arg)
 		t->took = bench_now_us() - t->t0;
 }
 
-static void
-timed_cb(evutil_socket_t fd, const struct evhappy_report *report, void *arg)
-{
-	struct timed *t = arg;
-
-	(void)report;
-	if (fd >= 0)
-		evutil_closesocket(fd);
-	t->ended = 1;
-}
-
 static int
 cmp64(const void *a, const void *b)
 {
@@ -87,7 +77,7 @@ lookups(struct event_base *base, struct evhappy *he, int port, int n,
 		t.t0 = bench_now_us();
 		t.took = 2000000;
 		if (!evhappy_resolve_and_connect(he, AF_UNSPEC, name, port,
-		    timed_cb, &t))
+		    he_lab_close_cb, &t.ended))
 			return -1;
 		while (!t.ended)
 			event_base_loop(base, EVLOOP_ONCE);

@@ -38,6 +38,36 @@ median() {
 	tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# alternate RUNS "VAR=CMD..."...: RUNS rounds of measurements, each CMD
+# once a round, in the order given in even rounds and the other way round
+# in odd ones, so that a busy moment of the machine hits every one and a
+# drift (the TIME_WAIT sockets an earlier bench left, expiring) favours
+# none; VAR collects what its CMD printed, space-separated.
+alternate() {
+	_runs=$1
+	shift
+	for _m in "$@"; do eval "${_m%%=*}="; done
+	_i=0
+	while [ "$_i" -lt "$_runs" ]; do
+		_k=1
+		while [ "$_k" -le $# ]; do
+			_j=$_k
+			[ $((_i % 2)) -eq 0 ] || _j=$(($# + 1 - _k))
+			eval "_m=\${$_j}"
+			eval "${_m%%=*}=\"\$${_m%%=*} \$(${_m#*=})\""
+			_k=$((_k + 1))
+		done
+		_i=$((_i + 1))
+	done
+}
+
+# median_of RUNS "N N N...": the median of the numbers, or nothing when
+# there are not RUNS of them (a run failed and printed none).
+median_of() {
+	[ "$(echo $2 | wc -w)" -eq "$1" ] || return 0
+	echo "$2" | median
+}
+
 # kv KEY LINE: the value of KEY=value in a line of key=value pairs.
 kv() {
 	printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"

@@ -37,27 +37,13 @@ print_peer(struct bufferevent *bev)
 {
 	struct sockaddr_storage ss;
 	ev_socklen_t len = sizeof(ss);
-	char addr[64] = "?";
-	int port = 0;
+	char addr[128];
 
-	if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
-		&len) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, addr,
-			    sizeof(addr));
-			port = ntohs(sin6->sin6_port);
-			printf("connected to [%s]:%d\n", addr, port);
-			return;
-		}
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			evutil_inet_ntop(AF_INET, &sin->sin_addr, addr,
-			    sizeof(addr));
-			port = ntohs(sin->sin_port);
-		}
-	}
-	printf("connected to %s:%d\n", addr, port);
+	/* "192.0.2.1:80", "[2001:db8::1]:80": as evhappy's trace writes it */
+	evhappy_sockaddr_format(getpeername(bufferevent_getfd(bev),
+	    (struct sockaddr *)&ss, &len) == 0 ? (struct sockaddr *)&ss : NULL,
+	    addr, sizeof(addr));
+	printf("connected to %s\n", addr);
 }
 
 static void

@@ -109,58 +109,13 @@ addrs_str(const struct evutil_addrinfo *list)
 	return buf;
 }
 
-static int
-list_len(const struct evutil_addrinfo *list)
-{
-	int n = 0;
-
-	for (; list; list = list->ai_next)
-		n++;
-	return n;
-}
-
-/* Fill ss with an address literal (port 0); 0 on success. */
-static int
-parse_sa(const char *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
 static struct sockaddr_in6
 sin6_of(const char *s, int port, uint32_t scope)
 {
-	struct sockaddr_in6 sin6;
+	struct sockaddr_in6 sin6 = he_test_sin6(s, port);
 
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons((uint16_t)port);
 	sin6.sin6_scope_id = scope;
-	ck_assert_int_eq(inet_pton(AF_INET6, s, &sin6.sin6_addr), 1);
 	return sin6;
-}
-
-static struct sockaddr_in
-sin_of(const char *s, int port)
-{
-	struct sockaddr_in sin;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	ck_assert_int_eq(inet_pton(AF_INET, s, &sin.sin_addr), 1);
-	return sin;
 }
 
 /* ---- a source lookup that answers what a routing table would ------------ */
@@ -200,12 +155,12 @@ fake_source(const struct sockaddr *dst, ev_socklen_t dstlen,
 	ck_assert_uint_eq(dstlen, dst->sa_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	for (i = 0; i < rt->n; i++) {
-		ck_assert_int_eq(parse_sa(rt->r[i].dst, &d), 0);
+		ck_assert_int_ne(he_test_sockaddr(rt->r[i].dst, 0, &d), 0);
 		if (!same_addr(dst, &d))
 			continue;
 		if (!rt->r[i].src)
 			break;
-		ck_assert_int_eq(parse_sa(rt->r[i].src, src), 0);
+		ck_assert_int_ne(he_test_sockaddr(rt->r[i].src, 0, src), 0);
 		return 0;
 	}
 	return ENETUNREACH;
@@ -222,7 +177,7 @@ sorted(const char *input, const struct route *r, int n)
 	errno = 0;
 	ck_assert_int_eq(he_addrinfo_sort_with_(&list, fake_source, &rt), 0);
 	ck_assert_int_eq(errno, 0);
-	ck_assert_int_eq(rt.calls, list_len(list));
+	ck_assert_int_eq(rt.calls, (int)he_addrinfo_len_(list));
 	snprintf(buf, sizeof(buf), "%s", addrs_str(list));
 	evhappy_addrinfo_free(list);
 	return buf;
@@ -232,7 +187,7 @@ sorted(const char *input, const struct route *r, int n)
 
 START_TEST(test_from_sockaddr_v4)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.7", 8080);
+	struct sockaddr_in sin = he_test_sin("192.0.2.7", 8080);
 	struct evutil_addrinfo *ai;
 
 	ai = evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
@@ -278,7 +233,7 @@ START_TEST(test_from_sockaddr_storage_len)
 {
 	/* callers often pass a sockaddr_storage and its size */
 	struct sockaddr_storage ss;
-	struct sockaddr_in sin = sin_of("198.51.100.1", 80);
+	struct sockaddr_in sin = he_test_sin("198.51.100.1", 80);
 	struct evutil_addrinfo *ai;
 
 	memset(&ss, 0, sizeof(ss));
@@ -301,7 +256,7 @@ END_TEST
 
 START_TEST(test_from_sockaddr_bad)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.1", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 80);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 80, 0);
 	struct sockaddr_un un;
 
@@ -330,7 +285,7 @@ END_TEST
 
 START_TEST(test_new_concat_set_port)
 {
-	struct sockaddr_in sin = sin_of("192.0.2.1", 1);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 1);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::a", 2, 0);
 	struct evutil_addrinfo *a, *b, *list, *ai;
 
@@ -362,8 +317,8 @@ END_TEST
 
 START_TEST(test_sockaddr_equal)
 {
-	struct sockaddr_in a = sin_of("192.0.2.1", 80);
-	struct sockaddr_in b = sin_of("192.0.2.1", 80);
+	struct sockaddr_in a = he_test_sin("192.0.2.1", 80);
+	struct sockaddr_in b = he_test_sin("192.0.2.1", 80);
 	struct sockaddr_in6 m = sin6_of("::ffff:192.0.2.1", 80, 0);
 	struct sockaddr_in6 x =
 	    sin6_of("2001:0db8:0000:0000:0000:0000:0000:0001", 80, 0);
@@ -396,7 +351,7 @@ END_TEST
 START_TEST(test_dup_deep_copy)
 {
 	struct sockaddr_in6 s6 = sin6_of("2001:db8::5", 53, 3);
-	struct sockaddr_in s4 = sin_of("192.0.2.5", 53);
+	struct sockaddr_in s4 = he_test_sin("192.0.2.5", 53);
 	const struct sockaddr_in6 *got6;
 	struct evutil_addrinfo a, b, *copy;
 	char name[] = "host.example";
@@ -420,7 +375,7 @@ START_TEST(test_dup_deep_copy)
 
 	copy = evhappy_addrinfo_dup(&a);
 	ck_assert_ptr_nonnull(copy);
-	ck_assert_int_eq(list_len(copy), 2);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), 2);
 	ck_assert_int_eq(copy->ai_flags, EVUTIL_AI_CANONNAME);
 	ck_assert_int_eq(copy->ai_family, AF_INET6);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_DGRAM);
@@ -462,7 +417,7 @@ START_TEST(test_dup_of_getaddrinfo)
 	copy = evhappy_addrinfo_dup(res);
 	evutil_freeaddrinfo(res);	/* the copy outlives the original */
 	ck_assert_ptr_nonnull(copy);
-	ck_assert_int_eq(list_len(copy), 1);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), 1);
 	ck_assert_int_eq(copy->ai_socktype, SOCK_STREAM);
 	ck_assert_str_eq(he_test_addr_str(copy->ai_addr), "127.0.0.1");
 	ck_assert_int_eq(he_test_port_of(copy->ai_addr), 443);
@@ -639,7 +594,7 @@ START_TEST(test_remove_v4_head_and_tail)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.1",
 	    443);
-	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 443);
 
 	ck_assert_int_eq(evhappy_addrinfo_remove(&list, (struct sockaddr *)&sin,
 	    sizeof(sin)), 2);
@@ -677,7 +632,7 @@ END_TEST
 START_TEST(test_remove_port_mismatch)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1", 80);
-	struct sockaddr_in sin = sin_of("192.0.2.1", 443);
+	struct sockaddr_in sin = he_test_sin("192.0.2.1", 443);
 	struct sockaddr_in6 sin6 = sin6_of("2001:db8::1", 443, 0);
 
 	errno = 0;
@@ -696,7 +651,7 @@ END_TEST
 START_TEST(test_remove_enoent_and_bad)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1", 80), *empty = NULL;
-	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.9", 80);
 	struct sockaddr_in6 mapped = sin6_of("::ffff:192.0.2.1", 80, 0);
 	struct sockaddr_un un;
 
@@ -965,7 +920,7 @@ END_TEST
 
 START_TEST(test_source_by_udp_connect)
 {
-	struct sockaddr_in dst = sin_of("127.0.0.1", 0);
+	struct sockaddr_in dst = he_test_sin("127.0.0.1", 0);
 	struct sockaddr_in6 ll = sin6_of("fe80::1", 80, 0);
 	struct sockaddr_storage src;
 	int fds = he_test_count_fds();
@@ -996,7 +951,7 @@ START_TEST(test_sort_real_loopback)
 	ck_assert_int_ge(fds, 0);
 	ck_assert_int_eq(evhappy_addrinfo_sort(&list), 0);
 	ck_assert_int_eq(he_test_count_fds(), fds);	/* no probe left open */
-	ck_assert_int_eq(list_len(list), 2);
+	ck_assert_uint_eq(he_addrinfo_len_(list), 2);
 	have_v6 = he_source_by_udp_connect_((struct sockaddr *)&lo6,
 	    sizeof(lo6), &src, NULL) == 0;
 	if (have_v6)
@@ -1232,7 +1187,7 @@ START_TEST(test_big_dup_pop_remove)
 
 	/* the first 3 of each family go; the rest keep their order */
 	ck_assert_int_eq(evhappy_addrinfo_pop_interleave(&copy, 3), 6);
-	ck_assert_int_eq(list_len(copy), BIG - 6);
+	ck_assert_uint_eq(he_addrinfo_len_(copy), BIG - 6);
 	for (ai = copy; ai; ai = ai->ai_next) {
 		BIG_CHECK(big_id(ai) > prev, "%d after %d", big_id(ai), prev);
 		prev = big_id(ai);
@@ -1244,7 +1199,7 @@ START_TEST(test_big_dup_pop_remove)
 	n = evhappy_addrinfo_remove(&list, (struct sockaddr *)&victim,
 	    sizeof(victim));
 	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(list_len(list), BIG - 1);
+	ck_assert_uint_eq(he_addrinfo_len_(list), BIG - 1);
 	for (i = 0, ai = list; ai; ai = ai->ai_next, i++)
 		BIG_CHECK(big_id(ai) == (i < 2 ? i : i + 1), "at %d: %d", i,
 		    big_id(ai));
@@ -1391,7 +1346,7 @@ START_TEST(test_copy_stream)
 {
 	struct evutil_addrinfo *list = addrs("192.0.2.1 2001:db8::1 192.0.2.2 "
 	    "2001:db8::2", 80), *copy, *ai;
-	struct sockaddr_in sin = sin_of("192.0.2.9", 80);
+	struct sockaddr_in sin = he_test_sin("192.0.2.9", 80);
 	struct evutil_addrinfo weird;
 
 	list->ai_socktype = SOCK_DGRAM;			/* skipped */
@@ -1547,75 +1502,65 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("addrinfo");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("single", 0),
+		HE_TEST(test_from_sockaddr_v4),
+		HE_TEST(test_from_sockaddr_v6_keeps_scope),
+		HE_TEST(test_from_sockaddr_storage_len),
+		HE_TEST(test_from_sockaddr_null),
+		HE_TEST(test_from_sockaddr_bad),
+		HE_TEST(test_new_concat_set_port),
+		HE_TEST(test_sockaddr_equal),
 
-	tc = tcase_create("single");
-	tcase_add_test(tc, test_from_sockaddr_v4);
-	tcase_add_test(tc, test_from_sockaddr_v6_keeps_scope);
-	tcase_add_test(tc, test_from_sockaddr_storage_len);
-	tcase_add_test(tc, test_from_sockaddr_null);
-	tcase_add_test(tc, test_from_sockaddr_bad);
-	tcase_add_test(tc, test_new_concat_set_port);
-	tcase_add_test(tc, test_sockaddr_equal);
-	suite_add_tcase(s, tc);
+		HE_TCASE("dup", 0),
+		HE_TEST(test_dup_deep_copy),
+		HE_TEST(test_dup_of_getaddrinfo),
+		HE_TEST(test_dup_independent_free),
+		HE_TEST(test_dup_empty),
 
-	tc = tcase_create("dup");
-	tcase_add_test(tc, test_dup_deep_copy);
-	tcase_add_test(tc, test_dup_of_getaddrinfo);
-	tcase_add_test(tc, test_dup_independent_free);
-	tcase_add_test(tc, test_dup_empty);
-	suite_add_tcase(s, tc);
+		HE_TCASE("interleave", 0),
+		HE_LOOP(test_interleave_table, N_OF(interleave_cases)),
+		HE_TEST(test_interleave_relinks_in_place),
+		HE_TEST(test_interleave_empty_and_bad),
 
-	tc = tcase_create("interleave");
-	tcase_add_loop_test(tc, test_interleave_table, 0,
-	    N_OF(interleave_cases));
-	tcase_add_test(tc, test_interleave_relinks_in_place);
-	tcase_add_test(tc, test_interleave_empty_and_bad);
-	suite_add_tcase(s, tc);
+		HE_TCASE("edit", 0),
+		HE_LOOP(test_pop_interleave_table, N_OF(pop_cases)),
+		HE_TEST(test_pop_interleave_bad),
+		HE_TEST(test_remove_written_out_v6),
+		HE_TEST(test_remove_v4_head_and_tail),
+		HE_TEST(test_remove_scope_mismatch),
+		HE_TEST(test_remove_port_mismatch),
+		HE_TEST(test_remove_enoent_and_bad),
 
-	tc = tcase_create("edit");
-	tcase_add_loop_test(tc, test_pop_interleave_table, 0, N_OF(pop_cases));
-	tcase_add_test(tc, test_pop_interleave_bad);
-	tcase_add_test(tc, test_remove_written_out_v6);
-	tcase_add_test(tc, test_remove_v4_head_and_tail);
-	tcase_add_test(tc, test_remove_scope_mismatch);
-	tcase_add_test(tc, test_remove_port_mismatch);
-	tcase_add_test(tc, test_remove_enoent_and_bad);
-	suite_add_tcase(s, tc);
+		HE_TCASE("literals", 0),
+		HE_LOOP(test_parse_literal, N_OF(literal_cases)),
 
-	tc = tcase_create("literals");
-	tcase_add_loop_test(tc, test_parse_literal, 0, N_OF(literal_cases));
-	suite_add_tcase(s, tc);
+		HE_TCASE("sort", 0),
+		HE_LOOP(test_sort_rfc6724_examples, N_OF(rfc_examples)),
+		HE_TEST(test_sort_unreachable_last),
+		HE_TEST(test_sort_stable_ties),
+		HE_TEST(test_sort_rule9_capped),
+		HE_TEST(test_sort_policy_and_scopes),
+		HE_TEST(test_sort_loopback_scope),
+		HE_TEST(test_sort_short_and_bad),
+		HE_TEST(test_sort_relinks_in_place),
+		HE_TEST(test_source_by_udp_connect),
+		HE_TEST(test_sort_real_loopback),
+		HE_TEST(test_sort_real_unreachable_last),
+		HE_TEST(test_sort_cached_exceptions),
 
-	tc = tcase_create("sort");
-	tcase_add_loop_test(tc, test_sort_rfc6724_examples, 0,
-	    N_OF(rfc_examples));
-	tcase_add_test(tc, test_sort_unreachable_last);
-	tcase_add_test(tc, test_sort_stable_ties);
-	tcase_add_test(tc, test_sort_rule9_capped);
-	tcase_add_test(tc, test_sort_policy_and_scopes);
-	tcase_add_test(tc, test_sort_loopback_scope);
-	tcase_add_test(tc, test_sort_short_and_bad);
-	tcase_add_test(tc, test_sort_relinks_in_place);
-	tcase_add_test(tc, test_source_by_udp_connect);
-	tcase_add_test(tc, test_sort_real_loopback);
-	tcase_add_test(tc, test_sort_real_unreachable_last);
-	tcase_add_test(tc, test_sort_cached_exceptions);
-	suite_add_tcase(s, tc);
+		/* no time is asserted: a quadratic list would still pass,
+		 * slowly; make bench holds the time targets */
+		HE_TCASE("big", 60),
+		HE_LOOP(test_interleave_matches_rule,
+		    N_OF(big_interleave_cases)),
+		HE_TEST(test_big_interleave),
+		HE_TEST(test_big_dup_pop_remove),
+		HE_TEST(test_big_sort_cached),
+		HE_TEST(test_sort_cached_budget),
+		HE_TEST(test_copy_stream),
+		HE_TEST(test_big_start_connection),
+	};
 
-	/* no time is asserted: a quadratic list would still pass, slowly;
-	 * make bench holds the time targets */
-	tc = tcase_create("big");
-	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_interleave_matches_rule, 0,
-	    N_OF(big_interleave_cases));
-	tcase_add_test(tc, test_big_interleave);
-	tcase_add_test(tc, test_big_dup_pop_remove);
-	tcase_add_test(tc, test_big_sort_cached);
-	tcase_add_test(tc, test_sort_cached_budget);
-	tcase_add_test(tc, test_copy_stream);
-	tcase_add_test(tc, test_big_start_connection);
-	suite_add_tcase(s, tc);
-	return s;
+	return he_test_suite_of("addrinfo", tests, HE_TEST_N(tests));
 }

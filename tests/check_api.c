@@ -444,10 +444,7 @@ dying_cb(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 {
 	struct dying *d = arg;
 
-	(void)r;
-	if (fd >= 0)
-		close(fd);
-	d->called++;
+	he_lab_close_cb(fd, r, &d->called);
 	evhappy_free(d->he);
 	errno = 0;
 	d->rc_addrinfo = evhappy_connect_addrinfo(d->he, d->bev, d->l);
@@ -649,29 +646,26 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("api");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("basics", 0),
+		HE_TEST(test_new_null_base),
+		HE_TEST(test_null_noops),
+		HE_TEST(test_version),
+		HE_TEST(test_version_number),
+		HE_TEST(test_trace_kind_names),
 
-	tc = tcase_create("basics");
-	tcase_add_test(tc, test_new_null_base);
-	tcase_add_test(tc, test_null_noops);
-	tcase_add_test(tc, test_version);
-	tcase_add_test(tc, test_version_number);
-	tcase_add_test(tc, test_trace_kind_names);
-	suite_add_tcase(s, tc);
+		HE_TCASE("bad_input", 10),
+		HE_TEST(test_connect_hostname_bad_args),
+		HE_TEST(test_connect_addrinfo_bad_lists),
+		HE_TEST(test_unsupported_bev_kind),
+		HE_TEST(test_bev_already_has_fd),
+		HE_TEST(test_bev_already_racing),
+		HE_TEST(test_bev_race_on_dying_context),
+		HE_TEST(test_bev_filter_racing),
+		HE_TEST(test_bev_other_base),
+		HE_TEST(test_resolve_and_connect_bad_args),
+		HE_TEST(test_context_usable_after_bad_calls),
+	};
 
-	tc = tcase_create("bad_input");
-	tcase_set_timeout(tc, 10);
-	tcase_add_test(tc, test_connect_hostname_bad_args);
-	tcase_add_test(tc, test_connect_addrinfo_bad_lists);
-	tcase_add_test(tc, test_unsupported_bev_kind);
-	tcase_add_test(tc, test_bev_already_has_fd);
-	tcase_add_test(tc, test_bev_already_racing);
-	tcase_add_test(tc, test_bev_race_on_dying_context);
-	tcase_add_test(tc, test_bev_filter_racing);
-	tcase_add_test(tc, test_bev_other_base);
-	tcase_add_test(tc, test_resolve_and_connect_bad_args);
-	tcase_add_test(tc, test_context_usable_after_bad_calls);
-	suite_add_tcase(s, tc);
-	return s;
+	return he_test_suite_of("api", tests, HE_TEST_N(tests));
 }

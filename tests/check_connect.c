@@ -1769,16 +1769,17 @@ END_TEST
 static Suite *
 connect_v6_suite(void)
 {
-	Suite *s = suite_create("connect_v6");
-	TCase *tc = he_test_tcase(s, "race_v6", 20);
+	const struct he_test_def tests[] = {
+		HE_TCASE("race_v6", 20),
+		/* loop tests: _i 1 is the IPv6 case */
+		HE_LOOP_FROM(test_blackhole_then_open, 1, 2),
+		HE_LOOP_FROM(test_bev_blackhole_then_open, 1, 2),
+		HE_LOOP_FROM(test_refused_then_open, 1, 2),
+		HE_LOOP_FROM(test_all_refused, 1, 2),
+		HE_TEST(test_local_addr_v6_unavailable),
+	};
 
-	/* loop tests: _i 1 is the IPv6 case */
-	tcase_add_loop_test(tc, test_blackhole_then_open, 1, 2);
-	tcase_add_loop_test(tc, test_bev_blackhole_then_open, 1, 2);
-	tcase_add_loop_test(tc, test_refused_then_open, 1, 2);
-	tcase_add_loop_test(tc, test_all_refused, 1, 2);
-	tcase_add_test(tc, test_local_addr_v6_unavailable);
-	return s;
+	return he_test_suite_of("connect_v6", tests, HE_TEST_N(tests));
 }
 
 /* --- the glue: bufferevent lifetime, socket factory, resources ------------- */
@@ -2236,55 +2237,55 @@ END_TEST
 static Suite *
 connect_suite(void)
 {
-	Suite *s = suite_create("connect");
-	TCase *tc;
 	int nv = 1;	/* loop tests' IPv6 case (_i 1): check_connect_v6 */
+	const struct he_test_def tests[] = {
+		HE_TCASE("race", 20),
+		HE_LOOP(test_blackhole_then_open, nv),
+		HE_LOOP(test_bev_blackhole_then_open, nv),
+		HE_LOOP(test_refused_then_open, nv),
+		HE_LOOP(test_all_refused, nv),
+		HE_LOOP(test_bev_talks_after_connect, 2),
+		HE_LOOP(test_bev_without_callbacks, 2),
+		HE_TEST(test_timeout),
+		HE_TEST(test_timeout_every_race),
+		HE_TEST(test_report_format),
+		HE_TEST(test_near_tie),
+		HE_TEST(test_true_tie),
 
-	tc = he_test_tcase(s, "race", 20);
-	tcase_add_loop_test(tc, test_blackhole_then_open, 0, nv);
-	tcase_add_loop_test(tc, test_bev_blackhole_then_open, 0, nv);
-	tcase_add_loop_test(tc, test_refused_then_open, 0, nv);
-	tcase_add_loop_test(tc, test_all_refused, 0, nv);
-	tcase_add_loop_test(tc, test_bev_talks_after_connect, 0, 2);
-	tcase_add_loop_test(tc, test_bev_without_callbacks, 0, 2);
-	tcase_add_test(tc, test_timeout);
-	tcase_add_test(tc, test_timeout_every_race);
-	tcase_add_test(tc, test_report_format);
-	tcase_add_test(tc, test_near_tie);
-	tcase_add_test(tc, test_true_tie);
+		HE_TCASE("lifetime", 20),
+		HE_LOOP(test_bev_free_during_race, 2),
+		HE_LOOP(test_free_context_pending, 2),
+		HE_TEST(test_cancel_in_trace),
+		HE_TEST(test_free_in_trace),
+		HE_TEST(test_free_in_connect_cb),
+		HE_TEST(test_trace_sequence),
+		HE_TEST(test_not_inside_start),
 
-	tc = he_test_tcase(s, "lifetime", 20);
-	tcase_add_loop_test(tc, test_bev_free_during_race, 0, 2);
-	tcase_add_loop_test(tc, test_free_context_pending, 0, 2);
-	tcase_add_test(tc, test_cancel_in_trace);
-	tcase_add_test(tc, test_free_in_trace);
-	tcase_add_test(tc, test_free_in_connect_cb);
-	tcase_add_test(tc, test_trace_sequence);
-	tcase_add_test(tc, test_not_inside_start);
+		HE_TCASE("options", 20),
+		HE_TEST(test_local_addr_v4_used),
+		HE_TEST(test_socket_factory),
+		HE_TEST(test_settings_ranges),
+		HE_TEST(test_settings_attempt_delay_kept),
+		HE_TEST(test_settings_timeout_kept),
+		HE_TEST(test_settings_max_in_flight),
+		HE_TEST(test_default_cap_keeps_earlier),
+		HE_TEST(test_cap_never_stalls),
+		HE_TEST(test_duplicates_tried_once),
+		HE_TEST(test_unspecified_never_tried),
+		HE_TEST(test_settings_family_count),
 
-	tc = he_test_tcase(s, "options", 20);
-	tcase_add_test(tc, test_local_addr_v4_used);
-	tcase_add_test(tc, test_socket_factory);
-	tcase_add_test(tc, test_settings_ranges);
-	tcase_add_test(tc, test_settings_attempt_delay_kept);
-	tcase_add_test(tc, test_settings_timeout_kept);
-	tcase_add_test(tc, test_settings_max_in_flight);
-	tcase_add_test(tc, test_default_cap_keeps_earlier);
-	tcase_add_test(tc, test_cap_never_stalls);
-	tcase_add_test(tc, test_duplicates_tried_once);
-	tcase_add_test(tc, test_unspecified_never_tried);
-	tcase_add_test(tc, test_settings_family_count);
+		HE_TCASE("glue", 20),
+		HE_LOOP(test_bev_free_then_base_free, 5),
+		HE_LOOP(test_bev_taken_back_and_reconnected, 2),
+		HE_LOOP(test_bev_reset_at_its_timeout, 3),
+		HE_TEST(test_socket_factory_contract),
+		HE_TEST(test_out_of_fds_errno),
+		HE_TEST(test_connected_never_timed_out),
+		HE_TEST(test_immediate_failure_after_return),
+		HE_TEST(test_dns_error_not_inherited),
+	};
 
-	tc = he_test_tcase(s, "glue", 20);
-	tcase_add_loop_test(tc, test_bev_free_then_base_free, 0, 5);
-	tcase_add_loop_test(tc, test_bev_taken_back_and_reconnected, 0, 2);
-	tcase_add_loop_test(tc, test_bev_reset_at_its_timeout, 0, 3);
-	tcase_add_test(tc, test_socket_factory_contract);
-	tcase_add_test(tc, test_out_of_fds_errno);
-	tcase_add_test(tc, test_connected_never_timed_out);
-	tcase_add_test(tc, test_immediate_failure_after_return);
-	tcase_add_test(tc, test_dns_error_not_inherited);
-	return s;
+	return he_test_suite_of("connect", tests, HE_TEST_N(tests));
 }
 
 #ifndef HE_TEST_V6_PROGRAM

@@ -1096,8 +1096,7 @@ hold_lock(int *release)
 	snprintf(lock, sizeof(lock), "%s.lock", path);
 	ck_assert_int_eq(pipe(ready), 0);
 	ck_assert_int_eq(pipe(rel), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		int fd = open(lock, O_RDWR | O_CREAT, 0600);
 		if (fd < 0 || flock(fd, LOCK_EX) < 0)
@@ -1119,12 +1118,9 @@ hold_lock(int *release)
 static void
 release_lock(pid_t pid, int release)
 {
-	int status;
-
 	ck_assert_int_eq(write(release, "x", 1), 1);
 	close(release);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	he_test_child_ok(pid, "the lock's holder");
 }
 
 START_TEST(test_lock_given_up)
@@ -1175,8 +1171,7 @@ START_TEST(test_lock_released_in_time)
 
 	/* the holder lets go after about 20 ms; a save that may wait 2 s
 	   takes it then */
-	helper = fork();
-	ck_assert_int_ge(helper, 0);
+	helper = he_test_fork();
 	if (helper == 0) {
 		he_test_sleep_ms(20);
 		_exit(write(release, "x", 1) == 1 ? 0 : 1);
@@ -1301,16 +1296,14 @@ writers(int nproc, int nsaves, int report)
 {
 	struct writer_stats all, s;
 	pid_t pid[32];
-	int fds[2], i, j, status, waits[6] = { 0 };
+	int fds[2], i, j, waits[6] = { 0 };
 	int64_t t0 = he_test_now_ms();
 
 	ck_assert_int_le(nproc, 32);
 	memset(&all, 0, sizeof(all));
 	ck_assert_int_eq(pipe(fds), 0);
 	for (i = 0; i < nproc; i++) {
-		pid[i] = fork();
-		ck_assert_int_ge(pid[i], 0);
-		if (pid[i] == 0) {
+		if ((pid[i] = he_test_fork()) == 0) {
 			close(fds[0]);
 			writer(i, nsaves, fds[1]);
 		}
@@ -1332,10 +1325,8 @@ writers(int nproc, int nsaves, int report)
 			waits[j] += s.waits[j];
 	}
 	close(fds[0]);
-	for (i = 0; i < nproc; i++) {
-		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
-		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	for (i = 0; i < nproc; i++)
+		he_test_child_ok(pid[i], "a writer");
 	if (report)
 		printf("check_histfile: %d processes x %d saves in %" PRId64
 		    " ms: %d saved, %d gave up (busy); lock wait: mean %"
@@ -1744,7 +1735,7 @@ START_TEST(test_netwatch_calls)
 {
 	struct he_netwatch *w = he_netwatch_new_();
 	struct event_base *base;
-	int fds = he_test_count_fds(), status;
+	int fds = he_test_count_fds();
 	pid_t pid;
 
 	if (!w) {
@@ -1755,8 +1746,7 @@ START_TEST(test_netwatch_calls)
 	ck_assert_int_ge(he_netwatch_fd_(w), 0);
 	ck_assert_int_ge(he_netwatch_changed_(w), 0);
 	/* a child has a socket of its own, and says "changed" first */
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		int fd = he_netwatch_fd_(w);
 		if (he_netwatch_changed_(w) != 1 || he_netwatch_fd_(w) == fd ||
@@ -1765,8 +1755,7 @@ START_TEST(test_netwatch_calls)
 		he_netwatch_free_(w);
 		_exit(0);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	he_test_child_ok(pid, "the watch in a child");
 	/* on a base: once at a time */
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
@@ -1837,70 +1826,67 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("histfile");
-	TCase *tc = he_test_tcase(s, "format", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE_FX("format", 10, setup_dir, teardown_dir),
 
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_bytes_round_trip);
-	tcase_add_test(tc, test_encode_refuses);
-	tcase_add_test(tc, test_merge_newer_wins);
-	tcase_add_test(tc, test_merge_bound_order);
-	tcase_add_test(tc, test_expiry_on_load);
-	tcase_add_test(tc, test_prefix_round_trip);
-	tcase_add_test(tc, test_prefix_merge);
+		HE_TEST(test_bytes_round_trip),
+		HE_TEST(test_encode_refuses),
+		HE_TEST(test_merge_newer_wins),
+		HE_TEST(test_merge_bound_order),
+		HE_TEST(test_expiry_on_load),
+		HE_TEST(test_prefix_round_trip),
+		HE_TEST(test_prefix_merge),
 
-	tc = he_test_tcase(s, "file", 10);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_file_round_trip);
-	tcase_add_test(tc, test_created_modes);
-	tcase_add_test(tc, test_save_replaces_corrupt);
-	tcase_add_test(tc, test_save_leaves_foreign);
-	tcase_add_test(tc, test_forget);
+		HE_TCASE_FX("file", 10, setup_dir, teardown_dir),
+		HE_TEST(test_file_round_trip),
+		HE_TEST(test_created_modes),
+		HE_TEST(test_save_replaces_corrupt),
+		HE_TEST(test_save_leaves_foreign),
+		HE_TEST(test_forget),
 
-	tc = he_test_tcase(s, "hostile", 10);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_hostile_symlink);
-	tcase_add_test(tc, test_hostile_fifo);
-	tcase_add_test(tc, test_hostile_directory);
-	tcase_add_test(tc, test_hostile_owner);
-	tcase_add_test(tc, test_hostile_group_writable);
-	tcase_add_test(tc, test_hostile_world_writable);
-	tcase_add_test(tc, test_hostile_dir_writable);
-	tcase_add_test(tc, test_hostile_dir_owner);
-	tcase_add_test(tc, test_hostile_truncated);
-	tcase_add_test(tc, test_hostile_too_large);
-	tcase_add_test(tc, test_hostile_version);
-	tcase_add_test(tc, test_hostile_magic);
-	tcase_add_test(tc, test_hostile_header);
-	tcase_add_test(tc, test_hostile_checksum);
-	tcase_add_test(tc, test_hostile_record_fields);
-	tcase_add_test(tc, test_hostile_record_failed_errno);
-	tcase_add_test(tc, test_hostile_record_order);
-	tcase_add_test(tc, test_hostile_prefix_records);
+		HE_TCASE_FX("hostile", 10, setup_dir, teardown_dir),
+		HE_TEST(test_hostile_symlink),
+		HE_TEST(test_hostile_fifo),
+		HE_TEST(test_hostile_directory),
+		HE_TEST(test_hostile_owner),
+		HE_TEST(test_hostile_group_writable),
+		HE_TEST(test_hostile_world_writable),
+		HE_TEST(test_hostile_dir_writable),
+		HE_TEST(test_hostile_dir_owner),
+		HE_TEST(test_hostile_truncated),
+		HE_TEST(test_hostile_too_large),
+		HE_TEST(test_hostile_version),
+		HE_TEST(test_hostile_magic),
+		HE_TEST(test_hostile_header),
+		HE_TEST(test_hostile_checksum),
+		HE_TEST(test_hostile_record_fields),
+		HE_TEST(test_hostile_record_failed_errno),
+		HE_TEST(test_hostile_record_order),
+		HE_TEST(test_hostile_prefix_records),
 
-	tc = he_test_tcase(s, "lock", 120);
-	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
-	tcase_add_test(tc, test_lock_given_up);
-	tcase_add_test(tc, test_lock_released_in_time);
-	tcase_add_test(tc, test_two_writers);
-	tcase_add_test(tc, test_many_writers);
+		HE_TCASE_FX("lock", 120, setup_dir, teardown_dir),
+		HE_TEST(test_lock_given_up),
+		HE_TEST(test_lock_released_in_time),
+		HE_TEST(test_two_writers),
+		HE_TEST(test_many_writers),
 
-	tc = he_test_tcase(s, "path", 10);
-	tcase_add_checked_fixture(tc, setup_env, teardown_env);
-	tcase_add_test(tc, test_path_xdg);
-	tcase_add_test(tc, test_path_home);
-	tcase_add_test(tc, test_path_variable);
-	tcase_add_test(tc, test_path_setuid);
+		HE_TCASE_FX("path", 10, setup_env, teardown_env),
+		HE_TEST(test_path_xdg),
+		HE_TEST(test_path_home),
+		HE_TEST(test_path_variable),
+		HE_TEST(test_path_setuid),
 
-	tc = he_test_tcase(s, "writeback", 10);
-	tcase_add_test(tc, test_writeback);
+		HE_TCASE("writeback", 10),
+		HE_TEST(test_writeback),
 
-	tc = he_test_tcase(s, "netid", 30);
-	tcase_add_test(tc, test_netid_canonical);
-	tcase_add_test(tc, test_netid_pinned);
-	tcase_add_test(tc, test_netid_format);
-	tcase_add_test(tc, test_netid_read_here);
-	tcase_add_test(tc, test_netwatch_calls);
-	tcase_add_test(tc, test_netwatch_threads);
-	return s;
+		HE_TCASE("netid", 30),
+		HE_TEST(test_netid_canonical),
+		HE_TEST(test_netid_pinned),
+		HE_TEST(test_netid_format),
+		HE_TEST(test_netid_read_here),
+		HE_TEST(test_netwatch_calls),
+		HE_TEST(test_netwatch_threads),
+	};
+
+	return he_test_suite_of("histfile", tests, HE_TEST_N(tests));
 }

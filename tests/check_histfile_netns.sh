@@ -37,11 +37,8 @@
 # Copyright (c) 2026 the evhappy authors.  See COPYING (BSD-3-Clause).
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/he_netns.sh"
-netns_init check_histfile_netns
+netns_init check_histfile_netns hf
 
-PORT=8080
-NAME=svc.test
-tag=hf$$
 C=${tag}c
 S=${tag}s
 SV4=192.0.2.200
@@ -78,19 +75,14 @@ setup() {
 	ip -n "$S" route add 192.0.2.0/25 dev hew &&
 	ip -n "$S" -6 route add 2001:db8:1::/64 dev hew &&
 	ip -n "$S" -6 route add 2001:db8:2::/64 dev hew || return 1
-	ins nft add table inet hetest &&
-	ins nft add chain inet hetest in \
-	    '{ type filter hook input priority 0; policy accept; }' &&
+	netns_filter "$S" &&
 	ins nft add rule inet hetest in ip6 saddr 2001:db8:1::/64 \
 	    tcp dport $PORT drop || return 1
 	netns_bg ip netns exec "$S" "$DRIVE" serve $PORT $SV4 $SV6 \
 	    2>"$tmp/serve.err"
 }
 
-if ! setup 2>"$tmp/setup.err"; then
-	sed 's/^/  /' "$tmp/setup.err"
-	skip "cannot make the namespaces (ip netns, tun, nft)"
-fi
+netns_setup setup
 
 netns_bg ip netns exec "$C" "$DRIVE" dns "$tmp/dns" $NAME --aaaa $SV6 \
     --a $SV4 2>"$tmp/dns.err"

@@ -1064,33 +1064,34 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("history");
-	TCase *tc = he_test_tcase(s, "store", 30);
+	const struct he_test_def tests[] = {
+		HE_TCASE("store", 30),
 
-	tcase_add_test(tc, test_store_rtt_smoothing);
-	tcase_add_test(tc, test_store_verdicts);
-	tcase_add_test(tc, test_store_expiry);
-	tcase_add_test(tc, test_store_lru);
-	tcase_add_test(tc, test_store_threads);
-	tcase_add_test(tc, test_delay_rule);
+		HE_TEST(test_store_rtt_smoothing),
+		HE_TEST(test_store_verdicts),
+		HE_TEST(test_store_expiry),
+		HE_TEST(test_store_lru),
+		HE_TEST(test_store_threads),
+		HE_TEST(test_delay_rule),
 
-	tc = he_test_tcase(s, "rules", 10);
-	tcase_add_checked_fixture(tc, setup_rules, teardown_rules);
-	tcase_add_test(tc, test_rules_black_hole);
-	tcase_add_test(tc, test_rules_off);
-	tcase_add_test(tc, test_rules_v6_keeps_winning);
-	tcase_add_test(tc, test_rules_rtt_order);
-	tcase_add_test(tc, test_rules_hung_threshold);
-	tcase_add_test(tc, test_rules_all_black_holes);
-	tcase_add_test(tc, test_rules_repaired);
-	tcase_add_test(tc, test_rules_suspect_alone_first);
-	tcase_add_test(tc, test_rules_hostile_list_keeps_history);
-	tcase_add_test(tc, test_store_keeps_what_was_relied_on);
+		HE_TCASE_FX("rules", 10, setup_rules, teardown_rules),
+		HE_TEST(test_rules_black_hole),
+		HE_TEST(test_rules_off),
+		HE_TEST(test_rules_v6_keeps_winning),
+		HE_TEST(test_rules_rtt_order),
+		HE_TEST(test_rules_hung_threshold),
+		HE_TEST(test_rules_all_black_holes),
+		HE_TEST(test_rules_repaired),
+		HE_TEST(test_rules_suspect_alone_first),
+		HE_TEST(test_rules_hostile_list_keeps_history),
+		HE_TEST(test_store_keeps_what_was_relied_on),
 
-	tc = he_test_tcase(s, "loopback", 30);
-	tcase_add_test(tc, test_loopback_black_hole);
-	tcase_add_test(tc, test_dropin_shares_history);
-	tcase_add_test(tc, test_threads_share_history);
-	tcase_add_test(tc, test_set_history_args);
-	return s;
+		HE_TCASE("loopback", 30),
+		HE_TEST(test_loopback_black_hole),
+		HE_TEST(test_dropin_shares_history),
+		HE_TEST(test_threads_share_history),
+		HE_TEST(test_set_history_args),
+	};
+
+	return he_test_suite_of("history", tests, HE_TEST_N(tests));
 }

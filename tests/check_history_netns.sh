@@ -22,9 +22,6 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/he_netns.sh"
 netns_init check_history_netns
 
-PORT=8080
-NAME=svc.test
-tag=he$$
 C=${tag}c
 S=${tag}s
 
@@ -39,9 +36,7 @@ setup() {
 	ip -n "$S" addr add 192.0.2.3/24 dev hew &&
 	ip -n "$S" addr add 2001:db8::2/64 dev hew nodad &&
 	ip -n "$S" addr add 2001:db8::3/64 dev hew nodad || return 1
-	ins nft add table inet hetest &&
-	ins nft add chain inet hetest in \
-	    '{ type filter hook input priority 0; policy accept; }' || return 1
+	netns_filter "$S" || return 1
 	netns_bg ip netns exec "$S" "$DRIVE" serve $PORT 192.0.2.2 192.0.2.3 \
 	    2001:db8::2 2001:db8::3 2>"$tmp/serve.err"
 }
@@ -62,10 +57,7 @@ drop() {
 	esac
 }
 
-if ! setup 2>"$tmp/setup.err"; then
-	sed 's/^/  /' "$tmp/setup.err"
-	skip "cannot make the namespaces (ip netns, tun, nft)"
-fi
+netns_setup setup
 
 # The lab DNS server for the CLI, inside the client namespace.
 netns_bg ip netns exec "$C" "$DRIVE" dns "$tmp/dns" $NAME --aaaa 2001:db8::2 \

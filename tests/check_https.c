@@ -753,11 +753,8 @@ END_TEST
  * a child of its own reads them. */
 START_TEST(test_dropin_environment)
 {
-	pid_t pid;
-	int status;
+	pid_t pid = he_test_fork();
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct event_base *base;
 		struct he_lab_dns *d;
@@ -795,17 +792,33 @@ START_TEST(test_dropin_environment)
 		_exit(!out.done ? 10 : !strcmp(out.endpoint, "") ? 11 :
 		    strstr(out.endpoint, "h2,http/1.1") ? 0 : 12);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "the drop-in with EVHAPPY_HTTPS_RR=1: exit %d", WEXITSTATUS(status));
+	he_test_child_ok(pid, "the drop-in with EVHAPPY_HTTPS_RR=1");
 }
 END_TEST
+
+static Suite *
+https_suite(void)
+{
+	const struct he_test_def tests[] = {
+		HE_TCASE("evdns", 30),
+		HE_LOOP(test_row_evdns, nevdns),
+		HE_TCASE("system", 30),
+		HE_LOOP(test_row_system, nsystem),
+		HE_TCASE("settings", 30),
+		HE_TEST(test_setters_refuse_bad_input),
+#ifdef HAVE_CARES
+		HE_TEST(test_dropin_environment),
+#else
+		HE_TEST(test_evdns_without_cares),
+#endif
+	};
+
+	return he_test_suite_of("https", tests, HE_TEST_N(tests));
+}
 
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("https");
-	TCase *tc;
 	int i;
 
 	for (i = 0; i < NROWS; i++) {
@@ -815,18 +828,9 @@ he_test_suite(void)
 		if (rows[i].via & VIA_SYSTEM)
 			system_rows[nsystem++] = i;
 	}
-	tc = he_test_tcase(s, "evdns", 30);
-	tcase_add_loop_test(tc, test_row_evdns, 0, nevdns);
-	tc = he_test_tcase(s, "system", 30);
-	tcase_add_loop_test(tc, test_row_system, 0, nsystem);
-	tc = he_test_tcase(s, "settings", 30);
-	tcase_add_test(tc, test_setters_refuse_bad_input);
-#ifdef HAVE_CARES
-	tcase_add_test(tc, test_dropin_environment);
-#else
-	tcase_add_test(tc, test_evdns_without_cares);
+#ifndef HAVE_CARES
 	fprintf(stderr, "SKIP: %d evdns rows and the drop-in's test need "
 	    "c-ares (configure --with-cares)\n", NROWS - nevdns);
 #endif
-	return s;
+	return https_suite();
 }

@@ -634,22 +634,22 @@ END_TEST
 static Suite *
 lifetime_suite(void)
 {
-	Suite *s = suite_create("lifetime");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("dispatch", 60),
+		HE_TEST(test_dispatch_list),
+		HE_TEST(test_dispatch_sysres),
+		HE_TEST(test_dispatch_sysres_failed),
+		HE_TEST(test_dispatch_sysres_cancelled),
+		HE_TEST(test_dispatch_evdns),
+		HE_TEST(test_dispatch_dropin),
+		HE_TEST(test_dispatch_man_example),
+		HE_TCASE("reused_base", 60),
+		HE_TEST(test_base_reused_lookup_pending),
+		HE_TEST(test_base_reused_lookup_done),
+		HE_TEST(test_base_freed_after_bev),
+	};
 
-	tc = he_test_tcase(s, "dispatch", 60);
-	tcase_add_test(tc, test_dispatch_list);
-	tcase_add_test(tc, test_dispatch_sysres);
-	tcase_add_test(tc, test_dispatch_sysres_failed);
-	tcase_add_test(tc, test_dispatch_sysres_cancelled);
-	tcase_add_test(tc, test_dispatch_evdns);
-	tcase_add_test(tc, test_dispatch_dropin);
-	tcase_add_test(tc, test_dispatch_man_example);
-	tc = he_test_tcase(s, "reused_base", 60);
-	tcase_add_test(tc, test_base_reused_lookup_pending);
-	tcase_add_test(tc, test_base_reused_lookup_done);
-	tcase_add_test(tc, test_base_freed_after_bev);
-	return s;
+	return he_test_suite_of("lifetime", tests, HE_TEST_N(tests));
 }
 
 Suite *

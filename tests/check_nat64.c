@@ -25,6 +25,7 @@
 #include "he_pref64.h"
 #include "he_resolve.h"
 #include "he_lab.h"
+#include "he_testrec.h"
 #include "he_testutil.h"
 
 #include <event2/dns.h>
@@ -107,30 +108,6 @@ new_cache(void)
 	return c;
 }
 
-static struct sockaddr_in
-sin_of(const char *a, int port)
-{
-	struct sockaddr_in s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons((uint16_t)port);
-	v4(a, (unsigned char *)&s.sin_addr);
-	return s;
-}
-
-static struct sockaddr_in6
-sin6_of(const char *a, int port)
-{
-	struct sockaddr_in6 s;
-
-	memset(&s, 0, sizeof(s));
-	s.sin6_family = AF_INET6;
-	s.sin6_port = htons((uint16_t)port);
-	v6(a, s.sin6_addr.s6_addr);
-	return s;
-}
-
 /* ---- RFC 6052 ----------------------------------------------------------- */
 
 /* RFC 6052 section 2.4, every row (192.0.2.33 in each prefix). */
@@ -206,6 +183,28 @@ START_TEST(test_rfc6052_extract_bad)
 }
 END_TEST
 
+/* Prefixes he_nat64_prefix_set_ refuses (EINVAL) or takes (0). */
+static const struct {
+	const char *addr;
+	int len, rc;
+} prefix_cases[] = {
+	/* a bit past the length */
+	{ "2001:db8:100::", 32, EINVAL },
+	{ "64:ff9b::1", 96, EINVAL },
+	{ "2001:db8:122:344:0:0:0:1", 64, EINVAL },
+	/* the u-octet inside a /96 */
+	{ "2001:db8:122:344:100::", 96, EINVAL },
+	{ "2001:db8:122:344:ff:ffff::", 96, 0 },	/* bits 72-95: fine */
+	/* ranges no translator sits behind */
+	{ "::", 96, EINVAL },
+	{ "::ffff:0:0", 96, EINVAL },
+	{ "ff0e::", 32, EINVAL },
+	{ "fe80::", 64, EINVAL },
+	{ "febf::", 32, EINVAL },
+	{ "fec0::", 32, 0 },
+	{ "::1:0:0", 96, 0 },	/* not mapped: its bytes 10-11 are 00 01 */
+};
+
 START_TEST(test_rfc6052_invalid_prefix)
 {
 	struct he_nat64_prefix p, keep;
@@ -221,18 +220,16 @@ START_TEST(test_rfc6052_invalid_prefix)
 		    EINVAL);
 	}
 	ck_assert(!memcmp(&p, &keep, sizeof(p)));	/* untouched */
-	/* a bit past the length */
-	v6("2001:db8:100::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 32), EINVAL);
-	v6("64:ff9b::1", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), EINVAL);
-	v6("2001:db8:122:344:0:0:0:1", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 64), EINVAL);
-	/* the u-octet inside a /96 */
-	v6("2001:db8:122:344:100::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), EINVAL);
-	v6("2001:db8:122:344:ff:ffff::", a);	/* bits 72-95: fine */
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), 0);
+	for (i = 0; i < (int)HE_TEST_N(prefix_cases); i++) {
+		int rc;
+
+		v6(prefix_cases[i].addr, a);
+		rc = he_nat64_prefix_set_(&p, a, prefix_cases[i].len);
+		ck_assert_msg(rc == prefix_cases[i].rc, "%s/%d: %d, want %d",
+		    prefix_cases[i].addr, prefix_cases[i].len, rc,
+		    prefix_cases[i].rc);
+	}
+	ck_assert_int_eq(he_nat64_prefix_set_(NULL, a, 96), EINVAL);
 	/* the well-known prefix, and not */
 	ck_assert(he_nat64_is_wkp_(&he_nat64_wkp_));
 	p = pfx("64:ff9b::", 96);
@@ -241,22 +238,6 @@ START_TEST(test_rfc6052_invalid_prefix)
 	p = pfx("64:ff9b:1::", 48);		/* RFC 8215's local-use one */
 	ck_assert(!he_nat64_is_wkp_(&p));
 	ck_assert_int_eq(he_nat64_prefix_ok_(NULL), 0);
-	/* ranges no translator sits behind */
-	v6("::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), EINVAL);
-	v6("::ffff:0:0", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), EINVAL);
-	v6("ff0e::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 32), EINVAL);
-	v6("fe80::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 64), EINVAL);
-	v6("febf::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 32), EINVAL);
-	v6("fec0::", a);
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 32), 0);
-	v6("::1:0:0", a);	/* not mapped: its bytes 10-11 are 00 01 */
-	ck_assert_int_eq(he_nat64_prefix_set_(&p, a, 96), 0);
-	ck_assert_int_eq(he_nat64_prefix_set_(NULL, a, 96), EINVAL);
 }
 END_TEST
 
@@ -346,7 +327,7 @@ START_TEST(test_synthesize_sockaddr)
 	struct he_nat64_prefix nsp = pfx("2001:db8:64::", 96);
 	struct he_nat64_prefix p64 = pfx("2001:db8:122:344::", 64);
 	struct he_nat64_prefix known[2];
-	struct sockaddr_in in = sin_of("192.0.2.2", 8080), back;
+	struct sockaddr_in in = he_test_sin("192.0.2.2", 8080), back;
 	struct sockaddr_in6 out, keep, s6;
 	unsigned char want[16];
 
@@ -364,12 +345,12 @@ START_TEST(test_synthesize_sockaddr)
 	    EADDRNOTAVAIL);
 	ck_assert(!memcmp(&out, &keep, sizeof(out)));
 	/* but a global one, yes */
-	in = sin_of("8.8.4.4", 443);
+	in = he_test_sin("8.8.4.4", 443);
 	ck_assert_int_eq(he_nat64_synthesize_(&he_nat64_wkp_, &in, &out), 0);
 	v6("64:ff9b::808:404", want);
 	ck_assert(!memcmp(&out.sin6_addr, want, 16));
 	/* loopback: never */
-	in = sin_of("127.0.0.1", 80);
+	in = he_test_sin("127.0.0.1", 80);
 	ck_assert_int_eq(he_nat64_synthesize_(&nsp, &in, &out), EADDRNOTAVAIL);
 	/* bad arguments */
 	in.sin_family = AF_INET6;
@@ -379,24 +360,24 @@ START_TEST(test_synthesize_sockaddr)
 	/* de-synthesis: which prefix, the IPv4 address and the port */
 	known[0] = nsp;
 	known[1] = p64;
-	s6 = sin6_of("2001:db8:122:344:c0:2:2100:0", 993);
+	s6 = he_test_sin6("2001:db8:122:344:c0:2:2100:0", 993);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), 1);
 	ck_assert_int_eq(back.sin_family, AF_INET);
 	ck_assert_int_eq(ntohs(back.sin_port), 993);
 	ck_assert_str_eq(inet_ntoa(back.sin_addr), "192.0.2.33");
-	s6 = sin6_of("2001:db8:64::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:64::c000:202", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, NULL), 0);
 	/* not a synthesis: another prefix, a scope, another family */
-	s6 = sin6_of("2001:db8:65::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:65::c000:202", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), -1);
-	s6 = sin6_of("2001:db8:64::c000:202", 1);
+	s6 = he_test_sin6("2001:db8:64::c000:202", 1);
 	s6.sin6_scope_id = 3;
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&s6, &back), -1);
-	in = sin_of("192.0.2.2", 1);
+	in = he_test_sin("192.0.2.2", 1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 2,
 	    (struct sockaddr *)&in, &back), -1);
 	ck_assert_int_eq(he_nat64_desynthesize_(known, 0,
@@ -407,10 +388,10 @@ END_TEST
 START_TEST(test_same_server)
 {
 	struct he_nat64_prefix known[1];
-	struct sockaddr_in a = sin_of("192.0.2.10", 443);
-	struct sockaddr_in6 s = sin6_of("64:ff9b::c000:20a", 443);
-	struct sockaddr_in6 other = sin6_of("2001:db8::1", 443);
-	struct sockaddr_in6 other2 = sin6_of("2001:db8::1", 443);
+	struct sockaddr_in a = he_test_sin("192.0.2.10", 443);
+	struct sockaddr_in6 s = he_test_sin6("64:ff9b::c000:20a", 443);
+	struct sockaddr_in6 other = he_test_sin6("2001:db8::1", 443);
+	struct sockaddr_in6 other2 = he_test_sin6("2001:db8::1", 443);
 
 	known[0] = he_nat64_wkp_;
 	/* a DNS64 answer and the A record it was made of: one server */
@@ -425,7 +406,7 @@ START_TEST(test_same_server)
 	s.sin6_port = htons(80);
 	ck_assert(!he_nat64_same_server_(known, 1, (struct sockaddr *)&a,
 	    (struct sockaddr *)&s));
-	s = sin6_of("64:ff9b::c000:20b", 443);
+	s = he_test_sin6("64:ff9b::c000:20b", 443);
 	ck_assert(!he_nat64_same_server_(known, 1, (struct sockaddr *)&a,
 	    (struct sockaddr *)&s));
 	/* plain addresses compare as themselves */
@@ -621,33 +602,11 @@ END_TEST
 
 /* ---- the query on evdns, against the lab's server ----------------------- */
 
-struct qres {
-	int calls;
-	enum he_nat64_query_result result;
-	struct he_nat64_prefix p[HE_NAT64_MAX_PREFIXES];
-	int n;
-	int64_t lifetime;
-};
-
-static void
-query_cb(enum he_nat64_query_result result, const struct he_nat64_prefix *p,
-    int n, int64_t lifetime, void *arg)
-{
-	struct qres *q = arg;
-
-	q->calls++;
-	q->result = result;
-	q->n = n;
-	if (n > 0)
-		memcpy(q->p, p, (size_t)n * sizeof(*p));
-	q->lifetime = lifetime;
-}
-
 enum lab_mode { LAB_DNS64, LAB_PLAIN, LAB_NONE, LAB_DROP };
 
 /* One query of ipv4only.arpa against the lab's server in a mode. */
 static void
-query_lab(enum lab_mode mode, struct qres *q, int cancel)
+query_lab(enum lab_mode mode, struct he_test_qres *q, int cancel)
 {
 	struct he_test_fx f;
 	struct he_lab_dns *d;
@@ -680,7 +639,8 @@ query_lab(enum lab_mode mode, struct qres *q, int cancel)
 	ck_assert_ptr_nonnull(dns = he_lab_dns_client(d, f.base));
 	memset(q, 0, sizeof(*q));
 	t0 = he_test_now_ms();
-	ck_assert_int_eq(he_nat64_query_start_(dns, query_cb, q, &h), 0);
+	ck_assert_int_eq(he_nat64_query_start_(dns, he_test_query_cb, q, &h),
+	    0);
 	ck_assert_ptr_nonnull(h);
 	ck_assert_int_eq(q->calls, 0);	/* never from inside the call */
 	if (cancel) {
@@ -698,7 +658,7 @@ query_lab(enum lab_mode mode, struct qres *q, int cancel)
 
 START_TEST(test_query_modes)
 {
-	struct qres q;
+	struct he_test_qres q;
 
 	query_lab(LAB_DNS64, &q, 0);
 	ck_assert_int_eq(q.calls, 1);
@@ -721,7 +681,7 @@ END_TEST
 
 START_TEST(test_query_fails_and_cancels)
 {
-	struct qres q;
+	struct he_test_qres q;
 	struct he_nat64_cache *c;
 
 	/* a server that never answers: failed, after the client's timeout */
@@ -748,8 +708,8 @@ START_TEST(test_query_fails_and_cancels)
 	he_nat64_query_cancel_(NULL);
 	{
 		struct he_nat64_query *h = (struct he_nat64_query *)&q;
-		ck_assert_int_eq(he_nat64_query_start_(NULL, query_cb, &q, &h),
-		    EINVAL);
+		ck_assert_int_eq(he_nat64_query_start_(NULL, he_test_query_cb,
+		    &q, &h), EINVAL);
 		ck_assert_ptr_null(h);
 	}
 }
@@ -777,19 +737,11 @@ dns64_gai(const char *node, const char *service,
 	    (struct addrinfo **)res);
 }
 
-struct gres {
-	int calls;
-	enum he_nat64_query_result result;
-	struct he_nat64_prefix p[HE_NAT64_MAX_PREFIXES];
-	int n;
-	int64_t lifetime;
-};
-
 static void
 gai_answered(void *arg, int af, const struct evutil_addrinfo *res,
     int eai_error)
 {
-	struct gres *g = arg;
+	struct he_test_qres *g = arg;
 
 	ck_assert_int_eq(af, AF_INET6);
 	g->calls++;
@@ -802,7 +754,7 @@ START_TEST(test_query_system_resolver)
 	struct he_test_fx f;
 	struct he_resolver r;
 	struct he_query *q = NULL;
-	struct gres g;
+	struct he_test_qres g;
 
 	he_test_fx_begin(&f);
 	memset(&r, 0, sizeof(r));
@@ -1097,9 +1049,24 @@ ra_opt(const char *prefix, int len, uint32_t lifetime)
 	return o;
 }
 
+/* The store each test of the "cache" test case starts with, and frees. */
+static struct he_nat64_cache *cache;
+
+static void
+cache_setup(void)
+{
+	cache = new_cache();
+}
+
+static void
+cache_teardown(void)
+{
+	he_nat64_cache_free_(cache);
+	cache = NULL;
+}
+
 START_TEST(test_cache_ra_lifetime)
 {
-	struct he_nat64_cache *c = new_cache();
 	struct he_nat64_known k[4];
 	struct he_pref64 o = ra_opt("2001:db8:64::", 96, 1800);
 	unsigned char r1[16], r2[16];
@@ -1107,47 +1074,45 @@ START_TEST(test_cache_ra_lifetime)
 
 	v6("fe80::1", r1);
 	v6("fe80::2", r2);
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0, 1, k, 4), 0);
-	ck_assert(he_nat64_cache_last_ra_(c, &pref64_at) == 0);
-	he_nat64_cache_ra_(c, &o, 2, r1, T0);
-	ck_assert(he_nat64_cache_last_ra_(c, &pref64_at) == T0);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0, 1, k, 4), 0);
+	ck_assert(he_nat64_cache_last_ra_(cache, &pref64_at) == 0);
+	he_nat64_cache_ra_(cache, &o, 2, r1, T0);
+	ck_assert(he_nat64_cache_last_ra_(cache, &pref64_at) == T0);
 	ck_assert(pref64_at == T0);
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(1799), 0, k, 4), 1);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(1799), 0, k, 4), 1);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_RA);
 	ck_assert_int_eq(k[0].ifindex, 2);
 	ck_assert(k[0].expires == T0 + SEC(1800));
 	ck_assert_str_eq(pstr(&k[0].prefix), "2001:db8:64::/96");
 	/* the lifetime ends */
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(1800), 0, k, 4), 0);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(1800), 0, k, 4), 0);
 	/* refreshed by the next RA before it ends: lives on */
-	he_nat64_cache_ra_(c, &o, 2, r1, T0);
-	he_nat64_cache_ra_(c, &o, 2, r1, T0 + SEC(600));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(2000), 0, k, 4), 1);
+	he_nat64_cache_ra_(cache, &o, 2, r1, T0);
+	he_nat64_cache_ra_(cache, &o, 2, r1, T0 + SEC(600));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(2000), 0, k, 4), 1);
 	ck_assert(k[0].learned == T0);		/* first heard */
 	/* lifetime 0 from another router withdraws nothing */
 	o.lifetime = 0;
-	he_nat64_cache_ra_(c, &o, 2, r2, T0 + SEC(700));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(700), 0, k, 4), 1);
+	he_nat64_cache_ra_(cache, &o, 2, r2, T0 + SEC(700));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(700), 0, k, 4), 1);
 	/* from the one that advertised it: gone at once */
-	he_nat64_cache_ra_(c, &o, 2, r1, T0 + SEC(701));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(701), 0, k, 4), 0);
+	he_nat64_cache_ra_(cache, &o, 2, r1, T0 + SEC(701));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(701), 0, k, 4), 0);
 	/* an RA without PREF64 is seen, and learns nothing */
-	he_nat64_cache_ra_seen_(c, T0 + SEC(702));
-	ck_assert(he_nat64_cache_last_ra_(c, &pref64_at) == T0 + SEC(702));
+	he_nat64_cache_ra_seen_(cache, T0 + SEC(702));
+	ck_assert(he_nat64_cache_last_ra_(cache, &pref64_at) == T0 + SEC(702));
 	ck_assert(pref64_at == T0 + SEC(701));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(702), 1, k, 4), 0);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(702), 1, k, 4), 0);
 	/* clear */
 	o.lifetime = 100;
-	he_nat64_cache_ra_(c, &o, 2, r1, T0);
-	he_nat64_cache_clear_(c);
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0, 1, k, 4), 0);
-	he_nat64_cache_free_(c);
+	he_nat64_cache_ra_(cache, &o, 2, r1, T0);
+	he_nat64_cache_clear_(cache);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0, 1, k, 4), 0);
 }
 END_TEST
 
 START_TEST(test_cache_ra_several)
 {
-	struct he_nat64_cache *c = new_cache();
 	struct he_nat64_known k[HE_NAT64_RA_ENTRIES + 2];
 	struct he_pref64 a = ra_opt("2001:db8:64::", 96, 1000);
 	struct he_pref64 b = ra_opt("64:ff9b::", 96, 1000);
@@ -1157,34 +1122,32 @@ START_TEST(test_cache_ra_several)
 	v6("fe80::1", r1);
 	v6("fe80::2", r2);
 	/* b first heard, then a; a from a second router too: once */
-	he_nat64_cache_ra_(c, &b, 2, r2, T0);
-	he_nat64_cache_ra_(c, &a, 2, r1, T0 + SEC(1));
-	he_nat64_cache_ra_(c, &a, 3, r2, T0 + SEC(2));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(3), 0, k, 4), 2);
+	he_nat64_cache_ra_(cache, &b, 2, r2, T0);
+	he_nat64_cache_ra_(cache, &a, 2, r1, T0 + SEC(1));
+	he_nat64_cache_ra_(cache, &a, 3, r2, T0 + SEC(2));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(3), 0, k, 4), 2);
 	ck_assert(he_nat64_is_wkp_(&k[0].prefix));
 	ck_assert_str_eq(pstr(&k[1].prefix), "2001:db8:64::/96");
 	/* max */
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(3), 0, k, 1), 1);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(3), 0, k, 1), 1);
 	ck_assert(he_nat64_is_wkp_(&k[0].prefix));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(3), 0, k, 0), 0);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(3), 0, k, 0), 0);
 	/* a full table: the one ending first goes */
-	he_nat64_cache_clear_(c);
+	he_nat64_cache_clear_(cache);
 	for (i = 0; i <= HE_NAT64_RA_ENTRIES; i++) {
 		struct he_pref64 x = ra_opt("2001:db8:100::", 40, 500 + 8 * i);
 		x.prefix.addr[4] = (unsigned char)(0x10 + i);
-		he_nat64_cache_ra_(c, &x, 2, r1, T0 + SEC(4) + i);
+		he_nat64_cache_ra_(cache, &x, 2, r1, T0 + SEC(4) + i);
 	}
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(5), 0, k,
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(5), 0, k,
 	    HE_NAT64_RA_ENTRIES + 2), HE_NAT64_RA_ENTRIES);
 	for (i = 0; i < HE_NAT64_RA_ENTRIES; i++)	/* 0x10 went */
 		ck_assert_int_eq(k[i].prefix.addr[4], 0x11 + i);
-	he_nat64_cache_free_(c);
 }
 END_TEST
 
 START_TEST(test_cache_ra_over_dns)
 {
-	struct he_nat64_cache *c = new_cache();
 	struct he_nat64_known k[4];
 	struct he_nat64_prefix d[2];
 	struct he_pref64 o = ra_opt("2001:db8:64::", 96, 300);
@@ -1192,98 +1155,96 @@ START_TEST(test_cache_ra_over_dns)
 
 	d[0] = he_nat64_wkp_;
 	d[1] = pfx("2001:db8:122:344::", 64);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0), 1);
-	he_nat64_cache_dns_(c, d, 2, SEC(600), T0);
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0, 0, k, 4), 2);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0), 1);
+	he_nat64_cache_dns_(cache, d, 2, SEC(600), T0);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0, 0, k, 4), 2);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_DNS);
 	ck_assert(he_nat64_is_wkp_(&k[0].prefix));
 	ck_assert_str_eq(pstr(&k[1].prefix), "2001:db8:122:344::/64");
 	/* an RA's prefix beats them (RFC 9872) ... */
-	he_nat64_cache_ra_(c, &o, 2, NULL, T0 + SEC(10));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(10), 0, k, 4), 1);
+	he_nat64_cache_ra_(cache, &o, 2, NULL, T0 + SEC(10));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(10), 0, k, 4), 1);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_RA);
 	/* ... all of them are there for de-synthesis, RA first, once */
-	he_nat64_cache_ra_(c, &(struct he_pref64){ he_nat64_wkp_, 300 }, 2,
+	he_nat64_cache_ra_(cache, &(struct he_pref64){ he_nat64_wkp_, 300 }, 2,
 	    NULL, T0 + SEC(11));
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(11), 1, k, 4), 3);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(11), 1, k, 4), 3);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_RA);
 	ck_assert_int_eq(k[1].source, HE_NAT64_FROM_RA);
 	ck_assert(he_nat64_is_wkp_(&k[1].prefix));
 	ck_assert_int_eq(k[2].source, HE_NAT64_FROM_DNS);
 	ck_assert_str_eq(pstr(&k[2].prefix), "2001:db8:122:344::/64");
 	/* while they live, no RFC 7050 query is due */
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0 + SEC(12)), 0);
-	he_nat64_cache_due_(c, T0 + SEC(12), &due);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0 + SEC(12)), 0);
+	he_nat64_cache_due_(cache, T0 + SEC(12), &due);
 	ck_assert(due.dns_at == HE_NAT64_NEVER);
 	ck_assert(due.expires_at == T0 + SEC(310));
 	/* the RA prefixes end: back to DNS, due for refresh at 590 s */
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(312), 0, k, 4), 2);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(312), 0, k, 4), 2);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_DNS);
-	he_nat64_cache_due_(c, T0 + SEC(312), &due);
+	he_nat64_cache_due_(cache, T0 + SEC(312), &due);
 	ck_assert(due.dns_at == T0 + SEC(600 - HE_NAT64_DNS_AHEAD_S));
 	ck_assert(due.expires_at == T0 + SEC(600));
 	/* an RA brings one back before then: past 590 s no query is due */
-	he_nat64_cache_ra_(c, &o, 2, NULL, T0 + SEC(500));
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0 + SEC(595)), 0);
-	he_nat64_cache_due_(c, T0 + SEC(595), &due);
+	he_nat64_cache_ra_(cache, &o, 2, NULL, T0 + SEC(500));
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0 + SEC(595)), 0);
+	he_nat64_cache_due_(cache, T0 + SEC(595), &due);
 	ck_assert(due.dns_at == HE_NAT64_NEVER);
 	ck_assert(due.expires_at == T0 + SEC(800));
 	/* it ends after the DNS ones did: nothing, and a query due at once */
-	ck_assert_int_eq(he_nat64_cache_get_(c, T0 + SEC(800), 1, k, 4), 0);
-	he_nat64_cache_due_(c, T0 + SEC(800), &due);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, T0 + SEC(800), 1, k, 4), 0);
+	he_nat64_cache_due_(cache, T0 + SEC(800), &due);
 	ck_assert(due.dns_at <= T0 + SEC(800));
 	ck_assert(due.expires_at == HE_NAT64_NEVER);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0 + SEC(800)), 1);
-	he_nat64_cache_free_(c);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0 + SEC(800)), 1);
 }
 END_TEST
 
 START_TEST(test_cache_dns_timing)
 {
-	struct he_nat64_cache *c = new_cache();
 	struct he_nat64_known k[4];
 	struct he_nat64_prefix d = pfx("64:ff9b::", 96);
 	struct he_nat64_due due;
 	int64_t t;
 
 	/* never asked: due at once, one claimer at a time */
-	he_nat64_cache_due_(c, T0, &due);
+	he_nat64_cache_due_(cache, T0, &due);
 	ck_assert(due.dns_at <= T0);
 	ck_assert(due.expires_at == HE_NAT64_NEVER);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0), 1);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, T0), 0);
-	he_nat64_cache_due_(c, T0, &due);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0), 1);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, T0), 0);
+	he_nat64_cache_due_(cache, T0, &due);
 	ck_assert(due.dns_at == T0 + SEC(HE_NAT64_DNS_STALE_S));
 	/* an answer with a TTL of 100 s: asked again 10 s before it ends */
-	he_nat64_cache_dns_(c, &d, 1, SEC(100), T0 + SEC(1));
+	he_nat64_cache_dns_(cache, &d, 1, SEC(100), T0 + SEC(1));
 	t = T0 + SEC(1);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, t + SEC(89)), 0);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, t + SEC(90)), 1);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, t + SEC(89)), 0);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, t + SEC(90)), 1);
 	/* the refresh fails: the prefix holds until it ends, retry in 10 s */
-	he_nat64_cache_dns_failed_(c, t + SEC(91));
-	ck_assert_int_eq(he_nat64_cache_get_(c, t + SEC(99), 0, k, 4), 1);
-	ck_assert_int_eq(he_nat64_cache_get_(c, t + SEC(100), 0, k, 4), 0);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, t + SEC(100)), 0);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c, t + SEC(101)), 1);
+	he_nat64_cache_dns_failed_(cache, t + SEC(91));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, t + SEC(99), 0, k, 4), 1);
+	ck_assert_int_eq(he_nat64_cache_get_(cache, t + SEC(100), 0, k, 4), 0);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, t + SEC(100)), 0);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache, t + SEC(101)), 1);
 	/* "no DNS64": nothing to use, and not asked again for a minute */
-	he_nat64_cache_dns_(c, NULL, 0, SEC(100), t + SEC(102));
-	ck_assert_int_eq(he_nat64_cache_get_(c, t + SEC(102), 1, k, 4), 0);
-	he_nat64_cache_due_(c, t + SEC(102), &due);
+	he_nat64_cache_dns_(cache, NULL, 0, SEC(100), t + SEC(102));
+	ck_assert_int_eq(he_nat64_cache_get_(cache, t + SEC(102), 1, k, 4), 0);
+	he_nat64_cache_due_(cache, t + SEC(102), &due);
 	ck_assert(due.dns_at == t + SEC(102 + HE_NAT64_DNS_NONE_S));
 	ck_assert(due.expires_at == HE_NAT64_NEVER);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c,
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache,
 	    t + SEC(102 + HE_NAT64_DNS_NONE_S) - 1), 0);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c,
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache,
 	    t + SEC(102 + HE_NAT64_DNS_NONE_S)), 1);
 	/* a claimer that never reports: taken back after the stale time */
 	t += SEC(102 + HE_NAT64_DNS_NONE_S);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c,
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache,
 	    t + SEC(HE_NAT64_DNS_STALE_S) - 1), 0);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c,
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache,
 	    t + SEC(HE_NAT64_DNS_STALE_S)), 1);
 	/* one that gives up: due again at once */
-	he_nat64_cache_dns_release_(c);
-	ck_assert_int_eq(he_nat64_cache_dns_claim_(c,
+	he_nat64_cache_dns_release_(cache);
+	ck_assert_int_eq(he_nat64_cache_dns_claim_(cache,
 	    t + SEC(HE_NAT64_DNS_STALE_S)), 1);
 	/* a TTL below the floor is raised; invalid prefixes are dropped */
 	{
@@ -1291,37 +1252,34 @@ START_TEST(test_cache_dns_timing)
 		two[0] = d;
 		two[1] = d;
 		two[1].len = 33;
-		he_nat64_cache_dns_(c, two, 2, SEC(1), t);
-		ck_assert_int_eq(he_nat64_cache_get_(c, t, 0, k, 4), 1);
+		he_nat64_cache_dns_(cache, two, 2, SEC(1), t);
+		ck_assert_int_eq(he_nat64_cache_get_(cache, t, 0, k, 4), 1);
 		ck_assert(k[0].expires == t + SEC(HE_NAT64_DNS_MIN_S));
 	}
-	he_nat64_cache_free_(c);
 }
 END_TEST
 
 START_TEST(test_cache_select)
 {
-	struct he_nat64_cache *c = new_cache();
 	struct he_nat64_known k[4];
 	struct he_nat64_prefix fixed = pfx("2001:db8:122:344::", 64);
 	struct he_pref64 o = ra_opt("64:ff9b::", 96, 100);
 
-	he_nat64_cache_ra_(c, &o, 1, NULL, T0);
-	ck_assert_int_eq(he_nat64_select_(HE_NAT64_OFF, &fixed, c, T0, k, 4), 0);
-	ck_assert_int_eq(he_nat64_select_(HE_NAT64_FIXED, &fixed, c, T0, k, 4),
+	he_nat64_cache_ra_(cache, &o, 1, NULL, T0);
+	ck_assert_int_eq(he_nat64_select_(HE_NAT64_OFF, &fixed, cache, T0, k, 4), 0);
+	ck_assert_int_eq(he_nat64_select_(HE_NAT64_FIXED, &fixed, cache, T0, k, 4),
 	    1);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_CALLER);
 	ck_assert(k[0].expires == HE_NAT64_NEVER);
 	ck_assert_str_eq(pstr(&k[0].prefix), "2001:db8:122:344::/64");
-	ck_assert_int_eq(he_nat64_select_(HE_NAT64_AUTO, &fixed, c, T0, k, 4),
+	ck_assert_int_eq(he_nat64_select_(HE_NAT64_AUTO, &fixed, cache, T0, k, 4),
 	    1);
 	ck_assert_int_eq(k[0].source, HE_NAT64_FROM_RA);
 	ck_assert_int_eq(he_nat64_select_(HE_NAT64_AUTO, NULL, NULL, T0, k, 4),
 	    0);
 	fixed.len = 33;
-	ck_assert_int_eq(he_nat64_select_(HE_NAT64_FIXED, &fixed, c, T0, k, 4),
+	ck_assert_int_eq(he_nat64_select_(HE_NAT64_FIXED, &fixed, cache, T0, k, 4),
 	    0);
-	he_nat64_cache_free_(c);
 	/* the process's store is one */
 	ck_assert_ptr_eq(he_nat64_cache_global_(), he_nat64_cache_global_());
 	he_nat64_cache_free_(he_nat64_cache_global_());	/* a no-op */
@@ -1354,15 +1312,13 @@ hammer(void *arg)
 
 START_TEST(test_cache_threads)
 {
-	struct he_nat64_cache *c = new_cache();
 	pthread_t t[NTHREADS];
 	int i;
 
 	for (i = 0; i < NTHREADS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, c), 0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, cache), 0);
 	for (i = 0; i < NTHREADS; i++)
 		pthread_join(t[i], NULL);
-	he_nat64_cache_free_(c);
 }
 END_TEST
 
@@ -1427,8 +1383,8 @@ END_TEST
 
 START_TEST(test_route_probe_real)
 {
-	struct sockaddr_in lo = sin_of("127.0.0.1", 0);
-	struct sockaddr_in6 lo6 = sin6_of("::1", 0);
+	struct sockaddr_in lo = he_test_sin("127.0.0.1", 0);
+	struct sockaddr_in6 lo6 = he_test_sin6("::1", 0);
 	int fds0 = he_test_count_fds(), have = -1;
 
 	/* loopback has a route wherever there is IPv4 */
@@ -1506,7 +1462,7 @@ START_TEST(test_setting_from_api)
 {
 	enum he_nat64_mode m;
 	struct he_nat64_prefix p;
-	struct sockaddr_in6 s = sin6_of("2001:db8:64::", 0);
+	struct sockaddr_in6 s = he_test_sin6("2001:db8:64::", 0);
 
 	ck_assert_int_eq(he_nat64_setting_from_api_(NULL, 0, &m, &p), 0);
 	ck_assert_int_eq(m, HE_NAT64_OFF);
@@ -1524,7 +1480,7 @@ START_TEST(test_setting_from_api)
 	s.sin6_port = 0;
 	s.sin6_scope_id = 1;
 	ck_assert_int_eq(he_nat64_setting_from_api_(&s, 96, &m, &p), EINVAL);
-	s = sin6_of("2001:db8:64::", 0);
+	s = he_test_sin6("2001:db8:64::", 0);
 	s.sin6_family = AF_INET;
 	ck_assert_int_eq(he_nat64_setting_from_api_(&s, 96, &m, &p), EINVAL);
 	ck_assert_int_eq(m, HE_NAT64_FIXED);	/* untouched by failures */
@@ -1533,7 +1489,7 @@ END_TEST
 
 START_TEST(test_describe)
 {
-	struct sockaddr_in a = sin_of("192.0.2.10", 443);
+	struct sockaddr_in a = he_test_sin("192.0.2.10", 443);
 	struct sockaddr_in6 s;
 	struct he_nat64_known k;
 	char buf[160];
@@ -1560,45 +1516,47 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("nat64");
-	TCase *tc = he_test_tcase(s, "rfc6052", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE("rfc6052", 10),
 
-	tcase_add_test(tc, test_rfc6052_table);
-	tcase_add_test(tc, test_rfc6052_extract_bad);
-	tcase_add_test(tc, test_rfc6052_invalid_prefix);
-	tcase_add_test(tc, test_special_ranges);
-	tcase_add_test(tc, test_synthesize_sockaddr);
-	tcase_add_test(tc, test_same_server);
+		HE_TEST(test_rfc6052_table),
+		HE_TEST(test_rfc6052_extract_bad),
+		HE_TEST(test_rfc6052_invalid_prefix),
+		HE_TEST(test_special_ranges),
+		HE_TEST(test_synthesize_sockaddr),
+		HE_TEST(test_same_server),
 
-	tc = he_test_tcase(s, "rfc7050", 30);
-	tcase_add_test(tc, test_rfc7050_every_length);
-	tcase_add_test(tc, test_rfc7050_several);
-	tcase_add_test(tc, test_rfc7050_malformed);
-	tcase_add_test(tc, test_rfc7050_ambiguous);
-	tcase_add_test(tc, test_rfc7050_addrinfo);
-	tcase_add_test(tc, test_query_modes);
-	tcase_add_test(tc, test_query_fails_and_cancels);
-	tcase_add_test(tc, test_query_system_resolver);
+		HE_TCASE("rfc7050", 30),
+		HE_TEST(test_rfc7050_every_length),
+		HE_TEST(test_rfc7050_several),
+		HE_TEST(test_rfc7050_malformed),
+		HE_TEST(test_rfc7050_ambiguous),
+		HE_TEST(test_rfc7050_addrinfo),
+		HE_TEST(test_query_modes),
+		HE_TEST(test_query_fails_and_cancels),
+		HE_TEST(test_query_system_resolver),
 
-	tc = he_test_tcase(s, "pref64", 10);
-	tcase_add_test(tc, test_pref64_every_plc);
-	tcase_add_test(tc, test_pref64_lifetime_and_bad);
-	tcase_add_test(tc, test_pref64_netlink);
-	tcase_add_test(tc, test_pref64_listener_opens);
+		HE_TCASE("pref64", 10),
+		HE_TEST(test_pref64_every_plc),
+		HE_TEST(test_pref64_lifetime_and_bad),
+		HE_TEST(test_pref64_netlink),
+		HE_TEST(test_pref64_listener_opens),
 
-	tc = he_test_tcase(s, "cache", 60);
-	tcase_add_test(tc, test_cache_ra_lifetime);
-	tcase_add_test(tc, test_cache_ra_several);
-	tcase_add_test(tc, test_cache_ra_over_dns);
-	tcase_add_test(tc, test_cache_dns_timing);
-	tcase_add_test(tc, test_cache_select);
-	tcase_add_test(tc, test_cache_threads);
+		HE_TCASE_FX("cache", 60, cache_setup, cache_teardown),
+		HE_TEST(test_cache_ra_lifetime),
+		HE_TEST(test_cache_ra_several),
+		HE_TEST(test_cache_ra_over_dns),
+		HE_TEST(test_cache_dns_timing),
+		HE_TEST(test_cache_select),
+		HE_TEST(test_cache_threads),
 
-	tc = he_test_tcase(s, "misc", 10);
-	tcase_add_test(tc, test_route_memory);
-	tcase_add_test(tc, test_route_probe_real);
-	tcase_add_test(tc, test_setting_parse);
-	tcase_add_test(tc, test_setting_from_api);
-	tcase_add_test(tc, test_describe);
-	return s;
+		HE_TCASE("misc", 10),
+		HE_TEST(test_route_memory),
+		HE_TEST(test_route_probe_real),
+		HE_TEST(test_setting_parse),
+		HE_TEST(test_setting_from_api),
+		HE_TEST(test_describe),
+	};
+
+	return he_test_suite_of("nat64", tests, HE_TEST_N(tests));
 }

@@ -453,13 +453,12 @@ START_TEST(test_file_two_processes)
 {
 	struct he_history *h = he_history_global_();
 	struct he_hf_rec recs[8];
-	int i, status;
+	int i;
 	pid_t pid;
 
 	ck_assert_int_eq(evhappy_set_history_file(path), 0);
 	for (i = 0; i < 2; i++) {
-		ck_assert_int_ge(pid = fork(), 0);
-		if (pid == 0) {
+		if ((pid = he_test_fork()) == 0) {
 			char lit[32];
 			int64_t now = he_now_();
 			snprintf(lit, sizeof(lit), "192.0.2.%d", 20 + i);
@@ -469,8 +468,7 @@ START_TEST(test_file_two_processes)
 			he_persist_save_due_(h, now);
 			_exit(0);
 		}
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert_int_eq(status, 0);
+		he_test_child_ok(pid, "a process that saves");
 	}
 	ck_assert_int_eq(records_in_file(recs, 8), 2);
 	ck_assert_int_eq(recs[0].error, ECONNREFUSED);
@@ -795,23 +793,24 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("persist");
-	TCase *tc = he_test_tcase(s, "store", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE("store", 10),
 
-	tcase_add_test(tc, test_store_networks);
-	tcase_add_test(tc, test_store_many_networks);
-	tcase_add_test(tc, test_store_put);
-	tcase_add_test(tc, test_trace_format);
+		HE_TEST(test_store_networks),
+		HE_TEST(test_store_many_networks),
+		HE_TEST(test_store_put),
+		HE_TEST(test_trace_format),
 
-	tc = he_test_tcase(s, "file", 30);
-	tcase_add_checked_fixture(tc, setup_file, teardown_file);
-	tcase_add_test(tc, test_file_next_process);
-	tcase_add_test(tc, test_writeback);
-	tcase_add_test(tc, test_file_two_processes);
-	tcase_add_test(tc, test_hostile_said_once);
-	tcase_add_test(tc, test_set_file_args);
-	tcase_add_test(tc, test_default_file);
-	tcase_add_test(tc, test_list_and_forget);
-	tcase_add_test(tc, test_threads);
-	return s;
+		HE_TCASE_FX("file", 30, setup_file, teardown_file),
+		HE_TEST(test_file_next_process),
+		HE_TEST(test_writeback),
+		HE_TEST(test_file_two_processes),
+		HE_TEST(test_hostile_said_once),
+		HE_TEST(test_set_file_args),
+		HE_TEST(test_default_file),
+		HE_TEST(test_list_and_forget),
+		HE_TEST(test_threads),
+	};
+
+	return he_test_suite_of("persist", tests, HE_TEST_N(tests));
 }

@@ -23,18 +23,8 @@
 static void
 race_init(struct he_race *r)
 {
-	struct he_race_config cfg;
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.attempt_delay = US(250);
-	cfg.resolution_delay = US(50);
-	cfg.min_gap = US(10);
-	cfg.timeout = US(30000);
-	cfg.first_family_count = 1;
-	cfg.max_in_flight = 128;
-	cfg.sort = he_drive_sort_v6_first;
-	cfg.no_notes = 1;
-	he_race_init_(r, &cfg);
+	he_drive_init(r, 128, 30000, 0);
+	r->cfg.no_notes = 1;
 }
 
 /* An entry for a literal, in group g, flags as given. */
@@ -129,27 +119,48 @@ none(struct he_race *r)
 	    (int)a.kind);
 }
 
+/* What a race asks when it begins. */
+enum { Q_V6 = 1, Q_V4 = 2, Q_HTTPS = 4 };
+
+/* A race begun at T0 with the queries asked out, no address known yet. */
+static void
+begin(struct he_race *r, int queries)
+{
+	race_init(r);
+	if (queries & Q_V6)
+		he_race_expect_dns_(r, HE_FAM_V6);
+	if (queries & Q_V4)
+		he_race_expect_dns_(r, HE_FAM_V4);
+	if (queries & Q_HTTPS)
+		he_race_expect_https_(r);
+	he_drive_begin(r, NULL, T0);
+}
+
+/* The host's own answer of family fam at T0 + ms: the addresses "lit lit
+   ...", or (lits NULL) no such name. */
+static void
+host_answer(struct he_race *r, int ms, enum he_fam fam, const char *lits)
+{
+	he_drive_answer(r, NULL, T0 + US(ms), fam,
+	    lits ? group_of(HE_GROUP_HOST, 0, lits) : NULL,
+	    lits ? 0 : EVUTIL_EAI_NONAME);
+}
+
 /* Endpoints go in their order, the host's own addresses last; within each
    group RFC 6724 (here: IPv6 first) and interleaving. */
 START_TEST(test_groups_order)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
+	begin(&r, Q_V6 | Q_V4 | Q_HTTPS);
 	he_race_https_answer_(&r, T0 + US(1), he_test_append(
 	    group_of(2, HE_AI_HINT, "192.0.2.20 2001:db8::20"),
 	    group_of(1, HE_AI_HINT, "192.0.2.10")));
 	/* an IPv6 hint counts as a positive AAAA: the first starts at once */
 	ck_assert_str_eq(started(&r), "192.0.2.10");
 	ck_assert_str_eq(untried_str(&r), "2001:db8::20 192.0.2.20");
-	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V6,
-	    group_of(HE_GROUP_HOST, 0, "2001:db8::1 2001:db8::2"), 0);
-	he_drive_answer(&r, NULL, T0 + US(3), HE_FAM_V4,
-	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	host_answer(&r, 2, HE_FAM_V6, "2001:db8::1 2001:db8::2");
+	host_answer(&r, 3, HE_FAM_V4, "192.0.2.1");
 	ck_assert_str_eq(untried_str(&r), "2001:db8::20 192.0.2.20 "
 	    "2001:db8::1 192.0.2.1 2001:db8::2");
 	he_race_clear_(&r);
@@ -163,12 +174,8 @@ START_TEST(test_https_wait)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
-	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	begin(&r, Q_V6 | Q_HTTPS);
+	host_answer(&r, 1, HE_FAM_V6, "2001:db8::1");
 	none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
 	he_race_timer_(&r, T0 + US(30));
@@ -179,12 +186,8 @@ START_TEST(test_https_wait)
 	he_race_clear_(&r);
 
 	/* the record never comes: the wait ends after the resolution delay */
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
-	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	begin(&r, Q_V6 | Q_HTTPS);
+	host_answer(&r, 1, HE_FAM_V6, "2001:db8::1");
 	he_race_timer_(&r, T0 + US(50));
 	none(&r);
 	he_race_timer_(&r, T0 + US(51));
@@ -197,12 +200,8 @@ START_TEST(test_https_wait)
 	he_race_clear_(&r);
 
 	/* an empty or failed record ends the wait at once */
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
-	    group_of(HE_GROUP_HOST, 0, "2001:db8::1"), 0);
+	begin(&r, Q_V6 | Q_HTTPS);
+	host_answer(&r, 1, HE_FAM_V6, "2001:db8::1");
 	he_race_https_answer_(&r, T0 + US(5), NULL);
 	ck_assert_str_eq(started(&r), "2001:db8::1");
 	he_race_clear_(&r);
@@ -215,11 +214,7 @@ START_TEST(test_hints_start)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
+	begin(&r, Q_V6 | Q_V4 | Q_HTTPS);
 	he_race_https_answer_(&r, T0 + US(1), group_of(1, HE_AI_HINT,
 	    "192.0.2.10"));
 	none(&r);
@@ -270,15 +265,9 @@ START_TEST(test_https_keeps_race_alive)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6, NULL,
-	    EVUTIL_EAI_NONAME);
-	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4, NULL,
-	    EVUTIL_EAI_NONAME);
+	begin(&r, Q_V6 | Q_V4 | Q_HTTPS);
+	host_answer(&r, 1, HE_FAM_V6, NULL);
+	host_answer(&r, 2, HE_FAM_V4, NULL);
 	ck_assert(!r.done);
 	none(&r);
 	he_race_https_answer_(&r, T0 + US(3), group_of(1, HE_AI_HINT,
@@ -287,12 +276,8 @@ START_TEST(test_https_keeps_race_alive)
 	he_race_clear_(&r);
 
 	/* and fails as before once the record brought nothing either */
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V4, NULL,
-	    EVUTIL_EAI_NONAME);
+	begin(&r, Q_V4 | Q_HTTPS);
+	host_answer(&r, 1, HE_FAM_V4, NULL);
 	ck_assert(!r.done);
 	he_race_https_answer_(&r, T0 + US(2), NULL);
 	ck_assert(r.done);
@@ -310,16 +295,12 @@ START_TEST(test_targets_wait)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
+	begin(&r, Q_V4 | Q_HTTPS);
 	he_race_expect_target_(&r, 1);	/* its AAAA */
 	he_race_expect_target_(&r, 1);	/* its A */
 	he_race_expect_target_(&r, 2);
 	he_race_https_answer_(&r, T0 + US(1), NULL);
-	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
-	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	host_answer(&r, 2, HE_FAM_V4, "192.0.2.1");
 	none(&r);			/* the host's own waits */
 	he_race_target_answer_(&r, T0 + US(3), 2,
 	    group_of(2, 0, "192.0.2.20"));
@@ -334,14 +315,10 @@ START_TEST(test_targets_wait)
 	he_race_clear_(&r);
 
 	/* a target that never answers holds nothing past the bound */
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_race_expect_https_(&r);
-	he_drive_begin(&r, NULL, T0);
+	begin(&r, Q_V4 | Q_HTTPS);
 	he_race_expect_target_(&r, 1);
 	he_race_https_answer_(&r, T0 + US(10), NULL);
-	he_drive_answer(&r, NULL, T0 + US(20), HE_FAM_V4,
-	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	host_answer(&r, 20, HE_FAM_V4, "192.0.2.1");
 	none(&r);
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(60));
 	he_race_timer_(&r, T0 + US(60));
@@ -362,15 +339,10 @@ START_TEST(test_endpoint_from_host)
 {
 	struct he_race r;
 
-	race_init(&r);
-	he_race_expect_dns_(&r, HE_FAM_V6);
-	he_race_expect_dns_(&r, HE_FAM_V4);
-	he_drive_begin(&r, NULL, T0);
-	he_drive_answer(&r, NULL, T0 + US(1), HE_FAM_V6,
-	    group_of(HE_GROUP_HOST, 0, "2001:db8::1 2001:db8::2"), 0);
+	begin(&r, Q_V6 | Q_V4);
+	host_answer(&r, 1, HE_FAM_V6, "2001:db8::1 2001:db8::2");
 	ck_assert_str_eq(started(&r), "2001:db8::1");
-	he_drive_answer(&r, NULL, T0 + US(2), HE_FAM_V4,
-	    group_of(HE_GROUP_HOST, 0, "192.0.2.1"), 0);
+	host_answer(&r, 2, HE_FAM_V4, "192.0.2.1");
 	he_race_endpoint_from_host_(&r, 2, 8443);
 	he_race_endpoint_from_host_(&r, 1, PORT);
 	/* group 1 (moved: port 443; first, so it goes on alternating from
@@ -392,17 +364,9 @@ static struct evutil_addrinfo *
 synth(const char *v6, const char *v4)
 {
 	struct evutil_addrinfo *ai;
-	struct sockaddr_in6 sin6;
-	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6 = he_test_sin6(v6, PORT);
+	struct sockaddr_in sin = he_test_sin(v4, PORT);
 
-	memset(&sin6, 0, sizeof(sin6));
-	memset(&sin, 0, sizeof(sin));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons(PORT);
-	ck_assert_int_eq(inet_pton(AF_INET6, v6, &sin6.sin6_addr), 1);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(PORT);
-	ck_assert_int_eq(inet_pton(AF_INET, v4, &sin.sin_addr), 1);
 	ck_assert_int_eq(he_addrinfo_new_synth_(&sin6, &sin, &ai), 0);
 	ck_assert(HE_AI_META(ai)->flags & HE_AI_SYNTH);
 	return ai;
@@ -496,17 +460,19 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("race_groups");
-	TCase *tc = he_test_tcase(s, "groups", 10);
+	const struct he_test_def tests[] = {
+		HE_TCASE("groups", 10),
 
-	tcase_add_test(tc, test_groups_order);
-	tcase_add_test(tc, test_https_wait);
-	tcase_add_test(tc, test_hints_start);
-	tcase_add_test(tc, test_confirm_hints);
-	tcase_add_test(tc, test_confirm_synth_hints);
-	tcase_add_test(tc, test_https_keeps_race_alive);
-	tcase_add_test(tc, test_targets_wait);
-	tcase_add_test(tc, test_endpoint_from_host);
-	tcase_add_test(tc, test_identity);
-	return s;
+		HE_TEST(test_groups_order),
+		HE_TEST(test_https_wait),
+		HE_TEST(test_hints_start),
+		HE_TEST(test_confirm_hints),
+		HE_TEST(test_confirm_synth_hints),
+		HE_TEST(test_https_keeps_race_alive),
+		HE_TEST(test_targets_wait),
+		HE_TEST(test_endpoint_from_host),
+		HE_TEST(test_identity),
+	};
+
+	return he_test_suite_of("race_groups", tests, HE_TEST_N(tests));
 }

@@ -35,9 +35,6 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/he_netns.sh"
 netns_init check_race_netns
 
-PORT=8080
-NAME=svc.test
-tag=he$$
 A_C=${tag}ac
 A_S=${tag}as
 B_C=${tag}bc
@@ -63,9 +60,7 @@ server() {
 		*) ip -n "$s" addr add "$a/24" dev hew ;;
 		esac || return 1
 	done
-	ip netns exec "$s" nft add table inet hetest &&
-	ip netns exec "$s" nft add chain inet hetest in \
-	    '{ type filter hook input priority 0; policy accept; }' || return 1
+	netns_filter "$s" || return 1
 	netns_bg ip netns exec "$s" "$DRIVE" serve $PORT "$@" \
 	    2>"$tmp/serve.$s.err"
 }
@@ -78,10 +73,7 @@ setup() {
 	server "$A_C" "$A_S" $V6 $V4
 }
 
-if ! setup 2>"$tmp/setup.err"; then
-	sed 's/^/  /' "$tmp/setup.err"
-	skip "cannot make the namespaces (ip netns, tun, nft)"
-fi
+netns_setup setup
 sleep 0.2	# the listeners
 
 # 3 starts first: it takes 30.5 s, the others run meanwhile.  No overall

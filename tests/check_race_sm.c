@@ -2447,40 +2447,38 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("race_sm");
-	TCase *tc = tcase_create("table");
+	const struct he_test_def tests[] = {
+		HE_TCASE("table", 0),
 
-	tcase_add_loop_test(tc, test_table, 0, N_ROWS);
-	suite_add_tcase(s, tc);
+		HE_LOOP(test_table, N_ROWS),
 
-	tc = tcase_create("table_ticking");
-	tcase_add_loop_test(tc, test_table_ticking, 0, N_ROWS);
-	suite_add_tcase(s, tc);
+		HE_TCASE("table_ticking", 0),
+		HE_LOOP(test_table_ticking, N_ROWS),
 
-	tc = tcase_create("alloc_walk");
-	tcase_add_loop_test(tc, test_table_alloc_walk, 0, N_ROWS);
-	suite_add_tcase(s, tc);
+		HE_TCASE("alloc_walk", 0),
+		HE_LOOP(test_table_alloc_walk, N_ROWS),
 
-	tc = tcase_create("calls");
-	tcase_add_test(tc, test_wakeup_known_list);
-	tcase_add_test(tc, test_wakeup_resolution_delay);
-	tcase_add_test(tc, test_wakeup_capped);
-	tcase_add_test(tc, test_same_instant_any_order);
-	tcase_add_test(tc, test_stale_reports);
-	tcase_add_test(tc, test_late_timer);
-	tcase_add_test(tc, test_sort_use);
-	tcase_add_test(tc, test_clear_unstarted);
-	tcase_add_test(tc, test_own_entry);
-	tcase_add_test(tc, test_addr_usable);
-	tcase_add_test(tc, test_duplicates_port_scope);
-	tcase_add_test(tc, test_duplicates_big_list);
-	tcase_add_test(tc, test_oom_nxdomain_done);
-	tcase_add_test(tc, test_oom_first_attempt_in_answer);
-	tcase_add_test(tc, test_oom_growing_attempts);
-	tcase_add_test(tc, test_oom_big_list);
-	tcase_add_test(tc, test_default_cap_above_timeout);
-	tcase_add_test(tc, test_default_cap_bounds_hostile_list);
-	tcase_add_test(tc, test_no_overall_timeout);
-	suite_add_tcase(s, tc);
-	return s;
+		HE_TCASE("calls", 0),
+		HE_TEST(test_wakeup_known_list),
+		HE_TEST(test_wakeup_resolution_delay),
+		HE_TEST(test_wakeup_capped),
+		HE_TEST(test_same_instant_any_order),
+		HE_TEST(test_stale_reports),
+		HE_TEST(test_late_timer),
+		HE_TEST(test_sort_use),
+		HE_TEST(test_clear_unstarted),
+		HE_TEST(test_own_entry),
+		HE_TEST(test_addr_usable),
+		HE_TEST(test_duplicates_port_scope),
+		HE_TEST(test_duplicates_big_list),
+		HE_TEST(test_oom_nxdomain_done),
+		HE_TEST(test_oom_first_attempt_in_answer),
+		HE_TEST(test_oom_growing_attempts),
+		HE_TEST(test_oom_big_list),
+		HE_TEST(test_default_cap_above_timeout),
+		HE_TEST(test_default_cap_bounds_hostile_list),
+		HE_TEST(test_no_overall_timeout),
+	};
+
+	return he_test_suite_of("race_sm", tests, HE_TEST_N(tests));
 }

@@ -428,8 +428,10 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("soak");
+	const struct he_test_def tests[] = {
+		HE_TCASE("soak", 3600),
+		HE_TEST(test_soak),
+	};
 
-	tcase_add_test(he_test_tcase(s, "soak", 3600), test_soak);
-	return s;
+	return he_test_suite_of("soak", tests, HE_TEST_N(tests));
 }

@@ -73,108 +73,16 @@ put_name(struct buf *b, const char *name)
 	put8(b, 0);
 }
 
-static void
-put_hex(struct buf *b, const char *hex)
-{
-	unsigned v;
-
-	for (; hex[0] && hex[1]; hex += 2) {
-		ck_assert_int_eq(sscanf(hex, "%2x", &v), 1);
-		put8(b, v);
-	}
-}
-
-static unsigned
-key_num(const char *name)
-{
-	static const char *names[] = { "mandatory", "alpn", "no-default-alpn",
-	    "port", "ipv4hint", "ech", "ipv6hint" };
-	unsigned i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(name, names[i]))
-			return i;
-	ck_assert_msg(!strncmp(name, "key", 3), "unknown key %s", name);
-	return (unsigned)atoi(name + 3);
-}
-
-/* One SvcParam's value from its text (the key's own syntax, or hex:HEX,
-   or len:N for N filler bytes). */
-static void
-put_value(struct buf *b, unsigned key, const char *v)
-{
-	char copy[1024], *save = NULL, *item;
-	unsigned char a[16];
-
-	if (!strncmp(v, "hex:", 4)) {
-		put_hex(b, v + 4);
-		return;
-	}
-	if (!strncmp(v, "len:", 4)) {
-		int i, n = atoi(v + 4);
-		for (i = 0; i < n; i++)
-			put8(b, 0x42);
-		return;
-	}
-	snprintf(copy, sizeof(copy), "%s", v);
-	for (item = strtok_r(copy, ",", &save); item;
-	    item = strtok_r(NULL, ",", &save)) {
-		switch (key) {
-		case HE_SVCB_KEY_MANDATORY:
-			put16(b, key_num(item));
-			break;
-		case HE_SVCB_KEY_ALPN:
-			put8(b, (unsigned)strlen(item));
-			putn(b, item, strlen(item));
-			break;
-		case HE_SVCB_KEY_PORT:
-			put16(b, (unsigned)atoi(item));
-			break;
-		case HE_SVCB_KEY_IPV4HINT:
-			ck_assert_int_eq(inet_pton(AF_INET, item, a), 1);
-			putn(b, a, 4);
-			break;
-		case HE_SVCB_KEY_IPV6HINT:
-			ck_assert_int_eq(inet_pton(AF_INET6, item, a), 1);
-			putn(b, a, 16);
-			break;
-		default:
-			putn(b, item, strlen(item));
-		}
-	}
-}
-
 /* SVCB RDATA from "PRIORITY TARGET key=value ..." (keys in the order
-   written), or "hex:HEX" for the bytes themselves. */
+   written), or "hex:HEX" for the bytes themselves: the lab's zone-file
+   syntax (he_lab_svcb_rdata). */
 static void
 put_svcb(struct buf *b, const char *pres)
 {
-	char copy[2048], *save = NULL, *tok;
+	int n = he_lab_svcb_rdata(pres, b->b + b->n, sizeof(b->b) - b->n);
 
-	if (!strncmp(pres, "hex:", 4)) {
-		put_hex(b, pres + 4);
-		return;
-	}
-	snprintf(copy, sizeof(copy), "%s", pres);
-	tok = strtok_r(copy, " ", &save);
-	put16(b, (unsigned)atoi(tok));
-	tok = strtok_r(NULL, " ", &save);
-	put_name(b, tok);
-	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
-		char *eq = strchr(tok, '=');
-		unsigned key;
-		size_t at;
-		if (eq)
-			*eq = '\0';
-		key = key_num(tok);
-		put16(b, key);
-		at = b->n;
-		put16(b, 0);
-		if (eq)
-			put_value(b, key, eq + 1);
-		b->b[at] = (unsigned char)((b->n - at - 2) >> 8);
-		b->b[at + 1] = (unsigned char)(b->n - at - 2);
-	}
+	ck_assert_msg(n >= 0, "not SVCB RDATA the lab can write: %s", pres);
+	b->n += (size_t)n;
 }
 
 /* A response: header, the question, and the records of `records`:
@@ -1720,36 +1628,36 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("svcb");
-	TCase *tc;
-
-	tc = he_test_tcase(s, "parser", 30);
-	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
-	tcase_add_test(tc, test_every_cut);
-	tcase_add_test(tc, test_message_framing);
-	tcase_add_test(tc, test_thousands_of_records);
-	tcase_add_test(tc, test_equal_priorities_shuffled);
-	tcase_add_test(tc, test_hints_cap_and_reasons);
-	tcase_add_test(tc, test_qname_and_alpn_list);
-	tc = he_test_tcase(s, "chain", 30);
-	tcase_add_test(tc, test_chain);
-	tcase_add_test(tc, test_lookup_chain);
+	const struct he_test_def tests[] = {
+		HE_TCASE("parser", 30),
+		HE_LOOP(test_rows, HE_TEST_N(rows)),
+		HE_TEST(test_every_cut),
+		HE_TEST(test_message_framing),
+		HE_TEST(test_thousands_of_records),
+		HE_TEST(test_equal_priorities_shuffled),
+		HE_TEST(test_hints_cap_and_reasons),
+		HE_TEST(test_qname_and_alpn_list),
+		HE_TCASE("chain", 30),
+		HE_TEST(test_chain),
+		HE_TEST(test_lookup_chain),
 #ifdef HAVE_CARES
-	tc = he_test_tcase(s, "cares", 60);
-	tcase_add_test(tc, test_cares_hints_only);
-	tcase_add_test(tc, test_cares_late_answer);
-	tcase_add_test(tc, test_cares_source_ports);
-	tcase_add_test(tc, test_cares_truncation);
-	tcase_add_test(tc, test_cares_no_answer);
-	tcase_add_test(tc, test_cares_servers_from_evdns);
-	tcase_add_test(tc, test_cares_aliases);
-	tcase_add_test(tc, test_cares_free_in_callback);
-	tcase_add_test(tc, test_cares_resolv_conf);
+		HE_TCASE("cares", 60),
+		HE_TEST(test_cares_hints_only),
+		HE_TEST(test_cares_late_answer),
+		HE_TEST(test_cares_source_ports),
+		HE_TEST(test_cares_truncation),
+		HE_TEST(test_cares_no_answer),
+		HE_TEST(test_cares_servers_from_evdns),
+		HE_TEST(test_cares_aliases),
+		HE_TEST(test_cares_free_in_callback),
+		HE_TEST(test_cares_resolv_conf),
 #else
-	tc = he_test_tcase(s, "no-cares", 30);
-	tcase_add_test(tc, test_no_cares);
+		HE_TCASE("no-cares", 30),
+		HE_TEST(test_no_cares),
 #endif
-	tc = he_test_tcase(s, "blocking", 60);
-	tcase_add_test(tc, test_blocking);
-	return s;
+		HE_TCASE("blocking", 60),
+		HE_TEST(test_blocking),
+	};
+
+	return he_test_suite_of("svcb", tests, HE_TEST_N(tests));
 }

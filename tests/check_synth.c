@@ -218,12 +218,20 @@ race(struct run *r, int family, const char *host)
 static void
 set_prefix(struct evhappy *he, const char *addr, int len)
 {
-	struct sockaddr_in6 p;
+	struct sockaddr_in6 p = he_test_sin6(addr, 0);
 
-	memset(&p, 0, sizeof(p));
-	p.sin6_family = AF_INET6;
-	ck_assert_int_eq(inet_pton(AF_INET6, addr, &p.sin6_addr), 1);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(he, &p, len), 0);
+}
+
+/* NSP/96 as the process's store keeps a prefix. */
+static struct he_nat64_prefix
+nsp_prefix(void)
+{
+	struct he_nat64_prefix p;
+	struct sockaddr_in6 a = he_test_sin6(NSP, 0);
+
+	ck_assert_int_eq(he_nat64_prefix_set_(&p, a.sin6_addr.s6_addr, 96), 0);
+	return p;
 }
 
 #define HAS(r, s) ck_assert_msg(strstr((r)->trace, (s)) != NULL, \
@@ -242,6 +250,14 @@ tried(const struct run *r, int n, const char *a, const char *b)
 		ck_assert_str_eq(r->tried[1], b);
 }
 
+/* A race to host (AF_UNSPEC) that tried one address, want. */
+static void
+race_one(struct run *r, const char *host, const char *want)
+{
+	race(r, AF_UNSPEC, host);
+	tried(r, 1, want, NULL);
+}
+
 /* ---- when a race synthesizes ---------------------------------------------------- */
 
 /* A dual-stack host never synthesizes, whatever prefix is set. */
@@ -252,8 +268,7 @@ START_TEST(test_dual_stack)
 	run_begin(&r, 0);
 	set_route(1);
 	set_prefix(r.he, NSP, 96);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	LACKS(&r, "nat64");
 	ck_assert_ptr_null(strstr(r.report, " for "));
@@ -269,8 +284,7 @@ START_TEST(test_literal_fixed)
 
 	run_begin(&r, 0);
 	set_prefix(r.he, NSP, 96);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, V4, V4_SYNTH);
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	HAS(&r, "nat64-prefix " NSP "/96 from caller");
 	HAS(&r, "nat64-synth " NSP "c000:20a for " V4 ", prefix " NSP
@@ -296,8 +310,7 @@ START_TEST(test_history_identity)
 
 	run_begin(&r, 0);
 	set_prefix(r.he, NSP, 96);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, V4, V4_SYNTH);
 	ck_assert_int_eq(he_history_lookup_(he_history_global_(), v4->ai_addr,
 	    he_now_(), &info), 1);
 	ck_assert_int_eq(info.state, HE_HIST_FAILED);
@@ -332,8 +345,7 @@ START_TEST(test_literal_lengths)
 	run_begin(&r, 0);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		set_prefix(r.he, t[i].prefix, t[i].len);
-		race(&r, AF_UNSPEC, "192.0.2.33");
-		tried(&r, 1, t[i].want, NULL);
+		race_one(&r, "192.0.2.33", t[i].want);
 	}
 	run_end(&r);
 }
@@ -346,8 +358,7 @@ START_TEST(test_off)
 
 	run_begin(&r, 0);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(r.he, NULL, 0), 0);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	LACKS(&r, "nat64");
 	ck_assert_int_eq(probes_to, 0);
 	run_end(&r);
@@ -363,16 +374,13 @@ START_TEST(test_never)
 
 	run_begin(&r, 0);
 	set_prefix(r.he, "64:ff9b::", 96);
-	race(&r, AF_UNSPEC, "127.0.0.1");
-	tried(&r, 1, "127.0.0.1:4242", NULL);
+	race_one(&r, "127.0.0.1", "127.0.0.1:4242");
 	LACKS(&r, "nat64");
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	HAS(&r, "nat64-prefix 64:ff9b::/96 from caller");
 	HAS(&r, "nat64-synth " V4 ":4242 not synthesized");
 	/* a global one is synthesized under the WKP */
-	race(&r, AF_UNSPEC, "198.41.0.4");
-	tried(&r, 1, "[64:ff9b::c629:4]:4242", NULL);
+	race_one(&r, "198.41.0.4", "[64:ff9b::c629:4]:4242");
 	run_end(&r);
 }
 END_TEST
@@ -385,8 +393,7 @@ START_TEST(test_vpn_route)
 	run_begin(&r, 0);
 	vpn_dst = V4;
 	set_prefix(r.he, NSP, 96);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	LACKS(&r, "nat64");
 	run_end(&r);
 }
@@ -422,13 +429,11 @@ START_TEST(test_literal_ra)
 
 	run_begin(&r, 0);
 	memset(&opt, 0, sizeof(opt));
-	ck_assert_int_eq(inet_pton(AF_INET6, NSP, opt.prefix.addr), 1);
-	opt.prefix.len = 96;
+	opt.prefix = nsp_prefix();
 	opt.lifetime = 600;
 	he_nat64_cache_ra_(he_nat64_cache_global_(), &opt, 1, NULL,
 	    he_now_());
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, V4, V4_SYNTH);
 	HAS(&r, "from RA");
 	ck_assert_msg(strstr(r.report, "prefix " NSP "/96 from RA") == NULL,
 	    "a failed race's report names no winner: %s", r.report);
@@ -446,8 +451,7 @@ START_TEST(test_name_a_only)
 	run_begin(&r, 1);
 	he_lab_dns_add(r.lab, "v4.test", EVDNS_TYPE_A, V4);
 	set_prefix(r.he, NSP, 96);
-	race(&r, AF_UNSPEC, "v4.test");
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, "v4.test", V4_SYNTH);
 	HAS(&r, "dns-answer A: 1 address");
 	HAS(&r, "nat64-synth " NSP "c000:20a for " V4);
 	run_end(&r);
@@ -470,8 +474,7 @@ START_TEST(test_dns64_once)
 	for (i = 0; i < sizeof(aaaa_delay) / sizeof(aaaa_delay[0]); i++) {
 		he_lab_dns_set(r.lab, "d64.test", EVDNS_TYPE_AAAA,
 		    HE_LAB_ANSWER, aaaa_delay[i]);
-		race(&r, AF_UNSPEC, "d64.test");
-		tried(&r, 1, V4_SYNTH, NULL);
+		race_one(&r, "d64.test", V4_SYNTH);
 	}
 	/* under another prefix (the WKP, which a DNS64 resolver may use
 	   while the RA names its own): still one server */
@@ -480,8 +483,7 @@ START_TEST(test_dns64_once)
 	he_lab_dns_clear(r.lab, "d64.test", EVDNS_TYPE_A);
 	he_lab_dns_add(r.lab, "d64.test", EVDNS_TYPE_A, "198.41.0.4");
 	he_lab_dns_set(r.lab, "d64.test", EVDNS_TYPE_AAAA, HE_LAB_ANSWER, 0);
-	race(&r, AF_UNSPEC, "d64.test");
-	tried(&r, 1, "[64:ff9b::c629:4]:4242", NULL);
+	race_one(&r, "d64.test", "[64:ff9b::c629:4]:4242");
 	/* a documentation address the resolver put under the WKP (which we
 	   would not): still its server, late or not */
 	he_lab_dns_clear(r.lab, "d64.test", EVDNS_TYPE_AAAA);
@@ -592,6 +594,21 @@ END_TEST
 
 /* ---- discovery ---------------------------------------------------------------------- */
 
+/* What the lab's server answers for ipv4only.arpa's AAAA: mode, with ttl. */
+static void
+rfc7050_mode(struct run *r, enum he_lab_dns_mode mode, int ttl)
+{
+	he_lab_dns_set(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, mode, ttl);
+}
+
+/* How often the lab's server was asked ipv4only.arpa's AAAA. */
+static int
+rfc7050_asked(struct run *r)
+{
+	return he_lab_dns_queries(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
+}
+
+/* The lab's server does DNS64 with NSP/96. */
 static void
 zone_rfc7050(struct run *r)
 {
@@ -610,20 +627,15 @@ START_TEST(test_discovery_dns)
 
 	run_begin(&r, 1);
 	zone_rfc7050(&r);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, V4, V4_SYNTH);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
 	ck_assert_int_lt(r.ms, HE_TEST_UP(300));
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
+	race_one(&r, V4, V4_SYNTH);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
 	/* an A-only name the same way, waiting for nothing now */
 	he_lab_dns_add(r.lab, "v4.test", EVDNS_TYPE_A, V4);
-	race(&r, AF_UNSPEC, "v4.test");
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, "v4.test", V4_SYNTH);
 	run_end(&r);
 }
 END_TEST
@@ -639,10 +651,8 @@ START_TEST(test_discovery_dns64_once)
 	zone_rfc7050(&r);
 	he_lab_dns_add(r.lab, "d64.test", EVDNS_TYPE_A, V4);
 	he_lab_dns_add(r.lab, "d64.test", EVDNS_TYPE_AAAA, NSP "c000:20a");
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_ANSWER,
-	    60);
-	race(&r, AF_UNSPEC, "d64.test");
-	tried(&r, 1, V4_SYNTH, NULL);
+	rfc7050_mode(&r, HE_LAB_ANSWER, 60);
+	race_one(&r, "d64.test", V4_SYNTH);
 	run_end(&r);
 }
 END_TEST
@@ -654,20 +664,16 @@ START_TEST(test_discovery_none)
 	struct run r;
 
 	run_begin(&r, 1);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
-	    HE_LAB_NXDOMAIN, 0);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	rfc7050_mode(&r, HE_LAB_NXDOMAIN, 0);
+	race_one(&r, V4, V4 ":4242");
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	HAS(&r, "nat64-prefix: none found");
 	/* at most the wait for an RA after the listener opened */
 	ck_assert_int_lt(r.ms, HE_TEST_UP(800));
 	/* the second race knows: no wait at all */
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	ck_assert_int_lt(r.ms, HE_TEST_UP(150));
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -680,12 +686,10 @@ START_TEST(test_discovery_silent)
 	struct timeval tv;
 
 	run_begin(&r, 1);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_DROP,
-	    0);
+	rfc7050_mode(&r, HE_LAB_DROP, 0);
 	he_test_tv(&tv, 800);
 	evhappy_set_timeout(r.he, &tv);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	ck_assert_int_eq(r.error, ECONNREFUSED);
 	HAS(&r, "nat64-prefix: none found in time");
 	ck_assert_int_ge(r.ms, 350);
@@ -698,25 +702,20 @@ END_TEST
  * for the answer. */
 START_TEST(test_refresh)
 {
-	struct he_nat64_prefix p;
+	struct he_nat64_prefix p = nsp_prefix();
 	struct run r;
 	int64_t now;
 
 	run_begin(&r, 1);
 	zone_rfc7050(&r);
-	memset(&p, 0, sizeof(p));
-	inet_pton(AF_INET6, NSP, p.addr);
-	p.len = 96;
 	now = he_now_();
 	/* learned 25 s ago for 30 s: due again 10 s before it expires */
 	he_nat64_cache_dns_(he_nat64_cache_global_(), &p, 1,
 	    30 * (int64_t)1000000, now - 25 * (int64_t)1000000);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, V4, V4_SYNTH);
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
 	he_test_run_for(r.base, 100);
-	ck_assert_int_eq(he_lab_dns_queries(r.lab, "ipv4only.arpa",
-	    EVDNS_TYPE_AAAA), 1);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -730,8 +729,7 @@ START_TEST(test_discovery_system)
 
 	run_begin(&r, 0);
 	he_resolve_set_gai_hook_(he_labproc_fake_gai);
-	race(&r, AF_UNSPEC, "v4only.sys");
-	tried(&r, 1, V4_SYNTH, NULL);
+	race_one(&r, "v4only.sys", V4_SYNTH);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
 	run_end(&r);
 }
@@ -1030,8 +1028,7 @@ START_TEST(test_cancel_and_free_while_waiting)
 	struct run r;
 
 	run_begin(&r, 1);
-	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_DROP,
-	    0);
+	rfc7050_mode(&r, HE_LAB_DROP, 0);
 	ck_assert_ptr_nonnull(req = evhappy_resolve_and_connect(r.he,
 	    AF_UNSPEC, V4, PORT, no_call_cb, NULL));
 	he_test_run_for(r.base, 50);
@@ -1081,13 +1078,10 @@ END_TEST
 /* The setter's checks. */
 START_TEST(test_setter)
 {
-	struct sockaddr_in6 p;
+	struct sockaddr_in6 p = he_test_sin6(NSP, 0);
 	struct run r;
 
 	run_begin(&r, 0);
-	memset(&p, 0, sizeof(p));
-	p.sin6_family = AF_INET6;
-	inet_pton(AF_INET6, NSP, &p.sin6_addr);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(NULL, &p, 96), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	errno = 0;
@@ -1112,12 +1106,10 @@ START_TEST(test_setter)
 	inet_pton(AF_INET6, NSP, &p.sin6_addr);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(r.he, &p, 96), 0);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(r.he, &p, 33), -1);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4_SYNTH, NULL);	/* the fixed one stayed */
+	race_one(&r, V4, V4_SYNTH);	/* the fixed one stayed */
 	ck_assert_int_eq(evhappy_set_nat64_prefix(r.he, NULL, -1), 0);
 	ck_assert_int_eq(evhappy_set_nat64_prefix(r.he, NULL, 0), 0);
-	race(&r, AF_UNSPEC, V4);
-	tried(&r, 1, V4 ":4242", NULL);
+	race_one(&r, V4, V4 ":4242");
 	run_end(&r);
 }
 END_TEST
@@ -1170,44 +1162,44 @@ END_TEST
 static Suite *
 synth_suite(void)
 {
-	Suite *s = suite_create("synth");
-	TCase *tc = he_test_tcase(s, "when", 20);
+	const struct he_test_def tests[] = {
+		HE_TCASE("when", 20),
+		HE_TEST(test_dual_stack),
+		HE_TEST(test_literal_fixed),
+		HE_TEST(test_history_identity),
+		HE_TEST(test_literal_lengths),
+		HE_TEST(test_off),
+		HE_TEST(test_never),
+		HE_TEST(test_vpn_route),
+		HE_TEST(test_af_inet_and_lists),
+		HE_TEST(test_literal_ra),
+		HE_TCASE("names", 20),
+		HE_TEST(test_name_a_only),
+		HE_TEST(test_dns64_once),
+		HE_TEST(test_https_target),
+		HE_TEST(test_https_hints),
+		HE_TEST(test_https_hints_dual_stack),
+		HE_TCASE("discovery", 30),
+		HE_TEST(test_discovery_dns),
+		HE_TEST(test_discovery_dns64_once),
+		HE_TEST(test_discovery_none),
+		HE_TEST(test_discovery_silent),
+		HE_TEST(test_refresh),
+		HE_TEST(test_discovery_system),
+		HE_TCASE_FX("file", 30, setup_file, teardown_file),
+		HE_TEST(test_file_dns_prefix),
+		HE_TEST(test_file_dns_refresh),
+		HE_TEST(test_file_expired_and_other_network),
+		HE_TEST(test_network_change),
+		HE_TEST(test_file_ra_withdrawn),
+		HE_TCASE("ends", 20),
+		HE_TEST(test_cancel_and_free_while_waiting),
+		HE_TEST(test_cancel_from_trace),
+		HE_TEST(test_setter),
+		HE_TEST(test_trace_format),
+	};
 
-	tcase_add_test(tc, test_dual_stack);
-	tcase_add_test(tc, test_literal_fixed);
-	tcase_add_test(tc, test_history_identity);
-	tcase_add_test(tc, test_literal_lengths);
-	tcase_add_test(tc, test_off);
-	tcase_add_test(tc, test_never);
-	tcase_add_test(tc, test_vpn_route);
-	tcase_add_test(tc, test_af_inet_and_lists);
-	tcase_add_test(tc, test_literal_ra);
-	tc = he_test_tcase(s, "names", 20);
-	tcase_add_test(tc, test_name_a_only);
-	tcase_add_test(tc, test_dns64_once);
-	tcase_add_test(tc, test_https_target);
-	tcase_add_test(tc, test_https_hints);
-	tcase_add_test(tc, test_https_hints_dual_stack);
-	tc = he_test_tcase(s, "discovery", 30);
-	tcase_add_test(tc, test_discovery_dns);
-	tcase_add_test(tc, test_discovery_dns64_once);
-	tcase_add_test(tc, test_discovery_none);
-	tcase_add_test(tc, test_discovery_silent);
-	tcase_add_test(tc, test_refresh);
-	tcase_add_test(tc, test_discovery_system);
-	tc = he_test_tcase(s, "file", 30);
-	tcase_add_checked_fixture(tc, setup_file, teardown_file);
-	tcase_add_test(tc, test_file_dns_prefix);
-	tcase_add_test(tc, test_file_dns_refresh);
-	tcase_add_test(tc, test_file_expired_and_other_network);
-	tcase_add_test(tc, test_network_change);
-	tcase_add_test(tc, test_file_ra_withdrawn);
-	tc = he_test_tcase(s, "ends", 20);
-	tcase_add_test(tc, test_cancel_and_free_while_waiting);
-	tcase_add_test(tc, test_cancel_from_trace);
-	tcase_add_test(tc, test_setter);
-	tcase_add_test(tc, test_trace_format);
-	return s;
+	return he_test_suite_of("synth", tests, HE_TEST_N(tests));
 }
 
 int

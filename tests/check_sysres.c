@@ -40,7 +40,6 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -116,38 +115,29 @@ __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
 
 /* ---- threads ----------------------------------------------------------- */
 
+/* Whether task (a /proc/self/task entry) is called name. */
+static int
+task_named(const char *task, void *name)
+{
+	char path[600], comm[32] = "";
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/comm", task);
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fgets(comm, sizeof(comm), fp))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(fp);
+	}
+	return strcmp(comm, name) == 0;
+}
+
 /* This process's threads; with name, only those of that name (the pool's
    workers call themselves "evhappy-gai"). */
 static int
 count_tasks(const char *name)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		FILE *fp;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (!name) {
-			n++;
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-		    e->d_name);
-		if ((fp = fopen(path, "r")) != NULL) {
-			if (fgets(comm, sizeof(comm), fp))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(fp);
-		}
-		n += strcmp(comm, name) == 0;
-	}
-	closedir(d);
-	return n;
+	return he_lab_count_dir_if("/proc/self/task", name ? task_named : NULL,
+	    (void *)name);
 }
 
 /* ThreadSanitizer starts a thread of its own along the way. */
@@ -722,11 +712,8 @@ END_TEST
    pool's rules starts with no workers. */
 START_TEST(test_no_threads_eagain)
 {
-	pid_t pid;
-	int status;
+	pid_t pid = he_test_fork();
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct he_test_fx f;
 		struct he_test_res r;
@@ -755,38 +742,33 @@ START_TEST(test_no_threads_eagain)
 			rc = 15;
 		_exit(rc);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "child: status 0x%x (see the test for the code)", status);
+	he_test_child_ok(pid, "the child with no threads (its codes are "
+	    "above)");
 }
 END_TEST
 
 /* ---- fork() during lookups ---------------------------------------------- */
+
+/* Whether fd (a /proc/self/fd entry) is an eventfd. */
+static int
+is_eventfd(const char *fd, void *arg)
+{
+	char link[64];
+	ssize_t len = readlink(fd, link, sizeof(link) - 1);
+
+	(void)arg;
+	if (len <= 0)
+		return 0;
+	link[len] = '\0';
+	return strstr(link, "eventfd") != NULL;
+}
 
 /* The eventfds this process has open: the wake-up fds (nothing else here
    makes one). */
 static int
 count_eventfds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], link[64];
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		n += strstr(link, "eventfd") != NULL;
-	}
-	closedir(d);
-	return n;
+	return he_lab_count_dir_if("/proc/self/fd", is_eventfd, NULL);
 }
 
 /* Races enough for a full base's share of workers and two lookups queued. */
@@ -859,7 +841,7 @@ START_TEST(test_fork_during_lookup)
 {
 	struct he_test_fx f;
 	static struct he_test_res r[NFORK];
-	int i, tell[2], status, cap = HE_POOL_PER_BASE;
+	int i, tell[2], cap = HE_POOL_PER_BASE;
 	struct he_pool_stats st;
 	pid_t pid;
 	char c;
@@ -874,8 +856,7 @@ START_TEST(test_fork_during_lookup)
 	he_resolve_pool_stats_(&st);
 	ck_assert_int_eq(st.queued, 2);
 	ck_assert_int_eq(pipe(tell), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = he_test_fork();
 	if (pid == 0) {
 		close(tell[0]);
 		fork_child_side(&f, r, tell[1]);
@@ -893,9 +874,8 @@ START_TEST(test_fork_during_lookup)
 		ck_assert_int_eq(r[i].error, EHOSTUNREACH);
 		ck_assert_int_eq(r[i].dns_error, EVUTIL_EAI_NONAME);
 	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "child: status 0x%x (see fork_child_side for the code)", status);
+	he_test_child_ok(pid, "the child of the fork (fork_child_side's "
+	    "codes)");
 	he_resolve_set_gai_hook_(NULL);
 	he_test_fx_end(&f);
 }
@@ -955,28 +935,28 @@ END_TEST
 Suite *
 he_test_suite(void)
 {
-	Suite *s = suite_create("sysres");
-	TCase *tc;
+	const struct he_test_def tests[] = {
+		HE_TCASE("pool", 120),
+		HE_TEST(test_pool_bounded),
+		HE_TEST(test_cancel_queued),
+		HE_TEST(test_free_in_answer),
+		HE_TCASE("fair", 60),
+		HE_TEST(test_hanging_base_spares_others),
+		HE_TEST(test_base_share),
+		HE_TEST(test_pool_max_threads),
+		HE_TCASE("order", 60),
+		HE_TEST(test_aaaa_before_a),
+		HE_TEST(test_a_not_held_by_aaaa),
+		HE_TCASE("errors", 60),
+		HE_TEST(test_wake_fd_emfile),
+		HE_TEST(test_one_family_fails),
+		HE_TEST(test_no_threads_eagain),
+		HE_TCASE("fork", 60),
+		HE_TEST(test_fork_during_lookup),
+		HE_TCASE("never", 60),
+		HE_TEST(test_bad_zone_literals),
+		HE_TEST(test_trace_cancel_stops_query),
+	};
 
-	tc = he_test_tcase(s, "pool", 120);
-	tcase_add_test(tc, test_pool_bounded);
-	tcase_add_test(tc, test_cancel_queued);
-	tcase_add_test(tc, test_free_in_answer);
-	tc = he_test_tcase(s, "fair", 60);
-	tcase_add_test(tc, test_hanging_base_spares_others);
-	tcase_add_test(tc, test_base_share);
-	tcase_add_test(tc, test_pool_max_threads);
-	tc = he_test_tcase(s, "order", 60);
-	tcase_add_test(tc, test_aaaa_before_a);
-	tcase_add_test(tc, test_a_not_held_by_aaaa);
-	tc = he_test_tcase(s, "errors", 60);
-	tcase_add_test(tc, test_wake_fd_emfile);
-	tcase_add_test(tc, test_one_family_fails);
-	tcase_add_test(tc, test_no_threads_eagain);
-	tc = he_test_tcase(s, "fork", 60);
-	tcase_add_test(tc, test_fork_during_lookup);
-	tc = he_test_tcase(s, "never", 60);
-	tcase_add_test(tc, test_bad_zone_literals);
-	tcase_add_test(tc, test_trace_cancel_stops_query);
-	return s;
+	return he_test_suite_of("sysres", tests, HE_TEST_N(tests));
 }

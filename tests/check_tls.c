@@ -522,14 +522,15 @@ END_TEST
 static Suite *
 tls_suite(void)
 {
-	Suite *s = suite_create("tls");
-	TCase *tc = he_test_tcase(s, "layered", 20);
+	const struct he_test_def tests[] = {
+		HE_TCASE("layered", 20),
+		HE_LOOP(test_tls_race, 2),
+		HE_TEST(test_tls_refused),
+		HE_TEST(test_tls_free_during_race),
+		HE_TEST(test_filter_race),
+	};
 
-	tcase_add_loop_test(tc, test_tls_race, 0, 2);
-	tcase_add_test(tc, test_tls_refused);
-	tcase_add_test(tc, test_tls_free_during_race);
-	tcase_add_test(tc, test_filter_race);
-	return s;
+	return he_test_suite_of("tls", tests, HE_TEST_N(tests));
 }
 
 Suite *

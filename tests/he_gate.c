@@ -2,6 +2,8 @@
 #include "he_gate.h"
 #include "he_event.h"
 #include "he_resolve.h"
+#include "he_lab.h"
+#include "he_time.h"
 
 #include <event2/event.h>
 
@@ -31,22 +33,6 @@ order_note(const char *node, int family)
 		    &order_v4[n], seq, __ATOMIC_SEQ_CST);
 }
 
-static int
-numeric(const char *addr, const struct evutil_addrinfo *hints,
-    const char *service, struct evutil_addrinfo **res)
-{
-	struct addrinfo h;
-
-	memset(&h, 0, sizeof(h));
-	h.ai_family = hints->ai_family;
-	h.ai_socktype = hints->ai_socktype;
-	h.ai_protocol = hints->ai_protocol;
-	h.ai_flags = AI_NUMERICHOST;
-	/* getaddrinfo's own allocation: the resolver frees it with
-	 * freeaddrinfo() */
-	return getaddrinfo(addr, service, &h, (struct addrinfo **)res);
-}
-
 int
 he_gate_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
@@ -66,11 +52,11 @@ he_gate_gai(const char *node, const char *service,
 	hanging -= hang;
 	pthread_mutex_unlock(&gate_lock);
 	if (strcmp(node, "slow.test") == 0)
-		return numeric(hints->ai_family == AF_INET6 ? "::1" :
-		    "127.0.0.1", hints, service, res);
+		return he_lab_gai_numeric(hints->ai_family == AF_INET6 ?
+		    "::1" : "127.0.0.1", service, hints, res);
 	if ((strncmp(node, "v4.", 3) == 0 || strncmp(node, "hang6.", 6) == 0) &&
 	    hints->ai_family == AF_INET)
-		return numeric("127.0.0.1", hints, service, res);
+		return he_lab_gai_numeric("127.0.0.1", service, hints, res);
 	return EAI_NONAME;
 }
 
@@ -169,24 +155,10 @@ he_gate_pool_quiet(void)
 
 /* ---- the side thread ---------------------------------------------------- */
 
-static void
-side_cb(evutil_socket_t fd, const struct evhappy_report *rep, void *arg)
-{
-	struct he_gate_side *s = arg;
-
-	(void)rep;
-	if (fd >= 0)
-		evutil_closesocket(fd);
-	s->calls++;
-}
-
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return he_now_() / HE_USEC_PER_MS;
 }
 
 static void *
@@ -203,7 +175,7 @@ side_main(void *arg)
 	for (i = 0; he && i < s->n; i++) {
 		snprintf(name, sizeof(name), "hang.%d.test", i);
 		started += evhappy_resolve_and_connect(he, AF_UNSPEC, name,
-		    80, side_cb, s) != NULL;
+		    80, he_lab_close_cb, &s->calls) != NULL;
 	}
 	/* until the names are let go and every race has failed */
 	while (he && s->calls < started && now_ms() < end) {

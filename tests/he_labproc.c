@@ -109,8 +109,6 @@ int
 he_labproc_fake_gai(const char *node, const char *service,
     const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
 {
-	struct addrinfo h;
-
 	const char *a = hints->ai_family == AF_INET6 ? "::1" : "127.0.0.1";
 
 	if (strncmp(node, "slow.", 5) == 0)
@@ -128,12 +126,7 @@ he_labproc_fake_gai(const char *node, const char *service,
 		he_test_sleep_ms(30);
 		a = "2001:db8:64::c000:aa";
 	}
-	memset(&h, 0, sizeof(h));
-	h.ai_family = hints->ai_family;
-	h.ai_socktype = hints->ai_socktype;
-	h.ai_protocol = hints->ai_protocol;
-	h.ai_flags = AI_NUMERICHOST;
-	return getaddrinfo(a, service, &h, (struct addrinfo **)res);
+	return he_lab_gai_numeric(a, service, hints, res);
 }
 
 void

@@ -45,7 +45,9 @@
 #include "he_nat64_cache.h"
 #include "he_nat64_query.h"
 #include "he_pref64.h"
+#include "he_time.h"
 #include "he_lab.h"
+#include "he_testrec.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -75,15 +77,6 @@ usage(void)
 	    " [--a NAME ADDR]... |"
 	    " rfc7050 SERVER | route\n");
 	return 2;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int
@@ -281,7 +274,7 @@ static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
-	int64_t now = now_us();
+	int64_t now = he_now_();
 	int applied = 0, r = he_pref64_read_(fd, l->c, now, &applied);
 
 	(void)what;
@@ -402,35 +395,13 @@ dns_serve(int argc, char **argv)
 
 /* ---- rfc7050 ------------------------------------------------------------ */
 
-struct qstate {
-	int done;
-	enum he_nat64_query_result result;
-	struct he_nat64_prefix p[HE_NAT64_MAX_PREFIXES];
-	int n;
-	int64_t lifetime;
-};
-
-static void
-query_done(enum he_nat64_query_result result, const struct he_nat64_prefix *p,
-    int n, int64_t lifetime, void *arg)
-{
-	struct qstate *q = arg;
-
-	q->done = 1;
-	q->result = result;
-	q->n = n;
-	if (n > 0)
-		memcpy(q->p, p, (size_t)n * sizeof(*p));
-	q->lifetime = lifetime;
-}
-
 static int
 rfc7050_run(int argc, char **argv)
 {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct he_nat64_query *h;
-	struct qstate q;
+	struct he_test_qres q;
 	char p[INET6_ADDRSTRLEN + 8];
 	int i;
 
@@ -442,9 +413,9 @@ rfc7050_run(int argc, char **argv)
 	    evdns_base_set_option(dns, "timeout:", "1") != 0 ||
 	    evdns_base_set_option(dns, "attempts:", "1") != 0)
 		return 2;
-	if (he_nat64_query_start_(dns, query_done, &q, &h) != 0)
+	if (he_nat64_query_start_(dns, he_test_query_cb, &q, &h) != 0)
 		return 2;
-	while (!q.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+	while (!q.calls && event_base_loop(base, EVLOOP_ONCE) == 0)
 		;
 	if (q.result == HE_NAT64_Q_FAILED)
 		printf("failed\n");

@@ -398,6 +398,44 @@ on_connect(evutil_socket_t fd, const struct evhappy_report *r, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+/* One of connect's options that sets an int: a flag (to 1) or one with a
+   number; returns how many argv entries it took, 0 when argv[0] is not
+   one of them. */
+static int
+int_opt(struct drive *d, char **v, int left)
+{
+	const struct {
+		const char *name;
+		int *value;
+		int flag;
+	} opts[] = {
+		{ "--no-history", &d->no_history, 1 },
+		{ "--trace", &d->trace, 1 },
+		{ "--port-step", &d->port_step, 1 },
+		{ "--count", &d->count, 0 },
+		{ "--interval", &d->interval, 0 },
+		{ "--timeout", &d->timeout, 0 },
+		{ "--delay", &d->delay, 0 },
+		{ "--expiry-ms", &d->expiry, 0 },
+		{ "--change-after", &d->change_after, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if (strcmp(v[0], opts[i].name))
+			continue;
+		if (opts[i].flag) {
+			*opts[i].value = 1;
+			return 1;
+		}
+		if (left < 2)
+			return 0;
+		*opts[i].value = atoi(v[1]);
+		return 2;
+	}
+	return 0;
+}
+
 static int
 connect_opts(struct drive *d, int argc, char **argv)
 {
@@ -411,29 +449,12 @@ connect_opts(struct drive *d, int argc, char **argv)
 		if ((k = record_opt(v, left, "--aaaa", d->aaaa, &d->naaaa)) ||
 		    (k = record_opt(v, left, "--a", d->a, &d->na)) ||
 		    (k = record_opt(v, left, "--aaaa2", d->aaaa2, &d->naaaa2)) ||
-		    (k = record_opt(v, left, "--a2", d->a2, &d->na2)))
+		    (k = record_opt(v, left, "--a2", d->a2, &d->na2)) ||
+		    (k = int_opt(d, v, left)))
 			continue;
 		k = 2;
-		if (!strcmp(v[0], "--no-history"))
-			d->no_history = 1, k = 1;
-		else if (!strcmp(v[0], "--trace"))
-			d->trace = 1, k = 1;
-		else if (!strcmp(v[0], "--port-step"))
-			d->port_step = 1, k = 1;
-		else if (left < 2)
+		if (left < 2)
 			return -1;
-		else if (!strcmp(v[0], "--count"))
-			d->count = atoi(v[1]);
-		else if (!strcmp(v[0], "--interval"))
-			d->interval = atoi(v[1]);
-		else if (!strcmp(v[0], "--timeout"))
-			d->timeout = atoi(v[1]);
-		else if (!strcmp(v[0], "--delay"))
-			d->delay = atoi(v[1]);
-		else if (!strcmp(v[0], "--expiry-ms"))
-			d->expiry = atoi(v[1]);
-		else if (!strcmp(v[0], "--change-after"))
-			d->change_after = atoi(v[1]);
 		else if (!strcmp(v[0], "--exec-after") && left >= 3 &&
 		    d->nexec < 4) {
 			d->exec_after[d->nexec] = atoi(v[1]);
@@ -655,19 +676,19 @@ histfile_show(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	if (!strcmp(argv[1], "wire"))
-		return wire(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "serve"))
-		return serve(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "dns"))
-		return dns_serve(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "connect"))
-		return connect_run(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "dropin"))
-		return dropin_run(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "histfile"))
-		return histfile_show(argc - 2, argv + 2);
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} commands[] = {
+		{ "wire", wire }, { "serve", serve }, { "dns", dns_serve },
+		{ "connect", connect_run }, { "dropin", dropin_run },
+		{ "histfile", histfile_show },
+	};
+	size_t i;
+
+	for (i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]);
+	    i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 2, argv + 2);
 	return usage();
 }

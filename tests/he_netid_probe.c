@@ -16,6 +16,7 @@
  *       read the key N times; print the mean microseconds of one reading
  */
 #include "he_netid.h"
+#include "he_time.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,15 +28,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int
 print_key(void)
@@ -117,14 +109,14 @@ watch(int ms, const char *ready, int on_base)
 		he_netwatch_detach_(w);
 		event_base_free(ew.base);
 	} else {
-		int64_t end = now_us() + (int64_t)ms * 1000;
+		int64_t end = he_now_() + (int64_t)ms * 1000;
 
-		while (!fired && now_us() < end) {
+		while (!fired && he_now_() < end) {
 			struct pollfd p;
 
 			p.fd = he_netwatch_fd_(w);
 			p.events = POLLIN;
-			poll(&p, 1, (int)((end - now_us()) / 1000) + 1);
+			poll(&p, 1, (int)((end - he_now_()) / 1000) + 1);
 			fired = he_netwatch_changed_(w) != 0;
 		}
 	}
@@ -147,14 +139,14 @@ cost(int n)
 
 	if (n < 1)
 		n = 1;
-	t0 = now_us();
+	t0 = he_now_();
 	for (i = 0; i < n; i++)
 		if (he_netid_read_(&id) < 0) {
 			fprintf(stderr, "he_netid_probe: %s\n",
 			    strerror(errno));
 			return 2;
 		}
-	printf("%.1f\n", (double)(now_us() - t0) / n);
+	printf("%.1f\n", (double)(he_now_() - t0) / n);
 	return 0;
 }
 

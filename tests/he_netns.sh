@@ -9,13 +9,22 @@
 # every kernel.  Only documentation addresses (192.0.2.0/24,
 # 2001:db8::/32) are used, and nothing leaves the namespaces.
 #
-#   netns_init NAME        checks (root, /dev/net/tun, ip, nft, the
+#   netns_init NAME [TAG]  checks (root, /dev/net/tun, ip, nft, the
 #                          programs), sets DRIVE, EVHAPPY, tmp, slow and
-#                          the cleanup trap; skips (77) when it cannot run
+#                          the cleanup trap; skips (77) when it cannot run.
+#                          Sets PORT (8080, where the servers listen), NAME
+#                          (svc.test, the name the clients resolve) and tag
+#                          (TAG, "he" unless given, and this shell's pid: the
+#                          prefix of the run's namespace names)
+#   netns_setup FN         runs FN, the test's setup; when it fails, shows
+#                          what it said and skips (77)
 #   netns_pair C S D6 D4   namespaces C and S, joined by a wire delaying
 #                          C -> S by D6 / D4 ms; sets wirepid; returns
 #                          non-zero when they cannot be made (then skip)
 #   netns_bg CMD...        runs CMD in the background, killed on exit
+#   netns_filter NS        an nft table "inet hetest" in NS with an input
+#                          chain "in" (policy accept), for the test's drop
+#                          rules (black holes)
 #   up N                   N ms widened HE_TEST_SLOW times
 #   ok WHAT / bad WHAT [LOG]  count a case (passed, failed); bad shows
 #                          the first 80 lines of LOG
@@ -55,6 +64,21 @@ netns_init() {
 	netns_names=
 	trap netns_cleanup EXIT
 	trap 'exit 1' INT TERM HUP
+	PORT=8080
+	NAME=svc.test
+	tag=${2:-he}$$
+}
+
+netns_setup() {
+	"$1" 2>"$tmp/setup.err" && return 0
+	sed 's/^/  /' "$tmp/setup.err"
+	skip "cannot make the namespaces (ip netns, tun, nft)"
+}
+
+netns_filter() {
+	ip netns exec "$1" nft add table inet hetest &&
+	ip netns exec "$1" nft add chain inet hetest in \
+	    '{ type filter hook input priority 0; policy accept; }'
 }
 
 up() { echo $(($1 * slow)); }

@@ -386,3 +386,17 @@ he_test_trace_find(const struct he_test_tres *t,
 			return i;
 	return -1;
 }
+
+void
+he_test_query_cb(enum he_nat64_query_result result,
+    const struct he_nat64_prefix *p, int n, int64_t lifetime, void *arg)
+{
+	struct he_test_qres *q = arg;
+
+	q->calls++;
+	q->result = result;
+	q->n = n;
+	if (n > 0)
+		memcpy(q->p, p, (size_t)n * sizeof(*p));
+	q->lifetime = lifetime;
+}

@@ -5,7 +5,8 @@
  * - struct he_test_res: the connect callback (evhappy_start_connection,
  *   evhappy_resolve_and_connect) and everything its report says;
  * - struct he_test_bres: a bufferevent's event callback;
- * - struct he_test_tres: the trace callback (evhappy_set_trace_cb).
+ * - struct he_test_tres: the trace callback (evhappy_set_trace_cb);
+ * - struct he_test_qres: a NAT64 prefix query (he_nat64_query.h).
  *
  * The start helpers set he_test_in_call while the library's start call
  * runs, so a callback made from inside it is counted in `inside` (the
@@ -16,6 +17,7 @@
 #define EVHAPPY_HE_TESTREC_H_INCLUDED_
 
 #include "he_event.h"
+#include "he_nat64_query.h"
 
 #include <stdint.h>
 #include <sys/socket.h>
@@ -185,5 +187,18 @@ int he_test_trace_count(const struct he_test_tres *t,
 /** The index of the first such event, or -1. */
 int he_test_trace_find(const struct he_test_tres *t,
     enum evhappy_trace_kind kind, int family);
+
+/** What a NAT64 prefix query answered, on evdns or the system resolver. */
+struct he_test_qres {
+	int calls;
+	enum he_nat64_query_result result;
+	struct he_nat64_prefix p[HE_NAT64_MAX_PREFIXES];
+	int n;
+	int64_t lifetime;
+};
+
+/** The he_nat64_query_cb that fills a struct he_test_qres (arg). */
+void he_test_query_cb(enum he_nat64_query_result result,
+    const struct he_nat64_prefix *p, int n, int64_t lifetime, void *arg);
 
 #endif

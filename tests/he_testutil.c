@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -260,27 +262,35 @@ he_test_fx_end(struct he_test_fx *f)
 	ck_assert_int_eq(he_test_count_fds(), f->fds0);
 }
 
+socklen_t
+he_test_sockaddr(const char *addr, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return sizeof(*sin6);
+	}
+	return 0;
+}
+
 struct evutil_addrinfo *
 he_test_ai(const char *addr, int port)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
+	struct sockaddr_storage ss;
+	socklen_t len = he_test_sockaddr(addr, port, &ss);
 
-	memset(&sin, 0, sizeof(sin));
-	memset(&sin6, 0, sizeof(sin6));
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((unsigned short)port);
-		return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin,
-		    sizeof(sin));
-	}
-	if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons((unsigned short)port);
-		return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&sin6,
-		    sizeof(sin6));
-	}
-	return NULL;
+	if (!len)
+		return NULL;
+	return evhappy_addrinfo_from_sockaddr((struct sockaddr *)&ss, len);
 }
 
 struct evutil_addrinfo *
@@ -334,14 +344,35 @@ he_test_sa(const char *addr, int port)
 {
 	static struct sockaddr_storage ring[8];
 	static int next;
-	struct evutil_addrinfo *ai = he_test_ai(addr, port);
 	struct sockaddr_storage *ss = &ring[next++ % 8];
 
-	ck_assert_ptr_nonnull(ai);
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	evhappy_addrinfo_free(ai);
+	ck_assert_msg(he_test_sockaddr(addr, port, ss) != 0,
+	    "not an address literal: %s", addr);
 	return (const struct sockaddr *)ss;
+}
+
+/* he_test_sa(), asserting that the literal is of that family. */
+static const struct sockaddr *
+sa_of_family(const char *addr, int port, int family)
+{
+	const struct sockaddr *sa = he_test_sa(addr, port);
+
+	ck_assert_msg(sa->sa_family == family, "%s: family %d, want %d",
+	    addr, sa->sa_family, family);
+	return sa;
+}
+
+struct sockaddr_in
+he_test_sin(const char *addr, int port)
+{
+	return *(const struct sockaddr_in *)sa_of_family(addr, port, AF_INET);
+}
+
+struct sockaddr_in6
+he_test_sin6(const char *addr, int port)
+{
+	return *(const struct sockaddr_in6 *)sa_of_family(addr, port,
+	    AF_INET6);
 }
 
 TCase *
@@ -352,6 +383,37 @@ he_test_tcase(Suite *s, const char *name, int timeout_s)
 	tcase_set_timeout(tc, timeout_s);
 	suite_add_tcase(s, tc);
 	return tc;
+}
+
+Suite *
+he_test_suite_of(const char *name, const struct he_test_def *d, size_t n)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (d[i].tcase) {
+			tc = tcase_create(d[i].tcase);
+			if (d[i].timeout_s)
+				tcase_set_timeout(tc, d[i].timeout_s);
+			if (d[i].setup || d[i].teardown)
+				tcase_add_checked_fixture(tc, d[i].setup,
+				    d[i].teardown);
+			suite_add_tcase(s, tc);
+			continue;
+		}
+		if (!tc) {
+			fprintf(stderr, "%s: a test before any test case\n",
+			    name);
+			abort();
+		}
+		if (d[i].loop)
+			tcase_add_loop_test(tc, d[i].test, d[i].from, d[i].to);
+		else
+			tcase_add_test(tc, d[i].test);
+	}
+	return s;
 }
 
 int
@@ -391,6 +453,27 @@ he_test_expect_none(struct he_race *r)
 
 	ck_assert_msg(!he_drive_next(r, &a, NULL, NULL),
 	    "unexpected action %d on %d", (int)a.kind, a.attempt);
+}
+
+pid_t
+he_test_fork(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+	return pid;
+}
+
+void
+he_test_child_ok(pid_t pid, const char *what)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		ck_abort_msg("%s: killed by signal %d", what, WTERMSIG(status));
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "%s: exit %d", what, WEXITSTATUS(status));
 }
 
 void

@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <netinet/in.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -125,15 +128,54 @@ evutil_socket_t he_test_listen(const char *addr, int *port);
 evutil_socket_t he_test_refuser(const char *addr, int *port);
 struct he_lab_blackhole *he_test_blackhole(const char *addr, int *port);
 
+/** The sockaddr of an IPv4 or IPv6 literal (without brackets) and port
+    into *ss, zeroed first; its length, or 0 when addr is no literal. */
+socklen_t he_test_sockaddr(const char *addr, int port,
+    struct sockaddr_storage *ss);
+
 /** The sockaddr of an IPv4 or IPv6 literal and port, in a ring of 8
     static buffers (asserting that the literal parses). */
 const struct sockaddr *he_test_sa(const char *addr, int port);
+
+/** The same as a sockaddr_in, or a sockaddr_in6, asserting that the
+    literal is of that family. */
+struct sockaddr_in he_test_sin(const char *addr, int port);
+struct sockaddr_in6 he_test_sin6(const char *addr, int port);
 
 /** The printable "addr" of a sockaddr, without port, into a static buffer. */
 const char *he_test_addr_str(const struct sockaddr *sa);
 
 /** A new test case of s, added to it, with a timeout of timeout_s seconds. */
 TCase *he_test_tcase(Suite *s, const char *name, int timeout_s);
+
+/** One line of a suite's table for he_test_suite_of(): a test case
+    (HE_TCASE, HE_TCASE_FX), or a test of the test case above it (HE_TEST,
+    HE_LOOP). */
+struct he_test_def {
+	const char *tcase;	/* a test case's name; NULL: a test */
+	int timeout_s;		/* the test case's timeout; 0: Check's */
+	SFun setup, teardown;	/* its checked fixture, or NULL */
+	const TTest *test;	/* a test */
+	int loop, from, to;	/* a loop test: _i from from to to - 1 */
+};
+
+#define HE_TCASE(name, timeout_s)					\
+	{ (name), (timeout_s), NULL, NULL, NULL, 0, 0, 0 }
+#define HE_TCASE_FX(name, timeout_s, setup, teardown)			\
+	{ (name), (timeout_s), (setup), (teardown), NULL, 0, 0, 0 }
+#define HE_TEST(test) { NULL, 0, NULL, NULL, (test), 0, 0, 0 }
+/* a loop test over the n rows of a table: _i from 0 to n - 1 */
+#define HE_LOOP(test, n) HE_LOOP_FROM(test, 0, n)
+#define HE_LOOP_FROM(test, from, to)					\
+	{ NULL, 0, NULL, NULL, (test), 1, (from), (to) }
+
+/** How many elements the array a has. */
+#define HE_TEST_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/** A suite named name of the n lines of d, in their order: each test case
+    with its timeout and fixture, each test in the test case above it. */
+Suite *he_test_suite_of(const char *name, const struct he_test_def *d,
+    size_t n);
 
 /** The suite of a Check program that uses the shared main()
     (tests/he_testmain.c): each such program defines it.  It may set the
@@ -168,6 +210,14 @@ void he_test_expect_none(struct he_race *r);
 	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
 	    #call, errno, strerror(errno), (e), strerror(e));		\
 } while (0)
+
+/** fork(), asserting that it worked: 0 in the child, the child's pid in
+    the parent. */
+pid_t he_test_fork(void);
+
+/** Wait for the child pid and assert that it exited with 0; the failure
+    names it (what) and says its exit code, or the signal that ended it. */
+void he_test_child_ok(pid_t pid, const char *what);
 
 /** exit(77) (the automake "skipped" code) with a message when cond is false. */
 void he_test_require(int cond, const char *why);

@@ -110,10 +110,7 @@ struct run {
 static long
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)(he_lab_now_us() / 1000);
 }
 
 static void
@@ -571,10 +568,13 @@ main_threads(int argc, char **argv)
 	return failed ? GOT_NOTHING : GOT_RESPONSE;
 }
 
+/* One bufferevent's connect and the event it ended with. */
 struct nx {
 	struct event_base *base;
 	struct bufferevent *bev;
+	int wait_ms;		/* nx_connect's longest wait; 0: 5 s */
 	short what;
+	int error;		/* EVUTIL_SOCKET_ERROR() at the event */
 	int dns_error;
 };
 
@@ -584,18 +584,22 @@ nx_event(struct bufferevent *bev, short what, void *arg)
 	struct nx *nx = arg;
 
 	nx->what = what;
+	nx->error = EVUTIL_SOCKET_ERROR();
 	nx->dns_error = bufferevent_socket_get_dns_error(bev);
 	event_base_loopbreak(nx->base);
 }
 
 /* bufferevent_socket_connect_hostname() on nx->bev, then the loop until
-   its event comes (5 s at most): 0, or -1 when the call failed. */
+   its event comes (nx->wait_ms at most): 0, or -1 when the call failed. */
 static int
 nx_connect(struct nx *nx, struct evdns_base *dns, int family,
     const char *host, int port)
 {
-	struct timeval tv = { 5, 0 };
+	int ms = nx->wait_ms ? nx->wait_ms : 5000;
+	struct timeval tv;
 
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
 	nx->what = 0;
 	if (bufferevent_socket_connect_hostname(nx->bev, dns, family, host,
 	    port) < 0)
@@ -623,6 +627,18 @@ nx_new(struct nx *nx, const char *addr, int *port)
 	}
 	bufferevent_setcb(nx->bev, NULL, NULL, nx_event, nx);
 	return lfd;
+}
+
+/* The bufferevent, then dns (the evdns_base it asked, or NULL): both go
+   before the base they run on. */
+static void
+nx_end(struct nx *nx, struct evdns_base *dns)
+{
+	if (nx->bev)
+		bufferevent_free(nx->bev);
+	nx->bev = NULL;
+	if (dns)
+		evdns_base_free(dns, 0);
 }
 
 static void
@@ -671,12 +687,7 @@ main_nxdomain(void)
 	}
 	printf("dns_error again %d\n", nx.dns_error);
 end:
-	if (nx.bev) {
-		bufferevent_free(nx.bev);
-		nx.bev = NULL;
-	}
-	if (client)
-		evdns_base_free(client, 0);
+	nx_end(&nx, client);
 	he_lab_dns_free(dns);
 	nx_free(&nx, -1);
 	return rc;
@@ -758,82 +769,47 @@ peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d", a, ntohs(sin->sin_port));
 }
 
-struct conn {
-	struct event_base *base;
-	short what;
-	int error;
-};
-
-static void
-conn_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	c->what = what;
-	c->error = EVUTIL_SOCKET_ERROR();
-	event_base_loopbreak(c->base);
-}
-
 static int
 main_connect(int argc, char **argv)
 {
 	struct evdns_base *dns = NULL;
-	struct bufferevent *bev = NULL;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct timespec t0, t1;
-	struct timeval tv;
-	struct conn c;
+	struct nx nx;
 	char addr[INET6_ADDRSTRLEN + 16] = "?";
-	long ms;
-	int rc = SETUP_FAILED, wait_ms;
+	long t0, ms;
+	int rc = SETUP_FAILED;
 
 	if (argc < 5)
 		return SETUP_FAILED;
-	wait_ms = argc > 5 ? atoi(argv[5]) : 30000;
-	tv.tv_sec = wait_ms / 1000;
-	tv.tv_usec = (wait_ms % 1000) * 1000;
-	memset(&c, 0, sizeof(c));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!(c.base = event_base_new()) || (strcmp(argv[2], "-") != 0 &&
-	    (!(dns = evdns_base_new(c.base, 0)) ||
-	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0)) ||
-	    !(bev = bufferevent_socket_new(c.base, -1, BEV_OPT_CLOSE_ON_FREE)))
+	t0 = now_ms();
+	if (nx_new(&nx, NULL, NULL) == -2 || (strcmp(argv[2], "-") != 0 &&
+	    (!(dns = evdns_base_new(nx.base, 0)) ||
+	    evdns_base_nameserver_ip_add(dns, argv[2]) != 0)))
 		goto end;
-	bufferevent_setcb(bev, NULL, NULL, conn_event, &c);
-	if (bufferevent_socket_connect_hostname(bev, dns, AF_UNSPEC, argv[3],
-	    atoi(argv[4])) < 0) {
+	nx.wait_ms = argc > 5 ? atoi(argv[5]) : 30000;
+	if (nx_connect(&nx, dns, AF_UNSPEC, argv[3], atoi(argv[4])) < 0) {
 		printf("connect_hostname failed\n");
 		goto end;
 	}
-	event_base_loopexit(c.base, &tv);
-	event_base_dispatch(c.base);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-	if (c.what & BEV_EVENT_CONNECTED) {
-		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&ss,
-		    &len) == 0)
+	ms = now_ms() - t0;
+	if (nx.what & BEV_EVENT_CONNECTED) {
+		if (getpeername(bufferevent_getfd(nx.bev),
+		    (struct sockaddr *)&ss, &len) == 0)
 			peer_name(&ss, addr, sizeof(addr));
 		printf("connected to %s in %ld ms\n", addr, ms);
 		rc = GOT_RESPONSE;
-	} else if (c.what) {
-		printf("error after %ld ms: %d %s\n", ms, c.error,
-		    strerror(c.error));
+	} else if (nx.what) {
+		printf("error after %ld ms: %d %s\n", ms, nx.error,
+		    strerror(nx.error));
 		rc = GOT_ERROR;
 	} else {
 		printf("nothing after %ld ms\n", ms);
 		rc = GOT_NOTHING;
 	}
 end:
-	if (bev)
-		bufferevent_free(bev);
-	if (dns)
-		evdns_base_free(dns, 0);
-	if (c.base) {
-		event_base_loop(c.base, EVLOOP_NONBLOCK);
-		event_base_free(c.base);
-	}
+	nx_end(&nx, dns);
+	nx_free(&nx, -1);
 	return rc;
 }
 

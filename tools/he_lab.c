@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -242,6 +243,27 @@ udp_cname(const char *owner, const char *target, void *arg)
 	    HE_LAB_TTL);
 }
 
+/* e's records under name: its addresses, then its raw records.  One call
+   per address: the add_*_reply functions put n addresses into a single RR
+   of n*4 (n*16) bytes, which no client parses.  0 or -1. */
+static int
+add_entry_replies(struct evdns_server_request *req, const char *name,
+    const struct he_lab_entry *e)
+{
+	int i, alen = type_addrlen(e->type);
+
+	for (i = 0; i < e->naddrs && alen; i++) {
+		const unsigned char *a = e->addrs + (size_t)i * alen;
+		if ((e->type == EVDNS_TYPE_A ?
+		    evdns_server_request_add_a_reply(req, name, 1, a,
+			HE_LAB_TTL) :
+		    evdns_server_request_add_aaaa_reply(req, name, 1, a,
+			HE_LAB_TTL)) < 0)
+			return -1;
+	}
+	return add_raw_replies(req, name, e);
+}
+
 /* A query for an alias: the CNAME chain, then the final name's records
    of the type asked (none when it has none). */
 static void
@@ -250,29 +272,12 @@ answer_alias(struct he_lab_dns *d, struct evdns_server_request *req,
 {
 	char final[HE_LAB_NAME_MAX];
 	const struct he_lab_entry *e;
-	int i, alen = type_addrlen(type);
 
-	if (follow_aliases(d, norm, final, udp_cname, req) < 0) {
+	if (follow_aliases(d, norm, final, udp_cname, req) < 0 ||
+	    ((e = entry_find(d, final, type)) && e->configured &&
+	    add_entry_replies(req, final, e) < 0)) {
 		respond(req, DNS_ERR_SERVERFAILED);
 		return;
-	}
-	e = entry_find(d, final, type);
-	if (e && e->configured) {
-		for (i = 0; i < e->naddrs && alen; i++) {
-			const unsigned char *a = e->addrs + (size_t)i * alen;
-			if ((type == EVDNS_TYPE_A ?
-			    evdns_server_request_add_a_reply(req, final, 1, a,
-				HE_LAB_TTL) :
-			    evdns_server_request_add_aaaa_reply(req, final, 1, a,
-				HE_LAB_TTL)) < 0) {
-				respond(req, DNS_ERR_SERVERFAILED);
-				return;
-			}
-		}
-		if (add_raw_replies(req, final, e) < 0) {
-			respond(req, DNS_ERR_SERVERFAILED);
-			return;
-		}
 	}
 	respond(req, DNS_ERR_NONE);
 }
@@ -283,7 +288,6 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 	/* Reply with the name as asked, so the answer matches the question
 	   whatever its case. */
 	const char *qname = req->questions[0]->name;
-	int i, alen = type_addrlen(e->type);
 
 	switch (e->mode) {
 	case HE_LAB_NXDOMAIN:
@@ -298,25 +302,8 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 	case HE_LAB_ANSWER:
 		break;
 	}
-	/* One call per record: the add_*_reply functions put n addresses
-	   into a single RR of n*4 (n*16) bytes, which no client parses. */
-	for (i = 0; i < e->naddrs; i++) {
-		const unsigned char *a = e->addrs + (size_t)i * alen;
-		int r = e->type == EVDNS_TYPE_A ?
-		    evdns_server_request_add_a_reply(req, qname, 1, a,
-			HE_LAB_TTL) :
-		    evdns_server_request_add_aaaa_reply(req, qname, 1, a,
-			HE_LAB_TTL);
-		if (r < 0) {
-			respond(req, DNS_ERR_SERVERFAILED);
-			return;
-		}
-	}
-	if (add_raw_replies(req, qname, e) < 0) {
-		respond(req, DNS_ERR_SERVERFAILED);
-		return;
-	}
-	respond(req, DNS_ERR_NONE);
+	respond(req, add_entry_replies(req, qname, e) < 0 ?
+	    DNS_ERR_SERVERFAILED : DNS_ERR_NONE);
 }
 
 static void
@@ -327,8 +314,32 @@ pending_free(struct he_lab_pending *p)
 	free(p);
 }
 
-static long long
-precise_now_us(void)
+int
+he_lab_gai_numeric(const char *addr, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res)
+{
+	struct addrinfo h;
+
+	memset(&h, 0, sizeof(h));
+	h.ai_family = hints->ai_family;
+	h.ai_socktype = hints->ai_socktype;
+	h.ai_protocol = hints->ai_protocol;
+	h.ai_flags = AI_NUMERICHOST;
+	return getaddrinfo(addr, service, &h, (struct addrinfo **)res);
+}
+
+void
+he_lab_close_cb(evutil_socket_t fd, const struct evhappy_report *r,
+    void *arg)
+{
+	(void)r;
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	(*(int *)arg)++;
+}
+
+long long
+he_lab_now_us(void)
 {
 	struct timespec ts;
 
@@ -342,7 +353,7 @@ precise_now_us(void)
 static int
 pending_early(struct he_lab_pending *p)
 {
-	long long left = p->due_us - precise_now_us();
+	long long left = p->due_us - he_lab_now_us();
 	struct timeval tv;
 
 	if (left <= 0)
@@ -379,7 +390,7 @@ pending_add(struct he_lab_dns *d, struct evdns_server_request *req,
 	if (!(p = calloc(1, sizeof(*p))))
 		return -1;
 	p->timer = evtimer_new(d->base, pending_cb, p);
-	p->due_us = precise_now_us() + (long long)e->delay_ms * 1000;
+	p->due_us = he_lab_now_us() + (long long)e->delay_ms * 1000;
 	tv.tv_sec = e->delay_ms / 1000;
 	tv.tv_usec = (e->delay_ms % 1000) * 1000;
 	if (!p->timer || evtimer_add(p->timer, &tv) < 0) {
@@ -1180,18 +1191,33 @@ he_lab_ipv6_loopback_works(void)
 }
 
 int
-he_lab_count_dir(const char *path)
+he_lab_count_dir_if(const char *path,
+    int (*keep)(const char *entry, void *arg), void *arg)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
+	char entry[512];
 	int n = 0;
 
 	if (!d)
 		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(entry, sizeof(entry), "%s/%s", path, e->d_name);
+		n += !keep || keep(entry, arg);
+	}
 	closedir(d);
+	return n;
+}
+
+int
+he_lab_count_dir(const char *path)
+{
+	int n = he_lab_count_dir_if(path, NULL, NULL);
+
+	if (n < 0)
+		return -1;
 	return n - (strcmp(path, "/proc/self/fd") == 0);	/* opendir's own */
 }
 

@@ -98,10 +98,35 @@ struct he_lab_blackhole;
 struct he_lab_blackhole *he_lab_blackhole_new(const char *addr, int *port);
 void he_lab_blackhole_free(struct he_lab_blackhole *b);
 
+struct evhappy_report;
+
+/** A connect callback (evhappy_connect_cb) for races whose outcome does
+    not matter: it closes the winner's socket and counts its calls in the
+    int at arg. */
+void he_lab_close_cb(evutil_socket_t fd, const struct evhappy_report *r,
+    void *arg);
+
+/** What a lookup hook (the system resolver's getaddrinfo stand-in) answers
+    for an address: getaddrinfo() of the literal addr with hints' family,
+    socktype and protocol, into *res (getaddrinfo's own allocation: the
+    resolver frees it with freeaddrinfo()).  getaddrinfo's result. */
+int he_lab_gai_numeric(const char *addr, const char *service,
+    const struct evutil_addrinfo *hints, struct evutil_addrinfo **res);
+
+/** Monotonic microseconds (CLOCK_MONOTONIC), for programs that have the
+    lab without the library (the preload client). */
+long long he_lab_now_us(void);
+
 /** How many entries a /proc directory has ("/proc/self/fd": open fds,
     not counting the one this call opens; "/proc/self/task": threads), or
     -1.  The tests, the benchmarks and the preload client count with it. */
 int he_lab_count_dir(const char *path);
+
+/** How many entries of the directory path keep() keeps (NULL: every one),
+    or -1; keep is given the entry's path ("path/name") and arg.  Names
+    beginning with '.' are never counted. */
+int he_lab_count_dir_if(const char *path,
+    int (*keep)(const char *entry, void *arg), void *arg);
 
 /** Whether ::1 can be bound, listened on and connected to here. */
 int he_lab_ipv6_loopback_works(void);

@@ -351,6 +351,12 @@ fuzz_list_mark(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* data[0] % 5 picks one (the corpus depends on the order) */
+	static void (*const target[])(const uint8_t *, size_t) = {
+		fuzz_rfc7050, fuzz_pref64, fuzz_netlink, fuzz_setting,
+		fuzz_rfc6052
+	};
+
 	if (size < 1)
 		return 0;
 	if (data[0] >= 0xf0) {	/* the race's list functions */
@@ -360,22 +366,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_list_synth(data + 1, size - 1);
 		return 0;
 	}
-	switch (data[0] % 5) {
-	case 0:
-		fuzz_rfc7050(data + 1, size - 1);
-		break;
-	case 1:
-		fuzz_pref64(data + 1, size - 1);
-		break;
-	case 2:
-		fuzz_netlink(data + 1, size - 1);
-		break;
-	case 3:
-		fuzz_setting(data + 1, size - 1);
-		break;
-	case 4:
-		fuzz_rfc6052(data + 1, size - 1);
-		break;
-	}
+	target[data[0] % 5](data + 1, size - 1);
 	return 0;
 }
