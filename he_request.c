@@ -299,32 +299,48 @@ trace_event(struct evhappy_request *req, struct evhappy_trace *ev)
 	req->set.trace(ev, req->set.trace_arg);
 }
 
-/* One event, with what the two kinds of callers below say.  Most races
- * have no trace callback: the callers look first, and build nothing. */
+/* One event, with what the two kinds of callers below say (an address's
+ * family unless family says it).  Most races have no trace callback: the
+ * callers look first and build nothing, and this stays out of line, off
+ * the connect path. */
+static void trace_fill(struct evhappy_request *req,
+    enum evhappy_trace_kind kind, int family, const struct sockaddr *addr,
+    ev_socklen_t addrlen, const char *text, const struct evhappy_endpoint *ep,
+    int error, int naddrs)
+#ifdef __GNUC__
+    __attribute__((noinline))
+#endif
+    ;
+
 static void
 trace_fill(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int family, const struct sockaddr *addr, ev_socklen_t addrlen,
     const char *text, const struct evhappy_endpoint *ep, int error,
     int naddrs)
 {
-	struct evhappy_trace ev = {
-		.kind = kind, .family = family, .addr = addr, .addrlen = addrlen,
-		.text = text, .endpoint = ep, .error = error, .naddrs = naddrs
-	};	/* the rest 0 */
+	struct evhappy_trace ev;
 
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.family = family ? family : (addr ? addr->sa_family : 0);
+	ev.addr = addr;
+	ev.addrlen = addrlen;
+	ev.text = text;
+	ev.endpoint = ep;
+	ev.error = error;
+	ev.naddrs = naddrs;
 	trace_event(req, &ev);
 }
 
-/* An event about an address (its family, unless family says it). */
+/* An event about an address. */
 static void
 trace(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
     int naddrs)
 {
 	if (req->set.trace)
-		trace_fill(req, kind,
-		    family ? family : (addr ? addr->sa_family : 0), addr,
-		    addrlen, NULL, NULL, error, naddrs);
+		trace_fill(req, kind, family, addr, addrlen, NULL, NULL, error,
+		    naddrs);
 }
 
 /* An event that says something in words, or names an endpoint. */
