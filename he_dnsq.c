@@ -123,27 +123,31 @@ arm_timer(struct he_dnsq_resolver *r)
 		evtimer_del(r->timer);
 }
 
+/* Let c-ares read rfd, write wfd or see its timeouts, then wait for its
+ * next one. */
+static void
+process(struct he_dnsq_resolver *r, ares_socket_t rfd, ares_socket_t wfd)
+{
+	ares_process_fd(r->ch, rfd, wfd);
+	arm_timer(r);
+}
+
 static void
 sock_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct he_dnsq_sock *s = arg;
-	struct he_dnsq_resolver *r = s->r;
 
 	/* s may be freed inside (its socket closed): not used after */
-	ares_process_fd(r->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+	process(s->r, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
 	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-	arm_timer(r);
 }
 
 static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct he_dnsq_resolver *r = arg;
-
 	(void)fd;
 	(void)what;
-	ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	arm_timer(r);
+	process(arg, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 }
 
 /* c-ares: watch fd for reading/writing, or forget it (both 0). */

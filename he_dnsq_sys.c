@@ -105,6 +105,14 @@ he_dnsq_available_(void)
 	return 0;
 }
 
+/* What making a resolver or starting a query says here. */
+static void *
+unavailable(void)
+{
+	errno = ENOSYS;
+	return NULL;
+}
+
 struct he_dnsq_resolver *
 he_dnsq_resolver_new_(struct event_base *base, struct evdns_base *dns,
     int timeout_ms, int tries)
@@ -113,8 +121,7 @@ he_dnsq_resolver_new_(struct event_base *base, struct evdns_base *dns,
 	(void)dns;
 	(void)timeout_ms;
 	(void)tries;
-	errno = ENOSYS;
-	return NULL;
+	return unavailable();
 }
 
 void
@@ -132,8 +139,7 @@ he_dnsq_start_(struct he_dnsq_resolver *r, const char *name, int type,
 	(void)type;
 	(void)cb;
 	(void)arg;
-	errno = ENOSYS;
-	return NULL;
+	return unavailable();
 }
 
 void

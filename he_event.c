@@ -15,6 +15,7 @@
 #include "he_svcb.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,16 @@ evhappy_free(struct evhappy *he)
 
 /* ---- settings ----------------------------------------------------------- */
 
+/* Every callback setter: a NULL context does nothing, and the argument is
+ * kept only with a callback, so that none outlives the callback it was
+ * given for. */
+#define SET_CB(he, cb_field, arg_field, cb, arg) do {			\
+		if (he) {						\
+			(he)->cb_field = (cb);				\
+			(he)->arg_field = (cb) ? (arg) : NULL;		\
+		}							\
+	} while (0)
+
 /* A NULL timeval restores dflt; a value out of lo .. hi is refused and the
  * old one stays. */
 static int
@@ -158,11 +169,12 @@ evhappy_set_timeout(struct evhappy *he, const struct timeval *tv)
 	    HE_TIMEOUT_MAX, he ? &he->race.timeout : NULL);
 }
 
-/* A count of at least 1; the old value stays on a refusal. */
+/* A number in lo .. hi (a count, or a 0/1 switch); the old value stays on
+ * a refusal. */
 static int
-set_count(struct evhappy *he, int v, int *out)
+set_int(struct evhappy *he, int v, int lo, int hi, int *out)
 {
-	if (!he || v < 1) {
+	if (!he || v < lo || v > hi) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -173,13 +185,14 @@ set_count(struct evhappy *he, int v, int *out)
 int
 evhappy_set_first_address_family_count(struct evhappy *he, int count)
 {
-	return set_count(he, count, he ? &he->race.first_family_count : NULL);
+	return set_int(he, count, 1, INT_MAX,
+	    he ? &he->race.first_family_count : NULL);
 }
 
 int
 evhappy_set_max_attempts_in_flight(struct evhappy *he, int n)
 {
-	return set_count(he, n, he ? &he->race.max_in_flight : NULL);
+	return set_int(he, n, 1, INT_MAX, he ? &he->race.max_in_flight : NULL);
 }
 
 int
@@ -203,30 +216,19 @@ void
 evhappy_set_socket_factory(struct evhappy *he, evhappy_socket_factory_cb cb,
     void *arg)
 {
-	if (!he)
-		return;
-	he->set.sock.factory = cb;
-	he->set.sock.factory_arg = cb ? arg : NULL;
+	SET_CB(he, set.sock.factory, set.sock.factory_arg, cb, arg);
 }
 
 void
 evhappy_set_trace_cb(struct evhappy *he, evhappy_trace_cb cb, void *arg)
 {
-	if (!he)
-		return;
-	he->set.trace = cb;
-	he->set.trace_arg = cb ? arg : NULL;
+	SET_CB(he, set.trace, set.trace_arg, cb, arg);
 }
 
 int
 evhappy_set_history(struct evhappy *he, int enabled)
 {
-	if (!he || (enabled != 0 && enabled != 1)) {
-		errno = EINVAL;
-		return -1;
-	}
-	he->set.history = enabled;
-	return 0;
+	return set_int(he, enabled, 0, 1, he ? &he->set.history : NULL);
 }
 
 /* The store is the process's, not the context's: any context clears it
@@ -241,12 +243,7 @@ evhappy_clear_history(struct evhappy *he)
 int
 evhappy_set_https_records(struct evhappy *he, int on)
 {
-	if (!he || (on != 0 && on != 1)) {
-		errno = EINVAL;
-		return -1;
-	}
-	he->https.on = on;
-	return 0;
+	return set_int(he, on, 0, 1, he ? &he->https.on : NULL);
 }
 
 /* The longest ALPN list taken, in wire form. */
@@ -279,10 +276,7 @@ void
 evhappy_set_endpoint_cb(struct evhappy *he, evhappy_endpoint_cb cb,
     void *arg)
 {
-	if (!he)
-		return;
-	he->https.endpoint_cb = cb;
-	he->https.endpoint_arg = cb ? arg : NULL;
+	SET_CB(he, https.endpoint_cb, https.endpoint_arg, cb, arg);
 }
 
 int

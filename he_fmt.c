@@ -3,6 +3,7 @@
  */
 #include "he_internal.h"
 #include "he_fmt.h"
+#include "he_age.h"
 #include "he_nat64.h"
 #include "he_svcb.h"
 #include "he_event.h"
@@ -98,14 +99,10 @@ ms_of(const struct timeval *tv)
 static void
 put_age(struct he_out *o, const struct timeval *tv)
 {
-	double ms = ms_of(tv);
+	const char *unit;
+	double v = he_age_in_unit_(ms_of(tv), &unit);
 
-	if (ms < 1000)
-		he_out_put_(o, "%.0f ms", ms);
-	else if (ms < 120000)
-		he_out_put_(o, "%.0f s", ms / 1000);
-	else
-		he_out_put_(o, "%.0f min", ms / 60000);
+	he_out_put_(o, "%.0f %s", v, unit);
 }
 
 /* "[::1]:443 hung 12 s ago, moved after 192.0.2.1:443" (with " (from the

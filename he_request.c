@@ -299,23 +299,48 @@ trace_event(struct evhappy_request *req, struct evhappy_trace *ev)
 	req->set.trace(ev, req->set.trace_arg);
 }
 
+/* One event, with what the two kinds of callers below say (an address's
+ * family unless family says it).  Most races have no trace callback: the
+ * callers look first and build nothing, and this stays out of line, off
+ * the connect path. */
+static void trace_fill(struct evhappy_request *req,
+    enum evhappy_trace_kind kind, int family, const struct sockaddr *addr,
+    ev_socklen_t addrlen, const char *text, const struct evhappy_endpoint *ep,
+    int error, int naddrs)
+#ifdef __GNUC__
+    __attribute__((noinline))
+#endif
+    ;
+
 static void
-trace(struct evhappy_request *req, enum evhappy_trace_kind kind,
-    int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
+trace_fill(struct evhappy_request *req, enum evhappy_trace_kind kind,
+    int family, const struct sockaddr *addr, ev_socklen_t addrlen,
+    const char *text, const struct evhappy_endpoint *ep, int error,
     int naddrs)
 {
 	struct evhappy_trace ev;
 
-	if (!req->set.trace)
-		return;		/* most races: build nothing */
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = kind;
 	ev.family = family ? family : (addr ? addr->sa_family : 0);
 	ev.addr = addr;
 	ev.addrlen = addrlen;
+	ev.text = text;
+	ev.endpoint = ep;
 	ev.error = error;
 	ev.naddrs = naddrs;
 	trace_event(req, &ev);
+}
+
+/* An event about an address. */
+static void
+trace(struct evhappy_request *req, enum evhappy_trace_kind kind,
+    int family, const struct sockaddr *addr, ev_socklen_t addrlen, int error,
+    int naddrs)
+{
+	if (req->set.trace)
+		trace_fill(req, kind, family, addr, addrlen, NULL, NULL, error,
+		    naddrs);
 }
 
 /* An event that says something in words, or names an endpoint. */
@@ -324,18 +349,8 @@ trace_text(struct evhappy_request *req, enum evhappy_trace_kind kind,
     int family, const char *text, int error, int naddrs,
     const struct evhappy_endpoint *ep)
 {
-	struct evhappy_trace ev;
-
-	if (!req->set.trace)
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = kind;
-	ev.family = family;
-	ev.text = text;
-	ev.error = error;
-	ev.naddrs = naddrs;
-	ev.endpoint = ep;
-	trace_event(req, &ev);
+	if (req->set.trace)
+		trace_fill(req, kind, family, NULL, 0, text, ep, error, naddrs);
 }
 
 static void
@@ -971,16 +986,12 @@ nat64_ready(void *arg)
 static int
 nat64_new(struct evhappy_request *req)
 {
-	static const struct he_synth_events ev0 = {
-		nat64_ready, nat64_trace, NULL
+	struct he_synth_events ev = {
+		nat64_ready, req->set.trace ? nat64_trace : NULL, req
 	};
-	struct he_synth_events ev = ev0;
 
 	if (req->nat64)
 		return 0;
-	ev.arg = req;
-	if (!req->set.trace)
-		ev.trace = NULL;
 	return he_synth_new_(req->owner->nat64, req->owner->base,
 	    req->owner->resolver, &req->race, req->race.cfg.timeout, &ev,
 	    &req->nat64);
@@ -1256,14 +1267,12 @@ https_target_answered(void *arg, const char *name, int af, unsigned groups,
 static void
 https_start(struct evhappy_request *req)
 {
-	static const struct he_https_events ev0 = {
-		https_answered, https_target_answered, NULL
+	struct he_https_events ev = {
+		https_answered, https_target_answered, req
 	};
-	struct he_https_events ev = ev0;
 	const char *why;
 	int err;
 
-	ev.arg = req;
 	err = he_https_start_(req->owner->resolver, req->host, req->port,
 	    req->family, req->owner->https, &ev, &req->https);
 	trace_text(req, EVHAPPY_TRACE_HTTPS_QUERY, 0,

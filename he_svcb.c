@@ -344,17 +344,33 @@ struct rec {
 	int port;		/* -1: no "port" */
 };
 
-/* The value of one known key, checked; NULL or why it is malformed. */
+/* A value of whole units of unit bytes, at least one, kept in place in
+ * *out and *out_len; NULL, or bad when it is not. */
+static const char *
+keep_units(const unsigned char *v, size_t n, size_t unit, const char *bad,
+    const unsigned char **out, size_t *out_len)
+{
+	if (n == 0 || n % unit)
+		return bad;
+	*out = v;
+	*out_len = n;
+	return NULL;
+}
+
+/* The value of one known key, checked; NULL or why it is malformed (then
+ * the record is dropped whole, whatever this kept of it). */
 static const char *
 check_value(struct rec *r, uint16_t key, const unsigned char *v, size_t n)
 {
+	const char *bad;
 	size_t i;
 
 	switch (key) {
 	case HE_SVCB_KEY_MANDATORY:
 		/* keys strictly increasing (so no duplicates), never 0 */
-		if (n == 0 || n % 2)
-			return "mandatory: empty or odd length";
+		if ((bad = keep_units(v, n, 2, "mandatory: empty or odd length",
+		    &r->mandatory, &r->mandatory_len)))
+			return bad;
 		for (i = 0; i < n; i += 2) {
 			if (get16(v + i) == HE_SVCB_KEY_MANDATORY)
 				return "mandatory lists itself";
@@ -362,18 +378,15 @@ check_value(struct rec *r, uint16_t key, const unsigned char *v, size_t n)
 				return "mandatory: keys out of order or "
 				    "repeated";
 		}
-		r->mandatory = v;
-		r->mandatory_len = n;
 		return NULL;
 	case HE_SVCB_KEY_ALPN:
-		if (n == 0)
-			return "alpn: empty";
+		if ((bad = keep_units(v, n, 1, "alpn: empty", &r->alpn,
+		    &r->alpn_len)))
+			return bad;
 		for (i = 0; i < n; i += 1 + v[i])
 			if (v[i] == 0 || i + 1 + v[i] > n)
 				return "alpn: an empty id, or ids not filling "
 				    "the value";
-		r->alpn = v;
-		r->alpn_len = n;
 		return NULL;
 	case HE_SVCB_KEY_NO_DEFAULT_ALPN:
 		if (n != 0)
@@ -386,24 +399,14 @@ check_value(struct rec *r, uint16_t key, const unsigned char *v, size_t n)
 		r->port = get16(v);
 		return NULL;
 	case HE_SVCB_KEY_IPV4HINT:
-		if (n == 0 || n % 4)
-			return "ipv4hint: empty or not whole addresses";
-		r->v4 = v;
-		r->v4_len = n;
-		return NULL;
+		return keep_units(v, n, 4,
+		    "ipv4hint: empty or not whole addresses", &r->v4, &r->v4_len);
 	case HE_SVCB_KEY_ECH:
 		/* an ECHConfigList, opaque here: the TLS library reads it */
-		if (n == 0)
-			return "ech: empty";
-		r->ech = v;
-		r->ech_len = n;
-		return NULL;
+		return keep_units(v, n, 1, "ech: empty", &r->ech, &r->ech_len);
 	case HE_SVCB_KEY_IPV6HINT:
-		if (n == 0 || n % 16)
-			return "ipv6hint: empty or not whole addresses";
-		r->v6 = v;
-		r->v6_len = n;
-		return NULL;
+		return keep_units(v, n, 16,
+		    "ipv6hint: empty or not whole addresses", &r->v6, &r->v6_len);
 	}
 	return NULL;	/* unknown keys are ignored (RFC 9460 2.4.3) */
 }

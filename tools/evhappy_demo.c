@@ -95,35 +95,38 @@ struct demo {
 	struct evhappy_endpoint *endpoint;	/* evhappy's winner's, or NULL */
 };
 
+/* The records of a scenario on a host where ::1 works (nrecords and
+   records: ::1 and 127.0.0.1, each a black hole or not), and on one
+   without (127.0.0.1 alone). */
+#define DUAL(v6_hole, v4_hole)					\
+	2, { { EVDNS_TYPE_AAAA, "::1", (v6_hole) },		\
+	     { EVDNS_TYPE_A, "127.0.0.1", (v4_hole) } }
+#define V4_ALONE 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } }
+
 /* Scenarios for a host where ::1 works. */
 static const struct scenario dual_stack[] = {
 	{ "IPv4 path broken", "v4-broken.example",
 	  "libevent's evdns lists IPv4 first, and bufferevent_socket_connect_"
 	  "hostname()\ntries only the first address.  evhappy prefers IPv6 "
 	  "(RFC 6724).\n",
-	  0, 2, { { EVDNS_TYPE_AAAA, "::1", 0 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 1 } }, 0, NULL },
+	  0, DUAL(0, 1), 0, NULL },
 	{ "IPv6 path broken", "v6-broken.example",
 	  "The case Happy Eyeballs was made for.  libevent is lucky: it tries "
 	  "IPv4 first.\nevhappy tries ::1 first and starts 127.0.0.1 when "
 	  "the 250 ms Connection\nAttempt Delay runs out, without "
 	  "cancelling the first attempt.\n",
-	  0, 2, { { EVDNS_TYPE_AAAA, "::1", 1 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
+	  0, DUAL(1, 0), 0, NULL },
 	{ "AAAA answer slow", "slow-aaaa.example",
 	  "libevent waits for both answers before it connects.  evhappy "
 	  "waits for the\nAAAA answer only for the 50 ms Resolution Delay, "
 	  "then connects over IPv4.\n",
-	  DEMO_SLOW_MS, 2, { { EVDNS_TYPE_AAAA, "::1", 1 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
+	  DEMO_SLOW_MS, DUAL(1, 0), 0, NULL },
 	{ "HTTPS record's hints", "hints.example",
 	  "The A and AAAA answers come late; an HTTPS record (RFC 9460) "
 	  "comes at once,\nwith address hints.  libevent asks no HTTPS "
 	  "record and waits.  evhappy, with\nevhappy_set_https_records(he, "
 	  "1), connects to a hint at once (the Happy\nEyeballs v3 draft).\n",
-	  DEMO_HINT_SLOW_MS, 2, { { EVDNS_TYPE_AAAA, "::1", 0 },
-		  { EVDNS_TYPE_A, "127.0.0.1", 0 } },
-	  DEMO_HINT_SLOW_MS,
+	  DEMO_HINT_SLOW_MS, DUAL(0, 0), DEMO_HINT_SLOW_MS,
 	  "1 hints.example alpn=h2 ipv4hint=127.0.0.1 ipv6hint=::1" },
 };
 
@@ -140,15 +143,15 @@ static const struct scenario v4_only[] = {
 	  "The AAAA answer comes late and empty.  libevent waits for both "
 	  "answers before\nit connects.  evhappy waits for the AAAA answer "
 	  "only for the 50 ms Resolution\nDelay, then connects over IPv4.\n",
-	  DEMO_SLOW_MS, 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } }, 0, NULL },
+	  DEMO_SLOW_MS, V4_ALONE, 0, NULL },
 	{ "HTTPS record's hint", "hints.example",
 	  "The A and AAAA answers come late; an HTTPS record (RFC 9460) "
 	  "comes at once,\nwith an address hint.  libevent asks no HTTPS "
 	  "record and waits.  evhappy, with\nevhappy_set_https_records(he, "
 	  "1), connects to the hint after the 50 ms\nResolution Delay (an "
 	  "IPv4 hint waits for AAAA as an A answer does).\n",
-	  DEMO_HINT_SLOW_MS, 1, { { EVDNS_TYPE_A, "127.0.0.1", 0 } },
-	  DEMO_HINT_SLOW_MS, "1 hints.example alpn=h2 ipv4hint=127.0.0.1" },
+	  DEMO_HINT_SLOW_MS, V4_ALONE, DEMO_HINT_SLOW_MS,
+	  "1 hints.example alpn=h2 ipv4hint=127.0.0.1" },
 };
 
 /* ------------------------------------------------------------------------ */

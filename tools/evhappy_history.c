@@ -8,6 +8,7 @@
 #include <config.h>
 #endif
 #include "evhappy_tool.h"
+#include "he_age.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -55,14 +56,10 @@ state_name(int state)
 static void
 put_age(FILE *out, const struct timeval *tv)
 {
-	double ms = tool_tv_ms(tv);
+	const char *unit;
+	double v = he_age_in_unit_(tool_tv_ms(tv), &unit);
 
-	if (ms < 1000)
-		fprintf(out, "%.0f ms", ms);
-	else if (ms < 120000)
-		fprintf(out, "%.0f s", ms / 1000);
-	else
-		fprintf(out, "%.0f min", ms / 60000);
+	fprintf(out, "%.0f %s", v, unit);
 }
 
 struct show {

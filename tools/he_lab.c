@@ -183,6 +183,15 @@ name_configured(const struct he_lab_dns *d, const char *norm)
 	return 0;
 }
 
+/* The rcode of a configured entry's mode, over UDP and TCP alike (DROP:
+ * the caller stays silent; ANSWER: NOERROR, with its records). */
+static int
+mode_rcode(enum he_lab_dns_mode mode)
+{
+	return mode == HE_LAB_NXDOMAIN ? DNS_ERR_NOTEXIST :
+	    mode == HE_LAB_SERVFAIL ? DNS_ERR_SERVERFAILED : DNS_ERR_NONE;
+}
+
 static void
 respond(struct evdns_server_request *req, int rcode)
 {
@@ -288,22 +297,14 @@ answer(struct evdns_server_request *req, const struct he_lab_entry *e)
 	/* Reply with the name as asked, so the answer matches the question
 	   whatever its case. */
 	const char *qname = req->questions[0]->name;
+	int rcode = mode_rcode(e->mode);
 
-	switch (e->mode) {
-	case HE_LAB_NXDOMAIN:
-		respond(req, DNS_ERR_NOTEXIST);
-		return;
-	case HE_LAB_SERVFAIL:
-		respond(req, DNS_ERR_SERVERFAILED);
-		return;
-	case HE_LAB_DROP:
+	if (e->mode == HE_LAB_DROP)
 		evdns_server_request_drop(req);
-		return;
-	case HE_LAB_ANSWER:
-		break;
-	}
-	respond(req, add_entry_replies(req, qname, e) < 0 ?
-	    DNS_ERR_SERVERFAILED : DNS_ERR_NONE);
+	else if (rcode == DNS_ERR_NONE && add_entry_replies(req, qname, e) < 0)
+		respond(req, DNS_ERR_SERVERFAILED);
+	else
+		respond(req, rcode);
 }
 
 static void
@@ -789,11 +790,9 @@ tcp_answer(struct he_lab_dns *d, const unsigned char *q, size_t qlen,
 		memcpy(final, norm, strlen(norm) + 1);
 		if (e && e->configured && e->mode == HE_LAB_DROP)
 			return 0;
-		if (e && e->configured && e->mode == HE_LAB_NXDOMAIN)
-			rcode = DNS_ERR_NOTEXIST;
-		else if (e && e->configured && e->mode == HE_LAB_SERVFAIL)
-			rcode = DNS_ERR_SERVERFAILED;
-		else if (!e || !e->configured)
+		if (e && e->configured)
+			rcode = mode_rcode(e->mode);
+		else
 			rcode = name_configured(d, norm) ? DNS_ERR_NONE :
 			    DNS_ERR_NOTEXIST;
 	}
