@@ -148,8 +148,8 @@ he_test_fx_begin_dns(struct he_test_fx *f)
 	fx_begin(f, 1);
 }
 
-static void
-fx_close_listeners(struct he_test_fx *f)
+void
+he_test_fx_close_listeners(struct he_test_fx *f)
 {
 	int i;
 
@@ -213,9 +213,20 @@ he_test_fx_listen(struct he_test_fx *f, const struct he_test_listen_spec *s,
 			f->port = port;
 			return;
 		}
-		fx_close_listeners(f);
+		he_test_fx_close_listeners(f);
 	}
 	ck_abort_msg("could not make the listeners on one port");
+}
+
+int
+he_test_fx_accept(struct he_test_fx *f, const char *addr)
+{
+	struct he_test_listen_spec s;
+
+	s.kind = HE_TEST_ACCEPT;
+	s.addr = addr;
+	he_test_fx_listen(f, &s, 1);
+	return f->port;
 }
 
 struct evutil_addrinfo *
@@ -250,7 +261,7 @@ he_test_fx_free(struct he_test_fx *f)
 	if (f->dns)
 		he_lab_dns_free(f->dns);
 	f->dns = NULL;
-	fx_close_listeners(f);
+	he_test_fx_close_listeners(f);
 	event_base_free(f->base);
 	f->base = NULL;
 }

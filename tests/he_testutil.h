@@ -103,6 +103,14 @@ void he_test_fx_listen(struct he_test_fx *f,
 struct evutil_addrinfo *he_test_fx_listen_apart(struct he_test_fx *f,
     const struct he_test_listen_spec *s, int n);
 
+/** One listener accepting at addr (a literal), kept and closed by the
+    fixture as he_test_fx_listen()'s are; its port (also in f->port). */
+int he_test_fx_accept(struct he_test_fx *f, const char *addr);
+
+/** Close the listeners of f (he_test_fx_listen(), he_test_fx_listen_apart())
+    and nothing else: for a test that keeps only listeners in a fixture. */
+void he_test_fx_close_listeners(struct he_test_fx *f);
+
 /** Free everything the fixture holds: the context (if still there), a loop
     turn without blocking (evdns delivers the cancellation of a query on
     it), the evdns_base (failing its requests) and the lab's server (if
