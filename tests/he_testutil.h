@@ -219,6 +219,15 @@ void he_test_expect_none(struct he_race *r);
 	    #call, errno, strerror(errno), (e), strerror(e));		\
 } while (0)
 
+/** call must return ret and leave errno e (set to 0 before the call): for
+    calls that tell something through errno without failing. */
+#define EXPECT_ERRNO(call, ret, e) do {					\
+	errno = 0;							\
+	ck_assert_int_eq((call), (ret));				\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
+
 /** fork(), asserting that it worked: 0 in the child, the child's pid in
     the parent. */
 pid_t he_test_fork(void);
