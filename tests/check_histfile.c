@@ -57,31 +57,17 @@
 static char dir[256], path[300];
 
 static void
-rm_rf(const char *d)
-{
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_histfile: cannot remove %s\n", d);
-}
-
-static void
 setup_dir(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/check_histfile.XXXXXX",
-	    t && *t ? t : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/history", dir);
+	he_test_histdir(dir, sizeof(dir), path, sizeof(path),
+	    "check_histfile");
 	he_histfile_test_secure_(-1);
 }
 
 static void
 teardown_dir(void)
 {
-	rm_rf(dir);
+	he_test_rm_rf(dir);
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -1370,7 +1356,7 @@ START_TEST(test_two_writers)
 	ck_assert_int_eq(load(NOW, EXPIRY), HE_HF_OK);
 	ck_assert_int_eq(got.n, 2);
 	/* two processes at once, 100 saves each */
-	rm_rf(path);
+	he_test_rm_rf(path);
 	writers(2, 100, 0);
 }
 END_TEST
