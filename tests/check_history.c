@@ -668,7 +668,7 @@ END_TEST
 static void
 learn_refusals(struct he_history *h, int first, int last, int64_t t)
 {
-	char lit[16];
+	char lit[24];
 	int i;
 
 	for (i = first; i <= last; i++) {
@@ -704,7 +704,7 @@ START_TEST(test_store_keeps_what_was_relied_on)
 	ck_assert_int_eq(in.state, HE_HIST_WORKED);
 	/* 192.0.2.2 to .4 went, .5 and .6 stay */
 	for (i = 2; i <= 6; i++) {
-		char lit[16];
+		char lit[24];
 
 		snprintf(lit, sizeof(lit), "192.0.2.%d", i);
 		ck_assert_int_eq(he_history_lookup_(h, sa_of(lit), T0 + 8,
