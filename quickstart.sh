@@ -67,6 +67,9 @@ summaries() {	# each Check runner's summary line, and the logs of failures
 	for log in "$1"/tests/*.log; do
 		[ -f "$log" ] || continue
 		grep -H -E '^[0-9]+%: Checks:|^[0-9]+ passed, [0-9]+ failed' "$log" || true
+		if grep -q -E '^:test-result: SKIP' "${log%.log}.trs" 2>/dev/null; then
+			echo "$log: $(grep -m1 -E "^SKIP" "$log" || echo "SKIP (no reason given)")"
+		fi
 		if grep -q -E '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
 			echo "=== $log"; tail -40 "$log"
 		fi
