@@ -85,69 +85,70 @@ struct scn {
 	enum target list[MAXT];		/* list races */
 	int bind_local;
 	enum he_stop act;
-	int timeout_ms;
+	int timeout_ms;			/* the race's; 0: 150 */
 	int error;			/* the outcome of a clean run */
 	int dns_error;
 	enum nat64 nat64;		/* an IPv6-only host */
 };
 
+/* A race of each kind (a list, a name through evdns, a name through the
+   system resolver) stopped as `how` before its end. */
+#define STOPPED(prefix, how)						\
+	{ prefix "-list", CB_LIST, .list = { T_BLACKHOLE, T_OPEN },	\
+	    .act = (how) },						\
+	{ prefix "-evdns", CB_NAME, .res = RES_EVDNS, .host = "slow.test", \
+	    .act = (how) },						\
+	{ prefix "-system", CB_NAME, .res = RES_SYSTEM, .host = "slow.sys", \
+	    .act = (how) }
+/* A name race on an IPv6-only host: its clean run ends refused (see enum
+   nat64). */
+#define NAT64(name, api, resolver, host_, how)				\
+	{ name, api, .res = (resolver), .host = (host_),		\
+	    .error = ECONNREFUSED, .nat64 = (how) }
+
 static const struct scn scns[] = {
-	{ "list-open", CB_LIST, RES_NONE, NULL, { T_OPEN }, 0, HE_STOP_NONE,
-	    150, 0, 0, N64_NONE },
-	{ "list-refused", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_REFUSED2 },
-	    0, HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_NONE },
-	{ "list-blackhole-open", CB_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_NONE, 150, 0, 0, N64_NONE },
-	{ "list-blackhole", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE }, 0,
-	    HE_STOP_NONE, 60, ETIMEDOUT, 0, N64_NONE },
-	{ "list-bind", CB_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 1,
-	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
-	{ "evdns-both", CB_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
-	{ "evdns-nxdomain", CB_NAME, RES_EVDNS, "nx.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, EHOSTUNREACH, EVUTIL_EAI_NONAME, N64_NONE },
-	{ "system", CB_NAME, RES_SYSTEM, "sys.test", { T_END }, 0, HE_STOP_NONE,
-	    150, 0, 0, N64_NONE },
-	{ "system-nx", CB_NAME, RES_SYSTEM, "nx.sys", { T_END }, 0, HE_STOP_NONE,
-	    150, EHOSTUNREACH, EVUTIL_EAI_NONAME, N64_NONE },
-	{ "bev-hostname", BEV_NAME, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
-	{ "bev-addrinfo", BEV_LIST, RES_NONE, NULL, { T_REFUSED, T_OPEN }, 0,
-	    HE_STOP_NONE, 150, 0, 0, N64_NONE },
-	{ "dropin-evdns", DROPIN, RES_EVDNS, "both.test", { T_END }, 0,
-	    HE_STOP_NONE, 0, 0, 0, N64_NONE },
-	{ "dropin-system", DROPIN, RES_SYSTEM, "sys.test", { T_END }, 0,
-	    HE_STOP_NONE, 0, 0, 0, N64_NONE },
-	{ "cancel-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
-	{ "cancel-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
-	{ "cancel-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0, N64_NONE },
-	{ "free-list", CB_LIST, RES_NONE, NULL, { T_BLACKHOLE, T_OPEN }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
-	{ "free-system", CB_NAME, RES_SYSTEM, "slow.sys", { T_END }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
-	{ "free-evdns", CB_NAME, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0, N64_NONE },
-	{ "bevfree-addrinfo", BEV_LIST, RES_NONE, NULL,
-	    { T_BLACKHOLE, T_OPEN }, 0, HE_STOP_FREE_BEV, 150, 0, 0, N64_NONE },
-	{ "bevfree-dropin", DROPIN, RES_EVDNS, "slow.test", { T_END }, 0,
-	    HE_STOP_FREE_BEV, 0, 0, 0, N64_NONE },
-	{ "nat64-literal", CB_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
-	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_FIXED },
-	{ "nat64-evdns", CB_NAME, RES_EVDNS, "v4only.test", { T_END }, 0,
-	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
-	{ "nat64-system", CB_NAME, RES_SYSTEM, "v4only.sys", { T_END }, 0,
-	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
-	{ "nat64-bev", BEV_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
-	    HE_STOP_NONE, 150, ECONNREFUSED, 0, N64_AUTO },
-	{ "nat64-cancel", CB_NAME, RES_EVDNS, "192.0.2.10", { T_END }, 0,
-	    HE_STOP_CANCEL, 150, 0, 0, N64_AUTO },
-	{ "nat64-free", CB_NAME, RES_SYSTEM, "v4only.sys", { T_END }, 0,
-	    HE_STOP_FREE_CTX, 150, 0, 0, N64_AUTO },
+	{ "list-open", CB_LIST, .list = { T_OPEN } },
+	{ "list-refused", CB_LIST, .list = { T_REFUSED, T_REFUSED2 },
+	    .error = ECONNREFUSED },
+	{ "list-blackhole-open", CB_LIST, .list = { T_BLACKHOLE, T_OPEN } },
+	{ "list-blackhole", CB_LIST, .list = { T_BLACKHOLE }, .timeout_ms = 60,
+	    .error = ETIMEDOUT },
+	{ "list-bind", CB_LIST, .list = { T_REFUSED, T_OPEN },
+	    .bind_local = 1 },
+	{ "evdns-both", CB_NAME, .res = RES_EVDNS, .host = "both.test" },
+	{ "evdns-nxdomain", CB_NAME, .res = RES_EVDNS, .host = "nx.test",
+	    .error = EHOSTUNREACH, .dns_error = EVUTIL_EAI_NONAME },
+	{ "system", CB_NAME, .res = RES_SYSTEM, .host = "sys.test" },
+	{ "system-nx", CB_NAME, .res = RES_SYSTEM, .host = "nx.sys",
+	    .error = EHOSTUNREACH, .dns_error = EVUTIL_EAI_NONAME },
+	{ "bev-hostname", BEV_NAME, .res = RES_EVDNS, .host = "both.test" },
+	{ "bev-addrinfo", BEV_LIST, .list = { T_REFUSED, T_OPEN } },
+	{ "dropin-evdns", DROPIN, .res = RES_EVDNS, .host = "both.test" },
+	{ "dropin-system", DROPIN, .res = RES_SYSTEM, .host = "sys.test" },
+	STOPPED("cancel", HE_STOP_CANCEL),
+	STOPPED("free", HE_STOP_FREE_CTX),
+	{ "bevfree-addrinfo", BEV_LIST, .list = { T_BLACKHOLE, T_OPEN },
+	    .act = HE_STOP_FREE_BEV },
+	{ "bevfree-dropin", DROPIN, .res = RES_EVDNS, .host = "slow.test",
+	    .act = HE_STOP_FREE_BEV },
+	NAT64("nat64-literal", CB_NAME, RES_EVDNS, "192.0.2.10", N64_FIXED),
+	NAT64("nat64-evdns", CB_NAME, RES_EVDNS, "v4only.test", N64_AUTO),
+	NAT64("nat64-system", CB_NAME, RES_SYSTEM, "v4only.sys", N64_AUTO),
+	NAT64("nat64-bev", BEV_NAME, RES_EVDNS, "192.0.2.10", N64_AUTO),
+	{ "nat64-cancel", CB_NAME, .res = RES_EVDNS, .host = "192.0.2.10",
+	    .act = HE_STOP_CANCEL, .nat64 = N64_AUTO },
+	{ "nat64-free", CB_NAME, .res = RES_SYSTEM, .host = "v4only.sys",
+	    .act = HE_STOP_FREE_CTX, .nat64 = N64_AUTO },
 };
+#undef STOPPED
+#undef NAT64
 #define NSCNS ((int)(sizeof(scns) / sizeof(scns[0])))
+
+static int
+timeout_of(const struct scn *s)
+{
+	return s->timeout_ms ? s->timeout_ms : 150;
+}
 
 #define ACTION_MS 5	/* cancel or free this long after the start */
 #define TAIL_MS 20	/* then run the loop this long */
@@ -371,7 +372,7 @@ run_setup(struct run *r, struct evdns_base **dns)
 		if (!(r->he = evhappy_new(r->base, *dns)))
 			return -1;
 		/* valgrind is ~20 times slower: a clean race must not time out */
-		he_test_tv(&tv, (int)HE_TEST_UP(s->timeout_ms));
+		he_test_tv(&tv, (int)HE_TEST_UP(timeout_of(s)));
 		evhappy_set_timeout(r->he, &tv);
 		he_test_tv(&tv, 10);
 		evhappy_set_connection_attempt_delay(r->he, &tv);
@@ -408,7 +409,7 @@ run_setup(struct run *r, struct evdns_base **dns)
 		return -1;
 	/* Long enough for the race's own timeout, short enough that a
 	 * silent race costs little. */
-	he_test_tv(&tv, (int)HE_TEST_UP((s->timeout_ms ? s->timeout_ms : 150) +
+	he_test_tv(&tv, (int)HE_TEST_UP(timeout_of(s) +
 	    400));
 	evtimer_add(r->bound_ev, &tv);
 	if (s->act != HE_STOP_NONE) {
@@ -621,7 +622,7 @@ judge(const struct scn *s, enum he_fault_call kind, const struct outcome *o,
 		SYMPTOM("callback after the cancel/free");
 	} else if (o->calls == 0 && !o->acted) {
 		SYMPTOM("silent (no callback within %d ms)",
-		    (int)HE_TEST_UP((s->timeout_ms ? s->timeout_ms : 150) +
+		    (int)HE_TEST_UP(timeout_of(s) +
 		    400));
 	} else if (o->calls == 1 && s->act == HE_STOP_NONE &&
 	    !error_ok(s, kind, o)) {

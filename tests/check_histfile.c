@@ -57,31 +57,17 @@
 static char dir[256], path[300];
 
 static void
-rm_rf(const char *d)
-{
-	char cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_histfile: cannot remove %s\n", d);
-}
-
-static void
 setup_dir(void)
 {
-	const char *t = getenv("TMPDIR");
-
-	snprintf(dir, sizeof(dir), "%s/check_histfile.XXXXXX",
-	    t && *t ? t : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/history", dir);
+	he_test_histdir(dir, sizeof(dir), path, sizeof(path),
+	    "check_histfile");
 	he_histfile_test_secure_(-1);
 }
 
 static void
 teardown_dir(void)
 {
-	rm_rf(dir);
+	he_test_rm_rf(dir);
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -183,6 +169,19 @@ sample_file(unsigned char *buf, size_t len, struct he_hf_rec *recs)
 	return n;
 }
 
+/* The sample file's bytes (len of them) and records, for a test to edit. */
+struct sample {
+	unsigned char buf[1024];
+	struct he_hf_rec recs[3];
+	size_t len;
+};
+
+static void
+sample_make(struct sample *s)
+{
+	s->len = sample_file(s->buf, sizeof(s->buf), s->recs);
+}
+
 /* The sample file at path, with this mode. */
 static void
 put_sample(mode_t mode)
@@ -231,39 +230,48 @@ assert_refused(enum he_hf_status st, int err)
 	ck_assert_int_eq(got.n, 0);
 }
 
+/* The file's bytes edited: sealed again (so that only the edit is wrong),
+   written to path, and refused with st (EINVAL). */
+static void
+assert_edit_refused(unsigned char *buf, size_t len, enum he_hf_status st)
+{
+	he_histfile_seal_(buf, len);
+	write_bytes(path, buf, len, 0600);
+	assert_refused(st, EINVAL);
+}
+
 /* ----------------------------------------------------------------------- */
 /* format */
 
 START_TEST(test_bytes_round_trip)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
+	struct sample s;
 	int n = -1, i;
 
-	recs[1].scope = 0;
+	sample_make(&s);
+	s.recs[1].scope = 0;
 	got.n = 0;
-	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW, EXPIRY, collect,
+	ck_assert_int_eq(he_histfile_parse_(s.buf, s.len, NOW, EXPIRY, collect,
 	    &got, &n), HE_HF_OK);
 	ck_assert_int_eq(n, 3);
 	for (i = 0; i < 3; i++)
-		ck_assert(same(&got.r[i], &recs[i]));
+		ck_assert(same(&got.r[i], &s.recs[i]));
 	/* an IPv6 scope id and a port survive */
-	recs[1] = rec(NET_A, "fe80::1", 65535, HE_HIST_WORKED, NOW - 1);
-	recs[1].scope = 7;
-	recs[1].srtt = HE_HISTFILE_RTT_MAX_US;
-	len = he_histfile_encode_(recs, 2, buf, sizeof(buf));
-	ck_assert_uint_gt(len, 0);
+	s.recs[1] = rec(NET_A, "fe80::1", 65535, HE_HIST_WORKED, NOW - 1);
+	s.recs[1].scope = 7;
+	s.recs[1].srtt = HE_HISTFILE_RTT_MAX_US;
+	s.len = he_histfile_encode_(s.recs, 2, s.buf, sizeof(s.buf));
+	ck_assert_uint_gt(s.len, 0);
 	got.n = 0;
-	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW, EXPIRY, collect,
+	ck_assert_int_eq(he_histfile_parse_(s.buf, s.len, NOW, EXPIRY, collect,
 	    &got, &n), HE_HF_OK);
 	ck_assert_int_eq(got.r[1].scope, 7);
 	ck_assert_int_eq(got.r[1].port, 65535);
-	ck_assert(same(&got.r[1], &recs[1]));
+	ck_assert(same(&got.r[1], &s.recs[1]));
 	/* no record at all is a file too */
-	len = he_histfile_encode_(NULL, 0, buf, sizeof(buf));
-	ck_assert_uint_eq(len, HE_HISTFILE_HEADER);
-	ck_assert_int_eq(he_histfile_parse_(buf, len, NOW, EXPIRY, collect,
+	s.len = he_histfile_encode_(NULL, 0, s.buf, sizeof(s.buf));
+	ck_assert_uint_eq(s.len, HE_HISTFILE_HEADER);
+	ck_assert_int_eq(he_histfile_parse_(s.buf, s.len, NOW, EXPIRY, collect,
 	    &got, &n), HE_HF_OK);
 	ck_assert_int_eq(n, 0);
 }
@@ -593,15 +601,11 @@ START_TEST(test_hostile_prefix_records)
 	/* a prefix record in a version 1 file */
 	len = prefix_file(buf, sizeof(buf), r);
 	buf[8] = 1;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(buf, len, HE_HF_RECORD);
 	/* a prefix before a destination of its network */
 	len = prefix_file(buf, sizeof(buf), r);
 	swap_first_records(buf);
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(buf, len, HE_HF_RECORD);
 	/* and the sample itself is fine */
 	len = prefix_file(buf, sizeof(buf), r);
 	write_bytes(path, buf, len, 0600);
@@ -827,13 +831,23 @@ START_TEST(test_hostile_directory)
 }
 END_TEST
 
+/* The sample file, then what (the file or its directory) given to
+   nobody: load refuses it with st (EPERM).  0 when the test cannot give
+   files away (and says so). */
+static int
+given_away_refused(const char *test, const char *what, enum he_hf_status st)
+{
+	if (!root_or_say(test))
+		return 0;
+	put_sample(0600);
+	ck_assert_int_eq(chown(what, 65534, 65534), 0);
+	assert_refused(st, EPERM);
+	return 1;
+}
+
 START_TEST(test_hostile_owner)
 {
-	if (!root_or_say("test_hostile_owner"))
-		return;
-	put_sample(0600);
-	ck_assert_int_eq(chown(path, 65534, 65534), 0);
-	assert_refused(HE_HF_OWNER, EPERM);
+	given_away_refused("test_hostile_owner", path, HE_HF_OWNER);
 }
 END_TEST
 
@@ -874,11 +888,8 @@ END_TEST
 
 START_TEST(test_hostile_dir_owner)
 {
-	if (!root_or_say("test_hostile_dir_owner"))
+	if (!given_away_refused("test_hostile_dir_owner", dir, HE_HF_DIR))
 		return;
-	put_sample(0600);
-	ck_assert_int_eq(chown(dir, 65534, 65534), 0);
-	assert_refused(HE_HF_DIR, EPERM);
 	ck_assert_int_eq(chown(dir, 0, 0), 0);
 	ck_assert_int_eq(load(NOW, EXPIRY), HE_HF_OK);
 }
@@ -886,21 +897,20 @@ END_TEST
 
 START_TEST(test_hostile_truncated)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
+	struct sample s;
 
+	sample_make(&s);
 	/* a record cut short */
-	write_bytes(path, buf, len - 10, 0600);
+	write_bytes(path, s.buf, s.len - 10, 0600);
 	assert_refused(HE_HF_TRUNCATED, EINVAL);
 	/* a whole record missing (the checksum would say so too) */
-	write_bytes(path, buf, len - HE_HISTFILE_RECORD, 0600);
+	write_bytes(path, s.buf, s.len - HE_HISTFILE_RECORD, 0600);
 	assert_refused(HE_HF_TRUNCATED, EINVAL);
 	/* the header cut short */
-	write_bytes(path, buf, 20, 0600);
+	write_bytes(path, s.buf, 20, 0600);
 	assert_refused(HE_HF_TRUNCATED, EINVAL);
 	/* empty */
-	write_bytes(path, buf, 0, 0600);
+	write_bytes(path, s.buf, 0, 0600);
 	assert_refused(HE_HF_TRUNCATED, EINVAL);
 }
 END_TEST
@@ -928,77 +938,64 @@ END_TEST
 
 START_TEST(test_hostile_version)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
+	struct sample s;
 
-	buf[8] = 3;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_VERSION, EINVAL);
-	buf[8] = 0;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_VERSION, EINVAL);
+	sample_make(&s);
+	s.buf[8] = 3;
+	assert_edit_refused(s.buf, s.len, HE_HF_VERSION);
+	s.buf[8] = 0;
+	assert_edit_refused(s.buf, s.len, HE_HF_VERSION);
 	/* version 2 with no NAT64 prefix: the writer writes that as 1 */
-	buf[8] = 2;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_CORRUPT, EINVAL);
+	s.buf[8] = 2;
+	assert_edit_refused(s.buf, s.len, HE_HF_CORRUPT);
 }
 END_TEST
 
 START_TEST(test_hostile_magic)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
+	struct sample s;
 
-	memcpy(buf, "#!/bin/s", 8);
-	write_bytes(path, buf, len, 0600);
+	sample_make(&s);
+	memcpy(s.buf, "#!/bin/s", 8);
+	write_bytes(path, s.buf, s.len, 0600);
 	assert_refused(HE_HF_MAGIC, EINVAL);
 }
 END_TEST
 
 START_TEST(test_hostile_header)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
+	struct sample s;
 
+	sample_make(&s);
 	/* bytes after the last record */
-	write_bytes(path, buf, len + 5, 0600);
+	write_bytes(path, s.buf, s.len + 5, 0600);
 	assert_refused(HE_HF_CORRUPT, EINVAL);
 	/* another record size */
-	buf[12] = 48;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_CORRUPT, EINVAL);
+	s.buf[12] = 48;
+	assert_edit_refused(s.buf, s.len, HE_HF_CORRUPT);
 	/* flags that this version does not know */
-	buf[12] = HE_HISTFILE_RECORD;
-	buf[20] = 1;
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_CORRUPT, EINVAL);
+	s.buf[12] = HE_HISTFILE_RECORD;
+	s.buf[20] = 1;
+	assert_edit_refused(s.buf, s.len, HE_HF_CORRUPT);
 }
 END_TEST
 
 START_TEST(test_hostile_checksum)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs), i;
+	struct sample s;
+	size_t i;
 
+	sample_make(&s);
 	/* any one bit of a record or of the header */
-	for (i = 0; i < len; i += 7) {
+	for (i = 0; i < s.len; i += 7) {
 		if (i >= 8 && i < 24)
 			continue;	/* fields checked before the checksum */
-		buf[i] ^= 0x10;
-		write_bytes(path, buf, len, 0600);
+		s.buf[i] ^= 0x10;
+		write_bytes(path, s.buf, s.len, 0600);
 		assert_refused(i < 8 ? HE_HF_MAGIC : HE_HF_CHECKSUM, EINVAL);
-		buf[i] ^= 0x10;
+		s.buf[i] ^= 0x10;
 	}
-	write_bytes(path, buf, len, 0600);
+	write_bytes(path, s.buf, s.len, 0600);
 	ck_assert_int_eq(load(NOW, EXPIRY), HE_HF_OK);
 }
 END_TEST
@@ -1043,22 +1040,17 @@ END_TEST
 
 START_TEST(test_hostile_record_failed_errno)
 {
-	unsigned char buf[1024];
-	struct he_hf_rec recs[3];
-	size_t len = sample_file(buf, sizeof(buf), recs);
-	unsigned char *third = buf + HE_HISTFILE_HEADER +
+	struct sample s;
+	unsigned char *third = s.buf + HE_HISTFILE_HEADER +
 	    2 * HE_HISTFILE_RECORD;
 
+	sample_make(&s);
 	/* FAILED with errno 0, then with one past 4095 */
 	memset(third + 52, 0, 4);
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(s.buf, s.len, HE_HF_RECORD);
 	third[52] = 0;
 	third[53] = 0x10;	/* 4096 */
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(s.buf, s.len, HE_HF_RECORD);
 }
 END_TEST
 
@@ -1071,14 +1063,10 @@ START_TEST(test_hostile_record_order)
 
 	/* two records swapped */
 	swap_first_records(buf);
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(buf, len, HE_HF_RECORD);
 	/* one destination twice */
 	memcpy(r0 + HE_HISTFILE_RECORD, r0, sizeof(tmp));
-	he_histfile_seal_(buf, len);
-	write_bytes(path, buf, len, 0600);
-	assert_refused(HE_HF_RECORD, EINVAL);
+	assert_edit_refused(buf, len, HE_HF_RECORD);
 }
 END_TEST
 
@@ -1368,7 +1356,7 @@ START_TEST(test_two_writers)
 	ck_assert_int_eq(load(NOW, EXPIRY), HE_HF_OK);
 	ck_assert_int_eq(got.n, 2);
 	/* two processes at once, 100 saves each */
-	rm_rf(path);
+	he_test_rm_rf(path);
 	writers(2, 100, 0);
 }
 END_TEST
@@ -1432,62 +1420,65 @@ env_clear(void)
 	unsetenv("HOME");
 }
 
-START_TEST(test_path_xdg)
-{
-	env_clear();
-	setenv("HOME", "/home/u", 1);
-	setenv("XDG_CACHE_HOME", "/var/cache/u", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/var/cache/u/evhappy/history");
-	/* relative: ignored (the XDG rule) */
-	setenv("XDG_CACHE_HOME", "cache", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/home/u/.cache/evhappy/history");
-	/* empty: unset */
-	setenv("XDG_CACHE_HOME", "", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/home/u/.cache/evhappy/history");
-}
-END_TEST
-
-START_TEST(test_path_home)
-{
-	env_clear();
-	setenv("HOME", "/home/u", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/home/u/.cache/evhappy/history");
+/* The default path from the environment (NULL: unset). */
+static const struct {
+	const char *home, *xdg, *var;	/* HOME, XDG_CACHE_HOME, ours */
+	size_t room;			/* the caller's; 0: sizeof(pathbuf) */
+	enum he_hf_status st;
+	int err;			/* errno, when not 0 */
+	const char *path;		/* when not NULL */
+} path_cases[] = {
+	{ "/home/u", "/var/cache/u", NULL, 0, HE_HF_OK, 0,
+	    "/var/cache/u/evhappy/history" },
+	/* a relative XDG_CACHE_HOME: ignored (the XDG rule) */
+	{ "/home/u", "cache", NULL, 0, HE_HF_OK, 0,
+	    "/home/u/.cache/evhappy/history" },
+	/* an empty one: unset */
+	{ "/home/u", "", NULL, 0, HE_HF_OK, 0,
+	    "/home/u/.cache/evhappy/history" },
+	{ "/home/u", NULL, NULL, 0, HE_HF_OK, 0,
+	    "/home/u/.cache/evhappy/history" },
 	/* no home: no file */
-	unsetenv("HOME");
-	errno = 0;
-	ck_assert_int_eq(dflt(), HE_HF_OFF);
-	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_str_eq(pathbuf, "");
-	setenv("HOME", "relative", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OFF);
-}
-END_TEST
-
-START_TEST(test_path_variable)
-{
-	env_clear();
-	setenv("HOME", "/home/u", 1);
-	setenv("EVHAPPY_HISTORY_FILE", "/srv/h", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/srv/h");
-	setenv("EVHAPPY_HISTORY_FILE", "off", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OFF);
-	setenv("EVHAPPY_HISTORY_FILE", "h", 1);
-	errno = 0;
-	ck_assert_int_eq(dflt(), HE_HF_BADPATH);
-	ck_assert_int_eq(errno, EINVAL);
-	setenv("EVHAPPY_HISTORY_FILE", "", 1);
-	ck_assert_int_eq(dflt(), HE_HF_OK);
-	ck_assert_str_eq(pathbuf, "/home/u/.cache/evhappy/history");
+	{ NULL, NULL, NULL, 0, HE_HF_OFF, ENOENT,
+	    "" },
+	{ "relative", NULL, NULL, 0, HE_HF_OFF, 0,
+	    NULL },
+	/* EVHAPPY_HISTORY_FILE: a path, off, no absolute path, or empty */
+	{ "/home/u", NULL, "/srv/h", 0, HE_HF_OK, 0,
+	    "/srv/h" },
+	{ "/home/u", NULL, "off", 0, HE_HF_OFF, 0,
+	    NULL },
+	{ "/home/u", NULL, "h", 0, HE_HF_BADPATH, EINVAL,
+	    NULL },
+	{ "/home/u", NULL, "", 0, HE_HF_OK, 0,
+	    "/home/u/.cache/evhappy/history" },
 	/* longer than the caller's room */
-	setenv("EVHAPPY_HISTORY_FILE", "/srv/h", 1);
+	{ "/home/u", NULL, "/srv/h", 4, HE_HF_BADPATH, ENAMETOOLONG,
+	    NULL },
+};
+
+static void
+setenv_or_unset(const char *name, const char *value)
+{
+	if (value)
+		setenv(name, value, 1);
+	else
+		unsetenv(name);
+}
+
+START_TEST(test_path)
+{
+	setenv_or_unset("HOME", path_cases[_i].home);
+	setenv_or_unset("XDG_CACHE_HOME", path_cases[_i].xdg);
+	setenv_or_unset("EVHAPPY_HISTORY_FILE", path_cases[_i].var);
 	errno = 0;
-	ck_assert_int_eq(he_histfile_default_path_(pathbuf, 4), HE_HF_BADPATH);
-	ck_assert_int_eq(errno, ENAMETOOLONG);
+	ck_assert_int_eq(he_histfile_default_path_(pathbuf,
+	    path_cases[_i].room ? path_cases[_i].room : sizeof(pathbuf)),
+	    path_cases[_i].st);
+	if (path_cases[_i].err)
+		ck_assert_int_eq(errno, path_cases[_i].err);
+	if (path_cases[_i].path)
+		ck_assert_str_eq(pathbuf, path_cases[_i].path);
 }
 END_TEST
 
@@ -1551,23 +1542,16 @@ END_TEST
 /* ----------------------------------------------------------------------- */
 /* the network key */
 
+/* A default route through gw (its family's) on dev. */
 static void
-v4route(struct he_netid *id, const char *gw, const char *dev)
+route(struct he_netid *id, const char *gw, const char *dev)
 {
-	struct he_netid_route *r = &id->v4.route[id->v4.nroutes++];
+	int v6 = strchr(gw, ':') != NULL;
+	struct he_netid_family *f = v6 ? &id->v6 : &id->v4;
+	struct he_netid_route *r = &f->route[f->nroutes++];
 
 	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(inet_pton(AF_INET, gw, r->gw), 1);
-	snprintf(r->dev, sizeof(r->dev), "%s", dev);
-}
-
-static void
-v6route(struct he_netid *id, const char *gw, const char *dev)
-{
-	struct he_netid_route *r = &id->v6.route[id->v6.nroutes++];
-
-	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(inet_pton(AF_INET6, gw, r->gw), 1);
+	ck_assert_int_eq(inet_pton(v6 ? AF_INET6 : AF_INET, gw, r->gw), 1);
 	snprintf(r->dev, sizeof(r->dev), "%s", dev);
 }
 
@@ -1591,11 +1575,11 @@ home_key(struct he_netid *id, int order)
 	if (order) {
 		prefix(id, "2001:db8:1::10", 64);
 		prefix(id, "192.0.2.10", 24);
-		v6route(id, "fe80::1", "wlan0");
-		v4route(id, "192.0.2.1", "wlan0");
+		route(id, "fe80::1", "wlan0");
+		route(id, "192.0.2.1", "wlan0");
 	} else {
-		v4route(id, "192.0.2.1", "wlan0");
-		v6route(id, "fe80::1", "wlan0");
+		route(id, "192.0.2.1", "wlan0");
+		route(id, "fe80::1", "wlan0");
 		prefix(id, "192.0.2.10", 24);
 		prefix(id, "2001:db8:1::10", 64);
 	}
@@ -1871,9 +1855,7 @@ he_test_suite(void)
 		HE_TEST(test_many_writers),
 
 		HE_TCASE_FX("path", 10, setup_env, teardown_env),
-		HE_TEST(test_path_xdg),
-		HE_TEST(test_path_home),
-		HE_TEST(test_path_variable),
+		HE_LOOP(test_path, HE_TEST_N(path_cases)),
 		HE_TEST(test_path_setuid),
 
 		HE_TCASE("writeback", 10),

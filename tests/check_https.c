@@ -182,19 +182,20 @@ static const struct row rows[] = {
 	  1, NULL, "$P", HOOK_NONE, 0, VIA_BOTH,
 	  "127.0.0.1:$P", 0, "127.0.0.1:$P", "", 0, 200,
 	  { "https-answer: malformed" }, NULL, 1 },
+	/* whichever of the record and the A answer comes first, the host's
+	   address races at the record's port first */
+#define RECORD_NAMES_HOST						\
+	  1, NULL, "$Q", HOOK_NONE, 0, VIA_BOTH,			\
+	  "127.0.0.1:$P", 0, "127.0.0.1:$P", HOST ":$P 1 http/1.1", 20, 200, \
+	  { NULL }, NULL, 1
 	{ "the record names the host after its A came: its address races "
 	  "at the record's port first",
 	  { AT_Q " HTTPS @30 1 " HOST " port=$P", HOST " A 127.0.0.1",
-	    HOST " AAAA nodata" },
-	  1, NULL, "$Q", HOOK_NONE, 0, VIA_BOTH,
-	  "127.0.0.1:$P", 0, "127.0.0.1:$P", HOST ":$P 1 http/1.1", 20, 200,
-	  { NULL }, NULL, 1 },
+	    HOST " AAAA nodata" }, RECORD_NAMES_HOST },
 	{ "the record names the host before its A came",
 	  { AT_Q " HTTPS 1 " HOST " port=$P", HOST " A @30 127.0.0.1",
-	    HOST " AAAA @30 nodata" },
-	  1, NULL, "$Q", HOOK_NONE, 0, VIA_BOTH,
-	  "127.0.0.1:$P", 0, "127.0.0.1:$P", HOST ":$P 1 http/1.1", 20, 200,
-	  { NULL }, NULL, 1 },
+	    HOST " AAAA @30 nodata" }, RECORD_NAMES_HOST },
+#undef RECORD_NAMES_HOST
 	{ "the hook refuses: the race fails with its errno",
 	  { HOST " HTTPS 1 . port=$P ipv4hint=127.0.0.1", HOST " A 127.0.0.1",
 	    HOST " AAAA nodata" },
@@ -484,35 +485,33 @@ on_bev(struct bufferevent *bev, short what, void *arg)
 
 /* ---- the servers --------------------------------------------------------- */
 
+/* Listeners at 127.0.0.1 and 127.0.0.4 and a black hole at 127.0.0.3, on
+   one port (port_p), and a refuser at 127.0.0.1 on another (port_q): kept
+   in the listeners of a fixture of their own (no base, no context). */
 struct servers {
-	evutil_socket_t l1, l4, refuse_q;
-	struct he_lab_blackhole *bh3;
+	struct he_test_fx fx;
 };
 
 static void
 servers_up(struct servers *s)
 {
-	char a[64];
+	static const struct he_test_listen_spec p[] = {
+		{ HE_TEST_ACCEPT, "127.0.0.1" },
+		{ HE_TEST_ACCEPT, "127.0.0.4" },
+		{ HE_TEST_HOLE, "127.0.0.3" },
+	}, q = { HE_TEST_REFUSE, "127.0.0.1" };
 
-	port_p = 0;
-	s->l1 = he_lab_listen("127.0.0.1", &port_p);
-	ck_assert_int_ge(s->l1, 0);
-	snprintf(a, sizeof(a), "127.0.0.4:%d", port_p);
-	ck_assert_int_ge(s->l4 = he_lab_listen(a, NULL), 0);
-	snprintf(a, sizeof(a), "127.0.0.3:%d", port_p);
-	ck_assert_ptr_nonnull(s->bh3 = he_lab_blackhole_new(a, NULL));
-	port_q = 0;
-	s->refuse_q = he_lab_refuser("127.0.0.1", &port_q);
-	ck_assert_int_ge(s->refuse_q, 0);
+	memset(&s->fx, 0, sizeof(s->fx));
+	he_test_fx_listen(&s->fx, p, 3);
+	port_p = s->fx.port;
+	evhappy_addrinfo_free(he_test_fx_listen_apart(&s->fx, &q, 1));
+	port_q = s->fx.at[3].port;
 }
 
 static void
 servers_down(struct servers *s)
 {
-	evutil_closesocket(s->l1);
-	evutil_closesocket(s->l4);
-	evutil_closesocket(s->refuse_q);
-	he_lab_blackhole_free(s->bh3);
+	he_test_fx_close_listeners(&s->fx);
 }
 
 /* Point the system resolver's HTTPS queries at the lab. */

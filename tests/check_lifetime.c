@@ -286,12 +286,9 @@ START_TEST(test_dispatch_sysres)
 {
 	struct he_test_fx f;
 	struct rres r;
-	evutil_socket_t lfd;
-	int port = 0;
+	int port;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
-	lfd = he_test_listen("127.0.0.1", &port);
+	port = he_gate_fx_begin(&f, "127.0.0.1");
 	race_and_dispatch(f.he, f.base, AF_UNSPEC, "v4.test", port, &r,
 	    "system resolver");
 	ck_assert_int_eq(r.connected, 1);
@@ -299,9 +296,7 @@ START_TEST(test_dispatch_sysres)
 	race_and_dispatch(f.he, f.base, AF_UNSPEC, "v4.again.test", port, &r,
 	    "system resolver, second race");
 	ck_assert_int_eq(r.connected, 1);
-	evutil_closesocket(lfd);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -310,13 +305,11 @@ START_TEST(test_dispatch_sysres_failed)
 	struct he_test_fx f;
 	struct rres r;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	race_and_dispatch(f.he, f.base, AF_UNSPEC, "nx.test", 80, &r,
 	    "failed race");
 	ck_assert_int_eq(r.err, EHOSTUNREACH);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -328,8 +321,7 @@ START_TEST(test_dispatch_sysres_cancelled)
 	struct rres r;
 	struct evhappy_request *req;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	he_gate_hang(1);
 	memset(&r, 0, sizeof(r));
 	req = evhappy_resolve_and_connect(f.he, AF_UNSPEC, "hang.test", 80,
@@ -348,8 +340,7 @@ START_TEST(test_dispatch_sysres_cancelled)
 	ck_assert_int_eq(r.calls, 0);
 	he_gate_hang(0);
 	ck_assert(he_gate_pool_quiet());
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -425,12 +416,9 @@ START_TEST(test_dispatch_dropin)
 {
 	struct he_test_fx f;
 	struct bres b;
-	evutil_socket_t lfd;
-	int port = 0;
+	int port;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
-	lfd = he_test_listen("127.0.0.1", &port);
+	port = he_gate_fx_begin(&f, "127.0.0.1");
 	memset(&b, 0, sizeof(b));
 	dropin(f.base, "v4.test", port, free_cb, &b);
 	dispatch_within(f.base, 3000, "drop-in");
@@ -439,9 +427,7 @@ START_TEST(test_dispatch_dropin)
 	dropin(f.base, "nx.test", port, free_cb, &b);
 	dispatch_within(f.base, 3000, "drop-in, failed");
 	ck_assert_int_eq(b.errors, 1);
-	evutil_closesocket(lfd);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 

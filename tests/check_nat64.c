@@ -76,6 +76,20 @@ pfx(const char *addr, int len)
 	return p;
 }
 
+/* The prefix "ADDR/LEN". */
+static struct he_nat64_prefix
+pfx_of(const char *cidr)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(cidr, '/');
+
+	ck_assert_msg(slash && (size_t)(slash - cidr) < sizeof(addr),
+	    "not ADDR/LEN: %s", cidr);
+	memcpy(addr, cidr, (size_t)(slash - cidr));
+	addr[slash - cidr] = '\0';
+	return pfx(addr, atoi(slash + 1));
+}
+
 static const char *
 str6(const unsigned char a[16])
 {
@@ -110,19 +124,19 @@ new_cache(void)
 
 /* ---- RFC 6052 ----------------------------------------------------------- */
 
-/* RFC 6052 section 2.4, every row (192.0.2.33 in each prefix). */
+/* RFC 6052 section 2.4, every row (192.0.2.33 in each prefix), written
+   as the RFC writes them. */
 static const struct {
-	const char *prefix;
-	int len;
+	const char *prefix;	/* "ADDR/LEN" */
 	const char *synth;
 } rfc6052_table[] = {
-	{ "2001:db8::", 32, "2001:db8:c000:221::" },
-	{ "2001:db8:100::", 40, "2001:db8:1c0:2:21::" },
-	{ "2001:db8:122::", 48, "2001:db8:122:c000:2:2100::" },
-	{ "2001:db8:122:300::", 56, "2001:db8:122:3c0:0:221::" },
-	{ "2001:db8:122:344::", 64, "2001:db8:122:344:c0:2:2100:0" },
-	{ "2001:db8:122:344::", 96, "2001:db8:122:344::192.0.2.33" },
-	{ "64:ff9b::", 96, "64:ff9b::192.0.2.33" },
+	{ "2001:db8::/32", "2001:db8:c000:221::" },
+	{ "2001:db8:100::/40", "2001:db8:1c0:2:21::" },
+	{ "2001:db8:122::/48", "2001:db8:122:c000:2:2100::" },
+	{ "2001:db8:122:300::/56", "2001:db8:122:3c0:0:221::" },
+	{ "2001:db8:122:344::/64", "2001:db8:122:344:c0:2:2100:0" },
+	{ "2001:db8:122:344::/96", "2001:db8:122:344::192.0.2.33" },
+	{ "64:ff9b::/96", "64:ff9b::192.0.2.33" },
 };
 #define NTABLE ((int)(sizeof(rfc6052_table) / sizeof(rfc6052_table[0])))
 
@@ -131,8 +145,7 @@ START_TEST(test_rfc6052_table)
 	int i;
 
 	for (i = 0; i < NTABLE; i++) {
-		struct he_nat64_prefix p = pfx(rfc6052_table[i].prefix,
-		    rfc6052_table[i].len);
+		struct he_nat64_prefix p = pfx_of(rfc6052_table[i].prefix);
 		unsigned char a4[4], want[16], got[16], back[4];
 
 		v4("192.0.2.33", a4);
@@ -440,8 +453,8 @@ START_TEST(test_rfc7050_every_length)
 	int i;
 
 	for (i = 0; i < NTABLE; i++) {
-		struct he_nat64_prefix p = pfx(rfc6052_table[i].prefix,
-		    rfc6052_table[i].len), got[4];
+		struct he_nat64_prefix p = pfx_of(rfc6052_table[i].prefix),
+		    got[4];
 		unsigned char ans[2][16];
 		int n = dns64_answers(&p, ans);
 

@@ -212,30 +212,20 @@ END_TEST
 /* ----------------------------------------------------------------------- */
 /* The file, through the library */
 
-static char dir[64], path[PATH_MAX];
+static struct he_test_histfx hf;
 
 static void
 setup_file(void)
 {
-	strcpy(dir, "/tmp/check_persist.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/history", dir);
-	he_histfile_test_secure_(0);
-	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
+	he_test_histfile_begin(&hf, "check_persist");
 	he_history_clear_(he_history_global_());
 }
 
 static void
 teardown_file(void)
 {
-	char cmd[128];
-
-	(void)evhappy_set_history_file(NULL);
+	he_test_histfile_end(&hf);
 	he_history_clear_(he_history_global_());
-	he_histfile_test_secure_(-1);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_persist: could not remove %s\n", dir);
 }
 
 /* stderr into a file while f runs; what was said, in buf. */
@@ -246,7 +236,7 @@ capture_begin(void)
 {
 	char p[PATH_MAX];
 
-	snprintf(p, sizeof(p), "%s/stderr", dir);
+	snprintf(p, sizeof(p), "%s/stderr", hf.dir);
 	err_fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	ck_assert_int_ge(err_fd, 0);
 	fflush(stderr);
@@ -342,7 +332,7 @@ records_in_file(struct he_hf_rec *recs, int max)
 {
 	int n = 0;
 
-	ck_assert_int_eq(he_histfile_load_array_(path, he_histfile_now_(),
+	ck_assert_int_eq(he_histfile_load_array_(hf.path, he_histfile_now_(),
 	    HE_HISTORY_EXPIRY_US, recs, max, &n), HE_HF_OK);
 	return n;
 }
@@ -366,7 +356,7 @@ START_TEST(test_file_next_process)
 	    "127.0.0.1";
 
 	he_test_fx_begin(&f);
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	bh = he_test_blackhole(bh_addr, &bhport);
 	lfd = he_test_listen("127.0.0.1", &lport);
 	l = he_test_append(he_test_ai(bh_addr, bhport),
@@ -389,7 +379,7 @@ START_TEST(test_file_next_process)
 	/* "the next process" */
 	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
 	he_history_clear_(he_history_global_());
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	ms = race_once(f.base, f.he, l, &r);
 	ck_assert_msg(ms <= HE_TEST_UP(100), "second: %lld ms, want ~1 RTT",
 	    (long long)ms);
@@ -419,7 +409,7 @@ START_TEST(test_writeback)
 	struct he_hf_rec recs[8];
 	int64_t now = he_now_();
 
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	he_history_learn_(h, he_test_sa("192.0.2.10", 443), now, HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now);
 	he_persist_save_due_(h, now);
@@ -456,7 +446,7 @@ START_TEST(test_file_two_processes)
 	int i;
 	pid_t pid;
 
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	for (i = 0; i < 2; i++) {
 		if ((pid = he_test_fork()) == 0) {
 			char lit[32];
@@ -496,47 +486,47 @@ START_TEST(test_hostile_said_once)
 	l = he_test_ai("127.0.0.1", lport);
 
 	/* corrupt: ignored, said once, replaced */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fd = open(hf.path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "EVHAPPYH garbage that is no history",
 	    35), 35);
 	close(fd);
 	capture_begin();
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	race_once(f.base, f.he, l, &r);
 	race_once(f.base, f.he, l, &r);
 	capture_end(said, sizeof(said));
 	ck_assert_msg(count_of(said, "evhappy: history file ") == 1 &&
-	    strstr(said, path) && strstr(said, "it will be replaced"),
+	    strstr(said, hf.path) && strstr(said, "it will be replaced"),
 	    "said: %s", said);
 	ck_assert_int_eq(records_in_file(recs, 8), 1);	/* replaced */
 	ck_assert_int_eq(recs[0].port, lport);
 
 	/* a symbolic link: refused, said once, left alone */
 	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
-	snprintf(other, sizeof(other), "%s/elsewhere", dir);
-	ck_assert_int_eq(rename(path, other), 0);
-	ck_assert_int_eq(symlink(other, path), 0);
+	snprintf(other, sizeof(other), "%s/elsewhere", hf.dir);
+	ck_assert_int_eq(rename(hf.path, other), 0);
+	ck_assert_int_eq(symlink(other, hf.path), 0);
 	capture_begin();
 	errno = 0;
-	ck_assert_int_eq(evhappy_set_history_file(path), -1);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), -1);
 	ck_assert_int_eq(errno, ELOOP);
 	he_history_clear_(he_history_global_());
 	race_once(f.base, f.he, l, &r);
 	capture_end(said, sizeof(said));
 	ck_assert_msg(count_of(said, "evhappy: history file ") == 1 &&
 	    strstr(said, "is a symbolic link; not used"), "said: %s", said);
-	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_int_eq(lstat(hf.path, &st), 0);
 	ck_assert(S_ISLNK(st.st_mode));
 	ck_assert_int_eq(he_history_count_(he_history_global_(), he_now_()),
 	    1);	/* learned in memory */
 
 	/* turned hostile after it was set (writable by others): the next
 	   save says so once, and no later one tries */
-	ck_assert_int_eq(unlink(path), 0);
-	ck_assert_int_eq(rename(other, path), 0);
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
-	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(unlink(hf.path), 0);
+	ck_assert_int_eq(rename(other, hf.path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
+	ck_assert_int_eq(chmod(hf.path, 0666), 0);
 	capture_begin();
 	he_history_clear_(he_history_global_());
 	race_once(f.base, f.he, l, &r);
@@ -573,10 +563,10 @@ START_TEST(test_set_file_args)
 	/* a set-uid program follows no file */
 	he_histfile_test_secure_(1);
 	errno = 0;
-	ck_assert_int_eq(evhappy_set_history_file(path), -1);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), -1);
 	ck_assert_int_eq(errno, EPERM);
 	he_histfile_test_secure_(0);
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);	/* missing */
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);	/* missing */
 	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
 	errno = 0;
 	ck_assert_int_eq(evhappy_history_foreach(NULL, NULL), -1);
@@ -670,9 +660,9 @@ START_TEST(test_list_and_forget)
 	other.port = 443;
 	other.state = HE_HIST_HUNG;
 	other.learned = he_histfile_now_();
-	ck_assert_int_eq(he_histfile_save_(path, &other, 1, other.learned,
+	ck_assert_int_eq(he_histfile_save_(hf.path, &other, 1, other.learned,
 	    HE_HISTORY_EXPIRY_US, key, 0, 0, NULL), HE_HF_OK);
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 
 	he_history_learn_(h, he_test_sa("192.0.2.30", 443), now, HE_HIST_HUNG, 0, 0);
 	he_persist_taught_(now);
@@ -770,7 +760,7 @@ START_TEST(test_threads)
 	struct he_hf_rec recs[8];
 	int i;
 
-	ck_assert_int_eq(evhappy_set_history_file(path), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	memset(a, 0, sizeof(a));
 	for (i = 0; i < 4; i++) {
 		lfd[i] = he_test_listen("127.0.0.1", &a[i].port);

@@ -146,6 +146,16 @@ host_answer(struct he_race *r, int ms, enum he_fam fam, const char *lits)
 	    lits ? 0 : EVUTIL_EAI_NONAME);
 }
 
+/* The record comes at ms with one hint, which starts at once; the race
+   is done with. */
+static void
+hint_starts(struct he_race *r, int ms, const char *lit)
+{
+	he_race_https_answer_(r, T0 + US(ms), group_of(1, HE_AI_HINT, lit));
+	ck_assert_str_eq(started(r), lit);
+	he_race_clear_(r);
+}
+
 /* Endpoints go in their order, the host's own addresses last; within each
    group RFC 6724 (here: IPv6 first) and interleaving. */
 START_TEST(test_groups_order)
@@ -180,10 +190,7 @@ START_TEST(test_https_wait)
 	ck_assert_int_eq(he_race_next_wakeup_(&r), T0 + US(51));
 	he_race_timer_(&r, T0 + US(30));
 	none(&r);
-	he_race_https_answer_(&r, T0 + US(40), group_of(1, HE_AI_HINT,
-	    "2001:db8::10"));
-	ck_assert_str_eq(started(&r), "2001:db8::10");
-	he_race_clear_(&r);
+	hint_starts(&r, 40, "2001:db8::10");
 
 	/* the record never comes: the wait ends after the resolution delay */
 	begin(&r, Q_V6 | Q_HTTPS);
@@ -270,10 +277,7 @@ START_TEST(test_https_keeps_race_alive)
 	host_answer(&r, 2, HE_FAM_V4, NULL);
 	ck_assert(!r.done);
 	none(&r);
-	he_race_https_answer_(&r, T0 + US(3), group_of(1, HE_AI_HINT,
-	    "192.0.2.10"));
-	ck_assert_str_eq(started(&r), "192.0.2.10");
-	he_race_clear_(&r);
+	hint_starts(&r, 3, "192.0.2.10");
 
 	/* and fails as before once the record brought nothing either */
 	begin(&r, Q_V4 | Q_HTTPS);

@@ -1223,6 +1223,20 @@ ask(struct cares_fx *c, const char *name, struct qresult *r)
 	return q;
 }
 
+/* ask(), the loop run until the callback (at most wait_ms, widened), which
+   must come once; how long after the question it came, in ms. */
+static int64_t
+answered(struct cares_fx *c, const char *name, struct qresult *r,
+    int wait_ms)
+{
+	int64_t t0 = he_test_now_ms();
+
+	ask(c, name, r);
+	he_test_run_until(c->fx.base, HE_TEST_UP(wait_ms), &r->calls);
+	ck_assert_int_eq(r->calls, 1);
+	return r->at_ms - t0;
+}
+
 /* Hints only: the record answers with addresses before any A/AAAA. */
 START_TEST(test_cares_hints_only)
 {
@@ -1232,9 +1246,7 @@ START_TEST(test_cares_hints_only)
 	cares_begin(&c, 1000);
 	ck_assert_int_eq(lab_add_https(c.lab, "hints.test", "1 . alpn=h2 "
 	    "ipv4hint=192.0.2.10 ipv6hint=2001:db8::10"), 0);
-	ask(&c, "hints.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(2000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
+	answered(&c, "hints.test", &r, 2000);
 	ck_assert_int_eq(r.inside_start, 0);
 	ck_assert_str_eq(r.summary, "service | 1 hints.test:443 "
 	    "alpn=h2,http/1.1 v4=192.0.2.10 v6=2001:db8::10");
@@ -1288,18 +1300,15 @@ START_TEST(test_cares_late_answer)
 {
 	struct cares_fx c;
 	struct qresult r;
-	int64_t t0;
+	int64_t ms;
 
 	cares_begin(&c, 2000);
 	ck_assert_int_eq(lab_add_https(c.lab, "late.test", "1 ."), 0);
 	ck_assert_int_eq(he_lab_dns_set(c.lab, "late.test", 65,
 	    HE_LAB_ANSWER, 300), 0);
-	t0 = he_test_now_ms();
-	ask(&c, "late.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(2000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
-	ck_assert_int_ge(r.at_ms - t0, 290);
-	ck_assert_int_lt(r.at_ms - t0, HE_TEST_UP(700));
+	ms = answered(&c, "late.test", &r, 2000);
+	ck_assert_int_ge(ms, 290);
+	ck_assert_int_lt(ms, HE_TEST_UP(700));
 	ck_assert_str_eq(r.summary, "service | 1 late.test:443 "
 	    "alpn=http/1.1");
 	cares_end(&c);
@@ -1321,15 +1330,11 @@ START_TEST(test_cares_truncation)
 		    "alpn=h2", i + 1, i);
 		ck_assert_int_eq(lab_add_https(c.lab, "big.test", rec), 0);
 	}
-	ask(&c, "big.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(3000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
+	answered(&c, "big.test", &r, 3000);
 	ck_assert_int_eq(r.status, HE_DNSQ_FAILED);
 
 	ck_assert_int_eq(he_lab_dns_tcp(c.lab), 0);
-	ask(&c, "big.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(3000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
+	answered(&c, "big.test", &r, 3000);
 	ck_assert_int_eq(r.status, HE_DNSQ_ANSWER);
 	ck_assert_msg(strncmp(r.summary, "service | 1 endpoint-00.example.net"
 	    ":443 alpn=h2,http/1.1 | 2 endpoint-01", 70) == 0, "%s",
@@ -1348,18 +1353,15 @@ START_TEST(test_cares_no_answer)
 	struct cares_fx c;
 	struct qresult r, r2;
 	struct he_dnsq *q;
-	int64_t t0;
+	int64_t ms;
 
 	cares_begin(&c, 200);
 	ck_assert_int_eq(he_lab_dns_set(c.lab, "silent.test", 65,
 	    HE_LAB_DROP, 0), 0);
-	t0 = he_test_now_ms();
-	ask(&c, "silent.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(3000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
+	ms = answered(&c, "silent.test", &r, 3000);
 	ck_assert_int_eq(r.status, HE_DNSQ_TIMEOUT);
-	ck_assert_int_ge(r.at_ms - t0, 190);
-	ck_assert_int_lt(r.at_ms - t0, HE_TEST_UP(1000));
+	ck_assert_int_ge(ms, 190);
+	ck_assert_int_lt(ms, HE_TEST_UP(1000));
 	ck_assert_int_eq(he_dnsq_pending_(c.r), 0);
 
 	q = ask(&c, "silent.test", &r);
@@ -1407,9 +1409,7 @@ START_TEST(test_cares_servers_from_evdns)
 
 	/* an evdns_base without servers: FAILED, on a later turn */
 	ck_assert_int_eq(evdns_base_clear_nameservers_and_suspend(c.dns), 0);
-	ask(&c, "which.test", &r);
-	he_test_run_until(c.fx.base, HE_TEST_UP(2000), &r.calls);
-	ck_assert_int_eq(r.calls, 1);
+	answered(&c, "which.test", &r, 2000);
 	ck_assert_int_eq(r.inside_start, 0);
 	ck_assert_int_eq(r.status, HE_DNSQ_FAILED);
 	ck_assert_int_eq(evdns_base_resume(c.dns), 0);

@@ -501,23 +501,45 @@ START_TEST(test_dns64_once)
 }
 END_TEST
 
+/* svc.test: no such name for A and AAAA (AAAA's answer aaaa_delay ms
+ * late), an HTTPS record (rdata, its zone-file text) whose target
+ * v4.test has only an A record; the context asks HTTPS records. */
+static void
+zone_svc(struct run *r, const char *rdata, int aaaa_delay)
+{
+	he_lab_dns_add_https(r->lab, "svc.test", rdata);
+	he_lab_dns_add(r->lab, "v4.test", EVDNS_TYPE_A, V4);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_A, HE_LAB_NXDOMAIN, 0);
+	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_AAAA, HE_LAB_NXDOMAIN,
+	    aaaa_delay);
+	evhappy_set_https_records(r->he, 1);
+}
+
+/* A run for HTTPS records on the lab's server, the prefix NSP/96 set; 0
+ * without c-ares, through which an evdns context asks HTTPS records (the
+ * test has nothing to run then). */
+static int
+https_begin(struct run *r)
+{
+#ifdef HAVE_CARES
+	run_begin(r, 1);
+	set_prefix(r->he, NSP, 96);
+	return 1;
+#else
+	(void)r;
+	return 0;
+#endif
+}
+
 /* An HTTPS record's endpoint whose target has only an A record: its
  * answer is synthesized too, at the endpoint's port. */
 START_TEST(test_https_target)
 {
 	struct run r;
 
-#ifndef HAVE_CARES
-	return;		/* an evdns context asks HTTPS records through c-ares */
-#endif
-	run_begin(&r, 1);
-	he_lab_dns_add_https(r.lab, "svc.test", "1 v4.test port=4343");
-	he_lab_dns_add(r.lab, "v4.test", EVDNS_TYPE_A, V4);
-	he_lab_dns_set(r.lab, "svc.test", EVDNS_TYPE_A, HE_LAB_NXDOMAIN, 0);
-	he_lab_dns_set(r.lab, "svc.test", EVDNS_TYPE_AAAA, HE_LAB_NXDOMAIN,
-	    0);
-	evhappy_set_https_records(r.he, 1);
-	set_prefix(r.he, NSP, 96);
+	if (!https_begin(&r))
+		return;
+	zone_svc(&r, "1 v4.test port=4343", 0);
 	r.t0 = he_test_now_ms();
 	r.done = 0;
 	ck_assert_ptr_nonnull(evhappy_resolve_and_connect(r.he, AF_UNSPEC,
@@ -543,13 +565,8 @@ zone_hints(struct run *r, int aaaa_delay)
 {
 	struct timeval tv;
 
-	he_lab_dns_add_https(r->lab, "svc.test",
-	    "1 v4.test port=4343 ipv4hint=192.0.2.10,192.0.2.11");
-	he_lab_dns_add(r->lab, "v4.test", EVDNS_TYPE_A, V4);
-	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_A, HE_LAB_NXDOMAIN, 0);
-	he_lab_dns_set(r->lab, "svc.test", EVDNS_TYPE_AAAA, HE_LAB_NXDOMAIN,
+	zone_svc(r, "1 v4.test port=4343 ipv4hint=192.0.2.10,192.0.2.11",
 	    aaaa_delay);
-	evhappy_set_https_records(r->he, 1);
 	he_test_tv(&tv, 200);
 	evhappy_set_resolution_delay(r->he, &tv);
 }
@@ -558,12 +575,9 @@ START_TEST(test_https_hints)
 {
 	struct run r;
 
-#ifndef HAVE_CARES
-	return;		/* an evdns context asks HTTPS records through c-ares */
-#endif
-	run_begin(&r, 1);
+	if (!https_begin(&r))
+		return;
 	zone_hints(&r, 300);
-	set_prefix(r.he, NSP, 96);
 	race_port(&r, AF_UNSPEC, "svc.test", 443);
 	tried(&r, 1, "[" NSP "c000:20a]:4343", NULL);
 	HAS(&r, "nat64-synth " NSP "c000:20a for " V4);
@@ -578,13 +592,10 @@ START_TEST(test_https_hints_dual_stack)
 {
 	struct run r;
 
-#ifndef HAVE_CARES
-	return;
-#endif
-	run_begin(&r, 1);
+	if (!https_begin(&r))
+		return;
 	set_route(1);
 	zone_hints(&r, 0);
-	set_prefix(r.he, NSP, 96);
 	race_port(&r, AF_UNSPEC, "svc.test", 443);
 	tried(&r, 1, V4 ":4343", NULL);
 	LACKS(&r, "nat64");
@@ -618,6 +629,14 @@ zone_rfc7050(struct run *r)
 	    NSP "c000:ab");
 }
 
+/* A run on the lab's server, which does DNS64. */
+static void
+dns64_begin(struct run *r)
+{
+	run_begin(r, 1);
+	zone_rfc7050(r);
+}
+
 /* Nothing known: the literal waits for RFC 7050 (asked through the
  * context's evdns_base), then races its synthesis; the next race uses
  * what the process learned, and asks nothing. */
@@ -625,8 +644,7 @@ START_TEST(test_discovery_dns)
 {
 	struct run r;
 
-	run_begin(&r, 1);
-	zone_rfc7050(&r);
+	dns64_begin(&r);
 	race_one(&r, V4, V4_SYNTH);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
 	ck_assert_int_lt(r.ms, HE_TEST_UP(300));
@@ -647,8 +665,7 @@ START_TEST(test_discovery_dns64_once)
 {
 	struct run r;
 
-	run_begin(&r, 1);
-	zone_rfc7050(&r);
+	dns64_begin(&r);
 	he_lab_dns_add(r.lab, "d64.test", EVDNS_TYPE_A, V4);
 	he_lab_dns_add(r.lab, "d64.test", EVDNS_TYPE_AAAA, NSP "c000:20a");
 	rfc7050_mode(&r, HE_LAB_ANSWER, 60);
@@ -706,8 +723,7 @@ START_TEST(test_refresh)
 	struct run r;
 	int64_t now;
 
-	run_begin(&r, 1);
-	zone_rfc7050(&r);
+	dns64_begin(&r);
 	now = he_now_();
 	/* learned 25 s ago for 30 s: due again 10 s before it expires */
 	he_nat64_cache_dns_(he_nat64_cache_global_(), &p, 1,
@@ -737,31 +753,12 @@ END_TEST
 
 /* ---- the history file: prefixes outlive the process ------------------------------ */
 
-static char hdir[64], hpath[PATH_MAX];
-
-/* How many times ipv4only.arpa was asked. */
-static int
-asked(struct run *r)
-{
-	return he_lab_dns_queries(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
-}
-
-/* The lab's resolver does no DNS64 (nor knows ipv4only.arpa). */
-static void
-no_dns64(struct run *r)
-{
-	he_lab_dns_set(r->lab, "ipv4only.arpa", EVDNS_TYPE_AAAA,
-	    HE_LAB_NXDOMAIN, 0);
-}
+static struct he_test_histfx hf;
 
 static void
 setup_file(void)
 {
-	strcpy(hdir, "/tmp/check_synth.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(hdir));
-	snprintf(hpath, sizeof(hpath), "%s/history", hdir);
-	he_histfile_test_secure_(0);
-	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
+	he_test_histfile_begin(&hf, "check_synth");
 	/* Without a fork per test (valgrind's pass), the tests before this
 	 * one left prefixes of their networks in the process. */
 	ck_assert_int_eq(evhappy_forget_history(1), 0);
@@ -770,14 +767,8 @@ setup_file(void)
 static void
 teardown_file(void)
 {
-	char cmd[128];
-
-	(void)evhappy_set_history_file(NULL);
+	he_test_histfile_end(&hf);
 	he_persist_test_key_(0);
-	he_histfile_test_secure_(-1);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "check_synth: could not remove %s\n", hdir);
 }
 
 /* "The next process": the file set again, to a store that knows nothing
@@ -788,7 +779,7 @@ next_process(void)
 	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
 	he_history_clear_(he_history_global_());
 	he_nat64_cache_clear_(he_nat64_cache_global_());
-	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 }
 
 /* The NAT64 records of the file: how many, and of them the one for
@@ -801,7 +792,7 @@ file_prefixes(int source, struct he_hf_rec *rec)
 	int i, n = 0, k = 0;
 
 	inet_pton(AF_INET6, NSP, p);
-	ck_assert_int_eq(he_histfile_load_array_(hpath, he_histfile_now_(),
+	ck_assert_int_eq(he_histfile_load_array_(hf.path, he_histfile_now_(),
 	    HE_HISTORY_EXPIRY_US, recs, 64, &n), HE_HF_OK);
 	memset(rec, 0, sizeof(*rec));
 	for (i = 0; i < n; i++) {
@@ -827,7 +818,7 @@ START_TEST(test_file_dns_prefix)
 	int64_t wall;
 
 	run_begin(&r, 1);
-	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	zone_rfc7050(&r);
 	race(&r, AF_UNSPEC, V4);
 	tried(&r, 1, V4_SYNTH, NULL);
@@ -850,7 +841,7 @@ START_TEST(test_file_dns_prefix)
 	tried(&r, 1, V4_SYNTH, NULL);
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS (from the history file)");
-	ck_assert_int_eq(asked(&r), 1);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -875,10 +866,10 @@ write_prefix_file(uint64_t key, int ago_s, int life_s)
 	rec.expires = rec.learned + life_s * (int64_t)1000000;
 	ck_assert_uint_eq(he_histfile_encode_(&rec, 1, buf, sizeof(buf)),
 	    sizeof(buf));
-	ck_assert_ptr_nonnull(f = fopen(hpath, "w"));
+	ck_assert_ptr_nonnull(f = fopen(hf.path, "w"));
 	ck_assert_uint_eq(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
 	ck_assert_int_eq(fclose(f), 0);
-	ck_assert_int_eq(chmod(hpath, 0600), 0);
+	ck_assert_int_eq(chmod(hf.path, 0600), 0);
 }
 
 /* A restored RFC 7050 answer is asked again before it expires (10 s
@@ -888,8 +879,7 @@ START_TEST(test_file_dns_refresh)
 	uint64_t key;
 	struct run r;
 
-	run_begin(&r, 1);
-	zone_rfc7050(&r);
+	dns64_begin(&r);
 	he_lab_dns_set(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA, HE_LAB_ANSWER,
 	    400);
 	evhappy_history_network(&key, NULL, 0);
@@ -900,7 +890,7 @@ START_TEST(test_file_dns_refresh)
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));	/* not waiting for the
 							   answer (400 ms) */
 	he_test_run_for(r.base, 500);
-	ck_assert_int_eq(asked(&r), 1);
+	ck_assert_int_eq(rfc7050_asked(&r), 1);
 	run_end(&r);
 }
 END_TEST
@@ -913,7 +903,7 @@ START_TEST(test_file_expired_and_other_network)
 	struct run r;
 
 	run_begin(&r, 1);
-	no_dns64(&r);
+	rfc7050_mode(&r, HE_LAB_NXDOMAIN, 0);	/* no DNS64 */
 	evhappy_history_network(&key, NULL, 0);
 	write_prefix_file(key, 120, 60);		/* expired */
 	next_process();
@@ -949,18 +939,18 @@ START_TEST(test_network_change)
 	tried(&r, 1, V4_SYNTH, NULL);
 	he_persist_test_key_(0xb2);
 	he_lab_dns_clear(r.lab, "ipv4only.arpa", EVDNS_TYPE_AAAA);
-	no_dns64(&r);
+	rfc7050_mode(&r, HE_LAB_NXDOMAIN, 0);	/* no DNS64 */
 	race(&r, AF_UNSPEC, V4);
 	tried(&r, 1, V4 ":4242", NULL);
 	HAS(&r, "nat64-prefix: none found");
-	ck_assert_int_eq(asked(&r), 2);
+	ck_assert_int_eq(rfc7050_asked(&r), 2);
 	he_persist_test_key_(0xa1);
 	race(&r, AF_UNSPEC, V4);
 	tried(&r, 1, V4_SYNTH, NULL);
 	HAS(&r, "nat64-prefix " NSP "/96 from DNS");
 	LACKS(&r, "history file");
 	ck_assert_int_lt(r.ms, HE_TEST_UP(100));
-	ck_assert_int_eq(asked(&r), 2);
+	ck_assert_int_eq(rfc7050_asked(&r), 2);
 	run_end(&r);
 }
 END_TEST
@@ -978,8 +968,8 @@ START_TEST(test_file_ra_withdrawn)
 	int64_t now;
 
 	run_begin(&r, 1);
-	no_dns64(&r);
-	ck_assert_int_eq(evhappy_set_history_file(hpath), 0);
+	rfc7050_mode(&r, HE_LAB_NXDOMAIN, 0);	/* no DNS64 */
+	ck_assert_int_eq(evhappy_set_history_file(hf.path), 0);
 	memset(&opt, 0, sizeof(opt));
 	inet_pton(AF_INET6, NSP, opt.prefix.addr);
 	opt.prefix.len = 96;
@@ -1066,8 +1056,7 @@ START_TEST(test_cancel_from_trace)
 	struct evhappy_request *req = NULL;
 	struct run r;
 
-	run_begin(&r, 1);
-	zone_rfc7050(&r);
+	dns64_begin(&r);
 	evhappy_set_trace_cb(r.he, cancel_at_nat64, &req);
 	ck_assert_ptr_nonnull(req = evhappy_resolve_and_connect(r.he,
 	    AF_UNSPEC, V4, PORT, no_call_cb, NULL));

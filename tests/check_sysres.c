@@ -316,8 +316,7 @@ START_TEST(test_cancel_queued)
 	struct he_pool_stats st;
 	int i, cap = HE_POOL_PER_BASE;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	he_gate_all(1);
 	for (i = 0; i < 20; i++)
 		req[i] = start(f.he, &r[i], "slow.test", 80);
@@ -334,8 +333,7 @@ START_TEST(test_cancel_queued)
 	ck_assert_int_eq(he_gate_calls(), cap);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(r[i].calls, 0);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -347,8 +345,7 @@ START_TEST(test_free_in_answer)
 	struct he_test_res r[6];
 	int i, n = 0;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	he_gate_all(1);
 	for (i = 0; i < 6; i++) {
 		start(f.he, &r[i], "nosuch.invalid", 80);
@@ -365,8 +362,7 @@ START_TEST(test_free_in_answer)
 	he_test_run_until(f.base, 200, NULL);
 	ck_assert_int_eq(n, 1);
 	f.he = NULL;
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -387,14 +383,11 @@ START_TEST(test_hanging_base_spares_others)
 	struct he_test_fx f;
 	struct he_gate_side sd;
 	struct he_test_res r;
-	evutil_socket_t lfd;
-	int port = 0, some = 4, took;
+	int port, some = 4, took;
 	int64_t t0;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	port = he_gate_fx_begin(&f, "127.0.0.1");
 	he_gate_hang(1);
-	lfd = he_test_listen("127.0.0.1", &port);
 	ck_assert_int_eq(he_gate_side_start(&sd, 8, HE_TEST_UP(20000)), 0);
 	wait_until(f.base, 3000, hang_at_least, &some);
 	ck_assert_int_ge(he_gate_hanging(), some);
@@ -409,9 +402,7 @@ START_TEST(test_hanging_base_spares_others)
 	he_gate_hang(0);
 	he_gate_side_join(&sd);
 	ck_assert_msg(sd.calls, "A's races did not all end");
-	evutil_closesocket(lfd);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -434,8 +425,7 @@ START_TEST(test_base_share)
 	char name[64];
 	int i, cap = HE_POOL_PER_BASE;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	he_gate_hang(1);
 	for (i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "hang.%d.test", i);
@@ -544,8 +534,7 @@ START_TEST(test_aaaa_before_a)
 	char name[64];
 	int i, bad;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	for (i = 0; i < 150; i++) {
 		snprintf(name, sizeof(name), "order.%d.test", i);
 		start(f.he, &r[i], name, 80);
@@ -566,8 +555,7 @@ START_TEST(test_aaaa_before_a)
 	bad = order_wrong(150, HE_GATE_NORDER);
 	ck_assert_msg(bad == 0, "%d of %d races at once: A first", bad,
 	    HE_GATE_NORDER - 150);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -578,14 +566,11 @@ START_TEST(test_a_not_held_by_aaaa)
 {
 	struct he_test_fx f;
 	struct he_test_res r;
-	evutil_socket_t lfd;
-	int port = 0;
+	int port;
 	int64_t t0, took;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	port = he_gate_fx_begin(&f, "127.0.0.1");
 	he_gate_hang(1);
-	lfd = he_test_listen("127.0.0.1", &port);
 	t0 = he_test_now_ms();
 	start(f.he, &r, "hang6.test", port);
 	he_test_run_until(f.base, HE_TEST_UP(2000), &r.calls);
@@ -597,9 +582,7 @@ START_TEST(test_a_not_held_by_aaaa)
 	ck_assert_int_eq(he_gate_hanging(), 1);
 	he_gate_hang(0);
 	ck_assert(he_gate_pool_quiet());
-	evutil_closesocket(lfd);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -625,8 +608,7 @@ START_TEST(test_wake_fd_emfile)
 	struct rlimit old, low;
 	int fds[256], n, i, fds1;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	fds1 = he_test_count_fds();
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
@@ -651,8 +633,7 @@ START_TEST(test_wake_fd_emfile)
 	ck_assert_int_eq(r.calls, 1);
 	ck_assert_int_eq(r.error, EHOSTUNREACH);
 	ck_assert_int_eq(r.dns_error, EVUTIL_EAI_NONAME);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -683,12 +664,9 @@ START_TEST(test_one_family_fails)
 	struct he_test_fx f;
 	struct he_test_res r;
 	struct trace_rec t;
-	evutil_socket_t lfd;
-	int port = 0;
+	int port;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
-	lfd = he_test_listen("127.0.0.1", &port);
+	port = he_gate_fx_begin(&f, "127.0.0.1");
 	memset(&t, 0, sizeof(t));
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
 	__atomic_store_n(&fail_wake_fds, 1, __ATOMIC_SEQ_CST);
@@ -701,9 +679,7 @@ START_TEST(test_one_family_fails)
 	ck_assert_int_eq(r.natt, 1);
 	ck_assert_int_eq(t.v6_answer_error, EMFILE);
 	ck_assert_int_eq(he_gate_calls(), 1);
-	evutil_closesocket(lfd);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -846,8 +822,7 @@ START_TEST(test_fork_during_lookup)
 	pid_t pid;
 	char c;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	he_gate_all(1);
 	for (i = 0; i < NFORK; i++)
 		start(f.he, &r[i], "nosuch.invalid", 80);
@@ -876,8 +851,7 @@ START_TEST(test_fork_during_lookup)
 	}
 	he_test_child_ok(pid, "the child of the fork (fork_child_side's "
 	    "codes)");
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -895,8 +869,7 @@ START_TEST(test_bad_zone_literals)
 	struct he_test_res r;
 	unsigned i;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
 		ck_assert_msg(evhappy_resolve_and_connect(f.he, AF_UNSPEC,
@@ -905,8 +878,7 @@ START_TEST(test_bad_zone_literals)
 	}
 	he_test_run_until(f.base, 50, NULL);
 	ck_assert_int_eq(he_gate_calls(), 0);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 
@@ -918,8 +890,7 @@ START_TEST(test_trace_cancel_stops_query)
 	struct he_test_res r;
 	struct trace_rec t;
 
-	he_test_fx_begin(&f);
-	he_gate_reset();
+	he_gate_fx_begin(&f, NULL);
 	memset(&t, 0, sizeof(t));
 	evhappy_set_trace_cb(f.he, trace_cb, &t);
 	t.cancel = start(f.he, &r, "nosuch.invalid", 80);
@@ -927,8 +898,7 @@ START_TEST(test_trace_cancel_stops_query)
 	ck_assert_int_eq(t.queries, 1);
 	ck_assert_int_eq(he_gate_calls(), 0);
 	ck_assert_int_eq(r.calls, 0);
-	he_resolve_set_gai_hook_(NULL);
-	he_test_fx_end(&f);
+	he_gate_fx_end(&f);
 }
 END_TEST
 

@@ -180,46 +180,37 @@ should_fail(enum he_fault_call call)
 
 /* ---- the wrappers ------------------------------------------------------- */
 
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void __real_free(void *p);
-char *__real_strdup(const char *s);
-int __real_socket(int domain, int type, int protocol);
-int __real_connect(int fd, const struct sockaddr *sa, socklen_t len);
-int __real_bind(int fd, const struct sockaddr *sa, socklen_t len);
-int __real_pipe(int fds[2]);
-int __real_pipe2(int fds[2], int flags);
-int __real_eventfd(unsigned int initval, int flags);
-int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr,
-    void *(*fn)(void *), void *arg);
-struct evdns_getaddrinfo_request *__real_evdns_getaddrinfo(
-    struct evdns_base *dns, const char *node, const char *service,
-    const struct evutil_addrinfo *hints, evdns_getaddrinfo_cb cb, void *arg);
-struct event *__real_event_new(struct event_base *base, evutil_socket_t fd,
-    short what, event_callback_fn cb, void *arg);
-int __real_event_add(struct event *ev, const struct timeval *tv);
+/* The functions wrapped at link time (FAULT_WRAP in Makefile.am), each
+   named once: its __real_ (the linker's original) and its __wrap_ are
+   declared from this one list, so the two can never disagree.  Every
+   wrapper is declared before its definition (-Wmissing-prototypes). */
+#define HE_FAULT_WRAPPED(X)						\
+	X(void *, malloc, (size_t size))				\
+	X(void *, calloc, (size_t n, size_t size))			\
+	X(void *, realloc, (void *p, size_t size))			\
+	X(void, free, (void *p))					\
+	X(char *, strdup, (const char *s))				\
+	X(int, socket, (int domain, int type, int protocol))		\
+	X(int, connect, (int fd, const struct sockaddr *sa, socklen_t len)) \
+	X(int, bind, (int fd, const struct sockaddr *sa, socklen_t len)) \
+	X(int, pipe, (int fds[2]))					\
+	X(int, pipe2, (int fds[2], int flags))				\
+	X(int, eventfd, (unsigned int initval, int flags))		\
+	X(int, pthread_create, (pthread_t *t, const pthread_attr_t *attr, \
+	    void *(*fn)(void *), void *arg))				\
+	X(struct evdns_getaddrinfo_request *, evdns_getaddrinfo,	\
+	    (struct evdns_base *dns, const char *node, const char *service, \
+	    const struct evutil_addrinfo *hints, evdns_getaddrinfo_cb cb, \
+	    void *arg))							\
+	X(struct event *, event_new, (struct event_base *base,		\
+	    evutil_socket_t fd, short what, event_callback_fn cb, void *arg)) \
+	X(int, event_add, (struct event *ev, const struct timeval *tv))
 
-/* Every wrapper is declared before its definition (-Wmissing-prototypes). */
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void __wrap_free(void *p);
-char *__wrap_strdup(const char *s);
-int __wrap_socket(int domain, int type, int protocol);
-int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
-int __wrap_bind(int fd, const struct sockaddr *sa, socklen_t len);
-int __wrap_pipe(int fds[2]);
-int __wrap_pipe2(int fds[2], int flags);
-int __wrap_eventfd(unsigned int initval, int flags);
-int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr,
-    void *(*fn)(void *), void *arg);
-struct evdns_getaddrinfo_request *__wrap_evdns_getaddrinfo(
-    struct evdns_base *dns, const char *node, const char *service,
-    const struct evutil_addrinfo *hints, evdns_getaddrinfo_cb cb, void *arg);
-struct event *__wrap_event_new(struct event_base *base, evutil_socket_t fd,
-    short what, event_callback_fn cb, void *arg);
-int __wrap_event_add(struct event *ev, const struct timeval *tv);
+#define HE_FAULT_DECLARE(type, name, params)				\
+	type __real_##name params;					\
+	type __wrap_##name params;
+HE_FAULT_WRAPPED(HE_FAULT_DECLARE)
+#undef HE_FAULT_DECLARE
 
 void *
 __wrap_malloc(size_t size)

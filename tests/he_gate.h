@@ -35,6 +35,15 @@ int he_gate_inside(void);
 int he_gate_hanging(void);
 int he_gate_calls(void);
 
+/** A Check test's fixture for races on the system resolver
+    (tests/he_gatefx.c, not in the benchmarks): he_test_fx_begin(), then
+    he_gate_reset(); with addr, a listener accepting there that the fixture
+    closes.  Its port, else 0.  he_gate_fx_end() removes the hook, then
+    he_test_fx_end(). */
+struct he_test_fx;
+int he_gate_fx_begin(struct he_test_fx *f, const char *addr);
+void he_gate_fx_end(struct he_test_fx *f);
+
 /** Wait (sleeping, up to 2 s) until every worker of the pool is idle and
     nothing is queued: a cancelled lookup's worker holds its base's wake-up
     fd until it is done.  1 when it is, else 0. */

@@ -4,12 +4,14 @@
 #include "he_lab.h"
 #include "he_coredrive.h"
 #include "he_time.h"
+#include "he_histfile.h"
 
 #include <check.h>
 #include <event2/dns.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,8 +150,8 @@ he_test_fx_begin_dns(struct he_test_fx *f)
 	fx_begin(f, 1);
 }
 
-static void
-fx_close_listeners(struct he_test_fx *f)
+void
+he_test_fx_close_listeners(struct he_test_fx *f)
 {
 	int i;
 
@@ -213,9 +215,20 @@ he_test_fx_listen(struct he_test_fx *f, const struct he_test_listen_spec *s,
 			f->port = port;
 			return;
 		}
-		fx_close_listeners(f);
+		he_test_fx_close_listeners(f);
 	}
 	ck_abort_msg("could not make the listeners on one port");
+}
+
+int
+he_test_fx_accept(struct he_test_fx *f, const char *addr)
+{
+	struct he_test_listen_spec s;
+
+	s.kind = HE_TEST_ACCEPT;
+	s.addr = addr;
+	he_test_fx_listen(f, &s, 1);
+	return f->port;
 }
 
 struct evutil_addrinfo *
@@ -250,7 +263,7 @@ he_test_fx_free(struct he_test_fx *f)
 	if (f->dns)
 		he_lab_dns_free(f->dns);
 	f->dns = NULL;
-	fx_close_listeners(f);
+	he_test_fx_close_listeners(f);
 	event_base_free(f->base);
 	f->base = NULL;
 }
@@ -483,4 +496,42 @@ he_test_require(int cond, const char *why)
 		return;
 	fprintf(stderr, "SKIP: %s\n", why);
 	exit(77);
+}
+
+void
+he_test_histdir(char *dir, size_t len, char *path, size_t plen,
+    const char *name)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(dir, len, "%s/%s.XXXXXX", t && *t ? t : "/tmp", name);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, plen, "%s/history", dir);
+}
+
+void
+he_test_rm_rf(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+void
+he_test_histfile_begin(struct he_test_histfx *h, const char *name)
+{
+	he_test_histdir(h->dir, sizeof(h->dir), h->path, sizeof(h->path),
+	    name);
+	he_histfile_test_secure_(0);
+	ck_assert_int_eq(evhappy_set_history_file(NULL), 0);
+}
+
+void
+he_test_histfile_end(struct he_test_histfx *h)
+{
+	(void)evhappy_set_history_file(NULL);
+	he_histfile_test_secure_(-1);
+	he_test_rm_rf(h->dir);
 }

@@ -3,6 +3,7 @@
 #define EVHAPPY_HE_TESTUTIL_H_INCLUDED_
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -102,6 +103,14 @@ void he_test_fx_listen(struct he_test_fx *f,
     caller frees it). */
 struct evutil_addrinfo *he_test_fx_listen_apart(struct he_test_fx *f,
     const struct he_test_listen_spec *s, int n);
+
+/** One listener accepting at addr (a literal), kept and closed by the
+    fixture as he_test_fx_listen()'s are; its port (also in f->port). */
+int he_test_fx_accept(struct he_test_fx *f, const char *addr);
+
+/** Close the listeners of f (he_test_fx_listen(), he_test_fx_listen_apart())
+    and nothing else: for a test that keeps only listeners in a fixture. */
+void he_test_fx_close_listeners(struct he_test_fx *f);
 
 /** Free everything the fixture holds: the context (if still there), a loop
     turn without blocking (evdns delivers the cancellation of a query on
@@ -210,6 +219,37 @@ void he_test_expect_none(struct he_race *r);
 	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
 	    #call, errno, strerror(errno), (e), strerror(e));		\
 } while (0)
+
+/** call must return ret and leave errno e (set to 0 before the call): for
+    calls that tell something through errno without failing. */
+#define EXPECT_ERRNO(call, ret, e) do {					\
+	errno = 0;							\
+	ck_assert_int_eq((call), (ret));				\
+	ck_assert_msg(errno == (e), "%s: errno %d (%s), want %d (%s)",	\
+	    #call, errno, strerror(errno), (e), strerror(e));		\
+} while (0)
+
+/** A private directory for a test, "$TMPDIR/<name>.XXXXXX" (/tmp when
+    TMPDIR is unset or empty), made (asserting it) into dir (len bytes);
+    "<dir>/history", the history file's path there, into path (plen
+    bytes). */
+void he_test_histdir(char *dir, size_t len, char *path, size_t plen,
+    const char *name);
+
+/** Remove dir and all it holds; says so on stderr when it cannot. */
+void he_test_rm_rf(const char *dir);
+
+/** The fixture of a test of the history file through the library: a
+    private directory and the file's path in it (he_test_histdir()), the
+    rules of a setuid process off (he_histfile_test_secure_(0)) and no
+    history file set yet (asserting that).  he_test_histfile_end(): no
+    file set, the process's own rules back, the directory removed. */
+struct he_test_histfx {
+	char dir[256];
+	char path[PATH_MAX];
+};
+void he_test_histfile_begin(struct he_test_histfx *h, const char *name);
+void he_test_histfile_end(struct he_test_histfx *h);
 
 /** fork(), asserting that it worked: 0 in the child, the child's pid in
     the parent. */
