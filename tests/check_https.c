@@ -748,8 +748,9 @@ START_TEST(test_setters_refuse_bad_input)
 }
 END_TEST
 
+#ifdef HAVE_CARES
 /* The drop-in reads EVHAPPY_HTTPS_RR and EVHAPPY_ALPN once per process:
- * a child of its own reads them. */
+ * a child of its own reads them (an evdns context asks through c-ares). */
 START_TEST(test_dropin_environment)
 {
 	pid_t pid = he_test_fork();
@@ -794,6 +795,7 @@ START_TEST(test_dropin_environment)
 	he_test_child_ok(pid, "the drop-in with EVHAPPY_HTTPS_RR=1");
 }
 END_TEST
+#endif
 
 static Suite *
 https_suite(void)
