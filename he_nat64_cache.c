@@ -53,12 +53,22 @@ static struct he_nat64_cache global_cache = {
 };
 
 /* The route probe's memory (below). */
+/* One destination's answer (he_route_have_to_). */
+struct route_to {
+	int64_t at;		/* when remembered; 0: nothing */
+	unsigned char addr[16];	/* IPv4: the first 4 */
+	int family, have;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	he_route_probe_fn hook;
 	int64_t at[2];		/* when remembered; 0: nothing */
 	int have[2];
-} routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, { 0, 0 } };
+	struct route_to to[HE_ROUTE_TO_KEPT];
+	unsigned next_to;	/* the slot the next answer takes */
+} routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, { 0, 0 },
+	{ { 0, { 0 }, 0, 0 } }, 0 };
 
 /* A fork while another thread holds a lock would leave the child's copy
    locked forever: both are held across fork and released on both sides
@@ -735,18 +745,70 @@ he_route_have_(int family, int64_t now, int *have)
 	return 0;
 }
 
-int
-he_route_have_to_(const struct sockaddr *dst, int *have)
+/* dst's address bytes (4 or 16) in out; its length, or 0. */
+static size_t
+route_key(const struct sockaddr *dst, unsigned char out[16])
 {
-	he_route_probe_fn fn;
+	if (dst->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)(const void *)dst)->
+		    sin_addr, 4);
+		return 4;
+	}
+	if (dst->sa_family == AF_INET6) {
+		memcpy(out, &((const struct sockaddr_in6 *)(const void *)dst)->
+		    sin6_addr, 16);
+		return 16;
+	}
+	return 0;
+}
 
-	if (!dst || !have)
+/* The remembered answer for (family, key), or NULL; under routes.lock. */
+static struct route_to *
+route_to_find_locked(int family, const unsigned char *key, size_t len,
+    int64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < HE_ROUTE_TO_KEPT; i++) {
+		struct route_to *e = &routes.to[i];
+		if (e->at && e->family == family && now >= e->at &&
+		    now - e->at < HE_ROUTE_CACHE_US && !memcmp(e->addr, key, len))
+			return e;
+	}
+	return NULL;
+}
+
+int
+he_route_have_to_(const struct sockaddr *dst, int64_t now, int *have)
+{
+	unsigned char key[16];
+	struct route_to *e;
+	he_route_probe_fn fn;
+	size_t len;
+	int r, h = 0;
+
+	if (!dst || !have || !(len = route_key(dst, key)))
 		return EINVAL;
 	hooks_on();
 	pthread_mutex_lock(&routes.lock);
+	if ((e = route_to_find_locked(dst->sa_family, key, len, now))) {
+		*have = e->have;
+		pthread_mutex_unlock(&routes.lock);
+		return 0;
+	}
 	fn = routes.hook ? routes.hook : he_route_probe_;
 	pthread_mutex_unlock(&routes.lock);
-	return fn(dst->sa_family, dst, have);
+	if ((r = fn(dst->sa_family, dst, &h)) != 0)
+		return r;
+	pthread_mutex_lock(&routes.lock);
+	e = &routes.to[routes.next_to++ % HE_ROUTE_TO_KEPT];
+	e->at = now ? now : 1;
+	e->family = dst->sa_family;
+	memcpy(e->addr, key, len);
+	e->have = h;
+	pthread_mutex_unlock(&routes.lock);
+	*have = h;
+	return 0;
 }
 
 void
@@ -755,5 +817,6 @@ he_route_set_probe_hook_(he_route_probe_fn fn)
 	pthread_mutex_lock(&routes.lock);
 	routes.hook = fn;
 	routes.at[0] = routes.at[1] = 0;
+	memset(routes.to, 0, sizeof(routes.to));
 	pthread_mutex_unlock(&routes.lock);
 }

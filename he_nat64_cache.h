@@ -169,11 +169,16 @@ int he_route_probe_(int family, const struct sockaddr *dst, int *have);
 #define HE_ROUTE_CACHE_US ((int64_t)1000000)
 int he_route_have_(int family, int64_t now, int *have);
 
-/** he_route_probe_(dst->sa_family, dst, have), not remembered, through
-    the tests' hook when one is set: whether the kernel routes this one
-    destination (an IPv4 address behind a VPN's route on a host whose
-    default route is IPv6 only). */
-int he_route_have_to_(const struct sockaddr *dst, int *have);
+/** he_route_probe_(dst->sa_family, dst, have), through the tests' hook
+    when one is set: whether the kernel routes this one destination (an
+    IPv4 address behind a VPN's route on a host whose default route is
+    IPv6 only).  The answers for the last HE_ROUTE_TO_KEPT destinations
+    are remembered process-wide for HE_ROUTE_CACHE_US, as
+    he_route_have_'s are: a program that connects to one IPv4 literal
+    again and again on an IPv6-only network would otherwise pay a socket
+    and a connect() for each race.  An error is not remembered. */
+#define HE_ROUTE_TO_KEPT 8
+int he_route_have_to_(const struct sockaddr *dst, int64_t now, int *have);
 
 /** Tests: replace the probe he_route_have_ and he_route_have_to_ use (NULL: he_route_probe_),
     and forget what it remembers. */

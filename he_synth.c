@@ -124,17 +124,23 @@ store_changed(int64_t now)
 
 /* Whatever the kernel queued since the last read. */
 static void
-disc_drain(struct he_synth_disc *d, int64_t now)
+disc_read(struct he_synth_disc *d, int64_t now)
 {
 	int applied = 0;
 
-	if (!d || d->fd < 0)
-		return;
-	he_persist_nat64_(now);		/* the store is the network's */
 	(void)he_pref64_read_(d->fd, store(), now, &applied);	/* an error
 				   loses this read; the next RA repeats it */
 	if (applied)
 		store_changed(now);
+}
+
+static void
+disc_drain(struct he_synth_disc *d, int64_t now)
+{
+	if (!d || d->fd < 0)
+		return;
+	he_persist_nat64_(now);		/* the store is the network's */
+	disc_read(d, now);
 }
 
 static void
@@ -214,7 +220,8 @@ lasting(int e)
 }
 
 /* The listener, opened once (lasting errors are not tried again: ENOSYS
- * off Linux), and read. */
+ * off Linux), and read; the caller has just made the store the
+ * network's (he_persist_nat64_: a netlink peek, not made twice a race). */
 static void
 disc_listen(struct he_synth_disc *d, int64_t now)
 {
@@ -230,7 +237,8 @@ disc_listen(struct he_synth_disc *d, int64_t now)
 			    EV_READ | EV_PERSIST, disc_read_cb, d);
 		}
 	}
-	disc_drain(d, now);
+	if (d->fd >= 0)
+		disc_read(d, now);
 }
 
 /* The context's discovery, made on first use. */
@@ -321,7 +329,7 @@ he_synth_needed_(const struct he_synth_conf *c,
 		    (const unsigned char *)&sin->sin_addr) == HE_NAT64_V4_NEVER)
 			continue;
 		probes++;
-		if (he_route_have_to_(list->ai_addr, &have) == 0 && have)
+		if (he_route_have_to_(list->ai_addr, now, &have) == 0 && have)
 			return 0;
 	}
 	return 1;

@@ -42,6 +42,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #ifdef __linux__
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -1394,6 +1395,65 @@ START_TEST(test_route_memory)
 }
 END_TEST
 
+/* he_route_have_to_'s answer for dst (have), or -errno. */
+static int
+have_route_to(const char *dst, int64_t now)
+{
+	struct sockaddr_in sin = he_test_sin(dst, 0);
+	int have = -7, r = he_route_have_to_((struct sockaddr *)&sin, now,
+	    &have);
+
+	return r ? -r : have;
+}
+
+/* A destination's answer is remembered a second, per destination: a
+ * program racing one IPv4 literal on an IPv6-only network probes once a
+ * second, not once a race. */
+START_TEST(test_route_to_memory)
+{
+	struct sockaddr_un un;
+	int64_t t = T0;
+	int have, i;
+
+	he_route_set_probe_hook_(fake_probe);
+	probes = 0;
+	probe_answer = 0;
+	ck_assert_int_eq(have_route_to("192.0.2.2", t), 0);
+	probe_answer = 1;
+	ck_assert_int_eq(have_route_to("192.0.2.2", t + HE_ROUTE_CACHE_US - 1),
+	    0);
+	ck_assert_int_eq(probes, 1);
+	ck_assert_int_eq(have_route_to("192.0.2.3", t), 1);
+	ck_assert_int_eq(probes, 2);
+	ck_assert_int_eq(have_route_to("192.0.2.2", t + HE_ROUTE_CACHE_US), 1);
+	ck_assert_int_eq(probes, 3);
+	/* the oldest of more destinations than are kept is asked again */
+	for (i = 0; i < HE_ROUTE_TO_KEPT; i++) {
+		char a[32];
+		snprintf(a, sizeof(a), "198.51.100.%d", i + 1);
+		ck_assert_int_eq(have_route_to(a, t + HE_ROUTE_CACHE_US), 1);
+	}
+	ck_assert_int_eq(probes, 3 + HE_ROUTE_TO_KEPT);
+	ck_assert_int_eq(have_route_to("192.0.2.2", t + HE_ROUTE_CACHE_US), 1);
+	ck_assert_int_eq(probes, 4 + HE_ROUTE_TO_KEPT);
+	/* "cannot tell" is not remembered */
+	probe_answer = -1;
+	ck_assert_int_eq(have_route_to("192.0.2.9", t), -EMFILE);
+	ck_assert_int_eq(have_route_to("192.0.2.9", t), -EMFILE);
+	ck_assert_int_eq(probes, 6 + HE_ROUTE_TO_KEPT);
+	/* a new hook forgets */
+	probe_answer = 0;
+	he_route_set_probe_hook_(fake_probe);
+	ck_assert_int_eq(have_route_to("192.0.2.2", t + HE_ROUTE_CACHE_US), 0);
+	ck_assert_int_eq(probes, 7 + HE_ROUTE_TO_KEPT);
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	ck_assert_int_eq(he_route_have_to_((struct sockaddr *)&un, t, &have),
+	    EINVAL);
+	he_route_set_probe_hook_(NULL);
+}
+END_TEST
+
 START_TEST(test_route_probe_real)
 {
 	struct sockaddr_in lo = he_test_sin("127.0.0.1", 0);
@@ -1565,6 +1625,7 @@ he_test_suite(void)
 
 		HE_TCASE("misc", 10),
 		HE_TEST(test_route_memory),
+		HE_TEST(test_route_to_memory),
 		HE_TEST(test_route_probe_real),
 		HE_TEST(test_setting_parse),
 		HE_TEST(test_setting_from_api),
