@@ -14,7 +14,8 @@
  * syn-evhappy N, syn-libevent N: no callgrind; the median microseconds
  * from the call (evhappy_connect_addrinfo, bufferevent_socket_connect) to
  * the handshake reaching the listener's queue, the loop turned without
- * blocking meanwhile: on loopback that is when the SYN left.
+ * blocking meanwhile: on loopback that is when the SYN left.  syn-both N:
+ * N of each in one process, alternating, and both medians.
  *
  * BENCH_HISTORY_FILE=PATH in the environment: evhappy_set_history_file(PATH)
  * first (a linked program has no file otherwise), to count what the file
@@ -175,47 +176,77 @@ now_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-/* The median time from the call to the listener seeing the handshake. */
+/* The time from the call to the listener seeing the handshake. */
 static int64_t
-syn_median(struct bench *b, int n)
+syn_once(struct bench *b)
 {
-	int64_t *t = calloc(n, sizeof(*t)), t0, med;
 	struct pollfd pfd;
 	evutil_socket_t fd;
-	int i;
+	int64_t t0, t;
 
-	if (!t)
+	b->ended = 0;
+	pfd.fd = b->listener;
+	pfd.events = POLLIN;
+	t0 = now_us();
+	next_connect(b);
+	while (poll(&pfd, 1, 0) == 0)
+		event_base_loop(b->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	t = now_us() - t0;
+	while ((fd = accept(b->listener, NULL, NULL)) >= 0)
+		close(fd);
+	while (!b->ended)
+		event_base_loop(b->base, EVLOOP_ONCE);
+	return t;
+}
+
+static int64_t
+median_i64(int64_t *t, int n)
+{
+	qsort(t, n, sizeof(*t), cmp_i64);
+	return t[n / 2];
+}
+
+/* syn-*: the median of n connects of one kind (b->use_evhappy);
+ * syn-both: n of each, alternating (in turn first), so that the state of
+ * the machine (a core's clock, another process) falls on both alike;
+ * *other gets libevent's median. */
+static int64_t
+syn_median(struct bench *b, int n, int both, int64_t *other)
+{
+	int64_t *t = calloc(n, sizeof(*t)), *u = calloc(n, sizeof(*u)), med;
+	int i, k;
+
+	if (!t || !u)
 		exit(1);
 	b->syn = 1;
 	for (i = 0; i < n && !b->failed; i++) {
-		b->ended = 0;
-		pfd.fd = b->listener;
-		pfd.events = POLLIN;
-		t0 = now_us();
-		next_connect(b);
-		while (poll(&pfd, 1, 0) == 0)
-			event_base_loop(b->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-		t[i] = now_us() - t0;
-		while ((fd = accept(b->listener, NULL, NULL)) >= 0)
-			close(fd);
-		while (!b->ended)
-			event_base_loop(b->base, EVLOOP_ONCE);
+		for (k = 0; k < 1 + both; k++) {
+			if (both)
+				b->use_evhappy = (i + k) % 2;
+			if (!both || b->use_evhappy)
+				t[i] = syn_once(b);
+			else
+				u[i] = syn_once(b);
+		}
 	}
-	qsort(t, n, sizeof(*t), cmp_i64);
-	med = t[n / 2];
+	med = median_i64(t, n);
+	if (both)
+		*other = median_i64(u, n);
 	free(t);
+	free(u);
 	return med;
 }
 
 static const char *const modes[] = { "libevent", "evhappy",
-    "libevent-hostname", "evhappy-hostname", "syn-libevent", "syn-evhappy" };
+    "libevent-hostname", "evhappy-hostname", "syn-libevent", "syn-evhappy",
+    "syn-both" };
 
 static int
 parse_mode(const char *s)
 {
 	int i;
 
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		if (!strcmp(s, modes[i]))
 			return i;
 	return -1;
@@ -232,7 +263,7 @@ main(int argc, char **argv)
 	    (mode = parse_mode(argv[1])) < 0) {
 		fprintf(stderr, "usage: bench_connect libevent|evhappy|"
 		    "libevent-hostname|evhappy-hostname|syn-libevent|"
-		    "syn-evhappy N\n");
+		    "syn-evhappy|syn-both N\n");
 		return 2;
 	}
 	memset(&b, 0, sizeof(b));
@@ -263,9 +294,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_connect: set-up failed\n");
 		return 1;
 	}
+	if (mode == 6) {
+		int64_t e, l;
+
+		e = syn_median(&b, n, 1, &l);
+		printf("%s: median evhappy %lld us libevent %lld us from the "
+		    "call to the SYN\n", argv[1], (long long)e, (long long)l);
+		goto end;
+	}
 	if (mode >= 4) {
 		printf("%s: median %lld us from the call to the SYN\n", argv[1],
-		    (long long)syn_median(&b, n));
+		    (long long)syn_median(&b, n, 0, NULL));
 		goto end;
 	}
 	next_connect(&b);
