@@ -10,8 +10,9 @@
 # (find_package(evhappy 0.2), evhappy::evhappy) and runs, `evhappy --demo`
 # runs, `man evhappy_new` opens.
 #
-# A fresh root for it: /work/shared/tools/fresh-root.sh run DIR \
-#   "./quickstart.sh deb && packaging/test-install.sh"
+# On a fresh Debian 12 (for instance a chroot made with `debootstrap
+# --variant=minbase bookworm`), as root, from a clone:
+#   ./quickstart.sh deb && packaging/test-install.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-$here/../build-deb}
