@@ -460,14 +460,16 @@ server_cb(struct evdns_server_request *req, void *arg)
 }
 
 static void tcp_close_all(struct he_lab_dns *d);
+static evutil_socket_t bound_socket(const char *addr, int reuse, int *port);
 
 struct he_lab_dns *
 he_lab_dns_new(struct event_base *base)
 {
 	struct he_lab_dns *d = NULL;
 	struct sockaddr_in sin;
-	ev_socklen_t len = sizeof(sin);
+	ev_socklen_t len;
 	evutil_socket_t fd = -1;
+	int tries;
 
 	if (!base)
 		return NULL;
@@ -476,19 +478,28 @@ he_lab_dns_new(struct event_base *base)
 	LIST_INIT(&d->pending);
 	d->base = base;
 	d->tcp_fd = -1;
-	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
-		goto err;
-	if (evutil_make_socket_nonblocking(fd) < 0 ||
-	    evutil_make_socket_closeonexec(fd) < 0)
-		goto err;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
-		goto err;
-	evutil_snprintf(d->address, sizeof(d->address), "127.0.0.1:%d",
-	    (int)ntohs(sin.sin_port));
+	/* The UDP port's TCP twin is bound now (listening only from
+	   he_lab_dns_tcp on): taken later, it could be any other socket's
+	   by then (a parallel test's connection), and the test would fail. */
+	for (tries = 0; d->tcp_fd < 0; tries++) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
+		if (tries == 16 || (fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+			goto err;
+		if (evutil_make_socket_nonblocking(fd) < 0 ||
+		    evutil_make_socket_closeonexec(fd) < 0)
+			goto err;
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(sin);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+			goto err;
+		evutil_snprintf(d->address, sizeof(d->address),
+		    "127.0.0.1:%d", (int)ntohs(sin.sin_port));
+		d->tcp_fd = bound_socket(d->address, 0, NULL);
+	}
 	/* The _with_base variant: plain evdns_add_server_port() would
 	   register its event with libevent's deprecated global base. */
 	d->port = evdns_add_server_port_with_base(base, fd, 0, server_cb, d);
@@ -499,6 +510,8 @@ he_lab_dns_new(struct event_base *base)
 err:
 	if (fd >= 0)
 		evutil_closesocket(fd);
+	if (d && d->tcp_fd >= 0)
+		evutil_closesocket(d->tcp_fd);
 	free(d);
 	return NULL;
 }
@@ -615,7 +628,6 @@ he_lab_dns_queries(const struct he_lab_dns *d, const char *name, int type)
 	return e ? e->queries : 0;
 }
 
-static evutil_socket_t bound_socket(const char *addr, int reuse, int *port);
 
 int
 he_lab_dns_add_raw(struct he_lab_dns *d, const char *name, int type,
@@ -946,15 +958,12 @@ he_lab_dns_last_port(const struct he_lab_dns *d)
 int
 he_lab_dns_tcp(struct he_lab_dns *d)
 {
-	int port;
-
-	if (!d)
+	if (!d || d->tcp_fd < 0)
 		return -1;
-	if (d->tcp_fd >= 0)
+	if (d->tcp_ev)
 		return 0;
-	/* d->address is "127.0.0.1:PORT": the UDP port, bound for TCP too */
-	if ((d->tcp_fd = bound_socket(d->address, 1, &port)) < 0)
-		return -1;
+	/* d->tcp_fd: the UDP port's number, bound for TCP since
+	   he_lab_dns_new */
 	if (listen(d->tcp_fd, 16) < 0 ||
 	    !(d->tcp_ev = event_new(d->base, d->tcp_fd, EV_READ | EV_PERSIST,
 		tcp_accept_cb, d)) || event_add(d->tcp_ev, NULL) < 0) {
