@@ -52,23 +52,22 @@ static struct he_nat64_cache global_cache = {
 	.lock = PTHREAD_MUTEX_INITIALIZER
 };
 
-/* The route probe's memory (below). */
-/* One destination's answer (he_route_have_to_). */
-struct route_to {
+/* The route probe's memory (below): one answer, for a family's default
+   route (dst NULL) or for one destination. */
+struct route_answer {
 	int64_t at;		/* when remembered; 0: nothing */
-	unsigned char addr[16];	/* IPv4: the first 4 */
 	int family, have;
+	unsigned char addr[16];	/* the destination; IPv4: the first 4 */
 };
 
 static struct {
 	pthread_mutex_t lock;
 	he_route_probe_fn hook;
-	int64_t at[2];		/* when remembered; 0: nothing */
-	int have[2];
-	struct route_to to[HE_ROUTE_TO_KEPT];
-	unsigned next_to;	/* the slot the next answer takes */
-} routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { 0, 0 }, { 0, 0 },
-	{ { 0, { 0 }, 0, 0 } }, 0 };
+	struct route_answer any[2];	/* AF_INET, AF_INET6 */
+	struct route_answer to[HE_ROUTE_TO_KEPT];
+	unsigned next_to;	/* the slot the next destination takes */
+} routes = { PTHREAD_MUTEX_INITIALIZER, NULL, { { 0, 0, 0, { 0 } } },
+	{ { 0, 0, 0, { 0 } } }, 0 };
 
 /* A fork while another thread holds a lock would leave the child's copy
    locked forever: both are held across fork and released on both sides
@@ -715,37 +714,7 @@ he_route_probe_(int family, const struct sockaddr *dst, int *have)
 	return 0;
 }
 
-int
-he_route_have_(int family, int64_t now, int *have)
-{
-	int i = family == AF_INET6, r, h = 0;
-	he_route_probe_fn fn;
-
-	if ((family != AF_INET && family != AF_INET6) || !have)
-		return EINVAL;
-	hooks_on();
-	pthread_mutex_lock(&routes.lock);
-	if (routes.at[i] && now >= routes.at[i] &&
-	    now - routes.at[i] < HE_ROUTE_CACHE_US) {
-		*have = routes.have[i];
-		pthread_mutex_unlock(&routes.lock);
-		return 0;
-	}
-	fn = routes.hook ? routes.hook : he_route_probe_;
-	pthread_mutex_unlock(&routes.lock);
-	/* The probe runs unlocked: two threads may both probe at the turn
-	   of the second, which costs a socket and is harmless. */
-	if ((r = fn(family, NULL, &h)) != 0)
-		return r;
-	pthread_mutex_lock(&routes.lock);
-	routes.at[i] = now ? now : 1;
-	routes.have[i] = h;
-	pthread_mutex_unlock(&routes.lock);
-	*have = h;
-	return 0;
-}
-
-/* dst's address bytes (4 or 16) in out; its length, or 0. */
+/* dst's address bytes (4 or 16) in out; its length. */
 static size_t
 route_key(const struct sockaddr *dst, unsigned char out[16])
 {
@@ -754,61 +723,93 @@ route_key(const struct sockaddr *dst, unsigned char out[16])
 		    sin_addr, 4);
 		return 4;
 	}
-	if (dst->sa_family == AF_INET6) {
-		memcpy(out, &((const struct sockaddr_in6 *)(const void *)dst)->
-		    sin6_addr, 16);
-		return 16;
-	}
-	return 0;
+	memcpy(out, &((const struct sockaddr_in6 *)(const void *)dst)->
+	    sin6_addr, 16);
+	return 16;
 }
 
-/* The remembered answer for (family, key), or NULL; under routes.lock. */
-static struct route_to *
-route_to_find_locked(int family, const unsigned char *key, size_t len,
-    int64_t now)
+static int
+answer_fresh(const struct route_answer *e, int64_t now)
 {
+	/* a clock that went back is no reason to believe an old answer */
+	return e->at && now >= e->at && now - e->at < HE_ROUTE_CACHE_US;
+}
+
+/* The remembered answer for family's default route (dst NULL) or for
+   dst (key, len), or NULL; under routes.lock. */
+static const struct route_answer *
+answer_find_locked(int family, const struct sockaddr *dst,
+    const unsigned char *key, size_t len, int64_t now)
+{
+	const struct route_answer *e;
 	unsigned i;
 
+	if (!dst) {
+		e = &routes.any[family == AF_INET6];
+		return answer_fresh(e, now) ? e : NULL;
+	}
 	for (i = 0; i < HE_ROUTE_TO_KEPT; i++) {
-		struct route_to *e = &routes.to[i];
-		if (e->at && e->family == family && now >= e->at &&
-		    now - e->at < HE_ROUTE_CACHE_US && !memcmp(e->addr, key, len))
+		e = &routes.to[i];
+		if (answer_fresh(e, now) && e->family == family &&
+		    !memcmp(e->addr, key, len))
 			return e;
 	}
 	return NULL;
 }
 
-int
-he_route_have_to_(const struct sockaddr *dst, int64_t now, int *have)
+/* he_route_probe_(family, dst, have), or what it said less than
+   HE_ROUTE_CACHE_US ago; an error is not remembered. */
+static int
+probe_remembered(int family, const struct sockaddr *dst, int64_t now,
+    int *have)
 {
-	unsigned char key[16];
-	struct route_to *e;
+	const struct route_answer *found;
+	struct route_answer *e;
+	unsigned char key[16] = { 0 };
+	size_t len = dst ? route_key(dst, key) : 0;
 	he_route_probe_fn fn;
-	size_t len;
 	int r, h = 0;
 
-	if (!dst || !have || !(len = route_key(dst, key)))
-		return EINVAL;
 	hooks_on();
 	pthread_mutex_lock(&routes.lock);
-	if ((e = route_to_find_locked(dst->sa_family, key, len, now))) {
-		*have = e->have;
+	if ((found = answer_find_locked(family, dst, key, len, now))) {
+		*have = found->have;
 		pthread_mutex_unlock(&routes.lock);
 		return 0;
 	}
 	fn = routes.hook ? routes.hook : he_route_probe_;
 	pthread_mutex_unlock(&routes.lock);
-	if ((r = fn(dst->sa_family, dst, &h)) != 0)
+	/* The probe runs unlocked: two threads may both probe at the turn
+	   of the second, which costs a socket and is harmless. */
+	if ((r = fn(family, dst, &h)) != 0)
 		return r;
 	pthread_mutex_lock(&routes.lock);
-	e = &routes.to[routes.next_to++ % HE_ROUTE_TO_KEPT];
+	e = dst ? &routes.to[routes.next_to++ % HE_ROUTE_TO_KEPT] :
+	    &routes.any[family == AF_INET6];
 	e->at = now ? now : 1;
-	e->family = dst->sa_family;
-	memcpy(e->addr, key, len);
+	e->family = family;
 	e->have = h;
+	memcpy(e->addr, key, sizeof(e->addr));
 	pthread_mutex_unlock(&routes.lock);
 	*have = h;
 	return 0;
+}
+
+int
+he_route_have_(int family, int64_t now, int *have)
+{
+	if ((family != AF_INET && family != AF_INET6) || !have)
+		return EINVAL;
+	return probe_remembered(family, NULL, now, have);
+}
+
+int
+he_route_have_to_(const struct sockaddr *dst, int64_t now, int *have)
+{
+	if (!dst || !have ||
+	    (dst->sa_family != AF_INET && dst->sa_family != AF_INET6))
+		return EINVAL;
+	return probe_remembered(dst->sa_family, dst, now, have);
 }
 
 void
@@ -816,7 +817,7 @@ he_route_set_probe_hook_(he_route_probe_fn fn)
 {
 	pthread_mutex_lock(&routes.lock);
 	routes.hook = fn;
-	routes.at[0] = routes.at[1] = 0;
+	memset(routes.any, 0, sizeof(routes.any));
 	memset(routes.to, 0, sizeof(routes.to));
 	pthread_mutex_unlock(&routes.lock);
 }
